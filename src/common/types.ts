@@ -1,0 +1,34 @@
+/**
+ * Branded identifiers (style §13): a NodeId cannot be passed where a Term is expected.
+ *
+ * Offsets are plain `number`s on purpose: they are on every hot path and take part in a lot of
+ * arithmetic, and a JavaScript number holds every integer up to 2^53 exactly (285 years at a
+ * million records a second). The wire and disk formats keep 64-bit fields; `assertOffset` guards
+ * the boundary. See docs/design-decisions.md.
+ */
+export type NodeId = number & { readonly __brand: 'NodeId' };
+export type Term = number & { readonly __brand: 'Term' };
+export type LeaderEpoch = number & { readonly __brand: 'LeaderEpoch' };
+export type PartitionEpoch = number & { readonly __brand: 'PartitionEpoch' };
+export type BrokerEpoch = number & { readonly __brand: 'BrokerEpoch' };
+
+export const nodeId = (n: number) => n as NodeId;
+export const term = (n: number) => n as Term;
+export const leaderEpoch = (n: number) => n as LeaderEpoch;
+export const partitionEpoch = (n: number) => n as PartitionEpoch;
+export const brokerEpoch = (n: number) => n as BrokerEpoch;
+
+export const NO_NODE = -1 as NodeId;
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export function tpKey(topic: string, partition: number): string {
+  return `${topic}-${partition}`;
+}
+
+export function isSafeOffset(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
