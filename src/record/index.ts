@@ -1,0 +1,4 @@
+export * from './batch';
+export * from './crc32c';
+export * from './encoding';
+export * from './validate';

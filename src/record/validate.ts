@@ -1,0 +1,173 @@
+import { ErrorCode } from '../common/errors';
+import {
+  ATTRIBUTES,
+  BATCH_HEADER_BYTES,
+  batchAttributes,
+  batchBaseSequence,
+  batchBaseTimestamp,
+  batchLastOffsetDelta,
+  batchMaxTimestamp,
+  batchProducerEpoch,
+  batchProducerId,
+  batchRecordCount,
+  batchSize,
+  Compression,
+  COMPRESSION_MASK,
+  CONTROL_FLAG,
+  CRC,
+  LOG_OVERHEAD,
+  MAGIC,
+  MAGIC_OFFSET,
+  recordsSection,
+  TRANSACTIONAL_FLAG,
+  UnsupportedCompressionError,
+} from './batch';
+import { crc32c } from './crc32c';
+import { DecodeError } from './encoding';
+
+/** What the broker learns about one batch while validating it; one small object per batch, none per record. */
+export interface ValidatedBatch {
+  pos: number;
+  size: number;
+  recordCount: number;
+  lastOffsetDelta: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  transactional: boolean;
+  control: boolean;
+}
+
+export type ValidationResult =
+  | { ok: true; batches: ValidatedBatch[]; recordCount: number }
+  | { ok: false; code: ErrorCode; message: string };
+
+export interface ValidationOptions {
+  /** The topic's max.message.bytes: the largest single batch accepted. */
+  maxBatchBytes: number;
+  /** Control batches (transaction markers) are written by the broker, never accepted from clients. */
+  allowControl?: boolean;
+}
+
+const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
+
+/**
+ * Checks a buffer of concatenated record batches as a client sent them: every batch whole, of
+ * magic 2, under the size limit, with a matching CRC, a consistent record count, and records
+ * whose varint structure exactly fills the batch. It walks record lengths without allocating
+ * (style §8); only compressed batches are inflated, as Kafka's LogValidator does.
+ */
+export function validateBatches(buf: Buffer, options: ValidationOptions): ValidationResult {
+  if (buf.length === 0) return fail(ErrorCode.INVALID_RECORD, 'no record batch in request');
+  const batches: ValidatedBatch[] = [];
+  let total = 0;
+  let pos = 0;
+  while (pos < buf.length) {
+    if (buf.length - pos < BATCH_HEADER_BYTES) {
+      return fail(ErrorCode.CORRUPT_MESSAGE, `trailing ${buf.length - pos} bytes at ${pos} are shorter than a batch header (${BATCH_HEADER_BYTES})`);
+    }
+    const size = batchSize(buf, pos);
+    if (size < BATCH_HEADER_BYTES) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} declares length ${size - LOG_OVERHEAD}, below the header size`);
+    if (size > options.maxBatchBytes) {
+      return fail(ErrorCode.MESSAGE_TOO_LARGE, `batch at ${pos} is ${size} bytes, above max.message.bytes ${options.maxBatchBytes}`);
+    }
+    if (pos + size > buf.length) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} declares ${size} bytes but only ${buf.length - pos} are present`);
+    const magic = buf.readInt8(pos + MAGIC_OFFSET);
+    if (magic !== MAGIC) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} has magic ${magic}, expected ${MAGIC}`);
+    const crc = buf.readUInt32BE(pos + CRC);
+    const actual = crc32c(buf.subarray(pos + ATTRIBUTES, pos + size));
+    if (crc !== actual) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} fails its CRC32C (stored ${crc}, computed ${actual})`);
+    const attributes = batchAttributes(buf, pos);
+    const control = (attributes & CONTROL_FLAG) !== 0;
+    if (control && !options.allowControl) return fail(ErrorCode.INVALID_RECORD, `batch at ${pos} is a control batch; clients may not write those`);
+    const recordCount = batchRecordCount(buf, pos);
+    const lastOffsetDelta = batchLastOffsetDelta(buf, pos);
+    if (recordCount < 1) return fail(ErrorCode.INVALID_RECORD, `batch at ${pos} has record count ${recordCount}`);
+    if (lastOffsetDelta !== recordCount - 1) {
+      return fail(ErrorCode.INVALID_RECORD, `batch at ${pos} has lastOffsetDelta ${lastOffsetDelta} for ${recordCount} records`);
+    }
+    const codec = attributes & COMPRESSION_MASK;
+    if (codec !== Compression.NONE && codec !== Compression.GZIP) {
+      return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `batch at ${pos} uses compression codec ${codec}; supported: none (0), gzip (1)`);
+    }
+    let section: Buffer;
+    try {
+      section = recordsSection(buf, pos, size);
+    } catch (err) {
+      if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
+      return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
+    }
+    const problem = checkRecordStructure(section, recordCount);
+    if (problem !== null) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
+    batches.push({
+      pos,
+      size,
+      recordCount,
+      lastOffsetDelta,
+      baseTimestamp: batchBaseTimestamp(buf, pos),
+      maxTimestamp: batchMaxTimestamp(buf, pos),
+      producerId: batchProducerId(buf, pos),
+      producerEpoch: batchProducerEpoch(buf, pos),
+      baseSequence: batchBaseSequence(buf, pos),
+      transactional: (attributes & TRANSACTIONAL_FLAG) !== 0,
+      control,
+    });
+    total += recordCount;
+    pos += size;
+  }
+  return { ok: true, batches, recordCount: total };
+}
+
+// A varint reader over a raw buffer that reports failure as NaN instead of allocating.
+let cursor = 0;
+function varInt(buf: Buffer, end: number): number {
+  let result = 0;
+  let multiplier = 1;
+  for (let i = 0; i < 10 && cursor < end; i++) {
+    const byte = buf[cursor++]!;
+    result += (byte & 0x7f) * multiplier;
+    if ((byte & 0x80) === 0) return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+    multiplier *= 128;
+  }
+  return NaN;
+}
+
+function skipVarBytes(buf: Buffer, end: number, nullable: boolean): boolean {
+  const length = varInt(buf, end);
+  if (Number.isNaN(length)) return false;
+  if (length === -1) return nullable;
+  if (length < 0 || cursor + length > end) return false;
+  cursor += length;
+  return true;
+}
+
+/** Null if the records section holds exactly `count` well-formed records with offset deltas 0..count-1. */
+export function checkRecordStructure(section: Buffer, count: number): string | null {
+  cursor = 0;
+  const end = section.length;
+  for (let i = 0; i < count; i++) {
+    const length = varInt(section, end);
+    if (Number.isNaN(length) || length < 6 || cursor + length > end) return `record ${i} has invalid length ${length}`;
+    const recordEnd = cursor + length;
+    cursor++; // attributes
+    const timestampDelta = varInt(section, recordEnd);
+    const offsetDelta = varInt(section, recordEnd);
+    if (Number.isNaN(timestampDelta)) return `record ${i} has a malformed timestamp delta`;
+    if (offsetDelta !== i) return `record ${i} has offset delta ${offsetDelta}`;
+    if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed key`;
+    if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed value`;
+    const headers = varInt(section, recordEnd);
+    if (Number.isNaN(headers) || headers < 0) return `record ${i} has invalid header count ${headers}`;
+    for (let h = 0; h < headers; h++) {
+      if (!skipVarBytes(section, recordEnd, false)) return `record ${i} header ${h} has a malformed key`;
+      if (!skipVarBytes(section, recordEnd, true)) return `record ${i} header ${h} has a malformed value`;
+    }
+    if (cursor !== recordEnd) return `record ${i} declares ${length} bytes but its fields take ${cursor - recordEnd + length}`;
+  }
+  if (cursor !== end) return `${end - cursor} bytes follow the last of ${count} records`;
+  return null;
+}
+
+export { DecodeError };
