@@ -2,3 +2,4 @@ export * from './batch';
 export * from './crc32c';
 export * from './encoding';
 export * from './validate';
+export * from './rewrite';

@@ -49,6 +49,11 @@ export interface ValidationOptions {
   maxBatchBytes: number;
   /** Control batches (transaction markers) are written by the broker, never accepted from clients. */
   allowControl?: boolean;
+  /**
+   * Batches rewritten by compaction keep their offset range but lose records, so their offset
+   * deltas have gaps. Accepted on the replication path only; clients send dense batches.
+   */
+  allowOffsetGaps?: boolean;
 }
 
 const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
@@ -85,7 +90,7 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     const recordCount = batchRecordCount(buf, pos);
     const lastOffsetDelta = batchLastOffsetDelta(buf, pos);
     if (recordCount < 1) return fail(ErrorCode.INVALID_RECORD, `batch at ${pos} has record count ${recordCount}`);
-    if (lastOffsetDelta !== recordCount - 1) {
+    if (options.allowOffsetGaps ? lastOffsetDelta < recordCount - 1 : lastOffsetDelta !== recordCount - 1) {
       return fail(ErrorCode.INVALID_RECORD, `batch at ${pos} has lastOffsetDelta ${lastOffsetDelta} for ${recordCount} records`);
     }
     const codec = attributes & COMPRESSION_MASK;
@@ -99,7 +104,7 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
       if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
       return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
     }
-    const problem = checkRecordStructure(section, recordCount);
+    const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1);
     if (problem !== null) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
     batches.push({
       pos,
@@ -143,8 +148,12 @@ function skipVarBytes(buf: Buffer, end: number, nullable: boolean): boolean {
   return true;
 }
 
-/** Null if the records section holds exactly `count` well-formed records with offset deltas 0..count-1. */
-export function checkRecordStructure(section: Buffer, count: number): string | null {
+/**
+ * Null if the records section holds exactly `count` well-formed records with offset deltas
+ * 0..count-1 — or, when `maxOffsetDelta` ≥ 0 (compacted batches), strictly increasing deltas up to it.
+ */
+export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1): string | null {
+  let previousDelta = -1;
   cursor = 0;
   const end = section.length;
   for (let i = 0; i < count; i++) {
@@ -155,7 +164,10 @@ export function checkRecordStructure(section: Buffer, count: number): string | n
     const timestampDelta = varInt(section, recordEnd);
     const offsetDelta = varInt(section, recordEnd);
     if (Number.isNaN(timestampDelta)) return `record ${i} has a malformed timestamp delta`;
-    if (offsetDelta !== i) return `record ${i} has offset delta ${offsetDelta}`;
+    if (maxOffsetDelta < 0 ? offsetDelta !== i : !(offsetDelta > previousDelta && offsetDelta <= maxOffsetDelta)) {
+      return `record ${i} has offset delta ${offsetDelta}`;
+    }
+    previousDelta = offsetDelta;
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed key`;
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed value`;
     const headers = varInt(section, recordEnd);

@@ -1,0 +1,98 @@
+/**
+ * Group commit (design brief §4): every caller waiting for its offset to be durable shares the
+ * next fsync. While one fsync runs, new waiters queue; when it finishes, everyone it covered is
+ * released and, if anyone is left, one more fsync starts for all of them.
+ */
+export interface Syncable {
+  /** Makes everything written so far durable. */
+  sync(): Promise<void>;
+  /** The offset just past the last byte written (what a sync started now would cover). */
+  endOffset(): number;
+}
+
+interface Waiter {
+  offset: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Bound on callers waiting for one log's fsync; past it appends are refused (style §9). */
+export const MAX_FLUSH_WAITERS = 100_000;
+
+export class GroupCommit {
+  private waiters: Waiter[] = [];
+  private inFlight = false;
+  /** Lowest truncation point seen while a sync was running: its result cannot cover more. */
+  private ceiling = Infinity;
+  durableOffset: number;
+
+  constructor(
+    private readonly target: Syncable,
+    durableOffset: number,
+    private readonly onError: (err: Error) => void,
+  ) {
+    this.durableOffset = durableOffset;
+  }
+
+  get pending(): number {
+    return this.waiters.length;
+  }
+
+  /** Resolves once every offset below `offset` is durable. */
+  waitFor(offset: number): Promise<void> {
+    if (offset <= this.durableOffset) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ offset, resolve, reject });
+      this.start();
+    });
+  }
+
+  /** Starts a sync now if none is running (used by interval flushing, shutdown and tests). */
+  flushNow(): Promise<void> {
+    return this.waitFor(this.target.endOffset());
+  }
+
+  /** The log was cut back to `offset`: nothing at or above it is durable any more. */
+  truncated(offset: number, err: Error): void {
+    this.durableOffset = Math.min(this.durableOffset, offset);
+    this.ceiling = Math.min(this.ceiling, offset);
+    const kept: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.offset > offset) w.reject(err);
+      else kept.push(w);
+    }
+    this.waiters = kept;
+  }
+
+  /** Rejects every waiter (the log went offline or closed). */
+  failAll(err: Error): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  private start(): void {
+    if (this.inFlight || this.waiters.length === 0) return;
+    this.inFlight = true;
+    this.ceiling = Infinity;
+    const covered = this.target.endOffset();
+    this.target.sync().then(
+      () => {
+        this.inFlight = false;
+        this.durableOffset = Math.max(this.durableOffset, Math.min(covered, this.ceiling));
+        const still: Waiter[] = [];
+        for (const w of this.waiters) {
+          if (w.offset <= this.durableOffset) w.resolve();
+          else still.push(w);
+        }
+        this.waiters = still;
+        this.start();
+      },
+      (err: Error) => {
+        this.inFlight = false;
+        this.failAll(err);
+        this.onError(err);
+      },
+    );
+  }
+}

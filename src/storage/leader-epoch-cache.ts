@@ -1,0 +1,108 @@
+import * as fs from 'node:fs';
+import { CheckpointFormatError, writeFileAtomicSync } from './checkpoint';
+
+export interface EpochEntry {
+  epoch: number;
+  startOffset: number;
+}
+
+export const UNDEFINED_EPOCH = -1;
+export const UNDEFINED_OFFSET = -1;
+
+/**
+ * Which leader epoch wrote which range of the log (Kafka's LeaderEpochFileCache, KIP-101): an
+ * ordered list of (epoch, start offset). A follower asks the leader where its latest epoch ends and
+ * truncates there, so logs never diverge after a failover. Persisted atomically on every change
+ * (changes happen once per leader election, not per write).
+ */
+export class LeaderEpochCache {
+  private entries: EpochEntry[];
+
+  private constructor(
+    readonly file: string,
+    entries: EpochEntry[],
+  ) {
+    this.entries = entries;
+  }
+
+  static load(file: string): LeaderEpochCache {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new LeaderEpochCache(file, []);
+      throw err;
+    }
+    const lines = text.split('\n').filter((l) => l.length > 0);
+    if (lines[0] !== '0' || Number(lines[1]) !== lines.length - 2) throw new CheckpointFormatError(`${file}: malformed leader-epoch checkpoint`);
+    const entries = lines.slice(2).map((line) => {
+      const m = /^(\d+) (\d+)$/.exec(line);
+      if (!m) throw new CheckpointFormatError(`${file}: malformed line "${line}"`);
+      return { epoch: Number(m[1]), startOffset: Number(m[2]) };
+    });
+    return new LeaderEpochCache(file, entries);
+  }
+
+  private persist(): void {
+    writeFileAtomicSync(this.file, ['0', String(this.entries.length), ...this.entries.map((e) => `${e.epoch} ${e.startOffset}`)].join('\n') + '\n');
+  }
+
+  get all(): readonly EpochEntry[] {
+    return this.entries;
+  }
+
+  get latestEpoch(): number {
+    return this.entries.length === 0 ? UNDEFINED_EPOCH : this.entries[this.entries.length - 1]!.epoch;
+  }
+
+  /** Records that `epoch` starts writing at `startOffset`. Older or equal epochs are ignored. */
+  assign(epoch: number, startOffset: number): void {
+    if (epoch < 0) return;
+    const latest = this.entries[this.entries.length - 1];
+    if (latest && epoch <= latest.epoch) return;
+    // An entry whose start is at or past the new one can only come from a truncated suffix.
+    this.entries = this.entries.filter((e) => e.startOffset < startOffset);
+    this.entries.push({ epoch, startOffset });
+    this.persist();
+  }
+
+  /**
+   * Kafka's OffsetsForLeaderEpoch answer: the largest epoch ≤ `requested` that this log knows,
+   * and the offset where it ends (the start of the next epoch, or the log end offset for the
+   * latest). Unknown (older than anything kept): (UNDEFINED_EPOCH, UNDEFINED_OFFSET).
+   */
+  endOffsetFor(requested: number, logEndOffset: number): { epoch: number; endOffset: number } {
+    if (requested === this.latestEpoch) return { epoch: requested, endOffset: logEndOffset };
+    let i = this.entries.length - 1;
+    while (i >= 0 && this.entries[i]!.epoch > requested) i--;
+    if (i < 0) return { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_OFFSET };
+    const next = this.entries[i + 1];
+    return { epoch: this.entries[i]!.epoch, endOffset: next ? next.startOffset : logEndOffset };
+  }
+
+  /** After a truncation to `endOffset`: forget epochs that start at or after it. */
+  truncateFromEnd(endOffset: number): void {
+    const kept = this.entries.filter((e) => e.startOffset < endOffset);
+    if (kept.length !== this.entries.length) {
+      this.entries = kept;
+      this.persist();
+    }
+  }
+
+  /** After the log start moves to `startOffset`: drop whole epochs below it, clamp the one spanning it. */
+  truncateFromStart(startOffset: number): void {
+    let i = 0;
+    while (i + 1 < this.entries.length && this.entries[i + 1]!.startOffset <= startOffset) i++;
+    const kept = this.entries.slice(i);
+    if (kept[0] && kept[0].startOffset < startOffset) kept[0] = { epoch: kept[0].epoch, startOffset };
+    if (kept.length !== this.entries.length || kept[0]?.startOffset !== this.entries[0]?.startOffset) {
+      this.entries = kept;
+      this.persist();
+    }
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.persist();
+  }
+}

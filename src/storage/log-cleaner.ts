@@ -1,0 +1,164 @@
+import * as fs from 'node:fs';
+import type { Logger } from '../common/logger';
+import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, type Record } from '../record/batch';
+import { rewriteBatch } from '../record/rewrite';
+import { isCompacted } from './log-config';
+import { CLEANED_SUFFIX, type LogSegment } from './log-segment';
+import type { PartitionLog } from './partition-log';
+
+/** Bound on distinct keys one cleaning pass remembers; past it the pass cleans only up to where the map filled. */
+export const MAX_CLEANER_KEYS = 1_000_000;
+const READ_CHUNK_BYTES = 8 << 20;
+
+export interface CleanResult {
+  segmentsRewritten: number;
+  recordsRemoved: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** The next pass only needs to index keys from here on. */
+  firstDirtyOffset: number;
+}
+
+/**
+ * Key compaction (Kafka's LogCleaner, one log at a time): for every key, keep only its newest
+ * record; drop tombstones (null values) once they are older than delete.retention.ms. Only
+ * inactive segments below the high watermark are touched. Each segment is rewritten to a
+ * `.cleaned` file, fsynced, and renamed over the original — a crash leaves one or the other.
+ */
+export class LogCleaner {
+  /** Per log: offset below which keys are already unique. */
+  private readonly firstDirty = new WeakMap<PartitionLog, number>();
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Bytes in the dirty section over cleanable bytes, as Kafka's min.cleanable.dirty.ratio measures. */
+  dirtyRatio(log: PartitionLog): number {
+    const segs = this.cleanable(log);
+    const firstDirty = this.firstDirty.get(log) ?? 0;
+    let total = 0;
+    let dirty = 0;
+    for (const s of segs) {
+      total += s.size;
+      if (s.baseOffset >= firstDirty) dirty += s.size;
+    }
+    return total === 0 ? 0 : dirty / total;
+  }
+
+  private cleanable(log: PartitionLog): LogSegment[] {
+    const segs = log.allSegments();
+    const active = segs[segs.length - 1];
+    return segs.filter((s) => s !== active && s.nextOffset <= log.highWatermark);
+  }
+
+  shouldClean(log: PartitionLog): boolean {
+    return isCompacted(log.config) && !log.isOffline && this.dirtyRatio(log) >= log.config.minCleanableDirtyRatio && this.cleanable(log).length > 0;
+  }
+
+  clean(log: PartitionLog, nowMs: number): CleanResult {
+    const segs = this.cleanable(log);
+    const firstDirty = this.firstDirty.get(log) ?? 0;
+    const result: CleanResult = { segmentsRewritten: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0, firstDirtyOffset: firstDirty };
+    if (segs.length === 0) return result;
+
+    // 1. Newest offset of every key in the dirty section.
+    const latest = new Map<string, number>();
+    let mapEnd = firstDirty;
+    outer: for (const s of segs) {
+      if (s.nextOffset <= firstDirty) continue;
+      for (const records of this.recordsOf(s)) {
+        for (const r of records) {
+          if (r.offset < firstDirty || r.key === null) continue;
+          const k = r.key.toString('latin1');
+          if (!latest.has(k) && latest.size >= MAX_CLEANER_KEYS) break outer;
+          latest.set(k, r.offset);
+          mapEnd = r.offset + 1;
+        }
+      }
+      mapEnd = Math.max(mapEnd, s.nextOffset);
+    }
+
+    // 2. Rewrite every cleanable segment below the end of the map.
+    const tombstoneHorizon = nowMs - log.config.deleteRetentionMs;
+    for (const s of segs) {
+      if (s.baseOffset >= mapEnd) break;
+      const keep = (r: Record, batchMaxTs: number) => {
+        if (r.key === null || r.offset >= mapEnd) return true;
+        const newest = latest.get(r.key.toString('latin1'));
+        if (newest !== undefined && newest !== r.offset) return false;
+        return !(r.value === null && batchMaxTs < tombstoneHorizon);
+      };
+      this.rewriteSegment(log, s, keep, result);
+    }
+    result.firstDirtyOffset = mapEnd;
+    this.firstDirty.set(log, mapEnd);
+    if (result.segmentsRewritten > 0) {
+      this.logger.info({ topic: log.topic, partition: log.partition, ...result }, 'log compacted');
+    }
+    return result;
+  }
+
+  /** The segment's batches in chunks of about READ_CHUNK_BYTES, so memory stays bounded for large segments. */
+  private *chunksOf(s: LogSegment): Generator<Buffer> {
+    let pos = 0;
+    while (pos < s.size) {
+      const loc = s.readHeaderAt(pos);
+      if (loc === null) return;
+      const chunk = s.readBatch({ ...loc, size: Math.min(Math.max(loc.size, READ_CHUNK_BYTES), s.size - pos) });
+      const whole = forEachBatch(chunk, () => {});
+      if (whole === 0) return;
+      yield chunk.subarray(0, whole);
+      pos += whole;
+    }
+  }
+
+  private *recordsOf(s: LogSegment): Generator<Record[]> {
+    for (const chunk of this.chunksOf(s)) {
+      const records: Record[] = [];
+      forEachBatch(chunk, (p) => {
+        if (!batchIsControl(chunk, p)) for (const r of decodeRecords(chunk, p)) records.push(r);
+      });
+      yield records;
+    }
+  }
+
+  private rewriteSegment(log: PartitionLog, s: LogSegment, keep: (r: Record, batchMaxTs: number) => boolean, result: CleanResult): void {
+    const cleanedFile = s.logFile + CLEANED_SUFFIX;
+    const fd = fs.openSync(cleanedFile, 'w');
+    let removed = 0;
+    let written = 0;
+    try {
+      for (const data of this.chunksOf(s)) {
+        const parts: Buffer[] = [];
+        forEachBatch(data, (p, size) => {
+          if (batchIsControl(data, p)) {
+            parts.push(data.subarray(p, p + size));
+            return;
+          }
+          const maxTs = batchMaxTimestamp(data, p);
+          const out = rewriteBatch(data, p, (r) => {
+            const k = keep(r, maxTs);
+            if (!k) removed++;
+            return k;
+          });
+          if (out !== null) parts.push(out);
+        });
+        const bytes = Buffer.concat(parts);
+        fs.writeSync(fd, bytes, 0, bytes.length, written);
+        written += bytes.length;
+      }
+      if (removed > 0) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (removed === 0) {
+      fs.rmSync(cleanedFile, { force: true });
+      return;
+    }
+    const before = s.size;
+    log.replaceSegment(s, cleanedFile);
+    result.segmentsRewritten++;
+    result.recordsRemoved += removed;
+    result.bytesBefore += before;
+    result.bytesAfter += written;
+  }
+}

@@ -1,0 +1,104 @@
+import { CairnError, ErrorCode } from '../common/errors';
+
+/**
+ * Topic-level configuration, with Kafka's names and defaults where Kafka has one. Values arrive as
+ * strings (from the CLI, the wire and the metadata log) and are parsed and range-checked here, in
+ * one place.
+ */
+export interface LogConfig {
+  /** Roll a new segment when the active one would pass this size. */
+  segmentBytes: number;
+  /** Roll a new segment when the active one is older than this. */
+  segmentMs: number;
+  /** Delete segments whose newest record is older than this; -1 keeps forever. */
+  retentionMs: number;
+  /** Delete the oldest segments while the log is larger than this; -1 means no size limit. */
+  retentionBytes: number;
+  cleanupPolicy: 'delete' | 'compact' | 'compact,delete';
+  /** Largest record batch accepted, in bytes. */
+  maxMessageBytes: number;
+  messageTimestampType: 'CreateTime' | 'LogAppendTime';
+  /** Bytes of log between two offset-index entries. */
+  indexIntervalBytes: number;
+  /** How long tombstones survive compaction. */
+  deleteRetentionMs: number;
+  minCleanableDirtyRatio: number;
+  /** acks=all writes need at least this many in-sync replicas. */
+  minInsyncReplicas: number;
+  uncleanLeaderElectionEnable: boolean;
+}
+
+interface Spec<K extends keyof LogConfig> {
+  field: K;
+  parse: (raw: string) => LogConfig[K] | undefined;
+  doc: string;
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string) => {
+  if (!/^-?\d+$/.test(raw.trim())) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+};
+const oneOf =
+  <T extends string>(...values: T[]) =>
+  (raw: string) =>
+    values.includes(raw.trim() as T) ? (raw.trim() as T) : undefined;
+const bool = (raw: string) => (raw === 'true' ? true : raw === 'false' ? false : undefined);
+const ratio = (raw: string) => {
+  const n = Number(raw);
+  return Number.isFinite(n) && n >= 0 && n <= 1 ? n : undefined;
+};
+const durationOrInfinite = (raw: string) => (raw.trim() === '-1' ? -1 : int(1)(raw));
+
+export const TOPIC_CONFIGS: { [name: string]: Spec<keyof LogConfig> } = {
+  'segment.bytes': { field: 'segmentBytes', parse: int(14, 2 ** 31 - 1), doc: 'segment file size before a roll' },
+  'segment.ms': { field: 'segmentMs', parse: int(1), doc: 'segment age before a roll' },
+  'retention.ms': { field: 'retentionMs', parse: durationOrInfinite, doc: 'age after which old segments are deleted (-1: forever)' },
+  'retention.bytes': { field: 'retentionBytes', parse: durationOrInfinite, doc: 'partition size above which old segments are deleted (-1: no limit)' },
+  'cleanup.policy': { field: 'cleanupPolicy', parse: (raw) => oneOf('delete', 'compact', 'compact,delete')(raw.replace(/\s/g, '') === 'delete,compact' ? 'compact,delete' : raw.replace(/\s/g, '')), doc: 'delete, compact, or compact,delete' },
+  'max.message.bytes': { field: 'maxMessageBytes', parse: int(64, 64 * 1024 * 1024), doc: 'largest record batch accepted' },
+  'message.timestamp.type': { field: 'messageTimestampType', parse: oneOf('CreateTime', 'LogAppendTime'), doc: 'CreateTime (producer clock) or LogAppendTime (broker clock)' },
+  'index.interval.bytes': { field: 'indexIntervalBytes', parse: int(0), doc: 'log bytes between offset-index entries' },
+  'delete.retention.ms': { field: 'deleteRetentionMs', parse: int(0), doc: 'how long tombstones survive compaction' },
+  'min.cleanable.dirty.ratio': { field: 'minCleanableDirtyRatio', parse: ratio, doc: 'share of uncompacted bytes that triggers compaction' },
+  'min.insync.replicas': { field: 'minInsyncReplicas', parse: int(1, 100), doc: 'in-sync replicas an acks=all write needs' },
+  'unclean.leader.election.enable': { field: 'uncleanLeaderElectionEnable', parse: bool, doc: 'allow an out-of-sync replica to lead (may lose data)' },
+};
+
+export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
+  segmentBytes: 1024 * 1024 * 1024,
+  segmentMs: 7 * 24 * 3600 * 1000,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  retentionBytes: -1,
+  cleanupPolicy: 'delete',
+  maxMessageBytes: 1024 * 1024 + 12,
+  messageTimestampType: 'CreateTime',
+  indexIntervalBytes: 4096,
+  deleteRetentionMs: 24 * 3600 * 1000,
+  minCleanableDirtyRatio: 0.5,
+  minInsyncReplicas: 1,
+  uncleanLeaderElectionEnable: false,
+});
+
+/** Throws INVALID_CONFIG naming the bad entry. */
+export function validateTopicConfigs(configs: Record<string, string>): void {
+  for (const [name, raw] of Object.entries(configs)) {
+    const spec = TOPIC_CONFIGS[name];
+    if (!spec) throw new CairnError(ErrorCode.INVALID_CONFIG, `unknown topic config "${name}"; known: ${Object.keys(TOPIC_CONFIGS).join(', ')}`);
+    if (spec.parse(String(raw)) === undefined) throw new CairnError(ErrorCode.INVALID_CONFIG, `invalid value "${raw}" for ${name} (${spec.doc})`);
+  }
+}
+
+/** Layers topic overrides over defaults. Configs must have passed validateTopicConfigs. */
+export function resolveLogConfig(overrides: Record<string, string> = {}, defaults: Readonly<LogConfig> = DEFAULT_LOG_CONFIG): LogConfig {
+  const config: LogConfig = { ...defaults };
+  for (const [name, raw] of Object.entries(overrides)) {
+    const spec = TOPIC_CONFIGS[name];
+    const value = spec?.parse(String(raw));
+    if (spec && value !== undefined) (config as unknown as Record<string, unknown>)[spec.field] = value;
+  }
+  return config;
+}
+
+export const isCompacted = (c: LogConfig) => c.cleanupPolicy !== 'delete';
+export const deletesByRetention = (c: LogConfig) => c.cleanupPolicy !== 'compact';

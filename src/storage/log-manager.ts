@@ -1,0 +1,248 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CairnError, ErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { tpKey } from '../common/types';
+import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
+import { LogCleaner } from './log-cleaner';
+import { type LogConfig } from './log-config';
+import { type FlushPolicy, PartitionLog } from './partition-log';
+
+export interface LogManagerOptions {
+  dataDir: string;
+  flushPolicy: FlushPolicy;
+  logger: Logger;
+  nowMs: () => number;
+  /** How often retention runs. */
+  retentionCheckIntervalMs?: number;
+  /** How often recovery points, log start offsets and high watermarks are checkpointed. */
+  checkpointIntervalMs?: number;
+  cleanerBackoffMs?: number;
+}
+
+const RECOVERY_POINTS = 'recovery-point-offset-checkpoint';
+const LOG_START_OFFSETS = 'log-start-offset-checkpoint';
+const HIGH_WATERMARKS = 'replication-offset-checkpoint';
+const PARTITION_METADATA = 'partition.metadata';
+
+/** Parses `topic-partition` directory names (the topic may itself contain dashes). */
+export function parsePartitionDir(name: string): { topic: string; partition: number } | null {
+  const m = /^(.+)-(\d+)$/.exec(name);
+  return m ? { topic: m[1]!, partition: Number(m[2]) } : null;
+}
+
+/**
+ * All partition logs in one data directory (Kafka's LogManager): loads and recovers them at
+ * start, creates and deletes them, and runs the background work — retention, compaction,
+ * checkpoints and interval flushing. Holds a lock file so two processes never share a directory.
+ */
+export class LogManager {
+  private readonly logs = new Map<string, PartitionLog>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly cleaner: LogCleaner;
+  private readonly lockFile: string;
+  private closed = false;
+
+  constructor(private readonly o: LogManagerOptions) {
+    this.cleaner = new LogCleaner(o.logger);
+    this.lockFile = path.join(o.dataDir, '.lock');
+  }
+
+  get dataDir(): string {
+    return this.o.dataDir;
+  }
+
+  /** Takes the directory lock and loads every partition directory found. */
+  load(configFor: (topic: string) => LogConfig | null): void {
+    fs.mkdirSync(this.o.dataDir, { recursive: true });
+    this.lock();
+    const recovery = new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).read();
+    const starts = new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
+    const hws = new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
+    for (const name of fs.readdirSync(this.o.dataDir)) {
+      const full = path.join(this.o.dataDir, name);
+      if (!fs.statSync(full).isDirectory()) continue;
+      const tp = parsePartitionDir(name);
+      if (!tp) continue;
+      const config = configFor(tp.topic);
+      if (config === null) {
+        // Unknown to the metadata: a leftover of a deleted topic. The owner of metadata decides; keep it for now.
+        continue;
+      }
+      const key = tpKey(tp.topic, tp.partition);
+      const log = PartitionLog.open({
+        dir: full,
+        topic: tp.topic,
+        partition: tp.partition,
+        config,
+        recoveryPoint: recovery.get(key) ?? 0,
+        logStartOffset: starts.get(key) ?? 0,
+        flushPolicy: this.o.flushPolicy,
+        logger: this.o.logger,
+        nowMs: this.o.nowMs(),
+      });
+      log.resetHighWatermark(hws.get(key) ?? 0);
+      this.logs.set(key, log);
+    }
+  }
+
+  private lock(): void {
+    try {
+      fs.writeFileSync(this.lockFile, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(fs.readFileSync(this.lockFile, 'utf8'));
+    let alive = false;
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
+      try {
+        process.kill(holder, 0);
+        alive = true;
+      } catch {
+        alive = false;
+      }
+    }
+    if (alive) throw new Error(`data directory ${this.o.dataDir} is in use by process ${holder}`);
+    fs.writeFileSync(this.lockFile, String(process.pid));
+  }
+
+  /** Directories on disk for partitions the metadata no longer knows (deleted while this node was down). */
+  strayPartitionDirs(isKnown: (topic: string, partition: number) => boolean): string[] {
+    if (!fs.existsSync(this.o.dataDir)) return [];
+    return fs
+      .readdirSync(this.o.dataDir)
+      .filter((name) => {
+        const tp = parsePartitionDir(name);
+        return tp !== null && fs.statSync(path.join(this.o.dataDir, name)).isDirectory() && !isKnown(tp.topic, tp.partition);
+      })
+      .map((name) => path.join(this.o.dataDir, name));
+  }
+
+  get(topic: string, partition: number): PartitionLog | undefined {
+    return this.logs.get(tpKey(topic, partition));
+  }
+
+  all(): PartitionLog[] {
+    return [...this.logs.values()];
+  }
+
+  /**
+   * The log for a partition, created if missing. `topicId` guards against a recreated topic
+   * reusing the data of a deleted one with the same name.
+   */
+  getOrCreate(topic: string, partition: number, config: LogConfig, topicId: string): PartitionLog {
+    if (this.closed) throw new CairnError(ErrorCode.SHUTTING_DOWN, 'log manager is closed');
+    const key = tpKey(topic, partition);
+    const dir = path.join(this.o.dataDir, key);
+    const metaFile = path.join(dir, PARTITION_METADATA);
+    const existing = this.logs.get(key);
+    if (existing) {
+      const storedId = readTopicId(metaFile);
+      if (storedId === null || storedId === topicId) {
+        existing.config = config;
+        if (storedId === null && !existing.isOffline) writeFileAtomicSync(metaFile, `version: 0\ntopic_id: ${topicId}\n`);
+        return existing;
+      }
+      this.o.logger.warn({ topic, partition, storedId, topicId }, 'partition data belongs to an older topic of the same name; deleting it');
+      void existing.delete();
+      this.logs.delete(key);
+    } else if (fs.existsSync(dir) && readTopicId(metaFile) !== topicId) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const log = PartitionLog.open({
+      dir,
+      topic,
+      partition,
+      config,
+      recoveryPoint: 0,
+      logStartOffset: 0,
+      flushPolicy: this.o.flushPolicy,
+      logger: this.o.logger,
+      nowMs: this.o.nowMs(),
+    });
+    if (!log.isOffline) writeFileAtomicSync(metaFile, `version: 0\ntopic_id: ${topicId}\n`);
+    this.logs.set(key, log);
+    return log;
+  }
+
+  async delete(topic: string, partition: number): Promise<void> {
+    const key = tpKey(topic, partition);
+    const log = this.logs.get(key);
+    this.logs.delete(key);
+    if (log) await log.delete();
+    else fs.rmSync(path.join(this.o.dataDir, key), { recursive: true, force: true });
+  }
+
+  /** Writes recovery points, log start offsets and high watermarks of every online log. */
+  checkpoint(): void {
+    const recovery = new Map<string, { topic: string; partition: number; offset: number }>();
+    const starts = new Map<string, { topic: string; partition: number; offset: number }>();
+    const hws = new Map<string, { topic: string; partition: number; offset: number }>();
+    for (const [key, log] of this.logs) {
+      if (log.isOffline) continue;
+      const tp = { topic: log.topic, partition: log.partition };
+      recovery.set(key, { ...tp, offset: log.durableEndOffset });
+      starts.set(key, { ...tp, offset: log.logStartOffset });
+      hws.set(key, { ...tp, offset: log.highWatermark });
+    }
+    new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).write(recovery);
+    new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).write(starts);
+    new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).write(hws);
+  }
+
+  /** One pass of retention and compaction over every log. */
+  runMaintenance(): void {
+    const now = this.o.nowMs();
+    for (const log of this.logs.values()) {
+      try {
+        log.applyRetention(now);
+        if (this.cleaner.shouldClean(log)) this.cleaner.clean(log, now);
+      } catch (err) {
+        this.o.logger.error({ topic: log.topic, partition: log.partition, err: (err as Error).message }, 'log maintenance failed');
+      }
+    }
+  }
+
+  startBackgroundTasks(): void {
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(() => {
+        try {
+          fn();
+        } catch (err) {
+          this.o.logger.error({ err: (err as Error).message }, 'background task failed');
+        }
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.o.retentionCheckIntervalMs ?? 30_000, () => this.runMaintenance());
+    every(this.o.checkpointIntervalMs ?? 5_000, () => this.checkpoint());
+    if (this.o.flushPolicy.kind === 'interval') {
+      every(this.o.flushPolicy.intervalMs, () => {
+        for (const log of this.logs.values()) void log.flush().catch(() => undefined);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all([...this.logs.values()].map((l) => l.close()));
+    try {
+      this.checkpoint();
+    } finally {
+      fs.rmSync(this.lockFile, { force: true });
+    }
+  }
+}
+
+function readTopicId(file: string): string | null {
+  try {
+    const m = /topic_id: (\S+)/.exec(fs.readFileSync(file, 'utf8'));
+    return m ? m[1]! : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,487 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CairnError, ErrorCode, invariant } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { decodeRecords, stampBatch, stampLogAppendTime } from '../record/batch';
+import type { ValidatedBatch } from '../record/validate';
+import { validateBatches } from '../record/validate';
+import { GroupCommit } from './group-commit';
+import { LeaderEpochCache } from './leader-epoch-cache';
+import type { LogConfig } from './log-config';
+import { deletesByRetention } from './log-config';
+import { CLEANED_SUFFIX, CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './log-segment';
+
+export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
+
+export interface LogOpenOptions {
+  dir: string;
+  topic: string;
+  partition: number;
+  config: LogConfig;
+  /** Offset below which everything was fsynced before the last shutdown or crash (a checkpoint). */
+  recoveryPoint: number;
+  logStartOffset: number;
+  flushPolicy: FlushPolicy;
+  logger: Logger;
+  nowMs: number;
+}
+
+export interface AppendInfo {
+  firstOffset: number;
+  lastOffset: number;
+  /** The broker time stamped into the batches for LogAppendTime topics, else -1. */
+  logAppendTimeMs: number;
+  recordCount: number;
+}
+
+/** Bound on relative offsets within a segment: indexes store them as int32. */
+const MAX_RELATIVE_OFFSET = 2 ** 31 - 1;
+
+const isDiskFull = (err: unknown) => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/**
+ * One partition's log (Kafka's UnifiedLog, local part): an ordered list of segments, the log
+ * start and end offsets, durable (fsynced) offset, high watermark and leader-epoch cache. All
+ * mutations run on the event loop; only fsync leaves it (group commit).
+ */
+export class PartitionLog {
+  readonly dir: string;
+  readonly topic: string;
+  readonly partition: number;
+  config: LogConfig;
+  private segments: LogSegment[] = [];
+  logStartOffset = 0;
+  highWatermark = 0;
+  readonly epochs: LeaderEpochCache;
+  private readonly commit: GroupCommit;
+  private readonly logger: Logger;
+  private offlineReason: string | null = null;
+  private closed = false;
+
+  private constructor(o: LogOpenOptions) {
+    this.dir = o.dir;
+    this.topic = o.topic;
+    this.partition = o.partition;
+    this.config = o.config;
+    this.logger = o.logger.child({ topic: o.topic, partition: o.partition });
+    this.epochs = LeaderEpochCache.load(path.join(o.dir, 'leader-epoch-checkpoint'));
+    this.commit = new GroupCommit(
+      { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset },
+      0,
+      (err) => this.goOffline(`fsync failed: ${err.message}`),
+    );
+    this.flushPolicy = o.flushPolicy;
+  }
+
+  readonly flushPolicy: FlushPolicy;
+
+  /** Opens (creating if needed) and recovers the log in `dir`. A corrupt log opens offline, not at all silently. */
+  static open(o: LogOpenOptions): PartitionLog {
+    fs.mkdirSync(o.dir, { recursive: true });
+    const log = new PartitionLog(o);
+    log.load(o);
+    return log;
+  }
+
+  private load(o: LogOpenOptions): void {
+    const bases: number[] = [];
+    for (const name of fs.readdirSync(this.dir)) {
+      if (name.endsWith(CLEANED_SUFFIX) || name.endsWith('.tmp')) {
+        // A compaction or checkpoint that did not finish: the originals are intact.
+        fs.rmSync(path.join(this.dir, name), { force: true });
+      } else if (name.endsWith(LOG_SUFFIX) && /^\d{20}\.log$/.test(name)) {
+        bases.push(Number(name.slice(0, 20)));
+      }
+    }
+    bases.sort((a, b) => a - b);
+    for (const name of fs.readdirSync(this.dir)) {
+      const m = /^(\d{20})\.(index|timeindex)$/.exec(name);
+      if (m && !bases.includes(Number(m[1]))) fs.rmSync(path.join(this.dir, name), { force: true });
+    }
+    if (bases.length === 0) {
+      const start = Math.max(0, o.logStartOffset);
+      this.segments.push(LogSegment.create(this.dir, start, this.config.indexIntervalBytes));
+      this.logStartOffset = start;
+      this.commit.durableOffset = start;
+      return;
+    }
+    let recovered = false;
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]!;
+      const last = i === bases.length - 1;
+      const mayHoldUnflushed = last || bases[i + 1]! > o.recoveryPoint;
+      const { segment, scan } = LogSegment.open(this.dir, base, this.config.indexIntervalBytes, mayHoldUnflushed);
+      this.segments.push(segment);
+      const prev = this.segments[i - 1];
+      if (prev && prev.nextOffset > base) {
+        this.goOffline(`segment ${base} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
+        return;
+      }
+      if (scan === null) continue;
+      recovered = true;
+      if (scan.problem === null) continue;
+      const where = `${segment.logFile} at byte ${scan.validBytes}`;
+      if (!last || scan.validDataAfterProblem) {
+        this.goOffline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
+        return;
+      }
+      if (segment.nextOffset < o.recoveryPoint) {
+        this.goOffline(`fsynced data is damaged, ${where} (recovery point ${o.recoveryPoint}): ${scan.problem}`);
+        return;
+      }
+      const cut = fs.statSync(segment.logFile).size - scan.validBytes;
+      segment.truncateToPosition(scan.validBytes);
+      this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem }, 'torn tail truncated');
+    }
+    this.logStartOffset = Math.max(o.logStartOffset, this.segments[0]!.baseOffset);
+    if (recovered) {
+      // What survived the crash sits in the page cache; make it durable before acknowledging anything on top of it.
+      for (const s of this.segments) if (s.nextOffset > o.recoveryPoint) s.syncSync();
+    }
+    this.commit.durableOffset = this.logEndOffset;
+    this.epochs.truncateFromEnd(this.logEndOffset);
+    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, recovered }, 'log loaded');
+  }
+
+  // ---- state ----
+
+  get logEndOffset(): number {
+    return this.activeSegment.nextOffset;
+  }
+
+  /** Offset below which every record is fsynced (under the interval policy: written). */
+  get durableEndOffset(): number {
+    return this.flushPolicy.kind === 'fsync' ? this.commit.durableOffset : this.logEndOffset;
+  }
+
+  get activeSegment(): LogSegment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  get sizeInBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.size;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get isOffline(): boolean {
+    return this.offlineReason !== null;
+  }
+
+  get offlineMessage(): string | null {
+    return this.offlineReason;
+  }
+
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((s) => s.baseOffset);
+  }
+
+  /** For the cleaner: the segments, oldest first. */
+  allSegments(): readonly LogSegment[] {
+    return this.segments;
+  }
+
+  private checkUsable(): void {
+    if (this.offlineReason !== null) throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `${this.topic}-${this.partition} is offline: ${this.offlineReason}`);
+    if (this.closed) throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `${this.topic}-${this.partition} is closed`);
+  }
+
+  /** Takes the log offline: every later request gets KAFKA_STORAGE_ERROR. Loud, once. */
+  goOffline(reason: string): void {
+    if (this.offlineReason !== null) return;
+    this.offlineReason = reason;
+    this.logger.error({ reason }, 'log offline');
+    this.commit.failAll(new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, reason));
+  }
+
+  // ---- append ----
+
+  private maybeRoll(incomingBytes: number, lastOffset: number, nowMs: number): void {
+    const seg = this.activeSegment;
+    if (seg.size === 0) return;
+    const full = seg.size + incomingBytes > this.config.segmentBytes;
+    const old = seg.rollStartMs !== null && nowMs - seg.rollStartMs >= this.config.segmentMs;
+    const overflow = lastOffset - seg.baseOffset > MAX_RELATIVE_OFFSET;
+    if (full || old || overflow) this.roll();
+  }
+
+  /** Starts a new active segment at the log end offset. */
+  roll(): void {
+    this.checkUsable();
+    const seg = this.activeSegment;
+    if (seg.size === 0) return;
+    seg.onBecomeInactive();
+    this.segments.push(LogSegment.create(this.dir, this.logEndOffset, this.config.indexIntervalBytes));
+    this.logger.info({ baseOffset: this.logEndOffset }, 'segment rolled');
+  }
+
+  private write(buf: Buffer, batches: readonly { pos: number; size: number; lastOffset: number; maxTimestamp: number }[], nowMs: number): void {
+    const first = batches[0]!;
+    const last = batches[batches.length - 1]!;
+    try {
+      this.activeSegment.append(buf, first.pos, last.pos + last.size, batches, nowMs);
+    } catch (err) {
+      if ((err as { truncateFailed?: unknown }).truncateFailed !== undefined || !isDiskFull(err)) {
+        this.goOffline(`write failed: ${(err as Error).message}`);
+        throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `write to ${this.topic}-${this.partition} failed: ${(err as Error).message}`);
+      }
+      // Disk full: the partial write was cut off, the log is intact and takes writes again once space returns.
+      this.logger.error({ err: (err as Error).message }, 'append failed: disk full');
+      throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `disk full writing ${this.topic}-${this.partition}; nothing was appended`);
+    }
+  }
+
+  /**
+   * Appends client batches that passed validation: stamps base offsets and the leader epoch in
+   * place (and the broker time for LogAppendTime topics), then writes them as they are.
+   */
+  appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number): AppendInfo {
+    this.checkUsable();
+    invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
+    let next = this.logEndOffset;
+    const firstOffset = next;
+    let records = 0;
+    let bytes = 0;
+    for (const b of validated) bytes += b.size;
+    this.maybeRoll(bytes, next + validated.reduce((n, b) => n + b.lastOffsetDelta + 1, 0), nowMs);
+    const logAppendTime = this.config.messageTimestampType === 'LogAppendTime';
+    const placed = validated.map((b) => {
+      stampBatch(buf, b.pos, next, leaderEpoch);
+      if (logAppendTime) stampLogAppendTime(buf, b.pos, b.size, nowMs);
+      const lastOffset = next + b.lastOffsetDelta;
+      next = lastOffset + 1;
+      records += b.recordCount;
+      return { pos: b.pos, size: b.size, lastOffset, maxTimestamp: logAppendTime ? nowMs : b.maxTimestamp };
+    });
+    this.epochs.assign(leaderEpoch, firstOffset);
+    this.write(buf, placed, nowMs);
+    return { firstOffset, lastOffset: next - 1, logAppendTimeMs: logAppendTime ? nowMs : -1, recordCount: records };
+  }
+
+  /**
+   * Appends batches copied from the leader, offsets and epochs already stamped. They must start
+   * exactly at the log end offset; the caller truncates first when logs diverge.
+   */
+  appendAsFollower(buf: Buffer, nowMs: number): AppendInfo | null {
+    this.checkUsable();
+    if (buf.length === 0) return null;
+    const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, allowControl: true, allowOffsetGaps: true });
+    if (!v.ok) throw new CairnError(v.code, `replicated data for ${this.topic}-${this.partition}: ${v.message}`);
+    let expected = this.logEndOffset;
+    const placed = v.batches.map((b) => {
+      const base = buf.readInt32BE(b.pos) * 4294967296 + buf.readUInt32BE(b.pos + 4);
+      if (base < expected) throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `replicated batch at offset ${base} is below the log end ${expected}`);
+      const epoch = buf.readInt32BE(b.pos + 12);
+      this.epochs.assign(epoch, base);
+      expected = base + b.lastOffsetDelta + 1;
+      return { pos: b.pos, size: b.size, lastOffset: expected - 1, maxTimestamp: b.maxTimestamp };
+    });
+    const firstOffset = this.logEndOffset;
+    this.maybeRoll(buf.length, expected - 1, nowMs);
+    // A batch that starts past the end (after a compacted gap on the leader) may not fit the active segment's base.
+    this.write(buf, placed, nowMs);
+    return { firstOffset, lastOffset: expected - 1, logAppendTimeMs: -1, recordCount: v.recordCount };
+  }
+
+  // ---- durability ----
+
+  /** Resolves once every offset below `offset` is durable under the flush policy. */
+  waitDurable(offset: number): Promise<void> {
+    if (this.flushPolicy.kind === 'interval') return Promise.resolve();
+    this.checkUsable();
+    return this.commit.waitFor(offset);
+  }
+
+  /** Fsyncs everything written so far (interval flushing, shutdown). */
+  flush(): Promise<void> {
+    if (this.offlineReason !== null || this.closed) return Promise.resolve();
+    return this.commit.flushNow();
+  }
+
+  get pendingFlushWaiters(): number {
+    return this.commit.pending;
+  }
+
+  private async syncUnflushed(): Promise<void> {
+    const durable = this.commit.durableOffset;
+    const pending = this.segments.filter((s) => s.nextOffset > durable || s === this.activeSegment);
+    await Promise.all(pending.map((s) => s.syncAsync()));
+  }
+
+  // ---- read ----
+
+  /**
+   * Whole batches from the one holding `startOffset`, at most `maxBytes` (at least one batch when
+   * `minOneBatch`), nothing at or past `maxOffset` (the high watermark for consumers).
+   */
+  read(startOffset: number, maxBytes: number, maxOffset: number, minOneBatch: boolean): Buffer {
+    this.checkUsable();
+    if (startOffset < this.logStartOffset || startOffset > this.logEndOffset) {
+      throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${startOffset} is outside ${this.logStartOffset}..${this.logEndOffset} of ${this.topic}-${this.partition}`);
+    }
+    if (startOffset >= maxOffset) return Buffer.alloc(0);
+    try {
+      let i = this.segmentIndexFor(startOffset);
+      let from = startOffset;
+      for (; i < this.segments.length; i++) {
+        const seg = this.segments[i]!;
+        const maxPosition = maxOffset < seg.nextOffset ? seg.positionOf(maxOffset) : seg.size;
+        const data = seg.read(from, maxBytes, maxPosition, minOneBatch);
+        if (data !== null) return data;
+        // Past this segment's last batch (a compacted gap): continue in the next one.
+        const next = this.segments[i + 1];
+        if (!next || next.baseOffset >= maxOffset) break;
+        from = next.baseOffset;
+      }
+      return Buffer.alloc(0);
+    } catch (err) {
+      if (err instanceof CorruptSegmentError) {
+        this.goOffline(err.message);
+        throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `${this.topic}-${this.partition} is offline: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.segments[mid]!.baseOffset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The earliest offset whose record timestamp is ≥ `timestamp`, or null if none (ListOffsets by time). */
+  offsetForTimestamp(timestamp: number, maxOffset: number): { offset: number; timestamp: number } | null {
+    this.checkUsable();
+    for (const seg of this.segments) {
+      if (seg.maxTimestamp < timestamp) continue;
+      const loc = seg.findBatchByTimestamp(timestamp);
+      if (loc === null) continue;
+      for (const r of decodeRecords(seg.readBatch(loc))) {
+        if (r.offset >= maxOffset) return null;
+        if (r.timestamp >= timestamp && r.offset >= this.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
+      }
+    }
+    return null;
+  }
+
+  // ---- truncation and retention ----
+
+  /** Removes every batch at or above `offset` (follower truncation to the leader's epoch end). */
+  truncateTo(offset: number): void {
+    this.checkUsable();
+    if (offset >= this.logEndOffset) return;
+    const target = Math.max(offset, this.logStartOffset);
+    while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
+      this.segments.pop()!.deleteFiles();
+    }
+    const removed = this.activeSegment.truncateTo(target);
+    this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER, 'the log was truncated under a pending write'));
+    this.epochs.truncateFromEnd(this.logEndOffset);
+    this.highWatermark = Math.min(this.highWatermark, this.logEndOffset);
+    this.logger.info({ truncateTo: offset, logEndOffset: this.logEndOffset, bytesRemoved: removed }, 'log truncated');
+  }
+
+  /** Deletes everything and starts empty at `offset` (a follower far behind a leader's log start). */
+  truncateFullyAndStartAt(offset: number): void {
+    this.checkUsable();
+    for (const s of this.segments) s.deleteFiles();
+    this.segments = [LogSegment.create(this.dir, offset, this.config.indexIntervalBytes)];
+    this.logStartOffset = offset;
+    this.highWatermark = offset;
+    this.commit.truncated(offset, new CairnError(ErrorCode.NOT_LEADER, 'the log was reset under a pending write'));
+    this.commit.durableOffset = offset;
+    this.epochs.clear();
+    this.logger.info({ startOffset: offset }, 'log reset');
+  }
+
+  updateHighWatermark(offset: number): boolean {
+    const hw = Math.min(offset, this.logEndOffset);
+    if (hw <= this.highWatermark) return false;
+    this.highWatermark = hw;
+    return true;
+  }
+
+  /** Sets the high watermark without the monotonic guard (a new follower adopting the leader's). */
+  resetHighWatermark(offset: number): void {
+    this.highWatermark = Math.min(Math.max(offset, this.logStartOffset), this.logEndOffset);
+  }
+
+  /**
+   * Applies retention (time, size) to inactive segments, never deleting data at or above the
+   * high watermark. Returns the number of segments deleted.
+   */
+  applyRetention(nowMs: number): number {
+    if (this.offlineReason !== null || this.closed || !deletesByRetention(this.config)) return 0;
+    const { retentionMs, retentionBytes } = this.config;
+    let excess = retentionBytes < 0 ? 0 : this.sizeInBytes - retentionBytes;
+    const expired = (s: LogSegment) => retentionMs >= 0 && s.maxTimestamp >= 0 && nowMs - s.maxTimestamp > retentionMs;
+    // Kafka rolls an expired active segment so that it, too, can go.
+    if (this.activeSegment.size > 0 && expired(this.activeSegment) && this.activeSegment.nextOffset <= this.highWatermark) this.roll();
+    let deleted = 0;
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      const next = this.segments[1]!;
+      if (next.baseOffset > this.highWatermark) break;
+      const bySize = excess > 0 && excess >= oldest.size;
+      const byStart = next.baseOffset <= this.logStartOffset;
+      if (!expired(oldest) && !bySize && !byStart) break;
+      excess -= oldest.size;
+      this.segments.shift();
+      oldest.deleteFiles();
+      deleted++;
+      this.logger.info({ baseOffset: oldest.baseOffset, reason: byStart ? 'log-start' : expired(oldest) ? 'retention.ms' : 'retention.bytes' }, 'segment deleted');
+    }
+    if (deleted > 0) {
+      this.logStartOffset = Math.max(this.logStartOffset, this.segments[0]!.baseOffset);
+      this.epochs.truncateFromStart(this.logStartOffset);
+    }
+    return deleted;
+  }
+
+  /** Replaces segment `old` with a compacted copy (see LogCleaner); the caller wrote `cleanedFile` and synced it. */
+  replaceSegment(old: LogSegment, cleanedFile: string): LogSegment {
+    const i = this.segments.indexOf(old);
+    invariant(i >= 0 && old !== this.activeSegment, 'replaceSegment on an unknown or active segment', { base: old.baseOffset });
+    // Remove the indexes first: after the rename, a stale index must be rebuilt, never trusted.
+    old.close();
+    fs.rmSync(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, INDEX_SUFFIX)), { force: true });
+    fs.rmSync(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, TIME_INDEX_SUFFIX)), { force: true });
+    fs.renameSync(cleanedFile, old.logFile);
+    const { segment } = LogSegment.open(this.dir, old.baseOffset, this.config.indexIntervalBytes, true);
+    segment.onBecomeInactive();
+    this.segments[i] = segment;
+    return segment;
+  }
+
+  // ---- lifecycle ----
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.offlineReason === null) {
+      try {
+        await this.commit.flushNow();
+      } catch {
+        // Already reported by the flush path.
+      }
+    }
+    this.closed = true;
+    for (const s of this.segments) s.close();
+  }
+
+  /** Closes and removes the partition directory (topic deletion). */
+  async delete(): Promise<void> {
+    this.closed = true;
+    this.commit.failAll(new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'partition deleted'));
+    for (const s of this.segments) s.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

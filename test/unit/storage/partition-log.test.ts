@@ -1,0 +1,231 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CairnError, ErrorCode } from '../../../src/common/errors';
+import { silentLogger } from '../../../src/common/logger';
+import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
+import { validateBatches } from '../../../src/record/validate';
+import { withFileIO } from '../../../src/storage/file-io';
+import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig } from '../../../src/storage/log-config';
+import { PartitionLog } from '../../../src/storage/partition-log';
+import { tmpDir } from '../../helpers/tmp';
+
+function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0) {
+  return PartitionLog.open({
+    dir,
+    topic: 't',
+    partition: 0,
+    config: { ...DEFAULT_LOG_CONFIG, ...config },
+    recoveryPoint,
+    logStartOffset: 0,
+    flushPolicy: { kind: 'fsync' },
+    logger: silentLogger,
+    nowMs: 0,
+  });
+}
+
+function append(log: PartitionLog, values: string[], epoch = 0, timestamp = 1000) {
+  const batch = encodeBatch(values.map((v) => ({ value: Buffer.from(v), timestamp })));
+  const v = validateBatches(batch, { maxBatchBytes: 1 << 20 });
+  if (!v.ok) throw new Error(v.message);
+  return log.appendAsLeader(batch, v.batches, epoch, timestamp);
+}
+
+function readAll(log: PartitionLog, from = log.logStartOffset): string[] {
+  const out: string[] = [];
+  let offset = from;
+  while (offset < log.logEndOffset) {
+    const data = log.read(offset, 1 << 20, log.logEndOffset, true);
+    const records = decodeAllRecords(data, offset);
+    if (records.length === 0) break;
+    for (const r of records) out.push(r.value!.toString());
+    offset = records[records.length - 1]!.offset + 1;
+  }
+  return out;
+}
+
+const segmentFiles = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+
+describe('PartitionLog', () => {
+  it('assigns consecutive offsets and reads every record back', () => {
+    const log = openLog(tmpDir());
+    expect(append(log, ['a', 'b', 'c'])).toMatchObject({ firstOffset: 0, lastOffset: 2, recordCount: 3 });
+    expect(append(log, ['d'])).toMatchObject({ firstOffset: 3, lastOffset: 3 });
+    expect(log.logEndOffset).toBe(4);
+    expect(readAll(log)).toEqual(['a', 'b', 'c', 'd']);
+    expect(readAll(log, 3)).toEqual(['d']);
+  });
+
+  it('rolls segments by size and reads across them, never past maxOffset', () => {
+    const dir = tmpDir();
+    const log = openLog(dir, { segmentBytes: 300, indexIntervalBytes: 50 });
+    for (let i = 0; i < 40; i++) append(log, [`value-${i}`]);
+    expect(segmentFiles(dir).length).toBeGreaterThan(5);
+    expect(readAll(log)).toEqual(Array.from({ length: 40 }, (_, i) => `value-${i}`));
+    const bounded = decodeAllRecords(log.read(10, 1 << 20, 12, true), 10);
+    expect(bounded[0]!.offset).toBe(10);
+    expect(bounded.every((r) => r.offset < 12)).toBe(true);
+    expect(() => log.read(41, 100, 41, true)).toThrow(CairnError);
+    expect(log.read(40, 100, 40, true).length).toBe(0);
+  });
+
+  it('returns at least one whole batch even when it is larger than maxBytes', () => {
+    const log = openLog(tmpDir());
+    append(log, ['x'.repeat(5000)]);
+    expect(log.read(0, 100, 1, true).length).toBeGreaterThan(5000);
+    expect(log.read(0, 100, 1, false).length).toBe(0);
+  });
+
+  it('reopens after a clean close with the same state, trusting its indexes', async () => {
+    const dir = tmpDir();
+    const log = openLog(dir, { segmentBytes: 500 });
+    for (let i = 0; i < 30; i++) append(log, [`v${i}`]);
+    await log.close();
+    const again = openLog(dir, { segmentBytes: 500 }, 30);
+    expect(again.logEndOffset).toBe(30);
+    expect(readAll(again)).toHaveLength(30);
+    expect(append(again, ['more']).firstOffset).toBe(30);
+  });
+
+  it('cuts a torn tail after a crash and keeps taking writes', () => {
+    const dir = tmpDir();
+    const log = openLog(dir);
+    append(log, ['a', 'b']);
+    append(log, ['c']);
+    // A crash mid-write: half of the next batch reached the file.
+    const half = encodeBatch([{ value: Buffer.from('torn') }]).subarray(0, 30);
+    fs.appendFileSync(path.join(dir, segmentFiles(dir)[0]!), half);
+    const again = openLog(dir, {}, 0);
+    expect(again.isOffline).toBe(false);
+    expect(again.logEndOffset).toBe(3);
+    expect(readAll(again)).toEqual(['a', 'b', 'c']);
+    expect(append(again, ['d']).firstOffset).toBe(3);
+    expect(readAll(again)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('cuts a tail of zeros (a file extended but never written) as torn', () => {
+    const dir = tmpDir();
+    const log = openLog(dir);
+    append(log, ['a']);
+    fs.appendFileSync(path.join(dir, segmentFiles(dir)[0]!), Buffer.alloc(4096));
+    const again = openLog(dir);
+    expect(again.isOffline).toBe(false);
+    expect(readAll(again)).toEqual(['a']);
+  });
+
+  it('takes the partition offline for a flipped bit in the middle of the log, never skipping it', () => {
+    const dir = tmpDir();
+    const log = openLog(dir);
+    for (let i = 0; i < 5; i++) append(log, [`record-${i}`]);
+    const file = path.join(dir, segmentFiles(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    bytes[100] ^= 0x10; // inside the second batch; three more follow
+    fs.writeFileSync(file, bytes);
+    const again = openLog(dir, {}, 0);
+    expect(again.isOffline).toBe(true);
+    expect(again.offlineMessage).toMatch(/corruption in the middle/);
+    expect(() => again.read(0, 1000, 5, true)).toThrow(expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }));
+    expect(() => append(again, ['x'])).toThrow(expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }));
+    // Nothing on disk was changed by the failed recovery.
+    expect(fs.readFileSync(file)).toEqual(bytes);
+  });
+
+  it('detects corruption below the recovery point on read and goes offline instead of serving it', async () => {
+    const dir = tmpDir();
+    const log = openLog(dir, { segmentBytes: 200 });
+    for (let i = 0; i < 10; i++) append(log, [`r${i}`]);
+    await log.close();
+    const first = path.join(dir, segmentFiles(dir)[0]!);
+    const bytes = fs.readFileSync(first);
+    bytes[bytes.length - 3] ^= 0xff;
+    fs.writeFileSync(first, bytes);
+    const again = openLog(dir, { segmentBytes: 200 }, 10); // trusted: not scanned at open
+    expect(again.isOffline).toBe(false);
+    expect(() => readAll(again)).toThrow(expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }));
+    expect(again.isOffline).toBe(true);
+  });
+
+  it('rebuilds a missing or garbage index', async () => {
+    const dir = tmpDir();
+    const log = openLog(dir, { indexIntervalBytes: 10 });
+    for (let i = 0; i < 20; i++) append(log, [`r${i}`]);
+    await log.close();
+    const index = path.join(dir, segmentFiles(dir)[0]!.replace('.log', '.index'));
+    fs.writeFileSync(index, Buffer.from('this is not an index at all!!!!'));
+    const again = openLog(dir, { indexIntervalBytes: 10 }, 20);
+    expect(readAll(again, 7)).toEqual(Array.from({ length: 13 }, (_, i) => `r${i + 7}`));
+    fs.rmSync(index);
+    const third = openLog(dir, { indexIntervalBytes: 10 }, 20);
+    expect(readAll(third, 19)).toEqual(['r19']);
+  });
+
+  it('truncates to an offset, forgetting epochs that started past it', () => {
+    const log = openLog(tmpDir(), { segmentBytes: 200 });
+    for (let i = 0; i < 10; i++) append(log, [`e1-${i}`], 1);
+    for (let i = 0; i < 10; i++) append(log, [`e2-${i}`], 2);
+    expect(log.epochs.endOffsetFor(1, log.logEndOffset)).toEqual({ epoch: 1, endOffset: 10 });
+    log.truncateTo(7);
+    expect(log.logEndOffset).toBe(7);
+    expect(log.epochs.latestEpoch).toBe(1);
+    expect(readAll(log)).toEqual(Array.from({ length: 7 }, (_, i) => `e1-${i}`));
+    expect(append(log, ['after'], 3).firstOffset).toBe(7);
+  });
+
+  it('group commit: every waiter is released once its offset is fsynced', async () => {
+    const log = openLog(tmpDir());
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) {
+      const info = append(log, [`v${i}`]);
+      waits.push(log.waitDurable(info.lastOffset + 1));
+    }
+    await Promise.all(waits);
+    expect(log.durableEndOffset).toBe(50);
+  });
+
+  it('applies retention by size and by time, never past the high watermark', () => {
+    const log = openLog(tmpDir(), { segmentBytes: 200, retentionBytes: 400, retentionMs: -1 });
+    for (let i = 0; i < 30; i++) append(log, [`r${i}`]);
+    expect(log.applyRetention(0)).toBe(0); // high watermark is 0: nothing is deletable
+    log.updateHighWatermark(log.logEndOffset);
+    expect(log.applyRetention(0)).toBeGreaterThan(0);
+    expect(log.sizeInBytes).toBeLessThanOrEqual(400 + 200);
+    expect(log.logStartOffset).toBe(log.segmentBaseOffsets()[0]);
+    expect(() => log.read(0, 100, 30, true)).toThrow(expect.objectContaining({ code: ErrorCode.OFFSET_OUT_OF_RANGE }));
+    const timed = openLog(tmpDir(), { segmentBytes: 200, retentionMs: 1000 });
+    for (let i = 0; i < 10; i++) append(timed, [`old${i}`], 0, 1000);
+    timed.updateHighWatermark(timed.logEndOffset);
+    timed.applyRetention(5000);
+    expect(timed.logStartOffset).toBe(10);
+    expect(append(timed, ['new'], 0, 5000).firstOffset).toBe(10);
+  });
+
+  it('finds offsets by timestamp', () => {
+    const log = openLog(tmpDir(), { indexIntervalBytes: 1 });
+    for (let i = 0; i < 10; i++) append(log, [`r${i}`], 0, 1000 + i * 10);
+    expect(log.offsetForTimestamp(1035, 10)).toEqual({ offset: 4, timestamp: 1040 });
+    expect(log.offsetForTimestamp(0, 10)).toEqual({ offset: 0, timestamp: 1000 });
+    expect(log.offsetForTimestamp(99999, 10)).toBeNull();
+  });
+
+  it('cuts a partial write on disk full, stays online and takes writes again', () => {
+    const log = openLog(tmpDir());
+    append(log, ['before']);
+    const diskFull = {
+      writeSync: (fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+        fs.writeSync(fd, buf, off, Math.min(len, 10), pos); // a partial write, then the disk is full
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      },
+    };
+    withFileIO(diskFull, () => {
+      expect(() => append(log, ['during'])).toThrow(expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }));
+    });
+    expect(log.isOffline).toBe(false);
+    expect(log.logEndOffset).toBe(1);
+    expect(append(log, ['after']).firstOffset).toBe(1);
+    expect(readAll(log)).toEqual(['before', 'after']);
+  });
+
+  it('parses topic configs with Kafka names and rejects bad ones', () => {
+    expect(resolveLogConfig({ 'retention.ms': '-1', 'cleanup.policy': 'compact' })).toMatchObject({ retentionMs: -1, cleanupPolicy: 'compact' });
+  });
+});
