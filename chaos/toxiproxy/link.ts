@@ -155,11 +155,21 @@ export class Link {
     this.head().end();
   }
 
-  private checkFlow(): void {
-    if (this.disposed || this.inputEnded) return;
+  /** Bytes held by this link's stages (not counting the destination socket's own buffer). */
+  get heldBytes(): number {
     let heldBytes = 0;
     for (const stage of this.stages) heldBytes += stage.bufferedBytes;
-    const full = this.dest.writableNeedDrain || heldBytes >= LINK_HELD_BYTES_MAX;
+    return heldBytes;
+  }
+
+  /** Whether the source is paused for back-pressure. */
+  get sourcePaused(): boolean {
+    return this.paused;
+  }
+
+  private checkFlow(): void {
+    if (this.disposed || this.inputEnded) return;
+    const full = this.dest.writableNeedDrain || this.heldBytes >= LINK_HELD_BYTES_MAX;
     if (full && !this.paused) {
       this.paused = true;
       this.source.pause();

@@ -22,6 +22,13 @@ export interface ProxyFields {
   enabled: boolean;
 }
 
+export interface LinkStats {
+  upstreamHeldBytes: number;
+  upstreamPaused: boolean;
+  downstreamHeldBytes: number;
+  downstreamPaused: boolean;
+}
+
 export interface ProxyDeps {
   random: Random;
   logger: Logger;
@@ -77,8 +84,14 @@ export class Proxy {
     };
   }
 
-  get connectionCount(): number {
-    return this.connections.size;
+  /** Per open connection, what each link holds: for operators and for tests of the bounds. */
+  linkStats(): LinkStats[] {
+    return [...this.connections].map((connection) => ({
+      upstreamHeldBytes: connection.upstreamLink.heldBytes,
+      upstreamPaused: connection.upstreamLink.sourcePaused,
+      downstreamHeldBytes: connection.downstreamLink.heldBytes,
+      downstreamPaused: connection.downstreamLink.sourcePaused,
+    }));
   }
 
   async start(): Promise<void> {
