@@ -9,6 +9,8 @@ export interface HostPort {
 }
 
 export function splitHostPort(address: string): HostPort {
+  // Go's net.Listen("tcp", "") binds every interface on a free port.
+  if (address === '') return { host: '', port: 0 };
   let host: string;
   let portText: string;
   if (address.startsWith('[')) {

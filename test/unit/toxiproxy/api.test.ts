@@ -100,6 +100,13 @@ describe('proxies', () => {
     expect(Object.keys(await harness.client.getAll())).toEqual([]);
   });
 
+  it('closes a client whose upstream cannot be reached', async () => {
+    const proxy = await harness.client.createProxy({ name: 'dead', listen: `${LOOPBACK}:0`, upstream: `${LOOPBACK}:1` });
+    const client = await TestClient.connect(proxy.listen);
+    await waitFor(() => client.closed, 'client closed');
+    expect(client.receivedBytes).toBe(0);
+  });
+
   it('creates a disabled proxy that does not listen', async () => {
     const proxy = await harness.client.createProxy(proxyBody('off', false));
     expect(proxy.enabled).toBe(false);

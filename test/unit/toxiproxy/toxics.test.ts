@@ -175,14 +175,27 @@ describe('limit_data', () => {
 });
 
 describe('reset_peer', () => {
-  it('downstream: the client gets ECONNRESET and none of the data', async () => {
+  it('downstream, added to an open connection: the client gets ECONNRESET and none of the new data', async () => {
     const proxy = await createProxy();
-    await proxy.addToxic(toxic('reset_peer', { timeout: 0 }));
     const client = await connect(proxy);
+    await client.roundTrip('warm;');
+    await proxy.addToxic(toxic('reset_peer', { timeout: 0 }));
     client.write('boom;');
     await waitFor(() => client.closed, 'connection reset');
     expect(client.error?.code).toBe('ECONNRESET');
-    expect(client.receivedBytes).toBe(0);
+    expect(client.received().toString()).toBe('warm;');
+  });
+
+  it('does nothing until data flows on its stream', async () => {
+    const proxy = await createProxy();
+    await proxy.addToxic(toxic('reset_peer', { timeout: 0 }));
+    const client = await connect(proxy);
+    await waitFor(() => echo.connectionCount === 1, 'upstream connection');
+    await fence.pass();
+    expect(client.closed).toBe(false);
+    client.write('boom;');
+    await waitFor(() => client.closed, 'connection reset');
+    expect(client.error?.code).toBe('ECONNRESET');
   });
 
   it('upstream, after a timeout: both sides are reset and the server sees nothing', async () => {
@@ -230,8 +243,10 @@ describe('bandwidth', () => {
     const sink = await Upstream.start('sink');
     try {
       const proxy = await createProxy(sink);
-      const stall = await proxy.addToxic(toxic('bandwidth', { rate: 0 }, { stream: 'upstream' }));
       const client = await connect(proxy);
+      client.write('open;');
+      await waitFor(() => sink.receivedBytes === 5, 'the connection is up');
+      const stall = await proxy.addToxic(toxic('bandwidth', { rate: 0 }, { stream: 'upstream' }));
       const payload = pattern(32 * 1024 * 1024, 3);
       client.write(payload);
 
@@ -241,11 +256,11 @@ describe('bandwidth', () => {
       expect(stats()!.upstreamHeldBytes).toBeGreaterThanOrEqual(LINK_HELD_BYTES_MAX);
       expect(stats()!.upstreamHeldBytes).toBeLessThanOrEqual(LINK_HELD_BYTES_MAX + 64 * 1024);
       expect(client.socket.writableLength).toBeGreaterThan(0); // the rest waits at the sender
-      expect(sink.receivedBytes).toBe(0);
+      expect(sink.receivedBytes).toBe(5);
 
       await stall.remove();
-      await waitFor(() => sink.receivedBytes === payload.length, 'everything after removal', 30_000);
-      expect(sink.received().equals(payload)).toBe(true);
+      await waitFor(() => sink.receivedBytes === 5 + payload.length, 'everything after removal', 30_000);
+      expect(sink.received().subarray(5).equals(payload)).toBe(true);
     } finally {
       await sink.stop();
     }
