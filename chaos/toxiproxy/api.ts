@@ -51,20 +51,24 @@ export class ToxiproxyApi {
     private readonly logger: Logger,
   ) {}
 
+  /** Runs `task` after every request and task before it has finished. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(task);
+    this.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   /** The http.Server request listener. */
   readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
     const startedMs = performance.now();
-    readBody(req).then(
-      (body) => {
-        const run = this.tail.then(() => this.dispatch(req, body));
-        this.tail = run.then(
-          () => undefined,
-          () => undefined,
-        );
-        return run;
-      },
-      (err: unknown) => errorReply(toApiError(err)),
-    )
+    readBody(req)
+      .then(
+        (body) => this.exclusive(() => this.dispatch(req, body)),
+        (err: unknown) => errorReply(toApiError(err)),
+      )
       .catch((err: unknown) => errorReply(toApiError(err)))
       .then((reply) => {
         send(res, reply);

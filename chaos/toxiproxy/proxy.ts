@@ -71,7 +71,7 @@ export class Proxy {
     private readonly deps: ProxyDeps,
   ) {
     this.logger = deps.logger.child({ proxy: name });
-    this.toxics = new ToxicCollection(name, () => this.connections.values(), this.logger);
+    this.toxics = new ToxicCollection(() => this.connections.values(), this.logger);
   }
 
   toJSON(): ProxyJson {

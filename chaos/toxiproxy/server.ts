@@ -89,12 +89,12 @@ export class ToxiproxyServer {
 
   /** Creates or replaces proxies as POST /populate does (toxiproxy-server -config). */
   populate(config: unknown): Promise<PopulateResult> {
-    return this.proxies.populate(config);
+    return this.api.exclusive(() => this.proxies.populate(config));
   }
 
   /** Stops every proxy (dropping their connections) and the HTTP API. */
   async stop(): Promise<void> {
-    await this.proxies.clear();
+    await this.api.exclusive(() => this.proxies.clear());
     const server = this.http;
     if (server === null) return;
     this.http = null;

@@ -63,7 +63,6 @@ export class ToxicCollection {
   private readonly chains: Record<Direction, ToxicWrapper[]> = { upstream: [], downstream: [] };
 
   constructor(
-    private readonly proxyName: string,
     private readonly connections: () => Iterable<Connection>,
     private readonly logger: Logger,
   ) {}
@@ -103,7 +102,7 @@ export class ToxicCollection {
     const toxic: ToxicWrapper = { name, type, stream, direction, toxicity, attributes };
     this.chains[direction].push(toxic);
     for (const connection of this.connections()) connection.link(direction).addToxic(toxic);
-    this.logger.info({ proxy: this.proxyName, toxic: name, type, stream, toxicity, attributes }, 'toxic added');
+    this.logger.info({ toxic: name, type, stream, toxicity, attributes }, 'toxic added');
     return toxic;
   }
 
@@ -118,7 +117,7 @@ export class ToxicCollection {
     toxic.attributes = attributes;
     toxic.toxicity = toxicity;
     for (const connection of this.connections()) connection.link(toxic.direction).updateToxic(toxic);
-    this.logger.info({ proxy: this.proxyName, toxic: name, toxicity, attributes }, 'toxic updated');
+    this.logger.info({ toxic: name, toxicity, attributes }, 'toxic updated');
     return toxic;
   }
 
@@ -139,6 +138,6 @@ export class ToxicCollection {
     if (index < 0) throw new Error(`toxic ${toxic.name} is missing from its ${toxic.direction} chain`);
     chain.splice(index, 1);
     for (const connection of this.connections()) connection.link(toxic.direction).removeToxic(toxic);
-    this.logger.info({ proxy: this.proxyName, toxic: toxic.name }, 'toxic removed');
+    this.logger.info({ toxic: toxic.name }, 'toxic removed');
   }
 }
