@@ -1,0 +1,150 @@
+/**
+ * The messages Raft nodes exchange. Plain objects of numbers, booleans and Uint8Arrays, so that a
+ * transport can carry them over gRPC/protobuf without translation tables.
+ *
+ * Every message carries the sender's term; see RaftCore.step for how terms are compared.
+ */
+import type { NodeId, Term } from '../common/types';
+import type { Entry, Snapshot } from './types';
+import { ENTRY_KINDS } from './types';
+
+interface Envelope {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+}
+
+/**
+ * `PreVote` asks "would you vote for me at `term`?" without anyone changing term (Raft thesis
+ * §9.6); its `term` is the sender's term + 1. `Vote` is the real RequestVote RPC.
+ */
+export interface VoteRequest extends Envelope {
+  readonly type: 'PreVote' | 'Vote';
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: Term;
+}
+
+/** A granted response carries the request's term; a rejection carries the responder's term. */
+export interface VoteResponse extends Envelope {
+  readonly type: 'PreVoteResponse' | 'VoteResponse';
+  readonly granted: boolean;
+}
+
+/** Also the heartbeat: an empty `entries` still carries `leaderCommit` and keeps followers quiet. */
+export interface AppendEntries extends Envelope {
+  readonly type: 'AppendEntries';
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: number;
+}
+
+/**
+ * On success `matchIndex` is the highest index known to equal the leader's log. On rejection
+ * `rejectedIndex` is the refused `prevLogIndex`, and (`conflictIndex`, `conflictTerm`) is the
+ * follower's hint: the largest index at or below it whose term is at most the refused
+ * `prevLogTerm` (etcd-io/raft's `findConflictByTerm`), so the leader skips a whole term per round.
+ */
+export interface AppendEntriesResponse extends Envelope {
+  readonly type: 'AppendEntriesResponse';
+  readonly success: boolean;
+  readonly matchIndex: number;
+  readonly rejectedIndex: number;
+  readonly conflictIndex: number;
+  readonly conflictTerm: Term;
+}
+
+/** The whole snapshot in one message: metadata snapshots are small (see docs/raft.md). */
+export interface InstallSnapshot extends Envelope {
+  readonly type: 'InstallSnapshot';
+  readonly snapshot: Snapshot;
+}
+
+export interface InstallSnapshotResponse extends Envelope {
+  readonly type: 'InstallSnapshotResponse';
+  readonly matchIndex: number;
+}
+
+export type Message =
+  | VoteRequest
+  | VoteResponse
+  | AppendEntries
+  | AppendEntriesResponse
+  | InstallSnapshot
+  | InstallSnapshotResponse;
+
+export type MessageType = Message['type'];
+
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'PreVote',
+  'PreVoteResponse',
+  'Vote',
+  'VoteResponse',
+  'AppendEntries',
+  'AppendEntriesResponse',
+  'InstallSnapshot',
+  'InstallSnapshotResponse',
+];
+
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function entryProblem(e: unknown, at: string): string | null {
+  if (typeof e !== 'object' || e === null) return `${at} is not an object`;
+  const entry = e as Record<string, unknown>;
+  if (!isIndex(entry.index) || entry.index === 0) return `${at}.index must be a positive safe integer`;
+  if (!isIndex(entry.term)) return `${at}.term must be a non-negative safe integer`;
+  if (!ENTRY_KINDS.includes(entry.kind as never)) return `${at}.kind must be 'data' or 'noop'`;
+  if (!(entry.data instanceof Uint8Array)) return `${at}.data must be a Uint8Array`;
+  return null;
+}
+
+/**
+ * Checks the shape of a message that arrived from the network, so that a transport can refuse a
+ * malformed one with a message a person can act on instead of feeding it to the core (brief §9).
+ * Returns null when the message is well formed.
+ */
+export function messageProblem(raw: unknown): string | null {
+  if (typeof raw !== 'object' || raw === null) return 'message is not an object';
+  const m = raw as Record<string, unknown>;
+  if (!MESSAGE_TYPES.includes(m.type as MessageType)) return `unknown message type ${String(m.type)}`;
+  for (const field of ['from', 'to', 'term'] as const) {
+    if (!isIndex(m[field])) return `${field} must be a non-negative safe integer`;
+  }
+  const needIndex = (...fields: string[]): string | null => {
+    for (const f of fields) if (!isIndex(m[f])) return `${String(m.type)}.${f} must be a non-negative safe integer`;
+    return null;
+  };
+  const needBool = (f: string): string | null =>
+    typeof m[f] === 'boolean' ? null : `${String(m.type)}.${f} must be a boolean`;
+  switch (m.type as MessageType) {
+    case 'PreVote':
+    case 'Vote':
+      return needIndex('lastLogIndex', 'lastLogTerm');
+    case 'PreVoteResponse':
+    case 'VoteResponse':
+      return needBool('granted');
+    case 'AppendEntries': {
+      const p = needIndex('prevLogIndex', 'prevLogTerm', 'leaderCommit');
+      if (p) return p;
+      if (!Array.isArray(m.entries)) return 'AppendEntries.entries must be an array';
+      const prev = m.prevLogIndex as number;
+      for (let i = 0; i < m.entries.length; i++) {
+        const problem = entryProblem(m.entries[i], `AppendEntries.entries[${i}]`);
+        if (problem) return problem;
+        if ((m.entries[i] as Entry).index !== prev + 1 + i) return 'AppendEntries.entries must be contiguous after prevLogIndex';
+      }
+      return null;
+    }
+    case 'AppendEntriesResponse':
+      return needBool('success') ?? needIndex('matchIndex', 'rejectedIndex', 'conflictIndex', 'conflictTerm');
+    case 'InstallSnapshot': {
+      const s = m.snapshot as Record<string, unknown> | null | undefined;
+      if (typeof s !== 'object' || s === null) return 'InstallSnapshot.snapshot must be an object';
+      if (!isIndex(s.lastIndex) || !isIndex(s.lastTerm)) return 'InstallSnapshot.snapshot lastIndex/lastTerm must be non-negative safe integers';
+      if (!(s.data instanceof Uint8Array)) return 'InstallSnapshot.snapshot.data must be a Uint8Array';
+      return null;
+    }
+    case 'InstallSnapshotResponse':
+      return needIndex('matchIndex');
+  }
+}

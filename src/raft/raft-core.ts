@@ -1,0 +1,370 @@
+/**
+ * The Raft consensus core for the controller quorum's metadata log: a pure, deterministic state
+ * machine in the style of etcd-io/raft (style §1). No I/O, no timers, no clock, no Math.random:
+ * time arrives as `nowMs` arguments and randomness from the injected `Random`.
+ *
+ * The driver loop:
+ *
+ *   core.step(msg, now) | core.tick(now) | core.propose(data, now) | core.compact(i, data)
+ *   while (core.hasReady()) {
+ *     const rd = core.ready();
+ *     persist rd.hardState, rd.truncateFrom, rd.snapshotToSave, rd.entriesToAppend — in that order, fsynced
+ *     send rd.messages                 // only after the persist: a vote or an ack promises durability
+ *     apply rd.snapshotToApply, then rd.committed in order (skip kind 'noop')
+ *     core.advance();
+ *   }
+ *   arm a timer for rd.nextDeadlineMs (or core.nextDeadlineMs) and call tick then.
+ *
+ * step/tick/propose may be called between ready() and advance() (while the persist is under way);
+ * ready() may not be called again before advance().
+ *
+ * Protocol (docs/raft.md): PreVote and CheckQuorum with leader stickiness (Raft thesis §9.6,
+ * §6.2), replication with rejection hints and pipelining, commit by counting only current-term
+ * entries (Raft §5.4.2), learners, snapshots.
+ */
+import type { NodeId, Term } from '../common/types';
+import { term as toTerm } from '../common/types';
+import { ErrorCode, invariant } from '../common/errors';
+import { acceptAppend, classifySnapshot } from './follower';
+import { LeaderState } from './leader-state';
+import { MAX_ENTRY_BYTES, MAX_UNCOMMITTED_ENTRIES } from './limits';
+import type {
+  AppendEntries,
+  AppendEntriesResponse,
+  InstallSnapshot,
+  InstallSnapshotResponse,
+  Message,
+  VoteRequest,
+  VoteResponse,
+} from './messages';
+import { tallyVotes } from './quorum';
+import { RaftState } from './raft-state';
+import type { Entry, ProposeResult } from './types';
+
+export type { RaftCoreOptions } from './options';
+export type { ProposeResult, Ready } from './types';
+
+const EMPTY = new Uint8Array(0);
+
+export class RaftCore extends RaftState {
+  // ---- inputs ----
+
+  step(msg: Message, nowMs: number): void {
+    this.advanceClock(nowMs);
+    // A misrouted message or one from outside the configuration is dropped: the transport
+    // validates addressing, and a node never talks to itself.
+    if (msg.to !== this.id || msg.from === this.id || !this.isMember(msg.from)) return;
+    if (msg.term > this.currentTerm) {
+      if (!this.onHigherTerm(msg)) return;
+    } else if (msg.term < this.currentTerm) {
+      this.onLowerTerm(msg);
+      return;
+    }
+    this.dispatch(msg);
+  }
+
+  tick(nowMs: number): void {
+    this.advanceClock(nowMs);
+    if (this.leader) {
+      if (this.now >= this.leader.checkQuorumDeadlineMs && !this.leader.checkQuorum(this.voters, this.now)) {
+        // CheckQuorum (Raft thesis §6.2): a leader cut off from a majority stops serving, so
+        // clients go find the new one instead of waiting on a leader that can never commit.
+        this.becomeFollower(this.currentTerm, null);
+        return;
+      }
+      if (this.now >= this.leader.heartbeatDeadlineMs) this.leader.heartbeat(this.now);
+      return;
+    }
+    if (this.now < this.electionDeadlineMs) return;
+    if (this.isLearner) {
+      this.resetElectionTimer();
+      if (this.now - this.leaderContactMs >= this.options.electionTimeoutMinMs) this.currentLeader = null;
+      return;
+    }
+    this.becomePreCandidate();
+  }
+
+  propose(data: Uint8Array, nowMs: number): ProposeResult {
+    this.advanceClock(nowMs);
+    if (!this.leader) return { ok: false, code: ErrorCode.NOT_CONTROLLER, leaderHint: this.currentLeader };
+    if (data.byteLength > MAX_ENTRY_BYTES) return { ok: false, code: ErrorCode.MESSAGE_TOO_LARGE, leaderHint: this.id };
+    if (this.log.lastIndex() - this.commit >= MAX_UNCOMMITTED_ENTRIES) {
+      return { ok: false, code: ErrorCode.THROTTLING_QUOTA_EXCEEDED, leaderHint: this.id };
+    }
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.currentTerm, kind: 'data', data };
+    this.log.append(entry);
+    this.leader.replicateAll(this.now);
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
+   * The driver took a snapshot of its state machine through `index` (at most appliedIndex):
+   * entries up to it are discarded here, and the next ready() asks storage to save the snapshot
+   * and compact its entry file.
+   */
+  compact(index: number, data: Uint8Array): void {
+    invariant(index <= this.applied, 'compact beyond the applied index', { index, applied: this.applied });
+    if (index <= this.log.snapshotIndex) return;
+    const lastTerm = this.log.termAt(index)!;
+    this.log.compact(index);
+    this.snapshot = { lastIndex: index, lastTerm, data };
+    this.snapshotToSave = this.snapshot;
+  }
+
+  protected override onPersisted(): void {
+    // The leader counts itself towards a quorum only for entries it has made durable.
+    if (this.leader && this.maybeCommit()) this.leader.commitAdvanced();
+  }
+
+  // ---- message handling; protected so that tests can build deliberately broken nodes ----
+
+  /** A message from a later term. Returns whether to go on and handle it. */
+  protected onHigherTerm(msg: Message): boolean {
+    if ((msg.type === 'PreVote' || msg.type === 'Vote') && this.inLease()) {
+      // Leader stickiness (Raft thesis §4.2.3): while we hear from a live leader, a node that
+      // wants an election — one that was partitioned away, say — gets no vote and cannot make
+      // us move to its term, so it cannot depose a healthy leader.
+      return false;
+    }
+    if (msg.type === 'PreVote') return true; // a pre-vote never changes anyone's term
+    if (msg.type === 'PreVoteResponse' && msg.granted) return true; // granted at our term + 1
+    const leader = msg.type === 'AppendEntries' || msg.type === 'InstallSnapshot' ? msg.from : null;
+    this.becomeFollower(msg.term, leader);
+    return true;
+  }
+
+  /** A message from an earlier term. */
+  protected onLowerTerm(msg: Message): void {
+    if (msg.type === 'AppendEntries' || msg.type === 'InstallSnapshot') {
+      // A leader of an older term: answer with our term so that it steps down. This is how a
+      // node whose term rose in a failed election rejoins: with stickiness its vote requests are
+      // ignored, so only this answer can carry its term to the leader (as in etcd-io/raft).
+      this.send({
+        type: 'AppendEntriesResponse',
+        to: msg.from,
+        term: this.currentTerm,
+        success: false,
+        matchIndex: 0,
+        rejectedIndex: 0,
+        conflictIndex: 0,
+        conflictTerm: toTerm(0),
+      });
+    } else if (msg.type === 'PreVote') {
+      this.send({ type: 'PreVoteResponse', to: msg.from, term: this.currentTerm, granted: false });
+    }
+  }
+
+  protected dispatch(msg: Message): void {
+    switch (msg.type) {
+      case 'PreVote':
+      case 'Vote':
+        this.handleVoteRequest(msg);
+        return;
+      case 'PreVoteResponse':
+      case 'VoteResponse':
+        this.handleVoteResponse(msg);
+        return;
+      case 'AppendEntries':
+        this.handleAppendEntries(msg);
+        return;
+      case 'InstallSnapshot':
+        this.handleInstallSnapshot(msg);
+        return;
+      case 'AppendEntriesResponse':
+        this.handleAppendEntriesResponse(msg);
+        return;
+      case 'InstallSnapshotResponse':
+        this.handleInstallSnapshotResponse(msg);
+        return;
+    }
+  }
+
+  protected handleVoteRequest(msg: VoteRequest): void {
+    const pre = msg.type === 'PreVote';
+    const granted = this.canGrantVote(msg);
+    if (granted && !pre) {
+      this.votedFor = msg.from;
+      this.resetElectionTimer();
+    }
+    this.send({
+      type: pre ? 'PreVoteResponse' : 'VoteResponse',
+      to: msg.from,
+      term: granted ? msg.term : this.currentTerm,
+      granted,
+    });
+  }
+
+  protected canGrantVote(msg: VoteRequest): boolean {
+    if (this.isLearner || !this.voters.includes(msg.from)) return false;
+    const free =
+      this.votedFor === msg.from ||
+      (this.votedFor === null && this.currentLeader === null) ||
+      (msg.type === 'PreVote' && msg.term > this.currentTerm);
+    // Election restriction (Raft §5.4.1): only a log at least as up to date as ours gets our vote.
+    return free && this.log.isUpToDate(msg.lastLogIndex, msg.lastLogTerm);
+  }
+
+  protected handleVoteResponse(msg: VoteResponse): void {
+    if (msg.type === 'PreVoteResponse') {
+      if (this.currentRole !== 'precandidate') return;
+      if (msg.granted && msg.term !== this.currentTerm + 1) return;
+    } else if (this.currentRole !== 'candidate') {
+      return;
+    }
+    this.votes.set(msg.from, msg.granted);
+    const outcome = tallyVotes(this.voters, this.votes);
+    if (outcome === 'won') {
+      if (this.currentRole === 'precandidate') this.becomeCandidate();
+      else this.becomeLeader();
+    } else if (outcome === 'lost') {
+      this.becomeFollower(this.currentTerm, null);
+    }
+  }
+
+  protected handleAppendEntries(msg: AppendEntries): void {
+    this.followLeader(msg.from);
+    const outcome = acceptAppend(this.log, this.commit, msg);
+    this.commit = outcome.commitIndex;
+    this.send({
+      type: 'AppendEntriesResponse',
+      to: msg.from,
+      term: this.currentTerm,
+      success: outcome.success,
+      matchIndex: outcome.matchIndex,
+      rejectedIndex: outcome.success ? 0 : msg.prevLogIndex,
+      conflictIndex: outcome.conflictIndex,
+      conflictTerm: outcome.conflictTerm,
+    });
+  }
+
+  protected handleInstallSnapshot(msg: InstallSnapshot): void {
+    this.followLeader(msg.from);
+    const s = msg.snapshot;
+    const outcome = classifySnapshot(this.log, this.commit, s);
+    if (outcome.kind === 'fast-forward') {
+      this.commit = s.lastIndex;
+    } else if (outcome.kind === 'restore') {
+      this.log.restore(s);
+      this.snapshot = s;
+      this.commit = s.lastIndex;
+      this.applied = s.lastIndex;
+      this.snapshotToSave = s;
+      this.snapshotToApply = s;
+    }
+    this.send({ type: 'InstallSnapshotResponse', to: msg.from, term: this.currentTerm, matchIndex: outcome.matchIndex });
+  }
+
+  protected handleAppendEntriesResponse(msg: AppendEntriesResponse): void {
+    if (!this.leader) return;
+    if (this.leader.onAppendResponse(msg, this.now) && this.maybeCommit()) this.leader.commitAdvanced();
+  }
+
+  protected handleInstallSnapshotResponse(msg: InstallSnapshotResponse): void {
+    if (!this.leader) return;
+    if (this.leader.onSnapshotResponse(msg, this.now) && this.maybeCommit()) this.leader.commitAdvanced();
+  }
+
+  /** Leader: moves the commit index to the highest index stored on a majority, if allowed. */
+  protected maybeCommit(): boolean {
+    if (!this.leader) return false;
+    const index = this.leader.quorumMatchIndex(this.voters, this.log.stableIndex);
+    // Only entries of the current term are committed by counting replicas (Raft §5.4.2); older
+    // entries commit indirectly once a current-term entry above them commits (Figure 8).
+    if (index <= this.commit || this.log.termAt(index) !== this.currentTerm) return false;
+    this.commit = index;
+    return true;
+  }
+
+  // ---- role changes ----
+
+  protected becomeFollower(term: Term, leader: NodeId | null): void {
+    invariant(term >= this.currentTerm, 'term went backwards', { id: this.id, term, currentTerm: this.currentTerm });
+    if (term > this.currentTerm) {
+      this.currentTerm = term;
+      this.votedFor = null;
+    }
+    this.currentRole = 'follower';
+    this.currentLeader = leader;
+    this.leader = null;
+    this.votes.clear();
+    this.resetElectionTimer();
+  }
+
+  /** PreVote (Raft thesis §9.6): ask first whether we could win, without touching any term. */
+  protected becomePreCandidate(): void {
+    invariant(!this.isLearner, 'a learner never campaigns', { id: this.id });
+    this.currentRole = 'precandidate';
+    this.currentLeader = null;
+    this.leader = null;
+    this.startCampaign('PreVote', toTerm(this.currentTerm + 1));
+  }
+
+  protected becomeCandidate(): void {
+    invariant(!this.isLearner, 'a learner never campaigns', { id: this.id });
+    this.currentTerm = toTerm(this.currentTerm + 1);
+    this.votedFor = this.id;
+    this.currentRole = 'candidate';
+    this.currentLeader = null;
+    this.leader = null;
+    this.startCampaign('Vote', this.currentTerm);
+  }
+
+  protected becomeLeader(): void {
+    invariant(this.currentRole === 'candidate', 'only a candidate becomes leader', { id: this.id, role: this.currentRole });
+    this.currentRole = 'leader';
+    this.currentLeader = this.id;
+    this.votes.clear();
+    const peers = [...this.voters, ...this.learners]
+      .filter((p) => p !== this.id)
+      .map((p) => ({ id: p, isLearner: !this.voters.includes(p) }));
+    const leaderTerm = this.currentTerm;
+    this.leader = new LeaderState(
+      {
+        id: this.id,
+        term: leaderTerm,
+        log: this.log,
+        commitIndex: () => this.commit,
+        snapshot: () => this.snapshot,
+        send: (m) => this.outbox.push(m),
+      },
+      peers,
+      this.timing,
+      this.now,
+    );
+    // Raft §8: a no-op of our own term lets the entries of earlier terms commit (§5.4.2).
+    this.log.append({ index: this.log.lastIndex() + 1, term: leaderTerm, kind: 'noop', data: EMPTY });
+    this.leader.replicateAll(this.now);
+  }
+
+  private startCampaign(type: 'PreVote' | 'Vote', campaignTerm: Term): void {
+    this.votes.clear();
+    this.votes.set(this.id, true);
+    this.resetElectionTimer();
+    if (tallyVotes(this.voters, this.votes) === 'won') {
+      if (type === 'PreVote') this.becomeCandidate();
+      else this.becomeLeader();
+      return;
+    }
+    for (const v of this.voters) {
+      if (v === this.id) continue;
+      this.send({ type, to: v, term: campaignTerm, lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm() });
+    }
+  }
+
+  // ---- helpers ----
+
+  /** An AppendEntries or InstallSnapshot of our term arrived: its sender leads this term. */
+  private followLeader(from: NodeId): void {
+    invariant(this.currentRole !== 'leader', 'two leaders in one term', { id: this.id, other: from, term: this.currentTerm });
+    if (this.currentRole !== 'follower') this.becomeFollower(this.currentTerm, from);
+    if (this.currentLeader === null) this.currentLeader = from;
+    invariant(this.currentLeader === from, 'two leaders in one term', { id: this.id, known: this.currentLeader, other: from, term: this.currentTerm });
+    this.leaderContactMs = this.now;
+    this.resetElectionTimer();
+  }
+
+  protected inLease(): boolean {
+    if (this.currentRole === 'leader') return true;
+    return this.currentLeader !== null && this.now - this.leaderContactMs < this.options.electionTimeoutMinMs;
+  }
+}
