@@ -51,7 +51,7 @@ export class LeaderState {
     nowMs: number,
   ) {
     for (const p of peers) {
-      this.progress.set(p.id, new Progress(p.id, p.isLearner, ctx.log.lastIndex() + 1, nowMs));
+      this.progress.set(p.id, new Progress(p.id, p.isLearner, ctx.log.lastIndex() + 1));
     }
     this.heartbeatDeadlineMs = nowMs + timing.heartbeatIntervalMs;
     this.checkQuorumDeadlineMs = nowMs + timing.checkQuorumIntervalMs;
@@ -71,7 +71,9 @@ export class LeaderState {
           this.replicate(pr, nowMs);
           break;
         case 'replicate':
-          if (pr.inflights.length > 0 && nowMs - pr.lastResponseMs >= this.timing.appendRetryMs) {
+          // Answers to heartbeats do not count here: a follower can answer every heartbeat while
+          // the append carrying the last entries was lost, and nothing else would resend them.
+          if (pr.appendOverdue(nowMs, this.timing.appendRetryMs)) {
             pr.becomeProbe();
             this.replicate(pr, nowMs);
           } else {
@@ -96,7 +98,7 @@ export class LeaderState {
 
   /** Returns whether the follower's matchIndex moved (so the commit index may move). */
   onAppendResponse(msg: AppendEntriesResponse, nowMs: number): boolean {
-    const pr = this.answered(msg.from, nowMs);
+    const pr = this.answered(msg.from);
     if (!pr) return false;
     if (!msg.success) {
       const log = this.ctx.log;
@@ -113,7 +115,7 @@ export class LeaderState {
   }
 
   onSnapshotResponse(msg: InstallSnapshotResponse, nowMs: number): boolean {
-    const pr = this.answered(msg.from, nowMs);
+    const pr = this.answered(msg.from);
     if (!pr) return false;
     const advanced = pr.maybeUpdate(msg.matchIndex);
     if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) pr.becomeReplicate();
@@ -137,12 +139,9 @@ export class LeaderState {
     return active >= quorumSize(voters.length);
   }
 
-  private answered(from: NodeId, nowMs: number): Progress | undefined {
+  private answered(from: NodeId): Progress | undefined {
     const pr = this.progress.get(from);
-    if (pr) {
-      pr.recentlyActive = true;
-      pr.lastResponseMs = nowMs;
-    }
+    if (pr) pr.recentlyActive = true;
     return pr;
   }
 
@@ -164,7 +163,7 @@ export class LeaderState {
             this.sendSnapshot(pr, nowMs);
             return;
           }
-          pr.sentAppend(this.sendAppend(pr));
+          pr.sentAppend(this.sendAppend(pr), nowMs);
         }
         return;
       case 'snapshot':

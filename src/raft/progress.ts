@@ -20,13 +20,11 @@ export class Progress {
   nextIndex: number;
   /** probe: an append is outstanding; no other is sent until a response or the next heartbeat. */
   probeSent = false;
-  /** replicate: the last index of each unacknowledged append, ascending. */
-  readonly inflights: number[] = [];
+  /** replicate: each unacknowledged append (its last index and when it was sent), oldest first. */
+  readonly inflights: Array<{ readonly lastIndex: number; readonly sentMs: number }> = [];
   /** snapshot: the index of the snapshot sent, and when. */
   pendingSnapshotIndex = 0;
   snapshotSentMs = 0;
-  /** When this follower last answered anything at the current term. */
-  lastResponseMs: number;
   /** CheckQuorum: answered since the last round. */
   recentlyActive = false;
 
@@ -34,10 +32,8 @@ export class Progress {
     readonly id: NodeId,
     readonly isLearner: boolean,
     nextIndex: number,
-    nowMs: number,
   ) {
     this.nextIndex = nextIndex;
-    this.lastResponseMs = nowMs;
   }
 
   becomeProbe(): void {
@@ -64,7 +60,7 @@ export class Progress {
 
   /** Records an acknowledgement; returns whether matchIndex moved. */
   maybeUpdate(matchIndex: number): boolean {
-    while (this.inflights.length > 0 && this.inflights[0]! <= matchIndex) this.inflights.shift();
+    while (this.inflights.length > 0 && this.inflights[0]!.lastIndex <= matchIndex) this.inflights.shift();
     if (matchIndex <= this.matchIndex) return false;
     this.matchIndex = matchIndex;
     this.nextIndex = Math.max(this.nextIndex, matchIndex + 1);
@@ -92,10 +88,15 @@ export class Progress {
   }
 
   /** replicate: records a pipelined append ending at `lastIndex`. */
-  sentAppend(lastIndex: number): void {
+  sentAppend(lastIndex: number, nowMs: number): void {
     invariant(this.inflights.length < MAX_INFLIGHT_APPENDS, 'inflight window overflow', { id: this.id, inflights: this.inflights.length });
-    this.inflights.push(lastIndex);
+    this.inflights.push({ lastIndex, sentMs: nowMs });
     this.nextIndex = lastIndex + 1;
+  }
+
+  /** replicate: the oldest unacknowledged append has waited at least `retryMs` — presumed lost. */
+  appendOverdue(nowMs: number, retryMs: number): boolean {
+    return this.inflights.length > 0 && nowMs - this.inflights[0]!.sentMs >= retryMs;
   }
 
   windowFull(): boolean {

@@ -92,6 +92,8 @@ export const ELECTION_TIMEOUT_MAX_MS = 300;
 export const HEARTBEAT_INTERVAL_MS = 50;
 export const QUIET_PERIOD_MS = 1_000;
 export const LIVENESS_BOUND_MS = 6_000;
+/** With the client stopped, every node must hold and apply the leader's whole log within this. */
+export const CONVERGENCE_MS = 2_000;
 /** ready() rounds per input before the driver declares the core stuck in a loop. */
 const MAX_READY_ROUNDS = 64;
 /** Full (not incremental) prefix checks every this many steps. */
@@ -199,6 +201,7 @@ export class RaftSimulation {
       this.heal();
       this.runFor(QUIET_PERIOD_MS);
       this.checkLiveness();
+      this.checkConvergence();
       for (const n of this.nodes) if (n.core) this.checker.fullCheck(n.watch, n.core);
       return this.result(null);
     } catch (err) {
@@ -253,6 +256,27 @@ export class RaftSimulation {
       `liveness: no proposal committed within ${LIVENESS_BOUND_MS} ms of the heal and a ${QUIET_PERIOD_MS} ms quiet period ` +
         `(leaders: [${leaders.join(', ')}], probe: ${probe ? `${probe.index}@${probe.term} on ${probe.leader}` : 'none'})`,
     );
+  }
+
+  /**
+   * With the client stopped, every node catches up with the leader's whole log. This catches
+   * replication that stalls (a lost append nobody resends) which a fresh proposal would hide.
+   */
+  private checkConvergence(): void {
+    this.nextProposalMs = Number.POSITIVE_INFINITY;
+    this.runFor(CONVERGENCE_MS);
+    const leader = this.currentLeader();
+    if (!leader) throw new SimViolation(`convergence: no leader ${CONVERGENCE_MS} ms after the client stopped`);
+    const last = leader.core!.lastIndex;
+    for (const n of this.nodes) {
+      const core = n.core!;
+      if (core.commitIndex !== last || n.appliedIndex !== last || core.termAt(last) !== leader.core!.termAt(last)) {
+        throw new SimViolation(
+          `convergence: ${CONVERGENCE_MS} ms after the client stopped node ${n.id} has commit ${core.commitIndex}, ` +
+            `applied ${n.appliedIndex}, last ${core.lastIndex}; leader ${leader.id} has last ${last} and commit ${leader.core!.commitIndex}`,
+        );
+      }
+    }
   }
 
   // ---- the event loop ----
