@@ -54,6 +54,8 @@ export interface ValidationOptions {
    * deltas have gaps. Accepted on the replication path only; clients send dense batches.
    */
   allowOffsetGaps?: boolean;
+  /** Compacted topics need a key on every record (Kafka answers INVALID_RECORD otherwise). */
+  requireKeys?: boolean;
 }
 
 const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
@@ -104,8 +106,8 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
       if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
       return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
     }
-    const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1);
-    if (problem !== null) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
+    const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control);
+    if (problem !== null) return fail(problem === NULL_KEY ? ErrorCode.INVALID_RECORD : ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
     batches.push({
       pos,
       size,
@@ -124,6 +126,8 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
   }
   return { ok: true, batches, recordCount: total };
 }
+
+const NULL_KEY = 'a record has a null key; compacted topics need a key on every record';
 
 // A varint reader over a raw buffer that reports failure as NaN instead of allocating.
 let cursor = 0;
@@ -152,7 +156,7 @@ function skipVarBytes(buf: Buffer, end: number, nullable: boolean): boolean {
  * Null if the records section holds exactly `count` well-formed records with offset deltas
  * 0..count-1 — or, when `maxOffsetDelta` ≥ 0 (compacted batches), strictly increasing deltas up to it.
  */
-export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1): string | null {
+export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1, requireKeys = false): string | null {
   let previousDelta = -1;
   cursor = 0;
   const end = section.length;
@@ -168,6 +172,7 @@ export function checkRecordStructure(section: Buffer, count: number, maxOffsetDe
       return `record ${i} has offset delta ${offsetDelta}`;
     }
     previousDelta = offsetDelta;
+    if (requireKeys && section[cursor] === 1) return NULL_KEY; // zigzag(-1): a null key
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed key`;
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed value`;
     const headers = varInt(section, recordEnd);

@@ -1,0 +1,86 @@
+import { Consumer } from '../client/consumer';
+import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+
+export const CONSUME_HELP = `Usage: cairn consume TOPIC [options]
+
+Prints record values, one per line. Without --follow it stops once it has read everything that
+was in the topic when it started.
+
+Options:
+  --from-beginning          start at the earliest offset (default: only new records)
+  --max-messages N          stop after N records
+  --follow                  keep waiting for new records (until Ctrl-C)
+  --partition N             read only partition N
+  --offset N                start at offset N (with --partition)
+  --print-key               print "key<TAB>value"
+  --print-offset            print "partition:offset<TAB>..." before each record
+  --timeout-ms N            give up after N ms without a record (default: wait forever with --follow)
+  -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+
+export async function consumeCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ...BOOTSTRAP,
+    'from-beginning': { type: 'boolean' },
+    'max-messages': { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+    partition: { type: 'string' },
+    offset: { type: 'string' },
+    'print-key': { type: 'boolean' },
+    'print-offset': { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('consume takes exactly one topic');
+  const topic = positionals[0]!;
+  const max = intOption(values, 'max-messages', Number.MAX_SAFE_INTEGER);
+  const follow = values.follow === true;
+  const timeoutMs = intOption(values, 'timeout-ms', -1);
+  const consumer = new Consumer({ bootstrap: values.bootstrap as string | undefined, autoOffsetReset: values['from-beginning'] ? 'earliest' : 'latest' });
+  const stop = () => consumer.close();
+  process.once('SIGINT', stop);
+  try {
+    const t = await consumer.cluster.topic(topic);
+    const partitions = values.partition === undefined ? t.partitions.map((p) => p.partition) : [intOption(values, 'partition', 0)];
+    const offset = values.offset === undefined ? undefined : intOption(values, 'offset', 0);
+    if (offset !== undefined && values.partition === undefined) throw new UsageError('--offset needs --partition');
+    consumer.assign(partitions.map((partition) => ({ topic, partition, offset })));
+    // Where "everything that is there now" ends, per partition.
+    const ends = new Map<number, number>();
+    if (!follow) {
+      const probe = new Consumer({ bootstrap: values.bootstrap as string | undefined });
+      try {
+        probe.assign(partitions.map((partition) => ({ topic, partition })));
+        await probe.seekToEnd();
+        for (const p of partitions) ends.set(p, probe.position(topic, p) ?? 0);
+      } finally {
+        probe.close();
+      }
+    }
+    const done = () => !follow && partitions.every((p) => (consumer.position(topic, p) ?? -1) >= (ends.get(p) ?? 0));
+    let count = 0;
+    let lastRecordAt = Date.now();
+    const lines: string[] = [];
+    while (count < max) {
+      if (done()) break;
+      const records = await consumer.poll(500);
+      for (const r of records) {
+        if (count >= max) break;
+        let line = r.value === null ? 'null' : r.value.toString('utf8');
+        if (values['print-key']) line = `${r.key === null ? 'null' : r.key.toString('utf8')}\t${line}`;
+        if (values['print-offset']) line = `${r.partition}:${r.offset}\t${line}`;
+        lines.push(line);
+        count++;
+      }
+      if (lines.length > 0) {
+        process.stdout.write(lines.join('\n') + '\n');
+        lines.length = 0;
+      }
+      if (records.length > 0) lastRecordAt = Date.now();
+      else if (timeoutMs >= 0 && Date.now() - lastRecordAt > timeoutMs) break;
+    }
+    process.stderr.write(`Read ${count} record(s).\n`);
+    return 0;
+  } finally {
+    process.off('SIGINT', stop);
+    consumer.close();
+  }
+}

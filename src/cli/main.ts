@@ -1,0 +1,71 @@
+import { CairnError, errorName } from '../common/errors';
+import { UsageError } from './args';
+import { CONSUME_HELP, consumeCommand } from './consume';
+import { DEV_HELP, devCommand } from './dev';
+import { PRODUCE_HELP, produceCommand } from './produce';
+import { SERVER_HELP, serverCommand } from './server';
+import { TOPICS_HELP, topicsCommand } from './topics';
+
+const HELP = `Cairn: a replicated commit log.
+
+Usage: cairn <command> [options]
+
+Commands:
+  server     run one node                          (cairn server --help)
+  dev        run a local cluster on loopback       (what npm start runs)
+  topics     create, list, describe, delete, alter topics
+  produce    send stdin lines as records
+  consume    print records
+
+Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092).`;
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  server: { run: serverCommand, help: SERVER_HELP },
+  dev: { run: devCommand, help: DEV_HELP },
+  topics: { run: topicsCommand, help: TOPICS_HELP },
+  produce: { run: produceCommand, help: PRODUCE_HELP },
+  consume: { run: consumeCommand, help: CONSUME_HELP },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP + '\n');
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`cairn: unknown command "${name}"\n\n${HELP}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(cmd.help + '\n');
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cairn ${name}: ${err.message}\n\n${cmd.help}\n`);
+      return 2;
+    }
+    if (err instanceof CairnError) {
+      process.stderr.write(`cairn ${name}: ${errorName(err.code)}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`cairn ${name}: ${(err as Error)?.message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Servers return once stopped; clients once done. Either way nothing should keep us alive.
+    setImmediate(() => process.exit(code));
+  },
+  (err) => {
+    process.stderr.write(`cairn: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

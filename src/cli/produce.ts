@@ -1,0 +1,78 @@
+import * as readline from 'node:readline';
+import { Producer, type Acks } from '../client/producer';
+import { CairnError, errorName } from '../common/errors';
+import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+
+export const PRODUCE_HELP = `Usage: cairn produce TOPIC [options] < lines
+
+Sends one record per line of standard input.
+
+Options:
+  --acks all|1|0            acknowledgement level (default all)
+  --key-separator SEP       split each line at the first SEP into key and value
+  --partition N             send every record to partition N
+  --linger-ms N             batching delay (default 5)
+  -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+
+/** Records in flight before reading more input: bounded memory for any input size. */
+const MAX_OUTSTANDING = 20_000;
+
+export async function produceCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ...BOOTSTRAP,
+    acks: { type: 'string' },
+    'key-separator': { type: 'string' },
+    partition: { type: 'string' },
+    'linger-ms': { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('produce takes exactly one topic');
+  const topic = positionals[0]!;
+  const acksRaw = (values.acks as string | undefined) ?? 'all';
+  const acks: Acks = acksRaw === 'all' || acksRaw === '-1' ? 'all' : acksRaw === '1' ? 1 : acksRaw === '0' ? 0 : (() => {
+    throw new UsageError(`--acks must be all, 1 or 0, not "${acksRaw}"`);
+  })();
+  const separator = values['key-separator'] as string | undefined;
+  const partition = values.partition === undefined ? undefined : intOption(values, 'partition', 0);
+  const producer = new Producer({ bootstrap: values.bootstrap as string | undefined, acks, lingerMs: intOption(values, 'linger-ms', 5) });
+  let failures = 0;
+  let firstError: Error | null = null;
+  let sent = 0;
+  const outstanding = new Set<Promise<unknown>>();
+  try {
+    const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+    for await (const line of rl) {
+      let key: string | null = null;
+      let value = line;
+      if (separator !== undefined) {
+        const i = line.indexOf(separator);
+        if (i >= 0) {
+          key = line.slice(0, i);
+          value = line.slice(i + separator.length);
+        }
+      }
+      const p = producer.send({ topic, key, value, partition }).then(
+        () => undefined,
+        (err: Error) => {
+          failures++;
+          firstError ??= err;
+        },
+      );
+      sent++;
+      outstanding.add(p);
+      void p.finally(() => outstanding.delete(p));
+      if (outstanding.size >= MAX_OUTSTANDING) await Promise.race(outstanding);
+    }
+    await Promise.all(outstanding);
+    await producer.flush();
+  } finally {
+    await producer.close();
+  }
+  if (failures > 0) {
+    const e = firstError as Error | null;
+    const what = e instanceof CairnError ? `${errorName(e.code)}: ${e.message}` : String(e?.message);
+    process.stderr.write(`${failures} of ${sent} records failed; first error: ${what}\n`);
+    return 1;
+  }
+  process.stderr.write(`Sent ${sent} record(s) to ${topic}.\n`);
+  return 0;
+}

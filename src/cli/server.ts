@@ -1,0 +1,44 @@
+import { KEYS, flagName, loadNodeConfig } from '../server/config';
+import { CairnNode } from '../server/node';
+import { parse, type Options } from './args';
+
+export const SERVER_HELP = `Usage: cairn server [--config FILE] [--KEY VALUE ...]
+
+Runs one Cairn node. Every setting can come from the config file (Kafka-style key=value lines, or
+JSON), from an environment variable CAIRN_KEY_NAME, or from a flag --key-name (highest wins).
+
+Settings:
+${Object.entries(KEYS)
+  .map(([k, doc]) => `  --${flagName(k).padEnd(40)} ${doc}`)
+  .join('\n')}
+  --log-retention-ms, --log-segment-bytes, --log-cleanup-policy, --min-insync-replicas, ...
+                                             broker defaults of topic configs (Kafka's log.* names)`;
+
+export async function serverCommand(argv: string[]): Promise<number> {
+  const options: Options = { config: { type: 'string' } };
+  for (const k of Object.keys(KEYS)) options[flagName(k)] = { type: 'string' };
+  for (const k of ['log.segment.bytes', 'log.roll.ms', 'log.retention.ms', 'log.retention.bytes', 'log.cleanup.policy', 'message.max.bytes', 'log.message.timestamp.type', 'log.index.interval.bytes', 'log.cleaner.delete.retention.ms', 'min.insync.replicas']) {
+    options[flagName(k)] = { type: 'string' };
+  }
+  const { values } = parse(argv, options);
+  const flags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v;
+  const config = loadNodeConfig(flags);
+  const node = new CairnNode(config);
+  await node.start();
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      node.logger.info({ signal }, 'shutdown requested');
+      node.stop().then(resolve, (err) => {
+        node.logger.error({ err: (err as Error).stack }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

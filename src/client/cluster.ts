@@ -1,0 +1,169 @@
+import { CairnError, ErrorCode } from '../common/errors';
+import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol/messages';
+import { CorrelatedStream, RpcClient } from './rpc-client';
+
+export interface ClientOptions {
+  /** `host:port` or a list of them, or comma-separated; default CAIRN_BOOTSTRAP or 127.0.0.1:9092. */
+  bootstrap?: string | string[];
+  /** Refresh metadata at least this often (Kafka's metadata.max.age.ms). */
+  metadataMaxAgeMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export function bootstrapList(b: string | string[] | undefined): string[] {
+  const raw = b ?? process.env.CAIRN_BOOTSTRAP ?? '127.0.0.1:9092';
+  const list = (Array.isArray(raw) ? raw : raw.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
+  if (list.length === 0) throw new CairnError(ErrorCode.INVALID_CONFIG, 'bootstrap list is empty');
+  return list;
+}
+
+/** The data-path channels to one broker: unary calls plus one produce and one fetch stream. */
+export class BrokerConnection {
+  readonly rpc: RpcClient;
+  readonly produce: CorrelatedStream<ProduceRequest, ProduceResponse>;
+  readonly fetch: CorrelatedStream<FetchRequest, FetchResponse>;
+
+  constructor(readonly address: string) {
+    this.rpc = new RpcClient(address, 'cairn.v1.Broker');
+    this.produce = new CorrelatedStream(this.rpc, 'ProduceStream');
+    this.fetch = new CorrelatedStream(this.rpc, 'FetchStream');
+  }
+
+  close(): void {
+    this.produce.close();
+    this.fetch.close();
+    this.rpc.close();
+  }
+}
+
+/**
+ * What a client knows about the cluster: a metadata cache refreshed on demand and by age, and one
+ * connection per broker address. Shared by Producer, Consumer and Admin.
+ */
+export class Cluster {
+  readonly bootstrap: string[];
+  private meta: MetadataResponse | null = null;
+  private metaAtMs = 0;
+  private refreshing: Promise<MetadataResponse> | null = null;
+  private readonly connections = new Map<string, BrokerConnection>();
+  private readonly admins = new Map<string, RpcClient>();
+  private readonly topics = new Set<string>();
+  private closed = false;
+  readonly requestTimeoutMs: number;
+  private readonly maxAgeMs: number;
+
+  constructor(opts: ClientOptions = {}) {
+    this.bootstrap = bootstrapList(opts.bootstrap);
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.maxAgeMs = opts.metadataMaxAgeMs ?? 300_000;
+  }
+
+  get metadata(): MetadataResponse | null {
+    return this.meta;
+  }
+
+  /** Addresses to try for cluster-wide calls: known brokers first, then the bootstrap list. */
+  private candidates(): string[] {
+    const known = (this.meta?.brokers ?? []).map((b) => `${b.host}:${b.port}`);
+    return [...new Set([...known, ...this.bootstrap])];
+  }
+
+  /** Fetches metadata (for every topic this client has asked about, or all if `all`); concurrent callers share one request. */
+  refresh(all = false): Promise<MetadataResponse> {
+    if (this.closed) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'client closed'));
+    if (this.refreshing) return this.refreshing;
+    const topics = all ? [] : [...this.topics];
+    this.refreshing = (async () => {
+      let last: unknown;
+      for (const address of this.candidates()) {
+        try {
+          const res = await this.connection(address).rpc.unary<{ topics: string[] }, MetadataResponse>('Metadata', { topics }, Math.min(this.requestTimeoutMs, 5_000));
+          if (!all || topics.length === 0) {
+            this.meta = res;
+            this.metaAtMs = Date.now();
+          }
+          return res;
+        } catch (err) {
+          last = err;
+        }
+      }
+      throw last instanceof CairnError ? last : new CairnError(ErrorCode.NETWORK_EXCEPTION, `no broker answered (tried ${this.candidates().join(', ')})`);
+    })().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private stale(): boolean {
+    return this.meta === null || Date.now() - this.metaAtMs > this.maxAgeMs;
+  }
+
+  /** The topic's metadata, refreshing if the topic is new to this client, unknown, or the cache is old. */
+  async topic(name: string): Promise<TopicMetadata> {
+    if (!this.topics.has(name)) {
+      this.topics.add(name);
+      await this.refresh();
+    } else if (this.stale()) {
+      await this.refresh();
+    }
+    let t = this.meta?.topics.find((x) => x.name === name);
+    if (!t || t.errorCode !== ErrorCode.NONE) {
+      await this.refresh();
+      t = this.meta?.topics.find((x) => x.name === name);
+    }
+    if (!t) throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic "${name}"`);
+    if (t.errorCode !== ErrorCode.NONE) throw new CairnError(t.errorCode, t.errorMessage || `topic "${name}" is not available`);
+    return t;
+  }
+
+  /** Cached partition metadata (no refresh); undefined when unknown. */
+  cachedPartition(topic: string, partition: number): PartitionMetadata | undefined {
+    return this.meta?.topics.find((t) => t.name === topic)?.partitions[partition];
+  }
+
+  brokerAddress(nodeId: number): string {
+    const b = this.meta?.brokers.find((x) => x.nodeId === nodeId);
+    if (!b) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `broker ${nodeId} is not among the live brokers`);
+    return `${b.host}:${b.port}`;
+  }
+
+  connection(address: string): BrokerConnection {
+    let c = this.connections.get(address);
+    if (!c) {
+      c = new BrokerConnection(address);
+      this.connections.set(address, c);
+    }
+    return c;
+  }
+
+  broker(nodeId: number): BrokerConnection {
+    return this.connection(this.brokerAddress(nodeId));
+  }
+
+  /** The Admin service at the active controller when known, else at any broker (which forwards). */
+  admin(): RpcClient[] {
+    const list: string[] = [];
+    const ctl = this.meta?.controllerId;
+    if (ctl !== undefined && ctl >= 0) {
+      const b = this.meta?.brokers.find((x) => x.nodeId === ctl);
+      if (b) list.push(`${b.host}:${b.port}`);
+    }
+    for (const a of this.candidates()) if (!list.includes(a)) list.push(a);
+    return list.map((address) => {
+      let c = this.admins.get(address);
+      if (!c) {
+        c = new RpcClient(address, 'cairn.v1.Admin');
+        this.admins.set(address, c);
+      }
+      return c;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.connections.values()) c.close();
+    for (const c of this.admins.values()) c.close();
+    this.connections.clear();
+    this.admins.clear();
+  }
+}

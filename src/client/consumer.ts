@@ -1,0 +1,390 @@
+import { CairnError, ErrorCode, isRetriable } from '../common/errors';
+import { batchLastOffset, decodeAllRecords, forEachBatch, type Header } from '../record/batch';
+import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol/messages';
+import { Cluster, type ClientOptions } from './cluster';
+
+export interface ConsumerOptions extends ClientOptions {
+  /** Where to start when a partition has no position or its position is out of range. */
+  autoOffsetReset?: 'earliest' | 'latest' | 'none';
+  /** Long-poll: how long the broker may hold a fetch waiting for `minBytes`. */
+  maxWaitMs?: number;
+  minBytes?: number;
+  maxBytes?: number;
+  /** Per partition per fetch (Kafka's max.partition.fetch.bytes). */
+  partitionMaxBytes?: number;
+  /** Most records one poll() returns. */
+  maxPollRecords?: number;
+  /** Bytes buffered per partition before prefetching pauses (bounded memory). */
+  prefetchBytes?: number;
+}
+
+export interface ConsumerRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Header[];
+}
+
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset?: number;
+}
+
+interface Assigned {
+  topic: string;
+  partition: number;
+  /** Next offset poll() returns; null until known (reset pending). */
+  position: number | null;
+  /** Next offset to fetch (ahead of `position` by what is buffered). */
+  fetchPosition: number | null;
+  /** Raw fetched data waiting to be decoded, in offset order. */
+  buffered: { batches: Buffer; from: number; lastOffsetPlusOne: number }[];
+  bufferedBytes: number;
+  highWatermark: number;
+  paused: boolean;
+  /** Bumped by seek: a fetch issued before it is discarded. */
+  generation: number;
+  retryAtMs: number;
+  leaderEpoch: number;
+}
+
+const LATEST = -1;
+const EARLIEST = -2;
+
+/**
+ * A consumer of explicitly assigned partitions (consumer groups build on it later): it fetches
+ * from each partition's leader over that broker's fetch stream, one fetch in flight per broker,
+ * prefetching while poll() hands out what arrived. seek() discards anything fetched for the old
+ * position.
+ */
+export class Consumer {
+  readonly cluster: Cluster;
+  private readonly o: Required<Omit<ConsumerOptions, keyof ClientOptions>>;
+  private readonly assigned = new Map<string, Assigned>();
+  private readonly inflight = new Set<number>();
+  private readonly dataWaiters: (() => void)[] = [];
+  private fetchError: Error | null = null;
+  private closed = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+
+  constructor(opts: ConsumerOptions = {}) {
+    this.cluster = new Cluster(opts);
+    this.o = {
+      autoOffsetReset: opts.autoOffsetReset ?? 'latest',
+      maxWaitMs: opts.maxWaitMs ?? 500,
+      minBytes: opts.minBytes ?? 1,
+      maxBytes: opts.maxBytes ?? 50 * 1024 * 1024,
+      partitionMaxBytes: opts.partitionMaxBytes ?? 1024 * 1024,
+      maxPollRecords: opts.maxPollRecords ?? 10_000,
+      prefetchBytes: opts.prefetchBytes ?? 4 * 1024 * 1024,
+    };
+  }
+
+  /** Replaces the assignment. Partitions given an offset start there; others by autoOffsetReset. */
+  assign(partitions: TopicPartitionOffset[]): void {
+    this.assigned.clear();
+    for (const p of partitions) {
+      this.assigned.set(`${p.topic}\u0000${p.partition}`, {
+        topic: p.topic,
+        partition: p.partition,
+        position: p.offset ?? null,
+        fetchPosition: p.offset ?? null,
+        buffered: [],
+        bufferedBytes: 0,
+        highWatermark: -1,
+        paused: false,
+        generation: 0,
+        retryAtMs: 0,
+        leaderEpoch: -1,
+      });
+    }
+    this.kick();
+  }
+
+  /** Assigns every partition of `topic` (each from `offset`, or by autoOffsetReset). */
+  async assignTopic(topic: string, offset?: number): Promise<void> {
+    const t = await this.cluster.topic(topic);
+    this.assign(t.partitions.map((p) => ({ topic, partition: p.partition, offset })));
+  }
+
+  assignment(): { topic: string; partition: number }[] {
+    return [...this.assigned.values()].map((a) => ({ topic: a.topic, partition: a.partition }));
+  }
+
+  private get(topic: string, partition: number): Assigned {
+    const a = this.assigned.get(`${topic}\u0000${partition}`);
+    if (!a) throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic}-${partition} is not assigned to this consumer`);
+    return a;
+  }
+
+  seek(topic: string, partition: number, offset: number): void {
+    const a = this.get(topic, partition);
+    a.position = offset;
+    a.fetchPosition = offset;
+    a.buffered = [];
+    a.bufferedBytes = 0;
+    a.generation++;
+    this.kick();
+  }
+
+  async seekToBeginning(tps = this.assignment()): Promise<void> {
+    await this.resetTo(tps, EARLIEST);
+  }
+
+  async seekToEnd(tps = this.assignment()): Promise<void> {
+    await this.resetTo(tps, LATEST);
+  }
+
+  position(topic: string, partition: number): number | null {
+    return this.get(topic, partition).position;
+  }
+
+  pause(tps: { topic: string; partition: number }[]): void {
+    for (const tp of tps) this.get(tp.topic, tp.partition).paused = true;
+  }
+
+  resume(tps: { topic: string; partition: number }[]): void {
+    for (const tp of tps) this.get(tp.topic, tp.partition).paused = false;
+    this.kick();
+  }
+
+  /** Records not yet read, per partition: high watermark (as of the last fetch) minus position. */
+  lag(): { topic: string; partition: number; lag: number }[] {
+    return [...this.assigned.values()].map((a) => ({ topic: a.topic, partition: a.partition, lag: a.position === null || a.highWatermark < 0 ? -1 : Math.max(0, a.highWatermark - a.position) }));
+  }
+
+  /** Up to maxPollRecords records, waiting at most `timeoutMs` for the first. */
+  async poll(timeoutMs = 1000): Promise<ConsumerRecord[]> {
+    if (this.closed) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, 'consumer is closed');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.fetchError) {
+        const e = this.fetchError;
+        this.fetchError = null;
+        throw e;
+      }
+      const out = this.drainBuffered();
+      if (out.length > 0) {
+        this.kick();
+        return out;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      this.kick();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.dataWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Yields records one by one, forever (until close). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<ConsumerRecord> {
+    while (!this.closed) {
+      const records = await this.poll(1000);
+      for (const r of records) yield r;
+    }
+  }
+
+  private drainBuffered(): ConsumerRecord[] {
+    const out: ConsumerRecord[] = [];
+    for (const a of this.assigned.values()) {
+      if (a.paused) continue;
+      while (a.buffered.length > 0 && out.length < this.o.maxPollRecords) {
+        const chunk = a.buffered.shift()!;
+        a.bufferedBytes -= chunk.batches.length;
+        const records = decodeAllRecords(chunk.batches, a.position ?? chunk.from);
+        let taken = records;
+        if (out.length + records.length > this.o.maxPollRecords) {
+          taken = records.slice(0, this.o.maxPollRecords - out.length);
+          // Put the rest back: it is re-decoded next time, from the new position.
+          a.buffered.unshift(chunk);
+          a.bufferedBytes += chunk.batches.length;
+        }
+        for (const r of taken) out.push({ topic: a.topic, partition: a.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
+        if (taken.length > 0) a.position = taken[taken.length - 1]!.offset + 1;
+        // Nothing to hand out (control batches, compacted gaps): step over the chunk.
+        if (taken.length === records.length) a.position = Math.max(a.position ?? 0, chunk.lastOffsetPlusOne);
+      }
+    }
+    return out;
+  }
+
+  private kick(): void {
+    if (this.closed) return;
+    void this.fetchAll();
+  }
+
+  private async resetTo(tps: { topic: string; partition: number }[], which: number): Promise<void> {
+    await Promise.all(
+      tps.map(async (tp) => {
+        const offset = await this.listOffset(tp.topic, tp.partition, which);
+        this.seek(tp.topic, tp.partition, offset);
+      }),
+    );
+  }
+
+  private async listOffset(topic: string, partition: number, timestamp: number): Promise<number> {
+    await this.cluster.topic(topic);
+    const leader = this.cluster.cachedPartition(topic, partition)?.leaderId ?? -1;
+    if (leader < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
+    const res = await this.cluster.broker(leader).rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }] });
+    const r = res.results[0];
+    if (!r || r.errorCode !== ErrorCode.NONE) throw new CairnError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage || 'list offsets failed');
+    return r.offset;
+  }
+
+  /** Issues one fetch per leader that has fetchable partitions and no fetch in flight. */
+  private async fetchAll(): Promise<void> {
+    const now = Date.now();
+    const byLeader = new Map<number, Assigned[]>();
+    const needReset: Assigned[] = [];
+    let needMetadata = false;
+    for (const a of this.assigned.values()) {
+      if (a.paused || a.retryAtMs > now || a.bufferedBytes >= this.o.prefetchBytes) continue;
+      if (a.fetchPosition === null) {
+        needReset.push(a);
+        continue;
+      }
+      const leader = this.cluster.cachedPartition(a.topic, a.partition)?.leaderId ?? -1;
+      if (leader < 0) {
+        needMetadata = true;
+        continue;
+      }
+      if (this.inflight.has(leader)) continue;
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), a]);
+    }
+    if (needMetadata || this.cluster.metadata === null) {
+      try {
+        for (const t of new Set([...this.assigned.values()].map((a) => a.topic))) await this.cluster.topic(t);
+        await this.cluster.refresh();
+      } catch {
+        // Retried on the next kick.
+      }
+      if (needMetadata) this.scheduleWake(100);
+    }
+    for (const a of needReset) void this.reset(a);
+    for (const [leader, parts] of byLeader) this.fetchFrom(leader, parts);
+  }
+
+  private async reset(a: Assigned): Promise<void> {
+    const generation = a.generation;
+    if (this.o.autoOffsetReset === 'none') {
+      this.fail(new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `${a.topic}-${a.partition} has no valid position and autoOffsetReset is 'none'`));
+      return;
+    }
+    a.retryAtMs = Date.now() + 60_000; // no double resets while this one runs
+    try {
+      const offset = await this.listOffset(a.topic, a.partition, this.o.autoOffsetReset === 'earliest' ? EARLIEST : LATEST);
+      if (a.generation === generation) {
+        a.position = offset;
+        a.fetchPosition = offset;
+      }
+      a.retryAtMs = 0;
+    } catch {
+      a.retryAtMs = Date.now() + 200;
+      void this.cluster.refresh().catch(() => undefined);
+      this.scheduleWake(200);
+    }
+    this.kick();
+  }
+
+  private fetchFrom(leader: number, parts: Assigned[]): void {
+    let conn;
+    try {
+      conn = this.cluster.broker(leader);
+    } catch {
+      void this.cluster.refresh().catch(() => undefined);
+      this.scheduleWake(100);
+      return;
+    }
+    this.inflight.add(leader);
+    const generations = parts.map((a) => a.generation);
+    const partitions: FetchPartition[] = parts.map((a) => ({ topic: a.topic, partition: a.partition, fetchOffset: a.fetchPosition!, partitionMaxBytes: this.o.partitionMaxBytes, currentLeaderEpoch: -1 }));
+    conn.fetch.send({ maxWaitMs: this.o.maxWaitMs, minBytes: this.o.minBytes, maxBytes: this.o.maxBytes, partitions }).then(
+      (res) => {
+        this.inflight.delete(leader);
+        this.onFetch(parts, generations, res as FetchResponse);
+        this.kick();
+      },
+      () => {
+        this.inflight.delete(leader);
+        for (const a of parts) a.retryAtMs = Date.now() + 100;
+        void this.cluster.refresh().catch(() => undefined);
+        this.scheduleWake(100);
+      },
+    );
+  }
+
+  private onFetch(parts: Assigned[], generations: number[], res: FetchResponse): void {
+    let gotData = false;
+    parts.forEach((a, i) => {
+      if (a.generation !== generations[i] || this.assigned.get(`${a.topic}\u0000${a.partition}`) !== a) return;
+      const r: FetchPartitionResult | undefined = res.results.find((x) => x.topic === a.topic && x.partition === a.partition);
+      if (!r) return;
+      if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+        a.fetchPosition = null;
+        a.position = null;
+        a.buffered = [];
+        a.bufferedBytes = 0;
+        return;
+      }
+      if (r.errorCode !== ErrorCode.NONE) {
+        if (!isRetriable(r.errorCode)) {
+          this.fail(new CairnError(r.errorCode, `${a.topic}-${a.partition}: ${r.errorMessage}`));
+          return;
+        }
+        a.retryAtMs = Date.now() + 100;
+        void this.cluster.refresh().catch(() => undefined);
+        this.scheduleWake(100);
+        return;
+      }
+      a.highWatermark = r.highWatermark;
+      const data = r.batches;
+      if (!data || data.length === 0) return;
+      const next = lastOffsetPlusOne(data);
+      if (next <= a.fetchPosition!) return;
+      a.buffered.push({ batches: data, from: a.fetchPosition!, lastOffsetPlusOne: next });
+      a.bufferedBytes += data.length;
+      a.fetchPosition = next;
+      gotData = true;
+    });
+    if (gotData) for (const w of this.dataWaiters.splice(0)) w();
+  }
+
+  private fail(err: Error): void {
+    this.fetchError = err;
+    for (const w of this.dataWaiters.splice(0)) w();
+  }
+
+  private scheduleWake(ms: number): void {
+    if (this.wakeTimer || this.closed) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.kick();
+    }, ms);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    for (const w of this.dataWaiters.splice(0)) w();
+    this.cluster.close();
+  }
+}
+
+/** One past the last offset of the last whole batch in `data`. */
+function lastOffsetPlusOne(data: Buffer): number {
+  let last = -1;
+  forEachBatch(data, (pos) => {
+    last = batchLastOffset(data, pos);
+  });
+  return last + 1;
+}

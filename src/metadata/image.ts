@@ -1,0 +1,310 @@
+import { invariant } from '../common/errors';
+import type { MetadataRecord } from './records';
+
+export interface BrokerRegistration {
+  readonly id: number;
+  readonly epoch: number;
+  readonly incarnationId: string;
+  readonly host: string;
+  readonly port: number;
+  readonly rack: string | null;
+  readonly fenced: boolean;
+  readonly inControlledShutdown: boolean;
+}
+
+export interface PartitionRegistration {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+  readonly leader: number;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  readonly addingReplicas: readonly number[];
+  readonly removingReplicas: readonly number[];
+}
+
+export interface TopicImage {
+  readonly name: string;
+  readonly id: string;
+  readonly partitions: readonly PartitionRegistration[];
+}
+
+export const NO_LEADER = -1;
+
+/**
+ * The cluster as of one offset of the metadata log: immutable, built by replaying records
+ * (design brief §5). Every request a broker answers is answered from one image; a new batch of
+ * records yields a new image that shares everything it did not change.
+ */
+export class MetadataImage {
+  constructor(
+    /** Index of the last metadata-log entry replayed into this image (0: none). */
+    readonly offset: number,
+    readonly clusterId: string | null,
+    readonly brokers: ReadonlyMap<number, BrokerRegistration>,
+    readonly topicsByName: ReadonlyMap<string, TopicImage>,
+    readonly topicsById: ReadonlyMap<string, TopicImage>,
+    /** `type:name` → config overrides. */
+    readonly configs: ReadonlyMap<string, ReadonlyMap<string, string>>,
+    readonly nextProducerId: number,
+    readonly maxBrokerEpoch: number,
+  ) {}
+
+  static readonly EMPTY = new MetadataImage(0, null, new Map(), new Map(), new Map(), new Map(), 0, 0);
+
+  topicConfigs(topic: string): ReadonlyMap<string, string> {
+    return this.configs.get(`topic:${topic}`) ?? new Map();
+  }
+
+  partition(topic: string, partition: number): PartitionRegistration | undefined {
+    return this.topicsByName.get(topic)?.partitions[partition];
+  }
+
+  /** Brokers that are registered, unfenced and not shutting down: candidates for new replicas and leaders. */
+  liveBrokers(): BrokerRegistration[] {
+    return [...this.brokers.values()].filter((b) => !b.fenced && !b.inControlledShutdown).sort((a, b) => a.id - b.id);
+  }
+
+  isBrokerAlive(id: number): boolean {
+    const b = this.brokers.get(id);
+    return b !== undefined && !b.fenced;
+  }
+
+  /** Every partition hosted (as any replica) by `brokerId`. */
+  partitionsOf(brokerId: number): PartitionRegistration[] {
+    const out: PartitionRegistration[] = [];
+    for (const t of this.topicsByName.values()) for (const p of t.partitions) if (p.replicas.includes(brokerId)) out.push(p);
+    return out;
+  }
+
+  /** The records that rebuild this image from empty: the payload of a metadata snapshot. */
+  toRecords(): MetadataRecord[] {
+    const out: MetadataRecord[] = [];
+    if (this.clusterId !== null) out.push({ type: 'ClusterId', clusterId: this.clusterId });
+    for (const b of this.brokers.values()) {
+      out.push({ type: 'RegisterBroker', brokerId: b.id, brokerEpoch: b.epoch, incarnationId: b.incarnationId, host: b.host, port: b.port, rack: b.rack, fenced: b.fenced });
+      if (b.inControlledShutdown) out.push({ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: true });
+    }
+    for (const t of this.topicsByName.values()) {
+      out.push({ type: 'Topic', name: t.name, topicId: t.id });
+      for (const p of t.partitions) {
+        out.push({
+          type: 'Partition',
+          topicId: t.id,
+          partition: p.partition,
+          replicas: [...p.replicas],
+          isr: [...p.isr],
+          leader: p.leader,
+          leaderEpoch: p.leaderEpoch,
+          partitionEpoch: p.partitionEpoch,
+          addingReplicas: [...p.addingReplicas],
+          removingReplicas: [...p.removingReplicas],
+        });
+      }
+    }
+    for (const [key, entries] of this.configs) {
+      const i = key.indexOf(':');
+      for (const [name, value] of entries) {
+        out.push({ type: 'Config', resourceType: key.slice(0, i) as 'topic', resourceName: key.slice(i + 1), name, value });
+      }
+    }
+    // Producer ids and broker epochs are carried by a synthetic record so counters never go back.
+    out.push({ type: 'ProducerIds', brokerId: -1, brokerEpoch: this.maxBrokerEpoch, nextProducerId: this.nextProducerId });
+    return out;
+  }
+}
+
+/** What a replay changed, so brokers can react to their partitions only. */
+export interface ImageChanges {
+  /** `topicId:partition` of every partition created or changed. */
+  readonly partitions: ReadonlySet<string>;
+  readonly removedTopics: readonly TopicImage[];
+  readonly brokers: ReadonlySet<number>;
+}
+
+/**
+ * Applies records to an image, producing a new one. Copies each map on its first change only,
+ * and each topic's partition list on its first partition change.
+ */
+export class ImageBuilder {
+  private offset: number;
+  private clusterId: string | null;
+  private brokers: Map<number, BrokerRegistration> | null = null;
+  private byName: Map<string, TopicImage> | null = null;
+  private byId: Map<string, TopicImage> | null = null;
+  private configs: Map<string, ReadonlyMap<string, string>> | null = null;
+  private nextProducerId: number;
+  private maxBrokerEpoch: number;
+  private readonly copiedTopics = new Set<string>();
+  private readonly changedPartitions = new Set<string>();
+  private readonly removedTopics: TopicImage[] = [];
+  private readonly changedBrokers = new Set<number>();
+
+  constructor(private readonly base: MetadataImage) {
+    this.offset = base.offset;
+    this.clusterId = base.clusterId;
+    this.nextProducerId = base.nextProducerId;
+    this.maxBrokerEpoch = base.maxBrokerEpoch;
+  }
+
+  private mBrokers() {
+    return (this.brokers ??= new Map(this.base.brokers));
+  }
+  private mByName() {
+    return (this.byName ??= new Map(this.base.topicsByName));
+  }
+  private mById() {
+    return (this.byId ??= new Map(this.base.topicsById));
+  }
+  private mConfigs() {
+    return (this.configs ??= new Map(this.base.configs));
+  }
+  private topics() {
+    return this.byId ?? this.base.topicsById;
+  }
+
+  /** The topic with a private, mutable partition list. */
+  private mutableTopic(topicId: string): { name: string; id: string; partitions: PartitionRegistration[] } | undefined {
+    const t = this.topics().get(topicId);
+    if (!t) return undefined;
+    if (this.copiedTopics.has(topicId)) return t as { name: string; id: string; partitions: PartitionRegistration[] };
+    const copy = { name: t.name, id: t.id, partitions: [...t.partitions] };
+    this.mById().set(topicId, copy);
+    this.mByName().set(t.name, copy);
+    this.copiedTopics.add(topicId);
+    return copy;
+  }
+
+  replay(record: MetadataRecord): void {
+    switch (record.type) {
+      case 'ClusterId':
+        this.clusterId ??= record.clusterId;
+        return;
+      case 'RegisterBroker':
+        this.mBrokers().set(record.brokerId, {
+          id: record.brokerId,
+          epoch: record.brokerEpoch,
+          incarnationId: record.incarnationId,
+          host: record.host,
+          port: record.port,
+          rack: record.rack,
+          fenced: record.fenced,
+          inControlledShutdown: false,
+        });
+        this.maxBrokerEpoch = Math.max(this.maxBrokerEpoch, record.brokerEpoch);
+        this.changedBrokers.add(record.brokerId);
+        return;
+      case 'UnregisterBroker': {
+        const b = this.mBrokers().get(record.brokerId);
+        if (b && b.epoch === record.brokerEpoch) this.mBrokers().delete(record.brokerId);
+        this.changedBrokers.add(record.brokerId);
+        return;
+      }
+      case 'BrokerRegistrationChange': {
+        const b = this.mBrokers().get(record.brokerId);
+        if (!b || b.epoch !== record.brokerEpoch) return;
+        this.mBrokers().set(record.brokerId, {
+          ...b,
+          fenced: record.fenced ?? b.fenced,
+          inControlledShutdown: record.inControlledShutdown ?? (record.fenced === false ? false : b.inControlledShutdown),
+        });
+        this.changedBrokers.add(record.brokerId);
+        return;
+      }
+      case 'Topic': {
+        const t: TopicImage = { name: record.name, id: record.topicId, partitions: [] };
+        this.mById().set(record.topicId, t);
+        this.mByName().set(record.name, t);
+        this.copiedTopics.add(record.topicId);
+        return;
+      }
+      case 'Partition': {
+        const t = this.mutableTopic(record.topicId);
+        invariant(t !== undefined, 'partition record for an unknown topic', { topicId: record.topicId });
+        t.partitions[record.partition] = {
+          topicId: record.topicId,
+          topic: t.name,
+          partition: record.partition,
+          replicas: record.replicas,
+          isr: record.isr,
+          leader: record.leader,
+          leaderEpoch: record.leaderEpoch,
+          partitionEpoch: record.partitionEpoch,
+          addingReplicas: record.addingReplicas,
+          removingReplicas: record.removingReplicas,
+        };
+        this.changedPartitions.add(`${record.topicId}:${record.partition}`);
+        return;
+      }
+      case 'PartitionChange': {
+        const t = this.mutableTopic(record.topicId);
+        const p = t?.partitions[record.partition];
+        if (!t || !p) return; // the topic was removed in the same batch or before
+        const leaderChanged = record.leader !== undefined && record.leader !== p.leader;
+        t.partitions[record.partition] = {
+          ...p,
+          leader: record.leader ?? p.leader,
+          isr: record.isr ?? p.isr,
+          replicas: record.replicas ?? p.replicas,
+          addingReplicas: record.addingReplicas ?? p.addingReplicas,
+          removingReplicas: record.removingReplicas ?? p.removingReplicas,
+          leaderEpoch: leaderChanged ? p.leaderEpoch + 1 : p.leaderEpoch,
+          partitionEpoch: p.partitionEpoch + 1,
+        };
+        this.changedPartitions.add(`${record.topicId}:${record.partition}`);
+        return;
+      }
+      case 'RemoveTopic': {
+        const t = this.topics().get(record.topicId);
+        if (!t) return;
+        this.mById().delete(record.topicId);
+        this.mByName().delete(t.name);
+        this.mConfigs().delete(`topic:${t.name}`);
+        this.removedTopics.push(t);
+        return;
+      }
+      case 'Config': {
+        const key = `${record.resourceType}:${record.resourceName}`;
+        const entries = new Map(this.mConfigs().get(key) ?? []);
+        if (record.value === null) entries.delete(record.name);
+        else entries.set(record.name, record.value);
+        if (entries.size === 0) this.mConfigs().delete(key);
+        else this.mConfigs().set(key, entries);
+        return;
+      }
+      case 'ProducerIds':
+        this.nextProducerId = Math.max(this.nextProducerId, record.nextProducerId);
+        this.maxBrokerEpoch = Math.max(this.maxBrokerEpoch, record.brokerEpoch);
+        return;
+    }
+  }
+
+  setOffset(offset: number): void {
+    invariant(offset >= this.offset, 'metadata offset went backwards', { from: this.offset, to: offset });
+    this.offset = offset;
+  }
+
+  build(): { image: MetadataImage; changes: ImageChanges } {
+    const image = new MetadataImage(
+      this.offset,
+      this.clusterId,
+      this.brokers ?? this.base.brokers,
+      this.byName ?? this.base.topicsByName,
+      this.byId ?? this.base.topicsById,
+      this.configs ?? this.base.configs,
+      this.nextProducerId,
+      this.maxBrokerEpoch,
+    );
+    return { image, changes: { partitions: this.changedPartitions, removedTopics: this.removedTopics, brokers: this.changedBrokers } };
+  }
+}
+
+/** Replays one batch of records at `offset` onto `image`. */
+export function replay(image: MetadataImage, records: readonly MetadataRecord[], offset: number): { image: MetadataImage; changes: ImageChanges } {
+  const b = new ImageBuilder(image);
+  for (const r of records) b.replay(r);
+  b.setOffset(offset);
+  return b.build();
+}

@@ -1,0 +1,33 @@
+import type { MetadataImage } from './image';
+import type { MetadataRecord } from './records';
+
+/** A batch of records committed to the metadata log at `offset` (its entry index). */
+export interface CommittedBatch {
+  offset: number;
+  records: MetadataRecord[];
+}
+
+/**
+ * The metadata log as the controller and brokers see it, whatever replicates it (the Raft quorum;
+ * see src/raft). Committed batches are delivered in order, exactly once per process lifetime;
+ * after a snapshot is loaded, delivery continues from the snapshot's offset.
+ */
+export interface MetadataLog {
+  /** Appends records as one atomic entry; resolves with its offset once committed. Rejects with NOT_CONTROLLER when this node is not (or stops being) the leader. */
+  append(records: MetadataRecord[]): Promise<number>;
+  /** True while this node is the quorum leader and may append. */
+  isLeader(): boolean;
+  /** The current quorum leader's node id, -1 if unknown. */
+  leaderId(): number;
+  /** The Raft term of the current leadership (the "controller epoch"). */
+  leaderEpoch(): number;
+  /** Delivers committed batches; `onSnapshot` replaces the image wholesale (a snapshot was installed). */
+  subscribe(listener: MetadataListener): void;
+}
+
+export interface MetadataListener {
+  onCommit(batch: CommittedBatch): void;
+  onSnapshot(image: MetadataImage): void;
+  /** Leadership of the quorum changed (this node or another became leader). */
+  onLeaderChange?(leaderId: number, epoch: number): void;
+}

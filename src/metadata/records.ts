@@ -1,0 +1,145 @@
+/**
+ * The metadata log's records (design brief §5), modeled on KRaft's. Every change to cluster state
+ * is one of these, appended to the metadata log by the active controller in atomic batches and
+ * replayed by every node into a MetadataImage. Serialized as JSON: metadata is low-volume, and a
+ * person reading a dump of the log should be able to follow it.
+ */
+
+export interface RegisterBrokerRecord {
+  type: 'RegisterBroker';
+  brokerId: number;
+  /** Increases with every registration of any broker; fences requests from older incarnations. */
+  brokerEpoch: number;
+  /** Random per process start: tells a restart from a duplicate process with the same id. */
+  incarnationId: string;
+  host: string;
+  port: number;
+  rack: string | null;
+  /** A newly registered broker stays fenced until it has caught up with the metadata log. */
+  fenced: boolean;
+}
+
+export interface UnregisterBrokerRecord {
+  type: 'UnregisterBroker';
+  brokerId: number;
+  brokerEpoch: number;
+}
+
+export interface BrokerRegistrationChangeRecord {
+  type: 'BrokerRegistrationChange';
+  brokerId: number;
+  brokerEpoch: number;
+  fenced?: boolean;
+  inControlledShutdown?: boolean;
+}
+
+export interface TopicRecord {
+  type: 'Topic';
+  name: string;
+  topicId: string;
+}
+
+export interface PartitionRecord {
+  type: 'Partition';
+  topicId: string;
+  partition: number;
+  replicas: number[];
+  isr: number[];
+  /** -1: no leader (offline). */
+  leader: number;
+  leaderEpoch: number;
+  partitionEpoch: number;
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+/**
+ * A change to one partition. Replay bumps the partition epoch on every change and the leader
+ * epoch whenever the leader changes (KIP-595/KIP-631), so stale requests are fenced by epoch.
+ */
+export interface PartitionChangeRecord {
+  type: 'PartitionChange';
+  topicId: string;
+  partition: number;
+  leader?: number;
+  isr?: number[];
+  replicas?: number[];
+  addingReplicas?: number[];
+  removingReplicas?: number[];
+}
+
+export interface RemoveTopicRecord {
+  type: 'RemoveTopic';
+  topicId: string;
+}
+
+export interface ConfigRecord {
+  type: 'Config';
+  resourceType: 'topic' | 'broker' | 'cluster';
+  resourceName: string;
+  name: string;
+  /** null removes the override. */
+  value: string | null;
+}
+
+/** A block of producer ids handed to a broker (for idempotent producers). */
+export interface ProducerIdsRecord {
+  type: 'ProducerIds';
+  brokerId: number;
+  brokerEpoch: number;
+  nextProducerId: number;
+}
+
+/** Written once, by the first controller, to name the cluster. */
+export interface ClusterIdRecord {
+  type: 'ClusterId';
+  clusterId: string;
+}
+
+export type MetadataRecord =
+  | RegisterBrokerRecord
+  | UnregisterBrokerRecord
+  | BrokerRegistrationChangeRecord
+  | TopicRecord
+  | PartitionRecord
+  | PartitionChangeRecord
+  | RemoveTopicRecord
+  | ConfigRecord
+  | ProducerIdsRecord
+  | ClusterIdRecord;
+
+const TYPES = new Set<MetadataRecord['type']>([
+  'RegisterBroker',
+  'UnregisterBroker',
+  'BrokerRegistrationChange',
+  'Topic',
+  'Partition',
+  'PartitionChange',
+  'RemoveTopic',
+  'Config',
+  'ProducerIds',
+  'ClusterId',
+]);
+
+/** One atomic batch of records as the bytes of one metadata-log entry. */
+export function encodeRecords(records: readonly MetadataRecord[]): Buffer {
+  return Buffer.from(JSON.stringify(records), 'utf8');
+}
+
+export class MetadataDecodeError extends Error {}
+
+export function decodeRecords(data: Uint8Array): MetadataRecord[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new MetadataDecodeError(`metadata entry is not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new MetadataDecodeError('metadata entry is not a list of records');
+  for (const r of parsed) {
+    if (typeof r !== 'object' || r === null || !TYPES.has((r as { type: MetadataRecord['type'] }).type)) {
+      throw new MetadataDecodeError(`unknown metadata record ${JSON.stringify(r).slice(0, 200)}`);
+    }
+  }
+  return parsed as MetadataRecord[];
+}

@@ -1,0 +1,238 @@
+/**
+ * TypeScript shapes of the messages in proto/*.proto, in protobufjs's camelCase. Decoded messages
+ * have every scalar set (proto3 defaults) and `optional` fields null when absent. 64-bit fields are
+ * numbers (see rpc.ts). A test checks these against the .proto files field by field.
+ */
+import type { ErrorCode } from '../common/errors';
+
+export interface RecordHeaderMsg {
+  key: string;
+  value?: Buffer | null;
+}
+
+export interface RecordMsg {
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers?: RecordHeaderMsg[];
+  timestampMs?: number;
+  offset?: number;
+}
+
+export interface LeaderHint {
+  leaderId: number;
+  leaderEpoch: number;
+}
+
+export interface ProduceRequest {
+  correlationId: number;
+  acks: number;
+  timeoutMs?: number;
+  partitions: PartitionProduceData[];
+}
+
+export interface PartitionProduceData {
+  topic: string;
+  partition: number;
+  batches?: Buffer;
+  records?: RecordMsg[];
+}
+
+export interface ProduceResponse {
+  correlationId: number;
+  results: PartitionProduceResult[];
+}
+
+export interface PartitionProduceResult {
+  topic: string;
+  partition: number;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  baseOffset: number;
+  logAppendTimeMs: number;
+  logStartOffset: number;
+  currentLeader?: LeaderHint | null;
+}
+
+export enum IsolationLevel {
+  READ_UNCOMMITTED = 0,
+  READ_COMMITTED = 1,
+}
+
+export interface FetchRequest {
+  correlationId: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  isolationLevel?: IsolationLevel;
+  partitions: FetchPartition[];
+  decodeRecords?: boolean;
+}
+
+export interface FetchPartition {
+  topic: string;
+  partition: number;
+  fetchOffset: number;
+  partitionMaxBytes: number;
+  currentLeaderEpoch: number;
+}
+
+export interface FetchResponse {
+  correlationId: number;
+  results: FetchPartitionResult[];
+}
+
+export interface FetchPartitionResult {
+  topic: string;
+  partition: number;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  highWatermark: number;
+  lastStableOffset: number;
+  logStartOffset: number;
+  batches?: Buffer;
+  records?: RecordMsg[];
+  currentLeader?: LeaderHint | null;
+}
+
+export interface ListOffsetsRequest {
+  partitions: { topic: string; partition: number; timestampMs: number; currentLeaderEpoch: number }[];
+  isolationLevel?: IsolationLevel;
+}
+
+export interface ListOffsetsResult {
+  topic: string;
+  partition: number;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  offset: number;
+  timestampMs: number;
+  leaderEpoch: number;
+}
+
+export interface ListOffsetsResponse {
+  results: ListOffsetsResult[];
+}
+
+export interface MetadataRequest {
+  topics: string[];
+}
+
+export interface BrokerInfo {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string;
+}
+
+export interface PartitionMetadata {
+  partition: number;
+  errorCode: ErrorCode;
+  leaderId: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  offlineReplicas: number[];
+}
+
+export interface TopicMetadata {
+  name: string;
+  topicId: string;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  partitions: PartitionMetadata[];
+  internal: boolean;
+}
+
+export interface MetadataResponse {
+  clusterId: string;
+  controllerId: number;
+  brokers: BrokerInfo[];
+  topics: TopicMetadata[];
+}
+
+export interface CreatableTopic {
+  name: string;
+  numPartitions: number;
+  replicationFactor: number;
+  configs?: Record<string, string>;
+  assignments?: { partition: number; brokerIds: number[] }[];
+}
+
+export interface CreateTopicsRequest {
+  topics: CreatableTopic[];
+  timeoutMs?: number;
+  validateOnly?: boolean;
+}
+
+export interface CreateTopicResult {
+  name: string;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  topicId: string;
+  numPartitions: number;
+  replicationFactor: number;
+}
+
+export interface CreateTopicsResponse {
+  results: CreateTopicResult[];
+}
+
+export interface DeleteTopicsRequest {
+  names: string[];
+  timeoutMs?: number;
+}
+
+export interface DeleteTopicsResponse {
+  results: { name: string; errorCode: ErrorCode; errorMessage?: string }[];
+}
+
+export interface ListTopicsRequest {
+  includeInternal?: boolean;
+}
+
+export interface ListTopicsResponse {
+  topics: { name: string; topicId: string; numPartitions: number; internal: boolean }[];
+}
+
+export interface DescribeTopicsRequest {
+  names: string[];
+}
+
+export interface PartitionDescription {
+  partition: number;
+  leaderId: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  offlineReplicas: number[];
+  underReplicated: boolean;
+  offline: boolean;
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+export interface TopicDescription {
+  name: string;
+  topicId: string;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  configs: Record<string, string>;
+  partitions: PartitionDescription[];
+  internal: boolean;
+}
+
+export interface DescribeTopicsResponse {
+  topics: TopicDescription[];
+}
+
+export interface AlterConfigsRequest {
+  topic: string;
+  set?: Record<string, string>;
+  delete?: string[];
+  validateOnly?: boolean;
+}
+
+export interface AlterConfigsResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+}

@@ -1,0 +1,140 @@
+import { CairnError, ErrorCode, errorInfo } from '../common/errors';
+import type { Clock } from '../common/clock';
+import type { Logger } from '../common/logger';
+import { tpKey } from '../common/types';
+import type { ImageChanges, MetadataImage, PartitionRegistration } from '../metadata/image';
+import type { LogManager } from '../storage/log-manager';
+import { type LogConfig, resolveLogConfig } from '../storage/log-config';
+import { Partition } from './partition';
+
+/**
+ * The partitions this broker hosts (Kafka's ReplicaManager): it creates, updates and removes
+ * Partition objects as metadata images arrive, and is where produce, fetch and follower logic
+ * find their partition. Produce and fetch handling live in their own modules.
+ */
+export class ReplicaManager {
+  private readonly partitions = new Map<string, Partition>();
+  private image: MetadataImage | null = null;
+  private readonly changeListeners: ((p: Partition) => void)[] = [];
+  private readonly removeListeners: ((p: Partition) => void)[] = [];
+
+  constructor(
+    readonly nodeId: number,
+    readonly logs: LogManager,
+    readonly clock: Clock,
+    readonly logger: Logger,
+    private readonly defaults: Readonly<LogConfig>,
+  ) {}
+
+  get currentImage(): MetadataImage | null {
+    return this.image;
+  }
+
+  get(topic: string, partition: number): Partition | undefined {
+    return this.partitions.get(tpKey(topic, partition));
+  }
+
+  all(): Partition[] {
+    return [...this.partitions.values()];
+  }
+
+  /** Called for every partition whose role, leader or ISR changed (the fetcher subscribes). */
+  onPartitionChange(listener: (p: Partition) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  onPartitionRemoved(listener: (p: Partition) => void): void {
+    this.removeListeners.push(listener);
+  }
+
+  logConfigFor(image: MetadataImage, topic: string): LogConfig {
+    return resolveLogConfig(Object.fromEntries(image.topicConfigs(topic)), this.defaults);
+  }
+
+  /** The log manager's view of which topics exist, for loading logs at start. */
+  configForExistingTopic(image: MetadataImage, topic: string): LogConfig | null {
+    return image.topicsByName.has(topic) ? this.logConfigFor(image, topic) : null;
+  }
+
+  /** Applies a new metadata image: becomes leader or follower, creates logs, deletes removed ones. */
+  applyImage(image: MetadataImage, changes: ImageChanges | null): void {
+    this.image = image;
+    const now = this.clock.nowMs();
+    for (const t of changes?.removedTopics ?? []) {
+      for (let p = 0; p < t.partitions.length; p++) void this.remove(t.name, p, 'topic deleted');
+    }
+    const touched: PartitionRegistration[] = [];
+    if (changes === null) {
+      for (const t of image.topicsByName.values()) touched.push(...t.partitions);
+    } else {
+      for (const key of changes.partitions) {
+        const i = key.lastIndexOf(':');
+        const t = image.topicsById.get(key.slice(0, i));
+        const reg = t?.partitions[Number(key.slice(i + 1))];
+        if (reg) touched.push(reg);
+      }
+    }
+    for (const reg of touched) {
+      const key = tpKey(reg.topic, reg.partition);
+      const existing = this.partitions.get(key);
+      if (!reg.replicas.includes(this.nodeId)) {
+        if (existing) void this.remove(reg.topic, reg.partition, 'replica moved away');
+        continue;
+      }
+      try {
+        if (existing && existing.topicId === reg.topicId) {
+          existing.log.config = this.logConfigFor(image, reg.topic);
+          existing.update(reg, now);
+          for (const l of this.changeListeners) l(existing);
+          continue;
+        }
+        const log = this.logs.getOrCreate(reg.topic, reg.partition, this.logConfigFor(image, reg.topic), reg.topicId);
+        const p = new Partition(this.nodeId, reg.topicId, log, reg, this.logger, now);
+        this.partitions.set(key, p);
+        for (const l of this.changeListeners) l(p);
+      } catch (err) {
+        this.logger.error({ topic: reg.topic, partition: reg.partition, err: (err as Error).message }, 'cannot host partition');
+      }
+    }
+    // Config-only changes (retention, segment size) apply to live logs at once.
+    for (const p of this.partitions.values()) p.log.config = this.logConfigFor(image, p.topic);
+  }
+
+  private async remove(topic: string, partition: number, reason: string): Promise<void> {
+    const key = tpKey(topic, partition);
+    const p = this.partitions.get(key);
+    this.partitions.delete(key);
+    if (p) {
+      p.close();
+      for (const l of this.removeListeners) l(p);
+    }
+    this.logger.info({ topic, partition, reason }, 'partition removed');
+    await this.logs.delete(topic, partition);
+  }
+
+  /** The partition, or the typed error a client should see for it. */
+  lookup(topic: string, partition: number): Partition {
+    const p = this.partitions.get(tpKey(topic, partition));
+    if (p) return p;
+    const reg = this.image?.partition(topic, partition);
+    if (reg) throw new CairnError(ErrorCode.NOT_LEADER, `broker ${this.nodeId} does not host ${topic}-${partition} (leader: ${reg.leader})`);
+    throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic-partition ${topic}-${partition}`);
+  }
+
+  /** Leader hint for a partition from the image, sent with NOT_LEADER so clients can retry directly. */
+  leaderHint(topic: string, partition: number): { leaderId: number; leaderEpoch: number } | null {
+    const reg = this.image?.partition(topic, partition);
+    return reg ? { leaderId: reg.leader, leaderEpoch: reg.leaderEpoch } : null;
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.partitions.values()) p.close();
+  }
+}
+
+/** Maps any error to the code and message a partition result carries. */
+export function toErrorResult(err: unknown, logger: Logger): { errorCode: ErrorCode; errorMessage: string } {
+  if (err instanceof CairnError) return { errorCode: err.code, errorMessage: err.message };
+  logger.error({ err: (err as Error)?.stack ?? String(err) }, 'unexpected error in request');
+  return { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: errorInfo(ErrorCode.UNKNOWN_SERVER_ERROR).meaning };
+}

@@ -1,0 +1,67 @@
+import type * as grpc from '@grpc/grpc-js';
+import { ErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { type MetadataImage, NO_LEADER } from '../metadata/image';
+import type {
+  AlterConfigsRequest,
+  AlterConfigsResponse,
+  CreateTopicsRequest,
+  CreateTopicsResponse,
+  DeleteTopicsRequest,
+  DeleteTopicsResponse,
+  DescribeTopicsRequest,
+  DescribeTopicsResponse,
+  ListTopicsRequest,
+} from '../protocol/messages';
+import { unary } from './grpc-util';
+
+/** Where metadata-changing admin requests go: the local active controller, or forwarded to it. */
+export interface ControllerChannel {
+  createTopics(req: CreateTopicsRequest): Promise<CreateTopicsResponse>;
+  deleteTopics(req: DeleteTopicsRequest): Promise<DeleteTopicsResponse>;
+  alterConfigs(req: AlterConfigsRequest): Promise<AlterConfigsResponse>;
+}
+
+export function describeTopics(image: MetadataImage, names: readonly string[]): DescribeTopicsResponse {
+  const wanted = names.length > 0 ? names : [...image.topicsByName.keys()].sort();
+  return {
+    topics: wanted.map((name) => {
+      const t = image.topicsByName.get(name);
+      if (!t) return { name, topicId: '', errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `unknown topic "${name}"`, configs: {}, partitions: [], internal: false };
+      return {
+        name,
+        topicId: t.id,
+        errorCode: ErrorCode.NONE,
+        internal: name.startsWith('__'),
+        configs: Object.fromEntries(image.topicConfigs(name)),
+        partitions: t.partitions.map((p) => ({
+          partition: p.partition,
+          leaderId: p.leader,
+          leaderEpoch: p.leaderEpoch,
+          replicas: [...p.replicas],
+          isr: [...p.isr],
+          offlineReplicas: p.replicas.filter((r) => !image.isBrokerAlive(r)),
+          underReplicated: p.isr.length < p.replicas.length,
+          offline: p.leader === NO_LEADER,
+          addingReplicas: [...p.addingReplicas],
+          removingReplicas: [...p.removingReplicas],
+        })),
+      };
+    }),
+  };
+}
+
+export function adminService(logger: Logger, controller: ControllerChannel, image: () => MetadataImage): grpc.UntypedServiceImplementation {
+  return {
+    CreateTopics: unary(logger, (req: CreateTopicsRequest) => controller.createTopics(req)),
+    DeleteTopics: unary(logger, (req: DeleteTopicsRequest) => controller.deleteTopics(req)),
+    AlterConfigs: unary(logger, (req: AlterConfigsRequest) => controller.alterConfigs(req)),
+    DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
+    ListTopics: unary(logger, (req: ListTopicsRequest) => ({
+      topics: [...image().topicsByName.values()]
+        .filter((t) => req.includeInternal || !t.name.startsWith('__'))
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((t) => ({ name: t.name, topicId: t.id, numPartitions: t.partitions.length, internal: t.name.startsWith('__') })),
+    })),
+  };
+}

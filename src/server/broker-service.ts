@@ -1,0 +1,73 @@
+import type * as grpc from '@grpc/grpc-js';
+import { ErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { type MetadataImage, NO_LEADER } from '../metadata/image';
+import type { FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol/messages';
+import type { FetchHandler } from './fetch-handler';
+import { bidi, unary } from './grpc-util';
+import type { ProduceHandler } from './produce-handler';
+
+export interface BrokerServiceDeps {
+  logger: Logger;
+  produce: ProduceHandler;
+  fetch: FetchHandler;
+  image: () => MetadataImage;
+  controllerId: () => number;
+  /** Refuses new work while the node shuts down. */
+  acceptingRequests: () => boolean;
+}
+
+/** Metadata answered from one image: live brokers, and every requested topic's partitions. */
+export function metadataResponse(image: MetadataImage, topics: readonly string[], controllerId: number): MetadataResponse {
+  const names = topics.length > 0 ? topics : [...image.topicsByName.keys()].sort();
+  return {
+    clusterId: image.clusterId ?? '',
+    controllerId,
+    brokers: image.liveBrokers().map((b) => ({ nodeId: b.id, host: b.host, port: b.port, rack: b.rack ?? '' })),
+    topics: names.map((name): TopicMetadata => {
+      const t = image.topicsByName.get(name);
+      if (!t) return { name, topicId: '', errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `unknown topic "${name}"`, partitions: [], internal: false };
+      return {
+        name,
+        topicId: t.id,
+        errorCode: ErrorCode.NONE,
+        internal: name.startsWith('__'),
+        partitions: t.partitions.map((p) => ({
+          partition: p.partition,
+          errorCode: p.leader === NO_LEADER ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,
+          leaderId: p.leader,
+          leaderEpoch: p.leaderEpoch,
+          replicas: [...p.replicas],
+          isr: [...p.isr],
+          offlineReplicas: p.replicas.filter((r) => !image.isBrokerAlive(r)),
+        })),
+      };
+    }),
+  };
+}
+
+function shuttingDown(req: { correlationId: number }, partitions: { topic: string; partition: number }[]) {
+  return {
+    correlationId: req.correlationId,
+    results: partitions.map((p) => ({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.SHUTTING_DOWN, errorMessage: 'broker is shutting down', baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, highWatermark: -1, lastStableOffset: -1 })),
+  };
+}
+
+export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplementation {
+  const produce = async (req: ProduceRequest) => (d.acceptingRequests() ? d.produce.handle(req) : shuttingDown(req, req.partitions));
+  const fetch = async (req: FetchRequest, cancelled?: () => boolean) => (d.acceptingRequests() ? d.fetch.handle(req, cancelled) : shuttingDown(req, req.partitions));
+  return {
+    Metadata: unary(d.logger, (req: MetadataRequest) => metadataResponse(d.image(), req.topics, d.controllerId())),
+    Produce: unary(d.logger, async (req: ProduceRequest) => {
+      const res = await produce(req);
+      return req.acks === 0 ? { correlationId: req.correlationId, results: [] } : res;
+    }),
+    ProduceStream: bidi(d.logger, async (req: ProduceRequest) => {
+      const res = await produce(req);
+      return req.acks === 0 ? null : res;
+    }),
+    Fetch: unary(d.logger, (req: FetchRequest) => fetch(req)),
+    FetchStream: bidi(d.logger, (req: FetchRequest, cancelled) => fetch(req, cancelled)),
+    ListOffsets: unary(d.logger, (req: Parameters<FetchHandler['listOffsets']>[0]) => d.fetch.listOffsets(req)),
+  };
+}

@@ -1,0 +1,119 @@
+import { CairnError, ErrorCode } from '../common/errors';
+import type { Clock } from '../common/clock';
+import type { Logger } from '../common/logger';
+import { encodeBatch, type RecordInput } from '../record/batch';
+import { validateBatches } from '../record/validate';
+import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
+import type { Partition } from '../replication/partition';
+import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
+import { isCompacted } from '../storage/log-config';
+
+export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
+export const MAX_PRODUCE_TIMEOUT_MS = 300_000;
+/** Bound on plain records one partition entry may carry (the plain path builds one batch of them). */
+export const MAX_PLAIN_RECORDS = 100_000;
+
+/**
+ * Produce (design brief §3, §6): check each partition's batches, append them as leader, and
+ * answer by `acks` — 0 and 1 after the append, -1 (all) once the high watermark has passed the
+ * last offset written, i.e. every in-sync replica has it durably.
+ */
+export class ProduceHandler {
+  constructor(
+    private readonly replicas: ReplicaManager,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  async handle(req: ProduceRequest): Promise<ProduceResponse> {
+    const acks = req.acks;
+    if (acks !== 0 && acks !== 1 && acks !== -1) {
+      return { correlationId: req.correlationId, results: req.partitions.map((p) => this.failure(p, new CairnError(ErrorCode.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, not ${acks}`))) };
+    }
+    const timeoutMs = Math.min(req.timeoutMs && req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_PRODUCE_TIMEOUT_MS, MAX_PRODUCE_TIMEOUT_MS);
+    const results = await Promise.all(req.partitions.map((p) => this.producePartition(p, acks, timeoutMs)));
+    return { correlationId: req.correlationId, results };
+  }
+
+  private failure(p: PartitionProduceData, err: unknown): PartitionProduceResult {
+    const { errorCode, errorMessage } = toErrorResult(err, this.logger);
+    const hint = errorCode === ErrorCode.NOT_LEADER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(p.topic, p.partition) : null;
+    return { topic: p.topic, partition: p.partition, errorCode, errorMessage, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, currentLeader: hint };
+  }
+
+  private async producePartition(data: PartitionProduceData, acks: number, timeoutMs: number): Promise<PartitionProduceResult> {
+    try {
+      const p = this.replicas.lookup(data.topic, data.partition);
+      const config = p.log.config;
+      const now = this.clock.nowMs();
+      const buf = this.batchesOf(data, now);
+      const v = validateBatches(buf, { maxBatchBytes: config.maxMessageBytes, requireKeys: isCompacted(config) });
+      if (!v.ok) throw new CairnError(v.code, v.message);
+      const info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, now);
+      if (acks === -1) await this.awaitReplication(p, info.lastOffset + 1, config.minInsyncReplicas, timeoutMs);
+      return {
+        topic: data.topic,
+        partition: data.partition,
+        errorCode: ErrorCode.NONE,
+        baseOffset: info.firstOffset,
+        logAppendTimeMs: info.logAppendTimeMs,
+        logStartOffset: p.log.logStartOffset,
+      };
+    } catch (err) {
+      return this.failure(data, err);
+    }
+  }
+
+  private batchesOf(data: PartitionProduceData, nowMs: number): Buffer {
+    if (data.batches && data.batches.length > 0) {
+      if (data.records && data.records.length > 0) throw new CairnError(ErrorCode.INVALID_REQUEST, 'send either batches or records, not both');
+      return data.batches;
+    }
+    const records = data.records ?? [];
+    if (records.length === 0) throw new CairnError(ErrorCode.INVALID_REQUEST, `no batches or records for ${data.topic}-${data.partition}`);
+    if (records.length > MAX_PLAIN_RECORDS) throw new CairnError(ErrorCode.RECORD_LIST_TOO_LARGE, `${records.length} plain records; the limit is ${MAX_PLAIN_RECORDS} per partition`);
+    return encodeBatch(records.map((r) => plainRecord(r, nowMs)));
+  }
+
+  /** Waits until the high watermark reaches `offset`; fails if leadership moves or time runs out. */
+  private awaitReplication(p: Partition, offset: number, minInsync: number, timeoutMs: number): Promise<void> {
+    const check = (): boolean => {
+      if (p.highWatermark < offset) return false;
+      if (p.isr.length < minInsync) {
+        throw new CairnError(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, `written, but the ISR [${p.isr.join(',')}] fell below min.insync.replicas ${minInsync}`);
+      }
+      return true;
+    };
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (err?: unknown) => {
+        clearTimeout(timer);
+        offHw();
+        offLeader();
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(new CairnError(ErrorCode.REQUEST_TIMED_OUT, `not replicated to the ISR within ${timeoutMs} ms; the write may still become visible`)), timeoutMs);
+      const offHw = p.onHighWatermark(() => {
+        try {
+          if (check()) done();
+        } catch (err) {
+          done(err);
+        }
+      });
+      const offLeader = p.onLeadershipChange(() => {
+        // A deposed leader cannot know whether the write survives the election: the outcome is unknown.
+        if (p.role !== 'leader') done(new CairnError(ErrorCode.NOT_LEADER, `leadership of ${p.topic}-${p.partition} moved before the write was replicated; it may or may not survive`));
+      });
+    });
+  }
+}
+
+function plainRecord(r: RecordMsg, nowMs: number): RecordInput {
+  return {
+    key: r.key ?? null,
+    value: r.value ?? null,
+    timestamp: r.timestampMs && r.timestampMs > 0 ? r.timestampMs : nowMs,
+    headers: (r.headers ?? []).map((h) => ({ key: h.key, value: h.value ?? null })),
+  };
+}
