@@ -77,10 +77,10 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     }
     const size = batchSize(buf, pos);
     if (size < BATCH_HEADER_BYTES) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} declares length ${size - LOG_OVERHEAD}, below the header size`);
+    if (pos + size > buf.length) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} declares ${size} bytes but only ${buf.length - pos} are present`);
     if (size > options.maxBatchBytes) {
       return fail(ErrorCode.MESSAGE_TOO_LARGE, `batch at ${pos} is ${size} bytes, above max.message.bytes ${options.maxBatchBytes}`);
     }
-    if (pos + size > buf.length) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} declares ${size} bytes but only ${buf.length - pos} are present`);
     const magic = buf.readInt8(pos + MAGIC_OFFSET);
     if (magic !== MAGIC) return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos} has magic ${magic}, expected ${MAGIC}`);
     const crc = buf.readUInt32BE(pos + CRC);

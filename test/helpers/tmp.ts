@@ -1,18 +1,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll } from 'vitest';
 
 const dirs: string[] = [];
 
-/** A fresh temporary directory, removed after the test. */
+/** A fresh temporary directory, removed when the test file finishes. */
 export function tmpDir(prefix = 'cairn-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   dirs.push(dir);
   return dir;
 }
 
-afterEach(() => {
+afterAll(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 

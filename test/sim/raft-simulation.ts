@@ -17,7 +17,7 @@ import { SeededRandom } from '../../src/common/random';
 import type { Random } from '../../src/common/random';
 import { RaftCore } from '../../src/raft/raft-core';
 import type { RaftCoreOptions } from '../../src/raft/options';
-import type { Message } from '../../src/raft/messages';
+import { describeMessage } from '../../src/raft/messages';
 import type { Entry, HardState, Ready, Snapshot } from '../../src/raft/types';
 import type { NodeWatch } from './raft-invariants';
 import { RaftChecker, SimViolation } from './raft-invariants';
@@ -297,7 +297,7 @@ export class RaftSimulation {
       const msg = this.network.pop();
       const to = msg ? this.node(msg.to) : null;
       if (msg && to?.core) {
-        if (this.trace) this.log(`deliver ${describe(msg)}`);
+        if (this.trace) this.log(`deliver ${describeMessage(msg)}`);
         to.core.step(msg, this.now);
         this.afterInput(to);
       }
@@ -518,26 +518,6 @@ export class RaftSimulation {
     const base = { seed: this.seed, steps: this.step, simulatedMs: this.now, stats: this.stats };
     if (violation === null) return { ...base, ok: true };
     return { ...base, ok: false, violation: `seed ${this.seed}, step ${this.step}, t=${this.now}ms: ${violation}` };
-  }
-}
-
-function describe(m: Message): string {
-  const head = `${m.type} ${m.from}->${m.to} t${m.term}`;
-  switch (m.type) {
-    case 'PreVote':
-    case 'Vote':
-      return `${head} last ${m.lastLogIndex}@${m.lastLogTerm}`;
-    case 'PreVoteResponse':
-    case 'VoteResponse':
-      return `${head} ${m.granted ? 'granted' : 'rejected'}`;
-    case 'AppendEntries':
-      return `${head} prev ${m.prevLogIndex}@${m.prevLogTerm} entries ${m.entries.length} commit ${m.leaderCommit}`;
-    case 'AppendEntriesResponse':
-      return m.success ? `${head} ok match ${m.matchIndex}` : `${head} reject ${m.rejectedIndex} hint ${m.conflictIndex}@${m.conflictTerm}`;
-    case 'InstallSnapshot':
-      return `${head} snapshot ${m.snapshot.lastIndex}@${m.snapshot.lastTerm}`;
-    case 'InstallSnapshotResponse':
-      return `${head} match ${m.matchIndex}`;
   }
 }
 

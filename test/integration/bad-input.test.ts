@@ -1,0 +1,177 @@
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Admin } from '../../src/client/admin';
+import { Consumer } from '../../src/client/consumer';
+import { Producer } from '../../src/client/producer';
+import { RpcClient } from '../../src/client/rpc-client';
+import { ErrorCode } from '../../src/common/errors';
+import { computeBatchCrc, CRC, encodeBatch } from '../../src/record/batch';
+import type { FetchResponse, ProduceResponse } from '../../src/protocol/messages';
+import { freePorts, TestCluster } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/tmp';
+
+let cluster: TestCluster;
+let rpc: RpcClient;
+let address: string;
+
+const produce = (partitions: unknown[], acks = -1) => rpc.unary<unknown, ProduceResponse>('Produce', { correlationId: 1, acks, partitions });
+const fetchAt = (topic: string, partition: number, fetchOffset: number) =>
+  rpc.unary<unknown, FetchResponse>('Fetch', { correlationId: 2, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, partitions: [{ topic, partition, fetchOffset, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }] });
+
+/** Sends raw bytes as the request body: what a broken or hostile client would put on the wire. */
+function rawCall(method: string, body: Buffer): Promise<grpc.ServiceError | null> {
+  const Ctor = grpc.makeGenericClientConstructor(
+    { [method]: { path: `/cairn.v1.Broker/${method}`, requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+    'Raw',
+  );
+  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as Record<string, (req: Buffer, cb: (err: grpc.ServiceError | null) => void) => void> & grpc.Client;
+  return new Promise((resolve) => client[method]!(body, (err) => {
+    client.close();
+    resolve(err);
+  }));
+}
+
+async function expectAlive(): Promise<void> {
+  const m = await produce([{ topic: 'good', partition: 0, batches: encodeBatch([{ value: Buffer.from('still-alive') }]) }]);
+  expect(m.results[0]!.errorCode).toBe(ErrorCode.NONE);
+  expect(cluster.isRunning(1)).toBe(true);
+}
+
+beforeAll(async () => {
+  cluster = new TestCluster(tmpDir('cairn-bad-'), await freePorts(1), { 'message-max-bytes': '100000' });
+  cluster.startAll();
+  await cluster.waitReady();
+  address = cluster.bootstrap;
+  rpc = new RpcClient(address, 'cairn.v1.Broker');
+  const admin = new Admin({ bootstrap: address });
+  await admin.createTopic({ name: 'good', partitions: 2 });
+  admin.close();
+  const p = new Producer({ bootstrap: address });
+  for (let i = 0; i < 100; i++) await p.send({ topic: 'good', partition: 0, value: `v${i}` });
+  await p.close();
+});
+
+afterAll(async () => {
+  rpc?.close();
+  await cluster.stopAll();
+});
+
+describe('bad input never crashes a node or damages a log', () => {
+  it('answers undecodable request bytes with INVALID_ARGUMENT', async () => {
+    for (const body of [Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from('this is not protobuf at all'), Buffer.alloc(1000, 0xee)]) {
+      const err = await rawCall('Produce', body);
+      expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      const err2 = await rawCall('Fetch', body);
+      expect(err2?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    }
+    await expectAlive();
+  });
+
+  it('rejects garbage batches, bad CRCs and oversized batches with typed codes and writes nothing', async () => {
+    const before = (await fetchAt('good', 1, 0)).results[0]!.highWatermark;
+    const garbage = await produce([{ topic: 'good', partition: 1, batches: Buffer.from('definitely not a record batch, but long enough to have a header....') }]);
+    expect(garbage.results[0]!.errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
+    const badCrc = encodeBatch([{ value: Buffer.from('x') }]);
+    badCrc.writeUInt32BE((badCrc.readUInt32BE(CRC) + 1) >>> 0, CRC);
+    expect((await produce([{ topic: 'good', partition: 1, batches: badCrc }])).results[0]!.errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
+    const huge = encodeBatch([{ value: Buffer.alloc(200_000) }]);
+    expect((await produce([{ topic: 'good', partition: 1, batches: huge }])).results[0]!.errorCode).toBe(ErrorCode.MESSAGE_TOO_LARGE);
+    const lying = encodeBatch([{ value: Buffer.from('abc') }]);
+    lying.writeInt32BE(5, 57); // record count 5, one record present
+    lying.writeUInt32BE(computeBatchCrc(lying, 0, lying.length), CRC);
+    expect((await produce([{ topic: 'good', partition: 1, batches: lying }])).results[0]!.errorCode).toBe(ErrorCode.INVALID_RECORD);
+    expect((await produce([{ topic: 'good', partition: 1 }])).results[0]!.errorCode).toBe(ErrorCode.INVALID_REQUEST);
+    expect((await produce([{ topic: 'good', partition: 1, batches: encodeBatch([{ value: Buffer.from('x') }]) }], 7)).results[0]!.errorCode).toBe(ErrorCode.INVALID_REQUIRED_ACKS);
+    expect((await fetchAt('good', 1, 0)).results[0]!.highWatermark).toBe(before);
+    await expectAlive();
+  });
+
+  it('answers unknown topics, bad partitions and out-of-range offsets with typed codes', async () => {
+    const batch = encodeBatch([{ value: Buffer.from('x') }]);
+    expect((await produce([{ topic: 'nope', partition: 0, batches: batch }])).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    expect((await produce([{ topic: 'good', partition: 99, batches: batch }])).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    expect((await produce([{ topic: 'good', partition: -1, batches: batch }])).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    for (const offset of [-1, -1000, 2 ** 50, Number.MAX_SAFE_INTEGER]) {
+      expect((await fetchAt('good', 0, offset)).results[0]!.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
+    }
+    expect((await fetchAt('nope', 0, 0)).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    await expectAlive();
+  });
+
+  it('refuses invalid topic names and configs', async () => {
+    const admin = new Admin({ bootstrap: address });
+    const results = await admin.createTopics([
+      { name: '' },
+      { name: 'has space' },
+      { name: 'x'.repeat(250) },
+      { name: '..' },
+      { name: 'ok', partitions: 100_000 },
+      { name: 'ok2', configs: { 'retention.ms': 'soon' } },
+      { name: 'ok3', configs: { 'no.such.config': '1' } },
+      { name: 'ok4', replicationFactor: 5 },
+      { name: 'good' },
+    ]);
+    expect(results.map((r) => r.errorCode)).toEqual([
+      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_PARTITIONS,
+      ErrorCode.INVALID_CONFIG,
+      ErrorCode.INVALID_CONFIG,
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      ErrorCode.TOPIC_ALREADY_EXISTS,
+    ]);
+    admin.close();
+    await expectAlive();
+  });
+
+  it('survives truncated and bit-flipped segment files: cuts a torn tail, takes a corrupt partition offline, keeps the rest', async () => {
+    const admin = new Admin({ bootstrap: address });
+    await admin.createTopic({ name: 'disk', partitions: 2 });
+    admin.close();
+    const p = new Producer({ bootstrap: address, lingerMs: 0 });
+    for (let i = 0; i < 50; i++) {
+      await p.send({ topic: 'disk', partition: 0, value: `p0-${i}` });
+      await p.send({ topic: 'disk', partition: 1, value: `p1-${i}` });
+    }
+    await p.close();
+    await cluster.kill(1);
+    const dataDir = cluster.spec(1).dataDir;
+    const seg0 = path.join(dataDir, 'disk-0', '00000000000000000000.log');
+    const seg1 = path.join(dataDir, 'disk-1', '00000000000000000000.log');
+    // Partition 0: a torn tail (the last batch cut in half).
+    const size0 = fs.statSync(seg0).size;
+    fs.truncateSync(seg0, size0 - 20);
+    // Partition 1: a bit flipped in the middle of fsynced data.
+    const bytes1 = fs.readFileSync(seg1);
+    bytes1[Math.floor(bytes1.length / 2)] ^= 0x04;
+    fs.writeFileSync(seg1, bytes1);
+    cluster.start(1);
+    await cluster.waitReady();
+    await waitFor(() => cluster.log(1).includes('torn tail truncated'), 'torn tail to be reported');
+    expect(cluster.log(1)).toContain('log offline');
+    // Partition 0: every whole batch is still there, and it takes writes again.
+    const r0 = await fetchAt('disk', 0, 0);
+    expect(r0.results[0]!.errorCode).toBe(ErrorCode.NONE);
+    expect(r0.results[0]!.highWatermark).toBe(49);
+    const c = new Consumer({ bootstrap: address, autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'disk', partition: 0, offset: 0 }]);
+    const got: string[] = [];
+    while (got.length < 49) for (const r of await c.poll(1000)) got.push(r.value!.toString());
+    c.close();
+    expect(got).toEqual(Array.from({ length: 49 }, (_, i) => `p0-${i}`));
+    expect((await produce([{ topic: 'disk', partition: 0, batches: encodeBatch([{ value: Buffer.from('after') }]) }])).results[0]).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 49 });
+    // Partition 1: offline with a storage error, its file untouched for an operator (or a replica) to repair.
+    expect((await fetchAt('disk', 1, 0)).results[0]!.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+    expect((await produce([{ topic: 'disk', partition: 1, batches: encodeBatch([{ value: Buffer.from('x') }]) }])).results[0]!.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+    expect(fs.readFileSync(seg1)).toEqual(bytes1);
+    // Other partitions are unaffected.
+    expect((await fetchAt('good', 0, 0)).results[0]!.highWatermark).toBeGreaterThanOrEqual(100);
+    rpc.close();
+    rpc = new RpcClient(address, 'cairn.v1.Broker');
+    await expectAlive();
+  });
+});
