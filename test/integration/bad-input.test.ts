@@ -139,7 +139,7 @@ describe('bad input never crashes a node or damages a log', () => {
     }
     await p.close();
     await cluster.kill(1);
-    const dataDir = cluster.spec(1).dataDir;
+    const dataDir = cluster.node(1).dataDir;
     const seg0 = path.join(dataDir, 'disk-0', '00000000000000000000.log');
     const seg1 = path.join(dataDir, 'disk-1', '00000000000000000000.log');
     // Partition 0: a torn tail (the last batch cut in half).
