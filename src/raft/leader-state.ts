@@ -89,11 +89,9 @@ export class LeaderState {
     this.heartbeatDeadlineMs = nowMs + this.timing.heartbeatIntervalMs;
   }
 
-  /** The commit index moved: tell the followers that have nothing else coming. */
+  /** The commit index moved: tell the followers that could learn it and have nothing else coming. */
   commitAdvanced(): void {
-    for (const pr of this.progress.values()) {
-      if (pr.state === 'replicate' && pr.nextIndex > this.ctx.log.lastIndex()) this.sendEmpty(pr);
-    }
+    for (const pr of this.progress.values()) this.maybeSendCommit(pr);
   }
 
   /** Returns whether the follower's matchIndex moved (so the commit index may move). */
@@ -111,6 +109,9 @@ export class LeaderState {
       pr.becomeReplicate();
     }
     this.replicate(pr, nowMs);
+    // The commit may have moved before this follower's acknowledgement came in; without this it
+    // would learn the commit only at the next heartbeat.
+    this.maybeSendCommit(pr);
     return advanced;
   }
 
@@ -143,6 +144,11 @@ export class LeaderState {
     const pr = this.progress.get(from);
     if (pr) pr.recentlyActive = true;
     return pr;
+  }
+
+  private maybeSendCommit(pr: Progress): void {
+    const learnable = Math.min(this.ctx.commitIndex(), pr.matchIndex);
+    if (pr.state === 'replicate' && pr.nextIndex > this.ctx.log.lastIndex() && learnable > pr.sentCommit) this.sendEmpty(pr);
   }
 
   private replicate(pr: Progress, nowMs: number): void {
@@ -178,6 +184,7 @@ export class LeaderState {
     const prevLogTerm = log.termAt(prevLogIndex);
     invariant(prevLogTerm !== undefined, 'append from a compacted index', { to: pr.id, prevLogIndex, snapshotIndex: log.snapshotIndex });
     const entries = log.slice(pr.nextIndex, log.lastIndex(), MAX_APPEND_BYTES, MAX_APPEND_ENTRIES);
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.ctx.commitIndex(), prevLogIndex + entries.length));
     this.ctx.send({
       type: 'AppendEntries',
       from: this.ctx.id,
@@ -199,6 +206,7 @@ export class LeaderState {
   private sendEmpty(pr: Progress): void {
     const log = this.ctx.log;
     const prevLogIndex = Math.max(pr.matchIndex, log.snapshotIndex);
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.ctx.commitIndex(), prevLogIndex));
     this.ctx.send({
       type: 'AppendEntries',
       from: this.ctx.id,

@@ -148,3 +148,28 @@ export function messageProblem(raw: unknown): string | null {
       return needIndex('matchIndex');
   }
 }
+
+/** One line for logs and test transcripts; the same message always reads the same. */
+export function describeMessage(m: Message): string {
+  const head = `${m.type} ${m.from}->${m.to} term=${m.term}`;
+  switch (m.type) {
+    case 'PreVote':
+    case 'Vote':
+      return `${head} last=${m.lastLogIndex}@${m.lastLogTerm}`;
+    case 'PreVoteResponse':
+    case 'VoteResponse':
+      return `${head} ${m.granted ? 'granted' : 'rejected'}`;
+    case 'AppendEntries': {
+      const span = m.entries.length > 0 ? ` entries=${m.entries[0]!.index}..${m.entries[m.entries.length - 1]!.index}` : ' entries=none';
+      return `${head} prev=${m.prevLogIndex}@${m.prevLogTerm}${span} commit=${m.leaderCommit}`;
+    }
+    case 'AppendEntriesResponse':
+      return m.success
+        ? `${head} ok match=${m.matchIndex}`
+        : `${head} reject prev=${m.rejectedIndex} hint=${m.conflictIndex}@${m.conflictTerm}`;
+    case 'InstallSnapshot':
+      return `${head} snapshot=${m.snapshot.lastIndex}@${m.snapshot.lastTerm} bytes=${m.snapshot.data.byteLength}`;
+    case 'InstallSnapshotResponse':
+      return `${head} match=${m.matchIndex}`;
+  }
+}

@@ -25,6 +25,8 @@ export class Progress {
   /** snapshot: the index of the snapshot sent, and when. */
   pendingSnapshotIndex = 0;
   snapshotSentMs = 0;
+  /** The highest commit index this follower can have learnt from what we sent (etcd's sentCommit). */
+  sentCommit = 0;
   /** CheckQuorum: answered since the last round. */
   recentlyActive = false;
 

@@ -1,6 +1,6 @@
 /**
  * The Raft consensus core for the controller quorum's metadata log: a pure, deterministic state
- * machine in the style of etcd-io/raft (style §1). No I/O, no timers, no clock, no Math.random:
+ * machine in the style of etcd-io/raft (style §1). No I/O, no timers, no clock, no ambient randomness:
  * time arrives as `nowMs` arguments and randomness from the injected `Random`.
  *
  * The driver loop:

@@ -49,6 +49,8 @@ export class Cluster {
   readonly snapshotsApplied = new Map<NodeId, Snapshot[]>();
   readonly readies = new Map<NodeId, Ready[]>();
   queue: Message[] = [];
+  /** Messages matching this are lost in every delivery (a flaky link, say). */
+  dropWhere: ((m: Message) => boolean) | null = null;
   /** Messages that `deliver({ hold })` set aside, for a test to deliver late or never. */
   held: Message[] = [];
   readonly transcript: string[] = [];
@@ -116,7 +118,7 @@ export class Cluster {
     const max = options.max ?? 10_000;
     while (this.queue.length > 0 && delivered < max) {
       const m = this.queue.shift()!;
-      if (options.drop?.(m)) {
+      if (options.drop?.(m) || this.dropWhere?.(m)) {
         this.transcript.push(`drop    ${describeMessage(m)}`);
         continue;
       }
