@@ -42,6 +42,8 @@ export interface LocalClusterOptions {
   /** Where the main.js to run lives (default: this build's). */
   main?: string;
   logLevel?: string;
+  /** Extra node.js flags for the servers, e.g. ['--cpu-prof']; default from CAIRN_SERVER_NODE_ARGS. */
+  nodeArgs?: string[];
 }
 
 /**
@@ -78,7 +80,8 @@ export class LocalCluster {
     if (!fs.existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
     const n = this.node(id);
     fs.mkdirSync(n.dataDir, { recursive: true });
-    const args = [main, 'server', '--node-id', String(id), '--listeners', `127.0.0.1:${n.port}`, '--log-dir', n.dataDir, '--controller-quorum-voters', this.voters];
+    const nodeArgs = this.o.nodeArgs ?? (process.env.CAIRN_SERVER_NODE_ARGS ?? '').split(' ').filter((x) => x.length > 0);
+    const args = [...nodeArgs, main, 'server', '--node-id', String(id), '--listeners', `127.0.0.1:${n.port}`, '--log-dir', n.dataDir, '--controller-quorum-voters', this.voters];
     if (!this.nodes.slice(0, this.voters.split(',').length).some((x) => x.id === id)) args.push('--process-roles', 'broker');
     for (const [k, v] of Object.entries({ ...this.o.flags, ...n.flags, ...flags })) args.push(`--${k}`, v);
     const log = fs.openSync(path.join(n.dataDir, 'server.log'), 'a');

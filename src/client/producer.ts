@@ -47,11 +47,10 @@ export interface RecordMetadata {
   timestamp: number;
 }
 
-type Callback = { resolve: (m: RecordMetadata) => void; reject: (e: Error) => void };
-
 class ProducerBatch {
   readonly builder: RecordBatchBuilder;
-  readonly callbacks: Callback[] = [];
+  readonly resolves: ((m: RecordMetadata) => void)[] = [];
+  readonly rejects: ((e: Error) => void)[] = [];
   readonly timestamps: number[] = [];
   built: Buffer | null = null;
   bytes = 0;
@@ -83,6 +82,9 @@ class PartitionQueue {
   ) {}
 }
 
+/** Bytes charged against bufferMemoryBytes per record beyond its key and value. */
+const RECORD_OVERHEAD_BYTES = 32;
+
 const toBuffer = (v: Buffer | string | null | undefined): Buffer | null => (v === null || v === undefined ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
 
 function toHeaders(h: ProducerRecord['headers']): Header[] | undefined {
@@ -102,7 +104,8 @@ export class Producer {
   readonly cluster: Cluster;
   private readonly acks: 0 | 1 | -1;
   private readonly o: Required<Omit<ProducerOptions, keyof ClientOptions | 'acks' | 'compression'>> & { compression: Compression };
-  private readonly queues = new Map<string, PartitionQueue>();
+  /** Per topic, one queue per partition (index = partition id). */
+  private readonly topicQueues = new Map<string, PartitionQueue[]>();
   private readonly inflightPerBroker = new Map<number, number>();
   private readonly sticky = new StickyPartitioner();
   private bufferedBytes = 0;
@@ -134,55 +137,71 @@ export class Producer {
   }
 
   /** Sends one record; resolves when it is acknowledged as configured by `acks`, rejects with a CairnError otherwise. */
-  async send(record: ProducerRecord): Promise<RecordMetadata> {
-    if (this.closed) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed');
+  send(record: ProducerRecord): Promise<RecordMetadata> {
+    if (this.closed) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed'));
     const key = toBuffer(record.key);
     const value = toBuffer(record.value);
-    const size = (key?.length ?? 0) + (value?.length ?? 0) + 32;
+    const size = (key?.length ?? 0) + (value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
+    const queues = this.topicQueues.get(record.topic);
+    // The hot path: metadata cached and room in the buffer, so nothing to wait for.
+    if (queues !== undefined && (this.bufferedBytes + size <= this.o.bufferMemoryBytes || this.bufferedBytes === 0)) {
+      return new Promise<RecordMetadata>((resolve, reject) => this.place(record, queues, key, value, size, resolve, reject));
+    }
+    return this.sendSlow(record, key, value, size);
+  }
+
+  private async sendSlow(record: ProducerRecord, key: Buffer | null, value: Buffer | null, size: number): Promise<RecordMetadata> {
     if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
-    let partitions = this.cluster.metadata?.topics.find((t) => t.name === record.topic)?.partitions.length;
-    if (partitions === undefined || partitions === 0) partitions = (await this.cluster.topic(record.topic)).partitions.length;
+    let queues = this.topicQueues.get(record.topic);
+    if (queues === undefined) {
+      const t = await this.cluster.topic(record.topic);
+      queues = this.topicQueues.get(record.topic);
+      if (queues === undefined) {
+        queues = t.partitions.map((p) => new PartitionQueue(record.topic, p.partition));
+        this.topicQueues.set(record.topic, queues);
+      }
+    }
+    const q = queues;
+    return new Promise<RecordMetadata>((resolve, reject) => this.place(record, q, key, value, size, resolve, reject));
+  }
+
+  /** Chooses the partition (explicit, by key, or sticky) and appends. */
+  private place(record: ProducerRecord, queues: PartitionQueue[], key: Buffer | null, value: Buffer | null, size: number, resolve: (m: RecordMetadata) => void, reject: (e: Error) => void): void {
+    const n = queues.length;
     let partition: number;
     if (record.partition !== undefined) {
       partition = record.partition;
-      if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
-        throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${record.topic}" has partitions 0..${partitions - 1}, not ${partition}`);
+      if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
+        reject(new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${record.topic}" has partitions 0..${n - 1}, not ${partition}`));
+        return;
       }
     } else if (key !== null) {
-      partition = partitionForKey(key, partitions);
+      partition = partitionForKey(key, n);
     } else {
-      partition = this.sticky.partition(record.topic, partitions);
+      partition = this.sticky.partition(record.topic, n);
     }
-    return new Promise<RecordMetadata>((resolve, reject) => {
-      this.append(record.topic, partition, partitions!, record.timestamp ?? Date.now(), key, value, toHeaders(record.headers), size, { resolve, reject });
-    });
+    this.append(queues[partition]!, n, record.timestamp ?? Date.now(), key, value, toHeaders(record.headers), size, resolve, reject);
   }
 
-  private append(topic: string, partition: number, numPartitions: number, ts: number, key: Buffer | null, value: Buffer | null, headers: Header[] | undefined, size: number, cb: Callback): void {
-    const qk = `${topic}\u0000${partition}`;
-    let q = this.queues.get(qk);
-    if (!q) {
-      q = new PartitionQueue(topic, partition);
-      this.queues.set(qk, q);
-    }
+  private append(q: PartitionQueue, numPartitions: number, ts: number, key: Buffer | null, value: Buffer | null, headers: Header[] | undefined, size: number, resolve: (m: RecordMetadata) => void, reject: (e: Error) => void): void {
     let batch = q.batches[q.batches.length - 1];
-    const now = Date.now();
     if (!batch || batch.built !== null || !batch.builder.tryAppend(ts, key, value, headers)) {
       if (batch && batch.built === null) {
         batch.close();
-        this.sticky.onBatchClosed(topic, partition, numPartitions);
+        this.sticky.onBatchClosed(q.topic, q.partition, numPartitions);
+        this.schedule(0);
       }
-      batch = new ProducerBatch(topic, partition, this.o.batchSizeBytes, this.o.compression, now);
+      batch = new ProducerBatch(q.topic, q.partition, this.o.batchSizeBytes, this.o.compression, Date.now());
       batch.builder.tryAppend(ts, key, value, headers);
       q.batches.push(batch);
+      this.schedule(this.o.lingerMs);
     }
-    batch.callbacks.push(cb);
+    batch.resolves.push(resolve);
+    batch.rejects.push(reject);
     batch.timestamps.push(ts);
     batch.bytes += size;
     this.bufferedBytes += size;
     this.pendingRecords++;
-    if (q.batches.length > 1 || batch.builder.sizeInBytes >= this.o.batchSizeBytes) this.schedule(0);
-    else this.schedule(this.o.lingerMs);
   }
 
   private waitForRoom(bytes: number): Promise<void> {
@@ -224,7 +243,7 @@ export class Producer {
     const now = Date.now();
     const byBroker = new Map<number, { queues: PartitionQueue[]; bytes: number }>();
     let nextWakeMs = Infinity;
-    for (const q of this.queues.values()) {
+    for (const queues of this.topicQueues.values()) for (const q of queues) {
       if (q.inflight || q.batches.length === 0) continue;
       const head = q.batches[0]!;
       if (now - head.createdMs > this.o.deliveryTimeoutMs) {
@@ -352,11 +371,12 @@ export class Producer {
   private complete(batches: ProducerBatch[], baseOffset: number, logAppendTimeMs: number): void {
     let offset = baseOffset;
     for (const b of batches) {
-      for (let i = 0; i < b.callbacks.length; i++) {
-        b.callbacks[i]!.resolve({ topic: b.topic, partition: b.partition, offset: baseOffset < 0 ? -1 : offset + i, timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : b.timestamps[i]! });
+      const n = b.resolves.length;
+      for (let i = 0; i < n; i++) {
+        b.resolves[i]!({ topic: b.topic, partition: b.partition, offset: baseOffset < 0 ? -1 : offset + i, timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : b.timestamps[i]! });
       }
-      offset += b.callbacks.length;
-      this.release(b.bytes, b.callbacks.length);
+      offset += n;
+      this.release(b.bytes, n);
     }
   }
 
@@ -376,8 +396,8 @@ export class Producer {
 
   private failBatches(_q: PartitionQueue, batches: ProducerBatch[], err: Error): void {
     for (const b of batches) {
-      for (const cb of b.callbacks) cb.reject(err);
-      this.release(b.bytes, b.callbacks.length);
+      for (const reject of b.rejects) reject(err);
+      this.release(b.bytes, b.rejects.length);
     }
   }
 

@@ -1,0 +1,39 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePorts, LocalCluster } from '../src/cli/local-cluster';
+import { Admin } from '../src/client/admin';
+
+/**
+ * A cluster to benchmark: `--bootstrap` to use one that is already running, else a fresh local
+ * one of `brokers` nodes in a temporary directory (removed afterwards).
+ */
+export async function benchCluster(opts: { bootstrap?: string; brokers: number; flags?: Record<string, string> }): Promise<{ bootstrap: string; close: () => Promise<void> }> {
+  if (opts.bootstrap) return { bootstrap: opts.bootstrap, close: async () => undefined };
+  const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-'));
+  const cluster = new LocalCluster({ baseDir, ports: await freePorts(opts.brokers), flags: opts.flags, logLevel: 'warn' });
+  cluster.startAll();
+  await cluster.waitReady();
+  return {
+    bootstrap: cluster.bootstrap,
+    close: async () => {
+      await cluster.stopAll('SIGTERM');
+      fs.rmSync(baseDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createBenchTopic(bootstrap: string, name: string, partitions: number, replicationFactor: number, configs: Record<string, string> = {}): Promise<void> {
+  const admin = new Admin({ bootstrap });
+  try {
+    await admin.createTopic({ name, partitions, replicationFactor, configs });
+    // Wait until every partition has a leader.
+    for (let i = 0; i < 100; i++) {
+      const t = (await admin.describeTopics([name]))[0];
+      if (t && t.partitions.length === partitions && t.partitions.every((p) => p.leaderId >= 0)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    admin.close();
+  }
+}
