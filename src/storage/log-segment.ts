@@ -418,10 +418,15 @@ export class LogSegment {
     fs.fsyncSync(this.fd);
   }
 
-  /** Called when the segment stops being the active one: final time-index entry, indexes to disk. */
+  /**
+   * Called when the segment stops being the active one: final time-index entry, index tails
+   * written. The fsync is left to the log's next group commit, which covers every segment holding
+   * unflushed data, so a roll never blocks the event loop on the disk.
+   */
   onBecomeInactive(): void {
     if (this.maxTimestamp >= 0) this.timeIndex.append(this.maxTimestamp, this.offsetOfMaxTimestamp);
-    this.syncSync();
+    this.index.flush();
+    this.timeIndex.flush();
   }
 
   /** Closes the files once no fsync is using the descriptor (a reused descriptor number would sync the wrong file). */

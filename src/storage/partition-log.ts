@@ -458,6 +458,7 @@ export class PartitionLog {
     fs.renameSync(cleanedFile, old.logFile);
     const { segment } = LogSegment.open(this.dir, old.baseOffset, this.config.indexIntervalBytes, true);
     segment.onBecomeInactive();
+    segment.syncSync();
     this.segments[i] = segment;
     return segment;
   }
