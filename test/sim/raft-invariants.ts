@@ -56,6 +56,8 @@ export interface NodeWatch {
   readonly isLearner: boolean;
   /** Highest commit index seen in this incarnation. */
   lastCommit: number;
+  /** The commit index when the node last handed out a ready(). */
+  commitAtLastReady: number;
   /** Entries up to here were compared with the committed record (and can change only by a reported truncation). */
   verifiedCommit: number;
   wasLeader: boolean;
@@ -111,9 +113,13 @@ export class RaftChecker {
 
   /** Every ready() a node produces, before the driver acts on it. */
   checkReady(w: NodeWatch, core: RaftCore, rd: Ready): void {
-    if (rd.truncateFrom !== undefined && rd.truncateFrom <= w.lastCommit) {
-      fail(`node ${w.id} truncates from ${rd.truncateFrom}, at or below its commit index ${w.lastCommit}`);
+    // The truncation happened after the previous ready(), when the commit index was at least what
+    // it was then. (Not the current one: with asynchronous writes a ready can be taken steps after
+    // the truncation, and the commit index may since have passed it over new entries.)
+    if (rd.truncateFrom !== undefined && rd.truncateFrom <= w.commitAtLastReady) {
+      fail(`node ${w.id} truncates from ${rd.truncateFrom}, at or below its commit index ${w.commitAtLastReady}`);
     }
+    w.commitAtLastReady = core.commitIndex;
     for (const e of rd.entriesToAppend) {
       const prevTerm = core.termAt(e.index - 1);
       const id = `${e.index}:${e.term}`;

@@ -3,7 +3,7 @@
  * reordering, partitions (one-way too), crashes, torn writes — with every invariant checked after
  * every step, then a liveness and a convergence check. Every failure names its seed; replay with
  *
- *   npm run sim -- --seeds 1 --seed-start <seed> [--nodes 5] [--learners N] --trace
+ *   npm run sim -- --seeds 1 --seed-start <seed> [--nodes 5] [--learners N] [--harsh] --trace
  *
  * The second half proves the checker can fail: deliberately broken nodes, defined here, must be
  * reported.
@@ -13,8 +13,8 @@ import type { Message, VoteRequest } from '../../src/raft/messages';
 import type { RaftCoreOptions } from '../../src/raft/options';
 import { RaftCore } from '../../src/raft/raft-core';
 import type { AppendEntries } from '../../src/raft/messages';
-import type { FaultProfile, SimulationOptions, SimulationResult } from './raft-simulation';
-import { simulate } from './raft-simulation';
+import type { SimulationOptions, SimulationResult } from './raft-simulation';
+import { HARSH_FAULTS, simulate } from './raft-simulation';
 
 const CHUNK = 50;
 
@@ -36,17 +36,6 @@ function failures(results: readonly SimulationResult[]): string[] {
   return results.filter((r) => !r.ok).map((r) => r.violation!);
 }
 
-/** Harsher than the default: more loss, more duplicates, long stalls, frequent crashes. */
-const HARSH: Partial<FaultProfile> = {
-  dropProbability: 0.2,
-  duplicateProbability: 0.2,
-  longDelayProbability: 0.1,
-  longDelayMaxMs: 1_500,
-  crashProbability: 0.5,
-  faultMeanIntervalMs: 200,
-  tornWriteProbability: 0.005,
-};
-
 describe('raft simulation: a correct cluster survives', () => {
   test.each(chunks(1, 600))('3 voters, seeds %i..%i', (first, last) => {
     expect(failures(runSeeds(first, last, { nodes: 3 }))).toEqual([]);
@@ -61,11 +50,11 @@ describe('raft simulation: a correct cluster survives', () => {
   });
 
   test.each(chunks(30_001, 200))('harsh faults, 3 voters, seeds %i..%i', (first, last) => {
-    expect(failures(runSeeds(first, last, { nodes: 3, faults: HARSH }))).toEqual([]);
+    expect(failures(runSeeds(first, last, { nodes: 3, faults: HARSH_FAULTS }))).toEqual([]);
   });
 
   test.each(chunks(40_001, 100))('harsh faults, 5 voters, snapshots every 5 entries, seeds %i..%i', (first, last) => {
-    expect(failures(runSeeds(first, last, { nodes: 5, faults: HARSH, snapshotEvery: 5 }))).toEqual([]);
+    expect(failures(runSeeds(first, last, { nodes: 5, faults: HARSH_FAULTS, snapshotEvery: 5 }))).toEqual([]);
   });
 
   test('long runs: 20 seeds of 30 000 steps', () => {

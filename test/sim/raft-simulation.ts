@@ -12,120 +12,33 @@
  * (raft-invariants.ts) are checked after every step.
  */
 import type { NodeId } from '../../src/common/types';
-import { nodeId, term as toTerm } from '../../src/common/types';
+import { nodeId } from '../../src/common/types';
 import { SeededRandom } from '../../src/common/random';
 import type { Random } from '../../src/common/random';
 import { RaftCore } from '../../src/raft/raft-core';
 import type { RaftCoreOptions } from '../../src/raft/options';
 import { describeMessage } from '../../src/raft/messages';
-import type { Entry, HardState, Ready, Snapshot } from '../../src/raft/types';
-import type { NodeWatch } from './raft-invariants';
+import type { Ready } from '../../src/raft/types';
 import { RaftChecker, SimViolation } from './raft-invariants';
-import type { NetworkFaults } from './sim-network';
+import { SimNode, writeCount } from './sim-node';
 import { CALM_NETWORK, SimNetwork } from './sim-network';
+import type { FaultProfile, SimulationOptions, SimulationResult, SimulationStats } from './sim-options';
+import {
+  CONVERGENCE_MS,
+  DEFAULT_FAULTS,
+  ELECTION_TIMEOUT_MAX_MS,
+  ELECTION_TIMEOUT_MIN_MS,
+  FULL_CHECK_EVERY_STEPS,
+  HEARTBEAT_INTERVAL_MS,
+  LIVENESS_BOUND_MS,
+  MAX_READY_ROUNDS,
+  MAX_WRITE_MS,
+  QUIET_PERIOD_MS,
+} from './sim-options';
 
-export interface FaultProfile extends NetworkFaults {
-  /** Mean time between partition / heal / crash events during chaos. */
-  faultMeanIntervalMs: number;
-  crashProbability: number;
-  /** A crash in the middle of persisting a ready: only a prefix of its writes reaches the disk. */
-  tornWriteProbability: number;
-  maxDownMs: number;
-}
-
-export const DEFAULT_FAULTS: FaultProfile = {
-  dropProbability: 0.05,
-  duplicateProbability: 0.03,
-  minDelayMs: 1,
-  maxDelayMs: 15,
-  longDelayProbability: 0.02,
-  longDelayMaxMs: 600,
-  faultMeanIntervalMs: 400,
-  crashProbability: 0.35,
-  tornWriteProbability: 0.001,
-  maxDownMs: 2000,
-};
-
-export interface SimulationOptions {
-  seed: number;
-  /** Voters. */
-  nodes?: 3 | 5;
-  learners?: number;
-  /** Events in the chaos phase. */
-  steps?: number;
-  faults?: Partial<FaultProfile>;
-  /** Compact every this many applied entries; null never; undefined picks from the seed. */
-  snapshotEvery?: number | null;
-  /** Builds each node's core; tests pass deliberately broken subclasses. */
-  createCore?: (options: RaftCoreOptions) => RaftCore;
-  /** Election timeout range; narrow ranges provoke split votes. */
-  electionTimeoutMinMs?: number;
-  electionTimeoutMaxMs?: number;
-  /** Receives one line per event. */
-  trace?: (line: string) => void;
-}
-
-export interface SimulationResult {
-  readonly seed: number;
-  readonly ok: boolean;
-  /** Present on failure; always names the seed. */
-  readonly violation?: string;
-  readonly steps: number;
-  readonly simulatedMs: number;
-  readonly stats: SimulationStats;
-}
-
-export interface SimulationStats {
-  messagesSent: number;
-  messagesDropped: number;
-  crashes: number;
-  tornWrites: number;
-  partitions: number;
-  proposalsAccepted: number;
-  maxCommitIndex: number;
-  maxTerm: number;
-  snapshotsInstalled: number;
-}
-
-export const ELECTION_TIMEOUT_MIN_MS = 150;
-export const ELECTION_TIMEOUT_MAX_MS = 300;
-export const HEARTBEAT_INTERVAL_MS = 50;
-export const QUIET_PERIOD_MS = 1_000;
-export const LIVENESS_BOUND_MS = 6_000;
-/** With the client stopped, every node must hold and apply the leader's whole log within this. */
-export const CONVERGENCE_MS = 2_000;
-/** ready() rounds per input before the driver declares the core stuck in a loop. */
-const MAX_READY_ROUNDS = 64;
-/** Full (not incremental) prefix checks every this many steps. */
-const FULL_CHECK_EVERY_STEPS = 64;
-
-interface Disk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
-}
-
-interface SimNode {
-  readonly id: NodeId;
-  readonly isLearner: boolean;
-  core: RaftCore | null;
-  readonly disk: Disk;
-  watch: NodeWatch;
-  appliedIndex: number;
-  digest: number;
-  restartAtMs: number;
-}
+export * from './sim-options';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-function encodeSnapshot(appliedIndex: number, digest: number): Uint8Array {
-  return encoder.encode(JSON.stringify({ appliedIndex, digest }));
-}
-
-function decodeSnapshot(data: Uint8Array): { appliedIndex: number; digest: number } {
-  return JSON.parse(decoder.decode(data)) as { appliedIndex: number; digest: number };
-}
 
 export class RaftSimulation {
   readonly seed: number;
@@ -142,6 +55,7 @@ export class RaftSimulation {
   private readonly chaosSteps: number;
   private readonly electionTimeoutMinMs: number;
   private readonly electionTimeoutMaxMs: number;
+  private readonly asyncPersistence: boolean;
 
   private now = 0;
   private step = 0;
@@ -177,18 +91,10 @@ export class RaftSimulation {
     this.chaosSteps = options.steps ?? 3000;
     this.electionTimeoutMinMs = options.electionTimeoutMinMs ?? ELECTION_TIMEOUT_MIN_MS;
     this.electionTimeoutMaxMs = options.electionTimeoutMaxMs ?? ELECTION_TIMEOUT_MAX_MS;
+    this.asyncPersistence = options.asyncPersistence ?? this.random.bool();
     this.nextFaultMs = this.faultDelay();
     for (const id of [...this.voters, ...this.learners]) {
-      const node: SimNode = {
-        id,
-        isLearner: this.learners.includes(id),
-        core: null,
-        disk: { hardState: { term: toTerm(0), votedFor: null }, snapshot: null, entries: [] },
-        watch: this.newWatch(id),
-        appliedIndex: 0,
-        digest: 0,
-        restartAtMs: Number.POSITIVE_INFINITY,
-      };
+      const node = new SimNode(id, this.learners.includes(id));
       this.nodes.push(node);
       this.start(node);
     }
@@ -242,7 +148,7 @@ export class RaftSimulation {
           probe = { index: res.index, term: res.term, leader: leader.id };
           this.checker.onProposal(res.index, res.term, `liveness-${this.seed}-${leader.core!.term}`);
         }
-        this.drain(leader);
+        this.afterInput(leader);
       }
       if (probe) {
         const c = this.checker.committedAt(probe.index);
@@ -284,7 +190,10 @@ export class RaftSimulation {
   private nextEventMs(): number {
     let t = Math.min(this.network.nextDeliveryMs(), this.nextProposalMs);
     if (this.chaos) t = Math.min(t, this.nextFaultMs);
-    for (const n of this.nodes) t = Math.min(t, n.core ? n.core.nextDeadlineMs : n.restartAtMs);
+    for (const n of this.nodes) {
+      t = Math.min(t, n.core ? n.core.nextDeadlineMs : n.restartAtMs);
+      if (n.writing) t = Math.min(t, n.writing.doneAtMs);
+    }
     return t;
   }
 
@@ -314,6 +223,11 @@ export class RaftSimulation {
       return;
     }
     for (const n of this.nodes) {
+      if (n.writing && n.writing.doneAtMs === t) {
+        this.completeWrite(n);
+        this.afterInput(n);
+        return;
+      }
       if (n.core && n.core.nextDeadlineMs === t) {
         n.core.tick(this.now);
         this.afterInput(n);
@@ -342,62 +256,45 @@ export class RaftSimulation {
 
   /** The driver loop of docs/raft.md: persist, then send, then apply, then advance. */
   private drain(n: SimNode): void {
+    if (this.asyncPersistence) {
+      if (n.core && !n.writing && n.core.hasReady()) {
+        const rd = n.core.ready();
+        this.checker.checkReady(n.watch, n.core, rd);
+        n.writing = { rd, doneAtMs: this.now + this.random.int(0, MAX_WRITE_MS) };
+      }
+      return;
+    }
     for (let round = 0; n.core && n.core.hasReady(); round++) {
       if (round >= MAX_READY_ROUNDS) throw new SimViolation(`node ${n.id} still has output after ${MAX_READY_ROUNDS} ready rounds`);
-      const core = n.core;
-      const rd = core.ready();
-      this.checker.checkReady(n.watch, core, rd);
-      if (this.chaos && this.random.bool(this.faults.tornWriteProbability)) {
-        this.persist(n, rd, this.random.int(0, Math.max(0, writeCount(rd) - 1)));
-        this.stats.tornWrites++;
-        this.crash(n, 'during a write');
-        return;
-      }
-      this.persist(n, rd, writeCount(rd));
-      for (const m of rd.messages) this.network.send(m, this.now);
-      this.apply(n, rd);
-      core.advance();
-      if (this.snapshotEvery !== null && n.appliedIndex - core.snapshotIndex >= this.snapshotEvery) {
-        core.compact(n.appliedIndex, encodeSnapshot(n.appliedIndex, n.digest));
-      }
+      const rd = n.core.ready();
+      this.checker.checkReady(n.watch, n.core, rd);
+      this.finishWrite(n, rd);
     }
   }
 
-  /** Applies the first `budget` writes of `rd` to the node's disk, in the order the contract fixes. */
-  private persist(n: SimNode, rd: Ready, budget: number): void {
-    const disk = n.disk;
-    let left = budget;
-    if (rd.hardState && left-- > 0) disk.hardState = rd.hardState;
-    if (rd.truncateFrom !== undefined && left-- > 0) {
-      const from = rd.truncateFrom;
-      disk.entries = disk.entries.filter((e) => e.index < from);
-    }
-    if (rd.snapshotToSave && left-- > 0) {
-      const s = rd.snapshotToSave;
-      disk.snapshot = s;
-      disk.entries = disk.entries.filter((e) => e.index > s.lastIndex);
-    }
-    for (const e of rd.entriesToAppend) {
-      if (left-- <= 0) break;
-      const expected = disk.entries.length > 0 ? disk.entries[disk.entries.length - 1]!.index + 1 : (disk.snapshot?.lastIndex ?? 0) + 1;
-      if (e.index !== expected) throw new SimViolation(`node ${n.id} was asked to persist entry ${e.index} where ${expected} comes next`);
-      disk.entries.push(e);
-    }
+  /** Asynchronous persistence: the write under way completes; then the next one starts. */
+  private completeWrite(n: SimNode): void {
+    const { rd } = n.writing!;
+    n.writing = null;
+    this.finishWrite(n, rd);
+    this.drain(n);
   }
 
-  private apply(n: SimNode, rd: Ready): void {
-    const term = n.core!.term;
-    if (rd.snapshotToApply) {
-      const s = decodeSnapshot(rd.snapshotToApply.data);
-      if (s.appliedIndex !== rd.snapshotToApply.lastIndex) throw new SimViolation(`snapshot ${rd.snapshotToApply.lastIndex} holds state ${s.appliedIndex}`);
-      this.checker.onSnapshotApplied(n.watch, n.appliedIndex, s.appliedIndex, s.digest);
-      n.appliedIndex = s.appliedIndex;
-      n.digest = s.digest;
-      this.stats.snapshotsInstalled++;
+  /** Persists `rd` (or, by the fault injector's choice, crashes part-way), sends, applies, advances. */
+  private finishWrite(n: SimNode, rd: Ready): void {
+    const core = n.core!;
+    if (this.chaos && this.random.bool(this.faults.tornWriteProbability)) {
+      n.persist(rd, this.random.int(0, Math.max(0, writeCount(rd) - 1)));
+      this.stats.tornWrites++;
+      this.crash(n, 'during a write');
+      return;
     }
-    for (const e of rd.committed) {
-      n.digest = this.checker.onApply(n.watch, term, n.appliedIndex, n.digest, e);
-      n.appliedIndex = e.index;
+    n.persist(rd, writeCount(rd));
+    for (const m of rd.messages) this.network.send(m, this.now);
+    if (n.apply(rd, this.checker)) this.stats.snapshotsInstalled++;
+    core.advance();
+    if (this.snapshotEvery !== null && n.appliedIndex - core.snapshotIndex >= this.snapshotEvery) {
+      core.compact(n.appliedIndex, n.snapshotData());
     }
   }
 
@@ -440,6 +337,11 @@ export class RaftSimulation {
   }
 
   private crash(n: SimNode, how: string): void {
+    if (n.writing) {
+      // Killed in the middle of a write: some prefix of it reached the disk.
+      n.persist(n.writing.rd, this.random.int(0, writeCount(n.writing.rd)));
+      n.writing = null;
+    }
     n.core = null;
     n.restartAtMs = this.now + this.random.int(1, this.faults.maxDownMs);
     this.stats.crashes++;
@@ -448,7 +350,7 @@ export class RaftSimulation {
 
   /** A node starts from exactly what its disk holds. */
   private start(n: SimNode): void {
-    const d = n.disk;
+    const initial = n.boot();
     n.core = this.createCore({
       id: n.id,
       voters: this.voters,
@@ -457,15 +359,10 @@ export class RaftSimulation {
       electionTimeoutMaxMs: this.electionTimeoutMaxMs,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
       random: this.random.fork(),
-      initial: { hardState: d.hardState, snapshot: d.snapshot, entries: [...d.entries] },
+      initial,
       nowMs: this.now,
     });
-    n.restartAtMs = Number.POSITIVE_INFINITY;
-    n.watch = this.newWatch(n.id);
-    const s = d.snapshot ? decodeSnapshot(d.snapshot.data) : { appliedIndex: 0, digest: 0 };
-    n.appliedIndex = s.appliedIndex;
-    n.digest = s.digest;
-    this.log(`start ${n.id} term ${d.hardState.term} snapshot ${d.snapshot?.lastIndex ?? 0} entries ${d.entries.length}`);
+    this.log(`start ${n.id} term ${initial.hardState.term} snapshot ${initial.snapshot?.lastIndex ?? 0} entries ${initial.entries.length}`);
     this.checker.checkNode(n.watch, n.core);
   }
 
@@ -500,10 +397,6 @@ export class RaftSimulation {
     return this.nodes[id - 1]!;
   }
 
-  private newWatch(id: NodeId): NodeWatch {
-    return { id, isLearner: this.learners.includes(id), lastCommit: 0, verifiedCommit: 0, wasLeader: false };
-  }
-
   private faultDelay(): number {
     return this.random.int(1, 2 * this.faults.faultMeanIntervalMs);
   }
@@ -519,10 +412,6 @@ export class RaftSimulation {
     if (violation === null) return { ...base, ok: true };
     return { ...base, ok: false, violation: `seed ${this.seed}, step ${this.step}, t=${this.now}ms: ${violation}` };
   }
-}
-
-function writeCount(rd: Ready): number {
-  return (rd.hardState ? 1 : 0) + (rd.truncateFrom !== undefined ? 1 : 0) + (rd.snapshotToSave ? 1 : 0) + rd.entriesToAppend.length;
 }
 
 /** Runs one seed with the given options. */

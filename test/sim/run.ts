@@ -1,12 +1,13 @@
 /**
  * CLI for the Raft simulation: runs a range of seeds and prints one line per failing seed.
  *
- *   npm run sim -- --seeds 2000 --seed-start 1 [--nodes 3|5] [--learners N] [--steps K] [--trace]
+ *   npm run sim -- --seeds 2000 --seed-start 1 [--nodes 3|5] [--learners N] [--steps K] [--harsh] [--trace]
  *
+ * --harsh uses HARSH_FAULTS (more loss, duplicates, stalls, crashes and torn writes).
  * --trace prints every event of every seed run (use with --seeds 1 to replay one failure).
  * Exits 1 when any seed fails, 2 on bad arguments.
  */
-import { simulate } from './raft-simulation';
+import { HARSH_FAULTS, simulate } from './raft-simulation';
 
 interface Args {
   seeds: number;
@@ -14,20 +15,21 @@ interface Args {
   nodes: 3 | 5;
   learners: number;
   steps: number | undefined;
+  harsh: boolean;
   trace: boolean;
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: run.js --seeds N --seed-start S [--nodes 3|5] [--learners N] [--steps K] [--trace]\n`);
+  process.stderr.write(`${problem}\nusage: run.js --seeds N --seed-start S [--nodes 3|5] [--learners N] [--steps K] [--harsh] [--trace]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, seedStart: 1, nodes: 3, learners: 0, steps: undefined, trace: false };
+  const args: Args = { seeds: 100, seedStart: 1, nodes: 3, learners: 0, steps: undefined, harsh: false, trace: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '--trace') {
-      args.trace = true;
+    if (flag === '--trace' || flag === '--harsh') {
+      args[flag === '--trace' ? 'trace' : 'harsh'] = true;
       continue;
     }
     const raw = argv[++i];
@@ -68,6 +70,7 @@ function main(): void {
       nodes: args.nodes,
       learners: args.learners,
       ...(args.steps !== undefined ? { steps: args.steps } : {}),
+      ...(args.harsh ? { faults: HARSH_FAULTS } : {}),
       ...(args.trace ? { trace: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     });
     steps += result.steps;
@@ -78,7 +81,7 @@ function main(): void {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(
-    `raft sim: ${args.seeds} seeds from ${args.seedStart}, ${args.nodes} voters, ${args.learners} learners: ` +
+    `raft sim: ${args.seeds} seeds from ${args.seedStart}, ${args.nodes} voters, ${args.learners} learners${args.harsh ? ', harsh faults' : ''}: ` +
       `${failed} failed, ${steps} steps, ${seconds.toFixed(1)} s\n`,
   );
   process.exitCode = failed > 0 ? 1 : 0;

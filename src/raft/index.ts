@@ -1,0 +1,18 @@
+/** The Raft layer's public surface: the pure core, its messages and types, and its storage edge. */
+export { RaftCore } from './raft-core';
+export type { RaftCoreOptions } from './options';
+export type { Entry, EntryKind, FollowerProgress, HardState, ProposeResult, RaftInitialState, RaftRole, Ready, Snapshot } from './types';
+export type {
+  AppendEntries,
+  AppendEntriesResponse,
+  InstallSnapshot,
+  InstallSnapshotResponse,
+  Message,
+  MessageType,
+  VoteRequest,
+  VoteResponse,
+} from './messages';
+export { MESSAGE_TYPES, describeMessage, messageProblem } from './messages';
+export * from './limits';
+export { RaftStorage, RaftStorageError } from './raft-storage';
+export type { PersistRequest, RaftStorageRecovery } from './raft-storage';
