@@ -1,7 +1,8 @@
 /**
  * TypeScript shapes of the messages in proto/*.proto, in protobufjs's camelCase. Decoded messages
  * have every scalar set (proto3 defaults) and `optional` fields null when absent. 64-bit fields are
- * numbers (see rpc.ts). A test checks these against the .proto files field by field.
+ * numbers (see rpc.ts). test/unit/protocol checks the enums against the .proto; the integration
+ * tests exercise every message.
  */
 import type { ErrorCode } from '../common/errors';
 
