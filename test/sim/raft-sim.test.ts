@@ -9,10 +9,9 @@
  * reported.
  */
 import { describe, expect, test } from 'vitest';
-import type { Message, VoteRequest } from '../../src/raft/messages';
+import type { AppendEntries, Message, VoteRequest } from '../../src/raft/messages';
 import type { RaftCoreOptions } from '../../src/raft/options';
 import { RaftCore } from '../../src/raft/raft-core';
-import type { AppendEntries } from '../../src/raft/messages';
 import type { SimulationOptions, SimulationResult } from './raft-simulation';
 import { HARSH_FAULTS, simulate } from './raft-simulation';
 

@@ -1,15 +1,15 @@
 /**
  * Deterministic simulation of a Raft cluster (style §2, in the spirit of TigerBeetle's VOPR and
  * FoundationDB's simulator). Everything — network delays, drops, duplicates, partitions, crashes,
- * torn writes, client proposals, every node's election timeouts — comes from one PRNG seeded by
- * `seed`, so a failing seed replays exactly:
+ * torn writes, write latency, client proposals, every node's election timeouts — comes from one
+ * PRNG seeded by `seed`, so a failing seed replays exactly:
  *
- *   npm run sim -- --seeds 1 --seed-start <seed> [--nodes 3|5] [--steps K] [--trace]
+ *   npm run sim -- --seeds 1 --seed-start <seed> [--nodes 3|5] [--learners N] [--steps K] [--harsh] --trace
  *
- * A run has three phases: chaos (`steps` events with faults), heal (every link restored, every
- * node restarted, no more drops or duplicates) and a quiet period, then a liveness check: within
- * LIVENESS_BOUND_MS a leader exists and a fresh proposal commits. Safety invariants
- * (raft-invariants.ts) are checked after every step.
+ * A run: chaos (`steps` events with faults); heal (every link restored, every node restarted, no
+ * more loss) and a quiet period; liveness (within LIVENESS_BOUND_MS a leader exists and a fresh
+ * proposal commits); convergence (with the client stopped, every node catches up with the
+ * leader). Safety invariants (raft-invariants.ts) are checked after every step. docs/raft.md §7.
  */
 import type { NodeId } from '../../src/common/types';
 import { nodeId } from '../../src/common/types';
