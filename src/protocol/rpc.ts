@@ -97,12 +97,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
 };
 export const SERVER_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 1,
-  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  ...CHANNEL_OPTIONS,
   'grpc.http2.min_time_between_pings_ms': 5_000,
   'grpc.http2.max_ping_strikes': 0,
 };

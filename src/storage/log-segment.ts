@@ -306,11 +306,15 @@ export class LogSegment {
   /** The first batch whose last offset is ≥ `target`, starting the scan at the index entry below it. */
   findBatch(target: number): BatchLocation | null {
     if (target >= this.nextOffset) return null;
-    let pos = this.index.lookup(target).position;
+    return this.scanFrom(this.index.lookup(target).position, (loc) => loc.lastOffset >= target);
+  }
+
+  /** Walks batch headers from file position `pos` to the first batch `found` accepts. */
+  private scanFrom(pos: number, found: (loc: BatchLocation) => boolean): BatchLocation | null {
     while (pos < this.size) {
       const loc = this.readHeaderAt(pos);
       if (loc === null) throw new CorruptSegmentError(this.logFile, pos, 'unreadable batch header');
-      if (loc.lastOffset >= target) return loc;
+      if (found(loc)) return loc;
       pos += loc.size;
     }
     return null;
@@ -354,14 +358,7 @@ export class LogSegment {
   findBatchByTimestamp(timestamp: number): BatchLocation | null {
     if (this.maxTimestamp < timestamp) return null;
     const startOffset = this.timeIndex.lookup(timestamp);
-    let pos = this.index.lookup(startOffset).position;
-    while (pos < this.size) {
-      const loc = this.readHeaderAt(pos);
-      if (loc === null) throw new CorruptSegmentError(this.logFile, pos, 'unreadable batch header');
-      if (loc.maxTimestamp >= timestamp) return loc;
-      pos += loc.size;
-    }
-    return null;
+    return this.scanFrom(this.index.lookup(startOffset).position, (loc) => loc.maxTimestamp >= timestamp);
   }
 
   /** Reads the whole batch described by `loc`. */
