@@ -5,13 +5,13 @@ import { out } from './output';
 
 export const DEV_HELP = `Usage: cairn dev [--nodes N] [--data-dir DIR] [--base-port P]
 
-Starts a local cluster on loopback for development: N nodes (default 1) in combined
+Starts a local cluster on loopback for development: N nodes (default 3) in combined
 controller+broker mode, on ports P, P+1, ... (default 9092), data under DIR/node-<id>
 (default ./data), each node's log in DIR/node-<id>/server.log. Ctrl-C stops it cleanly.`;
 
 export async function devCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { nodes: { type: 'string', short: 'n' }, 'data-dir': { type: 'string' }, 'base-port': { type: 'string' } });
-  const nodes = intOption(values, 'nodes', Number(process.env.CAIRN_DEV_NODES ?? 1));
+  const nodes = intOption(values, 'nodes', Number(process.env.CAIRN_DEV_NODES ?? 3));
   const basePort = intOption(values, 'base-port', 9092);
   const dataDir = path.resolve((values['data-dir'] as string | undefined) ?? 'data');
   const cluster = new LocalCluster({ baseDir: dataDir, ports: Array.from({ length: nodes }, (_, i) => basePort + i) });

@@ -1,5 +1,6 @@
 import { CairnError, errorName } from '../common/errors';
 import { UsageError } from './args';
+import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
 import { DEV_HELP, devCommand } from './dev';
 import { PRODUCE_HELP, produceCommand } from './produce';
@@ -16,6 +17,7 @@ Commands:
   topics     create, list, describe, delete, alter topics
   produce    send stdin lines as records
   consume    print records
+  cluster    status of the controller quorum and brokers; preferred-leader election
 
 Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092).`;
 
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   topics: { run: topicsCommand, help: TOPICS_HELP },
   produce: { run: produceCommand, help: PRODUCE_HELP },
   consume: { run: consumeCommand, help: CONSUME_HELP },
+  cluster: { run: clusterCommand, help: CLUSTER_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -10,6 +10,8 @@ export interface BrokerRegistration {
   readonly rack: string | null;
   readonly fenced: boolean;
   readonly inControlledShutdown: boolean;
+  /** Metadata offset of this registration: the broker has caught up once it has replayed this far. */
+  readonly registeredAtOffset: number;
 }
 
 export interface PartitionRegistration {
@@ -141,6 +143,7 @@ export class ImageBuilder {
   private readonly changedPartitions = new Set<string>();
   private readonly removedTopics: TopicImage[] = [];
   private readonly changedBrokers = new Set<number>();
+  private readonly newRegistrations = new Set<number>();
 
   constructor(private readonly base: MetadataImage) {
     this.offset = base.offset;
@@ -192,7 +195,9 @@ export class ImageBuilder {
           rack: record.rack,
           fenced: record.fenced,
           inControlledShutdown: false,
+          registeredAtOffset: -1,
         });
+        this.newRegistrations.add(record.brokerId);
         this.maxBrokerEpoch = Math.max(this.maxBrokerEpoch, record.brokerEpoch);
         this.changedBrokers.add(record.brokerId);
         return;
@@ -287,6 +292,11 @@ export class ImageBuilder {
   }
 
   build(): { image: MetadataImage; changes: ImageChanges } {
+    // Registrations in this batch took effect at the batch's offset.
+    for (const id of this.newRegistrations) {
+      const b = this.brokers?.get(id);
+      if (b && b.registeredAtOffset < 0) this.brokers!.set(id, { ...b, registeredAtOffset: this.offset });
+    }
     const image = new MetadataImage(
       this.offset,
       this.clusterId,

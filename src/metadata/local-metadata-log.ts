@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { crc32c } from '../record/crc32c';
-import type { MetadataListener, MetadataLog } from './metadata-log';
+import type { CommittedBatch, MetadataListener, MetadataLog } from './metadata-log';
 import { decodeRecords, encodeRecords, type MetadataRecord } from './records';
 
 /**
@@ -63,6 +63,7 @@ export class LocalMetadataLog implements MetadataLog {
     }
     this.size += frame.length;
     const offset = this.nextOffset++;
+    this.entries.push({ offset, records });
     // Deliver asynchronously, as a replicated log would, so callers never see re-entrant callbacks.
     queueMicrotask(() => {
       for (const l of this.listeners) l.onCommit({ offset, records });
@@ -86,6 +87,18 @@ export class LocalMetadataLog implements MetadataLog {
     this.listeners.push(listener);
     for (const e of this.entries) listener.onCommit(e);
     listener.onLeaderChange?.(this.nodeId, 1);
+  }
+
+  follow(listener: MetadataListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  readCommitted(from: number): CommittedBatch[] {
+    return this.entries.filter((e) => e.offset >= from);
   }
 
   close(): void {

@@ -23,6 +23,10 @@ export interface MetadataLog {
   leaderEpoch(): number;
   /** Delivers committed batches; `onSnapshot` replaces the image wholesale (a snapshot was installed). */
   subscribe(listener: MetadataListener): void;
+  /** Like subscribe, but only for what commits from now on; returns the way to stop. */
+  follow(listener: MetadataListener): () => void;
+  /** Committed, applied batches from offset `from` on, or null when the log no longer holds them (send a snapshot). */
+  readCommitted?(from: number): CommittedBatch[] | null;
 }
 
 export interface MetadataListener {

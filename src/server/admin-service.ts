@@ -13,6 +13,7 @@ import type {
   DescribeTopicsResponse,
   ListTopicsRequest,
 } from '../protocol/messages';
+import { FORWARDED_KEY } from './controller-client';
 import { unary } from './grpc-util';
 
 /** Where metadata-changing admin requests go: the local active controller, or forwarded to it. */
@@ -51,11 +52,12 @@ export function describeTopics(image: MetadataImage, names: readonly string[]): 
   };
 }
 
-export function adminService(logger: Logger, controller: ControllerChannel, image: () => MetadataImage): grpc.UntypedServiceImplementation {
+export function adminService(logger: Logger, controllerFor: (forwarded: boolean) => ControllerChannel, image: () => MetadataImage): grpc.UntypedServiceImplementation {
+  const forwarded = (call: { metadata: grpc.Metadata }) => call.metadata.get(FORWARDED_KEY).length > 0;
   return {
-    CreateTopics: unary(logger, (req: CreateTopicsRequest) => controller.createTopics(req)),
-    DeleteTopics: unary(logger, (req: DeleteTopicsRequest) => controller.deleteTopics(req)),
-    AlterConfigs: unary(logger, (req: AlterConfigsRequest) => controller.alterConfigs(req)),
+    CreateTopics: unary(logger, (req: CreateTopicsRequest, call) => controllerFor(forwarded(call)).createTopics(req)),
+    DeleteTopics: unary(logger, (req: DeleteTopicsRequest, call) => controllerFor(forwarded(call)).deleteTopics(req)),
+    AlterConfigs: unary(logger, (req: AlterConfigsRequest, call) => controllerFor(forwarded(call)).alterConfigs(req)),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({
       topics: [...image().topicsByName.values()]

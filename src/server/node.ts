@@ -5,38 +5,45 @@ import * as path from 'node:path';
 import { systemClock, type Clock } from '../common/clock';
 import { CairnError, ErrorCode } from '../common/errors';
 import { createLogger, type Logger } from '../common/logger';
-import { SeededRandom } from '../common/random';
-import { ensureClusterId, registerBroker } from '../controller/broker-ops';
-import { QuorumController } from '../controller/quorum-controller';
-import { alterTopicConfigs, createTopics, deleteTopics } from '../controller/topic-ops';
-import { LocalMetadataLog } from '../metadata/local-metadata-log';
+import { MetadataFetchTransport } from '../metadata/metadata-fetch-transport';
 import type { MetadataLog } from '../metadata/metadata-log';
 import { MetadataPublisher } from '../metadata/metadata-publisher';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/rpc';
+import { RaftDriver } from '../raft/raft-driver';
 import { ReplicaManager } from '../replication/replica-manager';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../storage/log-config';
 import { LogManager } from '../storage/log-manager';
 import { adminService, type ControllerChannel } from './admin-service';
+import { BrokerLifecycle } from './broker-lifecycle';
 import { brokerService } from './broker-service';
-import type { NodeConfig } from './config';
+import { type NodeConfig, peerAddress } from './config';
+import { ControllerClient } from './controller-client';
+import { ControllerRole } from './controller-role';
 import { FetchHandler } from './fetch-handler';
 import { ProduceHandler } from './produce-handler';
 
+/** How long a stopping broker waits for the controller to move its leaderships away. */
+const CONTROLLED_SHUTDOWN_TIMEOUT_MS = 10_000;
+
 /**
  * One `cairn server` process (design brief §1): wires storage, the metadata log, the controller
- * (if this node is a controller), the replica manager (if a broker) and the gRPC server.
+ * role (if this node is a voter), the broker role (replica manager, lifecycle with the
+ * controller) and the gRPC server.
  */
 export class CairnNode {
   readonly logger: Logger;
+  readonly publisher: MetadataPublisher;
   private server: grpc.Server | null = null;
   private logs: LogManager | null = null;
-  private metadataLog: (MetadataLog & { close(): void }) | null = null;
-  readonly publisher: MetadataPublisher;
+  private controllerRole: ControllerRole | null = null;
+  private fetchTransport: MetadataFetchTransport | null = null;
   private replicas: ReplicaManager | null = null;
-  private controller: QuorumController | null = null;
+  private lifecycle: BrokerLifecycle | null = null;
+  private controllers: ControllerClient;
   private accepting = false;
   private boundPort = 0;
-  private readonly incarnationId = randomBytes(8).toString('hex');
+  private strayCheckDone = false;
+  readonly incarnationId = randomBytes(8).toString('hex');
 
   constructor(
     readonly config: NodeConfig,
@@ -45,10 +52,20 @@ export class CairnNode {
   ) {
     this.logger = logger ?? createLogger({ node: config.nodeId });
     this.publisher = new MetadataPublisher(this.logger);
+    this.controllers = new ControllerClient(
+      config.voters.map((v) => {
+        const a = peerAddress(config, v.id, v)!;
+        return { id: v.id, address: `${a.host}:${a.port}` };
+      }),
+    );
   }
 
   get port(): number {
     return this.boundPort;
+  }
+
+  private get metadataLog(): MetadataLog {
+    return (this.controllerRole?.log ?? this.fetchTransport)!;
   }
 
   private checkDataDir(): void {
@@ -56,9 +73,7 @@ export class CairnNode {
     const meta = path.join(this.config.dataDir, 'meta.properties');
     if (fs.existsSync(meta)) {
       const m = /node\.id=(\d+)/.exec(fs.readFileSync(meta, 'utf8'));
-      if (m && Number(m[1]) !== this.config.nodeId) {
-        throw new Error(`data directory ${this.config.dataDir} belongs to node ${m[1]}, not ${this.config.nodeId}`);
-      }
+      if (m && Number(m[1]) !== this.config.nodeId) throw new Error(`data directory ${this.config.dataDir} belongs to node ${m[1]}, not ${this.config.nodeId}`);
     } else {
       fs.writeFileSync(meta, `version=1\nnode.id=${this.config.nodeId}\n`);
     }
@@ -67,30 +82,34 @@ export class CairnNode {
   async start(): Promise<void> {
     const c = this.config;
     this.checkDataDir();
-    this.logger.info({ roles: c.roles, listen: `${c.listen.host}:${c.listen.port}`, dataDir: c.dataDir, voters: c.voters.map((v) => v.id) }, 'node starting');
-    const logDefaults = resolveLogConfig(c.logDefaults, DEFAULT_LOG_CONFIG);
     validateTopicConfigs(c.logDefaults);
-
-    this.metadataLog = this.openMetadataLog();
-    this.logs = new LogManager({
-      dataDir: c.dataDir,
-      flushPolicy: c.flushPolicy,
-      logger: this.logger,
-      nowMs: () => this.clock.nowMs(),
-      retentionCheckIntervalMs: c.logRetentionCheckIntervalMs,
-    });
+    this.logger.info({ roles: c.roles, listen: `${c.listen.host}:${c.listen.port}`, dataDir: c.dataDir, voters: c.voters.map((v) => v.id) }, 'node starting');
     const isBroker = c.roles.includes('broker');
-    if (isBroker) this.replicas = new ReplicaManager(c.nodeId, this.logs, this.clock, this.logger, logDefaults);
-    this.metadataLog.subscribe(this.publisher);
-    if (this.replicas) {
-      const rm = this.replicas;
-      this.logs.load((topic) => rm.configForExistingTopic(this.publisher.image, topic));
-      this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
-      rm.applyImage(this.publisher.image, null);
-    }
+    const seed = Number.parseInt(this.incarnationId.slice(0, 8), 16);
+    const fatal = (err: Error) => {
+      this.logger.fatal({ err: err.message }, 'stopping the node after a fatal metadata error');
+      void this.stop().finally(() => process.exit(70));
+    };
     if (c.roles.includes('controller')) {
-      this.controller = new QuorumController(this.metadataLog, this.publisher, new SeededRandom(Number.parseInt(this.incarnationId.slice(0, 8), 16)), this.logger);
+      this.controllerRole = await ControllerRole.open(c, this.publisher, this.clock, this.logger, seed, fatal);
+    } else {
+      this.fetchTransport = new MetadataFetchTransport(
+        c.nodeId,
+        c.voters.map((v) => {
+          const a = peerAddress(c, v.id, v)!;
+          return { id: v.id, address: `${a.host}:${a.port}` };
+        }),
+        this.logger,
+      );
     }
+    if (isBroker) {
+      this.logs = new LogManager({ dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.nowMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
+      this.logs.load();
+      const rm = new ReplicaManager(c.nodeId, this.logs, this.clock, this.logger, resolveLogConfig(c.logDefaults, DEFAULT_LOG_CONFIG));
+      this.replicas = rm;
+      this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
+    }
+    this.metadataLog.subscribe(this.publisher);
 
     this.server = new grpc.Server(SERVER_OPTIONS);
     const image = () => this.publisher.image;
@@ -102,61 +121,116 @@ export class CairnNode {
           produce: new ProduceHandler(this.replicas, this.clock, this.logger),
           fetch: new FetchHandler(this.replicas, this.clock, this.logger),
           image,
-          controllerId: () => this.metadataLog?.leaderId() ?? -1,
+          controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
           acceptingRequests: () => this.accepting,
         }),
       );
     }
-    this.server.addService(serviceDefinition('cairn.v1.Admin'), adminService(this.logger, this.controllerChannel(), image));
+    this.server.addService(serviceDefinition('cairn.v1.Admin'), adminService(this.logger, this.adminChannel(), image));
+    if (this.controllerRole) {
+      const { raft, controller } = this.controllerRole.services(() => this.describeQuorum());
+      this.server.addService(serviceDefinition('cairn.v1.Raft'), raft);
+      this.server.addService(serviceDefinition('cairn.v1.Controller'), controller);
+    }
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server!.bindAsync(`${c.listen.host}:${c.listen.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });
     this.accepting = true;
-
-    if (this.controller?.isActive) {
-      await this.controller.submit('ensureClusterId', (img) => ensureClusterId(img, randomBytes(16).toString('base64url')));
+    this.controllerRole?.start();
+    this.fetchTransport?.start();
+    if (isBroker) {
+      const advertisedPort = c.advertised.port === 0 ? this.boundPort : c.advertised.port;
+      this.lifecycle = new BrokerLifecycle({
+        nodeId: c.nodeId,
+        incarnationId: this.incarnationId,
+        host: c.advertised.host,
+        port: advertisedPort,
+        rack: c.rack,
+        heartbeatIntervalMs: c.brokerHeartbeatIntervalMs,
+        controllers: this.controllers,
+        publisher: this.publisher,
+        logger: this.logger,
+      });
+      this.publisher.addListener((img) => this.maybeDeleteStrays(img.brokers.get(c.nodeId)?.fenced === false));
+      void this.lifecycle.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'broker registration gave up'));
     }
-    if (isBroker) await this.register();
-    this.logs.startBackgroundTasks();
-    this.logger.info({ port: this.boundPort, clusterId: this.publisher.image.clusterId }, 'node started');
+    this.logs?.startBackgroundTasks();
+    this.logger.info({ port: this.boundPort }, 'node started');
   }
 
-  private openMetadataLog(): MetadataLog & { close(): void } {
-    const c = this.config;
-    const dir = path.join(c.dataDir, '__cluster_metadata-0');
-    if (c.voters.length === 1 && c.voters[0]!.id === c.nodeId) return new LocalMetadataLog(dir, c.nodeId, this.logger);
-    throw new Error('multi-node controller quorums need the Raft metadata log (not built yet)');
+  /**
+   * Partition directories whose topic was deleted while this broker was down: removed once the
+   * broker is unfenced, i.e. has replayed the metadata log far enough to know.
+   */
+  private maybeDeleteStrays(caughtUp: boolean): void {
+    if (this.strayCheckDone || !caughtUp || !this.logs) return;
+    this.strayCheckDone = true;
+    const image = this.publisher.image;
+    for (const dir of this.logs.strayPartitionDirs((topic, p) => image.partition(topic, p)?.replicas.includes(this.config.nodeId) ?? false)) {
+      this.logger.warn({ dir }, 'deleting partition data of a topic this broker no longer hosts');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
-  private async register(): Promise<void> {
-    const c = this.config;
-    if (!this.controller) throw new Error('a broker without a local controller needs the controller RPCs (not built yet)');
-    const advertisedPort = c.advertised.port === 0 ? this.boundPort : c.advertised.port;
-    await this.controller.submit('registerBroker', (img) =>
-      registerBroker(img, { brokerId: c.nodeId, incarnationId: this.incarnationId, host: c.advertised.host, port: advertisedPort, rack: c.rack }, false),
-    );
-  }
-
-  private controllerChannel(): ControllerChannel {
-    const local = () => {
-      if (!this.controller || !this.controller.isActive) throw new CairnError(ErrorCode.NOT_CONTROLLER, 'this node is not the active controller');
-      return this.controller;
+  /** Admin calls run at the local controller when it is active, and are forwarded to the active one otherwise. */
+  private adminChannel(): (forwarded: boolean) => ControllerChannel {
+    return (forwarded) => {
+      const role = this.controllerRole;
+      if (role?.isActive) return role.channel();
+      const forward = <Res extends object>(method: string) => async (req: unknown): Promise<Res> => {
+        if (forwarded) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${this.config.nodeId} is not the active controller`);
+        return this.controllers.call<Res & { errorCode?: number }>('Admin', method, req, 30_000, true);
+      };
+      return {
+        createTopics: forward('CreateTopics'),
+        deleteTopics: forward('DeleteTopics'),
+        alterConfigs: forward('AlterConfigs'),
+      };
     };
-    const defaults = () => ({ numPartitions: this.config.numPartitions, replicationFactor: this.config.defaultReplicationFactor });
+  }
+
+  describeQuorum() {
+    const role = this.controllerRole;
+    const image = this.publisher.image;
+    const raft = role?.log instanceof RaftDriver ? role.log : null;
+    const now = this.clock.nowMs();
+    const active = role?.isActive ?? false;
+    const progress = raft?.progress() ?? [];
     return {
-      createTopics: async (req) => {
-        const ctl = local();
-        const results = await ctl.submit('createTopics', (img) => createTopics(img, req.topics, defaults(), ctl.random, req.validateOnly));
-        return { results };
-      },
-      deleteTopics: async (req) => ({ results: await local().submit('deleteTopics', (img) => deleteTopics(img, req.names)) }),
-      alterConfigs: (req) => local().submit('alterConfigs', (img) => alterTopicConfigs(img, req.topic, req.set ?? {}, req.delete ?? [], req.validateOnly)),
+      answeredBy: this.config.nodeId,
+      leaderId: this.metadataLog.leaderId(),
+      term: raft ? raft.term : role ? role.log.leaderEpoch() : -1,
+      commitIndex: raft ? raft.commitIndex : image.offset,
+      role: raft ? raft.role : role ? 'leader' : 'observer',
+      voters: this.config.voters.map((v) => {
+        const p = progress.find((x) => x.id === v.id);
+        return { nodeId: v.id, matchIndex: v.id === this.config.nodeId && raft?.role === 'leader' ? raft.commitIndex : (p?.matchIndex ?? -1), recentlyActive: p?.recentlyActive ?? v.id === this.config.nodeId };
+      }),
+      brokers: [...image.brokers.values()]
+        .sort((a, b) => a.id - b.id)
+        .map((b) => ({
+          nodeId: b.id,
+          host: b.host,
+          port: b.port,
+          rack: b.rack ?? '',
+          brokerEpoch: b.epoch,
+          fenced: b.fenced,
+          inControlledShutdown: b.inControlledShutdown,
+          lastHeartbeatMsAgo: active && role ? now - role.heartbeats.lastContact(b.id) : -1,
+        })),
+      clusterId: image.clusterId ?? '',
+      metadataOffset: image.offset,
     };
   }
 
-  /** Graceful shutdown (SIGTERM): stop taking requests, let in-flight ones finish, flush, close. */
+  /** Graceful shutdown (SIGTERM): move leadership away, stop taking requests, flush, close. */
   async stop(): Promise<void> {
     this.logger.info({}, 'node stopping');
+    if (this.lifecycle) {
+      const others = this.publisher.image.liveBrokers().filter((b) => b.id !== this.config.nodeId).length;
+      if (others > 0) await this.lifecycle.controlledShutdown(CONTROLLED_SHUTDOWN_TIMEOUT_MS);
+      this.lifecycle.stop();
+    }
     this.accepting = false;
     if (this.server) {
       const server = this.server;
@@ -164,7 +238,7 @@ export class CairnNode {
         const force = setTimeout(() => {
           server.forceShutdown();
           resolve();
-        }, 5_000);
+        }, 3_000);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
@@ -173,7 +247,9 @@ export class CairnNode {
     }
     await this.replicas?.close();
     await this.logs?.close();
-    this.metadataLog?.close();
+    await this.controllerRole?.close();
+    this.fetchTransport?.close();
+    this.controllers.close();
     this.logger.info({}, 'node stopped');
   }
 }

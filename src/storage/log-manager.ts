@@ -42,6 +42,10 @@ export class LogManager {
   private readonly cleaner: LogCleaner;
   private readonly lockFile: string;
   private closed = false;
+  /** Checkpointed offsets read at load, used when a partition's log is first opened. */
+  private recoveryPoints = new Map<string, number>();
+  private logStartOffsets = new Map<string, number>();
+  private highWatermarks = new Map<string, number>();
 
   constructor(private readonly o: LogManagerOptions) {
     this.cleaner = new LogCleaner(o.logger);
@@ -52,38 +56,39 @@ export class LogManager {
     return this.o.dataDir;
   }
 
-  /** Takes the directory lock and loads every partition directory found. */
-  load(configFor: (topic: string) => LogConfig | null): void {
+  /**
+   * Takes the directory lock and reads the checkpoints. Partition logs open lazily, when the
+   * metadata says this broker hosts them (getOrCreate); `configFor` opens those it already knows.
+   */
+  load(configFor: (topic: string) => LogConfig | null = () => null): void {
     fs.mkdirSync(this.o.dataDir, { recursive: true });
     this.lock();
-    const recovery = new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).read();
-    const starts = new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
-    const hws = new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
+    this.recoveryPoints = new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).read();
+    this.logStartOffsets = new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
+    this.highWatermarks = new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
     for (const name of fs.readdirSync(this.o.dataDir)) {
-      const full = path.join(this.o.dataDir, name);
-      if (!fs.statSync(full).isDirectory()) continue;
       const tp = parsePartitionDir(name);
-      if (!tp) continue;
+      if (!tp || !fs.statSync(path.join(this.o.dataDir, name)).isDirectory()) continue;
       const config = configFor(tp.topic);
-      if (config === null) {
-        // Unknown to the metadata: a leftover of a deleted topic. The owner of metadata decides; keep it for now.
-        continue;
-      }
-      const key = tpKey(tp.topic, tp.partition);
-      const log = PartitionLog.open({
-        dir: full,
-        topic: tp.topic,
-        partition: tp.partition,
-        config,
-        recoveryPoint: recovery.get(key) ?? 0,
-        logStartOffset: starts.get(key) ?? 0,
-        flushPolicy: this.o.flushPolicy,
-        logger: this.o.logger,
-        nowMs: this.o.nowMs(),
-      });
-      log.resetHighWatermark(hws.get(key) ?? 0);
-      this.logs.set(key, log);
+      if (config !== null) this.logs.set(name, this.openLog(tp.topic, tp.partition, config));
     }
+  }
+
+  private openLog(topic: string, partition: number, config: LogConfig): PartitionLog {
+    const key = tpKey(topic, partition);
+    const log = PartitionLog.open({
+      dir: path.join(this.o.dataDir, key),
+      topic,
+      partition,
+      config,
+      recoveryPoint: this.recoveryPoints.get(key) ?? 0,
+      logStartOffset: this.logStartOffsets.get(key) ?? 0,
+      flushPolicy: this.o.flushPolicy,
+      logger: this.o.logger,
+      nowMs: this.o.nowMs(),
+    });
+    log.resetHighWatermark(this.highWatermarks.get(key) ?? 0);
+    return log;
   }
 
   private lock(): void {
@@ -107,14 +112,19 @@ export class LogManager {
     fs.writeFileSync(this.lockFile, String(process.pid));
   }
 
-  /** Directories on disk for partitions the metadata no longer knows (deleted while this node was down). */
+  /**
+   * Directories on disk for partitions the metadata no longer assigns here (deleted while this
+   * node was down). Only directories this manager created count — they hold `partition.metadata` —
+   * so nothing else in the data directory (the metadata log, an operator's files) is ever touched.
+   */
   strayPartitionDirs(isKnown: (topic: string, partition: number) => boolean): string[] {
     if (!fs.existsSync(this.o.dataDir)) return [];
     return fs
       .readdirSync(this.o.dataDir)
       .filter((name) => {
         const tp = parsePartitionDir(name);
-        return tp !== null && fs.statSync(path.join(this.o.dataDir, name)).isDirectory() && !isKnown(tp.topic, tp.partition);
+        if (tp === null || this.logs.has(name)) return false;
+        return fs.existsSync(path.join(this.o.dataDir, name, PARTITION_METADATA)) && !isKnown(tp.topic, tp.partition);
       })
       .map((name) => path.join(this.o.dataDir, name));
   }
@@ -147,27 +157,26 @@ export class LogManager {
       this.o.logger.warn({ topic, partition, storedId, topicId }, 'partition data belongs to an older topic of the same name; deleting it');
       void existing.delete();
       this.logs.delete(key);
+      this.forgetCheckpoints(key);
     } else if (fs.existsSync(dir) && readTopicId(metaFile) !== topicId) {
       fs.rmSync(dir, { recursive: true, force: true });
+      this.forgetCheckpoints(key);
     }
-    const log = PartitionLog.open({
-      dir,
-      topic,
-      partition,
-      config,
-      recoveryPoint: 0,
-      logStartOffset: 0,
-      flushPolicy: this.o.flushPolicy,
-      logger: this.o.logger,
-      nowMs: this.o.nowMs(),
-    });
+    const log = this.openLog(topic, partition, config);
     if (!log.isOffline) writeFileAtomicSync(metaFile, `version: 0\ntopic_id: ${topicId}\n`);
     this.logs.set(key, log);
     return log;
   }
 
+  private forgetCheckpoints(key: string): void {
+    this.recoveryPoints.delete(key);
+    this.logStartOffsets.delete(key);
+    this.highWatermarks.delete(key);
+  }
+
   async delete(topic: string, partition: number): Promise<void> {
     const key = tpKey(topic, partition);
+    this.forgetCheckpoints(key);
     const log = this.logs.get(key);
     this.logs.delete(key);
     if (log) await log.delete();

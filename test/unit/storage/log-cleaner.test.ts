@@ -100,3 +100,21 @@ describe('LogManager', () => {
     await again.close();
   });
 });
+
+describe('LogManager stray directories', () => {
+  it('only ever names partition directories it created, never the metadata log or other files', async () => {
+    const dir = tmpDir();
+    const m = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    m.load();
+    m.getOrCreate('gone', 0, DEFAULT_LOG_CONFIG, 'id-gone');
+    m.getOrCreate('kept', 0, DEFAULT_LOG_CONFIG, 'id-kept');
+    await m.close();
+    const fs = await import('node:fs');
+    fs.mkdirSync(`${dir}/__cluster_metadata-0`, { recursive: true });
+    fs.mkdirSync(`${dir}/operator-notes-1`, { recursive: true });
+    const again = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    again.load();
+    expect(again.strayPartitionDirs((t) => t === 'kept').map((d) => d.slice(dir.length + 1))).toEqual(['gone-0']);
+    await again.close();
+  });
+});

@@ -1,0 +1,118 @@
+import * as grpc from '@grpc/grpc-js';
+import { CairnError, ErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
+import { replay, MetadataImage } from './image';
+import type { MetadataListener, MetadataLog } from './metadata-log';
+import { decodeRecords, type MetadataRecord } from './records';
+
+const RETRY_MS = 300;
+
+interface MetadataBatchWire {
+  offset: number;
+  records: Buffer;
+  snapshot: boolean;
+}
+
+/**
+ * How a broker that is not a controller follows the metadata log (design brief §5: brokers are
+ * observers): a server stream of committed batches from one controller, from the offset after the
+ * last one replayed; on any failure, the next controller after a short pause. Brokers never append.
+ */
+export class MetadataFetchTransport implements MetadataLog {
+  private readonly listeners: MetadataListener[] = [];
+  private readonly clients: { id: number; client: grpc.Client & { FetchMetadata: (req: unknown) => grpc.ClientReadableStream<MetadataBatchWire> } }[];
+  private next = 0;
+  private offset = 0;
+  private call: grpc.ClientReadableStream<MetadataBatchWire> | null = null;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  controllerLeader = -1;
+
+  constructor(
+    private readonly brokerId: number,
+    voters: { id: number; address: string }[],
+    private readonly logger: Logger,
+  ) {
+    const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Controller'), 'Controller');
+    this.clients = voters.map((v) => ({ id: v.id, client: new Ctor(v.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as never }));
+  }
+
+  subscribe(listener: MetadataListener): void {
+    this.listeners.push(listener);
+  }
+
+  follow(listener: MetadataListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const { id, client } = this.clients[this.next % this.clients.length]!;
+    this.next++;
+    const call = client.FetchMetadata({ brokerId: this.brokerId, fromOffset: this.offset + 1 });
+    this.call = call;
+    call.on('data', (b: MetadataBatchWire) => {
+      try {
+        this.deliver(b);
+      } catch (err) {
+        this.logger.error({ controller: id, err: (err as Error).message }, 'bad metadata batch');
+        call.cancel();
+      }
+    });
+    const retry = () => {
+      if (this.call !== call || this.closed) return;
+      this.call = null;
+      this.timer = setTimeout(() => this.connect(), RETRY_MS);
+    };
+    call.on('error', retry);
+    call.on('end', retry);
+  }
+
+  private deliver(b: MetadataBatchWire): void {
+    const records: MetadataRecord[] = b.records.length > 0 ? decodeRecords(b.records) : [];
+    if (b.snapshot) {
+      const image = replay(MetadataImage.EMPTY, records, b.offset).image;
+      this.offset = b.offset;
+      for (const l of this.listeners) l.onSnapshot(image);
+      return;
+    }
+    if (b.offset !== this.offset + 1) {
+      // A gap would silently skip metadata: reconnect and ask again from where we are.
+      throw new Error(`expected metadata offset ${this.offset + 1}, got ${b.offset}`);
+    }
+    this.offset = b.offset;
+    for (const l of this.listeners) l.onCommit({ offset: b.offset, records });
+  }
+
+  append(): Promise<number> {
+    return Promise.reject(new CairnError(ErrorCode.NOT_CONTROLLER, 'a broker-only node cannot append to the metadata log'));
+  }
+
+  isLeader(): boolean {
+    return false;
+  }
+
+  leaderId(): number {
+    return this.controllerLeader;
+  }
+
+  leaderEpoch(): number {
+    return -1;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.call?.cancel();
+    for (const c of this.clients) c.client.close();
+  }
+}

@@ -1,0 +1,287 @@
+import type { Clock } from '../common/clock';
+import { CairnError, ErrorCode } from '../common/errors';
+import type { Logger } from '../common/logger';
+import type { Random } from '../common/random';
+import type { NodeId } from '../common/types';
+import { MetadataImage, replay } from '../metadata/image';
+import type { CommittedBatch, MetadataListener, MetadataLog } from '../metadata/metadata-log';
+import { decodeRecords, encodeRecords, type MetadataRecord } from '../metadata/records';
+import { describeMessage, type Message } from './messages';
+import { RaftCore } from './raft-core';
+import { RaftStorage } from './raft-storage';
+import type { RaftTransport } from './raft-transport';
+import type { Entry, FollowerProgress, RaftRole, Snapshot } from './types';
+
+export interface RaftDriverOptions {
+  nodeId: number;
+  voters: number[];
+  dir: string;
+  transport: Pick<RaftTransport, 'send' | 'close'>;
+  electionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** Take a snapshot after this many applied entries. */
+  snapshotEvery: number;
+  /** The bytes of a snapshot of everything applied so far (the image's records). */
+  snapshotData: () => Uint8Array;
+  logger: Logger;
+  clock: Clock;
+  random: Random;
+  /** Called when the metadata log cannot go on (storage failure, undecodable committed entry). */
+  onFatal: (err: Error) => void;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: (offset: number) => void;
+  reject: (err: Error) => void;
+}
+
+/** Decodes a metadata snapshot into the image it describes. */
+export function imageFromSnapshot(s: Pick<Snapshot, 'lastIndex' | 'data'>): MetadataImage {
+  return replay(MetadataImage.EMPTY, decodeRecords(s.data), s.lastIndex).image;
+}
+
+/**
+ * The shell around the pure Raft core for the metadata log (design brief §5): it persists what
+ * the core says (fsync) before sending its messages, applies committed entries to the metadata
+ * listeners in order, arms the core's next deadline, takes snapshots, and turns proposals into
+ * promises that settle when the entry commits. It is a MetadataLog, so the controller and the
+ * broker use it without knowing it is Raft.
+ */
+export class RaftDriver implements MetadataLog {
+  private readonly listeners: MetadataListener[] = [];
+  private readonly pending = new Map<number, PendingProposal>();
+  private persisting = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  private lastRole: RaftRole = 'follower';
+  private lastLeader: number | null = null;
+  /** Index of this leader's first entry (its no-op); it serves once that is applied. */
+  private leaderStartIndex = Infinity;
+  private appliedIndex = 0;
+  private initialSnapshot: Snapshot | null;
+
+  private constructor(
+    private readonly o: RaftDriverOptions,
+    private readonly core: RaftCore,
+    private readonly storage: RaftStorage,
+    initialSnapshot: Snapshot | null,
+  ) {
+    this.initialSnapshot = initialSnapshot;
+  }
+
+  static async open(o: RaftDriverOptions): Promise<RaftDriver> {
+    const { storage, state, recovery } = await RaftStorage.open(o.dir);
+    if (recovery.tornTailBytes > 0) o.logger.warn({ bytesRemoved: recovery.tornTailBytes }, 'raft log torn tail truncated');
+    const core = new RaftCore({
+      id: o.nodeId as NodeId,
+      voters: o.voters as NodeId[],
+      electionTimeoutMinMs: o.electionTimeoutMs,
+      electionTimeoutMaxMs: o.electionTimeoutMs * 2,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      random: o.random,
+      initial: state,
+      nowMs: o.clock.nowMs(),
+    });
+    return new RaftDriver(o, core, storage, state.snapshot);
+  }
+
+  subscribe(listener: MetadataListener): void {
+    this.listeners.push(listener);
+  }
+
+  follow(listener: MetadataListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Delivers the persisted snapshot to the listeners, then starts ticking. Subscribe first. */
+  start(): void {
+    if (this.initialSnapshot) {
+      this.applySnapshot(this.initialSnapshot);
+      this.initialSnapshot = null;
+    }
+    this.o.logger.info({ voters: this.o.voters, term: this.core.term, lastIndex: this.core.lastIndex }, 'raft started');
+    this.process();
+  }
+
+  // ---- MetadataLog ----
+
+  isLeader(): boolean {
+    return this.core.role === 'leader' && this.appliedIndex >= this.leaderStartIndex;
+  }
+
+  leaderId(): number {
+    return this.core.leaderId ?? -1;
+  }
+
+  leaderEpoch(): number {
+    return this.core.term;
+  }
+
+  append(records: MetadataRecord[]): Promise<number> {
+    if (this.closed) return Promise.reject(new CairnError(ErrorCode.NOT_CONTROLLER, 'the metadata log is closed'));
+    if (!this.isLeader()) return Promise.reject(new CairnError(ErrorCode.NOT_CONTROLLER, `not the active controller (leader: ${this.leaderId()})`));
+    const result = this.core.propose(encodeRecords(records), this.o.clock.nowMs());
+    if (!result.ok) return Promise.reject(new CairnError(result.code, `proposal refused: leader is ${result.leaderHint ?? 'unknown'}`));
+    const promise = new Promise<number>((resolve, reject) => this.pending.set(result.index, { term: result.term, resolve, reject }));
+    this.process();
+    return promise;
+  }
+
+  // ---- status ----
+
+  get role(): RaftRole {
+    return this.core.role;
+  }
+
+  get term(): number {
+    return this.core.term;
+  }
+
+  get commitIndex(): number {
+    return this.core.commitIndex;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  progress(): readonly FollowerProgress[] {
+    return this.core.progress();
+  }
+
+  /** Committed, applied batches from `from` on, or null when `from` is below what the log still holds (send a snapshot). */
+  readCommitted(from: number, max = 1000): CommittedBatch[] | null {
+    if (from <= this.core.snapshotIndex) return null;
+    const out: CommittedBatch[] = [];
+    for (let i = from; i <= this.appliedIndex && out.length < max; i++) {
+      const e = this.core.entryAt(i);
+      if (!e) return null;
+      out.push({ offset: i, records: e.kind === 'noop' ? [] : decodeRecords(e.data) });
+    }
+    return out;
+  }
+
+  // ---- inputs ----
+
+  receive(message: Message): void {
+    if (this.closed) return;
+    this.core.step(message, this.o.clock.nowMs());
+    this.process();
+  }
+
+  private process(): void {
+    if (this.persisting || this.closed) return;
+    if (!this.core.hasReady()) {
+      this.arm();
+      return;
+    }
+    const rd = this.core.ready();
+    this.persisting = true;
+    this.storage.persist(rd).then(
+      () => {
+        if (this.closed) return;
+        try {
+          if (rd.messages.length > 0) this.o.transport.send(rd.messages);
+          if (rd.snapshotToApply) this.applySnapshot(rd.snapshotToApply);
+          for (const e of rd.committed) this.applyEntry(e);
+          this.core.advance();
+        } catch (err) {
+          this.fail(err as Error);
+          return;
+        }
+        this.persisting = false;
+        this.noticeLeadership();
+        this.maybeSnapshot();
+        this.process();
+      },
+      (err: Error) => this.fail(err),
+    );
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const delay = Math.max(0, this.core.nextDeadlineMs - this.o.clock.nowMs());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.closed) return;
+      this.core.tick(this.o.clock.nowMs());
+      this.process();
+    }, delay);
+  }
+
+  private applyEntry(e: Entry): void {
+    const records = e.kind === 'noop' ? [] : decodeRecords(e.data);
+    this.appliedIndex = e.index;
+    for (const l of this.listeners) l.onCommit({ offset: e.index, records });
+    const p = this.pending.get(e.index);
+    if (p) {
+      this.pending.delete(e.index);
+      if (p.term === e.term) p.resolve(e.index);
+      else p.reject(new CairnError(ErrorCode.NOT_CONTROLLER, `entry ${e.index} was replaced by the next leader's; the operation did not take effect`));
+    }
+  }
+
+  private applySnapshot(s: Snapshot): void {
+    const image = imageFromSnapshot(s);
+    this.appliedIndex = s.lastIndex;
+    for (const l of this.listeners) l.onSnapshot(image);
+    this.o.logger.info({ lastIndex: s.lastIndex, lastTerm: s.lastTerm, bytes: s.data.length }, 'metadata snapshot applied');
+  }
+
+  private noticeLeadership(): void {
+    const role = this.core.role;
+    const leader = this.core.leaderId;
+    if (role === 'leader' && this.lastRole !== 'leader') {
+      this.leaderStartIndex = this.core.lastIndex;
+      this.o.logger.info({ term: this.core.term }, 'raft leader elected (this node)');
+    }
+    if (role !== 'leader' && this.lastRole === 'leader') {
+      this.leaderStartIndex = Infinity;
+      const err = new CairnError(ErrorCode.NOT_CONTROLLER, 'controller leadership was lost; the operation may or may not take effect');
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      this.o.logger.info({ term: this.core.term, leader }, 'raft leadership lost');
+    }
+    if (leader !== this.lastLeader) {
+      this.o.logger.info({ term: this.core.term, leader }, 'raft leader changed');
+      for (const l of this.listeners) l.onLeaderChange?.(leader ?? -1, this.core.term);
+    }
+    this.lastRole = role;
+    this.lastLeader = leader;
+  }
+
+  private maybeSnapshot(): void {
+    if (this.appliedIndex - this.core.snapshotIndex < this.o.snapshotEvery) return;
+    this.core.compact(this.appliedIndex, this.o.snapshotData());
+    this.o.logger.info({ index: this.appliedIndex }, 'metadata snapshot taken');
+    this.process();
+  }
+
+  private fail(err: Error): void {
+    if (this.closed) return;
+    this.o.logger.fatal({ err: err.stack ?? err.message }, 'metadata log failed');
+    this.closed = true;
+    this.o.onFatal(err);
+  }
+
+  describe(m: Message): string {
+    return describeMessage(m);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const err = new CairnError(ErrorCode.NOT_CONTROLLER, 'the metadata log is closing');
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.o.transport.close();
+    await this.storage.close();
+  }
+}
+
+export { encodeRecords };

@@ -1,0 +1,96 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../common/logger';
+import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
+import type { Message } from './messages';
+import { toWire, type RaftMessageWire } from './raft-wire';
+
+/** Messages queued for one peer while its stream is not writable; past it the oldest go (Raft resends). */
+export const MAX_QUEUED_MESSAGES_PER_PEER = 1024;
+const RECONNECT_BACKOFF_MS = 200;
+
+interface Peer {
+  address: string;
+  client: grpc.Client & { Send: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<RaftMessageWire> };
+  stream: grpc.ClientWritableStream<RaftMessageWire> | null;
+  queue: RaftMessageWire[];
+  retryAt: number;
+  blocked: boolean;
+}
+
+/**
+ * Carries Raft messages to the other voters: one long-lived client stream per peer (the receiver
+ * answers on its own stream to us). Delivery is best effort — a broken stream loses what was in
+ * it and is reopened after a short backoff; the Raft core retries what matters.
+ */
+export class RaftTransport {
+  private readonly peers = new Map<number, Peer>();
+  private closed = false;
+
+  constructor(
+    addresses: Map<number, string>,
+    private readonly logger: Logger,
+  ) {
+    const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Raft'), 'Raft');
+    for (const [id, address] of addresses) {
+      const client = new Ctor(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 }) as unknown as Peer['client'];
+      this.peers.set(id, { address, client, stream: null, queue: [], retryAt: 0, blocked: false });
+    }
+  }
+
+  send(messages: readonly Message[]): void {
+    if (this.closed) return;
+    for (const m of messages) {
+      const peer = this.peers.get(m.to);
+      if (!peer) {
+        this.logger.warn({ to: m.to }, 'raft message for an unknown peer dropped');
+        continue;
+      }
+      peer.queue.push(toWire(m));
+      if (peer.queue.length > MAX_QUEUED_MESSAGES_PER_PEER) peer.queue.shift();
+      this.flush(peer);
+    }
+  }
+
+  private open(peer: Peer): grpc.ClientWritableStream<RaftMessageWire> | null {
+    if (Date.now() < peer.retryAt) return null;
+    const stream = peer.client.Send((err) => {
+      if (peer.stream === stream) peer.stream = null;
+      if (err && !this.closed && err.code !== grpc.status.CANCELLED) peer.retryAt = Date.now() + RECONNECT_BACKOFF_MS;
+    });
+    stream.on('error', () => {
+      if (peer.stream === stream) peer.stream = null;
+      peer.retryAt = Date.now() + RECONNECT_BACKOFF_MS;
+    });
+    stream.on('drain', () => {
+      peer.blocked = false;
+      this.flush(peer);
+    });
+    peer.stream = stream;
+    peer.blocked = false;
+    return stream;
+  }
+
+  private flush(peer: Peer): void {
+    if (peer.blocked) return;
+    const stream = peer.stream ?? this.open(peer);
+    if (!stream) {
+      // Not connected: keep only the newest messages; Raft will resend anything that matters.
+      return;
+    }
+    while (peer.queue.length > 0) {
+      const m = peer.queue.shift()!;
+      if (!stream.write(m)) {
+        peer.blocked = true;
+        return;
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const p of this.peers.values()) {
+      p.stream?.end();
+      p.client.close();
+    }
+  }
+}
