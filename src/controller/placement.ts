@@ -26,14 +26,21 @@ export function rackAlternatedOrder(brokers: readonly PlacementBroker[]): number
   return out;
 }
 
+/** Kafka's follower position: the leader's index, plus one, plus a shifted step that never lands on the leader. */
+const replicaIndex = (first: number, shift: number, k: number, n: number) => (first + 1 + ((shift + k) % (n - 1))) % n;
+
 /**
  * Replica lists for `partitions` new partitions (Kafka's assignReplicasToBrokers): leaders
- * round-robin from a random start; followers follow the leader in the (rack-alternated) order with
- * a per-round shift, so that one broker's followers are spread over the others.
+ * round-robin from a random start; followers follow the leader with a per-round shift, so that one
+ * broker's followers are spread over the others. With racks, brokers are taken in rack-alternating
+ * order and a follower is skipped while its rack (or the broker itself) already holds a replica and
+ * some rack (broker) does not — so each partition's replicas span as many racks as possible.
  */
 export function assignReplicas(brokers: readonly PlacementBroker[], partitions: number, replicationFactor: number, random: Random): number[][] {
   const racked = brokers.some((b) => b.rack !== null);
   const order = racked ? rackAlternatedOrder(brokers) : [...brokers].map((b) => b.id).sort((a, b) => a - b);
+  const rackOf = new Map(brokers.map((b) => [b.id, b.rack ?? '']));
+  const numRacks = new Set(rackOf.values()).size;
   const n = order.length;
   const start = random.int(0, n - 1);
   let shift = random.int(0, n - 1);
@@ -41,10 +48,27 @@ export function assignReplicas(brokers: readonly PlacementBroker[], partitions: 
   for (let p = 0; p < partitions; p++) {
     if (p > 0 && (p + start) % n === 0) shift++;
     const first = (p + start) % n;
-    const replicas = [order[first]!];
-    for (let j = 0; j < replicationFactor - 1; j++) {
-      const step = 1 + ((shift + j) % (n - 1));
-      replicas.push(order[(first + step) % n]!);
+    const leader = order[first]!;
+    const replicas = [leader];
+    if (!racked) {
+      for (let j = 0; j < replicationFactor - 1; j++) replicas.push(order[replicaIndex(first, shift, j, n)]!);
+    } else {
+      const racks = new Set([rackOf.get(leader)]);
+      const used = new Set([leader]);
+      let k = 0;
+      for (let j = 0; j < replicationFactor - 1; j++) {
+        for (;;) {
+          const b = order[replicaIndex(first, shift * numRacks, k, n)]!;
+          k++;
+          const rack = rackOf.get(b);
+          if ((!racks.has(rack) || racks.size === numRacks) && (!used.has(b) || used.size === n)) {
+            replicas.push(b);
+            racks.add(rack);
+            used.add(b);
+            break;
+          }
+        }
+      }
     }
     out.push(replicas);
   }

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../../src/common/errors';
+import { SeededRandom } from '../../../src/common/random';
+import { createTopics, deleteTopics } from '../../../src/controller/topic-ops';
+import { MetadataImage, replay } from '../../../src/metadata/image';
+import { apply, withBrokers } from './helpers';
+
+const defaults = { numPartitions: 1, replicationFactor: -1 };
+
+describe('topic creation', () => {
+  it('spreads leaders and replicas evenly and defaults to three replicas with min.insync.replicas 2', () => {
+    const img = withBrokers(3);
+    const r = createTopics(img, [{ name: 'orders', numPartitions: 6, replicationFactor: -1 }], defaults, new SeededRandom(1));
+    expect(r.response[0]).toMatchObject({ errorCode: ErrorCode.NONE, numPartitions: 6, replicationFactor: 3 });
+    const after = apply(img, r.records);
+    const parts = after.topicsByName.get('orders')!.partitions;
+    const leaders = parts.map((p) => p.leader);
+    for (const b of [1, 2, 3]) expect(leaders.filter((l) => l === b)).toHaveLength(2);
+    for (const p of parts) expect(new Set(p.replicas).size).toBe(3);
+    expect(after.topicConfigs('orders').get('min.insync.replicas')).toBe('2');
+  });
+
+  it('places replicas of each partition in distinct racks when it can', () => {
+    const img = withBrokers(6, ['a', 'a', 'b', 'b', 'c', 'c']);
+    const r = createTopics(img, [{ name: 'racked', numPartitions: 12, replicationFactor: 3 }], defaults, new SeededRandom(7));
+    const after = apply(img, r.records);
+    const rackOf = (id: number) => after.brokers.get(id)!.rack;
+    for (const p of after.topicsByName.get('racked')!.partitions) expect(new Set(p.replicas.map(rackOf)).size).toBe(3);
+  });
+
+  it('refuses what cannot be done, with the code that says why, and creates nothing for it', () => {
+    const img = withBrokers(2);
+    const r = createTopics(
+      img,
+      [
+        { name: 'too-many', numPartitions: 1, replicationFactor: 3 },
+        { name: 'bad/name', numPartitions: 1, replicationFactor: 1 },
+        { name: 'a.b', numPartitions: 1, replicationFactor: 1 },
+        { name: 'a_b', numPartitions: 1, replicationFactor: 1 },
+        { name: 'dup', numPartitions: 1, replicationFactor: 1 },
+        { name: 'dup', numPartitions: 1, replicationFactor: 1 },
+        { name: 'isr', numPartitions: 1, replicationFactor: 1, configs: { 'min.insync.replicas': '2' } },
+      ],
+      defaults,
+      new SeededRandom(1),
+    );
+    expect(r.response.map((x) => x.errorCode)).toEqual([
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      ErrorCode.INVALID_TOPIC,
+      ErrorCode.NONE,
+      ErrorCode.INVALID_TOPIC,
+      ErrorCode.NONE,
+      ErrorCode.INVALID_REQUEST,
+      ErrorCode.INVALID_CONFIG,
+    ]);
+    expect([...apply(img, r.records).topicsByName.keys()].sort()).toEqual(['a.b', 'dup']);
+  });
+
+  it('deletes topics by id, and a recreated topic gets a new id', () => {
+    let img = withBrokers(1);
+    img = apply(img, createTopics(img, [{ name: 't', numPartitions: 1, replicationFactor: 1 }], defaults, new SeededRandom(1)).records);
+    const firstId = img.topicsByName.get('t')!.id;
+    img = apply(img, deleteTopics(img, ['t', 'nope']).records);
+    expect(img.topicsByName.has('t')).toBe(false);
+    img = apply(img, createTopics(img, [{ name: 't', numPartitions: 1, replicationFactor: 1 }], defaults, new SeededRandom(2)).records);
+    expect(img.topicsByName.get('t')!.id).not.toBe(firstId);
+  });
+});
+
+describe('metadata image', () => {
+  it('a snapshot (toRecords) rebuilds an equal image', () => {
+    let img = withBrokers(3, ['x', 'y', 'z']);
+    img = apply(img, createTopics(img, [{ name: 'a', numPartitions: 4, replicationFactor: 2, configs: { 'retention.ms': '1000' } }], defaults, new SeededRandom(3)).records);
+    img = apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: 2, fenced: true }, { type: 'ClusterId', clusterId: 'c1' }]);
+    const rebuilt = replay(MetadataImage.EMPTY, img.toRecords(), img.offset).image;
+    expect(rebuilt.toRecords()).toEqual(img.toRecords());
+    expect([...rebuilt.brokers.values()].map((b) => ({ ...b, registeredAtOffset: 0 }))).toEqual([...img.brokers.values()].map((b) => ({ ...b, registeredAtOffset: 0 })));
+  });
+});
