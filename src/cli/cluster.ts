@@ -1,4 +1,4 @@
-import { RpcClient } from '../client/rpc-client';
+import { RpcClient } from '../protocol/rpc-client';
 import { bootstrapList } from '../client/cluster';
 import { CairnError, ErrorCode } from '../common/errors';
 import { BOOTSTRAP, parse, UsageError } from './args';

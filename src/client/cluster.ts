@@ -1,6 +1,6 @@
 import { CairnError, ErrorCode } from '../common/errors';
 import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol/messages';
-import { CorrelatedStream, RpcClient } from './rpc-client';
+import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
 
 export interface ClientOptions {
   /** `host:port` or a list of them, or comma-separated; default CAIRN_BOOTSTRAP or 127.0.0.1:9092. */

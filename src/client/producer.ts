@@ -55,6 +55,8 @@ class ProducerBatch {
   built: Buffer | null = null;
   bytes = 0;
   attempts = 0;
+  /** Why the last attempt failed: reported if the delivery timeout runs out, since it says why. */
+  lastError: CairnError | null = null;
 
   constructor(
     readonly topic: string,
@@ -247,7 +249,7 @@ export class Producer {
       if (q.inflight || q.batches.length === 0) continue;
       const head = q.batches[0]!;
       if (now - head.createdMs > this.o.deliveryTimeoutMs) {
-        this.failBatches(q, q.batches.splice(0), new CairnError(ErrorCode.REQUEST_TIMED_OUT, `record not delivered within delivery timeout ${this.o.deliveryTimeoutMs} ms`));
+        this.failBatches(q, q.batches.splice(0), this.timeoutError(head));
         continue;
       }
       if (q.retryAtMs > now) {
@@ -380,11 +382,23 @@ export class Producer {
     }
   }
 
+  /** The delivery timeout ran out: report the last failure's code (it says why), else a timeout. */
+  private timeoutError(batch: ProducerBatch): CairnError {
+    const why = batch.lastError;
+    const msg = `not delivered within deliveryTimeoutMs ${this.o.deliveryTimeoutMs}`;
+    return why ? new CairnError(why.code, `${why.message} (${msg})`) : new CairnError(ErrorCode.REQUEST_TIMED_OUT, msg);
+  }
+
   private retryOrFail(q: PartitionQueue, batches: ProducerBatch[], err: CairnError): void {
     const now = Date.now();
+    for (const b of batches) b.lastError = err;
     const expired = batches[0]!.createdMs + this.o.deliveryTimeoutMs <= now;
-    if (!isRetriable(err.code) || expired || this.closed) {
+    if (!isRetriable(err.code) || this.closed) {
       this.failBatches(q, batches, err);
+      return;
+    }
+    if (expired) {
+      this.failBatches(q, batches, this.timeoutError(batches[0]!));
       return;
     }
     // Back to the head of the queue, in order: nothing of this partition overtakes them.

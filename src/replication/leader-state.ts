@@ -1,8 +1,10 @@
 import { invariant } from '../common/errors';
 
 export interface ReplicaProgress {
-  /** The follower's log end offset as of its last fetch: everything below it is on its disk (fsynced). */
+  /** The follower's log end offset as of its last fetch. */
   logEndOffset: number;
+  /** Everything below this is fsynced on the follower: what the high watermark may count. */
+  durableEndOffset: number;
   /** Last time the follower was caught up to the leader's log end offset (Kafka's lastCaughtUpTimeMs). */
   lastCaughtUpMs: number;
   lastFetchMs: number;
@@ -37,6 +39,8 @@ export class LeaderState {
     highWatermark: number,
     localDurableEnd: number,
     nowMs: number,
+    /** The log end offset when this leadership began: a follower must reach it to rejoin the ISR (Kafka's rule). */
+    readonly epochStartOffset = 0,
   ) {
     invariant(isr.includes(localId), 'leader is not in its own ISR', { localId, isr });
     this.isr = [...isr];
@@ -45,7 +49,7 @@ export class LeaderState {
     for (const id of replicas) {
       if (id === localId) continue;
       // Followers in the ISR start as caught up: they were, as of the election (Kafka does the same).
-      this.progress.set(id, { logEndOffset: -1, lastCaughtUpMs: isr.includes(id) ? nowMs : 0, lastFetchMs: 0, leaderEndAtLastFetchMs: 0 });
+      this.progress.set(id, { logEndOffset: -1, durableEndOffset: -1, lastCaughtUpMs: isr.includes(id) ? nowMs : 0, lastFetchMs: 0, leaderEndAtLastFetchMs: 0 });
     }
   }
 
@@ -70,21 +74,23 @@ export class LeaderState {
   }
 
   /**
-   * A follower fetched from `fetchOffset` (so it holds, durably, everything below it) while the
-   * leader's log ended at `leaderEnd`. Returns whether the high watermark moved and whether the
-   * follower should be added to the ISR.
+   * A follower fetched from `fetchOffset` (its log end) having fsynced everything below
+   * `durableOffset`, while the leader's log ended at `leaderEnd`. Returns whether the high
+   * watermark moved and whether the follower should be added to the ISR.
    */
-  updateFollower(id: number, fetchOffset: number, leaderEnd: number, nowMs: number): { hwChanged: boolean; shouldExpand: boolean } {
+  updateFollower(id: number, fetchOffset: number, durableOffset: number, leaderEnd: number, nowMs: number): { hwChanged: boolean; shouldExpand: boolean } {
     const p = this.progress.get(id);
     if (!p) return { hwChanged: false, shouldExpand: false };
     p.logEndOffset = fetchOffset;
+    p.durableEndOffset = Math.min(durableOffset, fetchOffset);
     if (fetchOffset >= leaderEnd) p.lastCaughtUpMs = nowMs;
     else if (fetchOffset >= p.leaderEndAtLastFetchMs && p.lastFetchMs > 0) p.lastCaughtUpMs = Math.max(p.lastCaughtUpMs, p.lastFetchMs);
     p.lastFetchMs = nowMs;
     p.leaderEndAtLastFetchMs = leaderEnd;
     const hwChanged = this.recomputeHw();
-    // A follower rejoins once it has everything up to the high watermark (Kafka: and past the start of this leader epoch).
-    const shouldExpand = !this.isr.includes(id) && !this.pendingAdditions.has(id) && fetchOffset >= this.hw && this.replicas.includes(id);
+    // A follower rejoins once it has everything up to the high watermark and past the start of this leader's epoch.
+    const shouldExpand =
+      !this.isr.includes(id) && !this.pendingAdditions.has(id) && this.replicas.includes(id) && fetchOffset >= this.hw && fetchOffset >= this.epochStartOffset && p.durableEndOffset >= this.hw;
     return { hwChanged, shouldExpand };
   }
 
@@ -97,15 +103,21 @@ export class LeaderState {
     });
   }
 
-  /** The controller committed a new ISR (or refused a change): adopt it and clear pending state. */
-  setIsr(isr: readonly number[], replicas: readonly number[] = this.replicas): boolean {
+  /**
+   * The metadata shows an ISR (and replica set). With `settled` — the partition epoch moved, so an
+   * in-flight change was decided, or it was refused — the pending additions and removals end; until
+   * then they keep counting, so the high watermark never outruns a follower about to join.
+   */
+  setIsr(isr: readonly number[], replicas: readonly number[] = this.replicas, settled = true): boolean {
     this.isr = [...isr];
     this.replicas = [...replicas];
     for (const id of replicas) {
-      if (id !== this.localId && !this.progress.has(id)) this.progress.set(id, { logEndOffset: -1, lastCaughtUpMs: 0, lastFetchMs: 0, leaderEndAtLastFetchMs: 0 });
+      if (id !== this.localId && !this.progress.has(id)) this.progress.set(id, { logEndOffset: -1, durableEndOffset: -1, lastCaughtUpMs: 0, lastFetchMs: 0, leaderEndAtLastFetchMs: 0 });
     }
-    this.pendingAdditions.clear();
-    this.pendingRemovals.clear();
+    if (settled) {
+      this.pendingAdditions.clear();
+      this.pendingRemovals.clear();
+    }
     return this.recomputeHw();
   }
 
@@ -114,7 +126,7 @@ export class LeaderState {
     for (const id of this.maximalIsr()) {
       if (id === this.localId) continue;
       const p = this.progress.get(id);
-      min = Math.min(min, p ? p.logEndOffset : -1);
+      min = Math.min(min, p ? p.durableEndOffset : -1);
     }
     // The high watermark never goes backwards on a leader (design brief §10).
     if (min > this.hw) {

@@ -22,6 +22,9 @@ export class Partition {
   leader: LeaderState | null = null;
   private readonly hwListeners = new Set<() => void>();
   private readonly leadershipListeners = new Set<() => void>();
+  private readonly endListeners = new Set<() => void>();
+  /** An ISR change sent to the controller and not yet answered (one at a time per partition). */
+  isrChangeInFlight = false;
 
   constructor(
     readonly localId: number,
@@ -56,6 +59,7 @@ export class Partition {
   update(reg: PartitionRegistration, nowMs: number): boolean {
     const wasLeader = this.role === 'leader';
     const epochChanged = reg.leaderEpoch !== this.leaderEpoch || this.leader === null;
+    const previousPartitionEpoch = this.partitionEpoch;
     this.replicas = reg.replicas;
     this.isr = reg.isr;
     this.partitionEpoch = reg.partitionEpoch;
@@ -64,17 +68,23 @@ export class Partition {
         this.role = 'leader';
         this.leaderId = reg.leader;
         this.leaderEpoch = reg.leaderEpoch;
-        this.leader = new LeaderState(this.localId, reg.replicas, reg.isr, reg.leaderEpoch, this.log.highWatermark, this.log.durableEndOffset, nowMs);
+        this.isrChangeInFlight = false;
+        // Record where this epoch starts now, not at the first append: followers with records from a
+        // deposed leader learn where to truncate even before anything new is written (KIP-101).
+        if (!this.log.isOffline) this.log.epochs.assign(reg.leaderEpoch, this.log.logEndOffset);
+        this.leader = new LeaderState(this.localId, reg.replicas, reg.isr, reg.leaderEpoch, this.log.highWatermark, this.log.durableEndOffset, nowMs, this.log.logEndOffset);
         this.logger.info({ topic: this.topic, partition: this.partition, leaderEpoch: reg.leaderEpoch, isr: reg.isr, logEndOffset: this.log.logEndOffset }, 'became leader');
         this.fireLeadershipChange();
         this.onLocalDurable();
         return true;
       }
-      this.leader!.setIsr(reg.isr, reg.replicas);
-      this.onHwMaybeChanged(true);
+      const epochMoved = reg.partitionEpoch !== previousPartitionEpoch;
+      if (epochMoved) this.isrChangeInFlight = false;
+      this.onHwMaybeChanged(this.leader!.setIsr(reg.isr, reg.replicas, epochMoved));
       return false;
     }
     const changed = wasLeader || reg.leaderEpoch !== this.leaderEpoch || reg.leader !== this.leaderId;
+    if (wasLeader) for (const l of [...this.endListeners]) l();
     this.role = 'follower';
     this.leader = null;
     this.leaderId = reg.leader;
@@ -104,7 +114,32 @@ export class Partition {
       () => this.onLocalDurable(),
       () => undefined, // the log reports its own failures; waiters see them via leadership/offline checks
     );
+    for (const l of [...this.endListeners]) l();
     return info;
+  }
+
+  /**
+   * A follower fetched at `fetchOffset` with everything below `durableOffset` fsynced: the high
+   * watermark may advance. Returns true when the follower should rejoin the ISR.
+   */
+  onFollowerFetch(replicaId: number, fetchOffset: number, durableOffset: number, nowMs: number): boolean {
+    if (this.leader === null) return false;
+    const { hwChanged, shouldExpand } = this.leader.updateFollower(replicaId, fetchOffset, durableOffset, this.log.logEndOffset, nowMs);
+    this.onHwMaybeChanged(hwChanged);
+    return shouldExpand && !this.isrChangeInFlight;
+  }
+
+  /** Appends batches fetched from the leader and arranges for their fsync. */
+  appendAsFollower(buf: Buffer, nowMs: number): void {
+    const info = this.log.appendAsFollower(buf, nowMs);
+    if (info === null) return;
+    for (const l of [...this.endListeners]) l();
+  }
+
+  /** Called whenever the log end moves (replica fetches long-poll on it). */
+  onLogEnd(listener: () => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
   }
 
   /** The local log made more data durable: the high watermark may advance. */
@@ -141,5 +176,7 @@ export class Partition {
     this.leader = null;
     this.fireLeadershipChange();
     this.hwListeners.clear();
+    for (const l of [...this.endListeners]) l();
+    this.endListeners.clear();
   }
 }

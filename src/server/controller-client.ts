@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { fromServiceError } from '../client/rpc-client';
+import { fromServiceError } from '../protocol/rpc-client';
 import { CairnError, ErrorCode, isRetriable } from '../common/errors';
 import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
 

@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger';
 import { SeededRandom } from '../common/random';
 import { brokerHeartbeat, ensureClusterId, registerBroker } from '../controller/broker-ops';
 import { fenceExpired } from '../controller/controller-ops';
+import { type AlterPartitionItem, alterPartition, alterReassignments, type ReassignmentRequest } from '../controller/isr-ops';
 import { BrokerHeartbeatManager } from '../controller/heartbeat-manager';
 import { preferredLeaderChanges } from '../controller/partition-ops';
 import { QuorumController } from '../controller/quorum-controller';
@@ -205,7 +206,23 @@ export class ControllerRole {
       ),
       FetchMetadata: (call: grpc.ServerWritableStream<{ brokerId: number; fromOffset: number }, unknown>) => this.serveMetadata(call),
       DescribeQuorum: unary(this.logger, () => describeQuorum()),
-      AlterPartition: unary(this.logger, () => ({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'AlterPartition arrives with replication' })),
+      AlterPartition: unary(
+        this.logger,
+        this.guarded('alterPartition', async (req: { brokerId: number; brokerEpoch: number; partitions: AlterPartitionItem[] }) => {
+          const results = await this.controller.submit('alterPartition', (img) => alterPartition(img, req.brokerId, req.brokerEpoch, req.partitions, this.config.uncleanLeaderElection));
+          for (const r of results) {
+            if (r.errorCode === ErrorCode.NONE) this.logger.info({ topicId: r.topicId, partition: r.partition, isr: r.isr, partitionEpoch: r.partitionEpoch, broker: req.brokerId }, 'isr changed');
+          }
+          return { errorCode: ErrorCode.NONE, results };
+        }),
+      ),
+      AlterPartitionReassignments: unary(
+        this.logger,
+        this.guarded('alterReassignments', async (req: { reassignments: ReassignmentRequest[] }) => {
+          const results = await this.controller.submit('alterReassignments', (img) => alterReassignments(img, req.reassignments, this.config.uncleanLeaderElection));
+          return { errorCode: ErrorCode.NONE, results };
+        }),
+      ),
     };
     return { raft, controller };
   }

@@ -10,6 +10,7 @@ import type { MetadataLog } from '../metadata/metadata-log';
 import { MetadataPublisher } from '../metadata/metadata-publisher';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/rpc';
 import { RaftDriver } from '../raft/raft-driver';
+import { ReplicaFetcherManager } from '../replication/replica-fetcher-transport';
 import { ReplicaManager } from '../replication/replica-manager';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../storage/log-config';
 import { LogManager } from '../storage/log-manager';
@@ -20,7 +21,10 @@ import { type NodeConfig, peerAddress } from './config';
 import { ControllerClient } from './controller-client';
 import { ControllerRole } from './controller-role';
 import { FetchHandler } from './fetch-handler';
+import { AlterPartitionManager } from './alter-partition-manager';
+import { bidi, unary } from './grpc-util';
 import { ProduceHandler } from './produce-handler';
+import { ReplicaFetchHandler } from './replica-fetch-handler';
 
 /** How long a stopping broker waits for the controller to move its leaderships away. */
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -39,6 +43,8 @@ export class CairnNode {
   private fetchTransport: MetadataFetchTransport | null = null;
   private replicas: ReplicaManager | null = null;
   private lifecycle: BrokerLifecycle | null = null;
+  private fetchers: ReplicaFetcherManager | null = null;
+  private alterPartitions: AlterPartitionManager | null = null;
   private controllers: ControllerClient;
   private accepting = false;
   private boundPort = 0;
@@ -107,6 +113,29 @@ export class CairnNode {
       this.logs.load();
       const rm = new ReplicaManager(c.nodeId, this.logs, this.clock, this.logger, resolveLogConfig(c.logDefaults, DEFAULT_LOG_CONFIG));
       this.replicas = rm;
+      this.fetchers = new ReplicaFetcherManager({
+        nodeId: c.nodeId,
+        brokerEpoch: () => this.lifecycle?.brokerEpoch ?? -1,
+        addressOf: (id) => {
+          const b = this.publisher.image.brokers.get(id);
+          const a = peerAddress(c, id, b ? { host: b.host, port: b.port } : undefined);
+          return a ? `${a.host}:${a.port}` : null;
+        },
+        clock: this.clock,
+        logger: this.logger,
+      });
+      const fetchers = this.fetchers;
+      rm.onPartitionChange((p) => fetchers.onPartitionChange(p));
+      rm.onPartitionRemoved((p) => fetchers.onPartitionRemoved(p));
+      this.alterPartitions = new AlterPartitionManager({
+        nodeId: c.nodeId,
+        brokerEpoch: () => this.lifecycle?.brokerEpoch ?? -1,
+        replicas: rm,
+        controllers: this.controllers,
+        replicaLagTimeMaxMs: c.replicaLagTimeMaxMs,
+        clock: this.clock,
+        logger: this.logger,
+      });
       this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
     }
     this.metadataLog.subscribe(this.publisher);
@@ -125,6 +154,14 @@ export class CairnNode {
           acceptingRequests: () => this.accepting,
         }),
       );
+    }
+    if (this.replicas && this.alterPartitions) {
+      const alter = this.alterPartitions;
+      const handler = new ReplicaFetchHandler(this.replicas, this.clock, this.logger, (p, id) => alter.expand(p, id));
+      this.server.addService(serviceDefinition('cairn.v1.Replica'), {
+        Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
+        OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),
+      });
     }
     this.server.addService(serviceDefinition('cairn.v1.Admin'), adminService(this.logger, this.adminChannel(), image));
     if (this.controllerRole) {
@@ -153,6 +190,7 @@ export class CairnNode {
       });
       this.publisher.addListener((img) => this.maybeDeleteStrays(img.brokers.get(c.nodeId)?.fenced === false));
       void this.lifecycle.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'broker registration gave up'));
+      this.alterPartitions?.start();
     }
     this.logs?.startBackgroundTasks();
     this.logger.info({ port: this.boundPort }, 'node started');
@@ -232,6 +270,8 @@ export class CairnNode {
       this.lifecycle.stop();
     }
     this.accepting = false;
+    this.fetchers?.stop();
+    this.alterPartitions?.stop();
     if (this.server) {
       const server = this.server;
       await new Promise<void>((resolve) => {

@@ -6,6 +6,11 @@ export interface EpochEntry {
   startOffset: number;
 }
 
+/** Kafka's leader-epoch-checkpoint format: version, count, then `epoch startOffset` lines; written atomically. */
+function checkpointWriter(file: string): (entries: readonly EpochEntry[]) => void {
+  return (entries) => writeFileAtomicSync(file, ['0', String(entries.length), ...entries.map((e) => `${e.epoch} ${e.startOffset}`)].join('\n') + '\n');
+}
+
 export const UNDEFINED_EPOCH = -1;
 export const UNDEFINED_OFFSET = -1;
 
@@ -18,11 +23,16 @@ export const UNDEFINED_OFFSET = -1;
 export class LeaderEpochCache {
   private entries: EpochEntry[];
 
-  private constructor(
-    readonly file: string,
+  /** `persist` writes the entries durably (the checkpoint file); null keeps them in memory only (simulations). */
+  constructor(
     entries: EpochEntry[],
+    private readonly persistTo: ((entries: readonly EpochEntry[]) => void) | null,
   ) {
     this.entries = entries;
+  }
+
+  static inMemory(entries: EpochEntry[] = []): LeaderEpochCache {
+    return new LeaderEpochCache(entries, null);
   }
 
   static load(file: string): LeaderEpochCache {
@@ -30,7 +40,7 @@ export class LeaderEpochCache {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new LeaderEpochCache(file, []);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new LeaderEpochCache([], checkpointWriter(file));
       throw err;
     }
     const lines = text.split('\n').filter((l) => l.length > 0);
@@ -40,11 +50,11 @@ export class LeaderEpochCache {
       if (!m) throw new CheckpointFormatError(`${file}: malformed line "${line}"`);
       return { epoch: Number(m[1]), startOffset: Number(m[2]) };
     });
-    return new LeaderEpochCache(file, entries);
+    return new LeaderEpochCache(entries, checkpointWriter(file));
   }
 
   private persist(): void {
-    writeFileAtomicSync(this.file, ['0', String(this.entries.length), ...this.entries.map((e) => `${e.epoch} ${e.startOffset}`)].join('\n') + '\n');
+    this.persistTo?.(this.entries);
   }
 
   get all(): readonly EpochEntry[] {

@@ -28,6 +28,23 @@ describe('architecture (design brief §2)', () => {
     expect(bad).toEqual([]);
   });
 
+  it('imports only point down the layer list (design brief §2)', () => {
+    // Highest first; protocol/ and common/ are the shared bottom (see docs/design-decisions.md).
+    const ORDER = ['cli', 'server', 'client', 'controller', 'raft', 'coordinator', 'replication', 'storage', 'metadata', 'record', 'protocol', 'common'];
+    const rank = (l: string) => ORDER.indexOf(l);
+    const bad: string[] = [];
+    for (const f of files(SRC)) {
+      const l = layer(f);
+      for (const target of imports(f)) {
+        if (target === l) continue;
+        const bottom = (x: string) => x === 'protocol' || x === 'common';
+        if (bottom(l) && bottom(target)) continue;
+        if (rank(target) < rank(l)) bad.push(`${path.relative(SRC, f)} (${l}) imports ${target}/`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('record/ and common/ import nothing of ours but each other', () => {
     const bad: string[] = [];
     for (const f of files(SRC)) {

@@ -1,0 +1,239 @@
+import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
+import { ErrorCode, errorName } from '../common/errors';
+import type { Clock } from '../common/clock';
+import type { Logger } from '../common/logger';
+import { tpKey } from '../common/types';
+import { followerTruncation } from './fetch-validation';
+import type { Partition } from './partition';
+
+interface ReplicaFetchResult {
+  topic: string;
+  partition: number;
+  errorCode: number;
+  errorMessage?: string;
+  highWatermark: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  batches?: Buffer;
+  divergingEpoch?: { epoch: number; endOffset: number } | null;
+}
+
+interface ReplicaFetchReq {
+  correlationId: number;
+  replicaId: number;
+  brokerEpoch: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  partitions: unknown[];
+}
+
+interface ReplicaFetchRes {
+  correlationId: number;
+  results: ReplicaFetchResult[];
+}
+
+export interface FetcherOptions {
+  nodeId: number;
+  brokerEpoch: () => number;
+  addressOf: (brokerId: number) => string | null;
+  clock: Clock;
+  logger: Logger;
+  maxWaitMs?: number;
+  maxBytes?: number;
+  partitionMaxBytes?: number;
+}
+
+const BACKOFF_MS = 200;
+
+/**
+ * Pulls one leader's partitions for this follower (design brief §6), one fetch in flight: send
+ * where each log ends, what is fsynced and the last epoch; truncate where the leader says the
+ * logs diverge; append what comes back; fsync it; then fetch again, reporting the new durable
+ * offset — so the leader's high watermark only ever counts data on this replica's disk.
+ */
+class LeaderFetcher {
+  private readonly partitions = new Map<string, { p: Partition; retryAtMs: number }>();
+  private rpc: RpcClient | null = null;
+  private stream: CorrelatedStream<ReplicaFetchReq, ReplicaFetchRes> | null = null;
+  private running = false;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    readonly leaderId: number,
+    private readonly o: FetcherOptions,
+  ) {}
+
+  get size(): number {
+    return this.partitions.size;
+  }
+
+  add(p: Partition): void {
+    this.partitions.set(tpKey(p.topic, p.partition), { p, retryAtMs: 0 });
+    this.wake?.();
+    if (!this.running) void this.run();
+  }
+
+  remove(p: Partition): void {
+    this.partitions.delete(tpKey(p.topic, p.partition));
+  }
+
+  has(p: Partition): boolean {
+    return this.partitions.get(tpKey(p.topic, p.partition))?.p === p;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+    this.stream?.close();
+    this.rpc?.close();
+  }
+
+  private connection(): CorrelatedStream<ReplicaFetchReq, ReplicaFetchRes> | null {
+    if (this.stream) return this.stream;
+    const address = this.o.addressOf(this.leaderId);
+    if (address === null) return null;
+    this.rpc = new RpcClient(address, 'cairn.v1.Replica');
+    this.stream = new CorrelatedStream(this.rpc, 'Fetch');
+    return this.stream;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (!this.stopped && this.partitions.size > 0) {
+        const now = this.o.clock.nowMs();
+        const due = [...this.partitions.values()].filter((e) => e.retryAtMs <= now && e.p.role === 'follower' && e.p.leaderId === this.leaderId && !e.p.log.isOffline);
+        if (due.length === 0) {
+          await this.sleep(BACKOFF_MS);
+          continue;
+        }
+        const stream = this.connection();
+        if (stream === null) {
+          await this.sleep(BACKOFF_MS);
+          continue;
+        }
+        const sent = due.map((e) => ({ e, epoch: e.p.leaderEpoch, fetchOffset: e.p.log.logEndOffset }));
+        let res: ReplicaFetchRes | null;
+        try {
+          res = await stream.send({
+            replicaId: this.o.nodeId,
+            brokerEpoch: this.o.brokerEpoch(),
+            maxWaitMs: this.o.maxWaitMs ?? 500,
+            minBytes: 1,
+            maxBytes: this.o.maxBytes ?? 32 * 1024 * 1024,
+            partitions: sent.map(({ e, epoch, fetchOffset }) => ({
+              topic: e.p.topic,
+              partition: e.p.partition,
+              fetchOffset,
+              durableOffset: e.p.log.durableEndOffset,
+              currentLeaderEpoch: epoch,
+              lastFetchedEpoch: e.p.log.epochs.latestEpoch,
+              maxBytes: this.o.partitionMaxBytes ?? 8 * 1024 * 1024,
+            })),
+          });
+        } catch (err) {
+          this.o.logger.debug({ leader: this.leaderId, err: (err as Error).message }, 'replica fetch failed');
+          this.stream?.close();
+          this.rpc?.close();
+          this.stream = null;
+          this.rpc = null;
+          await this.sleep(BACKOFF_MS);
+          continue;
+        }
+        const durable: Promise<void>[] = [];
+        for (const { e, epoch, fetchOffset } of sent) {
+          const r = res?.results.find((x) => x.topic === e.p.topic && x.partition === e.p.partition);
+          // Leadership or the log moved while the fetch was out: its answer no longer applies.
+          if (!r || !this.has(e.p) || e.p.leaderEpoch !== epoch || e.p.role !== 'follower' || e.p.log.logEndOffset !== fetchOffset) continue;
+          try {
+            const wait = this.apply(e, r);
+            if (wait) durable.push(wait);
+          } catch (err) {
+            this.o.logger.error({ topic: e.p.topic, partition: e.p.partition, err: (err as Error).message }, 'replica fetch result failed');
+            e.retryAtMs = this.o.clock.nowMs() + BACKOFF_MS;
+          }
+        }
+        // The next fetch reports these offsets as durable, so wait for their fsync first.
+        await Promise.allSettled(durable);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private apply(e: { p: Partition; retryAtMs: number }, r: ReplicaFetchResult): Promise<void> | null {
+    const p = e.p;
+    const log = p.log;
+    if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+      if (log.logEndOffset < r.logStartOffset || log.logEndOffset > r.logEndOffset) {
+        this.o.logger.warn({ topic: p.topic, partition: p.partition, logEndOffset: log.logEndOffset, leaderStart: r.logStartOffset, leaderEnd: r.logEndOffset }, 'follower out of range; resetting to the leader log start');
+        log.truncateFullyAndStartAt(r.logStartOffset);
+      }
+      return null;
+    }
+    if (r.errorCode !== ErrorCode.NONE) {
+      this.o.logger.debug({ topic: p.topic, partition: p.partition, err: errorName(r.errorCode) }, 'replica fetch refused');
+      e.retryAtMs = this.o.clock.nowMs() + BACKOFF_MS;
+      return null;
+    }
+    if (r.divergingEpoch) {
+      const view = { logEndOffset: log.logEndOffset, endOffsetFor: (epoch: number) => log.epochs.endOffsetFor(epoch, log.logEndOffset) };
+      const t = followerTruncation(view, r.divergingEpoch.epoch, r.divergingEpoch.endOffset);
+      this.o.logger.info({ topic: p.topic, partition: p.partition, leaderEpoch: p.leaderEpoch, divergingEpoch: r.divergingEpoch, logEndOffset: log.logEndOffset, truncation: t }, 'follower log diverged from the leader; truncating');
+      if (t.kind === 'reset-to-leader-start') log.truncateFullyAndStartAt(r.logStartOffset);
+      else log.truncateTo(t.offset);
+      return null;
+    }
+    if (r.batches && r.batches.length > 0) p.appendAsFollower(r.batches, this.o.clock.nowMs());
+    // A follower's high watermark: the leader's, as far as this log reaches.
+    log.updateHighWatermark(Math.min(r.highWatermark, log.logEndOffset));
+    return log.logEndOffset > log.durableEndOffset ? log.waitDurable(log.logEndOffset).catch(() => undefined) : null;
+  }
+}
+
+/**
+ * All of this broker's follower partitions, grouped by leader (Kafka's ReplicaFetcherManager):
+ * a partition moves between fetchers as leadership changes in the metadata.
+ */
+export class ReplicaFetcherManager {
+  private readonly fetchers = new Map<number, LeaderFetcher>();
+
+  constructor(private readonly o: FetcherOptions) {}
+
+  /** Called for every partition whose role or leader may have changed. */
+  onPartitionChange(p: Partition): void {
+    for (const f of this.fetchers.values()) if (f.leaderId !== p.leaderId || p.role !== 'follower') f.remove(p);
+    if (p.role !== 'follower' || p.leaderId < 0 || p.leaderId === this.o.nodeId) return;
+    let f = this.fetchers.get(p.leaderId);
+    if (!f) {
+      f = new LeaderFetcher(p.leaderId, this.o);
+      this.fetchers.set(p.leaderId, f);
+    }
+    if (!f.has(p)) f.add(p);
+  }
+
+  onPartitionRemoved(p: Partition): void {
+    for (const f of this.fetchers.values()) f.remove(p);
+  }
+
+  stop(): void {
+    for (const f of this.fetchers.values()) f.stop();
+    this.fetchers.clear();
+  }
+}

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Admin } from '../../src/client/admin';
+import { Consumer } from '../../src/client/consumer';
+import { Producer } from '../../src/client/producer';
+import { ErrorCode } from '../../src/common/errors';
+import { freePorts, TestCluster } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/tmp';
+import { logBytes } from '../helpers/verify';
+
+const FAST = {
+  'broker-session-timeout-ms': '3000',
+  'broker-heartbeat-interval-ms': '500',
+  'controller-quorum-election-timeout-ms': '500',
+  'controller-quorum-heartbeat-interval-ms': '100',
+  'replica-lag-time-max-ms': '3000',
+};
+
+let cluster: TestCluster | null = null;
+afterEach(async () => {
+  await cluster?.stopAll();
+  cluster = null;
+});
+
+async function describe1(admin: Admin, topic: string) {
+  return (await admin.describeTopics([topic]))[0]!;
+}
+
+describe('replication with ISR acknowledgements (three real processes)', () => {
+  it('loses no acknowledged write across kill -9 of the leader, its restart, and the loss of another broker; replicas end byte-identical', async () => {
+    cluster = new TestCluster(tmpDir('cairn-repl-'), await freePorts(3), FAST);
+    cluster.startAll();
+    await cluster.waitReady(3);
+    const admin = new Admin({ bootstrap: cluster.bootstrap });
+    await admin.createTopic({ name: 'acked', partitions: 1, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
+    await waitFor(async () => (await describe1(admin, 'acked')).partitions[0]!.leaderId > 0, 'a leader');
+    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all', lingerMs: 2, deliveryTimeoutMs: 20_000, retryBackoffMs: 50, requestTimeoutMs: 5_000 });
+    const acked = new Map<number, string>();
+    const attempted = new Set<string>();
+    let seq = 0;
+    let stop = false;
+    let failures = 0;
+    const writers = Array.from({ length: 3 }, async (_, w) => {
+      while (!stop) {
+        const value = `w${w}-${seq++}`;
+        attempted.add(value);
+        try {
+          const m = await producer.send({ topic: 'acked', value });
+          expect(acked.has(m.offset)).toBe(false); // one value per offset
+          acked.set(m.offset, value);
+        } catch {
+          failures++;
+        }
+      }
+    });
+    const waitAcks = (n: number, what: string) => waitFor(() => acked.size >= n, what, 60_000, 20);
+
+    await waitAcks(500, '500 acknowledged writes');
+    const firstLeader = (await describe1(admin, 'acked')).partitions[0]!.leaderId;
+    await cluster.kill(firstLeader);
+    await waitFor(async () => {
+      const l = (await describe1(admin, 'acked')).partitions[0]!.leaderId;
+      return l > 0 && l !== firstLeader;
+    }, 'a new leader');
+    await waitAcks(acked.size + 500, 'writes to continue under the new leader');
+    cluster.start(firstLeader);
+    await waitFor(async () => (await describe1(admin, 'acked')).partitions[0]!.isr.length === 3, 'the old leader back in the ISR', 60_000, 200);
+    const secondLeader = (await describe1(admin, 'acked')).partitions[0]!.leaderId;
+    const other = [1, 2, 3].find((i) => i !== secondLeader && i !== firstLeader) ?? [1, 2, 3].find((i) => i !== secondLeader)!;
+    await cluster.kill(other);
+    await waitAcks(acked.size + 500, 'writes to continue with one broker down');
+    stop = true;
+    await Promise.all(writers);
+    await producer.close();
+    cluster.start(other);
+    await waitFor(async () => (await describe1(admin, 'acked')).partitions[0]!.isr.length === 3, 'every replica back in sync', 60_000, 200);
+
+    // A fresh consumer reads every acknowledged record exactly at its offset.
+    const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 'acked', partition: 0, offset: 0 }]);
+    const seen = new Map<number, string>();
+    const maxAcked = Math.max(...acked.keys());
+    await waitFor(async () => {
+      for (const r of await consumer.poll(500)) {
+        expect(attempted.has(r.value!.toString())).toBe(true);
+        seen.set(r.offset, r.value!.toString());
+      }
+      return seen.has(maxAcked);
+    }, 'the consumer to reach the last acknowledged offset', 60_000, 0);
+    consumer.close();
+    for (const [offset, value] of acked) expect(seen.get(offset), `acknowledged ${value} at ${offset}`).toBe(value);
+    admin.close();
+
+    // Replicas are byte-identical below the high watermark.
+    const hw = maxAcked + 1;
+    await cluster.stopAll('SIGTERM');
+    const bytes = await Promise.all([1, 2, 3].map((id) => logBytes(cluster!.node(id).dataDir, 'acked', 0, hw)));
+    expect(bytes[0]!.length).toBeGreaterThan(0);
+    expect(bytes[1]!.equals(bytes[0]!)).toBe(true);
+    expect(bytes[2]!.equals(bytes[0]!)).toBe(true);
+    expect(cluster.log(1) + cluster.log(2) + cluster.log(3)).toContain('isr shrink requested');
+    void failures;
+  });
+
+  it('with two of three replicas down, acks=all fails with NOT_ENOUGH_REPLICAS, and succeeds again when one returns', async () => {
+    // Four nodes: three controllers (1-3) and a broker-only node, so the quorum survives losing two replicas.
+    cluster = new TestCluster(tmpDir('cairn-minisr-'), await freePorts(4), FAST, 3);
+    cluster.startAll();
+    await cluster.waitReady(4);
+    const admin = new Admin({ bootstrap: cluster.bootstrap });
+    await admin.createTopic({ name: 'strict', assignments: [[2, 3, 4]], configs: { 'min.insync.replicas': '2' } });
+    await waitFor(async () => (await describe1(admin, 'strict')).partitions[0]!.leaderId === 2, 'leader 2');
+    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all', deliveryTimeoutMs: 2_000, retryBackoffMs: 100, requestTimeoutMs: 1_500 });
+    await producer.send({ topic: 'strict', value: 'all up' });
+    await cluster.kill(3);
+    await cluster.kill(4);
+    await waitFor(async () => (await describe1(admin, 'strict')).partitions[0]!.isr.join() === '2', 'the ISR to shrink to the leader', 30_000, 200);
+    const err = await producer.send({ topic: 'strict', value: 'too few' }).catch((e) => e);
+    expect(err.code).toBe(ErrorCode.NOT_ENOUGH_REPLICAS);
+    cluster.start(4);
+    await waitFor(async () => (await describe1(admin, 'strict')).partitions[0]!.isr.length === 2, 'broker 4 back in the ISR', 30_000, 200);
+    const ok = await producer.send({ topic: 'strict', value: 'enough again' });
+    expect(ok.offset).toBeGreaterThan(0);
+    await producer.close();
+    admin.close();
+  });
+});
