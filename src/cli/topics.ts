@@ -11,6 +11,8 @@ Commands:
   describe [NAME ...]
   delete NAME ...
   alter NAME [--config key=value ...] [--delete-config key ...]
+  reassign NAME --partition N --replicas ID,ID,...   move a partition to new replicas
+  reassign NAME --partition N --cancel               cancel a move in progress
 
 Options:
   -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
@@ -24,6 +26,9 @@ export async function topicsCommand(argv: string[]): Promise<number> {
     config: { type: 'string', multiple: true, short: 'c' },
     'delete-config': { type: 'string', multiple: true },
     internal: { type: 'boolean' },
+    partition: { type: 'string' },
+    replicas: { type: 'string' },
+    cancel: { type: 'boolean' },
   });
   const admin = new Admin({ bootstrap: values.bootstrap as string | undefined });
   try {
@@ -82,6 +87,24 @@ export async function topicsCommand(argv: string[]): Promise<number> {
         if (positionals.length !== 1) throw new UsageError('topics alter takes exactly one topic name');
         await admin.alterConfigs(positionals[0]!, keyValues(values.config, 'config'), (values['delete-config'] as string[] | undefined) ?? []);
         out(`Updated configs of ${positionals[0]}.`);
+        return 0;
+      }
+      case 'reassign': {
+        if (positionals.length !== 1 || values.partition === undefined) throw new UsageError('topics reassign takes a topic name and --partition');
+        const cancel = values.cancel === true;
+        if (!cancel && typeof values.replicas !== 'string') throw new UsageError('topics reassign needs --replicas ID,ID,... (or --cancel)');
+        const replicas = cancel ? [] : (values.replicas as string).split(',').map((x) => {
+          const n = Number(x.trim());
+          if (!Number.isInteger(n)) throw new UsageError(`--replicas takes broker ids, got "${x}"`);
+          return n;
+        });
+        const partition = intOption(values, 'partition', 0);
+        const [r] = await admin.reassignPartitions([{ topic: positionals[0]!, partition, replicas }]);
+        if (r && r.errorCode !== ErrorCode.NONE) {
+          process.stderr.write(`${positionals[0]}-${partition}: ${errorName(r.errorCode)}: ${r.errorMessage}\n`);
+          return 1;
+        }
+        out(cancel ? `Cancelled the reassignment of ${positionals[0]}-${partition}.` : `Reassignment of ${positionals[0]}-${partition} to [${replicas.join(',')}] started; "cairn topics describe ${positionals[0]}" shows its progress.`);
         return 0;
       }
       default:

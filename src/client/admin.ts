@@ -1,6 +1,7 @@
 import { CairnError, ErrorCode, isRetriable } from '../common/errors';
 import type {
   AlterConfigsResponse,
+  AlterReassignmentsResponse,
   CreateTopicResult,
   CreateTopicsResponse,
   DeleteTopicsResponse,
@@ -87,6 +88,14 @@ export class Admin {
   async alterConfigs(topic: string, set: Record<string, string>, remove: string[] = []): Promise<void> {
     const res = await this.call<AlterConfigsResponse>('AlterConfigs', { topic, set, delete: remove });
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);
+  }
+
+  /**
+   * Moves partitions to new replica lists (empty list: cancel a move in progress). Resolves once
+   * the move has started; `describeTopics` shows adding/removing replicas until it completes.
+   */
+  async reassignPartitions(moves: { topic: string; partition: number; replicas: number[] }[]): Promise<AlterReassignmentsResponse['results']> {
+    return (await this.call<AlterReassignmentsResponse>('AlterPartitionReassignments', { reassignments: moves })).results;
   }
 
   /** Brokers, controller and topics as a broker sees them. */

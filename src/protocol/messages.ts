@@ -237,3 +237,11 @@ export interface AlterConfigsResponse {
   errorCode: ErrorCode;
   errorMessage?: string;
 }
+
+export interface AlterReassignmentsRequest {
+  reassignments: { topic: string; partition: number; replicas: number[] }[];
+}
+
+export interface AlterReassignmentsResponse {
+  results: { topic: string; partition: number; errorCode: ErrorCode; errorMessage?: string }[];
+}

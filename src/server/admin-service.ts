@@ -5,6 +5,8 @@ import { type MetadataImage, NO_LEADER } from '../metadata/image';
 import type {
   AlterConfigsRequest,
   AlterConfigsResponse,
+  AlterReassignmentsRequest,
+  AlterReassignmentsResponse,
   CreateTopicsRequest,
   CreateTopicsResponse,
   DeleteTopicsRequest,
@@ -21,6 +23,7 @@ export interface ControllerChannel {
   createTopics(req: CreateTopicsRequest): Promise<CreateTopicsResponse>;
   deleteTopics(req: DeleteTopicsRequest): Promise<DeleteTopicsResponse>;
   alterConfigs(req: AlterConfigsRequest): Promise<AlterConfigsResponse>;
+  alterReassignments(req: AlterReassignmentsRequest): Promise<AlterReassignmentsResponse>;
 }
 
 export function describeTopics(image: MetadataImage, names: readonly string[]): DescribeTopicsResponse {
@@ -58,6 +61,7 @@ export function adminService(logger: Logger, controllerFor: (forwarded: boolean)
     CreateTopics: unary(logger, (req: CreateTopicsRequest, call) => controllerFor(forwarded(call)).createTopics(req)),
     DeleteTopics: unary(logger, (req: DeleteTopicsRequest, call) => controllerFor(forwarded(call)).deleteTopics(req)),
     AlterConfigs: unary(logger, (req: AlterConfigsRequest, call) => controllerFor(forwarded(call)).alterConfigs(req)),
+    AlterPartitionReassignments: unary(logger, (req: AlterReassignmentsRequest, call) => controllerFor(forwarded(call)).alterReassignments(req)),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({
       topics: [...image().topicsByName.values()]

@@ -6,7 +6,7 @@ import type { Logger } from '../common/logger';
 import { SeededRandom } from '../common/random';
 import { brokerHeartbeat, ensureClusterId, registerBroker } from '../controller/broker-ops';
 import { fenceExpired } from '../controller/controller-ops';
-import { type AlterPartitionItem, alterPartition, alterReassignments, type ReassignmentRequest } from '../controller/isr-ops';
+import { type AlterPartitionItem, alterPartition, alterReassignments } from '../controller/isr-ops';
 import { BrokerHeartbeatManager } from '../controller/heartbeat-manager';
 import { preferredLeaderChanges } from '../controller/partition-ops';
 import { QuorumController } from '../controller/quorum-controller';
@@ -134,6 +134,7 @@ export class ControllerRole {
       createTopics: async (req) => ({ results: await ctl.submit('createTopics', (img) => createTopics(img, req.topics, defaults(), ctl.random, req.validateOnly)) }),
       deleteTopics: async (req) => ({ results: await ctl.submit('deleteTopics', (img) => deleteTopics(img, req.names)) }),
       alterConfigs: (req) => ctl.submit('alterConfigs', (img) => alterTopicConfigs(img, req.topic, req.set ?? {}, req.delete ?? [], req.validateOnly)),
+      alterReassignments: async (req) => ({ results: await ctl.submit('alterReassignments', (img) => alterReassignments(img, req.reassignments, this.config.uncleanLeaderElection)) }),
     };
   }
 
@@ -213,13 +214,6 @@ export class ControllerRole {
           for (const r of results) {
             if (r.errorCode === ErrorCode.NONE) this.logger.info({ topicId: r.topicId, partition: r.partition, isr: r.isr, partitionEpoch: r.partitionEpoch, broker: req.brokerId }, 'isr changed');
           }
-          return { errorCode: ErrorCode.NONE, results };
-        }),
-      ),
-      AlterPartitionReassignments: unary(
-        this.logger,
-        this.guarded('alterReassignments', async (req: { reassignments: ReassignmentRequest[] }) => {
-          const results = await this.controller.submit('alterReassignments', (img) => alterReassignments(img, req.reassignments, this.config.uncleanLeaderElection));
           return { errorCode: ErrorCode.NONE, results };
         }),
       ),

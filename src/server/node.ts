@@ -223,6 +223,7 @@ export class CairnNode {
         createTopics: forward('CreateTopics'),
         deleteTopics: forward('DeleteTopics'),
         alterConfigs: forward('AlterConfigs'),
+        alterReassignments: forward('AlterPartitionReassignments'),
       };
     };
   }

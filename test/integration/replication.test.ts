@@ -123,4 +123,37 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
     await producer.close();
     admin.close();
   });
+
+  it('reassigns a partition to new replicas: they catch up, the old ones are dropped, and no record is lost', async () => {
+    cluster = new TestCluster(tmpDir('cairn-move-'), await freePorts(4), FAST, 3);
+    cluster.startAll();
+    await cluster.waitReady(4);
+    const admin = new Admin({ bootstrap: cluster.bootstrap });
+    await admin.createTopic({ name: 'moving', assignments: [[1, 2]] });
+    await waitFor(async () => (await describe1(admin, 'moving')).partitions[0]!.leaderId === 1, 'leader 1');
+    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all' });
+    for (let i = 0; i < 300; i++) await producer.send({ topic: 'moving', value: `before-${i}` });
+    const [r] = await admin.reassignPartitions([{ topic: 'moving', partition: 0, replicas: [3, 4] }]);
+    expect(r!.errorCode).toBe(ErrorCode.NONE);
+    await waitFor(async () => {
+      const p = (await describe1(admin, 'moving')).partitions[0]!;
+      return p.replicas.join() === '3,4' && p.addingReplicas.length === 0 && [3, 4].includes(p.leaderId) ? p : null;
+    }, 'the reassignment to complete', 60_000, 200);
+    for (let i = 0; i < 100; i++) await producer.send({ topic: 'moving', value: `after-${i}` });
+    await producer.close();
+    const consumer = new Consumer({ bootstrap: cluster.bootstrap });
+    consumer.assign([{ topic: 'moving', partition: 0, offset: 0 }]);
+    const got: string[] = [];
+    await waitFor(async () => {
+      for (const rec of await consumer.poll(500)) got.push(rec.value!.toString());
+      return got.length >= 400;
+    }, 'all 400 records', 30_000, 0);
+    consumer.close();
+    expect(got).toEqual([...Array.from({ length: 300 }, (_, i) => `before-${i}`), ...Array.from({ length: 100 }, (_, i) => `after-${i}`)]);
+    // The old replicas deleted their copies.
+    const fs = await import('node:fs');
+    await waitFor(() => !fs.existsSync(`${cluster!.node(1).dataDir}/moving-0`) && !fs.existsSync(`${cluster!.node(2).dataDir}/moving-0`), 'old replicas to delete their logs');
+    admin.close();
+  });
 });
+
