@@ -23,8 +23,10 @@ export class Partition {
   private readonly hwListeners = new Set<() => void>();
   private readonly leadershipListeners = new Set<() => void>();
   private readonly endListeners = new Set<() => void>();
-  /** An ISR change sent to the controller and not yet answered (one at a time per partition). */
+  /** An ISR change sent to the controller and not yet settled (one at a time per partition). */
   isrChangeInFlight = false;
+  /** Identifies the latest ISR change request, so that a late answer to an older one is ignored. */
+  isrRequestId = 0;
 
   constructor(
     readonly localId: number,

@@ -10,13 +10,20 @@ interface AlterResult {
   partition: number;
   errorCode: number;
   errorMessage?: string;
+  partitionEpoch: number;
 }
+
+const RETRY_BACKOFF_MS = 200;
 
 /**
  * The leader's half of ISR changes (KIP-497): it proposes shrinks (followers that have not caught
  * up within replica.lag.time.max.ms) and expansions (followers that caught up), one change in
- * flight per partition, to the active controller. Until the change is committed and shows up in
- * the metadata, the high watermark waits for the larger of the two ISRs (LeaderState.maximalIsr).
+ * flight per partition, to the active controller. Until the outcome is known from the metadata —
+ * the partition epoch moving — the high watermark waits for the larger of the two ISRs
+ * (LeaderState.maximalIsr). A lost answer is retried, never taken as a refusal: the controller
+ * may have committed the change, and a leader that stopped counting a follower the controller
+ * had put in the ISR could acknowledge writes that follower lacks — which it could then lead
+ * without (found by the replication simulation).
  */
 export class AlterPartitionManager {
   private timer: NodeJS.Timeout | null = null;
@@ -65,39 +72,41 @@ export class AlterPartitionManager {
 
   private send(p: Partition, newIsr: number[]): void {
     p.isrChangeInFlight = true;
+    const requestId = ++p.isrRequestId;
     const epochAtRequest = p.partitionEpoch;
     const req = {
       brokerId: this.o.nodeId,
       brokerEpoch: this.o.brokerEpoch(),
-      partitions: [{ topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, newIsr }],
+      partitions: [{ topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: epochAtRequest, newIsr }],
     };
-    this.o.controllers.call<{ errorCode: number; errorMessage?: string; results: AlterResult[] }>('Controller', 'AlterPartition', req).then(
-      (res) => {
-        const r = res.results?.[0];
-        const code = res.errorCode !== ErrorCode.NONE ? res.errorCode : (r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
-        if (code === ErrorCode.NONE) {
-          // Committed: the metadata image brings the new ISR (and partition epoch) to Partition.update.
-          this.release(p, epochAtRequest, false);
-        } else {
+    // Still the change this partition is waiting for (no newer request, no newer metadata, still leading)?
+    const current = () => p.isrRequestId === requestId && p.partitionEpoch === epochAtRequest && p.leader !== null && p.isrChangeInFlight;
+    const attempt = () => {
+      if (!current()) return;
+      this.o.controllers.call<{ errorCode: number; errorMessage?: string; results: AlterResult[] }>('Controller', 'AlterPartition', req).then(
+        (res) => {
+          if (!current()) return;
+          const r = res.results?.[0];
+          const code = res.errorCode !== ErrorCode.NONE ? res.errorCode : (r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
+          if (code === ErrorCode.NONE) return; // committed: the metadata image brings it (Partition.update settles)
           this.o.logger.warn({ topic: p.topic, partition: p.partition, err: `${errorName(code)}: ${res.errorMessage ?? r?.errorMessage ?? ''}` }, 'isr change refused');
-          this.release(p, epochAtRequest, true);
-        }
-      },
-      (err: Error) => {
-        this.o.logger.warn({ topic: p.topic, partition: p.partition, err: err.message }, 'isr change failed');
-        this.release(p, epochAtRequest, true);
-      },
-    );
+          // Refused with nothing changed at the controller: settle now. Otherwise the partition has
+          // moved on there, and only the metadata (a newer partition epoch) says to what.
+          if (r !== undefined && r.partitionEpoch === epochAtRequest) this.settleRefused(p);
+        },
+        (err: Error) => {
+          // Outcome unknown: the change may have committed. Never assume it did not; ask again.
+          this.o.logger.debug({ topic: p.topic, partition: p.partition, err: err.message }, 'isr change outcome unknown; retrying');
+          const t = setTimeout(attempt, RETRY_BACKOFF_MS);
+          t.unref();
+        },
+      );
+    };
+    attempt();
   }
 
-  /**
-   * An accepted change stays in flight until the metadata image brings it (Partition.update clears
-   * it when the partition epoch moves); a refused one is dropped now and the leader's pending view
-   * goes back to the committed ISR.
-   */
-  private release(p: Partition, epochAtRequest: number, refused: boolean): void {
-    if (!refused && p.partitionEpoch === epochAtRequest) return;
+  private settleRefused(p: Partition): void {
     p.isrChangeInFlight = false;
-    if (refused && p.leader) p.leader.setIsr(p.isr, p.replicas);
+    if (p.leader) p.leader.setIsr(p.isr, p.replicas, true);
   }
 }

@@ -136,7 +136,17 @@ export class CairnNode {
         clock: this.clock,
         logger: this.logger,
       });
-      this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
+      // Act on partition state only once this incarnation's registration is in the image: the
+      // controller moved the previous incarnation's leaderships in that same batch, so a restarted
+      // broker never resumes leading at an old epoch with a log that lost its un-fsynced tail.
+      let registered = false;
+      this.publisher.addListener((image, changes) => {
+        const mine = image.brokers.get(c.nodeId)?.incarnationId === this.incarnationId;
+        if (!registered && !mine) return;
+        const first = !registered;
+        registered = true;
+        rm.applyImage(image, first ? null : changes);
+      });
     }
     this.metadataLog.subscribe(this.publisher);
 

@@ -77,15 +77,18 @@ export class LeaderEpochCache {
   }
 
   /**
-   * Kafka's OffsetsForLeaderEpoch answer: the largest epoch ≤ `requested` that this log knows,
-   * and the offset where it ends (the start of the next epoch, or the log end offset for the
-   * latest). Unknown (older than anything kept): (UNDEFINED_EPOCH, UNDEFINED_OFFSET).
+   * Kafka's OffsetsForLeaderEpoch answer (LeaderEpochFileCache.endOffsetFor): the largest epoch
+   * ≤ `requested` that this log knows, and the offset where it ends (the start of the next epoch,
+   * or the log end offset for the latest). For an epoch older than every epoch kept, the answer is
+   * that epoch ending where the first kept one starts — nothing this log holds belongs to it.
+   * With no epochs at all (or requested −1): (UNDEFINED_EPOCH, UNDEFINED_OFFSET).
    */
   endOffsetFor(requested: number, logEndOffset: number): { epoch: number; endOffset: number } {
+    if (requested === UNDEFINED_EPOCH || this.entries.length === 0) return { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_OFFSET };
     if (requested === this.latestEpoch) return { epoch: requested, endOffset: logEndOffset };
     let i = this.entries.length - 1;
     while (i >= 0 && this.entries[i]!.epoch > requested) i--;
-    if (i < 0) return { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_OFFSET };
+    if (i < 0) return { epoch: requested, endOffset: this.entries[0]!.startOffset };
     const next = this.entries[i + 1];
     return { epoch: this.entries[i]!.epoch, endOffset: next ? next.startOffset : logEndOffset };
   }

@@ -378,12 +378,18 @@ export class PartitionLog {
   /** Removes every batch at or above `offset` (follower truncation to the leader's epoch end). */
   truncateTo(offset: number): void {
     this.checkUsable();
-    if (offset >= this.logEndOffset) return;
+    if (offset >= this.logEndOffset) {
+      // Nothing to cut, but an epoch that starts here holds no record of this log (KIP-101).
+      this.epochs.truncateFromEnd(this.logEndOffset);
+      return;
+    }
     const target = Math.max(offset, this.logStartOffset);
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
       this.segments.pop()!.deleteFiles();
     }
     const removed = this.activeSegment.truncateTo(target);
+    // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
+    this.activeSegment.syncSync();
     this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER, 'the log was truncated under a pending write'));
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.highWatermark = Math.min(this.highWatermark, this.logEndOffset);

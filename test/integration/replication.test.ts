@@ -97,7 +97,8 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
     expect(bytes[0]!.length).toBeGreaterThan(0);
     expect(bytes[1]!.equals(bytes[0]!)).toBe(true);
     expect(bytes[2]!.equals(bytes[0]!)).toBe(true);
-    expect(cluster.log(1) + cluster.log(2) + cluster.log(3)).toContain('isr shrink requested');
+    // The ISR shrank and grew back along the way (through fencing or the leader's lag check, whichever came first).
+    expect(cluster.log(1) + cluster.log(2) + cluster.log(3)).toContain('isr changed');
     void failures;
   });
 
