@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     window: '20000',
     bootstrap: '',
     topic: '',
+    'flush-policy': '',
   });
   const records = num(a.records, 'records');
   const size = num(a['record-size'], 'record-size');
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const window = num(a.window, 'window');
   const brokers = num(a.brokers, 'brokers');
   const rf = num(a['replication-factor'], 'replication-factor');
-  const cluster = await benchCluster({ bootstrap: a.bootstrap || undefined, brokers });
+  const cluster = await benchCluster({ bootstrap: a.bootstrap || undefined, brokers, flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {} });
   const topic = a.topic || `bench-produce-${Date.now()}`;
   try {
     await createBenchTopic(cluster.bootstrap, topic, num(a.partitions, 'partitions'), rf);

@@ -88,7 +88,14 @@ export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
 
 /** gRPC channel options shared by servers and clients: large messages (batches of up to 64 MiB), keepalives. */
 export const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+/**
+ * HTTP/2 flow-control window, both directions. The 64 KiB default makes a 1 MiB fetch response
+ * wait for a window update every 64 KiB: measured here, a follower moved ~40 MB/s over loopback
+ * with it (25 ms per 1 MiB cycle).
+ */
+export const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   'grpc.keepalive_time_ms': 10_000,

@@ -56,6 +56,11 @@ export interface ValidationOptions {
   allowOffsetGaps?: boolean;
   /** Compacted topics need a key on every record (Kafka answers INVALID_RECORD otherwise). */
   requireKeys?: boolean;
+  /**
+   * Check framing and CRC only, not each record's varint structure: for batches another broker
+   * already validated (replication), where the CRC proves they arrived as that broker checked them.
+   */
+  shallow?: boolean;
 }
 
 const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
@@ -99,15 +104,17 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     if (codec !== Compression.NONE && codec !== Compression.GZIP) {
       return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `batch at ${pos} uses compression codec ${codec}; supported: none (0), gzip (1)`);
     }
-    let section: Buffer;
-    try {
-      section = recordsSection(buf, pos, size);
-    } catch (err) {
-      if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
-      return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
+    if (!options.shallow) {
+      let section: Buffer;
+      try {
+        section = recordsSection(buf, pos, size);
+      } catch (err) {
+        if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
+        return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
+      }
+      const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control);
+      if (problem !== null) return fail(problem === NULL_KEY ? ErrorCode.INVALID_RECORD : ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
     }
-    const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control);
-    if (problem !== null) return fail(problem === NULL_KEY ? ErrorCode.INVALID_RECORD : ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
     batches.push({
       pos,
       size,

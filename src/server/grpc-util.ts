@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode, errorName } from '../common/errors';
 import type { Logger } from '../common/logger';
-import { isMalformed, MALFORMED } from '../protocol/rpc';
+import { FLOW_CONTROL_WINDOW_BYTES, isMalformed, MALFORMED } from '../protocol/rpc';
 
 /** Metadata key carrying a request-level ErrorCode next to the gRPC status. */
 export const ERROR_CODE_KEY = 'cairn-error-code';
@@ -142,4 +142,34 @@ export function bidi<Req, Res>(logger: Logger, fn: (req: Req, isCancelled: () =>
       ended = true;
     });
   };
+}
+
+/**
+ * Tunes every connection the server accepts, which grpc-js does not let us configure:
+ * - TCP_NODELAY: grpc-js sets it on client sockets but not on server ones, so a small response
+ *   could wait for the peer's delayed ACK.
+ * - a 16 MiB HTTP/2 receive window (FLOW_CONTROL_WINDOW_BYTES), so large produce requests are
+ *   not paced by window updates every 64 KiB.
+ * grpc-js (pinned in package-lock.json) keeps its http2 servers in a private map; if that ever
+ * changes, this says so in the log instead of failing.
+ */
+export function tuneServerConnections(server: grpc.Server, logger: Logger): void {
+  type Session = { setLocalWindowSize?: (n: number) => void; settings?: (s: { initialWindowSize: number }) => void };
+  type Http2Server = { on(e: 'connection', l: (s: { setNoDelay?: (v: boolean) => void }) => void): void; on(e: 'session', l: (s: Session) => void): void };
+  const servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map) || servers.size === 0) {
+    logger.warn({}, 'cannot tune server connections (grpc-js internals changed); throughput and latency may suffer');
+    return;
+  }
+  for (const http2Server of servers.keys()) {
+    http2Server.on('connection', (socket) => socket.setNoDelay?.(true));
+    http2Server.on('session', (session) => {
+      try {
+        session.setLocalWindowSize?.(FLOW_CONTROL_WINDOW_BYTES);
+        session.settings?.({ initialWindowSize: FLOW_CONTROL_WINDOW_BYTES });
+      } catch (err) {
+        logger.debug({ err: (err as Error).message }, 'cannot set the http2 window');
+      }
+    });
+  }
 }

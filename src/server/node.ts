@@ -22,7 +22,7 @@ import { ControllerClient } from './controller-client';
 import { ControllerRole } from './controller-role';
 import { FetchHandler } from './fetch-handler';
 import { AlterPartitionManager } from './alter-partition-manager';
-import { bidi, unary } from './grpc-util';
+import { bidi, tuneServerConnections, unary } from './grpc-util';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
 
@@ -182,6 +182,7 @@ export class CairnNode {
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server!.bindAsync(`${c.listen.host}:${c.listen.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });
+    tuneServerConnections(this.server, this.logger);
     this.accepting = true;
     this.controllerRole?.start();
     this.fetchTransport?.start();

@@ -12,7 +12,7 @@ export interface FileIO {
 
 export const nodeFileIO: FileIO = {
   writeSync: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
-  fsync: (fd, callback) => fs.fsync(fd, callback),
+  fsync: (fd, callback) => fs.fdatasync(fd, callback),
 };
 
 /** The FileIO every segment uses. Replaced only by tests (see withFileIO). */

@@ -269,7 +269,7 @@ export class PartitionLog {
   appendAsFollower(buf: Buffer, nowMs: number): AppendInfo | null {
     this.checkUsable();
     if (buf.length === 0) return null;
-    const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, allowControl: true, allowOffsetGaps: true });
+    const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, allowControl: true, allowOffsetGaps: true, shallow: true });
     if (!v.ok) throw new CairnError(v.code, `replicated data for ${this.topic}-${this.partition}: ${v.message}`);
     let expected = this.logEndOffset;
     const placed = v.batches.map((b) => {
