@@ -6,8 +6,14 @@ export interface Clock {
   nowMs(): number;
 }
 
+/**
+ * The wall clock. CAIRN_CLOCK_SKEW_MS shifts it, for the chaos suite's clock-skew scenario (safety
+ * must not depend on clocks agreeing; reliability.md scenario 13).
+ */
+const skewMs = Number(process.env.CAIRN_CLOCK_SKEW_MS ?? 0) || 0;
+
 export const systemClock: Clock = {
-  nowMs: () => Date.now(),
+  nowMs: () => Date.now() + skewMs,
 };
 
 export class ManualClock implements Clock {

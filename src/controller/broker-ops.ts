@@ -1,7 +1,7 @@
 import { CairnError, ErrorCode } from '../common/errors';
 import { type MetadataImage, replay } from '../metadata/image';
 import type { MetadataRecord } from '../metadata/records';
-import { electForLeaderless, ledBy, movePartitionsAwayFrom } from './partition-ops';
+import { electForLeaderless, electLeader, ledBy, movePartitionsAwayFrom, uncleanAllowed } from './partition-ops';
 import type { ControllerResult } from './topic-ops';
 
 export interface BrokerRegistrationRequest {
@@ -43,6 +43,8 @@ export interface HeartbeatRequest {
   metadataOffset: number;
   wantFence: boolean;
   wantShutdown: boolean;
+  /** `topicId:partition` of replicas whose log is offline on this broker. */
+  offlinePartitions?: string[];
 }
 
 export interface HeartbeatResponse {
@@ -61,22 +63,55 @@ export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, reg
   if (!b) throw new CairnError(ErrorCode.BROKER_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
   if (b.epoch !== req.brokerEpoch) throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `broker ${req.brokerId} epoch ${req.brokerEpoch} is not the current ${b.epoch}`);
   const caughtUp = req.metadataOffset >= registrationOffset;
+  // Each step sees the records of the steps before it.
   const records: MetadataRecord[] = [];
+  let working = image;
+  const add = (more: MetadataRecord[]) => {
+    if (more.length === 0) return;
+    records.push(...more);
+    working = replay(working, more, working.offset).image;
+  };
+  add(offlineReplicaChanges(working, b.id, req.offlinePartitions ?? [], uncleanDefault));
   if (req.wantShutdown) {
     if (!b.inControlledShutdown || !b.fenced) {
-      const step: MetadataRecord = { type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: true };
-      records.push(step, ...movePartitionsAwayFrom(replay(image, [step], image.offset).image, b.id, uncleanDefault));
+      add([{ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: true }]);
+      add(movePartitionsAwayFrom(working, b.id, uncleanDefault));
     }
-    const after = records.length > 0 ? replay(image, records, image.offset).image : image;
-    const stillLeads = ledBy(after, b.id).length;
-    return { records, response: { isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: stillLeads === 0 } };
+    return { records, response: { isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: ledBy(working, b.id).length === 0 } };
   }
   if (b.fenced && caughtUp && !req.wantFence) {
-    const step: MetadataRecord = { type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, fenced: false, inControlledShutdown: false };
-    records.push(step, ...electForLeaderless(replay(image, [step], image.offset).image, uncleanDefault));
+    add([{ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, fenced: false, inControlledShutdown: false }]);
+    add(electForLeaderless(working, uncleanDefault));
     return { records, response: { isFenced: false, isCaughtUp: true, shouldShutdown: false } };
   }
   return { records, response: { isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: false } };
+}
+
+/**
+ * Replicas a broker reports offline (a corrupt or failed log): out of the ISR (even as its last
+ * member — a corrupt replica must never lead, reliability.md scenario 11) and out of leadership.
+ * The broker then rebuilds them from the leader and rejoins the ISR once caught up.
+ */
+export function offlineReplicaChanges(image: MetadataImage, brokerId: number, offline: readonly string[], uncleanDefault: boolean): MetadataRecord[] {
+  const out: MetadataRecord[] = [];
+  for (const key of offline) {
+    const i = key.lastIndexOf(':');
+    const p = image.topicsById.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
+    if (!p || !p.replicas.includes(brokerId)) continue;
+    const isr = p.isr.filter((r) => r !== brokerId);
+    if (isr.length === p.isr.length && p.leader !== brokerId) continue;
+    let leader = p.leader;
+    let newIsr = isr;
+    if (p.leader === brokerId) {
+      const e = electLeader(image, p, isr, uncleanAllowed(image, p.topic, uncleanDefault), brokerId);
+      leader = e.leader;
+      if (e.unclean) newIsr = [e.leader];
+    }
+    // Even as the last in-sync member it leaves the ISR: the partition goes offline rather than be
+    // led by a replica that has lost data (it will wipe and refetch its log next).
+    out.push({ type: 'PartitionChange', topicId: p.topicId, partition: p.partition, isr: newIsr, ...(leader !== p.leader ? { leader } : {}) });
+  }
+  return out;
 }
 
 /** The broker's session expired: fence it and move its partitions (design brief §5). */

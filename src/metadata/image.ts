@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { invariant } from '../common/errors';
 import type { MetadataRecord } from './records';
 
@@ -79,6 +80,13 @@ export class MetadataImage {
     const out: PartitionRegistration[] = [];
     for (const t of this.topicsByName.values()) for (const p of t.partitions) if (p.replicas.includes(brokerId)) out.push(p);
     return out;
+  }
+
+  /** A digest of the whole image, independent of map order: equal images, equal digests. */
+  digest(): string {
+    const lines = this.toRecords().map((r) => JSON.stringify(r, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)));
+    lines.sort();
+    return createHash('sha256').update(lines.join('\n')).digest('hex');
   }
 
   /** The records that rebuild this image from empty: the payload of a metadata snapshot. */

@@ -39,6 +39,7 @@ import {
   SNAPSHOT_FILE,
   TMP_SUFFIX,
 } from './raft-storage-format';
+import { recordDurable } from '../storage/fsync-journal';
 import type { Entry, RaftInitialState, Ready, Snapshot } from './types';
 
 export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from './raft-storage-format';
@@ -153,6 +154,7 @@ export class RaftStorage {
     await writeFully(this.entriesFile, buf, this.fileEnd);
     await this.entriesFile.datasync();
     this.fileEnd = at;
+    recordDurable(path.join(this.dir, ENTRIES_FILE), at);
   }
 
   private async truncateFrom(index: number): Promise<void> {
@@ -161,6 +163,7 @@ export class RaftStorage {
     const cut = keep < this.offsets.length ? this.offsets[keep]! : this.fileEnd;
     await this.entriesFile.truncate(cut);
     await this.entriesFile.sync();
+    recordDurable(path.join(this.dir, ENTRIES_FILE), cut);
     this.offsets.length = keep;
     this.fileEnd = cut;
   }
@@ -229,4 +232,5 @@ async function writeAtomic(dir: string, name: string, bytes: Buffer): Promise<vo
   } finally {
     await d.close();
   }
+  recordDurable(target, bytes.length);
 }

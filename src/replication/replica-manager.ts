@@ -51,6 +51,45 @@ export class ReplicaManager {
     return resolveLogConfig(Object.fromEntries(image.topicConfigs(topic)), this.defaults);
   }
 
+  /** `topicId:partition` of every hosted replica whose log is offline, for the controller. */
+  offlinePartitions(): string[] {
+    return this.all()
+      .filter((p) => p.log.isOffline)
+      .map((p) => `${p.topicId}:${p.partition}`);
+  }
+
+  /**
+   * Rebuilds offline replicas from their leader (reliability.md scenario 11): once the controller
+   * has taken the replica out of the ISR and another broker leads, the damaged log is deleted and
+   * replaced by an empty one that fetches everything again. Never while this replica is in the ISR.
+   */
+  private readonly repairing = new Set<string>();
+
+  private async repairOffline(image: MetadataImage): Promise<void> {
+    for (const p of this.all()) {
+      if (!p.log.isOffline || this.repairing.has(tpKey(p.topic, p.partition))) continue;
+      const reg = image.partition(p.topic, p.partition);
+      if (!reg || reg.isr.includes(this.nodeId) || reg.leader < 0 || reg.leader === this.nodeId) continue;
+      this.logger.warn({ topic: p.topic, partition: p.partition, leader: reg.leader, reason: p.log.offlineMessage }, 'rebuilding offline replica from the leader');
+      const key = tpKey(p.topic, p.partition);
+      this.repairing.add(key);
+      this.partitions.delete(key);
+      p.close();
+      for (const l of this.removeListeners) l(p);
+      try {
+        await this.logs.delete(p.topic, p.partition);
+        const log = this.logs.getOrCreate(reg.topic, reg.partition, this.logConfigFor(image, reg.topic), reg.topicId);
+        const fresh = new Partition(this.nodeId, reg.topicId, log, reg, this.logger, this.clock.nowMs());
+        this.partitions.set(key, fresh);
+        for (const l of this.changeListeners) l(fresh);
+      } catch (err) {
+        this.logger.error({ topic: p.topic, partition: p.partition, err: (err as Error).message }, 'cannot rebuild replica');
+      } finally {
+        this.repairing.delete(key);
+      }
+    }
+  }
+
   /** The log manager's view of which topics exist, for loading logs at start. */
   configForExistingTopic(image: MetadataImage, topic: string): LogConfig | null {
     return image.topicsByName.has(topic) ? this.logConfigFor(image, topic) : null;
@@ -98,6 +137,7 @@ export class ReplicaManager {
     }
     // Config-only changes (retention, segment size) apply to live logs at once.
     for (const p of this.partitions.values()) p.log.config = this.logConfigFor(image, p.topic);
+    void this.repairOffline(image).catch((err) => this.logger.error({ err: (err as Error).message }, 'replica repair failed'));
   }
 
   private async remove(topic: string, partition: number, reason: string): Promise<void> {

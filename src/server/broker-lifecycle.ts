@@ -37,6 +37,8 @@ export class BrokerLifecycle {
       controllers: ControllerClient;
       publisher: MetadataPublisher;
       logger: Logger;
+      /** Replicas whose log is offline here, reported with every heartbeat. */
+      offlinePartitions: () => string[];
     },
   ) {}
 
@@ -87,6 +89,7 @@ export class BrokerLifecycle {
         metadataOffset: this.o.publisher.image.offset,
         wantFence: false,
         wantShutdown: this.wantShutdown,
+        offlinePartitions: this.o.offlinePartitions(),
       }, Math.max(1000, this.o.heartbeatIntervalMs));
       if (res.errorCode === ErrorCode.STALE_BROKER_EPOCH || res.errorCode === ErrorCode.BROKER_NOT_REGISTERED) {
         // The controller no longer knows this incarnation (e.g. fenced and replaced): register again.

@@ -188,7 +188,7 @@ export class ControllerRole {
       ),
       BrokerHeartbeat: unary(
         this.logger,
-        this.guarded('brokerHeartbeat', async (req: { brokerId: number; brokerEpoch: number; metadataOffset: number; wantFence: boolean; wantShutdown: boolean }) => {
+        this.guarded('brokerHeartbeat', async (req: { brokerId: number; brokerEpoch: number; metadataOffset: number; wantFence: boolean; wantShutdown: boolean; offlinePartitions: string[] }) => {
           const b = this.publisher.image.brokers.get(req.brokerId);
           if (b && b.epoch === req.brokerEpoch) this.heartbeats.touch(req.brokerId, this.clock.nowMs());
           const res = await this.controller.submit('brokerHeartbeat', (img) => brokerHeartbeat(img, req, img.brokers.get(req.brokerId)?.registeredAtOffset ?? Infinity, this.config.uncleanLeaderElection));

@@ -198,6 +198,7 @@ export class CairnNode {
         controllers: this.controllers,
         publisher: this.publisher,
         logger: this.logger,
+        offlinePartitions: () => this.replicas?.offlinePartitions() ?? [],
       });
       this.publisher.addListener((img) => this.maybeDeleteStrays(img.brokers.get(c.nodeId)?.fenced === false));
       void this.lifecycle.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'broker registration gave up'));
@@ -270,6 +271,7 @@ export class CairnNode {
         })),
       clusterId: image.clusterId ?? '',
       metadataOffset: image.offset,
+      imageDigest: image.digest(),
     };
   }
 

@@ -13,6 +13,7 @@ import {
 } from '../record/batch';
 import { crc32c } from '../record/crc32c';
 import { fileIO } from './file-io';
+import { recordDurable } from './fsync-journal';
 import { OffsetIndex, TimeIndex } from './index-file';
 
 export const LOG_SUFFIX = '.log';
@@ -399,9 +400,11 @@ export class LogSegment {
     this.index.flush();
     this.timeIndex.flush();
     this.syncsInFlight++;
+    const size = this.size;
     return new Promise((resolve, reject) => {
       fileIO.fsync(this.fd, (err) => {
         this.syncsInFlight--;
+        if (!err) recordDurable(this.logFile, size);
         if (this.closeRequested && this.syncsInFlight === 0) this.closeNow();
         if (err) reject(err);
         else resolve();
@@ -413,6 +416,7 @@ export class LogSegment {
     this.index.sync();
     this.timeIndex.sync();
     fs.fsyncSync(this.fd);
+    recordDurable(this.logFile, this.size);
   }
 
   /**
