@@ -1,0 +1,168 @@
+import type { History, OwnershipOp, ReadOp, SendOp, TxnOp } from './history';
+
+/** What the cluster holds after the drain: partition → offset → value. */
+export type FinalLog = Map<number, Map<number, string>>;
+
+export interface CheckResult {
+  checker: string;
+  ok: boolean;
+  /** A short count or description of what was checked. */
+  summary: string;
+  /** The first few problems, each a sentence with the values that broke it. */
+  problems: string[];
+  /** Reported but not failing (e.g. duplicates where nothing promises idempotence). */
+  warning?: boolean;
+}
+
+const MAX_PROBLEMS = 20;
+
+function result(checker: string, problems: string[], summary: string, warning = false): CheckResult {
+  return { checker, ok: problems.length === 0 || warning, summary, problems: problems.slice(0, MAX_PROBLEMS), ...(warning && problems.length > 0 ? { warning: true } : {}) };
+}
+
+/** Where each value ended up (every occurrence). */
+function locations(final: FinalLog): Map<string, { partition: number; offset: number }[]> {
+  const out = new Map<string, { partition: number; offset: number }[]>();
+  for (const [partition, log] of final) {
+    for (const [offset, value] of log) {
+      const list = out.get(value) ?? [];
+      list.push({ partition, offset });
+      out.set(value, list);
+    }
+  }
+  return out;
+}
+
+/** Every acknowledged write is there after the drain, at the offset it was acknowledged with. */
+export function checkLostWrites(sends: readonly SendOp[], final: FinalLog): CheckResult {
+  const problems: string[] = [];
+  let acked = 0;
+  for (const op of sends) {
+    if (op.type !== 'ok') continue;
+    acked++;
+    const got = final.get(op.partition!)?.get(op.offset!);
+    if (got !== op.value) problems.push(`acknowledged ${op.value} at ${op.partition}:${op.offset} is lost (found ${got ?? 'nothing'})`);
+  }
+  return result('lost-write', problems, `${acked} acknowledged writes`);
+}
+
+/** A write that definitely failed must not be there. */
+export function checkFailedAbsent(sends: readonly SendOp[], final: FinalLog): CheckResult {
+  const where = locations(final);
+  const problems = sends.filter((o) => o.type === 'fail' && where.has(o.value)).map((o) => `${o.value} failed definitely (${o.error}) but is at ${JSON.stringify(where.get(o.value))}`);
+  return result('failed-absent', problems, `${sends.filter((o) => o.type === 'fail').length} definite failures`);
+}
+
+/** No value twice. Fails where idempotence or transactions promise it; a warning otherwise. */
+export function checkDuplicates(final: FinalLog, strict: boolean): CheckResult {
+  const problems: string[] = [];
+  for (const [value, at] of locations(final)) if (at.length > 1) problems.push(`${value} appears ${at.length} times: ${at.map((a) => `${a.partition}:${a.offset}`).join(', ')}`);
+  return result('duplicate', problems, `${[...final.values()].reduce((n, l) => n + l.size, 0)} records`, !strict);
+}
+
+/** Every reader (and the drain) saw the same value at each offset. */
+export function checkOffsetConsistency(reads: readonly ReadOp[], final: FinalLog): CheckResult {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const [p, log] of final) for (const [o, v] of log) seen.set(`${p}:${o}`, v);
+  for (const r of reads) {
+    const key = `${r.partition}:${r.offset}`;
+    const v = seen.get(key);
+    if (v === undefined) seen.set(key, r.value);
+    else if (v !== r.value) problems.push(`offset ${key} held ${v} for one reader and ${r.value} for reader ${r.process}`);
+  }
+  return result('offset-consistency', problems, `${reads.length} reads`);
+}
+
+/**
+ * One producer's records in one partition keep its send order (first occurrences: a retried batch
+ * written twice repeats earlier values, which the duplicate checker reports).
+ */
+export function checkProducerOrder(sends: readonly SendOp[], final: FinalLog): CheckResult {
+  const seqOf = new Map<string, { process: number; seq: number }>();
+  for (const s of sends) if (s.type === 'invoke') seqOf.set(s.value, { process: s.process, seq: s.seq });
+  const problems: string[] = [];
+  for (const [partition, log] of final) {
+    const lastSeq = new Map<number, number>();
+    const firstSeen = new Set<string>();
+    for (const offset of [...log.keys()].sort((a, b) => a - b)) {
+      const value = log.get(offset)!;
+      if (firstSeen.has(value)) continue;
+      firstSeen.add(value);
+      const s = seqOf.get(value);
+      if (!s) continue;
+      const last = lastSeq.get(s.process) ?? -1;
+      if (s.seq < last) problems.push(`producer ${s.process}: ${value} (seq ${s.seq}) is at ${partition}:${offset}, after seq ${last}`);
+      lastSeq.set(s.process, Math.max(last, s.seq));
+    }
+  }
+  return result('producer-order', problems, `${final.size} partitions`);
+}
+
+/** A consumer's polls within a session neither skip an offset nor go back (plain, uncompacted topics). */
+export function checkReaderProgress(reads: readonly ReadOp[]): CheckResult {
+  const last = new Map<string, number>();
+  const problems: string[] = [];
+  for (const r of reads) {
+    const key = `${r.process}/${r.session}/${r.partition}`;
+    const prev = last.get(key);
+    if (prev !== undefined && r.offset !== prev + 1) problems.push(`reader ${r.process} on partition ${r.partition} went from offset ${prev} to ${r.offset}`);
+    last.set(key, r.offset);
+  }
+  return result('reader-progress', problems, `${reads.length} reads`);
+}
+
+/** Under read_committed, no value of an aborted or still-open transaction is ever read. */
+export function checkNoAbortedReads(txns: readonly TxnOp[], reads: readonly ReadOp[]): CheckResult {
+  const committed = new Set<string>();
+  const notCommitted = new Map<string, string>();
+  for (const t of txns) {
+    if (t.type === 'ok') for (const v of t.values) committed.add(v);
+    else if (t.type === 'fail') for (const v of t.values) notCommitted.set(v, t.txn);
+  }
+  const problems = reads.filter((r) => notCommitted.has(r.value) && !committed.has(r.value)).map((r) => `read ${r.value} of aborted transaction ${notCommitted.get(r.value)} at ${r.partition}:${r.offset}`);
+  return result('aborted-read', problems, `${txns.length} transactions, ${reads.length} reads`);
+}
+
+/** Within one group generation, no partition has two owners. */
+export function checkSingleOwnership(owns: readonly OwnershipOp[]): CheckResult {
+  const owner = new Map<string, string>();
+  const problems: string[] = [];
+  for (const o of owns) {
+    for (const p of o.partitions) {
+      const key = `${o.group}/${o.generation}/${p}`;
+      const prev = owner.get(key);
+      if (prev !== undefined && prev !== o.member) problems.push(`group ${o.group} generation ${o.generation}: partition ${p} owned by ${prev} and ${o.member}`);
+      else owner.set(key, o.member);
+    }
+  }
+  return result('single-ownership', problems, `${owns.length} assignments`);
+}
+
+/** The cluster took writes again within `boundMs` of the faults healing. */
+export function checkRecovery(sends: readonly SendOp[], healedAtMs: number, boundMs: number): CheckResult {
+  const first = sends.find((s) => s.type === 'ok' && s.timeMs >= healedAtMs);
+  const took = first ? first.timeMs - healedAtMs : Infinity;
+  const problems = took <= boundMs ? [] : [first ? `first write after the heal succeeded after ${took} ms, above the ${boundMs} ms bound` : 'no write succeeded after the heal'];
+  return result('recovery', problems, first ? `writes resumed ${took} ms after the heal` : 'no write after the heal');
+}
+
+/** All checkers that apply to a produce/consume history. */
+export function checkAll(history: History, final: FinalLog, opts: { strictDuplicates: boolean; healedAtMs: number; recoveryBoundMs: number }): CheckResult[] {
+  const sends = history.sends();
+  const reads = history.reads();
+  const txns = history.ops.filter((o): o is TxnOp => o.kind === 'txn');
+  const owns = history.ops.filter((o): o is OwnershipOp => o.kind === 'owns');
+  const out = [
+    checkLostWrites(sends, final),
+    checkFailedAbsent(sends, final),
+    checkDuplicates(final, opts.strictDuplicates),
+    checkOffsetConsistency(reads, final),
+    checkProducerOrder(sends, final),
+    checkReaderProgress(reads),
+    checkRecovery(sends, opts.healedAtMs, opts.recoveryBoundMs),
+  ];
+  if (txns.length > 0) out.push(checkNoAbortedReads(txns, reads));
+  if (owns.length > 0) out.push(checkSingleOwnership(owns));
+  return out;
+}

@@ -1,0 +1,355 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Proxy, Toxiproxy } from 'toxiproxy-node-client';
+import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
+import type { Logger } from '../../src/common/logger';
+import { RpcClient } from '../../src/protocol/rpc-client';
+import { readFsyncJournal } from '../../src/storage/fsync-journal';
+import { ToxiproxyServer } from '../toxiproxy/server';
+
+/** The client (this process) in link names. */
+export const CLIENT = 'c';
+const nodeName = (id: number) => `n${id}`;
+
+export interface ChaosClusterOptions {
+  nodes: number;
+  baseDir: string;
+  logger: Logger;
+  /** Server flags for every node. */
+  flags?: Record<string, string>;
+  /** A running Toxiproxy to use instead of the bundled server (TOXIPROXY_URL). */
+  toxiproxyUrl?: string;
+  /** Record fsyncs so un-fsynced writes can be dropped after a kill (reliability.md 7-9). */
+  fsyncJournal?: boolean;
+  /** Put these nodes' data on a tmpfs of this many MiB (disk-full scenarios). */
+  tmpfsMiB?: Map<number, number>;
+  /** Extra environment per node (e.g. clock skew). */
+  env?: Map<number, Record<string, string>>;
+}
+
+export interface QuorumInfo {
+  leaderId: number;
+  term: number;
+  role: string;
+  metadataOffset: number;
+  imageDigest: string;
+  brokers: { nodeId: number; fenced: boolean }[];
+}
+
+/**
+ * A cluster of real `cairn server` processes whose every connection runs through a Toxiproxy proxy,
+ * one per directed link (design brief §10; issue 7): client→node `c>nI`, node→node `nI>nJ`. Each
+ * node advertises its client proxy and reaches its peers through theirs (`peer.addresses`), so any
+ * link can be cut, slowed or made lossy on its own. Faults are applied through
+ * `toxiproxy-node-client`, against the bundled Toxiproxy-compatible server or a real one.
+ */
+export class ChaosCluster {
+  readonly cluster: LocalCluster;
+  private toxiproxyServer: ToxiproxyServer | null = null;
+  private toxiproxy!: Toxiproxy;
+  private readonly proxies = new Map<string, Proxy>();
+  private readonly clientPorts = new Map<number, number>();
+  private readonly mounted: string[] = [];
+  private readonly fillers = new Map<number, string>();
+  private readonly ids: number[];
+
+  private constructor(
+    private readonly o: ChaosClusterOptions,
+    cluster: LocalCluster,
+  ) {
+    this.cluster = cluster;
+    this.ids = cluster.nodes.map((n) => n.id);
+  }
+
+  static async create(o: ChaosClusterOptions): Promise<ChaosCluster> {
+    fs.mkdirSync(o.baseDir, { recursive: true });
+    const ports = await freePorts(o.nodes);
+    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info' });
+    const c = new ChaosCluster(o, cluster);
+    await c.setUpProxies();
+    return c;
+  }
+
+  get bootstrap(): string {
+    return this.ids.map((id) => `127.0.0.1:${this.clientPorts.get(id)}`).join(',');
+  }
+
+  /** Direct (unproxied) address of a node, for the harness's own status queries. */
+  direct(id: number): string {
+    return `127.0.0.1:${this.cluster.node(id).port}`;
+  }
+
+  nodeIds(): number[] {
+    return [...this.ids];
+  }
+
+  private async setUpProxies(): Promise<void> {
+    const url = this.o.toxiproxyUrl ?? process.env.TOXIPROXY_URL;
+    if (url) {
+      this.toxiproxy = new Toxiproxy(url);
+    } else {
+      this.toxiproxyServer = new ToxiproxyServer({ logger: this.o.logger.child({ component: 'toxiproxy' }) });
+      await this.toxiproxyServer.start({ host: '127.0.0.1', port: 0 });
+      this.toxiproxy = new Toxiproxy(this.toxiproxyServer.url);
+    }
+    const links: [string, number][] = [];
+    for (const to of this.ids) {
+      links.push([`${CLIENT}>${nodeName(to)}`, to]);
+      for (const from of this.ids) if (from !== to) links.push([`${nodeName(from)}>${nodeName(to)}`, to]);
+    }
+    const ports = await freePorts(links.length);
+    for (let i = 0; i < links.length; i++) {
+      const [name, to] = links[i]!;
+      try {
+        await this.toxiproxy.get(name).then((p) => p.remove());
+      } catch {
+        // not there: fine
+      }
+      const proxy = await this.toxiproxy.createProxy({ name, listen: `127.0.0.1:${ports[i]}`, upstream: this.direct(to) });
+      this.proxies.set(name, proxy);
+      if (name.startsWith(`${CLIENT}>`)) this.clientPorts.set(to, ports[i]!);
+    }
+    for (const n of this.cluster.nodes) {
+      const peers = this.ids.filter((id) => id !== n.id).map((id) => `${id}@${this.proxies.get(`${nodeName(n.id)}>${nodeName(id)}`)!.listen}`);
+      n.flags = { ...n.flags, 'advertised-listeners': `127.0.0.1:${this.clientPorts.get(n.id)}`, 'peer-addresses': peers.join(',') };
+    }
+  }
+
+  private proxy(name: string): Proxy {
+    const p = this.proxies.get(name);
+    if (!p) throw new Error(`no proxy ${name}`);
+    return p;
+  }
+
+  // ---- processes ----
+
+  async startAll(): Promise<void> {
+    for (const id of this.ids) this.start(id);
+    await this.cluster.waitReady(this.ids.length, 60_000);
+  }
+
+  start(id: number): void {
+    const mib = this.o.tmpfsMiB?.get(id);
+    const dir = this.cluster.node(id).dataDir;
+    if (mib !== undefined && !this.mounted.includes(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir]);
+      this.mounted.push(dir);
+    }
+    const env = { ...(this.o.env?.get(id) ?? {}) };
+    if (this.o.fsyncJournal) env.CAIRN_FAULT_FSYNC_JOURNAL = this.journal(id);
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      this.cluster.start(id);
+    } finally {
+      for (const k of Object.keys(env)) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  }
+
+  private journal(id: number): string {
+    return path.join(this.o.baseDir, `fsync-journal-${id}.log`);
+  }
+
+  isRunning(id: number): boolean {
+    return this.cluster.isRunning(id);
+  }
+
+  async kill(id: number): Promise<void> {
+    this.cluster.resume(id);
+    await this.cluster.kill(id, 'SIGKILL');
+  }
+
+  pause(id: number): void {
+    this.cluster.pause(id);
+  }
+
+  resume(id: number): void {
+    this.cluster.resume(id);
+  }
+
+  /**
+   * After a kill: cut every log and Raft file back to its last fsynced size, delete files never
+   * fsynced, drop derived indexes — what a power cut that loses the page cache leaves on disk.
+   */
+  dropUnfsynced(id: number): { files: number; bytes: number } {
+    if (this.isRunning(id)) throw new Error(`node ${id} must be stopped before its page cache is dropped`);
+    const durable = readFsyncJournal(this.journal(id));
+    let files = 0;
+    let bytes = 0;
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) walk(full);
+        else if (/\.(log)$/.test(e.name) || e.name === 'raft-entries') {
+          const size = fs.statSync(full).size;
+          const keep = Math.min(size, durable.get(full) ?? 0);
+          if (keep < size) {
+            fs.truncateSync(full, keep);
+            files++;
+            bytes += size - keep;
+          }
+        } else if (/\.(index|timeindex)$/.test(e.name)) {
+          fs.rmSync(full);
+        }
+      }
+    };
+    walk(this.cluster.node(id).dataDir);
+    return { files, bytes };
+  }
+
+  // ---- storage faults ----
+
+  /** Segment files of a partition on a node, oldest first. */
+  segments(id: number, topic: string, partition: number): string[] {
+    const dir = path.join(this.cluster.node(id).dataDir, `${topic}-${partition}`);
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort().map((f) => path.join(dir, f));
+  }
+
+  /** Fills a tmpfs-backed node's data directory to the last byte. */
+  fillDisk(id: number): void {
+    const dir = this.cluster.node(id).dataDir;
+    if (!this.mounted.includes(dir)) throw new Error(`node ${id} is not on a tmpfs`);
+    const filler = path.join(dir, 'chaos-filler');
+    const fd = fs.openSync(filler, 'w');
+    const chunk = Buffer.alloc(1 << 20);
+    try {
+      for (;;) fs.writeSync(fd, chunk);
+    } catch {
+      // ENOSPC: full
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.fillers.set(id, filler);
+  }
+
+  freeDisk(id: number): void {
+    const f = this.fillers.get(id);
+    if (f) fs.rmSync(f, { force: true });
+    this.fillers.delete(id);
+  }
+
+  // ---- network faults ----
+
+  private async toxic(proxy: string, body: { name: string; type: string; stream: 'upstream' | 'downstream'; attributes: Record<string, number> }): Promise<void> {
+    await this.proxy(proxy).addToxic({ toxicity: 1, ...body } as never);
+  }
+
+  /** Nothing `from` sends reaches `to` (requests on from's connections, answers on to's). */
+  async cut(from: string, to: string): Promise<void> {
+    const tag = `cut-${from}-${to}`;
+    if (this.proxies.has(`${from}>${to}`)) await this.toxic(`${from}>${to}`, { name: `${tag}-up`, type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } });
+    if (this.proxies.has(`${to}>${from}`)) await this.toxic(`${to}>${from}`, { name: `${tag}-down`, type: 'timeout', stream: 'downstream', attributes: { timeout: 0 } });
+  }
+
+  /** Cuts both directions between each node of `a` and each node of `b`. */
+  async partition(a: number[], b: number[], oneWay = false): Promise<void> {
+    for (const x of a) {
+      for (const y of b) {
+        await this.cut(nodeName(x), nodeName(y));
+        if (!oneWay) await this.cut(nodeName(y), nodeName(x));
+      }
+    }
+  }
+
+  async isolate(id: number, fromClients = false): Promise<void> {
+    await this.partition([id], this.ids.filter((x) => x !== id));
+    if (fromClients) {
+      await this.cut(CLIENT, nodeName(id));
+      await this.cut(nodeName(id), CLIENT);
+    }
+  }
+
+  /** Every node link gets latency (and jitter), in both directions. */
+  async latency(ms: number, jitterMs: number, includeClients = false): Promise<void> {
+    for (const [name] of this.proxies) {
+      if (!includeClients && name.startsWith(`${CLIENT}>`)) continue;
+      for (const stream of ['upstream', 'downstream'] as const) await this.toxic(name, { name: `latency-${stream}`, type: 'latency', stream, attributes: { latency: ms, jitter: jitterMs } });
+    }
+  }
+
+  async bandwidth(kbPerS: number): Promise<void> {
+    for (const [name] of this.proxies) {
+      if (name.startsWith(`${CLIENT}>`)) continue;
+      for (const stream of ['upstream', 'downstream'] as const) await this.toxic(name, { name: `bandwidth-${stream}`, type: 'bandwidth', stream, attributes: { rate: kbPerS } });
+    }
+  }
+
+  /** Resets (TCP RST) connections on a link once data flows, after `afterMs`. */
+  async resetPeer(link: string, afterMs: number): Promise<void> {
+    await this.toxic(link, { name: 'reset-peer', type: 'reset_peer', stream: 'upstream', attributes: { timeout: afterMs } });
+  }
+
+  /** Closes client→node connections after `bytes` bytes (a cut mid-request). */
+  async limitData(link: string, bytes: number): Promise<void> {
+    await this.toxic(link, { name: 'limit-data', type: 'limit_data', stream: 'upstream', attributes: { bytes } });
+  }
+
+  /** Removes every toxic (Toxiproxy's /reset). */
+  async healNetwork(): Promise<void> {
+    await this.toxiproxy.reset();
+  }
+
+  // ---- observation (direct, never through the proxies) ----
+
+  async quorum(id: number): Promise<QuorumInfo | null> {
+    if (!this.isRunning(id)) return null;
+    const rpc = new RpcClient(this.direct(id), 'cairn.v1.Controller');
+    try {
+      return await rpc.unary<unknown, QuorumInfo>('DescribeQuorum', {}, 2_000);
+    } catch {
+      return null;
+    } finally {
+      rpc.close();
+    }
+  }
+
+  async controllerLeader(): Promise<number> {
+    for (const id of this.ids) {
+      const q = await this.quorum(id);
+      if (q?.role === 'leader') return id;
+    }
+    return -1;
+  }
+
+  async partitionLeader(topic: string, partition: number): Promise<number> {
+    for (const id of this.ids) {
+      if (!this.isRunning(id)) continue;
+      const rpc = new RpcClient(this.direct(id), 'cairn.v1.Broker');
+      try {
+        const m = await rpc.unary<unknown, { topics: { partitions: { partition: number; leaderId: number }[] }[] }>('Metadata', { topics: [topic] }, 2_000);
+        const l = m.topics[0]?.partitions.find((p) => p.partition === partition)?.leaderId;
+        if (l !== undefined && l >= 0) return l;
+      } catch {
+        // try the next node
+      } finally {
+        rpc.close();
+      }
+    }
+    return -1;
+  }
+
+  async stop(): Promise<void> {
+    await this.cluster.stopAll('SIGKILL');
+    for (const id of this.ids) this.freeDisk(id);
+    try {
+      await this.toxiproxy.reset();
+      for (const p of this.proxies.values()) await p.remove().catch(() => undefined);
+    } catch {
+      // the server may be gone
+    }
+    await this.toxiproxyServer?.stop();
+    for (const dir of this.mounted.splice(0)) {
+      try {
+        execFileSync('umount', [dir]);
+      } catch {
+        // busy or gone
+      }
+    }
+  }
+}
