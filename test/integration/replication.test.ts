@@ -5,7 +5,7 @@ import { Producer } from '../../src/client/producer';
 import { ErrorCode } from '../../src/common/errors';
 import { freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
-import { logBytes } from '../helpers/verify';
+import { logBytes } from '../../chaos/verify';
 
 const FAST = {
   'broker-session-timeout-ms': '3000',

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
-import { silentLogger } from '../../src/common/logger';
-import { batchLastOffset, forEachBatch } from '../../src/record/batch';
-import { DEFAULT_LOG_CONFIG } from '../../src/storage/log-config';
-import { PartitionLog } from '../../src/storage/partition-log';
+import { silentLogger } from '../src/common/logger';
+import { batchLastOffset, forEachBatch } from '../src/record/batch';
+import { DEFAULT_LOG_CONFIG } from '../src/storage/log-config';
+import { PartitionLog } from '../src/storage/partition-log';
 
 /**
  * The bytes of every batch of a stopped node's partition log below `upTo`, read straight from its

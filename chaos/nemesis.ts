@@ -1,0 +1,308 @@
+import * as fs from 'node:fs';
+import type { Random } from '../src/common/random';
+import { Admin } from '../src/client/admin';
+import type { ChaosCluster } from './harness/chaos-cluster';
+import type { History } from './history';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface NemesisContext {
+  cluster: ChaosCluster;
+  random: Random;
+  topic: string;
+  partitions: number;
+  history: History;
+}
+
+/** One fault: `apply` starts it and says what it did; `heal` undoes it. */
+export interface Fault {
+  name: string;
+  apply(ctx: NemesisContext): Promise<string>;
+  heal(ctx: NemesisContext): Promise<void>;
+}
+
+async function leaderOf(ctx: NemesisContext): Promise<{ partition: number; leader: number }> {
+  const partition = ctx.random.int(0, ctx.partitions - 1);
+  return { partition, leader: await ctx.cluster.partitionLeader(ctx.topic, partition) };
+}
+
+/** Restarts every node that is not running (and resumes paused ones). */
+export async function restartDead(ctx: NemesisContext): Promise<void> {
+  for (const id of ctx.cluster.nodeIds()) {
+    ctx.cluster.resume(id);
+    if (!ctx.cluster.isRunning(id)) ctx.cluster.start(id);
+  }
+}
+
+const healNetwork: Fault['heal'] = (ctx) => ctx.cluster.healNetwork();
+
+export const FAULTS: Record<string, Fault> = {
+  'partition-leader': {
+    name: 'partition-leader',
+    async apply(ctx) {
+      const { partition, leader } = await leaderOf(ctx);
+      if (leader < 0) return 'no leader to partition';
+      await ctx.cluster.isolate(leader);
+      return `isolated node ${leader} (leader of partition ${partition}) from the other nodes`;
+    },
+    heal: healNetwork,
+  },
+  'partition-controller': {
+    name: 'partition-controller',
+    async apply(ctx) {
+      const leader = await ctx.cluster.controllerLeader();
+      if (leader < 0) return 'no controller leader';
+      await ctx.cluster.isolate(leader);
+      return `isolated node ${leader} (controller leader)`;
+    },
+    heal: healNetwork,
+  },
+  'split-majority': {
+    name: 'split-majority',
+    async apply(ctx) {
+      const ids = ctx.random.shuffle(ctx.cluster.nodeIds());
+      const minority = ids.slice(0, Math.floor(ids.length / 2));
+      await ctx.cluster.partition(minority, ids.slice(minority.length));
+      return `split [${minority}] from [${ids.slice(minority.length)}]`;
+    },
+    heal: healNetwork,
+  },
+  'one-way': {
+    name: 'one-way',
+    async apply(ctx) {
+      const [a, b] = ctx.random.shuffle(ctx.cluster.nodeIds());
+      await ctx.cluster.partition([a!], [b!], true);
+      return `node ${a} cannot send to node ${b} (the other way works)`;
+    },
+    heal: healNetwork,
+  },
+  bridge: {
+    name: 'bridge',
+    async apply(ctx) {
+      const [a, b, c] = ctx.random.shuffle(ctx.cluster.nodeIds());
+      await ctx.cluster.partition([a!], [b!]);
+      return `nodes ${a} and ${b} cannot talk; both still talk to ${c} (a ring/bridge)`;
+    },
+    heal: healNetwork,
+  },
+  latency: {
+    name: 'latency',
+    async apply(ctx) {
+      await ctx.cluster.latency(100, 50, true);
+      return '100 ± 50 ms on every link';
+    },
+    heal: healNetwork,
+  },
+  bandwidth: {
+    name: 'bandwidth',
+    async apply(ctx) {
+      await ctx.cluster.bandwidth(256);
+      return '256 KB/s on every node link';
+    },
+    heal: healNetwork,
+  },
+  'reset-client-leader': {
+    name: 'reset-client-leader',
+    async apply(ctx) {
+      const { leader } = await leaderOf(ctx);
+      if (leader < 0) return 'no leader';
+      if (ctx.random.bool()) await ctx.cluster.resetPeer(`c>n${leader}`, ctx.random.int(0, 50));
+      else await ctx.cluster.limitData(`c>n${leader}`, ctx.random.int(100, 20_000));
+      return `client connections to node ${leader} cut mid-request`;
+    },
+    heal: healNetwork,
+  },
+  kill: {
+    name: 'kill',
+    async apply(ctx) {
+      const id = ctx.random.pick(ctx.cluster.nodeIds().filter((x) => ctx.cluster.isRunning(x)));
+      await ctx.cluster.kill(id);
+      return `kill -9 node ${id}`;
+    },
+    heal: restartDead,
+  },
+  'kill-leader': {
+    name: 'kill-leader',
+    async apply(ctx) {
+      const { partition, leader } = await leaderOf(ctx);
+      if (leader < 0) return 'no leader';
+      await ctx.cluster.kill(leader);
+      return `kill -9 node ${leader} (leader of partition ${partition})`;
+    },
+    heal: restartDead,
+  },
+  'kill-all': {
+    name: 'kill-all',
+    async apply(ctx) {
+      for (const id of ctx.cluster.nodeIds()) await ctx.cluster.kill(id);
+      return 'kill -9 every node';
+    },
+    heal: restartDead,
+  },
+  'kill-leader-twice': {
+    name: 'kill-leader-twice',
+    async apply(ctx) {
+      const partition = ctx.random.int(0, ctx.partitions - 1);
+      const first = await ctx.cluster.partitionLeader(ctx.topic, partition);
+      if (first < 0) return 'no leader';
+      await ctx.cluster.kill(first);
+      let second = -1;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        second = await ctx.cluster.partitionLeader(ctx.topic, partition);
+        if (second > 0 && second !== first) break;
+        await sleep(10);
+      }
+      if (second > 0 && second !== first) await ctx.cluster.kill(second);
+      return `kill -9 leader ${first} of partition ${partition}, then its successor ${second} as soon as it was elected`;
+    },
+    heal: restartDead,
+  },
+  pause: {
+    name: 'pause',
+    async apply(ctx) {
+      const mode = ctx.random.pick(['leader', 'minority', 'all']);
+      let ids: number[];
+      if (mode === 'leader') {
+        const { leader } = await leaderOf(ctx);
+        ids = leader > 0 ? [leader] : [];
+      } else if (mode === 'minority') {
+        ids = [ctx.random.pick(ctx.cluster.nodeIds())];
+      } else {
+        ids = ctx.cluster.nodeIds();
+      }
+      for (const id of ids) ctx.cluster.pause(id);
+      return `SIGSTOP ${mode}: nodes ${ids.join(',')}`;
+    },
+    heal: async (ctx) => {
+      for (const id of ctx.cluster.nodeIds()) ctx.cluster.resume(id);
+    },
+  },
+  'shrink-isr-then-kill-leader': {
+    name: 'shrink-isr-then-kill-leader',
+    async apply(ctx) {
+      const { partition, leader } = await leaderOf(ctx);
+      if (leader < 0) return 'no leader';
+      const followers = ctx.cluster.nodeIds().filter((x) => x !== leader);
+      for (const f of followers) {
+        await ctx.cluster.kill(f);
+        await sleep(ctx.random.int(500, 3_000));
+      }
+      await ctx.cluster.kill(leader);
+      return `killed followers ${followers.join(',')} one by one, then leader ${leader} of partition ${partition}`;
+    },
+    heal: restartDead,
+  },
+  'lose-unfsynced': {
+    name: 'lose-unfsynced',
+    async apply(ctx) {
+      const id = ctx.random.pick(ctx.cluster.nodeIds());
+      const other = ctx.random.pick(ctx.cluster.nodeIds().filter((x) => x !== id));
+      ctx.cluster.pause(other);
+      await ctx.cluster.kill(id);
+      const lost = ctx.cluster.dropUnfsynced(id);
+      ctx.cluster.start(id);
+      return `node ${id} lost its page cache (${lost.bytes} un-fsynced bytes in ${lost.files} files) while node ${other} was paused`;
+    },
+    heal: restartDead,
+  },
+  'lose-unfsynced-all': {
+    name: 'lose-unfsynced-all',
+    async apply(ctx) {
+      let bytes = 0;
+      for (const id of ctx.cluster.nodeIds()) await ctx.cluster.kill(id);
+      for (const id of ctx.cluster.nodeIds()) bytes += ctx.cluster.dropUnfsynced(id).bytes;
+      for (const id of ctx.cluster.nodeIds()) ctx.cluster.start(id);
+      return `every node lost its page cache at once (${bytes} un-fsynced bytes)`;
+    },
+    heal: restartDead,
+  },
+  'torn-tail': {
+    name: 'torn-tail',
+    async apply(ctx) {
+      const { partition, leader } = await leaderOf(ctx);
+      if (leader < 0) return 'no leader';
+      const followers = ctx.cluster.nodeIds().filter((x) => x !== leader);
+      for (const f of followers) await ctx.cluster.kill(f);
+      await sleep(ctx.random.int(1_000, 4_000)); // the ISR shrinks to the leader
+      await ctx.cluster.kill(leader);
+      const segs = ctx.cluster.segments(leader, ctx.topic, partition);
+      const last = segs[segs.length - 1];
+      let cut = 0;
+      if (last) {
+        const size = fs.statSync(last).size;
+        cut = Math.min(size, ctx.random.int(1, 200));
+        fs.truncateSync(last, size - cut);
+      }
+      for (const id of ctx.cluster.nodeIds()) ctx.cluster.start(id);
+      return `ISR of partition ${partition} down to leader ${leader}, which crashed with a torn tail (${cut} bytes cut); all restarted`;
+    },
+    heal: restartDead,
+  },
+  'corrupt-minority': {
+    name: 'corrupt-minority',
+    async apply(ctx) {
+      const { partition, leader } = await leaderOf(ctx);
+      const victim = ctx.random.pick(ctx.cluster.nodeIds().filter((x) => x !== leader));
+      await ctx.cluster.kill(victim);
+      const segs = ctx.cluster.segments(victim, ctx.topic, partition);
+      const seg = segs[0];
+      let what = 'nothing to corrupt';
+      if (seg && fs.statSync(seg).size > 200) {
+        const bytes = fs.readFileSync(seg);
+        if (ctx.random.bool()) {
+          const at = ctx.random.int(80, Math.floor(bytes.length / 2));
+          bytes[at] = bytes[at]! ^ 0x5a;
+          fs.writeFileSync(seg, bytes);
+          what = `flipped bits at byte ${at} of ${seg}`;
+        } else {
+          fs.truncateSync(seg, Math.floor(bytes.length / 2));
+          what = `truncated ${seg} to half`;
+        }
+      }
+      ctx.cluster.start(victim);
+      return `node ${victim} restarted with a damaged replica of partition ${partition}: ${what}`;
+    },
+    heal: restartDead,
+  },
+  'disk-full': {
+    name: 'disk-full',
+    async apply(ctx) {
+      const id = ctx.cluster.nodeIds()[0]!;
+      ctx.cluster.fillDisk(id);
+      return `filled node ${id}'s disk`;
+    },
+    heal: async (ctx) => ctx.cluster.freeDisk(ctx.cluster.nodeIds()[0]!),
+  },
+  'rolling-restart': {
+    name: 'rolling-restart',
+    async apply(ctx) {
+      for (const id of ctx.cluster.nodeIds()) {
+        await ctx.cluster.cluster.stop(id);
+        ctx.cluster.start(id);
+        await ctx.cluster.cluster.waitReady(ctx.cluster.nodeIds().length, 30_000).catch(() => undefined);
+      }
+      return 'SIGTERM and restart every node in turn';
+    },
+    heal: restartDead,
+  },
+  reassign: {
+    name: 'reassign',
+    async apply(ctx) {
+      const partition = ctx.random.int(0, ctx.partitions - 1);
+      const replicas = ctx.random.shuffle(ctx.cluster.nodeIds());
+      const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 5_000 });
+      try {
+        const [r] = await admin.reassignPartitions([{ topic: ctx.topic, partition, replicas }]);
+        const victim = ctx.random.pick(ctx.cluster.nodeIds());
+        await ctx.cluster.kill(victim);
+        return `reassigned partition ${partition} to [${replicas}] (${r?.errorCode === 0 ? 'started' : `refused: ${r?.errorMessage}`}) and killed node ${victim}`;
+      } catch (err) {
+        return `reassignment of partition ${partition} failed: ${(err as Error).message}`;
+      } finally {
+        admin.close();
+      }
+    },
+    heal: restartDead,
+  },
+};

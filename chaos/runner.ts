@@ -1,0 +1,219 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Admin } from '../src/client/admin';
+import type { Logger } from '../src/common/logger';
+import { SeededRandom } from '../src/common/random';
+import { checkAll, type CheckResult, type FinalLog } from './checkers';
+import { ChaosCluster } from './harness/chaos-cluster';
+import { History } from './history';
+import { FAULTS, type NemesisContext, restartDead } from './nemesis';
+import { writeReport } from './report';
+import type { Scenario } from './scenarios';
+import { logBytes } from './verify';
+import { drain, ProducerWorkload, ReaderWorkload } from './workloads';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface RunOptions {
+  durationS: number;
+  seed: number;
+  resultsDir: string;
+  logger: Logger;
+  producers?: number;
+  ratePerProducer?: number;
+  partitions?: number;
+  /** Writes must succeed again within this long after the heal. */
+  recoveryBoundMs?: number;
+  quietAfterHealMs?: number;
+  /** Keep the cluster's data directory (it is removed after a passing run). */
+  keepData?: boolean;
+}
+
+export interface RunReport {
+  scenario: string;
+  row: number;
+  seed: number;
+  durationS: number;
+  startedAt: string;
+  verdict: 'pass' | 'fail';
+  checks: CheckResult[];
+  faults: { fault: string; detail: string; startMs: number; endMs: number }[];
+  throughput: number[];
+  stats: { invoked: number; ok: number; info: number; fail: number; reads: number; drained: number; drainComplete: boolean };
+  healedAtMs: number;
+  dataDir: string;
+  reportDir: string;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return true;
+    } catch {
+      // not yet
+    }
+    await sleep(250);
+  }
+  return false;
+}
+
+/** Replicas of every partition agree, byte for byte, below the end the drain reached. */
+async function checkReplicas(cluster: ChaosCluster, topic: string, final: FinalLog): Promise<CheckResult> {
+  const problems: string[] = [];
+  for (const [partition, log] of final) {
+    const end = log.size === 0 ? 0 : Math.max(...log.keys()) + 1;
+    const copies = await Promise.all(cluster.nodeIds().map(async (id) => ({ id, bytes: await logBytes(cluster.cluster.node(id).dataDir, topic, partition, end) })));
+    const ref = copies[0]!;
+    for (const c of copies.slice(1)) {
+      if (!c.bytes.equals(ref.bytes)) problems.push(`partition ${partition}: node ${c.id} (${c.bytes.length} bytes) differs from node ${ref.id} (${ref.bytes.length} bytes) below offset ${end}`);
+    }
+  }
+  return { checker: 'replicas-agree', ok: problems.length === 0, summary: `${final.size} partitions compared on disk`, problems };
+}
+
+/** Every controller replayed the same metadata (reliability.md row 22). */
+async function checkControllers(cluster: ChaosCluster): Promise<CheckResult> {
+  let last: string[] = [];
+  const same = await waitFor(async () => {
+    const qs = await Promise.all(cluster.nodeIds().map((id) => cluster.quorum(id)));
+    if (qs.some((q) => q === null)) return false;
+    last = qs.map((q, i) => `node ${i + 1}: offset ${q!.metadataOffset} digest ${q!.imageDigest.slice(0, 12)}`);
+    return new Set(qs.map((q) => `${q!.metadataOffset}/${q!.imageDigest}`)).size === 1;
+  }, 20_000);
+  return { checker: 'controllers-agree', ok: same, summary: last.join('; '), problems: same ? [] : [`controllers did not converge on one metadata image: ${last.join('; ')}`] };
+}
+
+export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport> {
+  const startedAt = new Date().toISOString();
+  const stamp = startedAt.replace(/[:.]/g, '-');
+  const reportDir = path.join(o.resultsDir, `${stamp}-${s.name}-seed${o.seed}`);
+  const dataDir = path.join(reportDir, 'cluster');
+  const partitions = o.partitions ?? 3;
+  const random = new SeededRandom(o.seed);
+  const history = new History();
+  const logger = o.logger.child({ scenario: s.name, seed: o.seed });
+  const env = new Map<number, Record<string, string>>();
+  (s.clockSkewMs ?? []).forEach((skew, i) => env.set(i + 1, { CAIRN_CLOCK_SKEW_MS: String(skew) }));
+  const cluster = await ChaosCluster.create({
+    nodes: 3,
+    baseDir: dataDir,
+    logger,
+    fsyncJournal: s.fsyncJournal,
+    tmpfsMiB: s.tmpfsNode1MiB ? new Map([[1, s.tmpfsNode1MiB]]) : undefined,
+    env,
+    flags: {
+      'broker-session-timeout-ms': '4000',
+      'broker-heartbeat-interval-ms': '500',
+      'replica-lag-time-max-ms': '5000',
+      'controller-quorum-election-timeout-ms': '1000',
+      'controller-quorum-heartbeat-interval-ms': '200',
+      'metadata-snapshot-max-entries': '200',
+    },
+  });
+  const topic = 'chaos';
+  let producers: ProducerWorkload | null = null;
+  let reader: ReaderWorkload | null = null;
+  const checks: CheckResult[] = [];
+  let healedAtMs = 0;
+  let final: FinalLog = new Map();
+  let drainComplete = false;
+  try {
+    await cluster.startAll();
+    const admin = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 10_000 });
+    try {
+      await admin.createTopic({ name: topic, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
+      await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
+    } finally {
+      admin.close();
+    }
+    producers = new ProducerWorkload({ bootstrap: cluster.bootstrap, topic, partitions, producers: o.producers ?? 3, ratePerProducer: o.ratePerProducer ?? 100, concurrency: 8, history });
+    reader = new ReaderWorkload({ bootstrap: cluster.bootstrap, topic, partitions, history, process: 100 });
+    producers.start();
+    reader.start();
+    const ctx: NemesisContext = { cluster, random, topic, partitions, history };
+    const endAt = Date.now() + o.durationS * 1000;
+    await sleep(2_000);
+    while (Date.now() < endAt && s.faults.length > 0) {
+      const fault = FAULTS[random.pick(s.faults)]!;
+      let detail: string;
+      try {
+        detail = await fault.apply(ctx);
+      } catch (err) {
+        detail = `could not apply: ${(err as Error).message}`;
+      }
+      history.fault('start', fault.name, detail);
+      logger.info({ fault: fault.name, detail }, 'fault started');
+      await sleep(random.int(s.holdMs[0], s.holdMs[1]));
+      await fault.heal(ctx).catch((err) => logger.warn({ err: (err as Error).message }, 'heal failed'));
+      history.fault('end', fault.name);
+      await sleep(random.int(s.quietMs[0], s.quietMs[1]));
+    }
+    if (s.faults.length === 0) await sleep(Math.max(0, endAt - Date.now()));
+    // Heal everything, then a quiet period with the workload still running.
+    await cluster.healNetwork();
+    await restartDead(ctx);
+    for (const id of cluster.nodeIds()) cluster.freeDisk(id);
+    healedAtMs = Date.now() - history.startMs;
+    history.fault('start', 'heal', 'network healed, every node resumed or restarted, disk freed');
+    await sleep(o.quietAfterHealMs ?? 10_000);
+    await producers.stop();
+    await reader.stop();
+    const drained = await drain(cluster.bootstrap, topic, partitions, producers.lastAcked(), 60_000);
+    final = drained.log;
+    drainComplete = drained.complete;
+    checks.push(...checkAll(history, final, { strictDuplicates: s.strictDuplicates, healedAtMs, recoveryBoundMs: o.recoveryBoundMs ?? 30_000 }));
+    if (s.checkControllers) checks.push(await checkControllers(cluster));
+    // Replicas converge: every ISR full again, then compare the logs on disk with the nodes stopped.
+    const admin2 = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 5_000 });
+    const converged = await waitFor(async () => (await admin2.describeTopics([topic]))[0]!.partitions.every((p) => p.isr.length === 3), 60_000);
+    admin2.close();
+    await cluster.cluster.stopAll('SIGTERM');
+    checks.push(converged ? await checkReplicas(cluster, topic, final) : { checker: 'replicas-agree', ok: false, summary: 'ISRs never became full again', problems: ['replicas did not all rejoin the ISR within 60 s of the drain'] });
+  } catch (err) {
+    checks.push({ checker: 'run', ok: false, summary: 'the run itself failed', problems: [(err as Error).stack ?? String(err)] });
+  } finally {
+    await producers?.stop().catch(() => undefined);
+    await reader?.stop().catch(() => undefined);
+    await cluster.stop();
+  }
+  const sends = history.sends();
+  const faults: RunReport['faults'] = [];
+  for (const op of history.ops) {
+    if (op.kind !== 'fault') continue;
+    if (op.phase === 'start') faults.push({ fault: op.fault, detail: op.detail, startMs: op.timeMs, endMs: op.fault === 'heal' ? op.timeMs : -1 });
+    else {
+      const open = [...faults].reverse().find((f) => f.fault === op.fault && f.endMs < 0);
+      if (open) open.endMs = op.timeMs;
+    }
+  }
+  const seconds = Math.ceil((Date.now() - history.startMs) / 1000);
+  const throughput = new Array<number>(seconds).fill(0);
+  for (const op of sends) if (op.type === 'ok') throughput[Math.floor(op.timeMs / 1000)]!++;
+  const report: RunReport = {
+    scenario: s.name,
+    row: s.row,
+    seed: o.seed,
+    durationS: o.durationS,
+    startedAt,
+    verdict: checks.every((c) => c.ok) ? 'pass' : 'fail',
+    checks,
+    faults,
+    throughput,
+    stats: {
+      invoked: sends.filter((x) => x.type === 'invoke').length,
+      ok: sends.filter((x) => x.type === 'ok').length,
+      info: sends.filter((x) => x.type === 'info').length,
+      fail: sends.filter((x) => x.type === 'fail').length,
+      reads: history.reads().length,
+      drained: [...final.values()].reduce((n, l) => n + l.size, 0),
+      drainComplete,
+    },
+    healedAtMs,
+    dataDir,
+    reportDir,
+  };
+  writeReport(report, history);
+  if (report.verdict === 'pass' && !o.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+  return report;
+}

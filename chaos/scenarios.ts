@@ -1,0 +1,64 @@
+/**
+ * The chaos scenarios, one per row of shared/reliability.md that the cluster's features reach.
+ * Rows about transactions and consumer groups (15-18, 20, 21) are listed as not applicable until
+ * those features exist; their checkers are already here and tested (chaos/checkers.ts).
+ */
+export interface Scenario {
+  name: string;
+  /** Row of reliability.md's scenario table. */
+  row: number;
+  summary: string;
+  /** Faults rotated on the seeded schedule (names in chaos/nemesis.ts); empty: none. */
+  faults: string[];
+  /** How long each fault is held, and the quiet spell after it (ms, inclusive ranges). */
+  holdMs: [number, number];
+  quietMs: [number, number];
+  /** Duplicates fail the run only where something promises none (idempotent producers, transactions). */
+  strictDuplicates: boolean;
+  /** Storage faults need the fsync journal; disk full needs node 1 on a small tmpfs (MiB). */
+  fsyncJournal?: boolean;
+  tmpfsNode1MiB?: number;
+  /** Skewed node clocks (ms per node, in node order). */
+  clockSkewMs?: number[];
+  /** Also check that every controller replayed the same metadata (row 22). */
+  checkControllers?: boolean;
+  /** Set when the scenario cannot run yet, with the reason. */
+  notApplicable?: string;
+}
+
+const PLAIN = { strictDuplicates: false };
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'partition-leader', row: 1, summary: 'partition a partition leader from the other brokers; acks=all, unique values', faults: ['partition-leader'], holdMs: [3_000, 10_000], quietMs: [2_000, 5_000], ...PLAIN, checkControllers: true },
+  { name: 'isr-shrink-kill-leader', row: 2, summary: 'kill followers one by one (the ISR shrinks), then kill -9 the leader', faults: ['shrink-isr-then-kill-leader'], holdMs: [2_000, 5_000], quietMs: [5_000, 8_000], ...PLAIN },
+  { name: 'pause', row: 3, summary: 'SIGSTOP the leader, a minority or every node, then SIGCONT', faults: ['pause'], holdMs: [1_000, 8_000], quietMs: [2_000, 5_000], ...PLAIN },
+  { name: 'kill-random', row: 4, summary: 'kill -9 random nodes in a loop, and all at once', faults: ['kill', 'kill', 'kill-all'], holdMs: [1_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, checkControllers: true },
+  { name: 'client-link-cut', row: 5, summary: 'cut client-to-leader connections mid-request (reset_peer, limit_data)', faults: ['reset-client-leader'], holdMs: [2_000, 6_000], quietMs: [1_000, 3_000], ...PLAIN },
+  { name: 'one-way-ring', row: 6, summary: 'one-way partitions and ring (bridge) partitions between brokers', faults: ['one-way', 'bridge'], holdMs: [3_000, 10_000], quietMs: [2_000, 5_000], ...PLAIN, checkControllers: true },
+  { name: 'lose-unfsynced-one', row: 7, summary: 'one node loses its un-fsynced writes while another is paused', faults: ['lose-unfsynced'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN, fsyncJournal: true },
+  { name: 'lose-unfsynced-all', row: 8, summary: 'every node loses its un-fsynced writes at once', faults: ['lose-unfsynced-all'], holdMs: [500, 2_000], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true },
+  { name: 'torn-tail', row: 9, summary: 'ISR down to one, it crashes with a torn tail, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN },
+  { name: 'kill-leader-twice', row: 10, summary: 'kill the leader, then the new leader as soon as it is elected', faults: ['kill-leader-twice'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN },
+  { name: 'corrupt-minority', row: 11, summary: 'flip bits in or truncate a segment on a minority, then restart it', faults: ['corrupt-minority'], holdMs: [2_000, 5_000], quietMs: [4_000, 8_000], ...PLAIN },
+  { name: 'disk-full', row: 12, summary: 'fill one node\'s disk (a small tmpfs), then free it', faults: ['disk-full'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, tmpfsNode1MiB: 256 },
+  { name: 'latency-skew', row: 13, summary: '100 ± 50 ms on every link, bandwidth limits, node clocks skewed by seconds', faults: ['latency', 'bandwidth'], holdMs: [4_000, 10_000], quietMs: [2_000, 4_000], ...PLAIN, clockSkewMs: [0, 7_000, -13_000] },
+  { name: 'reassign-under-faults', row: 14, summary: 'move partitions between brokers while nodes are killed and partitioned', faults: ['reassign', 'kill', 'partition-leader'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN },
+  { name: 'txn-pause-commit', row: 15, summary: 'pause a transactional client or the coordinator mid-commit', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
+  { name: 'txn-slow-coordinator', row: 16, summary: 'delay only the coordinator link', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
+  { name: 'txn-kill-after-commit', row: 17, summary: 'kill the coordinator after commit, before the ack', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
+  { name: 'txn-zombie', row: 18, summary: 'a second producer with the same transactional id', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
+  { name: 'steady', row: 19, summary: 'no fault at all: no uncommitted read, no bogus offset, no stuck client', faults: [], holdMs: [0, 0], quietMs: [5_000, 5_000], ...PLAIN, checkControllers: true },
+  { name: 'copy-job-bounces', row: 20, summary: 'hard and clean bounces under consume-transform-produce', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'exactly-once needs transactions, not built yet' },
+  { name: 'group-coordinator', row: 21, summary: 'kill/pause the group coordinator while members join and leave', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: false, notApplicable: 'consumer groups are not built yet' },
+  { name: 'controller-failover', row: 22, summary: 'isolate or kill the controller leader while metadata changes', faults: ['partition-controller', 'kill', 'reassign'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, checkControllers: true },
+  { name: 'mixed', row: 0, summary: 'every fault above, on one seeded schedule', faults: ['partition-leader', 'partition-controller', 'split-majority', 'one-way', 'bridge', 'pause', 'kill', 'kill-leader-twice', 'reset-client-leader', 'latency', 'lose-unfsynced', 'torn-tail', 'corrupt-minority'], holdMs: [1_000, 6_000], quietMs: [2_000, 5_000], ...PLAIN, fsyncJournal: true, checkControllers: true },
+];
+
+/** The short selection CI runs (a few minutes in all). */
+export const SMOKE = ['partition-leader', 'kill-random', 'lose-unfsynced-all'];
+
+export function scenario(name: string): Scenario {
+  const s = SCENARIOS.find((x) => x.name === name);
+  if (!s) throw new Error(`unknown scenario "${name}"; npm run chaos -- --list`);
+  return s;
+}
