@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Proxy, Toxiproxy } from 'toxiproxy-node-client';
 import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
-import type { Logger } from '../../src/common/logger';
+import { type Logger, silentLogger } from '../../src/common/logger';
 import { RpcClient } from '../../src/protocol/rpc-client';
 import { readFsyncJournal } from '../../src/storage/fsync-journal';
 import { ToxiproxyServer } from '../toxiproxy/server';
@@ -89,7 +89,8 @@ export class ChaosCluster {
     if (url) {
       this.toxiproxy = new Toxiproxy(url);
     } else {
-      this.toxiproxyServer = new ToxiproxyServer({ logger: this.o.logger.child({ component: 'toxiproxy' }) });
+      // Refused upstream connections are the point of many faults: keep them out of the console.
+      this.toxiproxyServer = new ToxiproxyServer({ logger: process.env.CAIRN_CHAOS_DEBUG ? this.o.logger.child({ component: 'toxiproxy' }) : silentLogger });
       await this.toxiproxyServer.start({ host: '127.0.0.1', port: 0 });
       this.toxiproxy = new Toxiproxy(this.toxiproxyServer.url);
     }

@@ -181,9 +181,14 @@ class LeaderFetcher {
     const p = e.p;
     const log = p.log;
     if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-      if (log.logEndOffset < r.logStartOffset || log.logEndOffset > r.logEndOffset) {
-        this.o.logger.warn({ topic: p.topic, partition: p.partition, logEndOffset: log.logEndOffset, leaderStart: r.logStartOffset, leaderEnd: r.logEndOffset }, 'follower out of range; resetting to the leader log start');
+      if (log.logEndOffset < r.logStartOffset) {
+        // Everything this replica has is below what the leader still keeps (retention moved on).
+        this.o.logger.warn({ topic: p.topic, partition: p.partition, logEndOffset: log.logEndOffset, leaderStart: r.logStartOffset }, 'follower behind the leader log start; starting over there');
         log.truncateFullyAndStartAt(r.logStartOffset);
+      } else if (log.logEndOffset > r.logEndOffset) {
+        // Past the leader's end without a diverging epoch (no epochs to compare): cut back to it, never wipe.
+        this.o.logger.warn({ topic: p.topic, partition: p.partition, logEndOffset: log.logEndOffset, leaderEnd: r.logEndOffset }, 'follower past the leader log end; truncating to it');
+        log.truncateTo(r.logEndOffset);
       }
       return null;
     }

@@ -200,7 +200,14 @@ export class CairnNode {
         logger: this.logger,
         offlinePartitions: () => this.replicas?.offlinePartitions() ?? [],
       });
-      this.publisher.addListener((img) => this.maybeDeleteStrays(img.brokers.get(c.nodeId)?.fenced === false));
+      // Only once *this* incarnation is registered and unfenced is the image known to be current:
+      // while a restarted broker replays the metadata log, its old registration looks unfenced at
+      // offsets where topics created later do not exist yet (found by the chaos suite: every
+      // partition directory was deleted as a "stray" on restart).
+      this.publisher.addListener((img) => {
+        const me = img.brokers.get(c.nodeId);
+        this.maybeDeleteStrays(me !== undefined && me.incarnationId === this.incarnationId && !me.fenced);
+      });
       void this.lifecycle.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'broker registration gave up'));
       this.alterPartitions?.start();
     }
