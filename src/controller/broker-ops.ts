@@ -1,7 +1,8 @@
 import { CairnError, ErrorCode } from '../common/errors';
 import { type MetadataImage, replay } from '../metadata/image';
 import type { MetadataRecord } from '../metadata/records';
-import { electForLeaderless, electLeader, ledBy, movePartitionsAwayFrom, uncleanAllowed } from './partition-ops';
+import { NO_LEADER } from '../metadata/image';
+import { electForLeaderless, electLeader, isrAfter, ledBy, movePartitionsAwayFrom, partitionChange, uncleanAllowed } from './partition-ops';
 import type { ControllerResult } from './topic-ops';
 
 export interface BrokerRegistrationRequest {
@@ -98,18 +99,18 @@ export function offlineReplicaChanges(image: MetadataImage, brokerId: number, of
     const i = key.lastIndexOf(':');
     const p = image.topicsById.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
     if (!p || !p.replicas.includes(brokerId)) continue;
-    const isr = p.isr.filter((r) => r !== brokerId);
-    if (isr.length === p.isr.length && p.leader !== brokerId) continue;
+    if (!p.isr.includes(brokerId) && !p.elr.includes(brokerId) && p.leader !== brokerId) continue;
+    // Even as the last in-sync member it leaves the ISR (and the ELR): rather offline, or led by an
+    // eligible replica, than led by a replica that has lost data (it wipes and refetches next).
+    let isr = p.isr.filter((r) => r !== brokerId);
     let leader = p.leader;
-    let newIsr = isr;
-    if (p.leader === brokerId) {
-      const e = electLeader(image, p, isr, uncleanAllowed(image, p.topic, uncleanDefault), brokerId);
+    if (p.leader === brokerId || p.leader === NO_LEADER) {
+      const e = electLeader(image, { ...p, elr: p.elr.filter((r) => r !== brokerId) }, isr, uncleanAllowed(image, p.topic, uncleanDefault), brokerId);
       leader = e.leader;
-      if (e.unclean) newIsr = [e.leader];
+      if (e.leader !== NO_LEADER) isr = isrAfter(e, isr);
     }
-    // Even as the last in-sync member it leaves the ISR: the partition goes offline rather than be
-    // led by a replica that has lost data (it will wipe and refetch its log next).
-    out.push({ type: 'PartitionChange', topicId: p.topicId, partition: p.partition, isr: newIsr, ...(leader !== p.leader ? { leader } : {}) });
+    const c = partitionChange(image, p, { leader, isr }, [brokerId]);
+    if (c) out.push(c);
   }
   return out;
 }

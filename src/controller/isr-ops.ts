@@ -1,7 +1,7 @@
 import { CairnError, ErrorCode } from '../common/errors';
 import { type MetadataImage, NO_LEADER, type PartitionRegistration } from '../metadata/image';
-import type { MetadataRecord, PartitionChangeRecord } from '../metadata/records';
-import { electLeader, isUsable, uncleanAllowed } from './partition-ops';
+import type { MetadataRecord } from '../metadata/records';
+import { electLeader, isrAfter, isUsable, partitionChange, type PartitionTarget, uncleanAllowed } from './partition-ops';
 import type { ControllerResult } from './topic-ops';
 
 export interface AlterPartitionItem {
@@ -57,25 +57,24 @@ export function alterPartition(image: MetadataImage, brokerId: number, brokerEpo
     const added = isr.filter((r) => !p.isr.includes(r));
     const unusable = added.filter((r) => !isUsable(image, r));
     if (unusable.length > 0) return fail(ErrorCode.INELIGIBLE_REPLICA, `replicas ${unusable.join(',')} are fenced or shutting down and cannot join the ISR`);
-    const change: PartitionChangeRecord = { type: 'PartitionChange', topicId: p.topicId, partition: p.partition, isr };
-    const completion = completeReassignment(image, p, isr, uncleanDefault);
-    Object.assign(change, completion);
-    records.push(change);
-    const leaderChanged = change.leader !== undefined && change.leader !== p.leader;
+    const target = { isr, ...completeReassignment(image, p, isr, uncleanDefault) };
+    const change = partitionChange(image, p, target);
+    if (change) records.push(change);
+    const leaderChanged = change?.leader !== undefined && change.leader !== p.leader;
     return {
       topicId: item.topicId,
       partition: item.partition,
       errorCode: ErrorCode.NONE,
-      isr: [...(change.isr ?? isr)],
+      isr: [...(change?.isr ?? p.isr)],
       leaderEpoch: leaderChanged ? p.leaderEpoch + 1 : p.leaderEpoch,
-      partitionEpoch: p.partitionEpoch + 1,
+      partitionEpoch: change ? p.partitionEpoch + 1 : p.partitionEpoch,
     };
   });
   return { records, response: results };
 }
 
-/** If every replica being added is now in sync, the fields that finish the reassignment. */
-function completeReassignment(image: MetadataImage, p: PartitionRegistration, isr: readonly number[], uncleanDefault: boolean): Partial<PartitionChangeRecord> {
+/** If every replica being added is now in sync, the target that finishes the reassignment. */
+function completeReassignment(image: MetadataImage, p: PartitionRegistration, isr: readonly number[], uncleanDefault: boolean): PartitionTarget {
   if (p.addingReplicas.length === 0 || !p.addingReplicas.every((r) => isr.includes(r))) return {};
   const replicas = p.replicas.filter((r) => !p.removingReplicas.includes(r));
   let newIsr = isr.filter((r) => !p.removingReplicas.includes(r));
@@ -83,9 +82,9 @@ function completeReassignment(image: MetadataImage, p: PartitionRegistration, is
   if (!replicas.includes(leader)) {
     const e = electLeader(image, { replicas, isr: newIsr }, newIsr, uncleanAllowed(image, p.topic, uncleanDefault));
     leader = e.leader;
-    if (e.unclean) newIsr = [e.leader];
+    if (e.leader !== NO_LEADER) newIsr = isrAfter(e, newIsr);
   }
-  return { replicas, isr: newIsr.length > 0 ? newIsr : [...isr], addingReplicas: [], removingReplicas: [], ...(leader !== p.leader ? { leader } : {}) };
+  return { replicas, isr: newIsr.length > 0 ? newIsr : [...isr], addingReplicas: [], removingReplicas: [], leader };
 }
 
 export interface ReassignmentRequest {
@@ -107,11 +106,14 @@ export function alterReassignments(image: MetadataImage, requests: readonly Reas
     const p = image.partition(r.topic, r.partition);
     const fail = (errorCode: ErrorCode, errorMessage: string) => ({ topic: r.topic, partition: r.partition, errorCode, errorMessage });
     if (!p) return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${r.topic}-${r.partition}`);
-    const base = { type: 'PartitionChange' as const, topicId: p.topicId, partition: p.partition };
+    const push = (target: PartitionTarget) => {
+      const c = partitionChange(image, p, target);
+      if (c) records.push(c);
+    };
     if (r.replicas.length === 0) {
       if (p.addingReplicas.length === 0) return fail(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, `no reassignment of ${r.topic}-${r.partition} is in progress`);
       const replicas = p.replicas.filter((x) => !p.addingReplicas.includes(x));
-      records.push({ ...base, replicas, isr: p.isr.filter((x) => replicas.includes(x)), addingReplicas: [], removingReplicas: [] });
+      push({ replicas, isr: p.isr.filter((x) => replicas.includes(x)), addingReplicas: [], removingReplicas: [] });
       return { topic: r.topic, partition: r.partition, errorCode: ErrorCode.NONE };
     }
     if (p.addingReplicas.length > 0) return fail(ErrorCode.REASSIGNMENT_IN_PROGRESS, `${r.topic}-${r.partition} is already being reassigned`);
@@ -125,14 +127,14 @@ export function alterReassignments(image: MetadataImage, requests: readonly Reas
       let isr = p.isr.filter((x) => r.replicas.includes(x));
       let leader = p.leader;
       if (!r.replicas.includes(leader) || leader === NO_LEADER) {
-        const e = electLeader(image, { replicas: r.replicas, isr }, isr, uncleanAllowed(image, p.topic, uncleanDefault));
+        const e = electLeader(image, { replicas: r.replicas, isr, elr: p.elr.filter((x) => r.replicas.includes(x)) }, isr, uncleanAllowed(image, p.topic, uncleanDefault));
         leader = e.leader;
-        if (e.unclean) isr = [e.leader];
+        if (e.leader !== NO_LEADER) isr = isrAfter(e, isr);
       }
-      records.push({ ...base, replicas: [...r.replicas], isr: isr.length > 0 ? isr : [...p.isr], ...(leader !== p.leader ? { leader } : {}) });
+      push({ replicas: r.replicas, isr: isr.length > 0 ? isr : p.isr, leader });
       return { topic: r.topic, partition: r.partition, errorCode: ErrorCode.NONE };
     }
-    records.push({ ...base, replicas: [...r.replicas, ...removing], addingReplicas: adding, removingReplicas: removing });
+    push({ replicas: [...r.replicas, ...removing], addingReplicas: adding, removingReplicas: removing });
     return { topic: r.topic, partition: r.partition, errorCode: ErrorCode.NONE };
   });
   return { records, response };

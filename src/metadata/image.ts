@@ -26,6 +26,12 @@ export interface PartitionRegistration {
   readonly partitionEpoch: number;
   readonly addingReplicas: readonly number[];
   readonly removingReplicas: readonly number[];
+  /**
+   * Eligible leader replicas (Kafka KIP-966): members that left the ISR while it was below
+   * min.insync.replicas — nothing could commit after they left, so each holds every committed
+   * record and may lead if no ISR member can.
+   */
+  readonly elr: readonly number[];
 }
 
 export interface TopicImage {
@@ -111,6 +117,7 @@ export class MetadataImage {
           partitionEpoch: p.partitionEpoch,
           addingReplicas: [...p.addingReplicas],
           removingReplicas: [...p.removingReplicas],
+          ...(p.elr.length > 0 ? { elr: [...p.elr] } : {}),
         });
       }
     }
@@ -247,6 +254,7 @@ export class ImageBuilder {
           partitionEpoch: record.partitionEpoch,
           addingReplicas: record.addingReplicas,
           removingReplicas: record.removingReplicas,
+          elr: record.elr ?? [],
         };
         this.changedPartitions.add(`${record.topicId}:${record.partition}`);
         return;
@@ -263,6 +271,7 @@ export class ImageBuilder {
           replicas: record.replicas ?? p.replicas,
           addingReplicas: record.addingReplicas ?? p.addingReplicas,
           removingReplicas: record.removingReplicas ?? p.removingReplicas,
+          elr: record.elr ?? p.elr,
           leaderEpoch: leaderChanged ? p.leaderEpoch + 1 : p.leaderEpoch,
           partitionEpoch: p.partitionEpoch + 1,
         };

@@ -51,6 +51,8 @@ export interface PartitionRecord {
   partitionEpoch: number;
   addingReplicas: number[];
   removingReplicas: number[];
+  /** Eligible leader replicas (KIP-966); absent means none. */
+  elr?: number[];
 }
 
 /**
@@ -66,6 +68,7 @@ export interface PartitionChangeRecord {
   replicas?: number[];
   addingReplicas?: number[];
   removingReplicas?: number[];
+  elr?: number[];
 }
 
 export interface RemoveTopicRecord {

@@ -41,6 +41,12 @@ export class LeaderState {
     nowMs: number,
     /** The log end offset when this leadership began: a follower must reach it to rejoin the ISR (Kafka's rule). */
     readonly epochStartOffset = 0,
+    /**
+     * min.insync.replicas. The high watermark advances only while the ISR has at least this many
+     * members (KIP-966): what becomes visible is then on every eligible leader replica too, which
+     * may lead if the ISR dies (found by the replication simulation when ELR was added).
+     */
+    public minInsync = 1,
   ) {
     invariant(isr.includes(localId), 'leader is not in its own ISR', { localId, isr });
     this.isr = [...isr];
@@ -122,6 +128,7 @@ export class LeaderState {
   }
 
   private recomputeHw(): boolean {
+    if (this.isr.length < this.minInsync) return false;
     let min = this.localDurableEnd;
     for (const id of this.maximalIsr()) {
       if (id === this.localId) continue;

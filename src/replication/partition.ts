@@ -74,13 +74,14 @@ export class Partition {
         // Record where this epoch starts now, not at the first append: followers with records from a
         // deposed leader learn where to truncate even before anything new is written (KIP-101).
         if (!this.log.isOffline) this.log.epochs.assign(reg.leaderEpoch, this.log.logEndOffset);
-        this.leader = new LeaderState(this.localId, reg.replicas, reg.isr, reg.leaderEpoch, this.log.highWatermark, this.log.durableEndOffset, nowMs, this.log.logEndOffset);
+        this.leader = new LeaderState(this.localId, reg.replicas, reg.isr, reg.leaderEpoch, this.log.highWatermark, this.log.durableEndOffset, nowMs, this.log.logEndOffset, this.log.config.minInsyncReplicas);
         this.logger.info({ topic: this.topic, partition: this.partition, leaderEpoch: reg.leaderEpoch, isr: reg.isr, logEndOffset: this.log.logEndOffset }, 'became leader');
         this.fireLeadershipChange();
         this.onLocalDurable();
         return true;
       }
       const epochMoved = reg.partitionEpoch !== previousPartitionEpoch;
+      this.leader!.minInsync = this.log.config.minInsyncReplicas;
       if (epochMoved) this.isrChangeInFlight = false;
       this.onHwMaybeChanged(this.leader!.setIsr(reg.isr, reg.replicas, epochMoved));
       return false;
@@ -100,6 +101,9 @@ export class Partition {
 
   /** Checks that this replica leads at the epoch the client expects (-1: any). */
   checkLeader(expectedEpoch = -1): void {
+    // A damaged local replica says so, whatever the metadata says about leadership since.
+    if (this.log.isOffline) throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `${this.topic}-${this.partition} is offline on broker ${this.localId}: ${this.log.offlineMessage}`);
+    if (this.role !== 'leader' && this.leaderId < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${this.topic}-${this.partition} has no leader (no in-sync replica can lead)`);
     if (this.role !== 'leader') throw new CairnError(ErrorCode.NOT_LEADER, `broker ${this.localId} is not the leader of ${this.topic}-${this.partition} (leader: ${this.leaderId})`);
     if (expectedEpoch >= 0 && expectedEpoch < this.leaderEpoch) throw new CairnError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${expectedEpoch} is older than ${this.leaderEpoch}`);
     if (expectedEpoch > this.leaderEpoch) throw new CairnError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${expectedEpoch} is newer than ${this.leaderEpoch}`);

@@ -24,6 +24,8 @@ const RECOVERY_POINTS = 'recovery-point-offset-checkpoint';
 const LOG_START_OFFSETS = 'log-start-offset-checkpoint';
 const HIGH_WATERMARKS = 'replication-offset-checkpoint';
 const PARTITION_METADATA = 'partition.metadata';
+/** Written by a clean close, removed at load: its absence means a crash (kill -9, power loss). */
+const CLEAN_SHUTDOWN = '.clean-shutdown';
 
 /** Parses `topic-partition` directory names (the topic may itself contain dashes). */
 export function parsePartitionDir(name: string): { topic: string; partition: number } | null {
@@ -46,6 +48,12 @@ export class LogManager {
   private recoveryPoints = new Map<string, number>();
   private logStartOffsets = new Map<string, number>();
   private highWatermarks = new Map<string, number>();
+  /**
+   * After a crash every segment is CRC-checked when its log opens, not only the unflushed tail:
+   * a replica with damage at rest (bit rot, a truncated file) is then taken offline and rebuilt
+   * from its peers before it can lead (reliability.md scenario 11; found by the chaos suite).
+   */
+  private verifyAll = false;
 
   constructor(private readonly o: LogManagerOptions) {
     this.cleaner = new LogCleaner(o.logger);
@@ -63,6 +71,11 @@ export class LogManager {
   load(configFor: (topic: string) => LogConfig | null = () => null): void {
     fs.mkdirSync(this.o.dataDir, { recursive: true });
     this.lock();
+    const marker = path.join(this.o.dataDir, CLEAN_SHUTDOWN);
+    const hasData = fs.readdirSync(this.o.dataDir).some((n) => parsePartitionDir(n) !== null);
+    this.verifyAll = hasData && !fs.existsSync(marker);
+    fs.rmSync(marker, { force: true });
+    if (this.verifyAll) this.o.logger.warn({ dataDir: this.o.dataDir }, 'unclean shutdown: verifying every segment as logs open');
     this.recoveryPoints = new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).read();
     this.logStartOffsets = new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
     this.highWatermarks = new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
@@ -86,6 +99,7 @@ export class LogManager {
       flushPolicy: this.o.flushPolicy,
       logger: this.o.logger,
       nowMs: this.o.nowMs(),
+      verifyAll: this.verifyAll,
     });
     log.resetHighWatermark(this.highWatermarks.get(key) ?? 0);
     return log;
@@ -241,6 +255,7 @@ export class LogManager {
     await Promise.all([...this.logs.values()].map((l) => l.close()));
     try {
       this.checkpoint();
+      writeFileAtomicSync(path.join(this.o.dataDir, CLEAN_SHUTDOWN), `${new Date().toISOString()}\n`);
     } finally {
       fs.rmSync(this.lockFile, { force: true });
     }

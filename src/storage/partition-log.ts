@@ -21,6 +21,8 @@ export interface LogOpenOptions {
   /** Offset below which everything was fsynced before the last shutdown or crash (a checkpoint). */
   recoveryPoint: number;
   logStartOffset: number;
+  /** The last shutdown was not clean: check every batch of every segment, not only the unflushed tail. */
+  verifyAll?: boolean;
   flushPolicy: FlushPolicy;
   logger: Logger;
   nowMs: number;
@@ -110,7 +112,7 @@ export class PartitionLog {
       const base = bases[i]!;
       const last = i === bases.length - 1;
       const mayHoldUnflushed = last || bases[i + 1]! > o.recoveryPoint;
-      const { segment, scan } = LogSegment.open(this.dir, base, this.config.indexIntervalBytes, mayHoldUnflushed);
+      const { segment, scan } = LogSegment.open(this.dir, base, this.config.indexIntervalBytes, mayHoldUnflushed || o.verifyAll === true);
       this.segments.push(segment);
       const prev = this.segments[i - 1];
       if (prev && prev.nextOffset > base) {

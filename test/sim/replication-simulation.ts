@@ -451,7 +451,7 @@ export class ReplicationSimulation {
           if (b.log.recs[offset]?.value !== value) this.violation(`broker ${b.id} became leader at epoch ${reg.leaderEpoch} without acknowledged ${value} at offset ${offset} (has ${b.log.recs[offset]?.value ?? 'nothing'})`);
         }
         b.log.epochs.assign(reg.leaderEpoch, b.log.leo);
-        b.leader = this.rules.makeLeaderState(b.id, reg.replicas, reg.isr, reg.leaderEpoch, b.log.hw, b.log.durable, this.now, b.log.leo);
+        b.leader = this.rules.makeLeaderState(b.id, reg.replicas, reg.isr, reg.leaderEpoch, b.log.hw, b.log.durable, this.now, b.log.leo, MIN_ISR);
         b.actingEpoch = reg.leaderEpoch;
         b.isrInFlight = false;
       } else {

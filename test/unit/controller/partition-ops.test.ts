@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { brokerHeartbeat, fenceBroker, registerBroker } from '../../../src/controller/broker-ops';
+import { brokerHeartbeat, fenceBroker, offlineReplicaChanges, registerBroker } from '../../../src/controller/broker-ops';
+import type { MetadataRecord } from '../../../src/metadata/records';
 import { electLeader, movePartitionsAwayFrom, preferredLeaderChanges } from '../../../src/controller/partition-ops';
 import { ErrorCode } from '../../../src/common/errors';
 import { apply, withBrokers, withPartition } from './helpers';
@@ -8,8 +9,8 @@ describe('leader election (design brief §5)', () => {
   it('picks the first usable replica in preferred order that is in the ISR', () => {
     let img = withBrokers(3);
     img = withPartition(img, 't', [1, 2, 3], [2, 3], 2);
-    expect(electLeader(img, img.partition('t', 0)!, [2, 3], false)).toEqual({ leader: 2, unclean: false });
-    expect(electLeader(img, img.partition('t', 0)!, [2, 3], false, 2)).toEqual({ leader: 3, unclean: false });
+    expect(electLeader(img, img.partition('t', 0)!, [2, 3], false)).toEqual({ leader: 2, unclean: false, fromElr: false });
+    expect(electLeader(img, img.partition('t', 0)!, [2, 3], false, 2)).toEqual({ leader: 3, unclean: false, fromElr: false });
   });
 
   it('never elects outside the ISR unless unclean election is enabled for the topic', () => {
@@ -19,7 +20,7 @@ describe('leader election (design brief §5)', () => {
     const p = img.partition('t', 0)!;
     expect(p.leader).toBe(-1);
     expect(p.isr).toEqual([3]); // the last in-sync member stays named: it has the newest data
-    expect(electLeader(img, p, p.isr, true)).toEqual({ leader: 1, unclean: true });
+    expect(electLeader(img, p, p.isr, true)).toEqual({ leader: 1, unclean: true, fromElr: false });
     let unclean = withBrokers(3);
     unclean = withPartition(unclean, 'u', [1, 2, 3], [3], 3, { 'unclean.leader.election.enable': 'true' });
     unclean = apply(unclean, fenceBroker(unclean, 3, false).records);
@@ -100,3 +101,45 @@ describe('broker lifecycle (KIP-631)', () => {
     expect(h2.response.shouldShutdown).toBe(true);
   });
 });
+
+describe('eligible leader replicas (KIP-966)', () => {
+  const minIsr2 = { 'min.insync.replicas': '2' };
+
+  it('a replica that leaves an ISR already below min.insync.replicas becomes eligible; a healthy ISR clears the ELR', () => {
+    let img = withBrokers(3);
+    img = withPartition(img, 't', [1, 2, 3], [1, 2, 3], 1, minIsr2);
+    img = apply(img, fenceBroker(img, 3, false).records); // ISR {1,2}: still at min, no ELR
+    expect(img.partition('t', 0)).toMatchObject({ isr: [1, 2], elr: [] });
+    img = apply(img, fenceBroker(img, 2, false).records); // ISR {1}: below min, 2 holds everything committed
+    expect(img.partition('t', 0)).toMatchObject({ isr: [1], elr: [2] });
+    img = apply(img, fenceBroker(img, 1, false).records); // the last member stays in the ISR, no leader
+    expect(img.partition('t', 0)).toMatchObject({ leader: -1, isr: [1], elr: [2] });
+  });
+
+  it('when no ISR member can lead, an eligible replica does, with an ISR of its own', () => {
+    let img = withBrokers(3);
+    img = withPartition(img, 't', [1, 2, 3], [1, 2, 3], 1, minIsr2);
+    img = apply(img, fenceBroker(img, 3, false).records);
+    img = apply(img, fenceBroker(img, 2, false).records);
+    img = apply(img, fenceBroker(img, 1, false).records);
+    // Broker 2 comes back: it is in the ELR, so it may lead although the ISR names only 1.
+    const reg = img.brokers.get(2)!;
+    const back = brokerHeartbeat(apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: reg.epoch, fenced: true }]), { brokerId: 2, brokerEpoch: reg.epoch, metadataOffset: 1e9, wantFence: false, wantShutdown: false }, 0, false);
+    img = apply(img, back.records);
+    // Broker 1, the former last ISR member, holds everything below the high watermark: eligible in turn.
+    expect(img.partition('t', 0)).toMatchObject({ leader: 2, isr: [2], elr: [1] });
+  });
+
+  it('a damaged replica leaves the ISR even as its last member, and the ELR leads instead', () => {
+    let img = withBrokers(3);
+    img = withPartition(img, 't', [1, 2, 3], [1, 2, 3], 1, minIsr2);
+    img = apply(img, fenceBroker(img, 3, false).records);
+    img = apply(img, fenceBroker(img, 2, false).records);
+    const unfence: MetadataRecord = { type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: 2, fenced: false };
+    img = apply(img, [unfence]);
+    const t = img.topicsByName.get('t')!;
+    img = apply(img, offlineReplicaChanges(img, 1, [`${t.id}:0`], false));
+    expect(img.partition('t', 0)).toMatchObject({ leader: 2, isr: [2], elr: [] });
+  });
+});
+

@@ -94,4 +94,14 @@ describe('LeaderState (high watermark and ISR)', () => {
     expect(s.laggingReplicas(25_000, 30_000)).toEqual([]);
     expect(s.laggingReplicas(30_050, 30_000)).toEqual([3]);
   });
+
+  it('the high watermark does not advance while the ISR is below min.insync.replicas (KIP-966)', () => {
+    const s = new LeaderState(1, [1, 2, 3], [1], 0, 5, 5, 0, 5, 2);
+    expect(s.updateLocal(50)).toBe(false);
+    expect(s.highWatermark).toBe(5);
+    s.setIsr([1, 2], [1, 2, 3]);
+    s.updateFollower(2, 50, 50, 50, 1);
+    expect(s.highWatermark).toBe(50);
+  });
 });
+
