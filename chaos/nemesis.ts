@@ -228,14 +228,9 @@ export const FAULTS: Record<string, Fault> = {
       await ctx.cluster.kill(leader);
       const segs = ctx.cluster.segments(leader, ctx.topic, partition);
       const last = segs[segs.length - 1];
-      let cut = 0;
-      if (last) {
-        const size = fs.statSync(last).size;
-        cut = Math.min(size, ctx.random.int(1, 200));
-        fs.truncateSync(last, size - cut);
-      }
+      const torn = last ? ctx.cluster.tearUnfsynced(leader, last, ctx.random) : null;
       for (const id of ctx.cluster.nodeIds()) ctx.cluster.start(id);
-      return `ISR of partition ${partition} down to leader ${leader}, which crashed with a torn tail (${cut} bytes cut); all restarted`;
+      return `ISR of partition ${partition} down to leader ${leader}, which lost power mid-write: ${torn ? `${torn.size - torn.durable} un-fsynced bytes, ${torn.kept} of them kept as a torn tail` : 'no segment'}; all restarted`;
     },
     heal: restartDead,
   },

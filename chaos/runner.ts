@@ -122,7 +122,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await cluster.startAll();
     const admin = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 10_000 });
     try {
-      await admin.createTopic({ name: topic, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
+      await admin.createTopic({ name: topic, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': String(s.minInsync ?? 2) } });
       await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
     } finally {
       admin.close();

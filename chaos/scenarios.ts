@@ -22,6 +22,8 @@ export interface Scenario {
   clockSkewMs?: number[];
   /** Also check that every controller replayed the same metadata (row 22). */
   checkControllers?: boolean;
+  /** The topic's min.insync.replicas (default 2). */
+  minInsync?: number;
   /** Set when the scenario cannot run yet, with the reason. */
   notApplicable?: string;
 }
@@ -37,7 +39,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'one-way-ring', row: 6, summary: 'one-way partitions and ring (bridge) partitions between brokers', faults: ['one-way', 'bridge'], holdMs: [3_000, 10_000], quietMs: [2_000, 5_000], ...PLAIN, checkControllers: true },
   { name: 'lose-unfsynced-one', row: 7, summary: 'one node loses its un-fsynced writes while another is paused', faults: ['lose-unfsynced'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN, fsyncJournal: true },
   { name: 'lose-unfsynced-all', row: 8, summary: 'every node loses its un-fsynced writes at once', faults: ['lose-unfsynced-all'], holdMs: [500, 2_000], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true },
-  { name: 'torn-tail', row: 9, summary: 'ISR down to one, it crashes with a torn tail, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN },
+  { name: 'torn-tail', row: 9, summary: 'ISR down to one (min.insync.replicas=1, so it keeps writing), it loses power mid-write, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true, minInsync: 1 },
   { name: 'kill-leader-twice', row: 10, summary: 'kill the leader, then the new leader as soon as it is elected', faults: ['kill-leader-twice'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN },
   { name: 'corrupt-minority', row: 11, summary: 'flip bits in or truncate a segment on a minority, then restart it', faults: ['corrupt-minority'], holdMs: [2_000, 5_000], quietMs: [4_000, 8_000], ...PLAIN },
   { name: 'disk-full', row: 12, summary: 'fill one node\'s disk (a small tmpfs), then free it', faults: ['disk-full'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, tmpfsNode1MiB: 256 },

@@ -203,6 +203,21 @@ export class ChaosCluster {
     return { files, bytes };
   }
 
+  /**
+   * A power cut during a write: the node loses its page cache, except that the file being written
+   * keeps a random part of what was not yet fsynced (a torn write). Returns the bytes torn off.
+   */
+  tearUnfsynced(id: number, file: string, random: { int(min: number, max: number): number }): { durable: number; size: number; kept: number } {
+    if (this.isRunning(id)) throw new Error(`node ${id} must be stopped first`);
+    const durable = readFsyncJournal(this.journal(id)).get(file) ?? 0;
+    const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+    const tail = size > durable ? fs.readFileSync(file).subarray(durable, size) : Buffer.alloc(0);
+    this.dropUnfsynced(id);
+    const kept = tail.length > 1 ? random.int(1, tail.length - 1) : 0;
+    if (kept > 0) fs.appendFileSync(file, tail.subarray(0, kept));
+    return { durable, size, kept };
+  }
+
   // ---- storage faults ----
 
   /** Segment files of a partition on a node, oldest first. */
@@ -346,6 +361,12 @@ export class ChaosCluster {
     }
     await this.toxiproxyServer?.stop();
     for (const dir of this.mounted.splice(0)) {
+      // The node's log lives in its data directory: keep it past the unmount.
+      try {
+        fs.copyFileSync(path.join(dir, 'server.log'), `${dir}.server.log`);
+      } catch {
+        // no log
+      }
       try {
         execFileSync('umount', [dir]);
       } catch {
