@@ -222,9 +222,24 @@ export const FAULTS: Record<string, Fault> = {
     async apply(ctx) {
       const { partition, leader } = await leaderOf(ctx);
       if (leader < 0) return 'no leader';
-      const followers = ctx.cluster.nodeIds().filter((x) => x !== leader);
+      const admin0 = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
+      const replicas = (await admin0.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions[partition]?.replicas ?? [];
+      admin0.close();
+      const followers = replicas.filter((x) => x !== leader);
       for (const f of followers) await ctx.cluster.kill(f);
-      await sleep(ctx.random.int(1_000, 4_000)); // the ISR shrinks to the leader
+      // Wait until the ISR is just the leader and writes flow again on its disk alone, then cut power mid-write.
+      const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
+      const deadline = Date.now() + 20_000;
+      try {
+        while (Date.now() < deadline) {
+          const p = (await admin.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions[partition];
+          if (p && p.isr.length === 1 && p.isr[0] === leader) break;
+          await sleep(200);
+        }
+      } finally {
+        admin.close();
+      }
+      await sleep(ctx.random.int(300, 1_500));
       await ctx.cluster.kill(leader);
       const segs = ctx.cluster.segments(leader, ctx.topic, partition);
       const last = segs[segs.length - 1];

@@ -20,10 +20,16 @@ export interface Scenario {
   tmpfsNode1MiB?: number;
   /** Skewed node clocks (ms per node, in node order). */
   clockSkewMs?: number[];
+  /** A slow disk on every node: each fsync starts this much later (so power cuts find unsynced bytes). */
+  fsyncDelayMs?: number;
   /** Also check that every controller replayed the same metadata (row 22). */
   checkControllers?: boolean;
   /** The topic's min.insync.replicas (default 2). */
   minInsync?: number;
+  /** Cluster shape (default 3 nodes, all controllers) and explicit replica placement of the topic. */
+  nodes?: number;
+  controllers?: number;
+  assignment?: number[][];
   /** Set when the scenario cannot run yet, with the reason. */
   notApplicable?: string;
 }
@@ -39,7 +45,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'one-way-ring', row: 6, summary: 'one-way partitions and ring (bridge) partitions between brokers', faults: ['one-way', 'bridge'], holdMs: [3_000, 10_000], quietMs: [2_000, 5_000], ...PLAIN, checkControllers: true },
   { name: 'lose-unfsynced-one', row: 7, summary: 'one node loses its un-fsynced writes while another is paused', faults: ['lose-unfsynced'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN, fsyncJournal: true },
   { name: 'lose-unfsynced-all', row: 8, summary: 'every node loses its un-fsynced writes at once', faults: ['lose-unfsynced-all'], holdMs: [500, 2_000], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true },
-  { name: 'torn-tail', row: 9, summary: 'ISR down to one (min.insync.replicas=1, so it keeps writing), it loses power mid-write, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true, minInsync: 1 },
+  { name: 'torn-tail', row: 9, summary: 'ISR down to one (min.insync.replicas=1, so it keeps writing), it loses power mid-write, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true, minInsync: 1, fsyncDelayMs: 40, nodes: 5, controllers: 3, assignment: [[4, 5, 1], [5, 4, 2], [4, 1, 5]] },
   { name: 'kill-leader-twice', row: 10, summary: 'kill the leader, then the new leader as soon as it is elected', faults: ['kill-leader-twice'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN },
   { name: 'corrupt-minority', row: 11, summary: 'flip bits in or truncate a segment on a minority, then restart it', faults: ['corrupt-minority'], holdMs: [2_000, 5_000], quietMs: [4_000, 8_000], ...PLAIN },
   { name: 'disk-full', row: 12, summary: 'fill one node\'s disk (a small tmpfs), then free it', faults: ['disk-full'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, tmpfsNode1MiB: 256 },

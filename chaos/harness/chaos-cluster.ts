@@ -14,6 +14,8 @@ const nodeName = (id: number) => `n${id}`;
 
 export interface ChaosClusterOptions {
   nodes: number;
+  /** The first this-many nodes are controllers (combined with brokers); default all. */
+  controllers?: number;
   baseDir: string;
   logger: Logger;
   /** Server flags for every node. */
@@ -65,7 +67,7 @@ export class ChaosCluster {
   static async create(o: ChaosClusterOptions): Promise<ChaosCluster> {
     fs.mkdirSync(o.baseDir, { recursive: true });
     const ports = await freePorts(o.nodes);
-    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info' });
+    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info', controllers: o.controllers });
     const c = new ChaosCluster(o, cluster);
     await c.setUpProxies();
     return c;

@@ -10,9 +10,18 @@ export interface FileIO {
   fsync(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void;
 }
 
+/**
+ * A slow disk, for the chaos suite (CAIRN_FAULT_FSYNC_DELAY_MS): every fsync starts this much later,
+ * so written-but-not-durable bytes exist long enough for a power cut to tear them.
+ */
+const fsyncDelayMs = Number(process.env.CAIRN_FAULT_FSYNC_DELAY_MS ?? 0) || 0;
+
 export const nodeFileIO: FileIO = {
   writeSync: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
-  fsync: (fd, callback) => fs.fdatasync(fd, callback),
+  fsync:
+    fsyncDelayMs > 0
+      ? (fd, callback) => setTimeout(() => fs.fdatasync(fd, callback), fsyncDelayMs)
+      : (fd, callback) => fs.fdatasync(fd, callback),
 };
 
 /** The FileIO every segment uses. Replaced only by tests (see withFileIO). */
