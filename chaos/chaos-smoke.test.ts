@@ -1,0 +1,25 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/common/logger';
+import { runScenario } from './runner';
+import { scenario, SMOKE } from './scenarios';
+
+/**
+ * The chaos suite's smoke selection, run by `npm test` (CI): a few scenarios for 20 s each on a
+ * fresh three-node cluster. The full suite is `npm run chaos -- --all` (docs/chaos.md).
+ */
+const DURATION_S = Number(process.env.CAIRN_CHAOS_SMOKE_SECONDS ?? 20);
+const SEED = Number(process.env.CAIRN_CHAOS_SEED ?? 1);
+
+describe('chaos smoke (real processes, Toxiproxy on every link)', () => {
+  for (const name of SMOKE) {
+    it(`${name}: no acknowledged write lost, replicas agree (seed ${SEED})`, async () => {
+      const r = await runScenario(scenario(name), { durationS: DURATION_S, seed: SEED, resultsDir: path.join(os.tmpdir(), 'cairn-chaos-smoke'), logger: silentLogger });
+      const failed = r.checks.filter((c) => !c.ok).map((c) => `${c.checker}: ${c.problems.slice(0, 3).join('; ')}`);
+      expect(failed, `report: ${r.reportDir}/summary.md`).toEqual([]);
+      expect(r.stats.ok, 'the workload acknowledged writes').toBeGreaterThan(100);
+      expect(r.faults.filter((f) => f.fault !== 'heal').length, 'faults were injected').toBeGreaterThan(0);
+    }, 300_000);
+  }
+});
