@@ -1,0 +1,94 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Consumer } from '../../src/client/consumer';
+import { Producer } from '../../src/client/producer';
+import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
+import { createBenchTopic } from '../cluster';
+import type { BenchConsumer, BenchProducer, BenchSystem, ProducerSpec, StreamSpec } from './system';
+
+/** Cairn: `nodes` combined controller+broker processes on loopback, default durability policy. */
+export class CairnSystem implements BenchSystem {
+  readonly name = 'cairn';
+  readonly durability: string;
+  private cluster: LocalCluster | null = null;
+  private baseDir = '';
+
+  /** `bootstrap`: use a cluster that is already running (start and stop leave it alone). */
+  constructor(private readonly o: { nodes: number; baseDir?: string; flags?: Record<string, string>; bootstrap?: string }) {
+    this.durability =
+      o.flags?.['log-flush-policy'] === 'interval'
+        ? `acks=all: on every in-sync replica, fsync every ${o.flags['log-flush-interval-ms'] ?? 1000} ms`
+        : 'acks=all: fsynced on every in-sync replica before the ack (group commit; default policy)';
+  }
+
+  version(): string {
+    let version = '';
+    try {
+      version = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      // run from an unusual place: leave the version out
+    }
+    return `cairn ${version} (${this.o.nodes} combined nodes) on Node.js ${process.versions.node}`.replace('cairn  ', 'cairn ');
+  }
+
+  get bootstrap(): string {
+    if (this.o.bootstrap) return this.o.bootstrap;
+    if (!this.cluster) throw new Error('cairn is not started');
+    return this.cluster.bootstrap;
+  }
+
+  async start(): Promise<void> {
+    if (this.o.bootstrap) return;
+    this.baseDir = fs.mkdtempSync(path.join(this.o.baseDir ?? os.tmpdir(), 'cairn-bench-'));
+    this.cluster = new LocalCluster({ baseDir: this.baseDir, ports: await freePorts(this.o.nodes), flags: this.o.flags, logLevel: 'warn' });
+    this.cluster.startAll();
+    await this.cluster.waitReady();
+  }
+
+  async createStream(s: StreamSpec): Promise<void> {
+    await createBenchTopic(this.bootstrap, s.name, s.partitions, s.replicas, s.replicas >= 3 ? { 'min.insync.replicas': '2' } : {});
+  }
+
+  async producer(s: StreamSpec, spec: ProducerSpec): Promise<BenchProducer> {
+    const producer = new Producer({ bootstrap: this.bootstrap, acks: spec.acks, lingerMs: spec.lingerMs, batchSizeBytes: spec.batchBytes, bufferMemoryBytes: 256 * 1024 * 1024 });
+    const topic = s.name;
+    await producer.cluster.topic(topic);
+    return {
+      send: (value) => producer.send({ topic, value }).then(noop),
+      flush: () => producer.flush(),
+      close: () => producer.close(),
+    };
+  }
+
+  async consumer(s: StreamSpec): Promise<BenchConsumer> {
+    const consumer = new Consumer({ bootstrap: this.bootstrap, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
+    await consumer.assignTopic(s.name, 0);
+    let running = true;
+    let loop: Promise<void> = Promise.resolve();
+    return {
+      start(onRecord) {
+        loop = (async () => {
+          while (running) {
+            const records = await consumer.poll(200);
+            for (const r of records) onRecord(r.value!);
+          }
+        })();
+      },
+      async close() {
+        running = false;
+        await loop.catch(noop);
+        consumer.close();
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.cluster) return;
+    await this.cluster.stopAll('SIGTERM');
+    this.cluster = null;
+    fs.rmSync(this.baseDir, { recursive: true, force: true });
+  }
+}
+
+function noop(): void {}
