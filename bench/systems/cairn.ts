@@ -5,7 +5,7 @@ import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
 import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
 import { createBenchTopic } from '../cluster';
-import type { BenchConsumer, BenchProducer, BenchSystem, ProducerSpec, StreamSpec } from './system';
+import { type BenchConsumer, type BenchProducer, type BenchSystem, pollingConsumer, type ProducerSpec, type StreamSpec } from './system';
 
 /** Cairn: `nodes` combined controller+broker processes on loopback, default durability policy. */
 export class CairnSystem implements BenchSystem {
@@ -55,7 +55,7 @@ export class CairnSystem implements BenchSystem {
     const topic = s.name;
     await producer.cluster.topic(topic);
     return {
-      send: (value) => producer.send({ topic, value }).then(noop),
+      send: (value) => producer.send({ topic, value }),
       flush: () => producer.flush(),
       close: () => producer.close(),
     };
@@ -64,23 +64,12 @@ export class CairnSystem implements BenchSystem {
   async consumer(s: StreamSpec): Promise<BenchConsumer> {
     const consumer = new Consumer({ bootstrap: this.bootstrap, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
     await consumer.assignTopic(s.name, 0);
-    let running = true;
-    let loop: Promise<void> = Promise.resolve();
-    return {
-      start(onRecord) {
-        loop = (async () => {
-          while (running) {
-            const records = await consumer.poll(200);
-            for (const r of records) onRecord(r.value!);
-          }
-        })();
+    return pollingConsumer(
+      async (onRecord) => {
+        for (const r of await consumer.poll(200)) onRecord(r.value!);
       },
-      async close() {
-        running = false;
-        await loop.catch(noop);
-        consumer.close();
-      },
-    };
+      () => consumer.close(),
+    );
   }
 
   async stop(): Promise<void> {
@@ -90,5 +79,3 @@ export class CairnSystem implements BenchSystem {
     fs.rmSync(this.baseDir, { recursive: true, force: true });
   }
 }
-
-function noop(): void {}

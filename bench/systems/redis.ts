@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import Redis from 'ioredis';
 import { freePorts } from '../../src/cli/local-cluster';
 import { findBinary, retryUntil, spawnServer, stopProcess, versionOf, waitForPort } from './processes';
-import type { Availability, BenchConsumer, BenchProducer, BenchSystem, ProducerSpec, StreamSpec } from './system';
+import { type Availability, type BenchConsumer, type BenchProducer, type BenchSystem, pollingConsumer, type ProducerSpec, type StreamSpec } from './system';
 
 /** Records per XREADGROUP call. */
 const READ_COUNT = 10_000;
@@ -159,24 +159,14 @@ export class RedisSystem implements BenchSystem {
         if (!String(err.message).includes('BUSYGROUP')) throw err;
       });
     }
-    let running = true;
-    let loop: Promise<void> = Promise.resolve();
-    return {
-      start(onRecord) {
-        loop = (async () => {
-          while (running) {
-            const res = (await redis.callBuffer('XREADGROUP', 'GROUP', group, 'c1', 'COUNT', READ_COUNT, 'BLOCK', 200, 'NOACK', 'STREAMS', ...keys, ...keys.map(() => '>'))) as [Buffer, [Buffer, Buffer[]][]][] | null;
-            if (res === null) continue;
-            for (const [, entries] of res) for (const [, fields] of entries) onRecord(fields[1]!);
-          }
-        })();
+    return pollingConsumer(
+      async (onRecord) => {
+        const res = (await redis.callBuffer('XREADGROUP', 'GROUP', group, 'c1', 'COUNT', READ_COUNT, 'BLOCK', 200, 'NOACK', 'STREAMS', ...keys, ...keys.map(() => '>'))) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        if (res === null) return;
+        for (const [, entries] of res) for (const [, fields] of entries) onRecord(fields[1]!);
       },
-      async close() {
-        running = false;
-        await loop.catch(() => undefined);
-        redis.disconnect();
-      },
-    };
+      () => redis.disconnect(),
+    );
   }
 
   async stop(): Promise<void> {

@@ -23,7 +23,7 @@ export interface ProducerSpec {
 
 export interface BenchProducer {
   /** Resolves when the record is acknowledged as `acks` asks; rejects on failure. */
-  send(value: Buffer): Promise<void>;
+  send(value: Buffer): Promise<unknown>;
   /** Waits for every outstanding send. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -66,3 +66,21 @@ export interface BenchSystem {
 
 /** Why a peer cannot run here, with the command that installs it; null when it can. */
 export type Availability = { ok: true } | { ok: false; reason: string; install: string };
+
+/** A BenchConsumer that calls `readOnce` in a loop until closed, then `release`. */
+export function pollingConsumer(readOnce: (onRecord: (value: Uint8Array) => void) => Promise<void>, release: () => void): BenchConsumer {
+  let running = true;
+  let loop: Promise<void> = Promise.resolve();
+  return {
+    start(onRecord) {
+      loop = (async () => {
+        while (running) await readOnce(onRecord);
+      })();
+    },
+    async close() {
+      running = false;
+      await loop.catch(() => undefined);
+      release();
+    },
+  };
+}

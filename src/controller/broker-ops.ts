@@ -1,7 +1,6 @@
 import { CairnError, ErrorCode } from '../common/errors';
-import { type MetadataImage, replay } from '../metadata/image';
+import { type MetadataImage, NO_LEADER, replay } from '../metadata/image';
 import type { MetadataRecord } from '../metadata/records';
-import { NO_LEADER } from '../metadata/image';
 import { electForLeaderless, electLeader, isrAfter, ledBy, movePartitionsAwayFrom, partitionChange, uncleanAllowed } from './partition-ops';
 import type { ControllerResult } from './topic-ops';
 

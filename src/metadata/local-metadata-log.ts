@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { crc32c } from '../record/crc32c';
-import type { CommittedBatch, MetadataListener, MetadataLog } from './metadata-log';
+import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from './metadata-log';
 import { decodeRecords, encodeRecords, type MetadataRecord } from './records';
 
 /**
@@ -15,7 +15,7 @@ export class LocalMetadataLog implements MetadataLog {
   private fd: number;
   private nextOffset = 1;
   private size = 0;
-  private readonly listeners: MetadataListener[] = [];
+  private readonly listeners = new MetadataListeners();
   private readonly entries: { offset: number; records: MetadataRecord[] }[] = [];
 
   constructor(
@@ -66,7 +66,7 @@ export class LocalMetadataLog implements MetadataLog {
     this.entries.push({ offset, records });
     // Deliver asynchronously, as a replicated log would, so callers never see re-entrant callbacks.
     queueMicrotask(() => {
-      for (const l of this.listeners) l.onCommit({ offset, records });
+      this.listeners.commit({ offset, records });
     });
     return Promise.resolve(offset);
   }
@@ -84,17 +84,13 @@ export class LocalMetadataLog implements MetadataLog {
   }
 
   subscribe(listener: MetadataListener): void {
-    this.listeners.push(listener);
+    this.listeners.add(listener);
     for (const e of this.entries) listener.onCommit(e);
     listener.onLeaderChange?.(this.nodeId, 1);
   }
 
   follow(listener: MetadataListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   readCommitted(from: number): CommittedBatch[] {

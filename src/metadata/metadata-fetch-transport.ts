@@ -3,7 +3,7 @@ import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
 import { replay, MetadataImage } from './image';
-import type { MetadataListener, MetadataLog } from './metadata-log';
+import { type MetadataListener, MetadataListeners, type MetadataLog } from './metadata-log';
 import { decodeRecords, type MetadataRecord } from './records';
 
 const RETRY_MS = 300;
@@ -20,7 +20,7 @@ interface MetadataBatchWire {
  * last one replayed; on any failure, the next controller after a short pause. Brokers never append.
  */
 export class MetadataFetchTransport implements MetadataLog {
-  private readonly listeners: MetadataListener[] = [];
+  private readonly listeners = new MetadataListeners();
   private readonly clients: { id: number; client: grpc.Client & { FetchMetadata: (req: unknown) => grpc.ClientReadableStream<MetadataBatchWire> } }[];
   private next = 0;
   private offset = 0;
@@ -39,15 +39,11 @@ export class MetadataFetchTransport implements MetadataLog {
   }
 
   subscribe(listener: MetadataListener): void {
-    this.listeners.push(listener);
+    this.listeners.add(listener);
   }
 
   follow(listener: MetadataListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   start(): void {
@@ -82,7 +78,7 @@ export class MetadataFetchTransport implements MetadataLog {
     if (b.snapshot) {
       const image = replay(MetadataImage.EMPTY, records, b.offset).image;
       this.offset = b.offset;
-      for (const l of this.listeners) l.onSnapshot(image);
+      this.listeners.snapshot(image);
       return;
     }
     if (b.offset !== this.offset + 1) {
@@ -90,7 +86,7 @@ export class MetadataFetchTransport implements MetadataLog {
       throw new Error(`expected metadata offset ${this.offset + 1}, got ${b.offset}`);
     }
     this.offset = b.offset;
-    for (const l of this.listeners) l.onCommit({ offset: b.offset, records });
+    this.listeners.commit({ offset: b.offset, records });
   }
 
   append(): Promise<number> {

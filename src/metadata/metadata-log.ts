@@ -35,3 +35,29 @@ export interface MetadataListener {
   /** Leadership of the quorum changed (this node or another became leader). */
   onLeaderChange?(leaderId: number, epoch: number): void;
 }
+
+/** The listeners of a MetadataLog implementation: added by subscribe()/follow(), told in order. */
+export class MetadataListeners {
+  private readonly list: MetadataListener[] = [];
+
+  /** Adds a listener; returns the way to remove it (what follow() returns). */
+  add(listener: MetadataListener): () => void {
+    this.list.push(listener);
+    return () => {
+      const i = this.list.indexOf(listener);
+      if (i >= 0) this.list.splice(i, 1);
+    };
+  }
+
+  commit(batch: CommittedBatch): void {
+    for (const l of this.list) l.onCommit(batch);
+  }
+
+  snapshot(image: MetadataImage): void {
+    for (const l of this.list) l.onSnapshot(image);
+  }
+
+  leaderChange(leaderId: number, epoch: number): void {
+    for (const l of this.list) l.onLeaderChange?.(leaderId, epoch);
+  }
+}

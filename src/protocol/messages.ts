@@ -245,3 +245,41 @@ export interface AlterReassignmentsRequest {
 export interface AlterReassignmentsResponse {
   results: { topic: string; partition: number; errorCode: ErrorCode; errorMessage?: string }[];
 }
+
+/** internal.proto Replica.Fetch: a follower's pull from the partition leaders on one broker. */
+export interface ReplicaFetchPartition {
+  topic: string;
+  partition: number;
+  fetchOffset: number;
+  durableOffset: number;
+  currentLeaderEpoch: number;
+  lastFetchedEpoch: number;
+  maxBytes: number;
+}
+
+export interface ReplicaFetchRequest {
+  correlationId: number;
+  replicaId: number;
+  brokerEpoch: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  partitions: ReplicaFetchPartition[];
+}
+
+export interface ReplicaFetchResult {
+  topic: string;
+  partition: number;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  highWatermark: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  batches?: Buffer;
+  divergingEpoch?: { epoch: number; endOffset: number } | null;
+}
+
+export interface ReplicaFetchResponse {
+  correlationId: number;
+  results: ReplicaFetchResult[];
+}

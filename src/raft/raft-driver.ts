@@ -4,7 +4,7 @@ import type { Logger } from '../common/logger';
 import type { Random } from '../common/random';
 import type { NodeId } from '../common/types';
 import { MetadataImage, replay } from '../metadata/image';
-import type { CommittedBatch, MetadataListener, MetadataLog } from '../metadata/metadata-log';
+import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from '../metadata/metadata-log';
 import { decodeRecords, encodeRecords, type MetadataRecord } from '../metadata/records';
 import { describeMessage, type Message } from './messages';
 import { RaftCore } from './raft-core';
@@ -49,7 +49,7 @@ export function imageFromSnapshot(s: Pick<Snapshot, 'lastIndex' | 'data'>): Meta
  * broker use it without knowing it is Raft.
  */
 export class RaftDriver implements MetadataLog {
-  private readonly listeners: MetadataListener[] = [];
+  private readonly listeners = new MetadataListeners();
   private readonly pending = new Map<number, PendingProposal>();
   private persisting = false;
   private closed = false;
@@ -87,15 +87,11 @@ export class RaftDriver implements MetadataLog {
   }
 
   subscribe(listener: MetadataListener): void {
-    this.listeners.push(listener);
+    this.listeners.add(listener);
   }
 
   follow(listener: MetadataListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   /** Delivers the persisted snapshot to the listeners, then starts ticking. Subscribe first. */
@@ -217,7 +213,7 @@ export class RaftDriver implements MetadataLog {
   private applyEntry(e: Entry): void {
     const records = e.kind === 'noop' ? [] : decodeRecords(e.data);
     this.appliedIndex = e.index;
-    for (const l of this.listeners) l.onCommit({ offset: e.index, records });
+    this.listeners.commit({ offset: e.index, records });
     const p = this.pending.get(e.index);
     if (p) {
       this.pending.delete(e.index);
@@ -229,7 +225,7 @@ export class RaftDriver implements MetadataLog {
   private applySnapshot(s: Snapshot): void {
     const image = imageFromSnapshot(s);
     this.appliedIndex = s.lastIndex;
-    for (const l of this.listeners) l.onSnapshot(image);
+    this.listeners.snapshot(image);
     this.o.logger.info({ lastIndex: s.lastIndex, lastTerm: s.lastTerm, bytes: s.data.length }, 'metadata snapshot applied');
   }
 
@@ -249,7 +245,7 @@ export class RaftDriver implements MetadataLog {
     }
     if (leader !== this.lastLeader) {
       this.o.logger.info({ term: this.core.term, leader }, 'raft leader changed');
-      for (const l of this.listeners) l.onLeaderChange?.(leader ?? -1, this.core.term);
+      this.listeners.leaderChange(leader ?? -1, this.core.term);
     }
     this.lastRole = role;
     this.lastLeader = leader;

@@ -17,6 +17,7 @@ import {
   CRC,
   LOG_OVERHEAD,
   MAGIC,
+  type BatchHeader,
   MAGIC_OFFSET,
   recordsSection,
   TRANSACTIONAL_FLAG,
@@ -26,16 +27,9 @@ import { crc32c } from './crc32c';
 import { DecodeError } from './encoding';
 
 /** What the broker learns about one batch while validating it; one small object per batch, none per record. */
-export interface ValidatedBatch {
+export interface ValidatedBatch extends Pick<BatchHeader, 'recordCount' | 'lastOffsetDelta' | 'baseTimestamp' | 'maxTimestamp' | 'producerId' | 'producerEpoch' | 'baseSequence'> {
   pos: number;
   size: number;
-  recordCount: number;
-  lastOffsetDelta: number;
-  baseTimestamp: number;
-  maxTimestamp: number;
-  producerId: number;
-  producerEpoch: number;
-  baseSequence: number;
   transactional: boolean;
   control: boolean;
 }

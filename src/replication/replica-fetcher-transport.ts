@@ -1,3 +1,4 @@
+import type { ReplicaFetchRequest, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol/messages';
 import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
 import { ErrorCode, errorName } from '../common/errors';
 import type { Clock } from '../common/clock';
@@ -5,33 +6,6 @@ import type { Logger } from '../common/logger';
 import { tpKey } from '../common/types';
 import { followerTruncation } from './fetch-validation';
 import type { Partition } from './partition';
-
-interface ReplicaFetchResult {
-  topic: string;
-  partition: number;
-  errorCode: number;
-  errorMessage?: string;
-  highWatermark: number;
-  logStartOffset: number;
-  logEndOffset: number;
-  batches?: Buffer;
-  divergingEpoch?: { epoch: number; endOffset: number } | null;
-}
-
-interface ReplicaFetchReq {
-  correlationId: number;
-  replicaId: number;
-  brokerEpoch: number;
-  maxWaitMs: number;
-  minBytes: number;
-  maxBytes: number;
-  partitions: unknown[];
-}
-
-interface ReplicaFetchRes {
-  correlationId: number;
-  results: ReplicaFetchResult[];
-}
 
 export interface FetcherOptions {
   nodeId: number;
@@ -55,7 +29,7 @@ const BACKOFF_MS = 200;
 class LeaderFetcher {
   private readonly partitions = new Map<string, { p: Partition; retryAtMs: number }>();
   private rpc: RpcClient | null = null;
-  private stream: CorrelatedStream<ReplicaFetchReq, ReplicaFetchRes> | null = null;
+  private stream: CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse> | null = null;
   private running = false;
   private stopped = false;
   private wake: (() => void) | null = null;
@@ -90,7 +64,7 @@ class LeaderFetcher {
     this.rpc?.close();
   }
 
-  private connection(): CorrelatedStream<ReplicaFetchReq, ReplicaFetchRes> | null {
+  private connection(): CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse> | null {
     if (this.stream) return this.stream;
     const address = this.o.addressOf(this.leaderId);
     if (address === null) return null;
@@ -129,7 +103,7 @@ class LeaderFetcher {
           continue;
         }
         const sent = due.map((e) => ({ e, epoch: e.p.leaderEpoch, fetchOffset: e.p.log.logEndOffset }));
-        let res: ReplicaFetchRes | null;
+        let res: ReplicaFetchResponse | null;
         try {
           res = await stream.send({
             replicaId: this.o.nodeId,

@@ -1,3 +1,4 @@
+import { wakeOnFirst } from '../common/wake';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
@@ -86,20 +87,12 @@ export class FetchHandler {
 
   /** Resolves when any of the partitions' high watermarks moves, leadership changes, or after `ms`. */
   private waitForData(partitions: readonly FetchPartition[], ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const offs: (() => void)[] = [];
-      const done = () => {
-        clearTimeout(timer);
-        for (const off of offs) off();
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      for (const fp of partitions) {
+    return wakeOnFirst(ms, (wake) =>
+      partitions.flatMap((fp) => {
         const p = this.replicas.get(fp.topic, fp.partition);
-        if (!p) continue;
-        offs.push(p.onHighWatermark(done), p.onLeadershipChange(done));
-      }
-    });
+        return p ? [p.onHighWatermark(wake), p.onLeadershipChange(wake)] : [];
+      }),
+    );
   }
 
   listOffsets(req: ListOffsetsRequest): ListOffsetsResponse {

@@ -1,3 +1,4 @@
+import { wakeOnFirst } from '../common/wake';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
@@ -5,39 +6,8 @@ import { checkFollowerFetch } from '../replication/fetch-validation';
 import type { Partition } from '../replication/partition';
 import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
 import { UNDEFINED_EPOCH } from '../storage/leader-epoch-cache';
+import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResult } from '../protocol/messages';
 import { MAX_WAIT_MS_LIMIT } from './fetch-handler';
-
-export interface ReplicaFetchPartition {
-  topic: string;
-  partition: number;
-  fetchOffset: number;
-  durableOffset: number;
-  currentLeaderEpoch: number;
-  lastFetchedEpoch: number;
-  maxBytes: number;
-}
-
-export interface ReplicaFetchRequest {
-  correlationId: number;
-  replicaId: number;
-  brokerEpoch: number;
-  maxWaitMs: number;
-  minBytes: number;
-  maxBytes: number;
-  partitions: ReplicaFetchPartition[];
-}
-
-export interface ReplicaFetchResult {
-  topic: string;
-  partition: number;
-  errorCode: ErrorCode;
-  errorMessage?: string;
-  highWatermark: number;
-  logStartOffset: number;
-  logEndOffset: number;
-  batches?: Buffer;
-  divergingEpoch?: { epoch: number; endOffset: number } | null;
-}
 
 const DEFAULT_REPLICA_PARTITION_MAX_BYTES = 4 * 1024 * 1024;
 const REPLICA_FETCH_MAX_BYTES_LIMIT = 64 * 1024 * 1024;
@@ -105,19 +75,12 @@ export class ReplicaFetchHandler {
   }
 
   private waitForAppend(partitions: readonly ReplicaFetchPartition[], ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const offs: (() => void)[] = [];
-      const done = () => {
-        clearTimeout(timer);
-        for (const off of offs) off();
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      for (const fp of partitions) {
+    return wakeOnFirst(ms, (wake) =>
+      partitions.flatMap((fp) => {
         const p = this.replicas.get(fp.topic, fp.partition);
-        if (p) offs.push(p.onLogEnd(done), p.onLeadershipChange(done));
-      }
-    });
+        return p ? [p.onLogEnd(wake), p.onLeadershipChange(wake)] : [];
+      }),
+    );
   }
 
   /** Where an epoch ends on this leader (KIP-101's OffsetsForLeaderEpoch). */
