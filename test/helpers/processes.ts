@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
+import { CAIRN_MAIN, freePorts, LocalCluster } from '../../src/cli/local-cluster';
 
-export const MAIN = path.resolve(__dirname, '../../dist/src/cli/main.js');
+/** The compiled CLI (dist/): the tests run from source, the nodes they start run the build. */
+export const MAIN = CAIRN_MAIN;
 
 export function assertBuilt(): void {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
