@@ -1,5 +1,5 @@
 import { CairnError, ErrorCode, isRetriable } from '../common/errors';
-import { batchLastOffset, decodeAllRecords, forEachBatch, type Header } from '../record/batch';
+import { batchLastOffset, decodeAllRecordsWith, forEachBatch, type Header } from '../record/batch';
 import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol/messages';
 import { Cluster, type ClientOptions } from './cluster';
 
@@ -44,6 +44,11 @@ interface Assigned {
   /** Raw fetched data waiting to be decoded, in offset order. */
   buffered: { batches: Buffer; from: number; lastOffsetPlusOne: number }[];
   bufferedBytes: number;
+  /** The records of the chunk being handed out, decoded once; `decodedNext` is the next to hand out. */
+  decoded: ConsumerRecord[];
+  decodedNext: number;
+  /** The offset after that chunk: where `position` goes once its records are all handed out. */
+  decodedEnd: number;
   highWatermark: number;
   paused: boolean;
   /** Bumped by seek: a fetch issued before it is discarded. */
@@ -95,6 +100,9 @@ export class Consumer {
         fetchPosition: p.offset ?? null,
         buffered: [],
         bufferedBytes: 0,
+        decoded: [],
+        decodedNext: 0,
+        decodedEnd: 0,
         highWatermark: -1,
         paused: false,
         generation: 0,
@@ -125,8 +133,7 @@ export class Consumer {
     const a = this.get(topic, partition);
     a.position = offset;
     a.fetchPosition = offset;
-    a.buffered = [];
-    a.bufferedBytes = 0;
+    dropBuffered(a);
     a.generation++;
     this.kick();
   }
@@ -195,23 +202,28 @@ export class Consumer {
 
   private drainBuffered(): ConsumerRecord[] {
     const out: ConsumerRecord[] = [];
+    const max = this.o.maxPollRecords;
     for (const a of this.assigned.values()) {
       if (a.paused) continue;
-      while (a.buffered.length > 0 && out.length < this.o.maxPollRecords) {
-        const chunk = a.buffered.shift()!;
-        a.bufferedBytes -= chunk.batches.length;
-        const records = decodeAllRecords(chunk.batches, a.position ?? chunk.from);
-        let taken = records;
-        if (out.length + records.length > this.o.maxPollRecords) {
-          taken = records.slice(0, this.o.maxPollRecords - out.length);
-          // Put the rest back: it is re-decoded next time, from the new position.
-          a.buffered.unshift(chunk);
-          a.bufferedBytes += chunk.batches.length;
+      while (out.length < max) {
+        if (a.decodedNext < a.decoded.length) {
+          const n = Math.min(a.decoded.length - a.decodedNext, max - out.length);
+          for (let i = 0; i < n; i++) out.push(a.decoded[a.decodedNext + i]!);
+          a.decodedNext += n;
+          a.position = a.decoded[a.decodedNext - 1]!.offset + 1;
+          if (a.decodedNext < a.decoded.length) break;
+          // The chunk is handed out; step over what it held without records (control batches, compacted gaps).
+          a.position = Math.max(a.position, a.decodedEnd);
+          continue;
         }
-        for (const r of taken) out.push({ topic: a.topic, partition: a.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
-        if (taken.length > 0) a.position = taken[taken.length - 1]!.offset + 1;
-        // Nothing to hand out (control batches, compacted gaps): step over the chunk.
-        if (taken.length === records.length) a.position = Math.max(a.position ?? 0, chunk.lastOffsetPlusOne);
+        const chunk = a.buffered.shift();
+        if (!chunk) break;
+        a.bufferedBytes -= chunk.batches.length;
+        const { topic, partition } = a;
+        a.decoded = decodeAllRecordsWith(chunk.batches, a.position ?? chunk.from, (offset, timestamp, key, value, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key, value, headers }));
+        a.decodedNext = 0;
+        a.decodedEnd = chunk.lastOffsetPlusOne;
+        if (a.decoded.length === 0) a.position = Math.max(a.position ?? 0, chunk.lastOffsetPlusOne);
       }
     }
     return out;
@@ -332,8 +344,7 @@ export class Consumer {
       if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         a.fetchPosition = null;
         a.position = null;
-        a.buffered = [];
-        a.bufferedBytes = 0;
+        dropBuffered(a);
         return;
       }
       if (r.errorCode !== ErrorCode.NONE) {
@@ -387,4 +398,11 @@ function lastOffsetPlusOne(data: Buffer): number {
     last = batchLastOffset(data, pos);
   });
   return last + 1;
+}
+
+function dropBuffered(a: Assigned): void {
+  a.buffered = [];
+  a.bufferedBytes = 0;
+  a.decoded = [];
+  a.decodedNext = 0;
 }

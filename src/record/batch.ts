@@ -320,6 +320,21 @@ export function recordsSection(buf: Buffer, pos: number, size: number): Buffer {
 
 /** Decodes every record of the batch at `pos`. Byte fields are views into the input (or into the decompressed copy). */
 export function decodeRecords(buf: Buffer, pos = 0): Record[] {
+  const out: Record[] = [];
+  decodeRecordsInto(buf, pos, 0, makeRecord, out);
+  return out;
+}
+
+/** Builds one decoded record; lets a reader build its own record type without an intermediate copy. */
+export type RecordMaker<T> = (offset: number, timestamp: number, key: Buffer | null, value: Buffer | null, headers: Header[]) => T;
+
+const makeRecord: RecordMaker<Record> = (offset, timestamp, key, value, headers) => ({ offset, timestamp, key, value, headers });
+
+/**
+ * Decodes the records of the batch at `pos` whose offset is at least `minOffset`, appending
+ * `make(...)` of each to `out`. Keys, values and header values are views into `buf`, not copies.
+ */
+export function decodeRecordsInto<T>(buf: Buffer, pos: number, minOffset: number, make: RecordMaker<T>, out: T[]): void {
   const size = batchSize(buf, pos);
   const baseOffset = batchBaseOffset(buf, pos);
   const baseTimestamp = batchBaseTimestamp(buf, pos);
@@ -328,7 +343,6 @@ export function decodeRecords(buf: Buffer, pos = 0): Record[] {
   const maxTimestamp = logAppendTime ? batchMaxTimestamp(buf, pos) : 0;
   const section = recordsSection(buf, pos, size);
   const d = new Decoder(section);
-  const out: Record[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const length = d.varInt();
     const end = d.pos + length;
@@ -347,16 +361,10 @@ export function decodeRecords(buf: Buffer, pos = 0): Record[] {
       headers.push({ key: hk.toString('utf8'), value: d.varBytes() });
     }
     if (d.pos !== end) throw new DecodeError(`record ${i} length ${length} does not match its fields`);
-    out[i] = {
-      offset: baseOffset + offsetDelta,
-      timestamp: logAppendTime ? maxTimestamp : baseTimestamp + timestampDelta,
-      key,
-      value,
-      headers,
-    };
+    const offset = baseOffset + offsetDelta;
+    if (offset >= minOffset) out.push(make(offset, logAppendTime ? maxTimestamp : baseTimestamp + timestampDelta, key, value, headers));
   }
   if (d.remaining() !== 0) throw new DecodeError(`${d.remaining()} bytes left after ${count} records`);
-  return out;
 }
 
 /** Calls `fn(pos, size)` for each whole batch in a buffer of concatenated batches; stops at a partial one. */
@@ -373,10 +381,14 @@ export function forEachBatch(buf: Buffer, fn: (pos: number, size: number) => voi
 
 /** Decodes all records of all whole batches in `buf`, skipping control batches. */
 export function decodeAllRecords(buf: Buffer, minOffset = 0): Record[] {
-  const out: Record[] = [];
+  return decodeAllRecordsWith(buf, minOffset, makeRecord);
+}
+
+/** decodeAllRecords, building each record with `make`. */
+export function decodeAllRecordsWith<T>(buf: Buffer, minOffset: number, make: RecordMaker<T>): T[] {
+  const out: T[] = [];
   forEachBatch(buf, (pos) => {
-    if (batchIsControl(buf, pos)) return;
-    for (const r of decodeRecords(buf, pos)) if (r.offset >= minOffset) out.push(r);
+    if (!batchIsControl(buf, pos)) decodeRecordsInto(buf, pos, minOffset, make, out);
   });
   return out;
 }
