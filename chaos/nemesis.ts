@@ -244,7 +244,7 @@ export const FAULTS: Record<string, Fault> = {
       const segs = ctx.cluster.segments(leader, ctx.topic, partition);
       const last = segs[segs.length - 1];
       const torn = last ? ctx.cluster.tearUnfsynced(leader, last, ctx.random) : null;
-      for (const id of ctx.cluster.nodeIds()) ctx.cluster.start(id);
+      await restartDead(ctx);
       return `ISR of partition ${partition} down to leader ${leader}, which lost power mid-write: ${torn ? `${torn.size - torn.durable} un-fsynced bytes, ${torn.kept} of them kept as a torn tail` : 'no segment'}; all restarted`;
     },
     heal: restartDead,

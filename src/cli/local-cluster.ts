@@ -84,6 +84,9 @@ export class LocalCluster {
     const main = this.o.main ?? CAIRN_MAIN;
     if (!fs.existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
     const n = this.node(id);
+    // A second process would fail on the data directory's lock, and this handle would then point at
+    // the dead one while the first keeps running unseen: refuse loudly instead.
+    if (this.isRunning(id)) throw new Error(`node ${id} is already running (pid ${this.procs.get(id)!.pid})`);
     fs.mkdirSync(n.dataDir, { recursive: true });
     const nodeArgs = this.o.nodeArgs ?? (process.env.CAIRN_SERVER_NODE_ARGS ?? '').split(' ').filter((x) => x.length > 0);
     const args = [...nodeArgs, main, 'server', '--node-id', String(id), '--listeners', `127.0.0.1:${n.port}`, '--log-dir', n.dataDir, '--controller-quorum-voters', this.voters];
