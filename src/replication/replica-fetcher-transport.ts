@@ -20,19 +20,30 @@ export interface FetcherOptions {
 
 const BACKOFF_MS = 200;
 
+interface Entry {
+  p: Partition;
+  retryAtMs: number;
+}
+
 /**
- * Pulls one leader's partitions for this follower (design brief §6), one fetch in flight: send
- * where each log ends, what is fsynced and the last epoch; truncate where the leader says the
- * logs diverge; append what comes back; fsync it; then fetch again, reporting the new durable
- * offset — so the leader's high watermark only ever counts data on this replica's disk.
+ * Pulls one leader's partitions for this follower (design brief §6), at most one fetch in flight
+ * per partition: send where each log ends, what is fsynced and the last epoch; truncate where the
+ * leader says the logs diverge; append what comes back; fsync it; then fetch again, reporting the
+ * new durable offset — so the leader's high watermark only ever counts data on this replica's disk.
+ *
+ * A partition added while a long-poll for the others is parked on the leader does not wait for it
+ * (up to `maxWaitMs`): it goes out at once in a request of its own on the same stream. Without
+ * that, every new topic and every leadership move onto a leader this broker already fetches from
+ * stalled acks=all writes for up to half a second.
  */
 class LeaderFetcher {
-  private readonly partitions = new Map<string, { p: Partition; retryAtMs: number }>();
+  private readonly partitions = new Map<string, Entry>();
+  /** Partitions in an outstanding request, or whose fetched data is still being fsynced. */
+  private readonly inFlight = new Set<string>();
   private rpc: RpcClient | null = null;
   private stream: CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse> | null = null;
-  private running = false;
+  private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private wake: (() => void) | null = null;
 
   constructor(
     readonly leaderId: number,
@@ -45,8 +56,7 @@ class LeaderFetcher {
 
   add(p: Partition): void {
     this.partitions.set(tpKey(p.topic, p.partition), { p, retryAtMs: 0 });
-    this.wake?.();
-    if (!this.running) void this.run();
+    this.pump();
   }
 
   remove(p: Partition): void {
@@ -59,9 +69,9 @@ class LeaderFetcher {
 
   stop(): void {
     this.stopped = true;
-    this.wake?.();
-    this.stream?.close();
-    this.rpc?.close();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.closeConnection();
   }
 
   private connection(): CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse> | null {
@@ -73,85 +83,96 @@ class LeaderFetcher {
     return this.stream;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = null;
-        resolve();
-      };
+  private closeConnection(): void {
+    this.stream?.close();
+    this.rpc?.close();
+    this.stream = null;
+    this.rpc = null;
+  }
+
+  /** Looks again after a backoff: for partitions in backoff, not yet followers, offline, or no address. */
+  private retryLater(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, BACKOFF_MS);
+  }
+
+  /** Sends one request for every partition that is due and not already in flight. */
+  private pump(): void {
+    if (this.stopped) return;
+    const now = this.o.clock.nowMs();
+    const due: { key: string; e: Entry }[] = [];
+    let waiting = false;
+    for (const [key, e] of this.partitions) {
+      if (this.inFlight.has(key)) continue;
+      if (e.retryAtMs <= now && e.p.role === 'follower' && e.p.leaderId === this.leaderId && !e.p.log.isOffline) due.push({ key, e });
+      else waiting = true;
+    }
+    if (due.length === 0) {
+      if (waiting) this.retryLater();
+      return;
+    }
+    const stream = this.connection();
+    if (stream === null) {
+      this.retryLater();
+      return;
+    }
+    for (const { key } of due) this.inFlight.add(key);
+    void this.fetch(stream, due.map((d) => d.e)).finally(() => {
+      for (const { key } of due) this.inFlight.delete(key);
+      this.pump();
     });
   }
 
-  private async run(): Promise<void> {
-    this.running = true;
+  private async fetch(stream: CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse>, entries: Entry[]): Promise<void> {
+    const sent = entries.map((e) => ({ e, epoch: e.p.leaderEpoch, fetchOffset: e.p.log.logEndOffset }));
+    let res: ReplicaFetchResponse | null;
     try {
-      while (!this.stopped && this.partitions.size > 0) {
-        const now = this.o.clock.nowMs();
-        const due = [...this.partitions.values()].filter((e) => e.retryAtMs <= now && e.p.role === 'follower' && e.p.leaderId === this.leaderId && !e.p.log.isOffline);
-        if (due.length === 0) {
-          await this.sleep(BACKOFF_MS);
-          continue;
-        }
-        const stream = this.connection();
-        if (stream === null) {
-          await this.sleep(BACKOFF_MS);
-          continue;
-        }
-        const sent = due.map((e) => ({ e, epoch: e.p.leaderEpoch, fetchOffset: e.p.log.logEndOffset }));
-        let res: ReplicaFetchResponse | null;
-        try {
-          res = await stream.send({
-            replicaId: this.o.nodeId,
-            brokerEpoch: this.o.brokerEpoch(),
-            maxWaitMs: this.o.maxWaitMs ?? 500,
-            minBytes: 1,
-            maxBytes: this.o.maxBytes ?? 32 * 1024 * 1024,
-            partitions: sent.map(({ e, epoch, fetchOffset }) => ({
-              topic: e.p.topic,
-              partition: e.p.partition,
-              fetchOffset,
-              durableOffset: e.p.log.durableEndOffset,
-              currentLeaderEpoch: epoch,
-              lastFetchedEpoch: e.p.log.epochs.latestEpoch,
-              maxBytes: this.o.partitionMaxBytes ?? 8 * 1024 * 1024,
-            })),
-          });
-        } catch (err) {
-          this.o.logger.debug({ leader: this.leaderId, err: (err as Error).message }, 'replica fetch failed');
-          this.stream?.close();
-          this.rpc?.close();
-          this.stream = null;
-          this.rpc = null;
-          await this.sleep(BACKOFF_MS);
-          continue;
-        }
-        const durable: Promise<void>[] = [];
-        for (const { e, epoch, fetchOffset } of sent) {
-          const r = res?.results.find((x) => x.topic === e.p.topic && x.partition === e.p.partition);
-          // Leadership or the log moved while the fetch was out: its answer no longer applies.
-          if (!r || !this.has(e.p) || e.p.leaderEpoch !== epoch || e.p.role !== 'follower' || e.p.log.logEndOffset !== fetchOffset) continue;
-          try {
-            const wait = this.apply(e, r);
-            if (wait) durable.push(wait);
-          } catch (err) {
-            this.o.logger.error({ topic: e.p.topic, partition: e.p.partition, err: (err as Error).message }, 'replica fetch result failed');
-            e.retryAtMs = this.o.clock.nowMs() + BACKOFF_MS;
-          }
-        }
-        // The next fetch reports these offsets as durable, so wait for their fsync first.
-        await Promise.allSettled(durable);
-      }
-    } finally {
-      this.running = false;
+      res = await stream.send({
+        replicaId: this.o.nodeId,
+        brokerEpoch: this.o.brokerEpoch(),
+        maxWaitMs: this.o.maxWaitMs ?? 500,
+        minBytes: 1,
+        maxBytes: this.o.maxBytes ?? 32 * 1024 * 1024,
+        partitions: sent.map(({ e, epoch, fetchOffset }) => ({
+          topic: e.p.topic,
+          partition: e.p.partition,
+          fetchOffset,
+          durableOffset: e.p.log.durableEndOffset,
+          currentLeaderEpoch: epoch,
+          lastFetchedEpoch: e.p.log.epochs.latestEpoch,
+          maxBytes: this.o.partitionMaxBytes ?? 8 * 1024 * 1024,
+        })),
+      });
+    } catch (err) {
+      if (this.stopped) return;
+      this.o.logger.debug({ leader: this.leaderId, err: (err as Error).message }, 'replica fetch failed');
+      // Every request on this stream fails with it; the first to notice drops the connection.
+      if (this.stream === stream) this.closeConnection();
+      const retryAt = this.o.clock.nowMs() + BACKOFF_MS;
+      for (const e of entries) e.retryAtMs = retryAt;
+      return;
     }
+    const durable: Promise<void>[] = [];
+    for (const { e, epoch, fetchOffset } of sent) {
+      const r = res?.results.find((x) => x.topic === e.p.topic && x.partition === e.p.partition);
+      // Leadership or the log moved while the fetch was out: its answer no longer applies.
+      if (!r || !this.has(e.p) || e.p.leaderEpoch !== epoch || e.p.role !== 'follower' || e.p.log.logEndOffset !== fetchOffset) continue;
+      try {
+        const wait = this.apply(e, r);
+        if (wait) durable.push(wait);
+      } catch (err) {
+        this.o.logger.error({ topic: e.p.topic, partition: e.p.partition, err: (err as Error).message }, 'replica fetch result failed');
+        e.retryAtMs = this.o.clock.nowMs() + BACKOFF_MS;
+      }
+    }
+    // The next fetch reports these offsets as durable, so wait for their fsync first.
+    await Promise.allSettled(durable);
   }
 
-  private apply(e: { p: Partition; retryAtMs: number }, r: ReplicaFetchResult): Promise<void> | null {
+  private apply(e: Entry, r: ReplicaFetchResult): Promise<void> | null {
     const p = e.p;
     const log = p.log;
     if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {

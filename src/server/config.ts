@@ -32,6 +32,7 @@ export interface NodeConfig {
   defaultReplicationFactor: number;
   flushPolicy: FlushPolicy;
   replicaLagTimeMaxMs: number;
+  replicaFetchWaitMaxMs: number;
   brokerSessionTimeoutMs: number;
   brokerHeartbeatIntervalMs: number;
   /** Raft election timeout (the randomized range starts here and ends at twice this). */
@@ -92,6 +93,7 @@ export const KEYS: Record<string, string> = {
   'log.flush.policy': 'fsync (acknowledge after fsync; default) or interval',
   'log.flush.interval.ms': 'with log.flush.policy=interval: how often to fsync',
   'replica.lag.time.max.ms': 'a follower not caught up for this long leaves the ISR',
+  'replica.fetch.wait.max.ms': 'how long a follower\'s fetch may wait on the leader for new data',
   'broker.session.timeout.ms': 'a broker silent for this long is fenced',
   'broker.heartbeat.interval.ms': 'how often brokers heartbeat to the controller',
   'controller.quorum.election.timeout.ms': 'Raft election timeout',
@@ -174,6 +176,7 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     defaultReplicationFactor: int(props, 'default.replication.factor', -1),
     flushPolicy: policy === 'fsync' ? { kind: 'fsync' } : { kind: 'interval', intervalMs: int(props, 'log.flush.interval.ms', 1000) },
     replicaLagTimeMaxMs: int(props, 'replica.lag.time.max.ms', 30_000),
+    replicaFetchWaitMaxMs: int(props, 'replica.fetch.wait.max.ms', 500),
     brokerSessionTimeoutMs: int(props, 'broker.session.timeout.ms', 9_000),
     brokerHeartbeatIntervalMs: int(props, 'broker.heartbeat.interval.ms', 2_000),
     electionTimeoutMs: int(props, 'controller.quorum.election.timeout.ms', 1_000),

@@ -123,6 +123,7 @@ export class CairnNode {
         },
         clock: this.clock,
         logger: this.logger,
+        maxWaitMs: c.replicaFetchWaitMaxMs,
       });
       const fetchers = this.fetchers;
       rm.onPartitionChange((p) => fetchers.onPartitionChange(p));

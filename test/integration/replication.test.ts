@@ -156,5 +156,25 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
     await waitFor(() => !fs.existsSync(`${cluster!.node(1).dataDir}/moving-0`) && !fs.existsSync(`${cluster!.node(2).dataDir}/moving-0`), 'old replicas to delete their logs');
     admin.close();
   });
+  // Regression (bench:compare workload c after b): a follower added a newly followed partition to
+  // its next fetch only, so a long-poll already parked on that leader held acks=all writes to a new
+  // topic (and to every partition whose leadership moved there) for up to replica.fetch.wait.max.ms.
+  it('a new partition is replicated at once even while the follower has a long-poll parked on its leader', async () => {
+    cluster = new TestCluster(tmpDir('cairn-repl-'), await freePorts(3), { ...FAST, 'replica-fetch-wait-max-ms': '60000' });
+    cluster.startAll();
+    await cluster.waitReady(3);
+    const admin = new Admin({ bootstrap: cluster.bootstrap });
+    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all', lingerMs: 0, requestTimeoutMs: 30_000, deliveryTimeoutMs: 30_000 });
+    for (const name of ['first', 'second']) {
+      await admin.createTopic({ name, partitions: 1, assignments: [[1, 2, 3]], configs: { 'min.insync.replicas': '3' } });
+      await waitFor(async () => (await describe1(admin, name)).partitions[0]!.leaderId === 1, `${name} led by node 1`);
+      // For 'first' the followers start fetching from node 1; once it is acknowledged, both park a
+      // 60 s long-poll there. 'second' must not wait for those polls to end.
+      const ack = await producer.send({ topic: name, value: `to ${name}` });
+      expect(ack.offset).toBe(0);
+    }
+    await producer.close();
+    admin.close();
+  }, 90_000);
 });
 
