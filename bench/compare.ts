@@ -52,6 +52,11 @@ async function runWorkload(sys: BenchSystem, w: Workload, o: { durationS: number
   const window = o.window[sys.name] ?? sys.preferredWindow ?? Math.max(1, Math.floor(o.windowBytes / w.recordSize));
   const label = `${sys.name} (${w.id})`;
   const producer = await sys.producer(stream, spec);
+  let producerOpen = true;
+  const closeProducer = async () => {
+    if (producerOpen) await producer.close();
+    producerOpen = false;
+  };
   try {
     if (w.kind === 'produce') {
       const r = await produceLoad({ producers: [producer], recordSize: w.recordSize, durationS: o.durationS, rate: w.rate, window, label });
@@ -92,10 +97,12 @@ async function runWorkload(sys: BenchSystem, w: Workload, o: { durationS: number
     const fillStart = hrMs();
     const stored = sys.fill ? await sys.fill(stream, w.records!, w.recordSize) : (await produceLoad({ producers: [producer], recordSize: w.recordSize, maxRecords: w.records!, rate: 0, window, label: `${label} fill` })).records;
     const fillRate = stored / ((hrMs() - fillStart) / 1000);
+    // The reader runs alone: the loader's buffers and timers are gone before the clock starts.
+    await closeProducer();
     const [r] = await consumeLoad({ consumers: [await sys.consumer(stream, 'replay')], expected: () => stored, done: () => true, label: `${label} replay` });
     return { workload: w.id, system: sys.name, measured: 'consume (first to last record)', ...r!, errors: r!.errors + (w.records! - stored), p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, p999_ms: NaN, max_ms: NaN, fill_records_per_s: fillRate };
   } finally {
-    await producer.close();
+    await closeProducer();
   }
 }
 

@@ -162,12 +162,17 @@ export async function consumeLoad(o: { consumers: BenchConsumer[]; expected: () 
   const start = hrMs();
   const readers = o.consumers.map((consumer) => {
     const r = { consumer, records: 0, bytes: 0, latency: new LatencySample(), lastAt: start, finishedAt: 0 };
-    consumer.start((value) => {
-      r.records++;
-      r.bytes += value.length;
-      r.lastAt = hrMs();
-      if (r.records % SAMPLE_EVERY === 0) r.latency.add(r.lastAt - sentAt(value));
-    });
+    consumer.start(
+      (value) => {
+        r.records++;
+        r.bytes += value.length;
+        if (r.records % SAMPLE_EVERY === 0) r.latency.add(hrMs() - sentAt(value));
+      },
+      () => {
+        // A clock read per delivery, not per record: at two million records/s it is a fifth of the reader.
+        r.lastAt = hrMs();
+      },
+    );
     return r;
   });
   const ticker = setInterval(() => progress(`${o.label ?? 'consume'}: ${readers.map((r) => r.records).join(' / ')} records read`), 1000);

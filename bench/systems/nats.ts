@@ -145,10 +145,16 @@ export class NatsSystem implements BenchSystem {
     for (const stream of streams) await jsm.consumers.add(stream, { durable_name: group, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
     const running: { stop: () => void }[] = [];
     return {
-      start(onRecord) {
+      start(onRecord, onDelivered) {
         for (const stream of streams) {
           void js.consumers.get(stream, group).then(async (c) => {
-            const messages = await c.consume({ max_messages: 10_000, callback: (m) => onRecord(m.data) });
+            const messages = await c.consume({
+              max_messages: 10_000,
+              callback: (m) => {
+                onRecord(m.data);
+                onDelivered();
+              },
+            });
             running.push(messages);
           });
         }

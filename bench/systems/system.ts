@@ -30,8 +30,12 @@ export interface BenchProducer {
 }
 
 export interface BenchConsumer {
-  /** Starts delivering every record of every partition, from the first, to `onRecord`. */
-  start(onRecord: (value: Uint8Array) => void): void;
+  /**
+   * Starts delivering every record of every partition, from the first, to `onRecord`, calling
+   * `onDelivered` after each delivery (a poll's records, or one pushed message) — the reader
+   * takes the time there, not per record.
+   */
+  start(onRecord: (value: Uint8Array) => void, onDelivered: () => void): void;
   close(): Promise<void>;
 }
 
@@ -72,9 +76,12 @@ export function pollingConsumer(readOnce: (onRecord: (value: Uint8Array) => void
   let running = true;
   let loop: Promise<void> = Promise.resolve();
   return {
-    start(onRecord) {
+    start(onRecord, onDelivered) {
       loop = (async () => {
-        while (running) await readOnce(onRecord);
+        while (running) {
+          await readOnce(onRecord);
+          onDelivered();
+        }
       })();
     },
     async close() {
