@@ -4,13 +4,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Admin } from '../client/admin';
 
+const MAIN_BESIDE = path.resolve(__dirname, 'main.js');
 /**
  * The built CLI entry point: next to this file when it runs from dist/, or the
  * compiled copy under dist/ when it runs from source (vitest, tsx).
  */
-export const CAIRN_MAIN = fs.existsSync(path.resolve(__dirname, 'main.js'))
-  ? path.resolve(__dirname, 'main.js')
-  : path.resolve(__dirname, '../../dist/src/cli/main.js');
+export const CAIRN_MAIN = fs.existsSync(MAIN_BESIDE) ? MAIN_BESIDE : path.resolve(__dirname, '../../dist/src/cli/main.js');
 
 /** Ports that were free a moment ago (the OS picked them). */
 export async function freePorts(n: number): Promise<number[]> {

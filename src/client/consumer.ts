@@ -206,24 +206,21 @@ export class Consumer {
     for (const a of this.assigned.values()) {
       if (a.paused) continue;
       while (out.length < max) {
-        if (a.decodedNext < a.decoded.length) {
-          const n = Math.min(a.decoded.length - a.decodedNext, max - out.length);
-          for (let i = 0; i < n; i++) out.push(a.decoded[a.decodedNext + i]!);
-          a.decodedNext += n;
-          a.position = a.decoded[a.decodedNext - 1]!.offset + 1;
-          if (a.decodedNext < a.decoded.length) break;
-          // The chunk is handed out; step over what it held without records (control batches, compacted gaps).
-          a.position = Math.max(a.position, a.decodedEnd);
-          continue;
+        if (a.decodedNext === a.decoded.length) {
+          const chunk = a.buffered.shift();
+          if (!chunk) break;
+          a.bufferedBytes -= chunk.batches.length;
+          const { topic, partition } = a;
+          a.decoded = decodeAllRecordsWith(chunk.batches, a.position ?? chunk.from, (offset, timestamp, key, value, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key, value, headers }));
+          a.decodedNext = 0;
+          a.decodedEnd = chunk.lastOffsetPlusOne;
         }
-        const chunk = a.buffered.shift();
-        if (!chunk) break;
-        a.bufferedBytes -= chunk.batches.length;
-        const { topic, partition } = a;
-        a.decoded = decodeAllRecordsWith(chunk.batches, a.position ?? chunk.from, (offset, timestamp, key, value, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key, value, headers }));
-        a.decodedNext = 0;
-        a.decodedEnd = chunk.lastOffsetPlusOne;
-        if (a.decoded.length === 0) a.position = Math.max(a.position ?? 0, chunk.lastOffsetPlusOne);
+        const n = Math.min(a.decoded.length - a.decodedNext, max - out.length);
+        for (let i = 0; i < n; i++) out.push(a.decoded[a.decodedNext + i]!);
+        a.decodedNext += n;
+        if (n > 0) a.position = a.decoded[a.decodedNext - 1]!.offset + 1;
+        // A chunk handed out in full: step over what it held without records (control batches, compacted gaps).
+        if (a.decodedNext === a.decoded.length) a.position = Math.max(a.position ?? 0, a.decodedEnd);
       }
     }
     return out;

@@ -2,19 +2,16 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CAIRN_MAIN, freePorts, LocalCluster } from '../../src/cli/local-cluster';
 
-/** The compiled CLI (dist/): the tests run from source, the nodes they start run the build. */
-export const MAIN = CAIRN_MAIN;
-
-export function assertBuilt(): void {
-  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+function assertBuilt(): void {
+  if (!fs.existsSync(CAIRN_MAIN)) throw new Error(`${CAIRN_MAIN} is missing: run "npm run build" first (npm test does)`);
 }
 
 export { freePorts };
 
-/** A LocalCluster built from the compiled CLI (dist/), under a test's temp directory. */
+/** A LocalCluster of the compiled CLI (dist/; the tests run from source), under a test's temp directory. */
 export class TestCluster extends LocalCluster {
   constructor(baseDir: string, ports: number[], flags: Record<string, string> = {}, controllers = ports.length) {
-    super({ baseDir, ports, flags, controllers, main: MAIN });
+    super({ baseDir, ports, flags, controllers });
   }
 }
 
@@ -22,7 +19,7 @@ export class TestCluster extends LocalCluster {
 export function runCli(args: string[], input = '', env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   assertBuilt();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CAIRN_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
