@@ -1,5 +1,6 @@
 import { Consumer } from '../client/consumer';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+import { outputClosed, write } from './output';
 
 export const CONSUME_HELP = `Usage: cairn consume TOPIC [options]
 
@@ -59,7 +60,8 @@ export async function consumeCommand(argv: string[]): Promise<number> {
     let count = 0;
     let lastRecordAt = Date.now();
     const lines: string[] = [];
-    while (count < max) {
+    // Stops when the reader of a pipe goes away (| head -5), even with --follow.
+    while (count < max && !outputClosed()) {
       if (done()) break;
       const records = await consumer.poll(500);
       for (const r of records) {
@@ -71,8 +73,9 @@ export async function consumeCommand(argv: string[]): Promise<number> {
         count++;
       }
       if (lines.length > 0) {
-        process.stdout.write(lines.join('\n') + '\n');
+        const text = lines.join('\n') + '\n';
         lines.length = 0;
+        await write(text); // waits while a slow reader's pipe is full: memory stays bounded
       }
       if (records.length > 0) lastRecordAt = Date.now();
       else if (timeoutMs >= 0 && Date.now() - lastRecordAt > timeoutMs) break;

@@ -3,6 +3,7 @@ import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
 import { DEV_HELP, devCommand } from './dev';
+import { drained, installStdoutGuard } from './output';
 import { PRODUCE_HELP, produceCommand } from './produce';
 import { SERVER_HELP, serverCommand } from './server';
 import { TOPICS_HELP, topicsCommand } from './topics';
@@ -61,14 +62,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Servers return once stopped, clients once done; either way nothing should keep the process
+ * alive (gRPC channels may). But output still queued for a slow pipe reader must reach it first:
+ * exiting at once cut `cairn consume ... | (sleep 1; wc -l)` short.
+ */
+async function exit(code: number): Promise<never> {
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
+installStdoutGuard();
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Servers return once stopped; clients once done. Either way nothing should keep us alive.
-    setImmediate(() => process.exit(code));
-  },
+  (code) => exit(code),
   (err) => {
     process.stderr.write(`cairn: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
+    return exit(1);
   },
 );
