@@ -1,7 +1,7 @@
 /**
  * Everything the workloads did, as Jepsen records it (reliability.md "How a run works"): an
  * operation is invoked, then completes as `ok`, `fail` (it certainly did not happen) or `info`
- * (outcome unknown: a timeout, a dropped connection, NOT_LEADER after the send). Checkers read the
+ * (outcome unknown: a timeout, a dropped connection, NOT_LEADER_OR_FOLLOWER after the send). Checkers read the
  * history and the final state; they never trust the workload's own view.
  */
 export type OpType = 'invoke' | 'ok' | 'fail' | 'info';

@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode, isRetriable } from '../common/errors';
+import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common/errors';
 import { Compression, type Header, RecordBatchBuilder } from '../record/batch';
 import type { PartitionProduceResult, ProduceRequest, ProduceResponse } from '../protocol/messages';
 import { type BrokerConnection, Cluster, type ClientOptions } from './cluster';
@@ -362,7 +362,7 @@ export class Producer {
         this.complete(t.batches, r.baseOffset, r.logAppendTimeMs);
       } else {
         const err = new CairnError(r.errorCode, r.errorMessage || undefined);
-        if ([ErrorCode.NOT_LEADER, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.KAFKA_STORAGE_ERROR].includes(r.errorCode)) {
+        if (needsMetadataRefresh(r.errorCode)) {
           void this.cluster.refresh().catch(() => undefined);
         }
         this.retryOrFail(t.q, t.batches, err);

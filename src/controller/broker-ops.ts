@@ -60,7 +60,7 @@ export interface HeartbeatResponse {
  */
 export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, registrationOffset: number, uncleanDefault: boolean): ControllerResult<HeartbeatResponse> {
   const b = image.brokers.get(req.brokerId);
-  if (!b) throw new CairnError(ErrorCode.BROKER_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
+  if (!b) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
   if (b.epoch !== req.brokerEpoch) throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `broker ${req.brokerId} epoch ${req.brokerEpoch} is not the current ${b.epoch}`);
   const caughtUp = req.metadataOffset >= registrationOffset;
   // Each step sees the records of the steps before it.

@@ -31,7 +31,7 @@ export interface AlterPartitionResult {
  */
 export function alterPartition(image: MetadataImage, brokerId: number, brokerEpoch: number, items: readonly AlterPartitionItem[], uncleanDefault: boolean): ControllerResult<AlterPartitionResult[]> {
   const b = image.brokers.get(brokerId);
-  if (!b) throw new CairnError(ErrorCode.BROKER_NOT_REGISTERED, `broker ${brokerId} is not registered`);
+  if (!b) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${brokerId} is not registered`);
   if (b.epoch !== brokerEpoch) throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `broker ${brokerId} epoch ${brokerEpoch} is stale (current ${b.epoch})`);
   const records: MetadataRecord[] = [];
   const results = items.map((item): AlterPartitionResult => {
@@ -47,7 +47,7 @@ export function alterPartition(image: MetadataImage, brokerId: number, brokerEpo
       partitionEpoch: p?.partitionEpoch ?? -1,
     });
     if (!p) return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${item.topicId}:${item.partition}`);
-    if (p.leader !== brokerId) return fail(ErrorCode.NOT_LEADER, `broker ${brokerId} does not lead ${p.topic}-${p.partition} (leader ${p.leader})`);
+    if (p.leader !== brokerId) return fail(ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${brokerId} does not lead ${p.topic}-${p.partition} (leader ${p.leader})`);
     if (item.leaderEpoch !== p.leaderEpoch) return fail(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${item.leaderEpoch} is not the current ${p.leaderEpoch}`);
     if (item.partitionEpoch !== p.partitionEpoch) return fail(ErrorCode.INVALID_UPDATE_VERSION, `partition epoch ${item.partitionEpoch} is not the current ${p.partitionEpoch}`);
     const isr = [...new Set(item.newIsr)];

@@ -49,7 +49,7 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
       seen.add(t.name);
       if (names.has(t.name)) throw new CairnError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${t.name}" already exists`);
       const collision = collidingName(t.name, names);
-      if (collision) throw new CairnError(ErrorCode.INVALID_TOPIC, `topic "${t.name}" collides with existing topic "${collision}" ('.' and '_' are interchangeable in metric names)`);
+      if (collision) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic "${t.name}" collides with existing topic "${collision}" ('.' and '_' are interchangeable in metric names)`);
       const configs = { ...(t.configs ?? {}) };
       validateTopicConfigs(configs);
       const live = image.liveBrokers();

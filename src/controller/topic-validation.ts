@@ -8,11 +8,11 @@ const LEGAL = /^[a-zA-Z0-9._-]+$/;
 
 /** Kafka's topic-name rules: 1-249 of [a-zA-Z0-9._-], not "." or "..". Names starting "__" are internal. */
 export function validateTopicName(name: string, allowInternal = false): void {
-  if (typeof name !== 'string' || name.length === 0) throw new CairnError(ErrorCode.INVALID_TOPIC, 'topic name is empty');
-  if (name.length > MAX_TOPIC_NAME_LENGTH) throw new CairnError(ErrorCode.INVALID_TOPIC, `topic name is ${name.length} characters; the limit is ${MAX_TOPIC_NAME_LENGTH}`);
-  if (name === '.' || name === '..') throw new CairnError(ErrorCode.INVALID_TOPIC, `"${name}" is not a valid topic name`);
-  if (!LEGAL.test(name)) throw new CairnError(ErrorCode.INVALID_TOPIC, `topic name "${name}" has characters outside [a-zA-Z0-9._-]`);
-  if (!allowInternal && name.startsWith('__')) throw new CairnError(ErrorCode.INVALID_TOPIC, `topic names starting with "__" are reserved for internal topics`);
+  if (typeof name !== 'string' || name.length === 0) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, 'topic name is empty');
+  if (name.length > MAX_TOPIC_NAME_LENGTH) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic name is ${name.length} characters; the limit is ${MAX_TOPIC_NAME_LENGTH}`);
+  if (name === '.' || name === '..') throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `"${name}" is not a valid topic name`);
+  if (!LEGAL.test(name)) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic name "${name}" has characters outside [a-zA-Z0-9._-]`);
+  if (!allowInternal && name.startsWith('__')) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic names starting with "__" are reserved for internal topics`);
 }
 
 /** Kafka forbids topics whose names differ only by '.' versus '_' (they collide in metric names). */

@@ -104,7 +104,7 @@ export class Partition {
     // A damaged local replica says so, whatever the metadata says about leadership since.
     if (this.log.isOffline) throw new CairnError(ErrorCode.KAFKA_STORAGE_ERROR, `${this.topic}-${this.partition} is offline on broker ${this.localId}: ${this.log.offlineMessage}`);
     if (this.role !== 'leader' && this.leaderId < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${this.topic}-${this.partition} has no leader (no in-sync replica can lead)`);
-    if (this.role !== 'leader') throw new CairnError(ErrorCode.NOT_LEADER, `broker ${this.localId} is not the leader of ${this.topic}-${this.partition} (leader: ${this.leaderId})`);
+    if (this.role !== 'leader') throw new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${this.localId} is not the leader of ${this.topic}-${this.partition} (leader: ${this.leaderId})`);
     if (expectedEpoch >= 0 && expectedEpoch < this.leaderEpoch) throw new CairnError(ErrorCode.FENCED_LEADER_EPOCH, `leader epoch ${expectedEpoch} is older than ${this.leaderEpoch}`);
     if (expectedEpoch > this.leaderEpoch) throw new CairnError(ErrorCode.UNKNOWN_LEADER_EPOCH, `leader epoch ${expectedEpoch} is newer than ${this.leaderEpoch}`);
   }

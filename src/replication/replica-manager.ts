@@ -157,11 +157,11 @@ export class ReplicaManager {
     const p = this.partitions.get(tpKey(topic, partition));
     if (p) return p;
     const reg = this.image?.partition(topic, partition);
-    if (reg) throw new CairnError(ErrorCode.NOT_LEADER, `broker ${this.nodeId} does not host ${topic}-${partition} (leader: ${reg.leader})`);
+    if (reg) throw new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `broker ${this.nodeId} does not host ${topic}-${partition} (leader: ${reg.leader})`);
     throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic-partition ${topic}-${partition}`);
   }
 
-  /** Leader hint for a partition from the image, sent with NOT_LEADER so clients can retry directly. */
+  /** Leader hint for a partition from the image, sent with NOT_LEADER_OR_FOLLOWER so clients can retry directly. */
   leaderHint(topic: string, partition: number): { leaderId: number; leaderEpoch: number } | null {
     const reg = this.image?.partition(topic, partition);
     return reg ? { leaderId: reg.leader, leaderEpoch: reg.leaderEpoch } : null;

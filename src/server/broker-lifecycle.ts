@@ -91,7 +91,7 @@ export class BrokerLifecycle {
         wantShutdown: this.wantShutdown,
         offlinePartitions: this.o.offlinePartitions(),
       }, Math.max(1000, this.o.heartbeatIntervalMs));
-      if (res.errorCode === ErrorCode.STALE_BROKER_EPOCH || res.errorCode === ErrorCode.BROKER_NOT_REGISTERED) {
+      if (res.errorCode === ErrorCode.STALE_BROKER_EPOCH || res.errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED) {
         // The controller no longer knows this incarnation (e.g. fenced and replaced): register again.
         this.o.logger.warn({ err: errorName(res.errorCode) }, 'heartbeat refused; registering again');
         if (this.timer) clearTimeout(this.timer);

@@ -80,7 +80,7 @@ export class FetchHandler {
       return { ...base, batches: data, records: decodeAllRecords(data, fp.fetchOffset).map(toRecordMsg) };
     } catch (err) {
       const { errorCode, errorMessage } = toErrorResult(err, this.logger);
-      const hint = errorCode === ErrorCode.NOT_LEADER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(fp.topic, fp.partition) : null;
+      const hint = errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(fp.topic, fp.partition) : null;
       return { topic: fp.topic, partition: fp.partition, errorCode, errorMessage, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, currentLeader: hint };
     }
   }

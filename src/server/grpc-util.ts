@@ -9,7 +9,7 @@ export const ERROR_CODE_KEY = 'cairn-error-code';
 function grpcStatusFor(code: ErrorCode): grpc.status {
   switch (code) {
     case ErrorCode.INVALID_REQUEST:
-    case ErrorCode.INVALID_TOPIC:
+    case ErrorCode.INVALID_TOPIC_EXCEPTION:
     case ErrorCode.INVALID_CONFIG:
       return grpc.status.INVALID_ARGUMENT;
     case ErrorCode.NOT_CONTROLLER:

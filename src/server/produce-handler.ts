@@ -37,7 +37,7 @@ export class ProduceHandler {
 
   private failure(p: PartitionProduceData, err: unknown): PartitionProduceResult {
     const { errorCode, errorMessage } = toErrorResult(err, this.logger);
-    const hint = errorCode === ErrorCode.NOT_LEADER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(p.topic, p.partition) : null;
+    const hint = errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(p.topic, p.partition) : null;
     return { topic: p.topic, partition: p.partition, errorCode, errorMessage, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, currentLeader: hint };
   }
 
@@ -103,7 +103,7 @@ export class ProduceHandler {
       });
       const offLeader = p.onLeadershipChange(() => {
         // A deposed leader cannot know whether the write survives the election: the outcome is unknown.
-        if (p.role !== 'leader') done(new CairnError(ErrorCode.NOT_LEADER, `leadership of ${p.topic}-${p.partition} moved before the write was replicated; it may or may not survive`));
+        if (p.role !== 'leader') done(new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `leadership of ${p.topic}-${p.partition} moved before the write was replicated; it may or may not survive`));
       });
     });
   }

@@ -392,7 +392,7 @@ export class PartitionLog {
     const removed = this.activeSegment.truncateTo(target);
     // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
     this.activeSegment.syncSync();
-    this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER, 'the log was truncated under a pending write'));
+    this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was truncated under a pending write'));
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.highWatermark = Math.min(this.highWatermark, this.logEndOffset);
     this.logger.info({ truncateTo: offset, logEndOffset: this.logEndOffset, bytesRemoved: removed }, 'log truncated');
@@ -405,7 +405,7 @@ export class PartitionLog {
     this.segments = [LogSegment.create(this.dir, offset, this.config.indexIntervalBytes)];
     this.logStartOffset = offset;
     this.highWatermark = offset;
-    this.commit.truncated(offset, new CairnError(ErrorCode.NOT_LEADER, 'the log was reset under a pending write'));
+    this.commit.truncated(offset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was reset under a pending write'));
     this.commit.durableOffset = offset;
     this.epochs.clear();
     this.logger.info({ startOffset: offset }, 'log reset');

@@ -114,10 +114,10 @@ describe('bad input never crashes a node or damages a log', () => {
       { name: 'good' },
     ]);
     expect(results.map((r) => r.errorCode)).toEqual([
-      ErrorCode.INVALID_TOPIC,
-      ErrorCode.INVALID_TOPIC,
-      ErrorCode.INVALID_TOPIC,
-      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
       ErrorCode.INVALID_PARTITIONS,
       ErrorCode.INVALID_CONFIG,
       ErrorCode.INVALID_CONFIG,

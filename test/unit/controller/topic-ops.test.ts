@@ -46,9 +46,9 @@ describe('topic creation', () => {
     );
     expect(r.response.map((x) => x.errorCode)).toEqual([
       ErrorCode.INVALID_REPLICATION_FACTOR,
-      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
       ErrorCode.NONE,
-      ErrorCode.INVALID_TOPIC,
+      ErrorCode.INVALID_TOPIC_EXCEPTION,
       ErrorCode.NONE,
       ErrorCode.INVALID_REQUEST,
       ErrorCode.INVALID_CONFIG,

@@ -3,6 +3,7 @@
  * CheckQuorum / leader stickiness (§6.2, §4.2.3).
  */
 import { describe, expect, test } from 'vitest';
+import { ErrorCode } from '../../../src/common/errors';
 import { nodeId, term } from '../../../src/common/types';
 import { RaftCore } from '../../../src/raft/raft-core';
 import type { Message, VoteRequest } from '../../../src/raft/messages';
@@ -240,6 +241,6 @@ describe('PreVote and CheckQuorum: disruption prevention', () => {
   test('a proposal to a follower is refused with NOT_CONTROLLER and the leader as hint', () => {
     const c = new Cluster({ voters: [1, 2, 3] });
     c.elect(1);
-    expect(c.propose(2, 'x')).toEqual({ ok: false, code: 14, leaderHint: 1 });
+    expect(c.propose(2, 'x')).toEqual({ ok: false, code: ErrorCode.NOT_CONTROLLER, leaderHint: 1 });
   });
 });
