@@ -39,7 +39,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
   const stop = () => consumer.close();
   process.once('SIGINT', stop);
   try {
-    const t = await consumer.cluster.topic(topic);
+    const t = await consumer.cluster.waitForTopic(topic);
     const partitions = values.partition === undefined ? t.partitions.map((p) => p.partition) : [intOption(values, 'partition', 0)];
     const offset = values.offset === undefined ? undefined : intOption(values, 'offset', 0);
     if (offset !== undefined && values.partition === undefined) throw new UsageError('--offset needs --partition');

@@ -136,7 +136,7 @@ export class LocalCluster {
 
   /** Waits until Metadata lists `brokers` live brokers (default: every node with the broker role). */
   async waitReady(brokers = this.nodes.length, timeoutMs = 30_000): Promise<void> {
-    const admin = new Admin({ bootstrap: this.bootstrap, requestTimeoutMs: 2_000 });
+    const admin = new Admin({ bootstrap: this.bootstrap, requestTimeoutMs: 2_000, defaultApiTimeoutMs: 2_000 });
     const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {

@@ -24,7 +24,28 @@ export interface NewTopic {
   assignments?: number[][];
 }
 
-/** Topic administration. Calls go to the active controller when known, else to any broker (which forwards). */
+/**
+ * Whether an item of an admin answer (one topic's result) is worth asking again: retriable codes
+ * from the error table, except that a topic the cluster says does not exist is an answer, not a
+ * passing state — as Kafka's AdminClient does, it is returned at once.
+ */
+function retriedInAnswer(code: number): boolean {
+  return code !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION && isRetriable(code);
+}
+
+type ItemResult = { errorCode: number; errorMessage?: string };
+
+/** The first item of an answer that should be asked again, as an error to retry on. */
+function transientItem(items: readonly ItemResult[]): CairnError | null {
+  const r = items.find((x) => retriedInAnswer(x.errorCode));
+  return r ? new CairnError(r.errorCode, r.errorMessage || undefined) : null;
+}
+
+/**
+ * Topic administration. Calls go to the active controller when known, else to any broker (which
+ * forwards). Every call retries retriable failures — no controller elected yet, brokers still
+ * registering, a node restarting — with backoff until `defaultApiTimeoutMs` (60 s by default).
+ */
 export class Admin {
   readonly cluster: Cluster;
 
@@ -32,38 +53,63 @@ export class Admin {
     this.cluster = new Cluster(opts);
   }
 
-  /** Tries the controller, then each known node, for calls that change metadata. */
-  private async call<Res>(method: string, req: unknown): Promise<Res> {
-    try {
-      await this.cluster.refresh();
-    } catch {
-      // Fall back to the bootstrap list.
-    }
-    let last: unknown;
-    for (const client of this.cluster.admin()) {
-      try {
-        return await client.unary<unknown, Res>(method, req, this.cluster.requestTimeoutMs);
-      } catch (err) {
-        last = err;
-        if (!(err instanceof CairnError) || !isRetriable(err.code)) throw err;
+  /**
+   * One call, at the controller when known, else at each known node in turn; `makeRequest` builds
+   * each attempt's request and `check` turns an answer that holds retriable item errors into an
+   * error, so that the attempt is retried.
+   */
+  private call<Res>(method: string, makeRequest: () => unknown, check: (res: Res) => CairnError | null = () => null): Promise<Res> {
+    return this.cluster.retrying(`Admin ${method}`, async (attempt) => {
+      if (attempt === 1) await this.cluster.refresh().catch(() => undefined); // else the bootstrap list
+      let last: unknown;
+      for (const client of this.cluster.admin()) {
+        try {
+          const res = await client.unary<unknown, Res>(method, makeRequest(), this.cluster.requestTimeoutMs);
+          const transient = check(res);
+          if (transient) throw transient;
+          return res;
+        } catch (err) {
+          last = err;
+          if (!(err instanceof CairnError) || !isRetriable(err.code)) throw err;
+        }
       }
-    }
-    throw last;
+      throw last;
+    });
   }
 
-  /** Creates topics; resolves with one result per topic (check errorCode), or throws if no node answered. */
+  /**
+   * Creates topics; resolves with one result per topic (check errorCode), or throws if no node
+   * answered in time. Topics whose creation failed for a retriable reason (no active controller
+   * yet, too few brokers registered yet for the default replication factor) are asked for again,
+   * alone, until the deadline; then their result carries the last error.
+   */
   async createTopics(topics: NewTopic[], options: { validateOnly?: boolean } = {}): Promise<CreateTopicResult[]> {
-    const res = await this.call<CreateTopicsResponse>('CreateTopics', {
-      topics: topics.map((t) => ({
-        name: t.name,
-        numPartitions: t.partitions ?? -1,
-        replicationFactor: t.replicationFactor ?? -1,
-        configs: t.configs ?? {},
-        assignments: (t.assignments ?? []).map((brokerIds, partition) => ({ partition, brokerIds })),
-      })),
+    const settled = new Map<string, CreateTopicResult>();
+    const request = () => ({
+      topics: topics
+        .filter((t) => !settled.has(t.name))
+        .map((t) => ({
+          name: t.name,
+          numPartitions: t.partitions ?? -1,
+          replicationFactor: t.replicationFactor ?? -1,
+          configs: t.configs ?? {},
+          assignments: (t.assignments ?? []).map((brokerIds, partition) => ({ partition, brokerIds })),
+        })),
       validateOnly: options.validateOnly ?? false,
     });
-    return res.results;
+    let answered = false;
+    let final: CairnError | null = null;
+    try {
+      await this.call<CreateTopicsResponse>('CreateTopics', request, (res) => {
+        answered = true;
+        for (const r of res.results) if (!retriedInAnswer(r.errorCode)) settled.set(r.name, r);
+        return transientItem(res.results);
+      });
+    } catch (err) {
+      if (!(err instanceof CairnError) || !answered) throw err;
+      final = err;
+    }
+    return topics.map((t) => settled.get(t.name) ?? { name: t.name, errorCode: final!.code, errorMessage: final!.message, topicId: '', numPartitions: -1, replicationFactor: -1 });
   }
 
   /** Creates one topic, throwing a CairnError on failure. */
@@ -74,19 +120,19 @@ export class Admin {
   }
 
   async deleteTopics(names: string[]): Promise<DeleteTopicsResponse['results']> {
-    return (await this.call<DeleteTopicsResponse>('DeleteTopics', { names })).results;
+    return (await this.call<DeleteTopicsResponse>('DeleteTopics', () => ({ names }), (res) => transientItem(res.results))).results;
   }
 
   async listTopics(includeInternal = false): Promise<ListTopicsResponse['topics']> {
-    return (await this.call<ListTopicsResponse>('ListTopics', { includeInternal })).topics;
+    return (await this.call<ListTopicsResponse>('ListTopics', () => ({ includeInternal }))).topics;
   }
 
   async describeTopics(names: string[] = []): Promise<TopicDescription[]> {
-    return (await this.call<DescribeTopicsResponse>('DescribeTopics', { names })).topics;
+    return (await this.call<DescribeTopicsResponse>('DescribeTopics', () => ({ names }), (res) => transientItem(res.topics))).topics;
   }
 
   async alterConfigs(topic: string, set: Record<string, string>, remove: string[] = []): Promise<void> {
-    const res = await this.call<AlterConfigsResponse>('AlterConfigs', { topic, set, delete: remove });
+    const res = await this.call<AlterConfigsResponse>('AlterConfigs', () => ({ topic, set, delete: remove }), (r) => transientItem([r]));
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);
   }
 
@@ -95,12 +141,12 @@ export class Admin {
    * the move has started; `describeTopics` shows adding/removing replicas until it completes.
    */
   async reassignPartitions(moves: { topic: string; partition: number; replicas: number[] }[]): Promise<AlterReassignmentsResponse['results']> {
-    return (await this.call<AlterReassignmentsResponse>('AlterPartitionReassignments', { reassignments: moves })).results;
+    return (await this.call<AlterReassignmentsResponse>('AlterPartitionReassignments', () => ({ reassignments: moves }), (res) => transientItem(res.results))).results;
   }
 
   /** Brokers, controller and topics as a broker sees them. */
   describeCluster(): Promise<MetadataResponse> {
-    return this.cluster.refresh(true);
+    return this.cluster.retrying('Metadata', () => this.cluster.refresh(true));
   }
 
   close(): void {

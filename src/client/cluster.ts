@@ -1,13 +1,24 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode, needsMetadataRefresh } from '../common/errors';
 import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol/messages';
 import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
+import { type BackoffOptions, DEFAULT_API_TIMEOUT_MS, DEFAULT_BACKOFF, withRetries } from './retry';
 
 export interface ClientOptions {
   /** `host:port` or a list of them, or comma-separated; default CAIRN_BOOTSTRAP or 127.0.0.1:9092. */
   bootstrap?: string | string[];
   /** Refresh metadata at least this often (Kafka's metadata.max.age.ms). */
   metadataMaxAgeMs?: number;
+  /** How long one request may take before it counts as failed (outcome unknown). */
   requestTimeoutMs?: number;
+  /**
+   * How long an Admin or Consumer call keeps retrying retriable errors (Kafka's
+   * default.api.timeout.ms, 60 s): an election, a broker still registering, metadata still
+   * propagating. The producer's sends are bounded by its deliveryTimeoutMs instead.
+   */
+  defaultApiTimeoutMs?: number;
+  /** First and largest wait between retries (Kafka's retry.backoff.ms / retry.backoff.max.ms). */
+  retryBackoffMs?: number;
+  retryBackoffMaxMs?: number;
 }
 
 export function bootstrapList(b: string | string[] | undefined): string[] {
@@ -50,12 +61,32 @@ export class Cluster {
   private readonly topics = new Set<string>();
   private closed = false;
   readonly requestTimeoutMs: number;
+  readonly defaultApiTimeoutMs: number;
+  readonly backoff: BackoffOptions;
   private readonly maxAgeMs: number;
 
   constructor(opts: ClientOptions = {}) {
     this.bootstrap = bootstrapList(opts.bootstrap);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.defaultApiTimeoutMs = opts.defaultApiTimeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    this.backoff = { retryBackoffMs: opts.retryBackoffMs ?? DEFAULT_BACKOFF.retryBackoffMs, retryBackoffMaxMs: opts.retryBackoffMaxMs ?? DEFAULT_BACKOFF.retryBackoffMaxMs };
     this.maxAgeMs = opts.metadataMaxAgeMs ?? 300_000;
+  }
+
+  /**
+   * Runs `attempt` with retries of retriable errors until `timeoutMs` (default: the client's
+   * defaultApiTimeoutMs) passes, refreshing metadata first when an error says it is stale.
+   */
+  retrying<T>(what: string, attempt: (n: number) => Promise<T>, timeoutMs = this.defaultApiTimeoutMs): Promise<T> {
+    return withRetries(attempt, {
+      what,
+      deadlineMs: Date.now() + timeoutMs,
+      backoff: this.backoff,
+      beforeRetry: async (err) => {
+        if (this.closed) throw err;
+        if (needsMetadataRefresh(err.code)) await this.refresh().catch(() => undefined);
+      },
+    });
   }
 
   get metadata(): MetadataResponse | null {
@@ -114,6 +145,14 @@ export class Cluster {
     if (!t) throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic "${name}"`);
     if (t.errorCode !== ErrorCode.NONE) throw new CairnError(t.errorCode, t.errorMessage || `topic "${name}" is not available`);
     return t;
+  }
+
+  /**
+   * The topic's metadata, waiting up to `timeoutMs` while it is unknown or unavailable (a topic
+   * just created may not have reached the broker asked yet), as Kafka's clients wait for metadata.
+   */
+  waitForTopic(name: string, timeoutMs = this.defaultApiTimeoutMs): Promise<TopicMetadata> {
+    return this.retrying(`metadata of topic "${name}"`, () => this.topic(name), timeoutMs);
   }
 
   /** Cached partition metadata (no refresh); undefined when unknown. */

@@ -115,7 +115,7 @@ export class Consumer {
 
   /** Assigns every partition of `topic` (each from `offset`, or by autoOffsetReset). */
   async assignTopic(topic: string, offset?: number): Promise<void> {
-    const t = await this.cluster.topic(topic);
+    const t = await this.cluster.waitForTopic(topic);
     this.assign(t.partitions.map((p) => ({ topic, partition: p.partition, offset })));
   }
 
@@ -240,14 +240,17 @@ export class Consumer {
     );
   }
 
-  private async listOffset(topic: string, partition: number, timestamp: number): Promise<number> {
-    await this.cluster.topic(topic);
-    const leader = this.cluster.cachedPartition(topic, partition)?.leaderId ?? -1;
-    if (leader < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
-    const res = await this.cluster.broker(leader).rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }] });
-    const r = res.results[0];
-    if (!r || r.errorCode !== ErrorCode.NONE) throw new CairnError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage || 'list offsets failed');
-    return r.offset;
+  /** The offset for `timestamp` (or LATEST / EARLIEST) at the partition's leader, retried through elections until defaultApiTimeoutMs. */
+  private listOffset(topic: string, partition: number, timestamp: number): Promise<number> {
+    return this.cluster.retrying(`ListOffsets ${topic}-${partition}`, async () => {
+      await this.cluster.topic(topic);
+      const leader = this.cluster.cachedPartition(topic, partition)?.leaderId ?? -1;
+      if (leader < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
+      const res = await this.cluster.broker(leader).rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }] }, this.cluster.requestTimeoutMs);
+      const r = res.results[0];
+      if (!r || r.errorCode !== ErrorCode.NONE) throw new CairnError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage || 'list offsets failed');
+      return r.offset;
+    });
   }
 
   /** Issues one fetch per leader that has fetchable partitions and no fetch in flight. */

@@ -3,6 +3,7 @@ import { Compression, type Header, RecordBatchBuilder } from '../record/batch';
 import type { PartitionProduceResult, ProduceRequest, ProduceResponse } from '../protocol/messages';
 import { type BrokerConnection, Cluster, type ClientOptions } from './cluster';
 import { partitionForKey, StickyPartitioner } from './partitioner';
+import { backoffMs } from './retry';
 
 export type Acks = 0 | 1 | -1 | 'all';
 
@@ -19,8 +20,6 @@ export interface ProducerOptions extends ClientOptions {
   maxBlockMs?: number;
   /** Upper bound on the time from send() to success or failure, retries included. */
   deliveryTimeoutMs?: number;
-  retryBackoffMs?: number;
-  retryBackoffMaxMs?: number;
   /** Requests in flight per broker. Batches of one partition are never in flight twice, so order is kept across retries. */
   maxInFlightPerBroker?: number;
   /** Largest produce request, in bytes (many batches go in one request). */
@@ -130,8 +129,6 @@ export class Producer {
       bufferMemoryBytes: opts.bufferMemoryBytes ?? 32 * 1024 * 1024,
       maxBlockMs: opts.maxBlockMs ?? 60_000,
       deliveryTimeoutMs: opts.deliveryTimeoutMs ?? 120_000,
-      retryBackoffMs: opts.retryBackoffMs ?? 100,
-      retryBackoffMaxMs: opts.retryBackoffMaxMs ?? 1_000,
       maxInFlightPerBroker: opts.maxInFlightPerBroker ?? 5,
       maxRequestBytes: opts.maxRequestBytes ?? 8 * 1024 * 1024,
       compression: opts.compression === 'gzip' ? Compression.GZIP : Compression.NONE,
@@ -156,7 +153,8 @@ export class Producer {
     if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
     let queues = this.topicQueues.get(record.topic);
     if (queues === undefined) {
-      const t = await this.cluster.topic(record.topic);
+      // Kafka's producer waits up to max.block.ms for a topic's metadata (it may have just been created).
+      const t = await this.cluster.waitForTopic(record.topic, this.o.maxBlockMs);
       queues = this.topicQueues.get(record.topic);
       if (queues === undefined) {
         queues = t.partitions.map((p) => new PartitionQueue(record.topic, p.partition));
@@ -263,7 +261,7 @@ export class Producer {
       }
       const leader = this.cluster.cachedPartition(q.topic, q.partition)?.leaderId ?? -1;
       if (leader < 0) {
-        q.retryAtMs = now + this.o.retryBackoffMs;
+        q.retryAtMs = now + this.cluster.backoff.retryBackoffMs;
         nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
         void this.cluster.refresh().catch(() => undefined);
         continue;
@@ -404,7 +402,7 @@ export class Producer {
     // Back to the head of the queue, in order: nothing of this partition overtakes them.
     q.batches.unshift(...batches);
     const attempts = batches[0]!.attempts;
-    q.retryAtMs = now + Math.min(this.o.retryBackoffMs * 2 ** Math.max(0, attempts - 1), this.o.retryBackoffMaxMs);
+    q.retryAtMs = now + backoffMs(attempts, this.cluster.backoff, Math.random());
     this.schedule(q.retryAtMs - now);
   }
 

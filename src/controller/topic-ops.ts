@@ -10,7 +10,7 @@ import { collidingName, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, valida
 export interface TopicDefaults {
   /** num.partitions */
   numPartitions: number;
-  /** default.replication.factor; -1 means min(3, live brokers). */
+  /** default.replication.factor; -1 means min(3, live brokers), and at least one live broker. */
   replicationFactor: number;
 }
 
@@ -96,12 +96,18 @@ function automaticAssignment(t: CreatableTopic, live: readonly { id: number; rac
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS_PER_TOPIC) {
     throw new CairnError(ErrorCode.INVALID_PARTITIONS, `partition count ${t.numPartitions} must be 1..${MAX_PARTITIONS_PER_TOPIC}`);
   }
-  const rf = t.replicationFactor > 0 ? t.replicationFactor : defaults.replicationFactor > 0 ? defaults.replicationFactor : Math.max(1, Math.min(3, live.length));
+  const askedForDefault = !(t.replicationFactor > 0);
+  const rf = !askedForDefault ? t.replicationFactor : defaults.replicationFactor > 0 ? defaults.replicationFactor : Math.max(1, Math.min(3, live.length));
   if (!Number.isInteger(rf) || rf < 1 || rf > MAX_REPLICATION_FACTOR) {
     throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} must be 1..${MAX_REPLICATION_FACTOR}`);
   }
-  if (live.length === 0) throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, 'no live brokers are registered yet');
   if (rf > live.length) {
+    // A request that leaves the factor to the cluster is not wrong when brokers are still
+    // registering (the first seconds after start): it may succeed later, so the code is retriable
+    // and clients wait. A factor asked for explicitly fails at once, as in Kafka.
+    if (askedForDefault) {
+      throw new CairnError(ErrorCode.BROKER_NOT_AVAILABLE, `the default replication factor is ${rf} and ${live.length} broker(s) are live; waiting for brokers to register (give a replication factor to fail at once instead)`);
+    }
     throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${rf} is larger than the ${live.length} live broker(s)`);
   }
   return assignReplicas(live, partitions, rf, random);

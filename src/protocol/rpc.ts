@@ -102,6 +102,10 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  // A channel to a node that is not up yet (or restarting) tries again within a second, not after
+  // grpc's default backoff of up to two minutes, during which every call would fail at once.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
 };
 export const SERVER_OPTIONS: grpc.ChannelOptions = {
   ...CHANNEL_OPTIONS,

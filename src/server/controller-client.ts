@@ -28,7 +28,7 @@ export class ControllerClient {
     if (!c) {
       const v = this.voters.find((x) => x.id === id)!;
       const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(`cairn.v1.${service}`), service);
-      c = new Ctor(v.address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.max_reconnect_backoff_ms': 1000 }) as unknown as grpc.Client & Record<string, Unary>;
+      c = new Ctor(v.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as grpc.Client & Record<string, Unary>;
       byId.set(id, c);
     }
     return c;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../../src/common/errors';
+import { ErrorCode, isRetriable } from '../../../src/common/errors';
 import { SeededRandom } from '../../../src/common/random';
 import { createTopics, deleteTopics } from '../../../src/controller/topic-ops';
 import { MetadataImage, replay } from '../../../src/metadata/image';
@@ -18,6 +18,22 @@ describe('topic creation', () => {
     for (const b of [1, 2, 3]) expect(leaders.filter((l) => l === b)).toHaveLength(2);
     for (const p of parts) expect(new Set(p.replicas).size).toBe(3);
     expect(after.topicConfigs('orders').get('min.insync.replicas')).toBe('2');
+  });
+
+  it('a create that leaves the replication factor to the cluster waits (retriable) while too few brokers are live; an explicit one fails at once', () => {
+    const none = createTopics(MetadataImage.EMPTY, [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], defaults, new SeededRandom(1));
+    expect(none.response[0]).toMatchObject({ errorCode: ErrorCode.BROKER_NOT_AVAILABLE });
+    expect(isRetriable(none.response[0]!.errorCode)).toBe(true);
+    expect(none.records).toEqual([]);
+    const one = withBrokers(1);
+    const configured = { numPartitions: 1, replicationFactor: 3 };
+    const waiting = createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], configured, new SeededRandom(1));
+    expect(waiting.response[0]).toMatchObject({ errorCode: ErrorCode.BROKER_NOT_AVAILABLE });
+    const explicit = createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: 3 }], configured, new SeededRandom(1));
+    expect(explicit.response[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICATION_FACTOR });
+    expect(isRetriable(explicit.response[0]!.errorCode)).toBe(false);
+    const ready = createTopics(withBrokers(3), [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], configured, new SeededRandom(1));
+    expect(ready.response[0]).toMatchObject({ errorCode: ErrorCode.NONE, replicationFactor: 3 });
   });
 
   it('places replicas of each partition in distinct racks when it can', () => {

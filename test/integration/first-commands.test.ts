@@ -1,0 +1,76 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CAIRN_MAIN } from '../../src/cli/local-cluster';
+import { runCli } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/tmp';
+
+/** Three consecutive ports that were free a moment ago (`cairn dev` takes a base port). */
+async function consecutiveFreePorts(n: number): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await free(base + i);
+    if (ok) return base;
+  }
+  throw new Error('no consecutive free ports');
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A shell pipeline with `cairn` standing for the built CLI. */
+function pipeline(script: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', `set -o pipefail; cairn() { "${process.execPath}" "${CAIRN_MAIN}" "$@"; }; ${script}`], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+let dev: ChildProcess | null = null;
+
+afterEach(async () => {
+  if (dev && dev.exitCode === null) {
+    const exited = new Promise((r) => dev!.once('exit', r));
+    dev.kill('SIGINT');
+    await exited;
+  }
+  dev = null;
+});
+
+describe('the first commands after npm start', () => {
+  it('creates a topic, produces 100,000 lines with acks=all and reads them back, each command run the moment the port answers', async () => {
+    const base = await consecutiveFreePorts(3);
+    const dataDir = tmpDir('cairn-first-');
+    dev = spawn(process.execPath, [CAIRN_MAIN, 'dev', '--data-dir', dataDir, '--base-port', String(base)], { stdio: 'ignore' });
+    // Only the port, as a user's script would: no broker may have registered yet, no controller been elected.
+    await waitFor(() => portAnswers(base), `port ${base}`, 30_000, 5);
+    const env = { CAIRN_BOOTSTRAP: `127.0.0.1:${base},127.0.0.1:${base + 1},127.0.0.1:${base + 2}` };
+    const created = await runCli(['topics', 'create', 'x', '--partitions', '3'], '', env);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain('replication factor 3');
+    const produced = await pipeline('seq 1 100000 | cairn produce x --acks all', env);
+    expect(produced.code, produced.stderr).toBe(0);
+    const consumed = await pipeline('cairn consume x --from-beginning --max-messages 100000 | (sleep 2; wc -l)', env);
+    expect(consumed.code, consumed.stderr).toBe(0);
+    expect(consumed.stdout.trim()).toBe('100000');
+  });
+});
