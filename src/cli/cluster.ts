@@ -1,3 +1,4 @@
+import { checkHealth } from '../protocol/health-client';
 import { RpcClient } from '../protocol/rpc-client';
 import { bootstrapList } from '../client/cluster';
 import { CairnError, ErrorCode } from '../common/errors';
@@ -67,12 +68,14 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       }
       out('Brokers:');
       const voters = new Set(q.voters.map((v) => v.nodeId));
-      for (const b of q.brokers) {
+      // Each node's own view of its health (grpc.health.v1.Health), asked in parallel.
+      const health = await Promise.all(q.brokers.map((b) => checkHealth(`${b.host}:${b.port}`)));
+      q.brokers.forEach((b, i) => {
         const roles = voters.has(b.nodeId) ? 'broker,controller' : 'broker';
         const state = b.inControlledShutdown ? 'SHUTTING DOWN' : b.fenced ? 'FENCED' : 'active';
         const hb = b.lastHeartbeatMsAgo >= 0 ? `  last heartbeat ${b.lastHeartbeatMsAgo} ms ago` : '';
-        out(`  node ${b.nodeId}  ${b.host}:${b.port}  ${roles}  epoch ${b.brokerEpoch}  ${state}${b.rack ? `  rack ${b.rack}` : ''}${hb}`);
-      }
+        out(`  node ${b.nodeId}  ${b.host}:${b.port}  ${roles}  epoch ${b.brokerEpoch}  ${state}  health ${health[i]}${b.rack ? `  rack ${b.rack}` : ''}${hb}`);
+      });
       const fenced = q.brokers.filter((b) => b.fenced).map((b) => b.nodeId);
       out(`Fenced brokers: ${fenced.length === 0 ? 'none' : fenced.join(', ')}`);
       return 0;

@@ -11,21 +11,45 @@ const MAIN_BESIDE = path.resolve(__dirname, 'main.js');
  */
 export const CAIRN_MAIN = fs.existsSync(MAIN_BESIDE) ? MAIN_BESIDE : path.resolve(__dirname, '../../dist/src/cli/main.js');
 
-/** Ports that were free a moment ago (the OS picked them). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve) => {
-          const s = net.createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+/**
+ * Below Linux's ephemeral range (ip_local_port_range starts at 32768): a port the OS handed out
+ * with listen(0) lies inside it, so an outgoing connection of any process could take it before
+ * the node binds (seen: a chaos run lost a node to EADDRINUSE). Ports here are never handed out
+ * to outgoing connections.
+ */
+const PORT_MIN = 10_000;
+const PORT_MAX = 32_000;
+const handedOut = new Set<number>();
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** `n` ports that were free a moment ago, outside the ephemeral range; `consecutive` for `cairn dev --base-port`. */
+export async function freePorts(n: number, consecutive = false): Promise<number[]> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const ports: number[] = [];
+    if (consecutive) {
+      const base = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN - n));
+      for (let i = 0; i < n; i++) ports.push(base + i);
+    } else {
+      while (ports.length < n) {
+        const p = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN));
+        if (!ports.includes(p)) ports.push(p);
+      }
+    }
+    if (ports.some((p) => handedOut.has(p))) continue;
+    const free = await Promise.all(ports.map(isFree));
+    if (free.every(Boolean)) {
+      for (const p of ports) handedOut.add(p);
+      return ports;
+    }
+  }
+  throw new Error(`no ${n} free ports between ${PORT_MIN} and ${PORT_MAX}`);
 }
 
 export interface LocalNode {

@@ -74,7 +74,8 @@ export interface FetchPartition {
   partition: number;
   fetchOffset: number;
   partitionMaxBytes: number;
-  currentLeaderEpoch: number;
+  /** Absent (null) or -1: not checked. */
+  currentLeaderEpoch?: number | null;
 }
 
 export interface FetchResponse {
@@ -93,10 +94,11 @@ export interface FetchPartitionResult {
   batches?: Buffer;
   records?: RecordMsg[];
   currentLeader?: LeaderHint | null;
+  nextFetchOffset?: number;
 }
 
 export interface ListOffsetsRequest {
-  partitions: { topic: string; partition: number; timestampMs: number; currentLeaderEpoch: number }[];
+  partitions: { topic: string; partition: number; timestampMs: number; currentLeaderEpoch?: number | null }[];
   isolationLevel?: IsolationLevel;
 }
 

@@ -2,7 +2,7 @@ import { wakeOnFirst } from '../common/wake';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
-import { decodeAllRecords } from '../record/batch';
+import { batchLastOffset, decodeAllRecords, forEachBatch, type Record as DecodedRecord } from '../record/batch';
 import type {
   FetchPartition,
   FetchPartitionResult,
@@ -15,10 +15,23 @@ import type {
 } from '../protocol/messages';
 import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
 
-export const DEFAULT_FETCH_MAX_BYTES = 50 * 1024 * 1024;
+/**
+ * A response when the client does not say: what a gRPC client accepts by default (grpc's
+ * max receive message length, 4 MiB), so a plain client in any language works without tuning.
+ * Our own Consumer asks for 50 MiB (Kafka's fetch.max.bytes) and raises its channel's limit.
+ */
+export const DEFAULT_FETCH_MAX_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_PARTITION_MAX_BYTES = 1024 * 1024;
 /** Upper bound on a response, whatever the client asks: gRPC's message limit minus headroom. */
 export const FETCH_MAX_BYTES_LIMIT = 100 * 1024 * 1024;
+/**
+ * Bytes reserved in the response budget for each partition's result fields besides its data
+ * (topic name, numbers, error message, leader hint, field tags): max_bytes bounds the whole
+ * encoded message, not just the data in it.
+ */
+const RESULT_OVERHEAD_BYTES = 160;
+/** The response's own framing (correlation id, field tags). */
+const RESPONSE_OVERHEAD_BYTES = 32;
 export const MAX_WAIT_MS_LIMIT = 60_000;
 
 export const LATEST_TIMESTAMP = -1;
@@ -50,21 +63,22 @@ export class FetchHandler {
   }
 
   private readOnce(req: FetchRequest): { results: FetchPartitionResult[]; bytes: number; hasError: boolean } {
-    let budget = Math.min(req.maxBytes > 0 ? req.maxBytes : DEFAULT_FETCH_MAX_BYTES, FETCH_MAX_BYTES_LIMIT);
+    let budget = Math.min(req.maxBytes > 0 ? req.maxBytes : DEFAULT_FETCH_MAX_BYTES, FETCH_MAX_BYTES_LIMIT) - RESPONSE_OVERHEAD_BYTES;
     let bytes = 0;
     let hasError = false;
     const results = req.partitions.map((fp) => {
-      const r = this.readPartition(fp, budget, bytes === 0, req.decodeRecords === true);
-      const n = r.batches?.length ?? 0;
-      bytes += n;
-      budget = Math.max(0, budget - n);
-      if (r.errorCode !== ErrorCode.NONE) hasError = true;
-      return r;
+      budget -= RESULT_OVERHEAD_BYTES + Buffer.byteLength(fp.topic);
+      const { result, dataBytes } = this.readPartition(fp, Math.max(0, budget), bytes === 0, req.decodeRecords === true);
+      bytes += dataBytes;
+      budget -= dataBytes + Buffer.byteLength(result.errorMessage ?? '');
+      if (result.errorCode !== ErrorCode.NONE) hasError = true;
+      return result;
     });
     return { results, bytes, hasError };
   }
 
-  private readPartition(fp: FetchPartition, budget: number, minOneBatch: boolean, decode: boolean): FetchPartitionResult {
+  /** One partition's part of the response, and how many bytes of data (batches, or encoded records) it holds. */
+  private readPartition(fp: FetchPartition, budget: number, minOne: boolean, decode: boolean): { result: FetchPartitionResult; dataBytes: number } {
     try {
       const p = this.replicas.lookup(fp.topic, fp.partition);
       p.checkLeader(fp.currentLeaderEpoch ?? -1);
@@ -74,14 +88,15 @@ export class FetchHandler {
       if (fp.fetchOffset < log.logStartOffset || fp.fetchOffset > log.logEndOffset) {
         throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${fp.fetchOffset} is outside ${log.logStartOffset}..${log.logEndOffset} of ${fp.topic}-${fp.partition}`);
       }
-      const data = maxBytes > 0 || minOneBatch ? log.read(fp.fetchOffset, maxBytes, hw, minOneBatch) : Buffer.alloc(0);
+      const data = maxBytes > 0 || minOne ? log.read(fp.fetchOffset, maxBytes, hw, minOne) : EMPTY;
       const base = { topic: fp.topic, partition: fp.partition, errorCode: ErrorCode.NONE, highWatermark: hw, lastStableOffset: hw, logStartOffset: log.logStartOffset };
-      if (!decode) return { ...base, batches: data };
-      return { ...base, batches: data, records: decodeAllRecords(data, fp.fetchOffset).map(toRecordMsg) };
+      if (!decode) return { result: { ...base, batches: data, nextFetchOffset: data.length > 0 ? lastOffsetOf(data) + 1 : fp.fetchOffset }, dataBytes: data.length };
+      const { records, bytes, nextOffset } = decodeWithin(data, fp.fetchOffset, maxBytes, minOne);
+      return { result: { ...base, batches: EMPTY, records, nextFetchOffset: nextOffset }, dataBytes: bytes };
     } catch (err) {
       const { errorCode, errorMessage } = toErrorResult(err, this.logger);
       const hint = errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(fp.topic, fp.partition) : null;
-      return { topic: fp.topic, partition: fp.partition, errorCode, errorMessage, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, currentLeader: hint };
+      return { result: { topic: fp.topic, partition: fp.partition, errorCode, errorMessage, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, currentLeader: hint, nextFetchOffset: fp.fetchOffset }, dataBytes: 0 };
     }
   }
 
@@ -115,6 +130,56 @@ export class FetchHandler {
   }
 }
 
-function toRecordMsg(r: { offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; headers: { key: string; value: Buffer | null }[] }): RecordMsg {
-  return { offset: r.offset, timestampMs: r.timestamp, key: r.key, value: r.value, headers: r.headers };
+const EMPTY = Buffer.alloc(0);
+
+/** One past the last offset of the last whole batch in `data`. */
+function lastOffsetOf(data: Buffer): number {
+  let last = -1;
+  forEachBatch(data, (pos) => {
+    last = batchLastOffset(data, pos);
+  });
+  return last;
+}
+
+/** Bytes of a protobuf varint holding `n` (negative int64s take ten). */
+function varintBytes(n: number): number {
+  if (n < 0) return 10;
+  let bytes = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** Bytes of a length-delimited field (tag, length, payload). */
+const lengthDelimited = (payload: number) => 1 + varintBytes(payload) + payload;
+
+/** The encoded size of one `Record` inside FetchPartitionResult.records (proto/cairn.proto), as the server encodes it. */
+export function encodedRecordBytes(r: DecodedRecord): number {
+  let body = 0;
+  if (r.key !== null) body += lengthDelimited(r.key.length);
+  if (r.value !== null) body += lengthDelimited(r.value.length);
+  for (const h of r.headers) body += lengthDelimited(lengthDelimited(Buffer.byteLength(h.key)) + (h.value === null ? 0 : lengthDelimited(h.value.length)));
+  // protobufjs writes scalars that are set even when they hold the default (0).
+  body += 1 + varintBytes(r.timestamp) + 1 + varintBytes(r.offset);
+  return lengthDelimited(body);
+}
+
+/**
+ * The plain path: records of `data` at or above `fetchOffset` whose encoded size fits `maxBytes`
+ * (at least one when `minOne`), and where the next fetch starts — past the last record kept, or
+ * past the whole data when every record fit (it may end in control batches or compacted gaps).
+ */
+function decodeWithin(data: Buffer, fetchOffset: number, maxBytes: number, minOne: boolean): { records: RecordMsg[]; bytes: number; nextOffset: number } {
+  const records: RecordMsg[] = [];
+  if (data.length === 0) return { records, bytes: 0, nextOffset: fetchOffset };
+  let bytes = 0;
+  for (const r of decodeAllRecords(data, fetchOffset)) {
+    const n = encodedRecordBytes(r);
+    if (bytes + n > maxBytes && !(minOne && records.length === 0)) return { records, bytes, nextOffset: r.offset };
+    records.push({ offset: r.offset, timestampMs: r.timestamp, key: r.key, value: r.value, headers: r.headers });
+    bytes += n;
+  }
+  return { records, bytes, nextOffset: lastOffsetOf(data) + 1 };
 }

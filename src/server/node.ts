@@ -23,11 +23,14 @@ import { ControllerRole } from './controller-role';
 import { FetchHandler } from './fetch-handler';
 import { AlterPartitionManager } from './alter-partition-manager';
 import { bidi, tuneServerConnections, unary } from './grpc-util';
+import { addReflection, NodeHealth } from './health';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
 
 /** How long a stopping broker waits for the controller to move its leaderships away. */
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** How often health is re-read besides on metadata changes (a Raft leader may change without one). */
+const HEALTH_REFRESH_MS = 500;
 
 /**
  * One `cairn server` process (design brief §1): wires storage, the metadata log, the controller
@@ -49,6 +52,8 @@ export class CairnNode {
   private accepting = false;
   private boundPort = 0;
   private strayCheckDone = false;
+  private health: NodeHealth | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
   readonly incarnationId = randomBytes(8).toString('hex');
 
   constructor(
@@ -180,6 +185,9 @@ export class CairnNode {
       this.server.addService(serviceDefinition('cairn.v1.Raft'), raft);
       this.server.addService(serviceDefinition('cairn.v1.Controller'), controller);
     }
+    this.health = new NodeHealth(() => this.serviceHealth(), this.logger);
+    this.health.addToServer(this.server);
+    addReflection(this.server, this.hostedServices());
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server!.bindAsync(`${c.listen.host}:${c.listen.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });
@@ -213,7 +221,40 @@ export class CairnNode {
       this.alterPartitions?.start();
     }
     this.logs?.startBackgroundTasks();
+    const health = this.health;
+    this.publisher.addListener(() => health.refresh());
+    this.healthTimer = setInterval(() => health.refresh(), HEALTH_REFRESH_MS);
+    health.refresh();
     this.logger.info({ port: this.boundPort }, 'node started');
+  }
+
+  /** The Cairn services this node serves (what reflection lists and health reports on). */
+  private hostedServices(): string[] {
+    const roles = this.config.roles;
+    return [
+      ...(roles.includes('broker') ? ['cairn.v1.Broker', 'cairn.v1.Replica'] : []),
+      'cairn.v1.Admin',
+      ...(roles.includes('controller') ? ['cairn.v1.Raft', 'cairn.v1.Controller'] : []),
+    ];
+  }
+
+  /**
+   * Each hosted service's health. A broker serves once this incarnation is registered and
+   * unfenced in its own image — the controller unfences a broker only after it has replayed the
+   * metadata log up to its registration, so its answers are current. A controller serves once its
+   * quorum has a leader. Admin answers from the image, so it follows the broker (or, on a
+   * controller-only node, the quorum).
+   */
+  private serviceHealth(): Record<string, boolean> {
+    const me = this.publisher.image.brokers.get(this.config.nodeId);
+    const brokerReady = this.accepting && me !== undefined && me.incarnationId === this.incarnationId && !me.fenced;
+    const quorumReady = this.accepting && this.metadataLog.leaderId() >= 0;
+    const isBroker = this.config.roles.includes('broker');
+    const out: Record<string, boolean> = {};
+    for (const name of this.hostedServices()) {
+      out[name] = name === 'cairn.v1.Raft' || name === 'cairn.v1.Controller' ? quorumReady : name === 'cairn.v1.Admin' && !isBroker ? quorumReady : brokerReady;
+    }
+    return out;
   }
 
   /**
@@ -286,6 +327,8 @@ export class CairnNode {
   /** Graceful shutdown (SIGTERM): move leadership away, stop taking requests, flush, close. */
   async stop(): Promise<void> {
     this.logger.info({}, 'node stopping');
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.health?.stopServing();
     if (this.lifecycle) {
       const others = this.publisher.image.liveBrokers().filter((b) => b.id !== this.config.nodeId).length;
       if (others > 0) await this.lifecycle.controlledShutdown(CONTROLLED_SHUTDOWN_TIMEOUT_MS);

@@ -2,25 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CAIRN_MAIN } from '../../src/cli/local-cluster';
-import { runCli } from '../helpers/processes';
+import { freePorts, runCli } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
-
-/** Three consecutive ports that were free a moment ago (`cairn dev` takes a base port). */
-async function consecutiveFreePorts(n: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await free(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no consecutive free ports');
-}
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -58,7 +41,7 @@ afterEach(async () => {
 
 describe('the first commands after npm start', () => {
   it('creates a topic, produces 100,000 lines with acks=all and reads them back, each command run the moment the port answers', async () => {
-    const base = await consecutiveFreePorts(3);
+    const [base] = await freePorts(3, true);
     const dataDir = tmpDir('cairn-first-');
     dev = spawn(process.execPath, [CAIRN_MAIN, 'dev', '--data-dir', dataDir, '--base-port', String(base)], { stdio: 'ignore' });
     // Only the port, as a user's script would: no broker may have registered yet, no controller been elected.
