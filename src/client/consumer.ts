@@ -1,7 +1,8 @@
-import { CairnError, ErrorCode, isRetriable } from '../common/errors';
+import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common/errors';
 import { batchLastOffset, decodeAllRecordsWith, forEachBatch, type Header } from '../record/batch';
 import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol/messages';
 import { Cluster, type ClientOptions } from './cluster';
+import { backoffMs } from './retry';
 
 export interface ConsumerOptions extends ClientOptions {
   /** Where to start when a partition has no position or its position is out of range. */
@@ -54,6 +55,8 @@ interface Assigned {
   /** Bumped by seek: a fetch issued before it is discarded. */
   generation: number;
   retryAtMs: number;
+  /** Failed fetches in a row: the backoff before the next one grows with it (client/retry.ts). */
+  failures: number;
   leaderEpoch: number;
 }
 
@@ -107,6 +110,7 @@ export class Consumer {
         paused: false,
         generation: 0,
         retryAtMs: 0,
+        failures: 0,
         leaderEpoch: -1,
       });
     }
@@ -328,9 +332,8 @@ export class Consumer {
       },
       () => {
         this.inflight.delete(leader);
-        for (const a of parts) a.retryAtMs = Date.now() + 100;
+        for (const a of parts) this.backOff(a);
         void this.cluster.refresh().catch(() => undefined);
-        this.scheduleWake(100);
       },
     );
   }
@@ -352,11 +355,11 @@ export class Consumer {
           this.fail(new CairnError(r.errorCode, `${a.topic}-${a.partition}: ${r.errorMessage}`));
           return;
         }
-        a.retryAtMs = Date.now() + 100;
-        void this.cluster.refresh().catch(() => undefined);
-        this.scheduleWake(100);
+        this.backOff(a);
+        if (needsMetadataRefresh(r.errorCode)) void this.cluster.refresh().catch(() => undefined);
         return;
       }
+      a.failures = 0;
       a.highWatermark = r.highWatermark;
       const data = r.batches;
       if (!data || data.length === 0) return;
@@ -368,6 +371,14 @@ export class Consumer {
       gotData = true;
     });
     if (gotData) for (const w of this.dataWaiters.splice(0)) w();
+  }
+
+  /** A retriable failure: wait before fetching this partition again, longer after each one in a row. */
+  private backOff(a: Assigned): void {
+    a.failures++;
+    const waitMs = backoffMs(a.failures, this.cluster.backoff, Math.random());
+    a.retryAtMs = Date.now() + waitMs;
+    this.scheduleWake(waitMs);
   }
 
   private fail(err: Error): void {

@@ -31,10 +31,16 @@ function pipeline(script: string, env: Record<string, string>): Promise<{ code: 
 let dev: ChildProcess | null = null;
 
 afterEach(async () => {
-  if (dev && dev.exitCode === null) {
+  // Ctrl-C, as a user stops it; then make sure no node outlives the test, even on a failed run.
+  if (dev && dev.exitCode === null && dev.signalCode === null) {
     const exited = new Promise((r) => dev!.once('exit', r));
     dev.kill('SIGINT');
-    await exited;
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+  }
+  try {
+    if (dev?.pid) process.kill(-dev.pid, 'SIGKILL');
+  } catch {
+    // the group is gone already
   }
   dev = null;
 });
@@ -43,7 +49,7 @@ describe('the first commands after npm start', () => {
   it('creates a topic, produces 100,000 lines with acks=all and reads them back, each command run the moment the port answers', async () => {
     const [base] = await freePorts(3, true);
     const dataDir = tmpDir('cairn-first-');
-    dev = spawn(process.execPath, [CAIRN_MAIN, 'dev', '--data-dir', dataDir, '--base-port', String(base)], { stdio: 'ignore' });
+    dev = spawn(process.execPath, [CAIRN_MAIN, 'dev', '--data-dir', dataDir, '--base-port', String(base)], { stdio: 'ignore', detached: true });
     // Only the port, as a user's script would: no broker may have registered yet, no controller been elected.
     await waitFor(() => portAnswers(base), `port ${base}`, 30_000, 5);
     const env = { CAIRN_BOOTSTRAP: `127.0.0.1:${base},127.0.0.1:${base + 1},127.0.0.1:${base + 2}` };
