@@ -28,3 +28,16 @@ export function runCli(args: string[], input = '', env: Record<string, string> =
     child.stdin.end(input);
   });
 }
+
+/** Runs a bash pipeline in which `cairn` stands for the built CLI (pipefail on: the pipeline's status is the first failure). */
+export function runPipeline(script: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  assertBuilt();
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', `set -o pipefail; cairn() { "${process.execPath}" "${CAIRN_MAIN}" "$@"; }; ${script}`], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+}

@@ -1,22 +1,8 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
-import { CAIRN_MAIN } from '../../src/cli/local-cluster';
-import { freePorts, TestCluster } from '../helpers/processes';
+import { freePorts, runPipeline, TestCluster } from '../helpers/processes';
 import { tmpDir } from '../helpers/tmp';
-
-/** Runs a shell pipeline with `cairn` standing for the built CLI; resolves with its exit code and output. */
-function pipeline(script: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', `set -o pipefail; cairn() { "${process.execPath}" "${CAIRN_MAIN}" "$@"; }; ${script}`], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
-}
 
 const RECORDS = 100_000;
 let cluster: TestCluster;
@@ -44,7 +30,7 @@ afterAll(async () => {
 
 describe('the CLI writing into a pipe', () => {
   it('delivers every record to a reader that sleeps before it reads', async () => {
-    const r = await pipeline(`cairn consume lines --from-beginning --max-messages ${RECORDS} | (sleep 2; wc -l)`, env);
+    const r = await runPipeline(`cairn consume lines --from-beginning --max-messages ${RECORDS} | (sleep 2; wc -l)`, env);
     expect(r.stderr).toContain(`Read ${RECORDS} record(s)`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(String(RECORDS));
@@ -52,14 +38,14 @@ describe('the CLI writing into a pipe', () => {
 
   it('ends cleanly, without an error or a stack, when the reader goes away (| head -5)', async () => {
     // --follow: only the closed pipe can end this command.
-    const r = await pipeline(`cairn consume lines --from-beginning --follow | head -5`, env);
+    const r = await runPipeline(`cairn consume lines --from-beginning --follow | head -5`, env);
     expect(r.stdout.trim().split('\n')).toHaveLength(5);
     expect(r.stderr).not.toMatch(/EPIPE|Error|    at /);
     expect(r.code, r.stderr).toBe(0);
   });
 
   it('prints a whole topic description into a slow reader', async () => {
-    const r = await pipeline(`cairn topics describe wide | (sleep 1; wc -l)`, env);
+    const r = await runPipeline(`cairn topics describe wide | (sleep 1; wc -l)`, env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('1501');
   });

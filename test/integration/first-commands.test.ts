@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CAIRN_MAIN } from '../../src/cli/local-cluster';
-import { freePorts, runCli } from '../helpers/processes';
+import { freePorts, runCli, runPipeline } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
 function portAnswers(port: number): Promise<boolean> {
@@ -13,18 +13,6 @@ function portAnswers(port: number): Promise<boolean> {
       resolve(true);
     });
     s.once('error', () => resolve(false));
-  });
-}
-
-/** A shell pipeline with `cairn` standing for the built CLI. */
-function pipeline(script: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', `set -o pipefail; cairn() { "${process.execPath}" "${CAIRN_MAIN}" "$@"; }; ${script}`], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
   });
 }
 
@@ -56,9 +44,9 @@ describe('the first commands after npm start', () => {
     const created = await runCli(['topics', 'create', 'x', '--partitions', '3'], '', env);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toContain('replication factor 3');
-    const produced = await pipeline('seq 1 100000 | cairn produce x --acks all', env);
+    const produced = await runPipeline('seq 1 100000 | cairn produce x --acks all', env);
     expect(produced.code, produced.stderr).toBe(0);
-    const consumed = await pipeline('cairn consume x --from-beginning --max-messages 100000 | (sleep 2; wc -l)', env);
+    const consumed = await runPipeline('cairn consume x --from-beginning --max-messages 100000 | (sleep 2; wc -l)', env);
     expect(consumed.code, consumed.stderr).toBe(0);
     expect(consumed.stdout.trim()).toBe('100000');
   });
