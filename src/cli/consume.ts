@@ -80,7 +80,8 @@ export async function consumeCommand(argv: string[]): Promise<number> {
       if (records.length > 0) lastRecordAt = Date.now();
       else if (timeoutMs >= 0 && Date.now() - lastRecordAt > timeoutMs) break;
     }
-    process.stderr.write(`Read ${count} record(s).\n`);
+    // A reader that went away (| head) ends the command quietly, as it would end `cat`.
+    if (!outputClosed()) process.stderr.write(`Read ${count} record(s).\n`);
     return 0;
   } finally {
     process.off('SIGINT', stop);
