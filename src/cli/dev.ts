@@ -14,10 +14,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   const nodes = intOption(values, 'nodes', Number(process.env.CAIRN_DEV_NODES ?? 3));
   const basePort = intOption(values, 'base-port', 9092);
   const dataDir = path.resolve((values['data-dir'] as string | undefined) ?? 'data');
-  // Topics get min(3, nodes) replicas by default, even when created before every broker has
-  // registered: such a create waits for them instead of getting fewer replicas.
-  const flags = { 'default-replication-factor': String(Math.min(3, nodes)) };
-  const cluster = new LocalCluster({ baseDir: dataDir, ports: Array.from({ length: nodes }, (_, i) => basePort + i), flags });
+  const cluster = new LocalCluster({ baseDir: dataDir, ports: Array.from({ length: nodes }, (_, i) => basePort + i) });
   let stopping = false;
   for (const n of cluster.nodes) {
     cluster.start(n.id).on('exit', (code, signal) => {

@@ -10,8 +10,13 @@ import { collidingName, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, valida
 export interface TopicDefaults {
   /** num.partitions */
   numPartitions: number;
-  /** default.replication.factor; -1 means min(3, live brokers), and at least one live broker. */
+  /** default.replication.factor; -1 means min(3, the brokers the cluster is known to have). */
   replicationFactor: number;
+  /**
+   * Brokers the cluster is known to have besides those registered: a controller in combined mode
+   * knows that its fellow voters are brokers too, before they have registered.
+   */
+  expectedBrokers?: number;
 }
 
 /** A handler's output (style §12): the records to append and the response to send once they commit. */
@@ -52,8 +57,7 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
       if (collision) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `topic "${t.name}" collides with existing topic "${collision}" ('.' and '_' are interchangeable in metric names)`);
       const configs = { ...(t.configs ?? {}) };
       validateTopicConfigs(configs);
-      const live = image.liveBrokers();
-      const assignment = t.assignments && t.assignments.length > 0 ? explicitAssignment(t, image) : automaticAssignment(t, live, defaults, random);
+      const assignment = t.assignments && t.assignments.length > 0 ? explicitAssignment(t, image) : automaticAssignment(t, image, defaults, random);
       const rf = assignment[0]!.length;
       if (configs['min.insync.replicas'] !== undefined && Number(configs['min.insync.replicas']) > rf) {
         throw new CairnError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${configs['min.insync.replicas']} is larger than the replication factor ${rf}`);
@@ -91,24 +95,26 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
   return { records, response: results };
 }
 
-function automaticAssignment(t: CreatableTopic, live: readonly { id: number; rack: string | null }[], defaults: TopicDefaults, random: Random): number[][] {
+function automaticAssignment(t: CreatableTopic, image: MetadataImage, defaults: TopicDefaults, random: Random): number[][] {
   const partitions = t.numPartitions > 0 ? t.numPartitions : defaults.numPartitions;
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS_PER_TOPIC) {
     throw new CairnError(ErrorCode.INVALID_PARTITIONS, `partition count ${t.numPartitions} must be 1..${MAX_PARTITIONS_PER_TOPIC}`);
   }
-  const askedForDefault = !(t.replicationFactor > 0);
-  const rf = !askedForDefault ? t.replicationFactor : defaults.replicationFactor > 0 ? defaults.replicationFactor : Math.max(1, Math.min(3, live.length));
+  const live = image.liveBrokers();
+  // Registered brokers, fenced or not, exist; so do a combined-mode controller's fellow voters.
+  const known = Math.max(image.brokers.size, defaults.expectedBrokers ?? 0, live.length);
+  const rf = t.replicationFactor > 0 ? t.replicationFactor : defaults.replicationFactor > 0 ? defaults.replicationFactor : Math.max(1, Math.min(3, known));
   if (!Number.isInteger(rf) || rf < 1 || rf > MAX_REPLICATION_FACTOR) {
     throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} must be 1..${MAX_REPLICATION_FACTOR}`);
   }
   if (rf > live.length) {
-    // A request that leaves the factor to the cluster is not wrong when brokers are still
-    // registering (the first seconds after start): it may succeed later, so the code is retriable
-    // and clients wait. A factor asked for explicitly fails at once, as in Kafka.
-    if (askedForDefault) {
-      throw new CairnError(ErrorCode.BROKER_NOT_AVAILABLE, `the default replication factor is ${rf} and ${live.length} broker(s) are live; waiting for brokers to register (give a replication factor to fail at once instead)`);
+    // Brokers that exist but are not live yet — still registering in the first seconds after a
+    // start, or restarting — make a create that may succeed later: retriable, and clients wait.
+    // A factor beyond every broker the cluster has fails at once, as in Kafka.
+    if (rf <= known || live.length === 0) {
+      throw new CairnError(ErrorCode.BROKER_NOT_AVAILABLE, `replication factor ${rf} needs ${rf} live brokers and ${live.length} of the cluster's ${known} are live; waiting for brokers to register or return`);
     }
-    throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${rf} is larger than the ${live.length} live broker(s)`);
+    throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${rf} is larger than the ${known} broker(s) of the cluster`);
   }
   return assignReplicas(live, partitions, rf, random);
 }

@@ -89,7 +89,7 @@ export const KEYS: Record<string, string> = {
   'peer.addresses': 'id@host:port,... how this node reaches other nodes when it differs from what they advertise',
   'broker.rack': 'rack of this broker, for rack-aware placement',
   'num.partitions': 'default partition count of new topics',
-  'default.replication.factor': 'default replication factor of new topics (-1: min(3, live brokers))',
+  'default.replication.factor': 'default replication factor of new topics (-1: min(3, brokers known to the cluster))',
   'log.flush.policy': 'fsync (acknowledge after fsync; default) or interval',
   'log.flush.interval.ms': 'with log.flush.policy=interval: how often to fsync',
   'replica.lag.time.max.ms': 'a follower not caught up for this long leaves the ISR',

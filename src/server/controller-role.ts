@@ -129,7 +129,9 @@ export class ControllerRole {
   /** Admin operations against this node's controller (callers forward when it is not active). */
   channel(): ControllerChannel {
     const ctl = this.controller;
-    const defaults = () => ({ numPartitions: this.config.numPartitions, replicationFactor: this.config.defaultReplicationFactor });
+    // In combined mode every voter is taken to be a broker too (how Cairn's small clusters run).
+    const expectedBrokers = this.config.roles.includes('broker') ? this.config.voters.length : 0;
+    const defaults = () => ({ numPartitions: this.config.numPartitions, replicationFactor: this.config.defaultReplicationFactor, expectedBrokers });
     return {
       createTopics: async (req) => ({ results: await ctl.submit('createTopics', (img) => createTopics(img, req.topics, defaults(), ctl.random, req.validateOnly)) }),
       deleteTopics: async (req) => ({ results: await ctl.submit('deleteTopics', (img) => deleteTopics(img, req.names)) }),

@@ -20,19 +20,31 @@ describe('topic creation', () => {
     expect(after.topicConfigs('orders').get('min.insync.replicas')).toBe('2');
   });
 
-  it('a create that leaves the replication factor to the cluster waits (retriable) while too few brokers are live; an explicit one fails at once', () => {
-    const none = createTopics(MetadataImage.EMPTY, [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], defaults, new SeededRandom(1));
-    expect(none.response[0]).toMatchObject({ errorCode: ErrorCode.BROKER_NOT_AVAILABLE });
-    expect(isRetriable(none.response[0]!.errorCode)).toBe(true);
-    expect(none.records).toEqual([]);
+  it('a create waits (retriable) while brokers the cluster has are not live yet; a factor beyond every broker fails at once', () => {
+    const retriable = (r: { response: { errorCode: ErrorCode }[]; records: unknown[] }) => {
+      expect(r.response[0]!.errorCode).toBe(ErrorCode.BROKER_NOT_AVAILABLE);
+      expect(isRetriable(r.response[0]!.errorCode)).toBe(true);
+      expect(r.records).toEqual([]);
+    };
+    const rnd = () => new SeededRandom(1);
+    // Nothing registered yet: whatever the factor, nothing can be placed until brokers come.
+    retriable(createTopics(MetadataImage.EMPTY, [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], defaults, rnd()));
+    retriable(createTopics(MetadataImage.EMPTY, [{ name: 'early', numPartitions: 3, replicationFactor: 1 }], defaults, rnd()));
+    // A combined-mode controller of three voters expects three brokers: one registered is not enough yet.
+    const combined = { ...defaults, expectedBrokers: 3 };
     const one = withBrokers(1);
-    const configured = { numPartitions: 1, replicationFactor: 3 };
-    const waiting = createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], configured, new SeededRandom(1));
-    expect(waiting.response[0]).toMatchObject({ errorCode: ErrorCode.BROKER_NOT_AVAILABLE });
-    const explicit = createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: 3 }], configured, new SeededRandom(1));
-    expect(explicit.response[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICATION_FACTOR });
-    expect(isRetriable(explicit.response[0]!.errorCode)).toBe(false);
-    const ready = createTopics(withBrokers(3), [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], configured, new SeededRandom(1));
+    retriable(createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], combined, rnd()));
+    retriable(createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: 3 }], combined, rnd()));
+    const beyond = createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: 4 }], combined, rnd());
+    expect(beyond.response[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICATION_FACTOR });
+    expect(isRetriable(beyond.response[0]!.errorCode)).toBe(false);
+    // Without expected brokers, a factor above every registered broker fails at once (Kafka).
+    expect(createTopics(one, [{ name: 'early', numPartitions: 3, replicationFactor: 3 }], defaults, rnd()).response[0]).toMatchObject({ errorCode: ErrorCode.INVALID_REPLICATION_FACTOR });
+    // A registered broker that is fenced (restarting) is waited for.
+    const fenced = apply(withBrokers(3), [{ type: 'BrokerRegistrationChange', brokerId: 3, brokerEpoch: 3, fenced: true, inControlledShutdown: false }]);
+    retriable(createTopics(fenced, [{ name: 'early', numPartitions: 3, replicationFactor: 3 }], defaults, rnd()));
+    // The default is three copies once three brokers are known, and it is kept when they are live.
+    const ready = createTopics(withBrokers(3), [{ name: 'early', numPartitions: 3, replicationFactor: -1 }], combined, rnd());
     expect(ready.response[0]).toMatchObject({ errorCode: ErrorCode.NONE, replicationFactor: 3 });
   });
 
