@@ -1,5 +1,5 @@
 import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common/errors';
-import { batchLastOffset, decodeAllRecordsWith, forEachBatch, type Header } from '../record/batch';
+import { decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record/batch';
 import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol/messages';
 import { Cluster, type ClientOptions } from './cluster';
 import { backoffMs } from './retry';
@@ -363,7 +363,7 @@ export class Consumer {
       a.highWatermark = r.highWatermark;
       const data = r.batches;
       if (!data || data.length === 0) return;
-      const next = lastOffsetPlusOne(data);
+      const next = offsetAfterBatches(data);
       if (next <= a.fetchPosition!) return;
       a.buffered.push({ batches: data, from: a.fetchPosition!, lastOffsetPlusOne: next });
       a.bufferedBytes += data.length;
@@ -400,15 +400,6 @@ export class Consumer {
     for (const w of this.dataWaiters.splice(0)) w();
     this.cluster.close();
   }
-}
-
-/** One past the last offset of the last whole batch in `data`. */
-function lastOffsetPlusOne(data: Buffer): number {
-  let last = -1;
-  forEachBatch(data, (pos) => {
-    last = batchLastOffset(data, pos);
-  });
-  return last + 1;
 }
 
 function dropBuffered(a: Assigned): void {

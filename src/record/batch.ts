@@ -367,6 +367,15 @@ export function decodeRecordsInto<T>(buf: Buffer, pos: number, minOffset: number
   if (d.remaining() !== 0) throw new DecodeError(`${d.remaining()} bytes left after ${count} records`);
 }
 
+/** One past the last offset of the last whole batch in `buf` (0 when it holds none): where reading goes on. */
+export function offsetAfterBatches(buf: Buffer): number {
+  let last = -1;
+  forEachBatch(buf, (pos) => {
+    last = batchLastOffset(buf, pos);
+  });
+  return last + 1;
+}
+
 /** Calls `fn(pos, size)` for each whole batch in a buffer of concatenated batches; stops at a partial one. */
 export function forEachBatch(buf: Buffer, fn: (pos: number, size: number) => void): number {
   let pos = 0;

@@ -2,7 +2,7 @@ import { wakeOnFirst } from '../common/wake';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
-import { batchLastOffset, decodeAllRecords, forEachBatch, type Record as DecodedRecord } from '../record/batch';
+import { decodeAllRecords, offsetAfterBatches, type Record as DecodedRecord } from '../record/batch';
 import type {
   FetchPartition,
   FetchPartitionResult,
@@ -90,7 +90,7 @@ export class FetchHandler {
       }
       const data = maxBytes > 0 || minOne ? log.read(fp.fetchOffset, maxBytes, hw, minOne) : EMPTY;
       const base = { topic: fp.topic, partition: fp.partition, errorCode: ErrorCode.NONE, highWatermark: hw, lastStableOffset: hw, logStartOffset: log.logStartOffset };
-      if (!decode) return { result: { ...base, batches: data, nextFetchOffset: data.length > 0 ? lastOffsetOf(data) + 1 : fp.fetchOffset }, dataBytes: data.length };
+      if (!decode) return { result: { ...base, batches: data, nextFetchOffset: data.length > 0 ? offsetAfterBatches(data) : fp.fetchOffset }, dataBytes: data.length };
       const { records, bytes, nextOffset } = decodeWithin(data, fp.fetchOffset, maxBytes, minOne);
       return { result: { ...base, batches: EMPTY, records, nextFetchOffset: nextOffset }, dataBytes: bytes };
     } catch (err) {
@@ -132,15 +132,6 @@ export class FetchHandler {
 
 const EMPTY = Buffer.alloc(0);
 
-/** One past the last offset of the last whole batch in `data`. */
-function lastOffsetOf(data: Buffer): number {
-  let last = -1;
-  forEachBatch(data, (pos) => {
-    last = batchLastOffset(data, pos);
-  });
-  return last;
-}
-
 /** Bytes of a protobuf varint holding `n` (negative int64s take ten). */
 function varintBytes(n: number): number {
   if (n < 0) return 10;
@@ -181,5 +172,5 @@ function decodeWithin(data: Buffer, fetchOffset: number, maxBytes: number, minOn
     records.push({ offset: r.offset, timestampMs: r.timestamp, key: r.key, value: r.value, headers: r.headers });
     bytes += n;
   }
-  return { records, bytes, nextOffset: lastOffsetOf(data) + 1 };
+  return { records, bytes, nextOffset: offsetAfterBatches(data) };
 }
