@@ -12,12 +12,8 @@ let closed = false;
 const closeListeners = new Set<() => void>();
 
 function onStdoutError(err: NodeJS.ErrnoException): void {
-  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
-    closed = true;
-    for (const l of [...closeListeners]) l();
-    return;
-  }
-  process.stderr.write(`cairn: cannot write to standard output: ${err.message}\n`);
+  // A reader that went away is the normal end of `| head`; any other failure is worth a line.
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') process.stderr.write(`cairn: cannot write to standard output: ${err.message}\n`);
   closed = true;
   for (const l of [...closeListeners]) l();
 }
@@ -35,8 +31,8 @@ export function outputClosed(): boolean {
   return closed;
 }
 
-/** Calls `listener` when standard output closes (a long-poll can stop waiting); returns an unsubscribe. */
-export function onOutputClosed(listener: () => void): () => void {
+/** Calls `listener` when standard output closes; returns an unsubscribe. */
+function onOutputClosed(listener: () => void): () => void {
   closeListeners.add(listener);
   return () => closeListeners.delete(listener);
 }

@@ -41,10 +41,6 @@ export interface RetryContext {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function asCairnError(err: unknown): CairnError | null {
-  return err instanceof CairnError ? err : null;
-}
-
 /**
  * Runs `attempt` until it resolves, throws an error that is not retriable (at once), or the
  * deadline passes (then the last error, with its code, says why). Anything thrown that is not a
@@ -60,14 +56,13 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, ctx: Re
     try {
       return await attempt(n);
     } catch (err) {
-      const e = asCairnError(err);
-      if (e === null || !isRetriable(e.code)) throw err;
+      if (!(err instanceof CairnError) || !isRetriable(err.code)) throw err;
       const waitMs = backoffMs(n, backoff, random());
       if (now() + waitMs >= ctx.deadlineMs) {
-        throw new CairnError(e.code, `${e.message} (${ctx.what}: still failing after ${now() - startedMs} ms and ${n} attempt(s))`);
+        throw new CairnError(err.code, `${err.message} (${ctx.what}: still failing after ${now() - startedMs} ms and ${n} attempt(s))`);
       }
       await sleep(waitMs);
-      await ctx.beforeRetry?.(e);
+      await ctx.beforeRetry?.(err);
     }
   }
 }

@@ -7,8 +7,8 @@ import type { Logger } from '../common/logger';
 import { protoDir } from '../protocol/rpc';
 
 /** The standard health service's name (grpc.health.v1.Health) and the empty name meaning "the whole node". */
-export const HEALTH_SERVICE = 'grpc.health.v1.Health';
-export const WHOLE_NODE = '';
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
+const WHOLE_NODE = '';
 
 /**
  * Serves `grpc.health.v1.Health` (the maintained grpc-health-check package) with one status per
@@ -45,11 +45,6 @@ export class NodeHealth {
       this.impl.setStatus(name, status);
       this.logger.info({ service: name || '(node)', status }, 'health changed');
     }
-  }
-
-  /** Every service's status, for status pages and tests. */
-  snapshot(): Record<string, ServingStatus> {
-    return Object.fromEntries(this.current);
   }
 
   /** Marks everything NOT_SERVING (shutdown). */

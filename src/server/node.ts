@@ -249,12 +249,14 @@ export class CairnNode {
     const me = this.publisher.image.brokers.get(this.config.nodeId);
     const brokerReady = this.accepting && me !== undefined && me.incarnationId === this.incarnationId && !me.fenced;
     const quorumReady = this.accepting && this.metadataLog.leaderId() >= 0;
-    const isBroker = this.config.roles.includes('broker');
-    const out: Record<string, boolean> = {};
-    for (const name of this.hostedServices()) {
-      out[name] = name === 'cairn.v1.Raft' || name === 'cairn.v1.Controller' ? quorumReady : name === 'cairn.v1.Admin' && !isBroker ? quorumReady : brokerReady;
-    }
-    return out;
+    const ready: Record<string, boolean> = {
+      'cairn.v1.Broker': brokerReady,
+      'cairn.v1.Replica': brokerReady,
+      'cairn.v1.Admin': this.config.roles.includes('broker') ? brokerReady : quorumReady,
+      'cairn.v1.Raft': quorumReady,
+      'cairn.v1.Controller': quorumReady,
+    };
+    return Object.fromEntries(this.hostedServices().map((name) => [name, ready[name]!]));
   }
 
   /**
