@@ -19,7 +19,12 @@ export interface AppendOutcome {
   readonly commitIndex: number;
 }
 
-export function acceptAppend(log: RaftLog, commitIndex: number, msg: AppendEntries): AppendOutcome {
+/** A message no correct leader sends: it disagrees with an entry this node knows is committed. */
+export interface AppendRefused {
+  readonly refused: string;
+}
+
+export function acceptAppend(log: RaftLog, commitIndex: number, msg: AppendEntries): AppendOutcome | AppendRefused {
   let prevLogIndex = msg.prevLogIndex;
   let prevLogTerm = msg.prevLogTerm;
   let entries = msg.entries;
@@ -35,11 +40,11 @@ export function acceptAppend(log: RaftLog, commitIndex: number, msg: AppendEntri
     prevLogTerm = entries[skip - 1]!.term;
     prevLogIndex = commitIndex;
     entries = entries.slice(skip);
-    invariant(log.termAt(prevLogIndex) === prevLogTerm, 'leader disagrees with a committed entry', {
-      index: prevLogIndex,
-      ours: log.termAt(prevLogIndex),
-      leaders: prevLogTerm,
-    });
+    // Leader Completeness makes this impossible for a real leader; only a forgery gets here.
+    const ours = log.termAt(prevLogIndex);
+    if (ours !== undefined && ours !== prevLogTerm) {
+      return { refused: `AppendEntries gives committed entry ${prevLogIndex} term ${prevLogTerm}, not ${ours}` };
+    }
   }
 
   if (!log.matchTerm(prevLogIndex, prevLogTerm)) {

@@ -51,7 +51,9 @@ export class LeaderState {
     nowMs: number,
   ) {
     for (const p of peers) {
-      this.progress.set(p.id, new Progress(p.id, p.isLearner, ctx.log.lastIndex() + 1));
+      const pr = new Progress(p.id, p.isLearner, ctx.log.lastIndex() + 1);
+      pr.lastAnswerMs = nowMs;
+      this.progress.set(p.id, pr);
     }
     this.heartbeatDeadlineMs = nowMs + timing.heartbeatIntervalMs;
     this.checkQuorumDeadlineMs = nowMs + timing.checkQuorumIntervalMs;
@@ -96,7 +98,7 @@ export class LeaderState {
 
   /** Returns whether the follower's matchIndex moved (so the commit index may move). */
   onAppendResponse(msg: AppendEntriesResponse, nowMs: number): boolean {
-    const pr = this.answered(msg.from);
+    const pr = this.answered(msg.from, nowMs);
     if (!pr) return false;
     if (!msg.success) {
       const log = this.ctx.log;
@@ -116,7 +118,7 @@ export class LeaderState {
   }
 
   onSnapshotResponse(msg: InstallSnapshotResponse, nowMs: number): boolean {
-    const pr = this.answered(msg.from);
+    const pr = this.answered(msg.from, nowMs);
     if (!pr) return false;
     const advanced = pr.maybeUpdate(msg.matchIndex);
     if (pr.state === 'snapshot' && pr.matchIndex >= pr.pendingSnapshotIndex) pr.becomeReplicate();
@@ -140,10 +142,19 @@ export class LeaderState {
     return active >= quorumSize(voters.length);
   }
 
-  private answered(from: NodeId): Progress | undefined {
+  private answered(from: NodeId, nowMs: number): Progress | undefined {
     const pr = this.progress.get(from);
-    if (pr) pr.recentlyActive = true;
+    if (pr) {
+      pr.recentlyActive = true;
+      pr.lastAnswerMs = nowMs;
+    }
     return pr;
+  }
+
+  /** Whether `id` answered at this term since `sinceMs` (since the term began, for a new leader). */
+  answeredSince(id: NodeId, sinceMs: number): boolean {
+    const pr = this.progress.get(id);
+    return pr !== undefined && pr.lastAnswerMs >= sinceMs;
   }
 
   private maybeSendCommit(pr: Progress): void {

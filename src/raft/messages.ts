@@ -7,6 +7,7 @@
 import type { NodeId, Term } from '../common/types';
 import type { Entry, Snapshot } from './types';
 import { ENTRY_KINDS } from './types';
+import { MAX_WIRE_VALUE } from './limits';
 
 interface Envelope {
   readonly from: NodeId;
@@ -86,13 +87,15 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'InstallSnapshotResponse',
 ];
 
-const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** A term or an index: a non-negative integer that leaves room to grow (limits.ts MAX_WIRE_VALUE). */
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_WIRE_VALUE;
+const NUMBER_RULE = `a non-negative integer at most 2^52`;
 
 function entryProblem(e: unknown, at: string): string | null {
   if (typeof e !== 'object' || e === null) return `${at} is not an object`;
   const entry = e as Record<string, unknown>;
-  if (!isIndex(entry.index) || entry.index === 0) return `${at}.index must be a positive safe integer`;
-  if (!isIndex(entry.term)) return `${at}.term must be a non-negative safe integer`;
+  if (!isIndex(entry.index) || entry.index === 0) return `${at}.index must be positive and at most 2^52`;
+  if (!isIndex(entry.term)) return `${at}.term must be ${NUMBER_RULE}`;
   if (!ENTRY_KINDS.includes(entry.kind as never)) return `${at}.kind must be 'data' or 'noop'`;
   if (!(entry.data instanceof Uint8Array)) return `${at}.data must be a Uint8Array`;
   return null;
@@ -108,10 +111,10 @@ export function messageProblem(raw: unknown): string | null {
   const m = raw as Record<string, unknown>;
   if (!MESSAGE_TYPES.includes(m.type as MessageType)) return `unknown message type ${String(m.type)}`;
   for (const field of ['from', 'to', 'term'] as const) {
-    if (!isIndex(m[field])) return `${field} must be a non-negative safe integer`;
+    if (!isIndex(m[field])) return `${field} must be ${NUMBER_RULE}`;
   }
   const needIndex = (...fields: string[]): string | null => {
-    for (const f of fields) if (!isIndex(m[f])) return `${String(m.type)}.${f} must be a non-negative safe integer`;
+    for (const f of fields) if (!isIndex(m[f])) return `${String(m.type)}.${f} must be ${NUMBER_RULE}`;
     return null;
   };
   const needBool = (f: string): string | null =>
@@ -119,7 +122,7 @@ export function messageProblem(raw: unknown): string | null {
   switch (m.type as MessageType) {
     case 'PreVote':
     case 'Vote':
-      return needIndex('lastLogIndex', 'lastLogTerm');
+      return needIndex('lastLogIndex', 'lastLogTerm') ?? ((m.lastLogTerm as number) > (m.term as number) ? `${String(m.type)}.lastLogTerm is above the message term` : null);
     case 'PreVoteResponse':
     case 'VoteResponse':
       return needBool('granted');
@@ -128,10 +131,16 @@ export function messageProblem(raw: unknown): string | null {
       if (p) return p;
       if (!Array.isArray(m.entries)) return 'AppendEntries.entries must be an array';
       const prev = m.prevLogIndex as number;
+      // A leader's log never holds a term above its own, and terms never fall along a log.
+      if ((m.prevLogTerm as number) > (m.term as number)) return 'AppendEntries.prevLogTerm is above the message term';
+      let lastTerm = m.prevLogTerm as number;
       for (let i = 0; i < m.entries.length; i++) {
         const problem = entryProblem(m.entries[i], `AppendEntries.entries[${i}]`);
         if (problem) return problem;
-        if ((m.entries[i] as Entry).index !== prev + 1 + i) return 'AppendEntries.entries must be contiguous after prevLogIndex';
+        const e = m.entries[i] as Entry;
+        if (e.index !== prev + 1 + i) return 'AppendEntries.entries must be contiguous after prevLogIndex';
+        if (e.term < lastTerm || e.term > (m.term as number)) return 'AppendEntries.entries terms must not fall and not exceed the message term';
+        lastTerm = e.term;
       }
       return null;
     }
@@ -140,7 +149,8 @@ export function messageProblem(raw: unknown): string | null {
     case 'InstallSnapshot': {
       const s = m.snapshot as Record<string, unknown> | null | undefined;
       if (typeof s !== 'object' || s === null) return 'InstallSnapshot.snapshot must be an object';
-      if (!isIndex(s.lastIndex) || !isIndex(s.lastTerm)) return 'InstallSnapshot.snapshot lastIndex/lastTerm must be non-negative safe integers';
+      if (!isIndex(s.lastIndex) || !isIndex(s.lastTerm)) return `InstallSnapshot.snapshot lastIndex/lastTerm must be ${NUMBER_RULE}`;
+      if ((s.lastTerm as number) > (m.term as number)) return 'InstallSnapshot.snapshot.lastTerm is above the message term';
       if (!(s.data instanceof Uint8Array)) return 'InstallSnapshot.snapshot.data must be a Uint8Array';
       return null;
     }

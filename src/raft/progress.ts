@@ -29,6 +29,8 @@ export class Progress {
   sentCommit = 0;
   /** CheckQuorum: answered since the last round. */
   recentlyActive = false;
+  /** When this follower last answered at the leader's term (the term's start until it does). */
+  lastAnswerMs = 0;
 
   constructor(
     readonly id: NodeId,

@@ -27,7 +27,7 @@ import { term as toTerm } from '../common/types';
 import { ErrorCode, invariant } from '../common/errors';
 import { acceptAppend, classifySnapshot } from './follower';
 import { LeaderState } from './leader-state';
-import { MAX_ENTRY_BYTES, MAX_UNCOMMITTED_ENTRIES } from './limits';
+import { MAX_ENTRY_BYTES, MAX_TERM_JUMP, MAX_UNCOMMITTED_ENTRIES, MAX_WIRE_VALUE } from './limits';
 import type {
   AppendEntries,
   AppendEntriesResponse,
@@ -47,20 +47,32 @@ export type { ProposeResult, Ready } from './types';
 const EMPTY = new Uint8Array(0);
 
 export class RaftCore extends RaftState {
+  /** Why the message being stepped was refused, if it was (see step). */
+  private refusal: string | null = null;
+
   // ---- inputs ----
 
-  step(msg: Message, nowMs: number): void {
+  /**
+   * Handles one message. Returns null, or — for a message that no correct node sends (a forgery
+   * or a bug elsewhere) — why it was dropped, for the driver to log. A message never throws:
+   * dropping a message is always safe in Raft, which tolerates loss.
+   */
+  step(msg: Message, nowMs: number): string | null {
     this.advanceClock(nowMs);
+    this.refusal = null;
     // A misrouted message or one from outside the configuration is dropped: the transport
     // validates addressing, and a node never talks to itself.
-    if (msg.to !== this.id || msg.from === this.id || !this.isMember(msg.from)) return;
+    if (msg.to !== this.id || msg.from === this.id || !this.isMember(msg.from)) return `not for this node, or from ${msg.from}, not a member`;
     if (msg.term > this.currentTerm) {
-      if (!this.onHigherTerm(msg)) return;
+      const refusal = this.higherTermRefusal(msg);
+      if (refusal !== null) return refusal;
+      if (!this.onHigherTerm(msg)) return null;
     } else if (msg.term < this.currentTerm) {
       this.onLowerTerm(msg);
-      return;
+      return null;
     }
     this.dispatch(msg);
+    return this.refusal;
   }
 
   tick(nowMs: number): void {
@@ -117,6 +129,35 @@ export class RaftCore extends RaftState {
   }
 
   // ---- message handling; protected so that tests can build deliberately broken nodes ----
+
+  /**
+   * A later term may come only from a voter, by a plausible step (MAX_TERM_JUMP), and — but for
+   * vote traffic, which onHigherTerm weighs — not while this node hears from a live leader: as
+   * leader stickiness keeps a partitioned node's vote requests from deposing a healthy leader,
+   * it keeps a forged AppendEntries or response from doing so. A real new leader is elected only
+   * by voters that lost contact with the old one, so a node still in contact learns its term at
+   * most an election timeout later, when its own contact runs out. A leader takes a later term
+   * from a follower's answer only when that follower has not answered at the leader's term for an
+   * election timeout: a follower whose term rose in a failed election answers only with its own
+   * term, while a forger's claim contradicts the real follower's steady answers.
+   */
+  protected higherTermRefusal(msg: Message): string | null {
+    if (!this.voters.includes(msg.from)) return `term ${msg.term} from ${msg.from}, which is not a voter`;
+    if (msg.term - this.currentTerm > MAX_TERM_JUMP) return `term ${msg.term} is implausibly far ahead of ${this.currentTerm}`;
+    const voteTraffic = msg.type === 'PreVote' || msg.type === 'Vote' || msg.type === 'PreVoteResponse' || msg.type === 'VoteResponse';
+    const answer = msg.type === 'AppendEntriesResponse' || msg.type === 'InstallSnapshotResponse';
+    const silentFollower = answer && this.leader !== null && !this.leader.answeredSince(msg.from, this.now - this.options.electionTimeoutMinMs);
+    if (!voteTraffic && !silentFollower && this.inLease()) {
+      const leader = this.currentRole === 'leader' ? 'this node leads' : `this node hears from leader ${this.currentLeader}`;
+      return `${msg.type} of term ${msg.term} from ${msg.from} ignored: ${leader} in term ${this.currentTerm}`;
+    }
+    return null;
+  }
+
+  /** Drops the message being stepped: step returns `reason`. */
+  protected refuse(reason: string): void {
+    this.refusal = reason;
+  }
 
   /** A message from a later term. Returns whether to go on and handle it. */
   protected onHigherTerm(msg: Message): boolean {
@@ -222,8 +263,12 @@ export class RaftCore extends RaftState {
   }
 
   protected handleAppendEntries(msg: AppendEntries): void {
-    this.followLeader(msg.from);
+    if (!this.followLeader(msg.from)) return;
     const outcome = acceptAppend(this.log, this.commit, msg);
+    if ('refused' in outcome) {
+      this.refuse(outcome.refused);
+      return;
+    }
     this.commit = outcome.commitIndex;
     this.send({
       type: 'AppendEntriesResponse',
@@ -238,7 +283,7 @@ export class RaftCore extends RaftState {
   }
 
   protected handleInstallSnapshot(msg: InstallSnapshot): void {
-    this.followLeader(msg.from);
+    if (!this.followLeader(msg.from)) return;
     const s = msg.snapshot;
     const outcome = classifySnapshot(this.log, this.commit, s);
     if (outcome.kind === 'fast-forward') {
@@ -256,11 +301,19 @@ export class RaftCore extends RaftState {
 
   protected handleAppendEntriesResponse(msg: AppendEntriesResponse): void {
     if (!this.leader) return;
+    if (msg.success && msg.matchIndex > this.log.lastIndex()) {
+      this.refuse(`${msg.from} acknowledges index ${msg.matchIndex}, beyond the last entry ${this.log.lastIndex()}`);
+      return;
+    }
     if (this.leader.onAppendResponse(msg, this.now) && this.maybeCommit()) this.leader.commitAdvanced();
   }
 
   protected handleInstallSnapshotResponse(msg: InstallSnapshotResponse): void {
     if (!this.leader) return;
+    if (msg.matchIndex > this.log.lastIndex()) {
+      this.refuse(`${msg.from} acknowledges index ${msg.matchIndex}, beyond the last entry ${this.log.lastIndex()}`);
+      return;
+    }
     if (this.leader.onSnapshotResponse(msg, this.now) && this.maybeCommit()) this.leader.commitAdvanced();
   }
 
@@ -293,6 +346,11 @@ export class RaftCore extends RaftState {
   /** PreVote (Raft thesis §9.6): ask first whether we could win, without touching any term. */
   protected becomePreCandidate(): void {
     invariant(!this.isLearner, 'a learner never campaigns', { id: this.id });
+    if (this.currentTerm + 1 > MAX_WIRE_VALUE) {
+      // No node would accept the next term (messages.ts): stay a follower rather than campaign in vain.
+      this.resetElectionTimer();
+      return;
+    }
     this.currentRole = 'precandidate';
     this.currentLeader = null;
     this.leader = null;
@@ -353,14 +411,22 @@ export class RaftCore extends RaftState {
 
   // ---- helpers ----
 
-  /** An AppendEntries or InstallSnapshot of our term arrived: its sender leads this term. */
-  private followLeader(from: NodeId): void {
-    invariant(this.currentRole !== 'leader', 'two leaders in one term', { id: this.id, other: from, term: this.currentTerm });
+  /**
+   * An AppendEntries or InstallSnapshot of our term arrived: its sender leads this term. A term
+   * has one leader, so a second claimant — or a non-voter claiming at all — can only be a forgery
+   * (or a bug): it is refused (returns false) and changes nothing.
+   */
+  private followLeader(from: NodeId): boolean {
+    const known = this.currentRole === 'leader' ? this.id : this.currentLeader;
+    if (!this.voters.includes(from) || (known !== null && known !== from)) {
+      this.refuse(`${from} claims to lead term ${this.currentTerm}, which ${known === null ? 'only a voter can lead' : `${known} leads`}`);
+      return false;
+    }
     if (this.currentRole !== 'follower') this.becomeFollower(this.currentTerm, from);
-    if (this.currentLeader === null) this.currentLeader = from;
-    invariant(this.currentLeader === from, 'two leaders in one term', { id: this.id, known: this.currentLeader, other: from, term: this.currentTerm });
+    this.currentLeader = from;
     this.leaderContactMs = this.now;
     this.resetElectionTimer();
+    return true;
   }
 
   protected inLease(): boolean {

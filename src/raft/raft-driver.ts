@@ -166,7 +166,8 @@ export class RaftDriver implements MetadataLog {
 
   receive(message: Message): void {
     if (this.closed) return;
-    this.core.step(message, this.o.clock.nowMs());
+    const refused = this.core.step(message, this.o.clock.nowMs());
+    if (refused !== null) this.o.logger.warn({ from: message.from, type: message.type, term: message.term, currentTerm: this.core.term, reason: refused }, 'raft message refused');
     this.process();
   }
 

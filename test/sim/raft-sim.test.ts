@@ -132,8 +132,10 @@ describe('raft simulation: the checker catches broken nodes', () => {
       electionTimeoutMaxMs: 160,
       faults: { dropProbability: 0.2, duplicateProbability: 0.5, longDelayProbability: 0.5, longDelayMaxMs: 300, maxDelayMs: 60, crashProbability: 0.2, faultMeanIntervalMs: 200 },
     });
-    expect(found.length).toBeGreaterThan(0);
-    expect(found.every((v) => /two leaders in term/.test(v))).toBe(true);
+    expect(found.some((v) => /two leaders in term/.test(v))).toBe(true);
+    // Followers refuse the second leader of a term (a forgery, to them), so some seeds end with a
+    // follower that never caught up with the leader it did not recognise.
+    expect(found.every((v) => /two leaders in term|convergence/.test(v))).toBe(true);
   });
 
   test('followers that commit entries they have not verified: committed entries change', () => {

@@ -121,8 +121,8 @@ describe('messageProblem', () => {
   test('names what is wrong with a malformed message', () => {
     expect(messageProblem(null)).toBe('message is not an object');
     expect(messageProblem({ type: 'Hello' })).toBe('unknown message type Hello');
-    expect(messageProblem({ type: 'Vote', from: 1, to: 2, term: -1 })).toBe('term must be a non-negative safe integer');
-    expect(messageProblem({ type: 'Vote', from: 1, to: 2, term: 1, lastLogIndex: 1.5, lastLogTerm: 1 })).toBe('Vote.lastLogIndex must be a non-negative safe integer');
+    expect(messageProblem({ type: 'Vote', from: 1, to: 2, term: -1 })).toBe('term must be a non-negative integer at most 2^52');
+    expect(messageProblem({ type: 'Vote', from: 1, to: 2, term: 1, lastLogIndex: 1.5, lastLogTerm: 1 })).toBe('Vote.lastLogIndex must be a non-negative integer at most 2^52');
     const entries = logOfTerms([1], 3);
     expect(messageProblem({ type: 'AppendEntries', from: 1, to: 2, term: 1, prevLogIndex: 1, prevLogTerm: 1, leaderCommit: 0, entries })).toBe(
       'AppendEntries.entries must be contiguous after prevLogIndex',
