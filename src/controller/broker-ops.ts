@@ -40,6 +40,8 @@ export function registerBroker(image: MetadataImage, req: BrokerRegistrationRequ
 export interface HeartbeatRequest {
   brokerId: number;
   brokerEpoch: number;
+  /** The registered process's incarnation; the epoch alone is public. */
+  incarnationId: string;
   metadataOffset: number;
   wantFence: boolean;
   wantShutdown: boolean;
@@ -61,6 +63,7 @@ export interface HeartbeatResponse {
 export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, registrationOffset: number, uncleanDefault: boolean): ControllerResult<HeartbeatResponse> {
   const b = image.brokers.get(req.brokerId);
   if (!b) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
+  if (b.incarnationId !== req.incarnationId) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is registered by another incarnation`);
   if (b.epoch !== req.brokerEpoch) throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `broker ${req.brokerId} epoch ${req.brokerEpoch} is not the current ${b.epoch}`);
   const caughtUp = req.metadataOffset >= registrationOffset;
   // Each step sees the records of the steps before it.
@@ -78,6 +81,11 @@ export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, reg
       add(movePartitionsAwayFrom(working, b.id, uncleanDefault));
     }
     return { records, response: { isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: ledBy(working, b.id).length === 0 } };
+  }
+  if (b.inControlledShutdown && !b.fenced) {
+    // The broker heartbeats on without wanting to stop (a shutdown it called off): it leads again
+    // once the preferred-leader rebalance or an election picks it.
+    add([{ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: false }]);
   }
   if (b.fenced && caughtUp && !req.wantFence) {
     add([{ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, fenced: false, inControlledShutdown: false }]);
@@ -120,6 +128,19 @@ export function fenceBroker(image: MetadataImage, brokerId: number, uncleanDefau
   if (!b || b.fenced) return { records: [], response: undefined };
   const step: MetadataRecord = { type: 'BrokerRegistrationChange', brokerId, brokerEpoch: b.epoch, fenced: true };
   return { records: [step, ...movePartitionsAwayFrom(replay(image, [step], image.offset).image, brokerId, uncleanDefault)], response: undefined };
+}
+
+/**
+ * Registrations nobody keeps alive: of `silent` brokers (no heartbeat for a session), the fenced
+ * ones that host no replica leave the image. A stranger's RegisterBroker for a made-up id (or a
+ * broker retired for good) would otherwise stay there forever, counted among the brokers the
+ * cluster expects; a real broker that returns simply registers again.
+ */
+export function expireRegistrations(image: MetadataImage, silent: readonly number[]): ControllerResult<number[]> {
+  const hosting = new Set<number>();
+  for (const t of image.topicsById.values()) for (const p of t.partitions) for (const r of [...p.replicas, ...p.addingReplicas]) hosting.add(r);
+  const gone = silent.filter((id) => image.brokers.get(id)?.fenced === true && !hosting.has(id));
+  return { records: gone.map((id) => ({ type: 'UnregisterBroker', brokerId: id, brokerEpoch: image.brokers.get(id)!.epoch })), response: gone };
 }
 
 /** Names the cluster once, on the first controller's first start. */

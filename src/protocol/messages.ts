@@ -263,6 +263,7 @@ export interface ReplicaFetchRequest {
   correlationId: number;
   replicaId: number;
   brokerEpoch: number;
+  incarnationId: string;
   maxWaitMs: number;
   minBytes: number;
   maxBytes: number;

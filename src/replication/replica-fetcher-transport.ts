@@ -10,6 +10,8 @@ import type { Partition } from './partition';
 export interface FetcherOptions {
   nodeId: number;
   brokerEpoch: () => number;
+  /** This process's incarnation: with the broker epoch, proves the fetch comes from the registered follower. */
+  incarnationId: string;
   addressOf: (brokerId: number) => string | null;
   clock: Clock;
   logger: Logger;
@@ -133,6 +135,7 @@ class LeaderFetcher {
       res = await stream.send({
         replicaId: this.o.nodeId,
         brokerEpoch: this.o.brokerEpoch(),
+        incarnationId: this.o.incarnationId,
         maxWaitMs: this.o.maxWaitMs ?? 500,
         minBytes: 1,
         maxBytes: this.o.maxBytes ?? 32 * 1024 * 1024,

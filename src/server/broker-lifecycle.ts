@@ -86,6 +86,7 @@ export class BrokerLifecycle {
       const res = await this.o.controllers.call<HeartbeatResponse>('Controller', 'BrokerHeartbeat', {
         brokerId: this.o.nodeId,
         brokerEpoch: this.brokerEpoch,
+        incarnationId: this.o.incarnationId,
         metadataOffset: this.o.publisher.image.offset,
         wantFence: false,
         wantShutdown: this.wantShutdown,

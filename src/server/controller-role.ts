@@ -4,7 +4,7 @@ import type { Clock } from '../common/clock';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { SeededRandom } from '../common/random';
-import { brokerHeartbeat, ensureClusterId, registerBroker } from '../controller/broker-ops';
+import { brokerHeartbeat, ensureClusterId, expireRegistrations, type HeartbeatRequest, registerBroker } from '../controller/broker-ops';
 import { fenceExpired } from '../controller/controller-ops';
 import { type AlterPartitionItem, alterPartition, alterReassignments } from '../controller/isr-ops';
 import { BrokerHeartbeatManager } from '../controller/heartbeat-manager';
@@ -120,6 +120,15 @@ export class ControllerRole {
         })
         .catch(() => undefined);
     }
+    const silentFenced = this.heartbeats.expired([...image.brokers.values()].filter((b) => b.fenced).map((b) => b.id), now);
+    if (expireRegistrations(image, silentFenced).records.length > 0) {
+      this.controller
+        .submit('expireRegistrations', (img) => expireRegistrations(img, this.heartbeats.expired([...img.brokers.values()].filter((b) => b.fenced).map((b) => b.id), this.clock.nowMs())))
+        .then((gone) => {
+          if (gone.length > 0) this.logger.warn({ brokers: gone }, 'registrations removed: fenced, silent for a session and hosting no replica');
+        })
+        .catch(() => undefined);
+    }
     if (this.config.autoLeaderRebalance && now - this.lastRebalanceMs >= this.config.leaderImbalanceCheckIntervalMs) {
       this.lastRebalanceMs = now;
       void this.controller.submit('preferredLeaders', (img) => ({ records: preferredLeaderChanges(img), response: undefined })).catch(() => undefined);
@@ -190,9 +199,9 @@ export class ControllerRole {
       ),
       BrokerHeartbeat: unary(
         this.logger,
-        this.guarded('brokerHeartbeat', async (req: { brokerId: number; brokerEpoch: number; metadataOffset: number; wantFence: boolean; wantShutdown: boolean; offlinePartitions: string[] }) => {
+        this.guarded('brokerHeartbeat', async (req: HeartbeatRequest & { offlinePartitions: string[] }) => {
           const b = this.publisher.image.brokers.get(req.brokerId);
-          if (b && b.epoch === req.brokerEpoch) this.heartbeats.touch(req.brokerId, this.clock.nowMs());
+          if (b && b.epoch === req.brokerEpoch && b.incarnationId === req.incarnationId) this.heartbeats.touch(req.brokerId, this.clock.nowMs());
           const res = await this.controller.submit('brokerHeartbeat', (img) => brokerHeartbeat(img, req, img.brokers.get(req.brokerId)?.registeredAtOffset ?? Infinity, this.config.uncleanLeaderElection));
           return { errorCode: ErrorCode.NONE, ...res };
         }),

@@ -121,6 +121,7 @@ export class CairnNode {
       this.fetchers = new ReplicaFetcherManager({
         nodeId: c.nodeId,
         brokerEpoch: () => this.lifecycle?.brokerEpoch ?? -1,
+        incarnationId: this.incarnationId,
         addressOf: (id) => {
           const b = this.publisher.image.brokers.get(id);
           const a = peerAddress(c, id, b ? { host: b.host, port: b.port } : undefined);
@@ -173,7 +174,7 @@ export class CairnNode {
     }
     if (this.replicas && this.alterPartitions) {
       const alter = this.alterPartitions;
-      const handler = new ReplicaFetchHandler(this.replicas, this.clock, this.logger, (p, id) => alter.expand(p, id));
+      const handler = new ReplicaFetchHandler(this.replicas, this.clock, this.logger, (p, id) => alter.expand(p, id), (id) => this.publisher.image.brokers.get(id));
       this.server.addService(serviceDefinition('cairn.v1.Replica'), {
         Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
         OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),

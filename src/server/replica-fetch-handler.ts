@@ -25,7 +25,21 @@ export class ReplicaFetchHandler {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly requestIsrExpansion: (p: Partition, replicaId: number) => void,
+    /** The follower's registration as this broker's metadata image has it. */
+    private readonly registration: (brokerId: number) => { epoch: number; incarnationId: string } | undefined,
   ) {}
+
+  /**
+   * A fetch moves the high watermark and the ISR, so it must come from the follower it names: its
+   * current registration (broker epoch, as KIP-903 checks, and the incarnation id, which unlike
+   * the epoch is not public), an offset the leader has, and a durable offset within what it fetched.
+   */
+  private checkFollower(req: ReplicaFetchRequest): void {
+    const r = this.registration(req.replicaId);
+    if (!r || r.epoch !== req.brokerEpoch || r.incarnationId !== req.incarnationId) {
+      throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `replica fetch names broker ${req.replicaId} epoch ${req.brokerEpoch}, which is not its current registration`);
+    }
+  }
 
   async handle(req: ReplicaFetchRequest, cancelled: () => boolean = () => false): Promise<{ correlationId: number; results: ReplicaFetchResult[] }> {
     const deadline = this.clock.nowMs() + Math.min(req.maxWaitMs, MAX_WAIT_MS_LIMIT);
@@ -44,6 +58,8 @@ export class ReplicaFetchHandler {
     const results = req.partitions.map((fp): ReplicaFetchResult => {
       const base = { topic: fp.topic, partition: fp.partition, highWatermark: -1, logStartOffset: -1, logEndOffset: -1 };
       try {
+        this.checkFollower(req);
+        if (fp.durableOffset > fp.fetchOffset) throw new CairnError(ErrorCode.INVALID_REQUEST, `durable offset ${fp.durableOffset} is beyond the fetch offset ${fp.fetchOffset}`);
         const p = this.replicas.lookup(fp.topic, fp.partition);
         p.checkLeader(fp.currentLeaderEpoch);
         if (!p.replicas.includes(req.replicaId)) throw new CairnError(ErrorCode.REPLICA_NOT_AVAILABLE, `broker ${req.replicaId} is not a replica of ${fp.topic}-${fp.partition}`);

@@ -372,7 +372,7 @@ export class ReplicationSimulation {
         if (!reg || reg.epoch !== msg.brokerEpoch) return this.send(CONTROLLER, from, { kind: 'staleEpoch' });
         this.heartbeats.touch(from, this.now);
         try {
-          this.commit(brokerHeartbeat(this.image, { brokerId: from, brokerEpoch: msg.brokerEpoch, metadataOffset: msg.metadataOffset, wantFence: false, wantShutdown: false }, reg.registeredAtOffset, false).records);
+          this.commit(brokerHeartbeat(this.image, { brokerId: from, brokerEpoch: msg.brokerEpoch, incarnationId: reg.incarnationId, metadataOffset: msg.metadataOffset, wantFence: false, wantShutdown: false }, reg.registeredAtOffset, false).records);
         } catch {
           // stale epoch
         }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { brokerHeartbeat, fenceBroker, offlineReplicaChanges, registerBroker } from '../../../src/controller/broker-ops';
+import { brokerHeartbeat, expireRegistrations, fenceBroker, offlineReplicaChanges, registerBroker } from '../../../src/controller/broker-ops';
 import type { MetadataRecord } from '../../../src/metadata/records';
 import { electLeader, movePartitionsAwayFrom, preferredLeaderChanges } from '../../../src/controller/partition-ops';
 import { ErrorCode } from '../../../src/common/errors';
@@ -73,20 +73,20 @@ describe('broker lifecycle (KIP-631)', () => {
     img = apply(img, [{ type: 'RegisterBroker', brokerId: 2, brokerEpoch: 9, incarnationId: 'x', host: 'h', port: 1, rack: null, fenced: true }]);
     const registeredAt = img.brokers.get(2)!.registeredAtOffset;
     img = withPartition(img, 't', [2], [2], -1);
-    const behind = brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 9, metadataOffset: registeredAt - 1, wantFence: false, wantShutdown: false }, registeredAt, false);
+    const behind = brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 9, incarnationId: 'x', metadataOffset: registeredAt - 1, wantFence: false, wantShutdown: false }, registeredAt, false);
     expect(behind).toEqual({ records: [], response: { isFenced: true, isCaughtUp: false, shouldShutdown: false } });
-    const caughtUp = brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 9, metadataOffset: registeredAt, wantFence: false, wantShutdown: false }, registeredAt, false);
+    const caughtUp = brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 9, incarnationId: 'x', metadataOffset: registeredAt, wantFence: false, wantShutdown: false }, registeredAt, false);
     img = apply(img, caughtUp.records);
     expect(img.brokers.get(2)!.fenced).toBe(false);
     expect(img.partition('t', 0)!.leader).toBe(2);
-    expect(() => brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 8, metadataOffset: 99, wantFence: false, wantShutdown: false }, 0, false)).toThrow(expect.objectContaining({ code: ErrorCode.STALE_BROKER_EPOCH }));
+    expect(() => brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 8, incarnationId: 'x', metadataOffset: 99, wantFence: false, wantShutdown: false }, 0, false)).toThrow(expect.objectContaining({ code: ErrorCode.STALE_BROKER_EPOCH }));
   });
 
   it('controlled shutdown moves every leadership away before telling the broker it may stop', () => {
     let img = withBrokers(3);
     img = withPartition(img, 't', [1, 2], [1, 2], 1);
     img = withPartition(img, 't', [1, 3], [1, 3], 1);
-    const hb = brokerHeartbeat(img, { brokerId: 1, brokerEpoch: 1, metadataOffset: 100, wantFence: false, wantShutdown: true }, 0, false);
+    const hb = brokerHeartbeat(img, { brokerId: 1, brokerEpoch: 1, incarnationId: 'inc-1', metadataOffset: 100, wantFence: false, wantShutdown: true }, 0, false);
     expect(hb.response.shouldShutdown).toBe(true);
     img = apply(img, hb.records);
     expect(img.brokers.get(1)!.inControlledShutdown).toBe(true);
@@ -95,10 +95,40 @@ describe('broker lifecycle (KIP-631)', () => {
     // A partition with nowhere to go keeps the broker from being told to stop... it stays leaderless instead.
     let lone = withBrokers(1);
     lone = withPartition(lone, 'l', [1], [1], 1);
-    const h2 = brokerHeartbeat(lone, { brokerId: 1, brokerEpoch: 1, metadataOffset: 100, wantFence: false, wantShutdown: true }, 0, false);
+    const h2 = brokerHeartbeat(lone, { brokerId: 1, brokerEpoch: 1, incarnationId: 'inc-1', metadataOffset: 100, wantFence: false, wantShutdown: true }, 0, false);
     lone = apply(lone, h2.records);
     expect(lone.partition('l', 0)!.leader).toBe(-1);
     expect(h2.response.shouldShutdown).toBe(true);
+  });
+
+  it('a heartbeat with the public broker epoch but not the registered incarnation changes nothing (a forged want_shutdown)', () => {
+    let img = withBrokers(3);
+    img = withPartition(img, 't', [1, 2], [1, 2], 1);
+    const forged = { brokerId: 1, brokerEpoch: 1, incarnationId: 'guessed', metadataOffset: 100, wantFence: false, wantShutdown: true };
+    expect(() => brokerHeartbeat(img, forged, 0, false)).toThrow(expect.objectContaining({ code: ErrorCode.BROKER_ID_NOT_REGISTERED }));
+    expect(() => brokerHeartbeat(img, { ...forged, incarnationId: '' }, 0, false)).toThrow(expect.objectContaining({ code: ErrorCode.BROKER_ID_NOT_REGISTERED }));
+  });
+
+  it('a silent, fenced registration that hosts nothing leaves the image; one that hosts a replica stays', () => {
+    let img = withBrokers(2);
+    img = withPartition(img, 't', [1], [1], 1);
+    img = apply(img, [
+      { type: 'RegisterBroker', brokerId: 77, brokerEpoch: 10, incarnationId: 'phantom', host: 'h', port: 1, rack: null, fenced: true },
+      { type: 'BrokerRegistrationChange', brokerId: 1, brokerEpoch: 1, fenced: true },
+    ]);
+    const res = expireRegistrations(img, [1, 2, 77]);
+    expect(res.response).toEqual([77]); // 1 hosts a replica; 2 is not fenced
+    img = apply(img, res.records);
+    expect([...img.brokers.keys()].sort()).toEqual([1, 2]);
+  });
+
+  it('a broker that heartbeats on without wanting to stop leaves controlled shutdown', () => {
+    let img = withBrokers(2);
+    img = withPartition(img, 't', [1, 2], [1, 2], 1);
+    img = apply(img, brokerHeartbeat(img, { brokerId: 1, brokerEpoch: 1, incarnationId: 'inc-1', metadataOffset: 100, wantFence: false, wantShutdown: true }, 0, false).records);
+    expect(img.brokers.get(1)!.inControlledShutdown).toBe(true);
+    img = apply(img, brokerHeartbeat(img, { brokerId: 1, brokerEpoch: 1, incarnationId: 'inc-1', metadataOffset: 100, wantFence: false, wantShutdown: false }, 0, false).records);
+    expect(img.brokers.get(1)!.inControlledShutdown).toBe(false);
   });
 });
 
@@ -124,7 +154,7 @@ describe('eligible leader replicas (KIP-966)', () => {
     img = apply(img, fenceBroker(img, 1, false).records);
     // Broker 2 comes back: it is in the ELR, so it may lead although the ISR names only 1.
     const reg = img.brokers.get(2)!;
-    const back = brokerHeartbeat(apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: reg.epoch, fenced: true }]), { brokerId: 2, brokerEpoch: reg.epoch, metadataOffset: 1e9, wantFence: false, wantShutdown: false }, 0, false);
+    const back = brokerHeartbeat(apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: reg.epoch, fenced: true }]), { brokerId: 2, brokerEpoch: reg.epoch, incarnationId: reg.incarnationId, metadataOffset: 1e9, wantFence: false, wantShutdown: false }, 0, false);
     img = apply(img, back.records);
     // Broker 1, the former last ISR member, holds everything below the high watermark: eligible in turn.
     expect(img.partition('t', 0)).toMatchObject({ leader: 2, isr: [2], elr: [1] });
