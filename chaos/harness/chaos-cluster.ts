@@ -317,7 +317,7 @@ export class ChaosCluster {
 
   async quorum(id: number): Promise<QuorumInfo | null> {
     if (!this.isRunning(id)) return null;
-    const rpc = new RpcClient(this.direct(id), 'cairn.v1.Controller');
+    const rpc = new RpcClient(this.direct(id), 'cairn.v1.Admin');
     try {
       return await rpc.unary<unknown, QuorumInfo>('DescribeQuorum', {}, 2_000);
     } catch {

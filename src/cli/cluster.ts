@@ -36,7 +36,7 @@ async function describeQuorum(bootstrap: string[]): Promise<QuorumResponse> {
     const address = queue.shift()!;
     if (tried.has(address)) continue;
     tried.add(address);
-    const rpc = new RpcClient(address, 'cairn.v1.Controller');
+    const rpc = new RpcClient(address, 'cairn.v1.Admin');
     try {
       const res = await rpc.unary<unknown, QuorumResponse>('DescribeQuorum', {}, 3_000);
       first ??= res;
@@ -83,7 +83,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     case 'elect-leaders': {
       const q = await describeQuorum(bootstrap);
       const leader = q.brokers.find((b) => b.nodeId === q.leaderId);
-      const rpc = new RpcClient(leader ? `${leader.host}:${leader.port}` : bootstrap[0]!, 'cairn.v1.Controller');
+      const rpc = new RpcClient(leader ? `${leader.host}:${leader.port}` : bootstrap[0]!, 'cairn.v1.Admin');
       try {
         const res = await rpc.unary<unknown, { errorCode: number; errorMessage: string; moved: number }>('ElectLeaders', { topics: positionals });
         if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);

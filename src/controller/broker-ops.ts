@@ -9,6 +9,9 @@ export interface BrokerRegistrationRequest {
   incarnationId: string;
   host: string;
   port: number;
+  /** Its internal listener, if apart from the client one (empty/0: none). */
+  internalHost?: string;
+  internalPort?: number;
   rack: string | null;
 }
 
@@ -30,7 +33,17 @@ export function registerBroker(image: MetadataImage, req: BrokerRegistrationRequ
   }
   const brokerEpoch = image.maxBrokerEpoch + 1;
   const records: MetadataRecord[] = [
-    { type: 'RegisterBroker', brokerId: req.brokerId, brokerEpoch, incarnationId: req.incarnationId, host: req.host, port: req.port, rack: req.rack, fenced: startFenced },
+    {
+      type: 'RegisterBroker',
+      brokerId: req.brokerId,
+      brokerEpoch,
+      incarnationId: req.incarnationId,
+      host: req.host,
+      port: req.port,
+      ...(req.internalHost && req.internalPort ? { internalHost: req.internalHost, internalPort: req.internalPort } : {}),
+      rack: req.rack,
+      fenced: startFenced,
+    },
   ];
   // A restarted broker comes back fenced: whatever its old incarnation led must move now.
   if (existing && startFenced) records.push(...movePartitionsAwayFrom(replay(image, records, image.offset).image, req.brokerId, uncleanDefault));

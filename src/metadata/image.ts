@@ -8,6 +8,9 @@ export interface BrokerRegistration {
   readonly incarnationId: string;
   readonly host: string;
   readonly port: number;
+  /** Its internal listener (replication), when apart from the client one. */
+  readonly internalHost?: string;
+  readonly internalPort?: number;
   readonly rack: string | null;
   readonly fenced: boolean;
   readonly inControlledShutdown: boolean;
@@ -100,7 +103,8 @@ export class MetadataImage {
     const out: MetadataRecord[] = [];
     if (this.clusterId !== null) out.push({ type: 'ClusterId', clusterId: this.clusterId });
     for (const b of this.brokers.values()) {
-      out.push({ type: 'RegisterBroker', brokerId: b.id, brokerEpoch: b.epoch, incarnationId: b.incarnationId, host: b.host, port: b.port, rack: b.rack, fenced: b.fenced });
+      const internal = b.internalHost !== undefined ? { internalHost: b.internalHost, internalPort: b.internalPort } : {};
+      out.push({ type: 'RegisterBroker', brokerId: b.id, brokerEpoch: b.epoch, incarnationId: b.incarnationId, host: b.host, port: b.port, ...internal, rack: b.rack, fenced: b.fenced });
       if (b.inControlledShutdown) out.push({ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: true });
     }
     for (const t of this.topicsByName.values()) {
@@ -207,6 +211,7 @@ export class ImageBuilder {
           incarnationId: record.incarnationId,
           host: record.host,
           port: record.port,
+          ...(record.internalHost !== undefined ? { internalHost: record.internalHost, internalPort: record.internalPort } : {}),
           rack: record.rack,
           fenced: record.fenced,
           inControlledShutdown: false,

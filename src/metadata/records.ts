@@ -14,6 +14,9 @@ export interface RegisterBrokerRecord {
   incarnationId: string;
   host: string;
   port: number;
+  /** Where other brokers fetch from it, when it has an internal listener apart from clients. */
+  internalHost?: string;
+  internalPort?: number;
   rack: string | null;
   /** A newly registered broker stays fenced until it has caught up with the metadata log. */
   fenced: boolean;

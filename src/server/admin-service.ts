@@ -24,6 +24,18 @@ export interface ControllerChannel {
   deleteTopics(req: DeleteTopicsRequest): Promise<DeleteTopicsResponse>;
   alterConfigs(req: AlterConfigsRequest): Promise<AlterConfigsResponse>;
   alterReassignments(req: AlterReassignmentsRequest): Promise<AlterReassignmentsResponse>;
+  electLeaders(req: ElectLeadersRequest): Promise<ElectLeadersResponse>;
+}
+
+export interface ElectLeadersRequest {
+  /** Empty: every topic. */
+  topics: string[];
+}
+
+export interface ElectLeadersResponse {
+  errorCode: number;
+  errorMessage: string;
+  moved: number;
 }
 
 export function describeTopics(image: MetadataImage, names: readonly string[]): DescribeTopicsResponse {
@@ -55,13 +67,15 @@ export function describeTopics(image: MetadataImage, names: readonly string[]): 
   };
 }
 
-export function adminService(logger: Logger, controllerFor: (forwarded: boolean) => ControllerChannel, image: () => MetadataImage): grpc.UntypedServiceImplementation {
+export function adminService(logger: Logger, controllerFor: (forwarded: boolean) => ControllerChannel, image: () => MetadataImage, describeQuorum: () => unknown): grpc.UntypedServiceImplementation {
   const forwarded = (call: { metadata: grpc.Metadata }) => call.metadata.get(FORWARDED_KEY).length > 0;
   return {
     CreateTopics: unary(logger, (req: CreateTopicsRequest, call) => controllerFor(forwarded(call)).createTopics(req)),
     DeleteTopics: unary(logger, (req: DeleteTopicsRequest, call) => controllerFor(forwarded(call)).deleteTopics(req)),
     AlterConfigs: unary(logger, (req: AlterConfigsRequest, call) => controllerFor(forwarded(call)).alterConfigs(req)),
     AlterPartitionReassignments: unary(logger, (req: AlterReassignmentsRequest, call) => controllerFor(forwarded(call)).alterReassignments(req)),
+    ElectLeaders: unary(logger, (req: ElectLeadersRequest, call) => controllerFor(forwarded(call)).electLeaders(req)),
+    DescribeQuorum: unary(logger, () => describeQuorum()),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({
       topics: [...image().topicsByName.values()]

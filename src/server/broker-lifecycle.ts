@@ -32,6 +32,8 @@ export class BrokerLifecycle {
       incarnationId: string;
       host: string;
       port: number;
+      /** The advertised internal listener, when the node has one apart from clients. */
+      internal: { host: string; port: number } | null;
       rack: string | null;
       heartbeatIntervalMs: number;
       controllers: ControllerClient;
@@ -51,6 +53,8 @@ export class BrokerLifecycle {
           incarnationId: this.o.incarnationId,
           host: this.o.host,
           port: this.o.port,
+          internalHost: this.o.internal?.host ?? '',
+          internalPort: this.o.internal?.port ?? 0,
           rack: this.o.rack ?? '',
         });
         if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);

@@ -21,6 +21,11 @@ export interface NodeConfig {
   listen: Endpoint;
   /** What clients are told to connect to (defaults to `listen`). */
   advertised: Endpoint;
+  /**
+   * The listener of node-to-node services (Raft, Controller, Replica), apart from clients (Kafka's
+   * `controller.listener.names` / `inter.broker.listener.name`), or null to serve them on `listen`.
+   */
+  internal: { listen: Endpoint; advertised: Endpoint } | null;
   dataDir: string;
   /** The controller quorum: every voter's id and address. */
   voters: Voter[];
@@ -82,8 +87,10 @@ export function parseProperties(text: string): Record<string, string> {
 export const KEYS: Record<string, string> = {
   'node.id': 'numeric id of this node, unique in the cluster',
   'process.roles': 'broker, controller, or broker,controller',
-  listeners: 'host:port the gRPC server binds',
+  listeners: 'host:port the gRPC server binds for clients',
   'advertised.listeners': 'host:port clients are told to use (default: listeners)',
+  'internal.listeners': 'host:port of a second gRPC server for node-to-node services (Raft, Controller, Replica), which the client listener then no longer serves (default: none, one listener serves all)',
+  'advertised.internal.listeners': 'host:port other nodes are told to use for internal.listeners (default: internal.listeners)',
   'log.dir': 'data directory',
   'controller.quorum.voters': 'id@host:port,... of every controller',
   'peer.addresses': 'id@host:port,... how this node reaches other nodes when it differs from what they advertise',
@@ -155,7 +162,18 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   const listen = parseEndpoint(props.listeners ?? '127.0.0.1:9092', 'listeners');
   const advertised = props['advertised.listeners'] ? parseEndpoint(props['advertised.listeners'], 'advertised.listeners') : listen;
   if (advertised.host === '0.0.0.0') advertised.host = '127.0.0.1';
-  const voters = parseVoters(props['controller.quorum.voters'] ?? (roles.includes('controller') ? `${nodeId}@${advertised.host}:${advertised.port}` : ''));
+  let internal: NodeConfig['internal'] = null;
+  if (props['internal.listeners']) {
+    const listen = parseEndpoint(props['internal.listeners'], 'internal.listeners');
+    const adv = props['advertised.internal.listeners'] ? parseEndpoint(props['advertised.internal.listeners'], 'advertised.internal.listeners') : { ...listen };
+    if (adv.host === '0.0.0.0') adv.host = '127.0.0.1';
+    internal = { listen, advertised: adv };
+  } else if (props['advertised.internal.listeners']) {
+    throw new ConfigError('advertised.internal.listeners needs internal.listeners');
+  }
+  // Voters are reached where the Raft and Controller services are: the internal listener if any.
+  const selfVoter = internal?.advertised ?? advertised;
+  const voters = parseVoters(props['controller.quorum.voters'] ?? (roles.includes('controller') ? `${nodeId}@${selfVoter.host}:${selfVoter.port}` : ''));
   if (voters.length === 0) throw new ConfigError('controller.quorum.voters is empty: a broker needs to know the controllers');
   if (roles.includes('controller') && !voters.some((v) => v.id === nodeId)) throw new ConfigError(`node ${nodeId} has the controller role but is not in controller.quorum.voters`);
   const peerOverrides = new Map(parseVoters(props['peer.addresses'] ?? '').map((v) => [v.id, { host: v.host, port: v.port }]));
@@ -168,6 +186,7 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     roles,
     listen,
     advertised,
+    internal,
     dataDir: path.resolve(props['log.dir'] ?? `./data/node-${nodeId}`),
     voters,
     peerOverrides,

@@ -146,6 +146,13 @@ export class ControllerRole {
       deleteTopics: async (req) => ({ results: await ctl.submit('deleteTopics', (img) => deleteTopics(img, req.names)) }),
       alterConfigs: (req) => ctl.submit('alterConfigs', (img) => alterTopicConfigs(img, req.topic, req.set ?? {}, req.delete ?? [], req.validateOnly)),
       alterReassignments: async (req) => ({ results: await ctl.submit('alterReassignments', (img) => alterReassignments(img, req.reassignments, this.config.uncleanLeaderElection)) }),
+      electLeaders: async (req) => {
+        const moved = await ctl.submit('electLeaders', (img) => {
+          const records = preferredLeaderChanges(img, req.topics);
+          return { records, response: records.length };
+        });
+        return { errorCode: ErrorCode.NONE, errorMessage: '', moved };
+      },
     };
   }
 
@@ -167,7 +174,7 @@ export class ControllerRole {
     };
   }
 
-  services(describeQuorum: () => unknown): { raft: grpc.UntypedServiceImplementation; controller: grpc.UntypedServiceImplementation } {
+  services(): { raft: grpc.UntypedServiceImplementation; controller: grpc.UntypedServiceImplementation } {
     const raft: grpc.UntypedServiceImplementation = {
       Send: (call: grpc.ServerReadableStream<RaftMessageWire, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         call.on('data', (w: RaftMessageWire) => {
@@ -187,10 +194,10 @@ export class ControllerRole {
     const controller: grpc.UntypedServiceImplementation = {
       RegisterBroker: unary(
         this.logger,
-        this.guarded('registerBroker', async (req: { brokerId: number; incarnationId: string; host: string; port: number; rack: string }) => {
+        this.guarded('registerBroker', async (req: { brokerId: number; incarnationId: string; host: string; port: number; internalHost: string; internalPort: number; rack: string }) => {
           const now = this.clock.nowMs();
           const res = await this.controller.submit('registerBroker', (img) =>
-            registerBroker(img, { brokerId: req.brokerId, incarnationId: req.incarnationId, host: req.host, port: req.port, rack: req.rack || null }, true, (id) => this.heartbeats.hasLiveSession(id, this.clock.nowMs()), this.config.uncleanLeaderElection),
+            registerBroker(img, { ...req, rack: req.rack || null }, true, (id) => this.heartbeats.hasLiveSession(id, this.clock.nowMs()), this.config.uncleanLeaderElection),
           );
           this.heartbeats.touch(req.brokerId, now);
           this.logger.info({ broker: req.brokerId, brokerEpoch: res.brokerEpoch, host: req.host, port: req.port }, 'broker registered');
@@ -206,18 +213,7 @@ export class ControllerRole {
           return { errorCode: ErrorCode.NONE, ...res };
         }),
       ),
-      ElectLeaders: unary(
-        this.logger,
-        this.guarded('electLeaders', async (req: { topics: string[] }) => {
-          const moved = await this.controller.submit('electLeaders', (img) => {
-            const records = preferredLeaderChanges(img, req.topics);
-            return { records, response: records.length };
-          });
-          return { errorCode: ErrorCode.NONE, moved };
-        }),
-      ),
       FetchMetadata: (call: grpc.ServerWritableStream<{ brokerId: number; fromOffset: number }, unknown>) => this.serveMetadata(call),
-      DescribeQuorum: unary(this.logger, () => describeQuorum()),
       AlterPartition: unary(
         this.logger,
         this.guarded('alterPartition', async (req: { brokerId: number; brokerEpoch: number; partitions: AlterPartitionItem[] }) => {

@@ -40,7 +40,9 @@ const HEALTH_REFRESH_MS = 500;
 export class CairnNode {
   readonly logger: Logger;
   readonly publisher: MetadataPublisher;
+  /** The client listener's server, and the internal listener's (the same one without `internal.listeners`). */
   private server: grpc.Server | null = null;
+  private internalServer: grpc.Server | null = null;
   private logs: LogManager | null = null;
   private controllerRole: ControllerRole | null = null;
   private fetchTransport: MetadataFetchTransport | null = null;
@@ -51,6 +53,7 @@ export class CairnNode {
   private controllers: ControllerClient;
   private accepting = false;
   private boundPort = 0;
+  private boundInternalPort = 0;
   private strayCheckDone = false;
   private health: NodeHealth | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
@@ -73,6 +76,11 @@ export class CairnNode {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Where the node-to-node services listen (the client port without `internal.listeners`). */
+  get internalPort(): number {
+    return this.boundInternalPort;
   }
 
   private get metadataLog(): MetadataLog {
@@ -124,7 +132,8 @@ export class CairnNode {
         incarnationId: this.incarnationId,
         addressOf: (id) => {
           const b = this.publisher.image.brokers.get(id);
-          const a = peerAddress(c, id, b ? { host: b.host, port: b.port } : undefined);
+          const advertised = b?.internalHost !== undefined ? { host: b.internalHost, port: b.internalPort! } : b ? { host: b.host, port: b.port } : undefined;
+          const a = peerAddress(c, id, advertised);
           return a ? `${a.host}:${a.port}` : null;
         },
         clock: this.clock,
@@ -157,7 +166,12 @@ export class CairnNode {
     }
     this.metadataLog.subscribe(this.publisher);
 
+    // Clients reach Broker and Admin; other nodes reach Raft, Controller and Replica (and Admin, for
+    // forwarded admin calls). With `internal.listeners` the two are separate servers, so a client
+    // cannot even address a node-to-node service (issue 15; mutual TLS will authenticate members).
     this.server = new grpc.Server(SERVER_OPTIONS);
+    const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
+    this.internalServer = c.internal ? internal : null;
     const image = () => this.publisher.image;
     if (this.replicas) {
       this.server.addService(
@@ -175,23 +189,37 @@ export class CairnNode {
     if (this.replicas && this.alterPartitions) {
       const alter = this.alterPartitions;
       const handler = new ReplicaFetchHandler(this.replicas, this.clock, this.logger, (p, id) => alter.expand(p, id), (id) => this.publisher.image.brokers.get(id));
-      this.server.addService(serviceDefinition('cairn.v1.Replica'), {
+      internal.addService(serviceDefinition('cairn.v1.Replica'), {
         Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
         OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),
       });
     }
-    this.server.addService(serviceDefinition('cairn.v1.Admin'), adminService(this.logger, this.adminChannel(), image));
+    const admin = adminService(this.logger, this.adminChannel(), image, () => this.describeQuorum());
+    this.server.addService(serviceDefinition('cairn.v1.Admin'), admin);
+    if (c.internal) internal.addService(serviceDefinition('cairn.v1.Admin'), admin);
     if (this.controllerRole) {
-      const { raft, controller } = this.controllerRole.services(() => this.describeQuorum());
-      this.server.addService(serviceDefinition('cairn.v1.Raft'), raft);
-      this.server.addService(serviceDefinition('cairn.v1.Controller'), controller);
+      const { raft, controller } = this.controllerRole.services();
+      internal.addService(serviceDefinition('cairn.v1.Raft'), raft);
+      internal.addService(serviceDefinition('cairn.v1.Controller'), controller);
     }
     this.health = new NodeHealth(() => this.serviceHealth(), this.logger);
     this.health.addToServer(this.server);
-    addReflection(this.server, this.hostedServices());
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server!.bindAsync(`${c.listen.host}:${c.listen.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
+    const bind = (server: grpc.Server, at: { host: string; port: number }) =>
+      new Promise<number>((resolve, reject) => {
+        server.bindAsync(`${at.host}:${at.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      });
+    const internalNames = new Set(['cairn.v1.Raft', 'cairn.v1.Controller', 'cairn.v1.Replica']);
+    if (c.internal) {
+      this.health.addToServer(internal);
+      addReflection(this.server, this.hostedServices().filter((s) => !internalNames.has(s)));
+      addReflection(internal, this.hostedServices().filter((s) => internalNames.has(s) || s === 'cairn.v1.Admin'));
+      this.boundInternalPort = await bind(internal, c.internal.listen);
+      tuneServerConnections(internal, this.logger);
+    } else {
+      addReflection(this.server, this.hostedServices());
+    }
+    this.boundPort = await bind(this.server, c.listen);
+    if (!c.internal) this.boundInternalPort = this.boundPort;
     tuneServerConnections(this.server, this.logger);
     this.accepting = true;
     this.controllerRole?.start();
@@ -203,6 +231,7 @@ export class CairnNode {
         incarnationId: this.incarnationId,
         host: c.advertised.host,
         port: advertisedPort,
+        internal: c.internal ? { host: c.internal.advertised.host, port: c.internal.advertised.port === 0 ? this.boundInternalPort : c.internal.advertised.port } : null,
         rack: c.rack,
         heartbeatIntervalMs: c.brokerHeartbeatIntervalMs,
         controllers: this.controllers,
@@ -226,7 +255,7 @@ export class CairnNode {
     this.publisher.addListener(() => health.refresh());
     this.healthTimer = setInterval(() => health.refresh(), HEALTH_REFRESH_MS);
     health.refresh();
-    this.logger.info({ port: this.boundPort }, 'node started');
+    this.logger.info({ port: this.boundPort, internalPort: this.boundInternalPort }, 'node started');
   }
 
   /** The Cairn services this node serves (what reflection lists and health reports on). */
@@ -288,6 +317,7 @@ export class CairnNode {
         deleteTopics: forward('DeleteTopics'),
         alterConfigs: forward('AlterConfigs'),
         alterReassignments: forward('AlterPartitionReassignments'),
+        electLeaders: forward('ElectLeaders'),
       };
     };
   }
@@ -340,19 +370,22 @@ export class CairnNode {
     this.accepting = false;
     this.fetchers?.stop();
     this.alterPartitions?.stop();
-    if (this.server) {
-      const server = this.server;
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 3_000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-    }
+    const servers = [this.server, this.internalServer].filter((s): s is grpc.Server => s !== null);
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            const force = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, 3_000);
+            server.tryShutdown(() => {
+              clearTimeout(force);
+              resolve();
+            });
+          }),
+      ),
+    );
     await this.replicas?.close();
     await this.logs?.close();
     await this.controllerRole?.close();

@@ -29,7 +29,7 @@ const FAST = {
 };
 
 async function quorum(c: TestCluster, id: number): Promise<Quorum> {
-  const rpc = new RpcClient(`127.0.0.1:${c.node(id).port}`, 'cairn.v1.Controller');
+  const rpc = new RpcClient(`127.0.0.1:${c.node(id).port}`, 'cairn.v1.Admin');
   try {
     return await rpc.unary<unknown, Quorum>('DescribeQuorum', {}, 2_000);
   } finally {

@@ -85,7 +85,7 @@ describe('server reflection', () => {
     // describe: the file that holds each service, with its dependencies, is enough to call it.
     const expectations: Record<string, string[]> = {
       'cairn.v1.Broker': ['Metadata', 'Produce', 'ProduceStream', 'Fetch', 'FetchStream', 'ListOffsets'],
-      'cairn.v1.Admin': ['CreateTopics', 'DeleteTopics', 'ListTopics', 'DescribeTopics', 'AlterConfigs', 'AlterPartitionReassignments'],
+      'cairn.v1.Admin': ['CreateTopics', 'DeleteTopics', 'ListTopics', 'DescribeTopics', 'AlterConfigs', 'AlterPartitionReassignments', 'DescribeQuorum', 'ElectLeaders'],
       'cairn.v1.Raft': ['Send'],
       'grpc.health.v1.Health': ['Check', 'Watch', 'List'],
     };

@@ -77,6 +77,6 @@ describe('wire contract', () => {
     const broker = protoRoot().lookupService('cairn.v1.Broker');
     expect(broker.methods.ProduceStream!.requestStream && broker.methods.ProduceStream!.responseStream).toBe(true);
     expect(broker.methods.FetchStream!.requestStream && broker.methods.FetchStream!.responseStream).toBe(true);
-    expect(Object.keys(protoRoot().lookupService('cairn.v1.Admin').methods)).toEqual(['CreateTopics', 'DeleteTopics', 'ListTopics', 'DescribeTopics', 'AlterConfigs', 'AlterPartitionReassignments']);
+    expect(Object.keys(protoRoot().lookupService('cairn.v1.Admin').methods)).toEqual(['CreateTopics', 'DeleteTopics', 'ListTopics', 'DescribeTopics', 'AlterConfigs', 'AlterPartitionReassignments', 'DescribeQuorum', 'ElectLeaders']);
   });
 });
