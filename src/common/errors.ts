@@ -111,7 +111,7 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.NOT_ENOUGH_REPLICAS]: retry('The in-sync replica set is smaller than min.insync.replicas; the write was not appended.'),
   [ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND]: retry('The write was appended but the in-sync replica set shrank below min.insync.replicas before it was replicated.'),
   [ErrorCode.INVALID_REQUIRED_ACKS]: fatal('acks must be 0, 1 or -1 (all).'),
-  [ErrorCode.INVALID_TIMESTAMP]: fatal('A record timestamp is invalid.'),
+  [ErrorCode.INVALID_TIMESTAMP]: fatal("A record or batch timestamp of a CreateTime topic lies outside the topic's message.timestamp.before.max.ms / after.max.ms window around the broker's clock."),
   [ErrorCode.TOPIC_ALREADY_EXISTS]: fatal('A topic with this name already exists.'),
   [ErrorCode.INVALID_PARTITIONS]: fatal('The partition count is not -1 (the broker default) or 1..10000, or the explicit assignment lists more partitions than that.'),
   [ErrorCode.INVALID_REPLICATION_FACTOR]: fatal('The replication factor is not -1 (the broker default) or 1..16, or is larger than every broker the cluster is known to have.'),

@@ -55,7 +55,30 @@ export interface ValidationOptions {
    * already validated (replication), where the CRC proves they arrived as that broker checked them.
    */
   shallow?: boolean;
+  /**
+   * CreateTime topics (KIP-937): every record timestamp, and the batch's max timestamp, must lie in
+   * [minMs, maxMs] — now minus message.timestamp.before.max.ms to now plus
+   * message.timestamp.after.max.ms — or be NO_TIMESTAMP (-1), which Kafka exempts too. Outside it
+   * the batch gets INVALID_TIMESTAMP. Absent for LogAppendTime topics: the broker's clock replaces
+   * the producer's.
+   */
+  timestampWindow?: TimestampWindow;
 }
+
+export interface TimestampWindow {
+  minMs: number;
+  maxMs: number;
+}
+
+/** A record or batch timestamp that says "none" (Kafka's RecordBatch.NO_TIMESTAMP). */
+export const NO_TIMESTAMP = -1;
+
+/** The window of record timestamps a CreateTime topic accepts at `nowMs` (KIP-937). */
+export function timestampWindow(nowMs: number, beforeMaxMs: number, afterMaxMs: number): TimestampWindow {
+  return { minMs: nowMs - beforeMaxMs, maxMs: nowMs + afterMaxMs };
+}
+
+const outside = (t: number, w: TimestampWindow) => t !== NO_TIMESTAMP && (t < w.minMs || t > w.maxMs);
 
 const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
 
@@ -98,6 +121,10 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     if (codec !== Compression.NONE && codec !== Compression.GZIP) {
       return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `batch at ${pos} uses compression codec ${codec}; supported: none (0), gzip (1)`);
     }
+    const window = options.timestampWindow;
+    if (window && !control && outside(batchMaxTimestamp(buf, pos), window)) {
+      return fail(ErrorCode.INVALID_TIMESTAMP, `batch at ${pos} has max timestamp ${batchMaxTimestamp(buf, pos)}, outside the accepted [${window.minMs}, ${window.maxMs}] (message.timestamp.before/after.max.ms)`);
+    }
     if (!options.shallow) {
       let section: Buffer;
       try {
@@ -106,8 +133,9 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
         if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
         return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
       }
-      const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control);
-      if (problem !== null) return fail(problem === NULL_KEY ? ErrorCode.INVALID_RECORD : ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
+      const timestamps = window && !control ? { baseMs: batchBaseTimestamp(buf, pos), window } : undefined;
+      const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control, timestamps);
+      if (problem !== null) return fail(problemCode, `batch at ${pos}: ${problem}`);
     }
     batches.push({
       pos,
@@ -129,6 +157,8 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
 }
 
 const NULL_KEY = 'a record has a null key; compacted topics need a key on every record';
+// The code of the last problem checkRecordStructure reported (it returns only the text, allocating nothing else).
+let problemCode: ErrorCode = ErrorCode.CORRUPT_MESSAGE;
 
 // A varint reader over a raw buffer that reports failure as NaN instead of allocating.
 let cursor = 0;
@@ -157,9 +187,10 @@ function skipVarBytes(buf: Buffer, end: number, nullable: boolean): boolean {
  * Null if the records section holds exactly `count` well-formed records with offset deltas
  * 0..count-1 — or, when `maxOffsetDelta` ≥ 0 (compacted batches), strictly increasing deltas up to it.
  */
-export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1, requireKeys = false): string | null {
+export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1, requireKeys = false, timestamps?: { baseMs: number; window: TimestampWindow }): string | null {
   let previousDelta = -1;
   cursor = 0;
+  problemCode = ErrorCode.CORRUPT_MESSAGE;
   const end = section.length;
   for (let i = 0; i < count; i++) {
     const length = varInt(section, end);
@@ -169,11 +200,18 @@ export function checkRecordStructure(section: Buffer, count: number, maxOffsetDe
     const timestampDelta = varInt(section, recordEnd);
     const offsetDelta = varInt(section, recordEnd);
     if (Number.isNaN(timestampDelta)) return `record ${i} has a malformed timestamp delta`;
+    if (timestamps && outside(timestamps.baseMs + timestampDelta, timestamps.window)) {
+      problemCode = ErrorCode.INVALID_TIMESTAMP;
+      return `record ${i} has timestamp ${timestamps.baseMs + timestampDelta}, outside the accepted [${timestamps.window.minMs}, ${timestamps.window.maxMs}] (message.timestamp.before/after.max.ms)`;
+    }
     if (maxOffsetDelta < 0 ? offsetDelta !== i : !(offsetDelta > previousDelta && offsetDelta <= maxOffsetDelta)) {
       return `record ${i} has offset delta ${offsetDelta}`;
     }
     previousDelta = offsetDelta;
-    if (requireKeys && section[cursor] === 1) return NULL_KEY; // zigzag(-1): a null key
+    if (requireKeys && section[cursor] === 1) {
+      problemCode = ErrorCode.INVALID_RECORD;
+      return NULL_KEY; // zigzag(-1): a null key
+    }
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed key`;
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed value`;
     const headers = varInt(section, recordEnd);

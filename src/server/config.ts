@@ -117,6 +117,8 @@ const LOG_DEFAULT_KEYS: Record<string, string> = {
   'log.cleanup.policy': 'cleanup.policy',
   'message.max.bytes': 'max.message.bytes',
   'log.message.timestamp.type': 'message.timestamp.type',
+  'log.message.timestamp.before.max.ms': 'message.timestamp.before.max.ms',
+  'log.message.timestamp.after.max.ms': 'message.timestamp.after.max.ms',
   'log.index.interval.bytes': 'index.interval.bytes',
   'log.cleaner.delete.retention.ms': 'delete.retention.ms',
   'min.insync.replicas': 'min.insync.replicas',

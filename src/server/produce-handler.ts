@@ -2,7 +2,7 @@ import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
 import { encodeBatch, type RecordInput } from '../record/batch';
-import { validateBatches } from '../record/validate';
+import { timestampWindow, validateBatches } from '../record/validate';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
 import type { Partition } from '../replication/partition';
 import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
@@ -47,7 +47,11 @@ export class ProduceHandler {
       const config = p.log.config;
       const now = this.clock.nowMs();
       const buf = this.batchesOf(data, now);
-      const v = validateBatches(buf, { maxBatchBytes: config.maxMessageBytes, requireKeys: isCompacted(config) });
+      const v = validateBatches(buf, {
+        maxBatchBytes: config.maxMessageBytes,
+        requireKeys: isCompacted(config),
+        timestampWindow: config.messageTimestampType === 'CreateTime' ? timestampWindow(now, config.messageTimestampBeforeMaxMs, config.messageTimestampAfterMaxMs) : undefined,
+      });
       if (!v.ok) throw new CairnError(v.code, v.message);
       const info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, now);
       if (acks === -1) await this.awaitReplication(p, info.lastOffset + 1, config.minInsyncReplicas, timeoutMs);
