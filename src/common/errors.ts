@@ -101,7 +101,7 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.REQUEST_TIMED_OUT]: retry('The request did not complete within its timeout; its outcome is unknown.'),
   [ErrorCode.BROKER_NOT_AVAILABLE]: refreshAndRetry('Too few brokers have registered yet to place the replicas asked for by default; they may still be starting.'),
   [ErrorCode.REPLICA_NOT_AVAILABLE]: refreshAndRetry('The replica is not available on this broker.'),
-  [ErrorCode.MESSAGE_TOO_LARGE]: fatal("The batch is larger than the topic's max.message.bytes."),
+  [ErrorCode.MESSAGE_TOO_LARGE]: fatal("A batch is larger than the topic's max.message.bytes as sent or, for gzip, once inflated (Fetch with decode_records: a stored batch inflates past 64 MiB)."),
   [ErrorCode.NETWORK_EXCEPTION]: refreshAndRetry('The connection failed before a response arrived; the outcome is unknown.'),
   [ErrorCode.COORDINATOR_LOAD_IN_PROGRESS]: retry('The coordinator is loading its state; retry shortly.'),
   [ErrorCode.COORDINATOR_NOT_AVAILABLE]: refreshAndRetry('The coordinator is not available.'),

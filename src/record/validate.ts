@@ -19,6 +19,8 @@ import {
   MAGIC,
   type BatchHeader,
   MAGIC_OFFSET,
+  InflateLimitError,
+  MAX_INFLATED_BATCH_BYTES,
   recordsSection,
   TRANSACTIONAL_FLAG,
   UnsupportedCompressionError,
@@ -32,11 +34,19 @@ export interface ValidatedBatch extends Pick<BatchHeader, 'recordCount' | 'lastO
   size: number;
   transactional: boolean;
   control: boolean;
+  /** gzip: with `deferInflate` its records are not checked yet (see checkInflatedBatch). */
+  compressed: boolean;
 }
 
-export type ValidationResult =
-  | { ok: true; batches: ValidatedBatch[]; recordCount: number }
-  | { ok: false; code: ErrorCode; message: string };
+export type ValidationFailure = {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+  /** Set when a compressed batch inflates past the limit (a possible decompression bomb): the limit it hit. */
+  inflateLimitBytes?: number;
+};
+
+export type ValidationResult = { ok: true; batches: ValidatedBatch[]; recordCount: number } | ValidationFailure;
 
 export interface ValidationOptions {
   /** The topic's max.message.bytes: the largest single batch accepted. */
@@ -63,7 +73,30 @@ export interface ValidationOptions {
    * the producer's.
    */
   timestampWindow?: TimestampWindow;
+  /**
+   * Check compressed batches up to their header only: the caller inflates their records section
+   * off the event loop (zlib's thread pool) to at most inflateLimitBytes and passes it to
+   * checkInflatedBatch. Without it they are inflated here, synchronously, under the same limit.
+   */
+  deferInflate?: boolean;
 }
+
+/**
+ * How far a compressed batch's records section may inflate: the batch, uncompressed, must fit
+ * max.message.bytes just as the batch sent must. Kafka bounds only the compressed size, but it
+ * inflates record by record as a stream; Cairn inflates a whole section into memory, so that
+ * memory is bounded by the limit the operator set (a 1 MiB gzip batch can inflate to 1 GiB).
+ */
+export function inflateLimitBytes(maxBatchBytes: number): number {
+  return Math.max(0, Math.min(maxBatchBytes - BATCH_HEADER_BYTES, MAX_INFLATED_BATCH_BYTES));
+}
+
+const tooLargeInflated = (pos: number, limit: number): ValidationFailure => ({
+  ok: false,
+  code: ErrorCode.MESSAGE_TOO_LARGE,
+  message: `gzip batch at ${pos} inflates past ${limit} bytes of records: uncompressed it would not fit max.message.bytes`,
+  inflateLimitBytes: limit,
+});
 
 export interface TimestampWindow {
   minMs: number;
@@ -80,7 +113,7 @@ export function timestampWindow(nowMs: number, beforeMaxMs: number, afterMaxMs: 
 
 const outside = (t: number, w: TimestampWindow) => t !== NO_TIMESTAMP && (t < w.minMs || t > w.maxMs);
 
-const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
+const fail = (code: ErrorCode, message: string): ValidationFailure => ({ ok: false, code, message });
 
 /**
  * Checks a buffer of concatenated record batches as a client sent them: every batch whole, of
@@ -125,19 +158,22 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     if (window && !control && outside(batchMaxTimestamp(buf, pos), window)) {
       return fail(ErrorCode.INVALID_TIMESTAMP, `batch at ${pos} has max timestamp ${batchMaxTimestamp(buf, pos)}, outside the accepted [${window.minMs}, ${window.maxMs}] (message.timestamp.before/after.max.ms)`);
     }
-    if (!options.shallow) {
+    const compressed = codec !== Compression.NONE;
+    if (!options.shallow && !(compressed && options.deferInflate)) {
       let section: Buffer;
+      const limit = inflateLimitBytes(options.maxBatchBytes);
       try {
-        section = recordsSection(buf, pos, size);
+        section = recordsSection(buf, pos, size, limit);
       } catch (err) {
+        if (err instanceof InflateLimitError) return tooLargeInflated(pos, limit);
         if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
         return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
       }
-      const timestamps = window && !control ? { baseMs: batchBaseTimestamp(buf, pos), window } : undefined;
-      const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control, timestamps);
-      if (problem !== null) return fail(problemCode, `batch at ${pos}: ${problem}`);
+      const problem = structureFailure(section, pos, recordCount, lastOffsetDelta, control, batchBaseTimestamp(buf, pos), options);
+      if (problem !== null) return problem;
     }
     batches.push({
+      compressed,
       pos,
       size,
       recordCount,
@@ -154,6 +190,26 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     pos += size;
   }
   return { ok: true, batches, recordCount: total };
+}
+
+function structureFailure(section: Buffer, pos: number, recordCount: number, lastOffsetDelta: number, control: boolean, baseTimestamp: number, options: ValidationOptions): ValidationFailure | null {
+  const window = options.timestampWindow;
+  const timestamps = window && !control ? { baseMs: baseTimestamp, window } : undefined;
+  const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control, timestamps);
+  return problem === null ? null : fail(problemCode, `batch at ${pos}: ${problem}`);
+}
+
+/**
+ * The record checks validateBatches left out for a compressed batch under `deferInflate`, given
+ * its records section as inflated (to at most inflateLimitBytes) by the caller. Null when it passes.
+ */
+export function checkInflatedBatch(section: Buffer, b: ValidatedBatch, options: ValidationOptions): ValidationFailure | null {
+  return structureFailure(section, b.pos, b.recordCount, b.lastOffsetDelta, b.control, b.baseTimestamp, options);
+}
+
+/** The answer for a compressed batch whose caller-side inflating stopped at inflateLimitBytes. */
+export function inflatedTooLarge(b: ValidatedBatch, options: ValidationOptions): ValidationFailure {
+  return tooLargeInflated(b.pos, inflateLimitBytes(options.maxBatchBytes));
 }
 
 const NULL_KEY = 'a record has a null key; compacted topics need a key on every record';
