@@ -119,7 +119,8 @@ const fail = (code: ErrorCode, message: string): ValidationFailure => ({ ok: fal
  * Checks a buffer of concatenated record batches as a client sent them: every batch whole, of
  * magic 2, under the size limit, with a matching CRC, a consistent record count, and records
  * whose varint structure exactly fills the batch. It walks record lengths without allocating
- * (style §8); only compressed batches are inflated, as Kafka's LogValidator does.
+ * (style §8); only compressed batches are inflated, as Kafka's LogValidator does — to at most
+ * inflateLimitBytes, here or (deferInflate) by the caller.
  */
 export function validateBatches(buf: Buffer, options: ValidationOptions): ValidationResult {
   if (buf.length === 0) return fail(ErrorCode.INVALID_RECORD, 'no record batch in request');
