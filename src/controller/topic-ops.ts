@@ -5,7 +5,7 @@ import type { ConfigRecord, MetadataRecord } from '../metadata/records';
 import type { CreatableTopic, CreateTopicResult } from '../protocol/messages';
 import { validateTopicConfigs } from '../storage/log-config';
 import { assignReplicas } from './placement';
-import { collidingName, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, validateTopicName } from './topic-validation';
+import { collidingName, DEFAULT_MAX_PARTITIONS, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, USE_DEFAULT, validateTopicName } from './topic-validation';
 
 export interface TopicDefaults {
   /** num.partitions */
@@ -17,6 +17,8 @@ export interface TopicDefaults {
    * knows that its fellow voters are brokers too, before they have registered.
    */
   expectedBrokers?: number;
+  /** max.partitions: partitions the cluster may hold in all (DEFAULT_MAX_PARTITIONS when absent). */
+  maxPartitions?: number;
 }
 
 /** A handler's output (style §12): the records to append and the response to send once they commit. */
@@ -47,6 +49,10 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
   const results: CreateTopicResult[] = [];
   const names = new Set(image.topicsByName.keys());
   const seen = new Set<string>();
+  const maxPartitions = defaults.maxPartitions ?? DEFAULT_MAX_PARTITIONS;
+  // Partitions the cluster holds, plus those this request has created so far.
+  let partitionCount = 0;
+  for (const t of image.topicsByName.values()) partitionCount += t.partitions.length;
   for (const t of topics) {
     try {
       validateTopicName(t.name);
@@ -59,6 +65,9 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
       validateTopicConfigs(configs);
       const assignment = t.assignments && t.assignments.length > 0 ? explicitAssignment(t, image) : automaticAssignment(t, image, defaults, random);
       const rf = assignment[0]!.length;
+      if (partitionCount + assignment.length > maxPartitions) {
+        throw new CairnError(ErrorCode.POLICY_VIOLATION, `creating ${assignment.length} partition(s) would take the cluster to ${partitionCount + assignment.length}, past max.partitions ${maxPartitions}`);
+      }
       if (configs['min.insync.replicas'] !== undefined && Number(configs['min.insync.replicas']) > rf) {
         throw new CairnError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${configs['min.insync.replicas']} is larger than the replication factor ${rf}`);
       }
@@ -86,6 +95,7 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
       });
       if (!validateOnly) records.push(...batch);
       names.add(t.name);
+      partitionCount += assignment.length;
       results.push({ name: t.name, errorCode: ErrorCode.NONE, topicId: validateOnly ? '' : topicId, numPartitions: assignment.length, replicationFactor: rf });
     } catch (err) {
       if (!(err instanceof CairnError)) throw err;
@@ -96,16 +106,24 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
 }
 
 function automaticAssignment(t: CreatableTopic, image: MetadataImage, defaults: TopicDefaults, random: Random): number[][] {
-  const partitions = t.numPartitions > 0 ? t.numPartitions : defaults.numPartitions;
+  // As in Kafka, -1 asks for the broker default and any other count below 1 is refused (a -7 once
+  // created a topic of num.partitions partitions).
+  if (t.numPartitions !== USE_DEFAULT && !(Number.isInteger(t.numPartitions) && t.numPartitions >= 1)) {
+    throw new CairnError(ErrorCode.INVALID_PARTITIONS, `partition count ${t.numPartitions} must be 1..${MAX_PARTITIONS_PER_TOPIC}, or -1 for the broker default`);
+  }
+  if (t.replicationFactor !== USE_DEFAULT && !(Number.isInteger(t.replicationFactor) && t.replicationFactor >= 1)) {
+    throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} must be 1..${MAX_REPLICATION_FACTOR}, or -1 for the broker default`);
+  }
+  const partitions = t.numPartitions === USE_DEFAULT ? defaults.numPartitions : t.numPartitions;
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS_PER_TOPIC) {
-    throw new CairnError(ErrorCode.INVALID_PARTITIONS, `partition count ${t.numPartitions} must be 1..${MAX_PARTITIONS_PER_TOPIC}`);
+    throw new CairnError(ErrorCode.INVALID_PARTITIONS, `partition count ${partitions} must be 1..${MAX_PARTITIONS_PER_TOPIC}`);
   }
   const live = image.liveBrokers();
   // Registered brokers, fenced or not, exist; so do a combined-mode controller's fellow voters.
   const known = Math.max(image.brokers.size, defaults.expectedBrokers ?? 0, live.length);
-  const rf = t.replicationFactor > 0 ? t.replicationFactor : defaults.replicationFactor > 0 ? defaults.replicationFactor : Math.max(1, Math.min(3, known));
+  const rf = t.replicationFactor !== USE_DEFAULT ? t.replicationFactor : defaults.replicationFactor > 0 ? defaults.replicationFactor : Math.max(1, Math.min(3, known));
   if (!Number.isInteger(rf) || rf < 1 || rf > MAX_REPLICATION_FACTOR) {
-    throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} must be 1..${MAX_REPLICATION_FACTOR}`);
+    throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${rf} must be 1..${MAX_REPLICATION_FACTOR}`);
   }
   if (rf > live.length) {
     // Brokers that exist but are not live yet — still registering in the first seconds after a

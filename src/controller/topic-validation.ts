@@ -4,6 +4,14 @@ export const MAX_TOPIC_NAME_LENGTH = 249;
 /** Bound on partitions per topic (style §3): a typo of 100000 should fail, not stall the cluster. */
 export const MAX_PARTITIONS_PER_TOPIC = 10_000;
 export const MAX_REPLICATION_FACTOR = 16;
+/**
+ * Default of `max.partitions`: partitions the whole cluster may hold (KIP-578 proposed this name).
+ * Each partition is a directory, open files and a replica fetch on every replica's broker; a
+ * cluster past this was never tested and a create that would go past it is refused.
+ */
+export const DEFAULT_MAX_PARTITIONS = 10_000;
+/** What a CreateTopics count of -1 means (Kafka): the broker default. */
+export const USE_DEFAULT = -1;
 const LEGAL = /^[a-zA-Z0-9._-]+$/;
 
 /** Kafka's topic-name rules: 1-249 of [a-zA-Z0-9._-], not "." or "..". Names starting "__" are internal. */

@@ -300,8 +300,29 @@ export class UnsupportedCompressionError extends Error {
   }
 }
 
-/** The records section of the batch at `pos`, decompressed if needed. */
-export function recordsSection(buf: Buffer, pos: number, size: number): Buffer {
+/**
+ * Bound on a decompressed records section wherever one is inflated without a topic's limit at hand
+ * (consumers, fetch with decode_records, the cleaner, reads by timestamp): the largest
+ * max.message.bytes a topic may set (storage/log-config.ts). A 1 MiB gzip batch can inflate to
+ * 1 GiB; inflating stops at the bound instead (style §3).
+ */
+export const MAX_INFLATED_BATCH_BYTES = 64 * 1024 * 1024;
+
+/** A compressed records section inflates past the bound it was given; the inflating stopped there. */
+export class InflateLimitError extends DecodeError {
+  constructor(readonly limitBytes: number) {
+    super(`gzip records section inflates past ${limitBytes} bytes`);
+  }
+}
+
+/** Whether `err` is zlib refusing to inflate past maxOutputLength. */
+export const isInflateLimit = (err: unknown) => (err as { code?: unknown })?.code === 'ERR_BUFFER_TOO_LARGE';
+
+/**
+ * The records section of the batch at `pos`, decompressed if needed — to at most
+ * `maxInflatedBytes` (InflateLimitError past it, before more is allocated).
+ */
+export function recordsSection(buf: Buffer, pos: number, size: number, maxInflatedBytes = MAX_INFLATED_BATCH_BYTES): Buffer {
   const codec = batchAttributes(buf, pos) & COMPRESSION_MASK;
   const raw = buf.subarray(pos + BATCH_HEADER_BYTES, pos + size);
   switch (codec) {
@@ -309,8 +330,9 @@ export function recordsSection(buf: Buffer, pos: number, size: number): Buffer {
       return raw;
     case Compression.GZIP:
       try {
-        return gunzipSync(raw);
+        return gunzipSync(raw, { maxOutputLength: Math.max(1, maxInflatedBytes) });
       } catch (err) {
+        if (isInflateLimit(err)) throw new InflateLimitError(maxInflatedBytes);
         throw new DecodeError(`gzip records section does not decompress: ${(err as Error).message}`);
       }
     default:

@@ -19,6 +19,8 @@ import {
   MAGIC,
   type BatchHeader,
   MAGIC_OFFSET,
+  InflateLimitError,
+  MAX_INFLATED_BATCH_BYTES,
   recordsSection,
   TRANSACTIONAL_FLAG,
   UnsupportedCompressionError,
@@ -32,11 +34,19 @@ export interface ValidatedBatch extends Pick<BatchHeader, 'recordCount' | 'lastO
   size: number;
   transactional: boolean;
   control: boolean;
+  /** gzip: with `deferInflate` its records are not checked yet (see checkInflatedBatch). */
+  compressed: boolean;
 }
 
-export type ValidationResult =
-  | { ok: true; batches: ValidatedBatch[]; recordCount: number }
-  | { ok: false; code: ErrorCode; message: string };
+export type ValidationFailure = {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+  /** Set when a compressed batch inflates past the limit (a possible decompression bomb): the limit it hit. */
+  inflateLimitBytes?: number;
+};
+
+export type ValidationResult = { ok: true; batches: ValidatedBatch[]; recordCount: number } | ValidationFailure;
 
 export interface ValidationOptions {
   /** The topic's max.message.bytes: the largest single batch accepted. */
@@ -55,15 +65,62 @@ export interface ValidationOptions {
    * already validated (replication), where the CRC proves they arrived as that broker checked them.
    */
   shallow?: boolean;
+  /**
+   * CreateTime topics (KIP-937): every record timestamp, and the batch's max timestamp, must lie in
+   * [minMs, maxMs] — now minus message.timestamp.before.max.ms to now plus
+   * message.timestamp.after.max.ms — or be NO_TIMESTAMP (-1), which Kafka exempts too. Outside it
+   * the batch gets INVALID_TIMESTAMP. Absent for LogAppendTime topics: the broker's clock replaces
+   * the producer's.
+   */
+  timestampWindow?: TimestampWindow;
+  /**
+   * Check compressed batches up to their header only: the caller inflates their records section
+   * off the event loop (zlib's thread pool) to at most inflateLimitBytes and passes it to
+   * checkInflatedBatch. Without it they are inflated here, synchronously, under the same limit.
+   */
+  deferInflate?: boolean;
 }
 
-const fail = (code: ErrorCode, message: string): ValidationResult => ({ ok: false, code, message });
+/**
+ * How far a compressed batch's records section may inflate: the batch, uncompressed, must fit
+ * max.message.bytes just as the batch sent must. Kafka bounds only the compressed size, but it
+ * inflates record by record as a stream; Cairn inflates a whole section into memory, so that
+ * memory is bounded by the limit the operator set (a 1 MiB gzip batch can inflate to 1 GiB).
+ */
+export function inflateLimitBytes(maxBatchBytes: number): number {
+  return Math.max(0, Math.min(maxBatchBytes - BATCH_HEADER_BYTES, MAX_INFLATED_BATCH_BYTES));
+}
+
+const tooLargeInflated = (pos: number, limit: number): ValidationFailure => ({
+  ok: false,
+  code: ErrorCode.MESSAGE_TOO_LARGE,
+  message: `gzip batch at ${pos} inflates past ${limit} bytes of records: uncompressed it would not fit max.message.bytes`,
+  inflateLimitBytes: limit,
+});
+
+export interface TimestampWindow {
+  minMs: number;
+  maxMs: number;
+}
+
+/** A record or batch timestamp that says "none" (Kafka's RecordBatch.NO_TIMESTAMP). */
+export const NO_TIMESTAMP = -1;
+
+/** The window of record timestamps a CreateTime topic accepts at `nowMs` (KIP-937). */
+export function timestampWindow(nowMs: number, beforeMaxMs: number, afterMaxMs: number): TimestampWindow {
+  return { minMs: nowMs - beforeMaxMs, maxMs: nowMs + afterMaxMs };
+}
+
+const outside = (t: number, w: TimestampWindow) => t !== NO_TIMESTAMP && (t < w.minMs || t > w.maxMs);
+
+const fail = (code: ErrorCode, message: string): ValidationFailure => ({ ok: false, code, message });
 
 /**
  * Checks a buffer of concatenated record batches as a client sent them: every batch whole, of
  * magic 2, under the size limit, with a matching CRC, a consistent record count, and records
  * whose varint structure exactly fills the batch. It walks record lengths without allocating
- * (style §8); only compressed batches are inflated, as Kafka's LogValidator does.
+ * (style §8); only compressed batches are inflated, as Kafka's LogValidator does — to at most
+ * inflateLimitBytes, here or (deferInflate) by the caller.
  */
 export function validateBatches(buf: Buffer, options: ValidationOptions): ValidationResult {
   if (buf.length === 0) return fail(ErrorCode.INVALID_RECORD, 'no record batch in request');
@@ -98,18 +155,26 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     if (codec !== Compression.NONE && codec !== Compression.GZIP) {
       return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `batch at ${pos} uses compression codec ${codec}; supported: none (0), gzip (1)`);
     }
-    if (!options.shallow) {
+    const window = options.timestampWindow;
+    if (window && !control && outside(batchMaxTimestamp(buf, pos), window)) {
+      return fail(ErrorCode.INVALID_TIMESTAMP, `batch at ${pos} has max timestamp ${batchMaxTimestamp(buf, pos)}, outside the accepted [${window.minMs}, ${window.maxMs}] (message.timestamp.before/after.max.ms)`);
+    }
+    const compressed = codec !== Compression.NONE;
+    if (!options.shallow && !(compressed && options.deferInflate)) {
       let section: Buffer;
+      const limit = inflateLimitBytes(options.maxBatchBytes);
       try {
-        section = recordsSection(buf, pos, size);
+        section = recordsSection(buf, pos, size, limit);
       } catch (err) {
+        if (err instanceof InflateLimitError) return tooLargeInflated(pos, limit);
         if (err instanceof UnsupportedCompressionError) return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, err.message);
         return fail(ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${(err as Error).message}`);
       }
-      const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control);
-      if (problem !== null) return fail(problem === NULL_KEY ? ErrorCode.INVALID_RECORD : ErrorCode.CORRUPT_MESSAGE, `batch at ${pos}: ${problem}`);
+      const problem = structureFailure(section, pos, recordCount, lastOffsetDelta, control, batchBaseTimestamp(buf, pos), options);
+      if (problem !== null) return problem;
     }
     batches.push({
+      compressed,
       pos,
       size,
       recordCount,
@@ -128,7 +193,29 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
   return { ok: true, batches, recordCount: total };
 }
 
+function structureFailure(section: Buffer, pos: number, recordCount: number, lastOffsetDelta: number, control: boolean, baseTimestamp: number, options: ValidationOptions): ValidationFailure | null {
+  const window = options.timestampWindow;
+  const timestamps = window && !control ? { baseMs: baseTimestamp, window } : undefined;
+  const problem = checkRecordStructure(section, recordCount, options.allowOffsetGaps ? lastOffsetDelta : -1, options.requireKeys === true && !control, timestamps);
+  return problem === null ? null : fail(problemCode, `batch at ${pos}: ${problem}`);
+}
+
+/**
+ * The record checks validateBatches left out for a compressed batch under `deferInflate`, given
+ * its records section as inflated (to at most inflateLimitBytes) by the caller. Null when it passes.
+ */
+export function checkInflatedBatch(section: Buffer, b: ValidatedBatch, options: ValidationOptions): ValidationFailure | null {
+  return structureFailure(section, b.pos, b.recordCount, b.lastOffsetDelta, b.control, b.baseTimestamp, options);
+}
+
+/** The answer for a compressed batch whose caller-side inflating stopped at inflateLimitBytes. */
+export function inflatedTooLarge(b: ValidatedBatch, options: ValidationOptions): ValidationFailure {
+  return tooLargeInflated(b.pos, inflateLimitBytes(options.maxBatchBytes));
+}
+
 const NULL_KEY = 'a record has a null key; compacted topics need a key on every record';
+// The code of the last problem checkRecordStructure reported (it returns only the text, allocating nothing else).
+let problemCode: ErrorCode = ErrorCode.CORRUPT_MESSAGE;
 
 // A varint reader over a raw buffer that reports failure as NaN instead of allocating.
 let cursor = 0;
@@ -157,9 +244,10 @@ function skipVarBytes(buf: Buffer, end: number, nullable: boolean): boolean {
  * Null if the records section holds exactly `count` well-formed records with offset deltas
  * 0..count-1 — or, when `maxOffsetDelta` ≥ 0 (compacted batches), strictly increasing deltas up to it.
  */
-export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1, requireKeys = false): string | null {
+export function checkRecordStructure(section: Buffer, count: number, maxOffsetDelta = -1, requireKeys = false, timestamps?: { baseMs: number; window: TimestampWindow }): string | null {
   let previousDelta = -1;
   cursor = 0;
+  problemCode = ErrorCode.CORRUPT_MESSAGE;
   const end = section.length;
   for (let i = 0; i < count; i++) {
     const length = varInt(section, end);
@@ -169,11 +257,18 @@ export function checkRecordStructure(section: Buffer, count: number, maxOffsetDe
     const timestampDelta = varInt(section, recordEnd);
     const offsetDelta = varInt(section, recordEnd);
     if (Number.isNaN(timestampDelta)) return `record ${i} has a malformed timestamp delta`;
+    if (timestamps && outside(timestamps.baseMs + timestampDelta, timestamps.window)) {
+      problemCode = ErrorCode.INVALID_TIMESTAMP;
+      return `record ${i} has timestamp ${timestamps.baseMs + timestampDelta}, outside the accepted [${timestamps.window.minMs}, ${timestamps.window.maxMs}] (message.timestamp.before/after.max.ms)`;
+    }
     if (maxOffsetDelta < 0 ? offsetDelta !== i : !(offsetDelta > previousDelta && offsetDelta <= maxOffsetDelta)) {
       return `record ${i} has offset delta ${offsetDelta}`;
     }
     previousDelta = offsetDelta;
-    if (requireKeys && section[cursor] === 1) return NULL_KEY; // zigzag(-1): a null key
+    if (requireKeys && section[cursor] === 1) {
+      problemCode = ErrorCode.INVALID_RECORD;
+      return NULL_KEY; // zigzag(-1): a null key
+    }
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed key`;
     if (!skipVarBytes(section, recordEnd, true)) return `record ${i} has a malformed value`;
     const headers = varInt(section, recordEnd);

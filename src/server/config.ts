@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULT_MAX_PARTITIONS } from '../controller/topic-validation';
 import type { FlushPolicy } from '../storage/partition-log';
 
 export type Role = 'broker' | 'controller';
@@ -33,6 +34,8 @@ export interface NodeConfig {
   peerOverrides: Map<number, Endpoint>;
   rack: string | null;
   numPartitions: number;
+  /** max.partitions: partitions the cluster may hold in all; a create past it gets POLICY_VIOLATION. */
+  maxPartitions: number;
   /** -1: min(3, live brokers). */
   defaultReplicationFactor: number;
   flushPolicy: FlushPolicy;
@@ -96,6 +99,7 @@ export const KEYS: Record<string, string> = {
   'peer.addresses': 'id@host:port,... how this node reaches other nodes when it differs from what they advertise',
   'broker.rack': 'rack of this broker, for rack-aware placement',
   'num.partitions': 'default partition count of new topics',
+  'max.partitions': 'partitions the whole cluster may hold; a create that would pass it is refused (POLICY_VIOLATION)',
   'default.replication.factor': 'default replication factor of new topics (-1: min(3, brokers known to the cluster))',
   'log.flush.policy': 'fsync (acknowledge after fsync; default) or interval',
   'log.flush.interval.ms': 'with log.flush.policy=interval: how often to fsync',
@@ -120,6 +124,8 @@ const LOG_DEFAULT_KEYS: Record<string, string> = {
   'log.cleanup.policy': 'cleanup.policy',
   'message.max.bytes': 'max.message.bytes',
   'log.message.timestamp.type': 'message.timestamp.type',
+  'log.message.timestamp.before.max.ms': 'message.timestamp.before.max.ms',
+  'log.message.timestamp.after.max.ms': 'message.timestamp.after.max.ms',
   'log.index.interval.bytes': 'index.interval.bytes',
   'log.cleaner.delete.retention.ms': 'delete.retention.ms',
   'min.insync.replicas': 'min.insync.replicas',
@@ -179,6 +185,8 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   const peerOverrides = new Map(parseVoters(props['peer.addresses'] ?? '').map((v) => [v.id, { host: v.host, port: v.port }]));
   const policy = props['log.flush.policy'] ?? 'fsync';
   if (policy !== 'fsync' && policy !== 'interval') throw new ConfigError(`log.flush.policy: fsync or interval, not "${policy}"`);
+  const maxPartitions = int(props, 'max.partitions', DEFAULT_MAX_PARTITIONS);
+  if (maxPartitions < 1) throw new ConfigError(`max.partitions: expected at least 1, got ${maxPartitions}`);
   const logDefaults: Record<string, string> = {};
   for (const [key, topicKey] of Object.entries(LOG_DEFAULT_KEYS)) if (props[key] !== undefined) logDefaults[topicKey] = props[key]!;
   return {
@@ -192,6 +200,7 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     peerOverrides,
     rack: props['broker.rack'] ?? null,
     numPartitions: int(props, 'num.partitions', 1),
+    maxPartitions,
     defaultReplicationFactor: int(props, 'default.replication.factor', -1),
     flushPolicy: policy === 'fsync' ? { kind: 'fsync' } : { kind: 'interval', intervalMs: int(props, 'log.flush.interval.ms', 1000) },
     replicaLagTimeMaxMs: int(props, 'replica.lag.time.max.ms', 30_000),

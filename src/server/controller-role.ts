@@ -140,7 +140,7 @@ export class ControllerRole {
     const ctl = this.controller;
     // In combined mode every voter is taken to be a broker too (how Cairn's small clusters run).
     const expectedBrokers = this.config.roles.includes('broker') ? this.config.voters.length : 0;
-    const defaults = () => ({ numPartitions: this.config.numPartitions, replicationFactor: this.config.defaultReplicationFactor, expectedBrokers });
+    const defaults = () => ({ numPartitions: this.config.numPartitions, replicationFactor: this.config.defaultReplicationFactor, expectedBrokers, maxPartitions: this.config.maxPartitions });
     return {
       createTopics: async (req) => ({ results: await ctl.submit('createTopics', (img) => createTopics(img, req.topics, defaults(), ctl.random, req.validateOnly)) }),
       deleteTopics: async (req) => ({ results: await ctl.submit('deleteTopics', (img) => deleteTopics(img, req.names)) }),

@@ -2,7 +2,8 @@ import { wakeOnFirst } from '../common/wake';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
-import { decodeAllRecords, offsetAfterBatches, type Record as DecodedRecord } from '../record/batch';
+import { decodeAllRecords, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record/batch';
+import { DecodeError } from '../record/encoding';
 import type {
   FetchPartition,
   FetchPartitionResult,
@@ -91,7 +92,7 @@ export class FetchHandler {
       const data = maxBytes > 0 || minOne ? log.read(fp.fetchOffset, maxBytes, hw, minOne) : EMPTY;
       const base = { topic: fp.topic, partition: fp.partition, errorCode: ErrorCode.NONE, highWatermark: hw, lastStableOffset: hw, logStartOffset: log.logStartOffset };
       if (!decode) return { result: { ...base, batches: data, nextFetchOffset: data.length > 0 ? offsetAfterBatches(data) : fp.fetchOffset }, dataBytes: data.length };
-      const { records, bytes, nextOffset } = decodeWithin(data, fp.fetchOffset, maxBytes, minOne);
+      const { records, bytes, nextOffset } = decodeStored(data, fp.fetchOffset, maxBytes, minOne);
       return { result: { ...base, batches: EMPTY, records, nextFetchOffset: nextOffset }, dataBytes: bytes };
     } catch (err) {
       const { errorCode, errorMessage } = toErrorResult(err, this.logger);
@@ -155,6 +156,17 @@ export function encodedRecordBytes(r: DecodedRecord): number {
   // protobufjs writes scalars that are set even when they hold the default (0).
   body += 1 + varintBytes(r.timestamp) + 1 + varintBytes(r.offset);
   return lengthDelimited(body);
+}
+
+/** decodeWithin, with a stored batch that cannot be decoded answered by a typed error. */
+function decodeStored(data: Buffer, fetchOffset: number, maxBytes: number, minOne: boolean): ReturnType<typeof decodeWithin> {
+  try {
+    return decodeWithin(data, fetchOffset, maxBytes, minOne);
+  } catch (err) {
+    if (err instanceof InflateLimitError) throw new CairnError(ErrorCode.MESSAGE_TOO_LARGE, `a stored batch at or after offset ${fetchOffset} inflates past ${err.limitBytes} bytes; fetch without decode_records to get its bytes`);
+    if (err instanceof DecodeError) throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `a stored batch at or after offset ${fetchOffset} does not decode: ${err.message}`);
+    throw err;
+  }
 }
 
 /**

@@ -1,24 +1,37 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { CairnError, ErrorCode, invariant } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
-import { encodeBatch, type RecordInput } from '../record/batch';
-import { validateBatches } from '../record/validate';
+import { BATCH_HEADER_BYTES, batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, isInflateLimit, type RecordInput } from '../record/batch';
+import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record/validate';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
 import type { Partition } from '../replication/partition';
 import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
 import { isCompacted } from '../storage/log-config';
+import type { AppendInfo } from '../storage/partition-log';
+import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
 export const MAX_PRODUCE_TIMEOUT_MS = 300_000;
 /** Bound on plain records one partition entry may carry (the plain path builds one batch of them). */
 export const MAX_PLAIN_RECORDS = 100_000;
 
+const gunzipAsync = promisify(gunzip);
+
 /**
  * Produce (design brief §3, §6): check each partition's batches, append them as leader, and
  * answer by `acks` — 0 and 1 after the append, -1 (all) once the high watermark has passed the
  * last offset written, i.e. every in-sync replica has it durably.
+ *
+ * Uncompressed batches are checked and appended in one synchronous step. A gzip batch's records
+ * are inflated (bounded by max.message.bytes) in zlib's thread pool, so a large one holds up no
+ * other partition; its partition's later requests wait for it in a PartitionAppendQueue, so that
+ * a partition's appends keep their arrival order (a producer's pipelined batches stay in sequence).
  */
 export class ProduceHandler {
+  private readonly appendQueue = new PartitionAppendQueue<Partition>();
+
   constructor(
     private readonly replicas: ReplicaManager,
     private readonly clock: Clock,
@@ -47,9 +60,27 @@ export class ProduceHandler {
       const config = p.log.config;
       const now = this.clock.nowMs();
       const buf = this.batchesOf(data, now);
-      const v = validateBatches(buf, { maxBatchBytes: config.maxMessageBytes, requireKeys: isCompacted(config) });
-      if (!v.ok) throw new CairnError(v.code, v.message);
-      const info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, now);
+      const options: ValidationOptions = {
+        maxBatchBytes: config.maxMessageBytes,
+        requireKeys: isCompacted(config),
+        timestampWindow: config.messageTimestampType === 'CreateTime' ? timestampWindow(now, config.messageTimestampBeforeMaxMs, config.messageTimestampAfterMaxMs) : undefined,
+        deferInflate: true,
+      };
+      const v = validateBatches(buf, options);
+      if (!v.ok) throw this.refused(data, v);
+      let info: AppendInfo;
+      if (!this.appendQueue.busy(p) && !v.batches.some((b) => b.compressed)) {
+        info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, now);
+      } else {
+        const turn = this.appendQueue.reserve(p);
+        try {
+          await Promise.all(v.batches.filter((b) => b.compressed).map((b) => this.checkCompressed(data, buf, b, options)));
+          await turn.ready;
+          info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, this.clock.nowMs());
+        } finally {
+          turn.release();
+        }
+      }
       if (acks === -1) await this.awaitReplication(p, info.lastOffset + 1, config.minInsyncReplicas, timeoutMs);
       return {
         topic: data.topic,
@@ -62,6 +93,28 @@ export class ProduceHandler {
     } catch (err) {
       return this.failure(data, err);
     }
+  }
+
+  /** Inflates a gzip batch's records off the event loop, stopping at the limit, and checks them. */
+  private async checkCompressed(data: PartitionProduceData, buf: Buffer, b: ValidatedBatch, options: ValidationOptions): Promise<void> {
+    invariant((batchAttributes(buf, b.pos) & COMPRESSION_MASK) === Compression.GZIP, 'validation passed a compressed batch that is not gzip', { pos: b.pos });
+    let section: Buffer;
+    try {
+      section = await gunzipAsync(buf.subarray(b.pos + BATCH_HEADER_BYTES, b.pos + b.size), { maxOutputLength: Math.max(1, inflateLimitBytes(options.maxBatchBytes)) });
+    } catch (err) {
+      if (isInflateLimit(err)) throw this.refused(data, inflatedTooLarge(b, options));
+      throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `batch at ${b.pos}: gzip records section does not decompress: ${(err as Error).message}`);
+    }
+    const problem = checkInflatedBatch(section, b, options);
+    if (problem !== null) throw this.refused(data, problem);
+  }
+
+  /** The error for a failed validation; a batch that inflates past its limit is also logged (a possible decompression bomb). */
+  private refused(data: PartitionProduceData, f: ValidationFailure): CairnError {
+    if (f.inflateLimitBytes !== undefined) {
+      this.logger.warn({ topic: data.topic, partition: data.partition, requestBytes: data.batches?.length ?? 0, inflateLimitBytes: f.inflateLimitBytes }, 'produce refused: compressed batch inflates past max.message.bytes');
+    }
+    return new CairnError(f.code, f.message);
   }
 
   private batchesOf(data: PartitionProduceData, nowMs: number): Buffer {

@@ -1,3 +1,5 @@
+import { CairnError, ErrorCode } from '../common/errors';
+
 /**
  * Group commit (design brief §4): every caller waiting for its offset to be durable shares the
  * next fsync. While one fsync runs, new waiters queue; when it finishes, everyone it covered is
@@ -16,7 +18,11 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-/** Bound on callers waiting for one log's fsync; past it appends are refused (style §9). */
+/**
+ * Bound on callers waiting for one log's fsync (style §9). Past it an append is refused with the
+ * retriable THROTTLING_QUOTA_EXCEEDED before anything is written: the disk is slower than the
+ * writes, and the producer backs off and retries (nothing was appended, so a retry cannot duplicate).
+ */
 export const MAX_FLUSH_WAITERS = 100_000;
 
 export class GroupCommit {
@@ -38,18 +44,42 @@ export class GroupCommit {
     return this.waiters.length;
   }
 
-  /** Resolves once every offset below `offset` is durable. */
+  /**
+   * Throws THROTTLING_QUOTA_EXCEEDED when MAX_FLUSH_WAITERS callers already wait. An append calls
+   * this before it writes, so that a refused write leaves no trace in the log.
+   */
+  admit(): void {
+    if (this.waiters.length >= MAX_FLUSH_WAITERS) {
+      throw new CairnError(ErrorCode.THROTTLING_QUOTA_EXCEEDED, `${this.waiters.length} writes already wait for this log's fsync (the limit); nothing was appended, retry after a backoff`);
+    }
+  }
+
+  /** Resolves once every offset below `offset` is durable; rejects at once past MAX_FLUSH_WAITERS (see admit). */
   waitFor(offset: number): Promise<void> {
     if (offset <= this.durableOffset) return Promise.resolve();
+    try {
+      this.admit();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(offset);
+  }
+
+  /**
+   * Starts a sync now if none is running (used by interval flushing, shutdown and tests). Not
+   * bounded by MAX_FLUSH_WAITERS: shutdown must be able to wait for the data it holds, and these
+   * callers are one timer and one close per log.
+   */
+  flushNow(): Promise<void> {
+    const offset = this.target.endOffset();
+    return offset <= this.durableOffset ? Promise.resolve() : this.enqueue(offset);
+  }
+
+  private enqueue(offset: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.waiters.push({ offset, resolve, reject });
       this.start();
     });
-  }
-
-  /** Starts a sync now if none is running (used by interval flushing, shutdown and tests). */
-  flushNow(): Promise<void> {
-    return this.waitFor(this.target.endOffset());
   }
 
   /** The log was cut back to `offset`: nothing at or above it is durable any more. */

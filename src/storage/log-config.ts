@@ -18,6 +18,10 @@ export interface LogConfig {
   /** Largest record batch accepted, in bytes. */
   maxMessageBytes: number;
   messageTimestampType: 'CreateTime' | 'LogAppendTime';
+  /** CreateTime topics: a record timestamp more than this before the broker's clock is refused (KIP-937). */
+  messageTimestampBeforeMaxMs: number;
+  /** CreateTime topics: a record timestamp more than this after the broker's clock is refused (KIP-937). */
+  messageTimestampAfterMaxMs: number;
   /** Bytes of log between two offset-index entries. */
   indexIntervalBytes: number;
   /** How long tombstones survive compaction. */
@@ -48,6 +52,13 @@ const ratio = (raw: string) => {
   const n = Number(raw);
   return Number.isFinite(n) && n >= 0 && n <= 1 ? n : undefined;
 };
+// Kafka's unbounded default is Long.MAX_VALUE (9223372036854775807); past 2^53 a JS number cannot
+// count milliseconds exactly, and a window that wide is unbounded anyway.
+const long = (raw: string) => {
+  const t = raw.trim();
+  if (!/^\d+$/.test(t)) return undefined;
+  return Math.min(Number(t), Number.MAX_SAFE_INTEGER);
+};
 const durationOrInfinite = (raw: string) => (raw.trim() === '-1' ? -1 : int(1)(raw));
 
 export const TOPIC_CONFIGS: { [name: string]: Spec<keyof LogConfig> } = {
@@ -58,6 +69,8 @@ export const TOPIC_CONFIGS: { [name: string]: Spec<keyof LogConfig> } = {
   'cleanup.policy': { field: 'cleanupPolicy', parse: (raw) => oneOf('delete', 'compact', 'compact,delete')(raw.replace(/\s/g, '') === 'delete,compact' ? 'compact,delete' : raw.replace(/\s/g, '')), doc: 'delete, compact, or compact,delete' },
   'max.message.bytes': { field: 'maxMessageBytes', parse: int(64, 64 * 1024 * 1024), doc: 'largest record batch accepted' },
   'message.timestamp.type': { field: 'messageTimestampType', parse: oneOf('CreateTime', 'LogAppendTime'), doc: 'CreateTime (producer clock) or LogAppendTime (broker clock)' },
+  'message.timestamp.before.max.ms': { field: 'messageTimestampBeforeMaxMs', parse: long, doc: 'CreateTime: largest allowed age of a record timestamp, in ms (default unbounded)' },
+  'message.timestamp.after.max.ms': { field: 'messageTimestampAfterMaxMs', parse: long, doc: 'CreateTime: how far a record timestamp may be ahead of the broker clock, in ms' },
   'index.interval.bytes': { field: 'indexIntervalBytes', parse: int(0), doc: 'log bytes between offset-index entries' },
   'delete.retention.ms': { field: 'deleteRetentionMs', parse: int(0), doc: 'how long tombstones survive compaction' },
   'min.cleanable.dirty.ratio': { field: 'minCleanableDirtyRatio', parse: ratio, doc: 'share of uncompacted bytes that triggers compaction' },
@@ -73,6 +86,8 @@ export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
   cleanupPolicy: 'delete',
   maxMessageBytes: 1024 * 1024 + 12,
   messageTimestampType: 'CreateTime',
+  messageTimestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+  messageTimestampAfterMaxMs: 3_600_000,
   indexIntervalBytes: 4096,
   deleteRetentionMs: 24 * 3600 * 1000,
   minCleanableDirtyRatio: 0.5,

@@ -243,6 +243,8 @@ export class PartitionLog {
    */
   appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number): AppendInfo {
     this.checkUsable();
+    // The caller waits for this write's fsync: refuse it before writing when too many already wait.
+    if (this.flushPolicy.kind === 'fsync') this.commit.admit();
     invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
     let next = this.logEndOffset;
     const firstOffset = next;

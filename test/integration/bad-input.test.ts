@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
-import { RpcClient } from '../../src/protocol/rpc-client';
+import { gzipSync } from 'node:zlib';
+import { CorrelatedStream, RpcClient } from '../../src/protocol/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
-import { computeBatchCrc, CRC, encodeBatch } from '../../src/record/batch';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH, Compression, computeBatchCrc, CRC, encodeBatch, LOG_OVERHEAD } from '../../src/record/batch';
 import type { FetchResponse, ProduceResponse } from '../../src/protocol/messages';
 import { freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
@@ -17,6 +18,33 @@ let rpc: RpcClient;
 let address: string;
 
 const produce = (partitions: unknown[], acks = -1) => rpc.unary<unknown, ProduceResponse>('Produce', { correlationId: 1, acks, partitions });
+
+/** The two produce paths of the Broker service: every bad-input case runs over both. */
+const PRODUCE_PATHS = ['Produce', 'ProduceStream'] as const;
+type ProducePath = (typeof PRODUCE_PATHS)[number];
+
+async function produceVia(path: ProducePath, partitions: unknown[], acks = -1): Promise<ProduceResponse> {
+  if (path === 'Produce') return produce(partitions, acks);
+  const stream = new CorrelatedStream<{ correlationId: number }, ProduceResponse>(rpc, 'ProduceStream');
+  try {
+    return (await stream.send({ acks, partitions } as never))!;
+  } finally {
+    stream.close();
+  }
+}
+
+/**
+ * A one-record gzip batch, CRC valid, of ~1 MiB that inflates to 1 GiB of zeros: 1024 gzip members
+ * of 1 MiB of zeros each, concatenated (gzip readers inflate every member).
+ */
+function gzipBomb(): Buffer {
+  const member = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+  const header = encodeBatch([{ value: Buffer.from('x') }], { compression: Compression.GZIP }, Date.now()).subarray(0, BATCH_HEADER_BYTES);
+  const batch = Buffer.concat([header, ...Array<Buffer>(1024).fill(member)]);
+  batch.writeInt32BE(batch.length - LOG_OVERHEAD, BATCH_LENGTH);
+  batch.writeUInt32BE(computeBatchCrc(batch, 0, batch.length), CRC);
+  return batch;
+}
 const fetchAt = (topic: string, partition: number, fetchOffset: number) =>
   rpc.unary<unknown, FetchResponse>('Fetch', { correlationId: 2, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, partitions: [{ topic, partition, fetchOffset, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }] });
 
@@ -47,6 +75,8 @@ beforeAll(async () => {
   rpc = new RpcClient(address, 'cairn.v1.Broker');
   const admin = new Admin({ bootstrap: address });
   await admin.createTopic({ name: 'good', partitions: 2 });
+  // Room for the ~1 MiB bomb as sent, so that only its inflated size can refuse it.
+  await admin.createTopic({ name: 'roomy', partitions: 1, configs: { 'max.message.bytes': String(2 << 20) } });
   admin.close();
   const p = new Producer({ bootstrap: address });
   for (let i = 0; i < 100; i++) await p.send({ topic: 'good', partition: 0, value: `v${i}` });
@@ -69,6 +99,11 @@ describe('bad input never crashes a node or damages a log', () => {
     await expectAlive();
   });
 
+});
+
+describe.each(PRODUCE_PATHS)('bad produce input over %s is refused with typed codes', (path) => {
+  const produce = (partitions: unknown[], acks = -1) => produceVia(path, partitions, acks);
+
   it('rejects garbage batches, bad CRCs and oversized batches with typed codes and writes nothing', async () => {
     const before = (await fetchAt('good', 1, 0)).results[0]!.highWatermark;
     const garbage = await produce([{ topic: 'good', partition: 1, batches: Buffer.from('definitely not a record batch, but long enough to have a header....') }]);
@@ -88,11 +123,57 @@ describe('bad input never crashes a node or damages a log', () => {
     await expectAlive();
   });
 
-  it('answers unknown topics, bad partitions and out-of-range offsets with typed codes', async () => {
+  it('answers unknown topics and bad partitions with UNKNOWN_TOPIC_OR_PARTITION', async () => {
     const batch = encodeBatch([{ value: Buffer.from('x') }]);
     expect((await produce([{ topic: 'nope', partition: 0, batches: batch }])).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     expect((await produce([{ topic: 'good', partition: 99, batches: batch }])).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     expect((await produce([{ topic: 'good', partition: -1, batches: batch }])).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    await expectAlive();
+  });
+
+  it('refuses a ~1 MiB gzip batch that inflates to 1 GiB with MESSAGE_TOO_LARGE, logs it, and keeps serving', async () => {
+    const bomb = gzipBomb();
+    const hw = (await fetchAt('roomy', 0, 0)).results[0]!.highWatermark;
+    const logged = cluster.log(1).split('compressed batch inflates past max.message.bytes').length;
+    const r = await produce([{ topic: 'roomy', partition: 0, batches: bomb }]);
+    expect(r.results[0]).toMatchObject({ errorCode: ErrorCode.MESSAGE_TOO_LARGE });
+    await waitFor(() => cluster.log(1).split('compressed batch inflates past max.message.bytes').length > logged, 'the refusal to be logged');
+    const line = cluster.log(1).split('\n').findLast((l) => l.includes('compressed batch inflates past max.message.bytes'))!;
+    expect(JSON.parse(line)).toMatchObject({ node: 1, topic: 'roomy', partition: 0 });
+    expect((await fetchAt('roomy', 0, 0)).results[0]!.highWatermark).toBe(hw);
+    // The same partition, and others, still take writes (a gzip batch that fits included).
+    const fine = encodeBatch([{ value: Buffer.alloc(10_000) }], { compression: Compression.GZIP }, Date.now());
+    expect((await produce([{ topic: 'roomy', partition: 0, batches: fine }])).results[0]!.errorCode).toBe(ErrorCode.NONE);
+    await expectAlive();
+  });
+
+  // Only a stream orders its requests: two unary calls may reach the handler in either order.
+  it.runIf(path === 'ProduceStream')("keeps a partition's appends in arrival order when a gzip batch is inflated off the event loop", async () => {
+    const stream = new CorrelatedStream<{ correlationId: number }, ProduceResponse>(rpc, 'ProduceStream');
+    const send = (batches: Buffer) => stream.send({ acks: -1, partitions: [{ topic: 'roomy', partition: 0, batches }] } as never).then((r) => r!);
+    const gz = encodeBatch(Array.from({ length: 100 }, (_, i) => ({ value: Buffer.alloc(10_000, i) })), { compression: Compression.GZIP }, Date.now());
+    const plain = encodeBatch([{ value: Buffer.from('after the gzip batch') }], {}, Date.now());
+    // Sent back to back, unawaited: the plain batch arrives second and must be written second.
+    const [a, b] = await Promise.all([send(gz), send(plain)]);
+    stream.close();
+    expect(a.results[0]!.errorCode).toBe(ErrorCode.NONE);
+    expect(b.results[0]!.errorCode).toBe(ErrorCode.NONE);
+    expect(b.results[0]!.baseOffset).toBe(a.results[0]!.baseOffset + 100);
+  });
+
+  it('refuses record timestamps past message.timestamp.after.max.ms (1 h) with INVALID_TIMESTAMP, batches and plain records alike', async () => {
+    const before = (await fetchAt('good', 1, 0)).results[0]!.highWatermark;
+    const ahead = Date.now() + 2 * 3_600_000;
+    expect((await produce([{ topic: 'good', partition: 1, batches: encodeBatch([{ value: Buffer.from('late'), timestamp: ahead }]) }])).results[0]!.errorCode).toBe(ErrorCode.INVALID_TIMESTAMP);
+    expect((await produce([{ topic: 'good', partition: 1, records: [{ value: Buffer.from('late'), timestampMs: ahead }] }])).results[0]!.errorCode).toBe(ErrorCode.INVALID_TIMESTAMP);
+    expect((await produce([{ topic: 'good', partition: 1, batches: encodeBatch([{ value: Buffer.from('old but fine'), timestamp: 1 }]) }])).results[0]!.errorCode).toBe(ErrorCode.NONE);
+    expect((await fetchAt('good', 1, 0)).results[0]!.highWatermark).toBe(before + 1);
+    await expectAlive();
+  });
+});
+
+describe('bad input never crashes a node or damages a log (continued)', () => {
+  it('answers out-of-range offsets and unknown topics on fetch with typed codes', async () => {
     for (const offset of [-1, -1000, 2 ** 50, Number.MAX_SAFE_INTEGER]) {
       expect((await fetchAt('good', 0, offset)).results[0]!.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
     }
@@ -111,6 +192,9 @@ describe('bad input never crashes a node or damages a log', () => {
       { name: 'ok2', configs: { 'retention.ms': 'soon' } },
       { name: 'ok3', configs: { 'no.such.config': '1' } },
       { name: 'ok4', replicationFactor: 5 },
+      { name: 'ok5', partitions: -7 },
+      { name: 'ok6', partitions: 0 },
+      { name: 'ok7', replicationFactor: -7 },
       { name: 'good' },
     ]);
     expect(results.map((r) => r.errorCode)).toEqual([
@@ -121,6 +205,9 @@ describe('bad input never crashes a node or damages a log', () => {
       ErrorCode.INVALID_PARTITIONS,
       ErrorCode.INVALID_CONFIG,
       ErrorCode.INVALID_CONFIG,
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      ErrorCode.INVALID_PARTITIONS,
+      ErrorCode.INVALID_PARTITIONS,
       ErrorCode.INVALID_REPLICATION_FACTOR,
       ErrorCode.TOPIC_ALREADY_EXISTS,
     ]);

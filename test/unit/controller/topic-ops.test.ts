@@ -84,6 +84,56 @@ describe('topic creation', () => {
     expect([...apply(img, r.records).topicsByName.keys()].sort()).toEqual(['a.b', 'dup']);
   });
 
+  it('takes -1 as the broker default and refuses 0 and other negative counts (Kafka), creating nothing for them', () => {
+    const img = withBrokers(3);
+    const r = createTopics(
+      img,
+      [
+        { name: 'neg-partitions', numPartitions: -7, replicationFactor: 1 },
+        { name: 'zero-partitions', numPartitions: 0, replicationFactor: 1 },
+        { name: 'neg-rf', numPartitions: 1, replicationFactor: -7 },
+        { name: 'zero-rf', numPartitions: 1, replicationFactor: 0 },
+        { name: 'fractional', numPartitions: 1.5, replicationFactor: 1 },
+        { name: 'defaults', numPartitions: -1, replicationFactor: -1 },
+      ],
+      { numPartitions: 4, replicationFactor: 2 },
+      new SeededRandom(1),
+    );
+    expect(r.response.map((x) => x.errorCode)).toEqual([
+      ErrorCode.INVALID_PARTITIONS,
+      ErrorCode.INVALID_PARTITIONS,
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      ErrorCode.INVALID_PARTITIONS,
+      ErrorCode.NONE,
+    ]);
+    expect(r.response[5]).toMatchObject({ numPartitions: 4, replicationFactor: 2 });
+    expect([...apply(img, r.records).topicsByName.keys()]).toEqual(['defaults']);
+  });
+
+  it('refuses with POLICY_VIOLATION a create that would take the cluster past max.partitions, counting earlier topics of the same request', () => {
+    let img = withBrokers(1);
+    const capped = { ...defaults, maxPartitions: 10 };
+    img = apply(img, createTopics(img, [{ name: 'six', numPartitions: 6, replicationFactor: 1 }], capped, new SeededRandom(1)).records);
+    const r = createTopics(
+      img,
+      [
+        { name: 'three', numPartitions: 3, replicationFactor: 1 },
+        { name: 'two', numPartitions: 2, replicationFactor: 1 },
+        { name: 'one', numPartitions: 1, replicationFactor: 1 },
+      ],
+      capped,
+      new SeededRandom(2),
+    );
+    expect(r.response.map((x) => x.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.POLICY_VIOLATION, ErrorCode.NONE]);
+    expect(r.response[1]!.errorMessage).toContain('max.partitions 10');
+    img = apply(img, r.records);
+    expect([...img.topicsByName.keys()].sort()).toEqual(['one', 'six', 'three']);
+    // Without a configured cap the default bounds the cluster (10000 partitions).
+    const big = createTopics(withBrokers(1), [{ name: 'a', numPartitions: 10_000, replicationFactor: 1 }, { name: 'b', numPartitions: 1, replicationFactor: 1 }], defaults, new SeededRandom(3));
+    expect(big.response.map((x) => x.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.POLICY_VIOLATION]);
+  });
+
   it('deletes topics by id, and a recreated topic gets a new id', () => {
     let img = withBrokers(1);
     img = apply(img, createTopics(img, [{ name: 't', numPartitions: 1, replicationFactor: 1 }], defaults, new SeededRandom(1)).records);
