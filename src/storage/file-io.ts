@@ -27,13 +27,25 @@ export const nodeFileIO: FileIO = {
 /** The FileIO every segment uses. Replaced only by tests (see withFileIO). */
 export let fileIO: FileIO = nodeFileIO;
 
-/** Runs `fn` with `io` in place of the real file I/O, restoring it afterwards. */
+/**
+ * Runs `fn` with `io` in place of the real file I/O, restoring it afterwards — once the promise
+ * settles when `fn` is async, so fsyncs started from continuations (group commit) see `io` too.
+ */
 export function withFileIO<T>(io: Partial<FileIO>, fn: () => T): T {
   const saved = fileIO;
   fileIO = { ...saved, ...io };
+  let result: T;
   try {
-    return fn();
-  } finally {
+    result = fn();
+  } catch (err) {
     fileIO = saved;
+    throw err;
   }
+  if (result instanceof Promise) {
+    return result.finally(() => {
+      fileIO = saved;
+    }) as T;
+  }
+  fileIO = saved;
+  return result;
 }

@@ -107,7 +107,7 @@ export class PartitionLog {
       this.commit.durableOffset = start;
       return;
     }
-    let recovered = false;
+    let scanned = 0;
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i]!;
       const last = i === bases.length - 1;
@@ -120,7 +120,7 @@ export class PartitionLog {
         return;
       }
       if (scan === null) continue;
-      recovered = true;
+      scanned++;
       if (scan.problem === null) continue;
       const where = `${segment.logFile} at byte ${scan.validBytes}`;
       if (!last || scan.validDataAfterProblem) {
@@ -136,13 +136,13 @@ export class PartitionLog {
       this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem }, 'torn tail truncated');
     }
     this.logStartOffset = Math.max(o.logStartOffset, this.segments[0]!.baseOffset);
-    if (recovered) {
+    if (scanned > 0) {
       // What survived the crash sits in the page cache; make it durable before acknowledging anything on top of it.
       for (const s of this.segments) if (s.nextOffset > o.recoveryPoint) s.syncSync();
     }
     this.commit.durableOffset = this.logEndOffset;
     this.epochs.truncateFromEnd(this.logEndOffset);
-    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, recovered }, 'log loaded');
+    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: scanned }, 'log loaded');
   }
 
   // ---- state ----

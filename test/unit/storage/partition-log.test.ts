@@ -1,16 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CairnError, ErrorCode } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/logger';
+import { type Logger, silentLogger } from '../../../src/common/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
 import { withFileIO } from '../../../src/storage/file-io';
-import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig } from '../../../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig, validateTopicConfigs } from '../../../src/storage/log-config';
 import { PartitionLog } from '../../../src/storage/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
-function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0) {
+function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0, logger: Logger = silentLogger) {
   return PartitionLog.open({
     dir,
     topic: 't',
@@ -19,9 +20,16 @@ function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0
     recoveryPoint,
     logStartOffset: 0,
     flushPolicy: { kind: 'fsync' },
-    logger: silentLogger,
+    logger,
     nowMs: 0,
   });
+}
+
+/** A pino logger whose lines land in an array, to check what an operator would see. */
+function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
 }
 
 function append(log: PartitionLog, values: string[], epoch = 0, timestamp = 1000) {
@@ -78,12 +86,25 @@ describe('PartitionLog', () => {
 
   it('reopens after a clean close with the same state, trusting its indexes', async () => {
     const dir = tmpDir();
-    const log = openLog(dir, { segmentBytes: 500 });
-    for (let i = 0; i < 30; i++) append(log, [`v${i}`]);
+    const config = { segmentBytes: 500, indexIntervalBytes: 50 };
+    const log = openLog(dir, config);
+    for (let i = 0; i < 30; i++) append(log, [`v${i}`], 0, 1000 + i);
+    const bases = log.segmentBaseOffsets();
+    expect(bases.length).toBeGreaterThan(3);
     await log.close();
-    const again = openLog(dir, { segmentBytes: 500 }, 30);
+    const indexes = fs.readdirSync(dir).filter((f) => f.endsWith('index')).sort();
+    const indexBytes = indexes.map((f) => fs.readFileSync(path.join(dir, f)));
+    const { logger, lines } = capturingLogger();
+    const again = openLog(dir, config, 30, logger);
+    // Only the last segment is scanned; every older one is opened from its index, not rebuilt.
+    expect(lines.find((l) => l.msg === 'log loaded')).toMatchObject({ segments: bases.length, segmentsScanned: 1 });
+    expect(indexes.slice(0, -2).map((f) => fs.readFileSync(path.join(dir, f)))).toEqual(indexBytes.slice(0, -2));
+    expect(again.segmentBaseOffsets()).toEqual(bases);
     expect(again.logEndOffset).toBe(30);
-    expect(readAll(again)).toHaveLength(30);
+    expect(readAll(again)).toEqual(Array.from({ length: 30 }, (_, i) => `v${i}`));
+    // The trusted indexes answer lookups in the middle of old segments.
+    expect(readAll(again, 17)[0]).toBe('v17');
+    expect(again.offsetForTimestamp(1012, 30)).toEqual({ offset: 12, timestamp: 1012 });
     expect(append(again, ['more']).firstOffset).toBe(30);
   });
 
@@ -171,15 +192,33 @@ describe('PartitionLog', () => {
     expect(append(log, ['after'], 3).firstOffset).toBe(7);
   });
 
-  it('group commit: every waiter is released once its offset is fsynced', async () => {
+  it('group commit: no waiter is released before its fsync, and one fsync covers every waiter queued behind it', async () => {
     const log = openLog(tmpDir());
-    const waits: Promise<void>[] = [];
-    for (let i = 0; i < 50; i++) {
-      const info = append(log, [`v${i}`]);
-      waits.push(log.waitDurable(info.lastOffset + 1));
-    }
-    await Promise.all(waits);
-    expect(log.durableEndOffset).toBe(50);
+    // fsyncs complete only when the test says so.
+    const held: Array<() => void> = [];
+    const holdingFsync = { fsync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void held.push(() => fs.fdatasync(fd, cb)) };
+    await withFileIO(holdingFsync, async () => {
+      const released: boolean[] = [];
+      const waits = Array.from({ length: 50 }, (_, i) => {
+        const info = append(log, [`v${i}`]);
+        return log.waitDurable(info.lastOffset + 1).then(() => void (released[i] = true));
+      });
+      // The first waiter started an fsync; the other 49 queue behind it.
+      expect(held).toHaveLength(1);
+      await Promise.resolve();
+      expect(released.filter(Boolean)).toHaveLength(0);
+      expect(log.durableEndOffset).toBe(0);
+      held[0]!();
+      await waits[0];
+      // That fsync covered only the first batch: one more fsync, for all 49 others, is in flight.
+      expect(log.durableEndOffset).toBe(1);
+      expect(held).toHaveLength(2);
+      expect(released.filter(Boolean)).toHaveLength(1);
+      held[1]!();
+      await Promise.all(waits);
+      expect(held).toHaveLength(2);
+      expect(log.durableEndOffset).toBe(50);
+    });
   });
 
   it('applies retention by size and by time, never past the high watermark', () => {
@@ -226,6 +265,34 @@ describe('PartitionLog', () => {
   });
 
   it('parses topic configs with Kafka names and rejects bad ones', () => {
-    expect(resolveLogConfig({ 'retention.ms': '-1', 'cleanup.policy': 'compact' })).toMatchObject({ retentionMs: -1, cleanupPolicy: 'compact' });
+    expect(resolveLogConfig({ 'retention.ms': '-1', 'cleanup.policy': 'delete, compact', 'segment.bytes': '1000', 'unclean.leader.election.enable': 'true' })).toMatchObject({
+      retentionMs: -1,
+      cleanupPolicy: 'compact,delete',
+      segmentBytes: 1000,
+      uncleanLeaderElectionEnable: true,
+    });
+    expect(() => validateTopicConfigs({ 'retention.ms': '-1', 'cleanup.policy': 'compact', 'max.message.bytes': '64' })).not.toThrow();
+    const bad: Array<[string, string]> = [
+      ['no.such.config', '1'],
+      ['retention.ms', 'soon'],
+      ['retention.ms', '-2'],
+      ['segment.bytes', '13'],
+      ['segment.bytes', '1.5'],
+      ['max.message.bytes', String(64 * 1024 * 1024 + 1)],
+      ['cleanup.policy', 'shred'],
+      ['min.cleanable.dirty.ratio', '1.5'],
+      ['unclean.leader.election.enable', 'yes'],
+      ['message.timestamp.type', 'WallClock'],
+    ];
+    for (const [name, value] of bad) {
+      let caught: unknown;
+      try {
+        validateTopicConfigs({ 'retention.ms': '1000', [name]: value });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, `${name}=${value}`).toBeInstanceOf(CairnError);
+      expect(caught).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: expect.stringContaining(name) });
+    }
   });
 });
