@@ -6,6 +6,7 @@ import { tpKey } from '../common/types';
 import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
 import { LogCleaner } from './log-cleaner';
 import { type LogConfig } from './log-config';
+import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 
 export interface LogManagerOptions {
@@ -222,7 +223,9 @@ export class LogManager {
         log.applyRetention(now);
         if (this.cleaner.shouldClean(log)) this.cleaner.clean(log, now);
       } catch (err) {
-        this.o.logger.error({ topic: log.topic, partition: log.partition, err: (err as Error).message }, 'log maintenance failed');
+        // Damage found by the cleaner is damage: the log goes offline as it would on a read.
+        if (err instanceof CorruptSegmentError) log.goOffline(err.message);
+        else this.o.logger.error({ topic: log.topic, partition: log.partition, err: (err as Error).message }, 'log maintenance failed');
       }
     }
   }

@@ -9,7 +9,7 @@ import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import type { LogConfig } from './log-config';
 import { deletesByRetention } from './log-config';
-import { CLEANED_SUFFIX, CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './log-segment';
+import { CLEANED_SUFFIX, CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
 
@@ -271,7 +271,7 @@ export class PartitionLog {
   appendAsFollower(buf: Buffer, nowMs: number): AppendInfo | null {
     this.checkUsable();
     if (buf.length === 0) return null;
-    const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, allowControl: true, allowOffsetGaps: true, shallow: true });
+    const v = validateBatches(buf, { maxBatchBytes: MAX_BATCH_BYTES_ON_DISK, allowControl: true, allowOffsetGaps: true, shallow: true });
     if (!v.ok) throw new CairnError(v.code, `replicated data for ${this.topic}-${this.partition}: ${v.message}`);
     let expected = this.logEndOffset;
     const placed = v.batches.map((b) => {
@@ -326,7 +326,7 @@ export class PartitionLog {
       throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${startOffset} is outside ${this.logStartOffset}..${this.logEndOffset} of ${this.topic}-${this.partition}`);
     }
     if (startOffset >= maxOffset) return Buffer.alloc(0);
-    try {
+    return this.offlineOnCorruption(() => {
       let i = this.segmentIndexFor(startOffset);
       let from = startOffset;
       for (; i < this.segments.length; i++) {
@@ -340,6 +340,16 @@ export class PartitionLog {
         from = next.baseOffset;
       }
       return Buffer.alloc(0);
+    });
+  }
+
+  /**
+   * Runs a read of segment files: damage found there (a CRC failure, a batch length that does not
+   * fit) takes the log offline and surfaces as KAFKA_STORAGE_ERROR, never as a short or empty answer.
+   */
+  private offlineOnCorruption<T>(fn: () => T): T {
+    try {
+      return fn();
     } catch (err) {
       if (err instanceof CorruptSegmentError) {
         this.goOffline(err.message);
@@ -363,16 +373,18 @@ export class PartitionLog {
   /** The earliest offset whose record timestamp is ≥ `timestamp`, or null if none (ListOffsets by time). */
   offsetForTimestamp(timestamp: number, maxOffset: number): { offset: number; timestamp: number } | null {
     this.checkUsable();
-    for (const seg of this.segments) {
-      if (seg.maxTimestamp < timestamp) continue;
-      const loc = seg.findBatchByTimestamp(timestamp);
-      if (loc === null) continue;
-      for (const r of decodeRecords(seg.readBatch(loc))) {
-        if (r.offset >= maxOffset) return null;
-        if (r.timestamp >= timestamp && r.offset >= this.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
+    return this.offlineOnCorruption(() => {
+      for (const seg of this.segments) {
+        if (seg.maxTimestamp < timestamp) continue;
+        const loc = seg.findBatchByTimestamp(timestamp);
+        if (loc === null) continue;
+        for (const r of decodeRecords(seg.readBatch(loc))) {
+          if (r.offset >= maxOffset) return null;
+          if (r.timestamp >= timestamp && r.offset >= this.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
+        }
       }
-    }
-    return null;
+      return null;
+    });
   }
 
   // ---- truncation and retention ----
@@ -389,7 +401,7 @@ export class PartitionLog {
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
       this.segments.pop()!.deleteFiles();
     }
-    const removed = this.activeSegment.truncateTo(target);
+    const removed = this.offlineOnCorruption(() => this.activeSegment.truncateTo(target));
     // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
     this.activeSegment.syncSync();
     this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was truncated under a pending write'));

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
@@ -69,6 +71,29 @@ describe('LogCleaner', () => {
     cleaner.clean(log, 5000);
     expect(contents(log).map((r) => r[1] + '=' + r[2])).toEqual(['b=1', 'z=again']);
   });
+
+  it('never rewrites a segment past a damaged batch length: the log goes offline and the file stays as it was', async () => {
+    const dir = tmpDir();
+    const m = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    m.load();
+    const log = m.getOrCreate('c', 0, { ...config, segmentBytes: 1 << 20 }, 'id-c');
+    for (let i = 0; i < 10; i++) put(log, `k${i % 2}`, `v${i}`); // eight superseded records
+    log.roll();
+    put(log, 'z', 'active');
+    log.updateHighWatermark(log.logEndOffset);
+    await log.flush();
+    const file = path.join(dir, 'c-0', '00000000000000000000.log');
+    const bytes = fs.readFileSync(file);
+    let pos = 0;
+    for (let i = 0; i < 6; i++) pos += bytes.readInt32BE(pos + 8) + 12;
+    bytes.writeInt32BE(bytes.readInt32BE(pos + 8) + (1 << 20), pos + 8); // the 7th batch now claims a megabyte more
+    fs.writeFileSync(file, bytes);
+    m.runMaintenance();
+    expect(log.isOffline).toBe(true);
+    expect(log.offlineMessage).toMatch(/while cleaning/);
+    expect(fs.readFileSync(file)).toEqual(bytes);
+    await m.close();
+  });
 });
 
 describe('LogManager', () => {
@@ -94,7 +119,6 @@ describe('LogManager', () => {
     expect(again.getOrCreate('orders.v1-x', 2, DEFAULT_LOG_CONFIG, 'id-2').logEndOffset).toBe(0);
     // The directory is locked by this (live) process id... which is ours, so simulate another live holder.
     const third = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
-    const fs = await import('node:fs');
     fs.writeFileSync(`${dir}/.lock`, String(process.ppid));
     expect(() => third.load(() => DEFAULT_LOG_CONFIG)).toThrow(/in use/);
     await again.close();
@@ -109,7 +133,6 @@ describe('LogManager stray directories', () => {
     m.getOrCreate('gone', 0, DEFAULT_LOG_CONFIG, 'id-gone');
     m.getOrCreate('kept', 0, DEFAULT_LOG_CONFIG, 'id-kept');
     await m.close();
-    const fs = await import('node:fs');
     fs.mkdirSync(`${dir}/__cluster_metadata-0`, { recursive: true });
     fs.mkdirSync(`${dir}/operator-notes-1`, { recursive: true });
     const again = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });

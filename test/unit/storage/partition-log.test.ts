@@ -166,6 +166,45 @@ describe('PartitionLog', () => {
     expect(again.isOffline).toBe(true);
   });
 
+  it('bounds and verifies every on-disk batch length on read: a flipped length takes the log offline, never an empty read or a skip', async () => {
+    // Index entries every few batches, so lookups walk batch headers from an entry before the damage.
+    const config = { segmentBytes: 700, indexIntervalBytes: 200 };
+    const build = async () => {
+      const dir = tmpDir();
+      const log = openLog(dir, config);
+      for (let i = 0; i < 20; i++) append(log, [`r${i}`], 0, 1000 + i);
+      await log.close();
+      // The first segment is below the recovery point: trusted at open, not scanned.
+      const file = path.join(dir, segmentFiles(dir)[0]!);
+      const bytes = fs.readFileSync(file);
+      const size = (pos: number) => bytes.readInt32BE(pos + 8) + 12;
+      const second = size(0); // the batch of offset 1
+      bytes.writeInt32BE(bytes.readInt32BE(second + 8) + (16 << 20), second + 8); // 16 MiB more than the file holds
+      fs.writeFileSync(file, bytes);
+      const again = openLog(dir, config, 20);
+      expect(again.isOffline).toBe(false);
+      expect(again.segmentCount).toBeGreaterThan(1);
+      return again;
+    };
+    const storageError = expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR });
+    // The damaged batch itself (at least one batch asked for): not a 16 MiB buffer with nothing in it.
+    const a = await build();
+    expect(() => a.read(1, 100, 20, true)).toThrow(storageError);
+    expect(a.isOffline).toBe(true);
+    expect(a.offlineMessage).toMatch(/batch length/);
+    // An offset found by walking past it: not silently skipped to the next segment.
+    const b = await build();
+    expect(() => b.read(2, 1 << 20, 20, true)).toThrow(storageError);
+    expect(b.isOffline).toBe(true);
+    // A read that walks through it from the start of the segment.
+    const c = await build();
+    expect(() => c.read(0, 1 << 20, 20, true)).toThrow(storageError);
+    // A lookup by timestamp that walks the same headers.
+    const d = await build();
+    expect(() => d.offsetForTimestamp(1002, 20)).toThrow(storageError);
+    expect(d.isOffline).toBe(true);
+  });
+
   it('rebuilds a missing or garbage index', async () => {
     const dir = tmpDir();
     const log = openLog(dir, { indexIntervalBytes: 10 });
