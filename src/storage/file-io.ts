@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 export interface FileIO {
   writeSync(fd: number, buf: Buffer, offset: number, length: number, position: number): number;
   fsync(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void;
+  /** Makes a directory's entries (files created, renamed, removed) durable. */
+  fsyncDirSync(dir: string): void;
 }
 
 /**
@@ -22,6 +24,14 @@ export const nodeFileIO: FileIO = {
     fsyncDelayMs > 0
       ? (fd, callback) => setTimeout(() => fs.fdatasync(fd, callback), fsyncDelayMs)
       : (fd, callback) => fs.fdatasync(fd, callback),
+  fsyncDirSync: (dir) => {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
 };
 
 /** The FileIO every segment uses. Replaced only by tests (see withFileIO). */

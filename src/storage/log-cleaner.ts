@@ -48,7 +48,10 @@ export class LogCleaner {
   private cleanable(log: PartitionLog): LogSegment[] {
     const segs = log.allSegments();
     const active = segs[segs.length - 1];
-    return segs.filter((s) => s !== active && s.nextOffset <= log.highWatermark);
+    // Below the fsynced end too: recovery accepts the gap a cleaned segment may leave before the
+    // next one only where everything was fsynced (see PartitionLog.replaceSegment).
+    const limit = Math.min(log.highWatermark, log.fsyncedEndOffset);
+    return segs.filter((s, i) => s !== active && segs[i + 1]!.baseOffset <= limit);
   }
 
   shouldClean(log: PartitionLog): boolean {

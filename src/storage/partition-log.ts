@@ -5,6 +5,8 @@ import type { Logger } from '../common/logger';
 import { decodeRecords, stampBatch, stampLogAppendTime } from '../record/batch';
 import type { ValidatedBatch } from '../record/validate';
 import { validateBatches } from '../record/validate';
+import { fsyncDirSync } from './checkpoint';
+import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import type { LogConfig } from './log-config';
@@ -18,7 +20,11 @@ export interface LogOpenOptions {
   topic: string;
   partition: number;
   config: LogConfig;
-  /** Offset below which everything was fsynced before the last shutdown or crash (a checkpoint). */
+  /**
+   * Offset below which everything was fsynced before the last shutdown or crash (a checkpoint).
+   * Recovery prefers the partition's own fsynced-offset file, which is more recent; this is the
+   * fallback when that file is missing or damaged.
+   */
   recoveryPoint: number;
   logStartOffset: number;
   /** The last shutdown was not clean: check every batch of every segment, not only the unflushed tail. */
@@ -56,6 +62,7 @@ export class PartitionLog {
   highWatermark = 0;
   readonly epochs: LeaderEpochCache;
   private readonly commit: GroupCommit;
+  private readonly fsynced: FsyncedOffsetFile;
   private readonly logger: Logger;
   private offlineReason: string | null = null;
   private closed = false;
@@ -67,8 +74,11 @@ export class PartitionLog {
     this.config = o.config;
     this.logger = o.logger.child({ topic: o.topic, partition: o.partition });
     this.epochs = LeaderEpochCache.load(path.join(o.dir, 'leader-epoch-checkpoint'));
+    const opened = FsyncedOffsetFile.open(o.dir);
+    this.fsynced = opened.file;
+    if (opened.created) fsyncDirSync(o.dir);
     this.commit = new GroupCommit(
-      { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset },
+      { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset, synced: (offset) => this.fsynced.write(offset) },
       0,
       (err) => this.goOffline(`fsync failed: ${err.message}`),
     );
@@ -103,15 +113,21 @@ export class PartitionLog {
     if (bases.length === 0) {
       const start = Math.max(0, o.logStartOffset);
       this.segments.push(LogSegment.create(this.dir, start, this.config.indexIntervalBytes));
+      fsyncDirSync(this.dir);
       this.logStartOffset = start;
       this.commit.durableOffset = start;
+      this.fsynced.writeSync(start);
       return;
     }
+    // Everything below this offset was fsynced: damage there is corruption, never a torn tail.
+    const recorded = this.fsynced.read();
+    if (recorded === null) this.logger.warn({ file: this.fsynced.file, recoveryPoint: o.recoveryPoint }, 'no fsynced offset recorded; using the recovery point');
+    const fsyncedOffset = recorded ?? o.recoveryPoint;
     let scanned = 0;
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i]!;
       const last = i === bases.length - 1;
-      const mayHoldUnflushed = last || bases[i + 1]! > o.recoveryPoint;
+      const mayHoldUnflushed = last || bases[i + 1]! > fsyncedOffset;
       const { segment, scan } = LogSegment.open(this.dir, base, this.config.indexIntervalBytes, mayHoldUnflushed || o.verifyAll === true);
       this.segments.push(segment);
       const prev = this.segments[i - 1];
@@ -127,20 +143,26 @@ export class PartitionLog {
         this.goOffline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
         return;
       }
-      if (segment.nextOffset < o.recoveryPoint) {
-        this.goOffline(`fsynced data is damaged, ${where} (recovery point ${o.recoveryPoint}): ${scan.problem}`);
+      if (segment.nextOffset < fsyncedOffset) {
+        this.goOffline(`fsynced data is damaged, ${where} (fsynced to offset ${fsyncedOffset}): ${scan.problem}`);
         return;
       }
       const cut = fs.statSync(segment.logFile).size - scan.validBytes;
       segment.truncateToPosition(scan.validBytes);
-      this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem }, 'torn tail truncated');
+      this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem, fsyncedOffset }, 'torn tail truncated');
+    }
+    if (this.logEndOffset < fsyncedOffset) {
+      // Whole batches are gone (a file cut at a batch boundary, a segment missing): no scan problem, still lost data.
+      this.goOffline(`fsynced data is missing: the log ends at offset ${this.logEndOffset}, but it was fsynced to offset ${fsyncedOffset}`);
+      return;
     }
     this.logStartOffset = Math.max(o.logStartOffset, this.segments[0]!.baseOffset);
     if (scanned > 0) {
       // What survived the crash sits in the page cache; make it durable before acknowledging anything on top of it.
-      for (const s of this.segments) if (s.nextOffset > o.recoveryPoint) s.syncSync();
+      for (const s of this.segments) if (s.nextOffset > fsyncedOffset) s.syncSync();
     }
     this.commit.durableOffset = this.logEndOffset;
+    this.fsynced.writeSync(this.logEndOffset);
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: scanned }, 'log loaded');
   }
@@ -154,6 +176,11 @@ export class PartitionLog {
   /** Offset below which every record is fsynced (under the interval policy: written). */
   get durableEndOffset(): number {
     return this.flushPolicy.kind === 'fsync' ? this.commit.durableOffset : this.logEndOffset;
+  }
+
+  /** Offset below which every record is fsynced, whatever the flush policy. */
+  get fsyncedEndOffset(): number {
+    return this.commit.durableOffset;
   }
 
   get activeSegment(): LogSegment {
@@ -398,12 +425,16 @@ export class PartitionLog {
       return;
     }
     const target = Math.max(offset, this.logStartOffset);
+    // Lower the recorded fsynced offset first, durably, to at most what the cut leaves: recovery
+    // after a crash mid-cut must not take the removed records for fsynced data that went missing.
+    this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.segments[this.segmentIndexFor(target)]!.baseOffset));
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
       this.segments.pop()!.deleteFiles();
     }
     const removed = this.offlineOnCorruption(() => this.activeSegment.truncateTo(target));
     // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
     this.activeSegment.syncSync();
+    this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.logEndOffset));
     this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was truncated under a pending write'));
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.highWatermark = Math.min(this.highWatermark, this.logEndOffset);
@@ -413,12 +444,16 @@ export class PartitionLog {
   /** Deletes everything and starts empty at `offset` (a follower far behind a leader's log start). */
   truncateFullyAndStartAt(offset: number): void {
     this.checkUsable();
+    // Nothing is known fsynced while the old segments go (a crash in between leaves any subset).
+    this.fsynced.writeSync(0);
     for (const s of this.segments) s.deleteFiles();
     this.segments = [LogSegment.create(this.dir, offset, this.config.indexIntervalBytes)];
+    fsyncDirSync(this.dir);
     this.logStartOffset = offset;
     this.highWatermark = offset;
     this.commit.truncated(offset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was reset under a pending write'));
     this.commit.durableOffset = offset;
+    this.fsynced.writeSync(offset);
     this.epochs.clear();
     this.logger.info({ startOffset: offset }, 'log reset');
   }
@@ -471,6 +506,9 @@ export class PartitionLog {
   replaceSegment(old: LogSegment, cleanedFile: string): LogSegment {
     const i = this.segments.indexOf(old);
     invariant(i >= 0 && old !== this.activeSegment, 'replaceSegment on an unknown or active segment', { base: old.baseOffset });
+    // The cleaned copy may end before the next segment's base (its last batch compacted away).
+    // Recovery accepts such a gap only below the recorded fsynced offset, so make that durable first.
+    this.fsynced.writeSync(this.commit.durableOffset);
     // Remove the indexes first: after the rename, a stale index must be rebuilt, never trusted.
     old.close();
     fs.rmSync(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, INDEX_SUFFIX)), { force: true });
@@ -495,13 +533,27 @@ export class PartitionLog {
       }
     }
     this.closed = true;
+    if (this.offlineReason === null) {
+      try {
+        this.fsynced.writeSync(this.commit.durableOffset);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'fsynced offset not recorded at close');
+      }
+    }
+    this.fsynced.close();
     for (const s of this.segments) s.close();
+  }
+
+  /** Makes the recorded fsynced offset durable in the background (with the periodic checkpoints). */
+  checkpointFsyncedOffset(): void {
+    if (this.offlineReason === null && !this.closed) this.fsynced.syncInBackground();
   }
 
   /** Closes and removes the partition directory (topic deletion). */
   async delete(): Promise<void> {
     this.closed = true;
     this.commit.failAll(new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'partition deleted'));
+    this.fsynced.close();
     for (const s of this.segments) s.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -151,6 +151,62 @@ describe('PartitionLog', () => {
     expect(fs.readFileSync(file)).toEqual(bytes);
   });
 
+  describe('recovery: only bytes never fsynced may be cut', () => {
+    // Five records fsynced (the group commit recorded it), then a crash. The recovery-point
+    // checkpoint is older than that fsync (0), as it is for up to an interval after any write.
+    const crashAfterFsync = async () => {
+      const dir = tmpDir();
+      const log = openLog(dir);
+      for (let i = 0; i < 5; i++) append(log, [`r${i}`]);
+      await log.waitDurable(5);
+      const file = path.join(dir, segmentFiles(dir)[0]!);
+      const bytes = fs.readFileSync(file);
+      let lastBatch = 0;
+      while (lastBatch + bytes.readInt32BE(lastBatch + 8) + 12 < bytes.length) lastBatch += bytes.readInt32BE(lastBatch + 8) + 12;
+      return { dir, log, file, bytes, lastBatch };
+    };
+
+    it('reports a damaged fsynced tail as corruption instead of cutting it', async () => {
+      const { dir, file, bytes } = await crashAfterFsync();
+      bytes[bytes.length - 3] ^= 0x20; // in the value of offset 4, the last batch: looks like a torn tail
+      fs.writeFileSync(file, bytes);
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(true);
+      expect(again.offlineMessage).toMatch(/fsynced data is damaged/);
+      expect(fs.readFileSync(file)).toEqual(bytes);
+    });
+
+    it('reports fsynced batches that are missing (a file cut at a batch boundary) as corruption', async () => {
+      const { dir, file, lastBatch } = await crashAfterFsync();
+      fs.truncateSync(file, lastBatch);
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(true);
+      expect(again.offlineMessage).toMatch(/fsynced data is missing/);
+      expect(fs.statSync(file).size).toBe(lastBatch);
+    });
+
+    it('still cuts a torn batch that was never fsynced, above the fsynced ones', async () => {
+      const { dir, log, file, bytes } = await crashAfterFsync();
+      append(log, ['never-fsynced']);
+      fs.truncateSync(file, bytes.length + 30); // half of it reached the disk
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(false);
+      expect(readAll(again)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+      expect(append(again, ['next']).firstOffset).toBe(5);
+    });
+
+    it('a truncation lowers the recorded fsynced offset before cutting, so a torn write after it is still a torn tail', async () => {
+      const { dir, log, file } = await crashAfterFsync();
+      log.truncateTo(3);
+      const size = fs.statSync(file).size;
+      append(log, ['never-fsynced']);
+      fs.truncateSync(file, size + 30);
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(false);
+      expect(readAll(again)).toEqual(['r0', 'r1', 'r2']);
+    });
+  });
+
   it('detects corruption below the recovery point on read and goes offline instead of serving it', async () => {
     const dir = tmpDir();
     const log = openLog(dir, { segmentBytes: 200 });
