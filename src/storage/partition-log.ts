@@ -135,6 +135,14 @@ export class PartitionLog {
         this.goOffline(`segment ${base} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
         return;
       }
+      // A roll starts the next segment exactly where the previous one ends. A gap there is a tail
+      // the previous segment lost (a power cut that kept the new segment's data but not the old
+      // one's); only compaction may leave one, and it cleans fsynced segments only.
+      if (prev && prev.nextOffset < base && base > fsyncedOffset) {
+        const missing = base - prev.nextOffset === 1 ? `offset ${prev.nextOffset} is missing` : `offsets ${prev.nextOffset}..${base - 1} are missing`;
+        this.goOffline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
+        return;
+      }
       if (scan === null) continue;
       scanned++;
       if (scan.problem === null) continue;

@@ -205,6 +205,26 @@ describe('PartitionLog', () => {
       expect(again.isOffline).toBe(false);
       expect(readAll(again)).toEqual(['r0', 'r1', 'r2']);
     });
+
+    it('takes the log offline for an offset gap across a segment roll (a power cut kept the new segment, not the old one\'s tail)', async () => {
+      const dir = tmpDir();
+      const config = { segmentBytes: 150 }; // two of these batches per segment
+      const log = openLog(dir, config);
+      append(log, ['r0']);
+      await log.waitDurable(1);
+      append(log, ['r1']); // the end of the first segment, never fsynced
+      append(log, ['r2']); // rolls: the first batch of the second segment
+      expect(log.segmentBaseOffsets()).toEqual([0, 2]);
+      // The power cut: the first segment lost its unsynced tail whole, the second kept its batch.
+      const first = path.join(dir, segmentFiles(dir)[0]!);
+      const firstBatch = fs.readFileSync(first).readInt32BE(8) + 12;
+      fs.truncateSync(first, firstBatch);
+      const again = openLog(dir, config, 0);
+      expect(again.isOffline).toBe(true);
+      expect(again.offlineMessage).toMatch(/offset gap: .*offset 1 is missing/);
+      expect(fs.statSync(first).size).toBe(firstBatch);
+      expect(fs.readFileSync(path.join(dir, segmentFiles(dir)[1]!)).length).toBeGreaterThan(0);
+    });
   });
 
   it('detects corruption below the recovery point on read and goes offline instead of serving it', async () => {
