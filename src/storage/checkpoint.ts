@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileIO } from './file-io';
 
 /**
  * Checkpoints are written atomically (design brief §4): a temporary file, fsync, rename over the
@@ -19,12 +20,7 @@ export function writeFileAtomicSync(file: string, data: string | Buffer): void {
 }
 
 export function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  fileIO.fsyncDirSync(dir);
 }
 
 export class CheckpointFormatError extends Error {}

@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 export interface FileIO {
   writeSync(fd: number, buf: Buffer, offset: number, length: number, position: number): number;
   fsync(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void;
+  /** Makes a directory's entries (files created, renamed, removed) durable. */
+  fsyncDirSync(dir: string): void;
 }
 
 /**
@@ -22,18 +24,38 @@ export const nodeFileIO: FileIO = {
     fsyncDelayMs > 0
       ? (fd, callback) => setTimeout(() => fs.fdatasync(fd, callback), fsyncDelayMs)
       : (fd, callback) => fs.fdatasync(fd, callback),
+  fsyncDirSync: (dir) => {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
 };
 
 /** The FileIO every segment uses. Replaced only by tests (see withFileIO). */
 export let fileIO: FileIO = nodeFileIO;
 
-/** Runs `fn` with `io` in place of the real file I/O, restoring it afterwards. */
+/**
+ * Runs `fn` with `io` in place of the real file I/O, restoring it afterwards — once the promise
+ * settles when `fn` is async, so fsyncs started from continuations (group commit) see `io` too.
+ */
 export function withFileIO<T>(io: Partial<FileIO>, fn: () => T): T {
   const saved = fileIO;
   fileIO = { ...saved, ...io };
+  let result: T;
   try {
-    return fn();
-  } finally {
+    result = fn();
+  } catch (err) {
     fileIO = saved;
+    throw err;
   }
+  if (result instanceof Promise) {
+    return result.finally(() => {
+      fileIO = saved;
+    }) as T;
+  }
+  fileIO = saved;
+  return result;
 }

@@ -10,6 +10,8 @@ export interface Syncable {
   sync(): Promise<void>;
   /** The offset just past the last byte written (what a sync started now would cover). */
   endOffset(): number;
+  /** Called after each completed sync with the new durable offset, before any waiter is released. */
+  synced?(durableOffset: number): void;
 }
 
 interface Waiter {
@@ -110,6 +112,13 @@ export class GroupCommit {
       () => {
         this.inFlight = false;
         this.durableOffset = Math.max(this.durableOffset, Math.min(covered, this.ceiling));
+        try {
+          this.target.synced?.(this.durableOffset);
+        } catch (err) {
+          this.failAll(err as Error);
+          this.onError(err as Error);
+          return;
+        }
         const still: Waiter[] = [];
         for (const w of this.waiters) {
           if (w.offset <= this.durableOffset) w.resolve();

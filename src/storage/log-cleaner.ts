@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import type { Logger } from '../common/logger';
-import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, type Record } from '../record/batch';
+import { ATTRIBUTES, batchIsControl, batchMaxTimestamp, CRC, decodeRecords, forEachBatch, MAGIC, MAGIC_OFFSET, type Record } from '../record/batch';
+import { crc32c } from '../record/crc32c';
 import { rewriteBatch } from '../record/rewrite';
 import { isCompacted } from './log-config';
-import { CLEANED_SUFFIX, type LogSegment } from './log-segment';
+import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
 import type { PartitionLog } from './partition-log';
 
 /** Bound on distinct keys one cleaning pass remembers; past it the pass cleans only up to where the map filled. */
@@ -47,7 +48,10 @@ export class LogCleaner {
   private cleanable(log: PartitionLog): LogSegment[] {
     const segs = log.allSegments();
     const active = segs[segs.length - 1];
-    return segs.filter((s) => s !== active && s.nextOffset <= log.highWatermark);
+    // Below the fsynced end too: recovery accepts the gap a cleaned segment may leave before the
+    // next one only where everything was fsynced (see PartitionLog.replaceSegment).
+    const limit = Math.min(log.highWatermark, log.fsyncedEndOffset);
+    return segs.filter((s, i) => s !== active && segs[i + 1]!.baseOffset <= limit);
   }
 
   shouldClean(log: PartitionLog): boolean {
@@ -97,15 +101,23 @@ export class LogCleaner {
     return result;
   }
 
-  /** The segment's batches in chunks of about READ_CHUNK_BYTES, so memory stays bounded for large segments. */
+  /**
+   * The segment's batches in chunks of about READ_CHUNK_BYTES, so memory stays bounded for large
+   * segments. Every batch is CRC-checked: a damaged one must not be rewritten with a fresh CRC,
+   * nor the segment cut short where a damaged length stops the walk.
+   */
   private *chunksOf(s: LogSegment): Generator<Buffer> {
     let pos = 0;
     while (pos < s.size) {
       const loc = s.readHeaderAt(pos);
-      if (loc === null) return;
-      const chunk = s.readBatch({ ...loc, size: Math.min(Math.max(loc.size, READ_CHUNK_BYTES), s.size - pos) });
-      const whole = forEachBatch(chunk, () => {});
-      if (whole === 0) return;
+      if (loc === null) throw new CorruptSegmentError(s.logFile, pos, 'unreadable batch header while cleaning');
+      const chunk = s.readRange(pos, Math.min(Math.max(loc.size, READ_CHUNK_BYTES), s.size - pos));
+      const whole = forEachBatch(chunk, (p, size) => {
+        if (chunk.readInt8(p + MAGIC_OFFSET) !== MAGIC || crc32c(chunk.subarray(p + ATTRIBUTES, p + size)) !== chunk.readUInt32BE(p + CRC)) {
+          throw new CorruptSegmentError(s.logFile, pos + p, 'batch fails its CRC32C while cleaning');
+        }
+      });
+      if (whole === 0) throw new CorruptSegmentError(s.logFile, pos, 'batch does not fit in the segment while cleaning');
       yield chunk.subarray(0, whole);
       pos += whole;
     }

@@ -38,6 +38,9 @@ interface Spec<K extends keyof LogConfig> {
   doc: string;
 }
 
+/** The largest max.message.bytes a topic may set: also a bound on every batch on disk, checked on read. */
+export const MAX_MESSAGE_BYTES_LIMIT = 64 * 1024 * 1024;
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string) => {
   if (!/^-?\d+$/.test(raw.trim())) return undefined;
   const n = Number(raw);
@@ -67,7 +70,7 @@ export const TOPIC_CONFIGS: { [name: string]: Spec<keyof LogConfig> } = {
   'retention.ms': { field: 'retentionMs', parse: durationOrInfinite, doc: 'age after which old segments are deleted (-1: forever)' },
   'retention.bytes': { field: 'retentionBytes', parse: durationOrInfinite, doc: 'partition size above which old segments are deleted (-1: no limit)' },
   'cleanup.policy': { field: 'cleanupPolicy', parse: (raw) => oneOf('delete', 'compact', 'compact,delete')(raw.replace(/\s/g, '') === 'delete,compact' ? 'compact,delete' : raw.replace(/\s/g, '')), doc: 'delete, compact, or compact,delete' },
-  'max.message.bytes': { field: 'maxMessageBytes', parse: int(64, 64 * 1024 * 1024), doc: 'largest record batch accepted' },
+  'max.message.bytes': { field: 'maxMessageBytes', parse: int(64, MAX_MESSAGE_BYTES_LIMIT), doc: 'largest record batch accepted' },
   'message.timestamp.type': { field: 'messageTimestampType', parse: oneOf('CreateTime', 'LogAppendTime'), doc: 'CreateTime (producer clock) or LogAppendTime (broker clock)' },
   'message.timestamp.before.max.ms': { field: 'messageTimestampBeforeMaxMs', parse: long, doc: 'CreateTime: largest allowed age of a record timestamp, in ms (default unbounded)' },
   'message.timestamp.after.max.ms': { field: 'messageTimestampAfterMaxMs', parse: long, doc: 'CreateTime: how far a record timestamp may be ahead of the broker clock, in ms' },

@@ -3,9 +3,10 @@ import * as path from 'node:path';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { tpKey } from '../common/types';
-import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
+import { fsyncDirSync, OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
 import { LogCleaner } from './log-cleaner';
 import { type LogConfig } from './log-config';
+import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 
 export interface LogManagerOptions {
@@ -74,7 +75,12 @@ export class LogManager {
     const marker = path.join(this.o.dataDir, CLEAN_SHUTDOWN);
     const hasData = fs.readdirSync(this.o.dataDir).some((n) => parsePartitionDir(n) !== null);
     this.verifyAll = hasData && !fs.existsSync(marker);
-    fs.rmSync(marker, { force: true });
+    if (fs.existsSync(marker)) {
+      fs.rmSync(marker);
+      // Durably gone before anything is written: a marker that came back after a later power cut
+      // would make that crash look like a clean shutdown, and skip the full verification.
+      fsyncDirSync(this.o.dataDir);
+    }
     if (this.verifyAll) this.o.logger.warn({ dataDir: this.o.dataDir }, 'unclean shutdown: verifying every segment as logs open');
     this.recoveryPoints = new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).read();
     this.logStartOffsets = new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
@@ -208,6 +214,7 @@ export class LogManager {
       recovery.set(key, { ...tp, offset: log.durableEndOffset });
       starts.set(key, { ...tp, offset: log.logStartOffset });
       hws.set(key, { ...tp, offset: log.highWatermark });
+      log.checkpointFsyncedOffset();
     }
     new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).write(recovery);
     new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).write(starts);
@@ -222,7 +229,9 @@ export class LogManager {
         log.applyRetention(now);
         if (this.cleaner.shouldClean(log)) this.cleaner.clean(log, now);
       } catch (err) {
-        this.o.logger.error({ topic: log.topic, partition: log.partition, err: (err as Error).message }, 'log maintenance failed');
+        // Damage found by the cleaner is damage: the log goes offline as it would on a read.
+        if (err instanceof CorruptSegmentError) log.goOffline(err.message);
+        else this.o.logger.error({ topic: log.topic, partition: log.partition, err: (err as Error).message }, 'log maintenance failed');
       }
     }
   }

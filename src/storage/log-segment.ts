@@ -15,6 +15,7 @@ import { crc32c } from '../record/crc32c';
 import { fileIO } from './file-io';
 import { recordDurable } from './fsync-journal';
 import { OffsetIndex, TimeIndex } from './index-file';
+import { MAX_MESSAGE_BYTES_LIMIT } from './log-config';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -55,6 +56,13 @@ export class CorruptSegmentError extends Error {
     this.name = 'CorruptSegmentError';
   }
 }
+
+/**
+ * No batch on disk is larger than this: leaders accept at most max.message.bytes, whose ceiling
+ * this is, and followers and the cleaner write nothing larger. A length above it is damage, and
+ * is never used to size a read.
+ */
+export const MAX_BATCH_BYTES_ON_DISK = MAX_MESSAGE_BYTES_LIMIT;
 
 const SCAN_CHUNK_BYTES = 1 << 20;
 /** How far past a bad batch recovery looks for a valid one before calling the bad bytes a torn tail. */
@@ -162,10 +170,23 @@ export class LogSegment {
 
   /** The header of the batch at `position`, or null if it is not a plausible batch header. */
   readHeaderAt(position: number): BatchLocation | null {
+    const h = this.headerAt(position);
+    return typeof h === 'string' ? null : h;
+  }
+
+  /**
+   * The header of the batch at `position`, or why it cannot be one. Its length is bounded and
+   * must fit in the segment: the length field is not covered by the CRC, and a damaged one would
+   * otherwise size an allocation or make a header walk jump over batches.
+   */
+  private headerAt(position: number): BatchLocation | string {
     const n = fs.readSync(this.fd, this.header, 0, BATCH_HEADER_BYTES, position);
-    if (n < BATCH_HEADER_BYTES) return null;
+    if (n < BATCH_HEADER_BYTES) return `only ${n} bytes of a batch header`;
     const size = this.header.readInt32BE(8) + LOG_OVERHEAD;
-    if (size < BATCH_HEADER_BYTES || this.header.readInt8(MAGIC_OFFSET) !== MAGIC) return null;
+    if (size < BATCH_HEADER_BYTES) return `batch length ${size - LOG_OVERHEAD} is below the header size`;
+    if (size > MAX_BATCH_BYTES_ON_DISK) return `batch length ${size - LOG_OVERHEAD} is above the ${MAX_BATCH_BYTES_ON_DISK}-byte bound`;
+    if (position + size > this.size) return `batch length ${size - LOG_OVERHEAD} runs past the end of the segment (${this.size - position} bytes left)`;
+    if (this.header.readInt8(MAGIC_OFFSET) !== MAGIC) return `batch has magic ${this.header.readInt8(MAGIC_OFFSET)}`;
     return {
       baseOffset: batchBaseOffset(this.header),
       lastOffset: batchLastOffset(this.header),
@@ -213,6 +234,10 @@ export class LogSegment {
       const size = buf.readInt32BE(at + 8) + LOG_OVERHEAD;
       if (size < BATCH_HEADER_BYTES) {
         problem = `batch length ${size - LOG_OVERHEAD} is below the header size`;
+        break;
+      }
+      if (size > MAX_BATCH_BYTES_ON_DISK) {
+        problem = `batch length ${size - LOG_OVERHEAD} is above the ${MAX_BATCH_BYTES_ON_DISK}-byte bound`;
         break;
       }
       if (pos + size > fileBytes) {
@@ -307,14 +332,17 @@ export class LogSegment {
   /** The first batch whose last offset is ≥ `target`, starting the scan at the index entry below it. */
   findBatch(target: number): BatchLocation | null {
     if (target >= this.nextOffset) return null;
-    return this.scanFrom(this.index.lookup(target).position, (loc) => loc.lastOffset >= target);
+    const loc = this.scanFrom(this.index.lookup(target).position, (l) => l.lastOffset >= target);
+    // Some batch ends at nextOffset - 1, so the walk must find one: else a header sent it astray.
+    if (loc === null) throw new CorruptSegmentError(this.logFile, this.size, `no batch holds offset ${target}, below the segment's end ${this.nextOffset}`);
+    return loc;
   }
 
   /** Walks batch headers from file position `pos` to the first batch `found` accepts. */
   private scanFrom(pos: number, found: (loc: BatchLocation) => boolean): BatchLocation | null {
     while (pos < this.size) {
-      const loc = this.readHeaderAt(pos);
-      if (loc === null) throw new CorruptSegmentError(this.logFile, pos, 'unreadable batch header');
+      const loc = this.headerAt(pos);
+      if (typeof loc === 'string') throw new CorruptSegmentError(this.logFile, pos, loc);
       if (found(loc)) return loc;
       pos += loc.size;
     }
@@ -342,10 +370,15 @@ export class LogSegment {
     }
     const data = Buffer.allocUnsafe(length);
     const n = fs.readSync(this.fd, data, 0, length, first.position);
+    if (n < first.size) throw new CorruptSegmentError(this.logFile, first.position, `short read: ${n} of ${first.size} bytes`);
     let pos = 0;
     while (pos + LOG_OVERHEAD <= n) {
       const size = data.readInt32BE(pos + 8) + LOG_OVERHEAD;
-      if (size < BATCH_HEADER_BYTES) throw new CorruptSegmentError(this.logFile, first.position + pos, `batch length ${size - LOG_OVERHEAD}`);
+      const at = first.position + pos;
+      if (size < BATCH_HEADER_BYTES || size > MAX_BATCH_BYTES_ON_DISK || at + size > this.size) {
+        throw new CorruptSegmentError(this.logFile, at, `batch length ${size - LOG_OVERHEAD} (${this.size - at} bytes left in the segment)`);
+      }
+      // A whole batch that does not fit in maxBytes: the read ends before it.
       if (pos + size > n) break;
       if (data.readInt8(pos + MAGIC_OFFSET) !== MAGIC || crc32c(data.subarray(pos + ATTRIBUTES, pos + size)) !== data.readUInt32BE(pos + CRC)) {
         throw new CorruptSegmentError(this.logFile, first.position + pos, 'batch fails its CRC32C on read');
@@ -362,10 +395,20 @@ export class LogSegment {
     return this.scanFrom(this.index.lookup(startOffset).position, (loc) => loc.maxTimestamp >= timestamp);
   }
 
-  /** Reads the whole batch described by `loc`. */
+  /** `length` bytes from `position`, as they are (the cleaner checks what it reads batch by batch). */
+  readRange(position: number, length: number): Buffer {
+    const data = Buffer.allocUnsafe(length);
+    const n = fs.readSync(this.fd, data, 0, length, position);
+    return data.subarray(0, n);
+  }
+
+  /** Reads the whole batch described by `loc` (from a bounded header), checking its CRC. */
   readBatch(loc: BatchLocation): Buffer {
     const data = Buffer.allocUnsafe(loc.size);
-    fs.readSync(this.fd, data, 0, loc.size, loc.position);
+    const n = fs.readSync(this.fd, data, 0, loc.size, loc.position);
+    if (n < loc.size || data.readInt8(MAGIC_OFFSET) !== MAGIC || crc32c(data.subarray(ATTRIBUTES, loc.size)) !== data.readUInt32BE(CRC)) {
+      throw new CorruptSegmentError(this.logFile, loc.position, 'batch fails its CRC32C on read');
+    }
     return data;
   }
 

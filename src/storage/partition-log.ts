@@ -5,11 +5,13 @@ import type { Logger } from '../common/logger';
 import { decodeRecords, stampBatch, stampLogAppendTime } from '../record/batch';
 import type { ValidatedBatch } from '../record/validate';
 import { validateBatches } from '../record/validate';
+import { fsyncDirSync } from './checkpoint';
+import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import type { LogConfig } from './log-config';
 import { deletesByRetention } from './log-config';
-import { CLEANED_SUFFIX, CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX } from './log-segment';
+import { CLEANED_SUFFIX, CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
 
@@ -18,7 +20,11 @@ export interface LogOpenOptions {
   topic: string;
   partition: number;
   config: LogConfig;
-  /** Offset below which everything was fsynced before the last shutdown or crash (a checkpoint). */
+  /**
+   * Offset below which everything was fsynced before the last shutdown or crash (a checkpoint).
+   * Recovery prefers the partition's own fsynced-offset file, which is more recent; this is the
+   * fallback when that file is missing or damaged.
+   */
   recoveryPoint: number;
   logStartOffset: number;
   /** The last shutdown was not clean: check every batch of every segment, not only the unflushed tail. */
@@ -56,6 +62,7 @@ export class PartitionLog {
   highWatermark = 0;
   readonly epochs: LeaderEpochCache;
   private readonly commit: GroupCommit;
+  private readonly fsynced: FsyncedOffsetFile;
   private readonly logger: Logger;
   private offlineReason: string | null = null;
   private closed = false;
@@ -67,8 +74,11 @@ export class PartitionLog {
     this.config = o.config;
     this.logger = o.logger.child({ topic: o.topic, partition: o.partition });
     this.epochs = LeaderEpochCache.load(path.join(o.dir, 'leader-epoch-checkpoint'));
+    const opened = FsyncedOffsetFile.open(o.dir);
+    this.fsynced = opened.file;
+    if (opened.created) fsyncDirSync(o.dir);
     this.commit = new GroupCommit(
-      { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset },
+      { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset, synced: (offset) => this.fsynced.write(offset) },
       0,
       (err) => this.goOffline(`fsync failed: ${err.message}`),
     );
@@ -103,15 +113,21 @@ export class PartitionLog {
     if (bases.length === 0) {
       const start = Math.max(0, o.logStartOffset);
       this.segments.push(LogSegment.create(this.dir, start, this.config.indexIntervalBytes));
+      fsyncDirSync(this.dir);
       this.logStartOffset = start;
       this.commit.durableOffset = start;
+      this.fsynced.writeSync(start);
       return;
     }
-    let recovered = false;
+    // Everything below this offset was fsynced: damage there is corruption, never a torn tail.
+    const recorded = this.fsynced.read();
+    if (recorded === null) this.logger.warn({ file: this.fsynced.file, recoveryPoint: o.recoveryPoint }, 'no fsynced offset recorded; using the recovery point');
+    const fsyncedOffset = recorded ?? o.recoveryPoint;
+    let scanned = 0;
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i]!;
       const last = i === bases.length - 1;
-      const mayHoldUnflushed = last || bases[i + 1]! > o.recoveryPoint;
+      const mayHoldUnflushed = last || bases[i + 1]! > fsyncedOffset;
       const { segment, scan } = LogSegment.open(this.dir, base, this.config.indexIntervalBytes, mayHoldUnflushed || o.verifyAll === true);
       this.segments.push(segment);
       const prev = this.segments[i - 1];
@@ -119,30 +135,44 @@ export class PartitionLog {
         this.goOffline(`segment ${base} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
         return;
       }
+      // A roll starts the next segment exactly where the previous one ends. A gap there is a tail
+      // the previous segment lost (a power cut that kept the new segment's data but not the old
+      // one's); only compaction may leave one, and it cleans fsynced segments only.
+      if (prev && prev.nextOffset < base && base > fsyncedOffset) {
+        const missing = base - prev.nextOffset === 1 ? `offset ${prev.nextOffset} is missing` : `offsets ${prev.nextOffset}..${base - 1} are missing`;
+        this.goOffline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
+        return;
+      }
       if (scan === null) continue;
-      recovered = true;
+      scanned++;
       if (scan.problem === null) continue;
       const where = `${segment.logFile} at byte ${scan.validBytes}`;
       if (!last || scan.validDataAfterProblem) {
         this.goOffline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
         return;
       }
-      if (segment.nextOffset < o.recoveryPoint) {
-        this.goOffline(`fsynced data is damaged, ${where} (recovery point ${o.recoveryPoint}): ${scan.problem}`);
+      if (segment.nextOffset < fsyncedOffset) {
+        this.goOffline(`fsynced data is damaged, ${where} (fsynced to offset ${fsyncedOffset}): ${scan.problem}`);
         return;
       }
       const cut = fs.statSync(segment.logFile).size - scan.validBytes;
       segment.truncateToPosition(scan.validBytes);
-      this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem }, 'torn tail truncated');
+      this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem, fsyncedOffset }, 'torn tail truncated');
+    }
+    if (this.logEndOffset < fsyncedOffset) {
+      // Whole batches are gone (a file cut at a batch boundary, a segment missing): no scan problem, still lost data.
+      this.goOffline(`fsynced data is missing: the log ends at offset ${this.logEndOffset}, but it was fsynced to offset ${fsyncedOffset}`);
+      return;
     }
     this.logStartOffset = Math.max(o.logStartOffset, this.segments[0]!.baseOffset);
-    if (recovered) {
+    if (scanned > 0) {
       // What survived the crash sits in the page cache; make it durable before acknowledging anything on top of it.
-      for (const s of this.segments) if (s.nextOffset > o.recoveryPoint) s.syncSync();
+      for (const s of this.segments) if (s.nextOffset > fsyncedOffset) s.syncSync();
     }
     this.commit.durableOffset = this.logEndOffset;
+    this.fsynced.writeSync(this.logEndOffset);
     this.epochs.truncateFromEnd(this.logEndOffset);
-    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, recovered }, 'log loaded');
+    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: scanned }, 'log loaded');
   }
 
   // ---- state ----
@@ -154,6 +184,11 @@ export class PartitionLog {
   /** Offset below which every record is fsynced (under the interval policy: written). */
   get durableEndOffset(): number {
     return this.flushPolicy.kind === 'fsync' ? this.commit.durableOffset : this.logEndOffset;
+  }
+
+  /** Offset below which every record is fsynced, whatever the flush policy. */
+  get fsyncedEndOffset(): number {
+    return this.commit.durableOffset;
   }
 
   get activeSegment(): LogSegment {
@@ -273,7 +308,7 @@ export class PartitionLog {
   appendAsFollower(buf: Buffer, nowMs: number): AppendInfo | null {
     this.checkUsable();
     if (buf.length === 0) return null;
-    const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, allowControl: true, allowOffsetGaps: true, shallow: true });
+    const v = validateBatches(buf, { maxBatchBytes: MAX_BATCH_BYTES_ON_DISK, allowControl: true, allowOffsetGaps: true, shallow: true });
     if (!v.ok) throw new CairnError(v.code, `replicated data for ${this.topic}-${this.partition}: ${v.message}`);
     let expected = this.logEndOffset;
     const placed = v.batches.map((b) => {
@@ -328,7 +363,7 @@ export class PartitionLog {
       throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${startOffset} is outside ${this.logStartOffset}..${this.logEndOffset} of ${this.topic}-${this.partition}`);
     }
     if (startOffset >= maxOffset) return Buffer.alloc(0);
-    try {
+    return this.offlineOnCorruption(() => {
       let i = this.segmentIndexFor(startOffset);
       let from = startOffset;
       for (; i < this.segments.length; i++) {
@@ -342,6 +377,16 @@ export class PartitionLog {
         from = next.baseOffset;
       }
       return Buffer.alloc(0);
+    });
+  }
+
+  /**
+   * Runs a read of segment files: damage found there (a CRC failure, a batch length that does not
+   * fit) takes the log offline and surfaces as KAFKA_STORAGE_ERROR, never as a short or empty answer.
+   */
+  private offlineOnCorruption<T>(fn: () => T): T {
+    try {
+      return fn();
     } catch (err) {
       if (err instanceof CorruptSegmentError) {
         this.goOffline(err.message);
@@ -365,16 +410,18 @@ export class PartitionLog {
   /** The earliest offset whose record timestamp is ≥ `timestamp`, or null if none (ListOffsets by time). */
   offsetForTimestamp(timestamp: number, maxOffset: number): { offset: number; timestamp: number } | null {
     this.checkUsable();
-    for (const seg of this.segments) {
-      if (seg.maxTimestamp < timestamp) continue;
-      const loc = seg.findBatchByTimestamp(timestamp);
-      if (loc === null) continue;
-      for (const r of decodeRecords(seg.readBatch(loc))) {
-        if (r.offset >= maxOffset) return null;
-        if (r.timestamp >= timestamp && r.offset >= this.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
+    return this.offlineOnCorruption(() => {
+      for (const seg of this.segments) {
+        if (seg.maxTimestamp < timestamp) continue;
+        const loc = seg.findBatchByTimestamp(timestamp);
+        if (loc === null) continue;
+        for (const r of decodeRecords(seg.readBatch(loc))) {
+          if (r.offset >= maxOffset) return null;
+          if (r.timestamp >= timestamp && r.offset >= this.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
+        }
       }
-    }
-    return null;
+      return null;
+    });
   }
 
   // ---- truncation and retention ----
@@ -388,12 +435,16 @@ export class PartitionLog {
       return;
     }
     const target = Math.max(offset, this.logStartOffset);
+    // Lower the recorded fsynced offset first, durably, to at most what the cut leaves: recovery
+    // after a crash mid-cut must not take the removed records for fsynced data that went missing.
+    this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.segments[this.segmentIndexFor(target)]!.baseOffset));
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
       this.segments.pop()!.deleteFiles();
     }
-    const removed = this.activeSegment.truncateTo(target);
+    const removed = this.offlineOnCorruption(() => this.activeSegment.truncateTo(target));
     // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
     this.activeSegment.syncSync();
+    this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.logEndOffset));
     this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was truncated under a pending write'));
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.highWatermark = Math.min(this.highWatermark, this.logEndOffset);
@@ -403,12 +454,16 @@ export class PartitionLog {
   /** Deletes everything and starts empty at `offset` (a follower far behind a leader's log start). */
   truncateFullyAndStartAt(offset: number): void {
     this.checkUsable();
+    // Nothing is known fsynced while the old segments go (a crash in between leaves any subset).
+    this.fsynced.writeSync(0);
     for (const s of this.segments) s.deleteFiles();
     this.segments = [LogSegment.create(this.dir, offset, this.config.indexIntervalBytes)];
+    fsyncDirSync(this.dir);
     this.logStartOffset = offset;
     this.highWatermark = offset;
     this.commit.truncated(offset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was reset under a pending write'));
     this.commit.durableOffset = offset;
+    this.fsynced.writeSync(offset);
     this.epochs.clear();
     this.logger.info({ startOffset: offset }, 'log reset');
   }
@@ -461,6 +516,9 @@ export class PartitionLog {
   replaceSegment(old: LogSegment, cleanedFile: string): LogSegment {
     const i = this.segments.indexOf(old);
     invariant(i >= 0 && old !== this.activeSegment, 'replaceSegment on an unknown or active segment', { base: old.baseOffset });
+    // The cleaned copy may end before the next segment's base (its last batch compacted away).
+    // Recovery accepts such a gap only below the recorded fsynced offset, so make that durable first.
+    this.fsynced.writeSync(this.commit.durableOffset);
     // Remove the indexes first: after the rename, a stale index must be rebuilt, never trusted.
     old.close();
     fs.rmSync(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, INDEX_SUFFIX)), { force: true });
@@ -485,13 +543,27 @@ export class PartitionLog {
       }
     }
     this.closed = true;
+    if (this.offlineReason === null) {
+      try {
+        this.fsynced.writeSync(this.commit.durableOffset);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'fsynced offset not recorded at close');
+      }
+    }
+    this.fsynced.close();
     for (const s of this.segments) s.close();
+  }
+
+  /** Makes the recorded fsynced offset durable in the background (with the periodic checkpoints). */
+  checkpointFsyncedOffset(): void {
+    if (this.offlineReason === null && !this.closed) this.fsynced.syncInBackground();
   }
 
   /** Closes and removes the partition directory (topic deletion). */
   async delete(): Promise<void> {
     this.closed = true;
     this.commit.failAll(new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'partition deleted'));
+    this.fsynced.close();
     for (const s of this.segments) s.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

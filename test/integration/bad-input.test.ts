@@ -215,46 +215,55 @@ describe('bad input never crashes a node or damages a log (continued)', () => {
     await expectAlive();
   });
 
-  it('survives truncated and bit-flipped segment files: cuts a torn tail, takes a corrupt partition offline, keeps the rest', async () => {
+  it('survives damaged segment files: cuts only a tail never fsynced, takes a partition with damaged fsynced data offline, keeps the rest', async () => {
     const admin = new Admin({ bootstrap: address });
-    await admin.createTopic({ name: 'disk', partitions: 2 });
+    await admin.createTopic({ name: 'disk', partitions: 3 });
     admin.close();
+    // acks=all: each record below is acknowledged only once fsynced.
     const p = new Producer({ bootstrap: address, lingerMs: 0 });
     for (let i = 0; i < 50; i++) {
-      await p.send({ topic: 'disk', partition: 0, value: `p0-${i}` });
-      await p.send({ topic: 'disk', partition: 1, value: `p1-${i}` });
+      for (let partition = 0; partition < 3; partition++) await p.send({ topic: 'disk', partition, value: `p${partition}-${i}` });
     }
     await p.close();
     await cluster.kill(1);
     const dataDir = cluster.node(1).dataDir;
-    const seg0 = path.join(dataDir, 'disk-0', '00000000000000000000.log');
-    const seg1 = path.join(dataDir, 'disk-1', '00000000000000000000.log');
-    // Partition 0: a torn tail (the last batch cut in half).
-    const size0 = fs.statSync(seg0).size;
-    fs.truncateSync(seg0, size0 - 20);
+    const seg = (partition: number) => path.join(dataDir, `disk-${partition}`, '00000000000000000000.log');
+    // Partition 0: half of a batch that was written but never fsynced (what a crash mid-write leaves), after all 50 records.
+    const size0 = fs.statSync(seg(0)).size;
+    fs.appendFileSync(seg(0), encodeBatch([{ value: Buffer.from('never-acknowledged') }]).subarray(0, 40));
     // Partition 1: a bit flipped in the middle of fsynced data.
-    const bytes1 = fs.readFileSync(seg1);
+    const bytes1 = fs.readFileSync(seg(1));
     bytes1[Math.floor(bytes1.length / 2)] ^= 0x04;
-    fs.writeFileSync(seg1, bytes1);
+    fs.writeFileSync(seg(1), bytes1);
+    // Partition 2: the last fsynced, acknowledged batch cut in half. It looks like a torn tail, but it was fsynced.
+    fs.truncateSync(seg(2), fs.statSync(seg(2)).size - 20);
+    const bytes2 = fs.readFileSync(seg(2));
     cluster.start(1);
     await cluster.waitReady();
     await waitFor(() => cluster.log(1).includes('torn tail truncated'), 'torn tail to be reported');
-    expect(cluster.log(1)).toContain('log offline');
-    // Partition 0: every whole batch is still there, and it takes writes again.
-    const r0 = await fetchAt('disk', 0, 0);
-    expect(r0.results[0]!.errorCode).toBe(ErrorCode.NONE);
-    expect(r0.results[0]!.highWatermark).toBe(49);
+    expect(cluster.log(1)).toContain('fsynced data is damaged');
+    expect(cluster.log(1)).toContain('corruption in the middle of the log');
+    // Partition 0: only the bytes never fsynced were cut; every acknowledged record is there, and it takes writes again.
+    expect(fs.statSync(seg(0)).size).toBe(size0);
+    const r0 = await waitFor(async () => {
+      const r = (await fetchAt('disk', 0, 0)).results[0]!;
+      return r.errorCode === ErrorCode.NONE && r.highWatermark === 50 ? r : null;
+    }, 'partition 0 to serve its 50 records');
+    expect(r0.highWatermark).toBe(50);
     const c = new Consumer({ bootstrap: address, autoOffsetReset: 'earliest' });
     c.assign([{ topic: 'disk', partition: 0, offset: 0 }]);
     const got: string[] = [];
-    while (got.length < 49) for (const r of await c.poll(1000)) got.push(r.value!.toString());
+    while (got.length < 50) for (const r of await c.poll(1000)) got.push(r.value!.toString());
     c.close();
-    expect(got).toEqual(Array.from({ length: 49 }, (_, i) => `p0-${i}`));
-    expect((await produce([{ topic: 'disk', partition: 0, batches: encodeBatch([{ value: Buffer.from('after') }]) }])).results[0]).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 49 });
-    // Partition 1: offline with a storage error, its file untouched for an operator (or a replica) to repair.
-    expect((await fetchAt('disk', 1, 0)).results[0]!.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
-    expect((await produce([{ topic: 'disk', partition: 1, batches: encodeBatch([{ value: Buffer.from('x') }]) }])).results[0]!.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
-    expect(fs.readFileSync(seg1)).toEqual(bytes1);
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `p0-${i}`));
+    expect((await produce([{ topic: 'disk', partition: 0, batches: encodeBatch([{ value: Buffer.from('after') }]) }])).results[0]).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 50 });
+    // Partitions 1 and 2: offline with a storage error, never served short; their files untouched for an operator (or a replica) to repair.
+    for (const partition of [1, 2]) {
+      expect((await fetchAt('disk', partition, 0)).results[0]!.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+      expect((await produce([{ topic: 'disk', partition, batches: encodeBatch([{ value: Buffer.from('x') }]) }])).results[0]!.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+    }
+    expect(fs.readFileSync(seg(1))).toEqual(bytes1);
+    expect(fs.readFileSync(seg(2))).toEqual(bytes2);
     // Other partitions are unaffected.
     expect((await fetchAt('good', 0, 0)).results[0]!.highWatermark).toBeGreaterThanOrEqual(100);
     rpc.close();

@@ -1,7 +1,10 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
+import { nodeFileIO, withFileIO } from '../../../src/storage/file-io';
 import { LogCleaner } from '../../../src/storage/log-cleaner';
 import { DEFAULT_LOG_CONFIG } from '../../../src/storage/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
@@ -30,12 +33,13 @@ function contents(log: PartitionLog): Array<[number, string, string | null]> {
 }
 
 describe('LogCleaner', () => {
-  it('keeps only the newest value of each key, at its original offset', () => {
+  it('keeps only the newest value of each key, at its original offset', async () => {
     const log = PartitionLog.open({ dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
     for (let round = 0; round < 10; round++) for (let k = 0; k < 3; k++) put(log, `k${k}`, `v${round}`);
     log.roll();
     put(log, 'k0', 'active'); // the active segment is never cleaned
     log.updateHighWatermark(log.logEndOffset);
+    await log.flush(); // the cleaner only touches fsynced segments, as under acks=all
     const cleaner = new LogCleaner(silentLogger);
     expect(cleaner.shouldClean(log)).toBe(true);
     const result = cleaner.clean(log, 0);
@@ -52,7 +56,7 @@ describe('LogCleaner', () => {
     expect(validateBatches(data, { maxBatchBytes: 1 << 20, allowOffsetGaps: true }).ok).toBe(true);
   });
 
-  it('drops tombstones once they are older than delete.retention.ms', () => {
+  it('drops tombstones once they are older than delete.retention.ms', async () => {
     const log = PartitionLog.open({ dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
     put(log, 'a', '1', 0);
     put(log, 'b', '1', 0);
@@ -60,14 +64,63 @@ describe('LogCleaner', () => {
     log.roll();
     put(log, 'z', 'active', 0);
     log.updateHighWatermark(log.logEndOffset);
+    await log.flush(); // the cleaner only touches fsynced segments, as under acks=all
     const cleaner = new LogCleaner(silentLogger);
     cleaner.clean(log, 500); // tombstone still within delete.retention.ms
     expect(contents(log).map((r) => r[1] + '=' + r[2])).toEqual(['b=1', 'a=null', 'z=active']);
     put(log, 'z', 'again', 0);
     log.roll();
     log.updateHighWatermark(log.logEndOffset);
+    await log.flush(); // the cleaner only touches fsynced segments, as under acks=all
     cleaner.clean(log, 5000);
     expect(contents(log).map((r) => r[1] + '=' + r[2])).toEqual(['b=1', 'z=again']);
+  });
+
+  it('a cleaned segment that lost its last batch leaves an offset gap that recovery accepts (it lies below the fsynced offset)', async () => {
+    const dir = tmpDir();
+    const open = () => PartitionLog.open({ dir, topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const log = open();
+    put(log, 'a', '1');
+    put(log, 'b', '1'); // the first segment's last batch
+    log.roll();
+    put(log, 'b', '2'); // supersedes it
+    log.roll();
+    put(log, 'z', 'active');
+    log.updateHighWatermark(log.logEndOffset);
+    await log.flush();
+    new LogCleaner(silentLogger).clean(log, 0);
+    expect(log.allSegments()[0]!.nextOffset).toBeLessThan(log.allSegments()[1]!.baseOffset);
+    // A crash (no close), with the recovery-point checkpoint at 0.
+    const again = open();
+    expect(again.isOffline).toBe(false);
+    expect(contents(again)).toEqual([
+      [0, 'a', '1'],
+      [2, 'b', '2'],
+      [3, 'z', 'active'],
+    ]);
+  });
+
+  it('never rewrites a segment past a damaged batch length: the log goes offline and the file stays as it was', async () => {
+    const dir = tmpDir();
+    const m = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    m.load();
+    const log = m.getOrCreate('c', 0, { ...config, segmentBytes: 1 << 20 }, 'id-c');
+    for (let i = 0; i < 10; i++) put(log, `k${i % 2}`, `v${i}`); // eight superseded records
+    log.roll();
+    put(log, 'z', 'active');
+    log.updateHighWatermark(log.logEndOffset);
+    await log.flush();
+    const file = path.join(dir, 'c-0', '00000000000000000000.log');
+    const bytes = fs.readFileSync(file);
+    let pos = 0;
+    for (let i = 0; i < 6; i++) pos += bytes.readInt32BE(pos + 8) + 12;
+    bytes.writeInt32BE(bytes.readInt32BE(pos + 8) + (1 << 20), pos + 8); // the 7th batch now claims a megabyte more
+    fs.writeFileSync(file, bytes);
+    m.runMaintenance();
+    expect(log.isOffline).toBe(true);
+    expect(log.offlineMessage).toMatch(/while cleaning/);
+    expect(fs.readFileSync(file)).toEqual(bytes);
+    await m.close();
   });
 });
 
@@ -94,9 +147,27 @@ describe('LogManager', () => {
     expect(again.getOrCreate('orders.v1-x', 2, DEFAULT_LOG_CONFIG, 'id-2').logEndOffset).toBe(0);
     // The directory is locked by this (live) process id... which is ours, so simulate another live holder.
     const third = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
-    const fs = await import('node:fs');
     fs.writeFileSync(`${dir}/.lock`, String(process.ppid));
     expect(() => third.load(() => DEFAULT_LOG_CONFIG)).toThrow(/in use/);
+    await again.close();
+  });
+});
+
+describe('LogManager clean-shutdown marker', () => {
+  it('removes the marker durably at load: the data directory is fsynced after it is gone', async () => {
+    const dir = tmpDir();
+    const mk = () => new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const m = mk();
+    m.load();
+    m.getOrCreate('t', 0, DEFAULT_LOG_CONFIG, 'id-t');
+    await m.close();
+    const marker = path.join(dir, '.clean-shutdown');
+    expect(fs.existsSync(marker)).toBe(true);
+    const dirSyncs: Array<{ dir: string; markerGone: boolean }> = [];
+    const again = mk();
+    withFileIO({ fsyncDirSync: (d) => void (dirSyncs.push({ dir: d, markerGone: !fs.existsSync(marker) }), nodeFileIO.fsyncDirSync(d)) }, () => again.load());
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(dirSyncs).toContainEqual({ dir, markerGone: true });
     await again.close();
   });
 });
@@ -109,7 +180,6 @@ describe('LogManager stray directories', () => {
     m.getOrCreate('gone', 0, DEFAULT_LOG_CONFIG, 'id-gone');
     m.getOrCreate('kept', 0, DEFAULT_LOG_CONFIG, 'id-kept');
     await m.close();
-    const fs = await import('node:fs');
     fs.mkdirSync(`${dir}/__cluster_metadata-0`, { recursive: true });
     fs.mkdirSync(`${dir}/operator-notes-1`, { recursive: true });
     const again = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });

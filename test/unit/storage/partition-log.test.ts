@@ -1,16 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CairnError, ErrorCode } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/logger';
+import { type Logger, silentLogger } from '../../../src/common/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
 import { withFileIO } from '../../../src/storage/file-io';
-import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig } from '../../../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig, validateTopicConfigs } from '../../../src/storage/log-config';
 import { PartitionLog } from '../../../src/storage/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
-function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0) {
+function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0, logger: Logger = silentLogger) {
   return PartitionLog.open({
     dir,
     topic: 't',
@@ -19,9 +20,16 @@ function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0
     recoveryPoint,
     logStartOffset: 0,
     flushPolicy: { kind: 'fsync' },
-    logger: silentLogger,
+    logger,
     nowMs: 0,
   });
+}
+
+/** A pino logger whose lines land in an array, to check what an operator would see. */
+function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
 }
 
 function append(log: PartitionLog, values: string[], epoch = 0, timestamp = 1000) {
@@ -78,12 +86,25 @@ describe('PartitionLog', () => {
 
   it('reopens after a clean close with the same state, trusting its indexes', async () => {
     const dir = tmpDir();
-    const log = openLog(dir, { segmentBytes: 500 });
-    for (let i = 0; i < 30; i++) append(log, [`v${i}`]);
+    const config = { segmentBytes: 500, indexIntervalBytes: 50 };
+    const log = openLog(dir, config);
+    for (let i = 0; i < 30; i++) append(log, [`v${i}`], 0, 1000 + i);
+    const bases = log.segmentBaseOffsets();
+    expect(bases.length).toBeGreaterThan(3);
     await log.close();
-    const again = openLog(dir, { segmentBytes: 500 }, 30);
+    const indexes = fs.readdirSync(dir).filter((f) => f.endsWith('index')).sort();
+    const indexBytes = indexes.map((f) => fs.readFileSync(path.join(dir, f)));
+    const { logger, lines } = capturingLogger();
+    const again = openLog(dir, config, 30, logger);
+    // Only the last segment is scanned; every older one is opened from its index, not rebuilt.
+    expect(lines.find((l) => l.msg === 'log loaded')).toMatchObject({ segments: bases.length, segmentsScanned: 1 });
+    expect(indexes.slice(0, -2).map((f) => fs.readFileSync(path.join(dir, f)))).toEqual(indexBytes.slice(0, -2));
+    expect(again.segmentBaseOffsets()).toEqual(bases);
     expect(again.logEndOffset).toBe(30);
-    expect(readAll(again)).toHaveLength(30);
+    expect(readAll(again)).toEqual(Array.from({ length: 30 }, (_, i) => `v${i}`));
+    // The trusted indexes answer lookups in the middle of old segments.
+    expect(readAll(again, 17)[0]).toBe('v17');
+    expect(again.offsetForTimestamp(1012, 30)).toEqual({ offset: 12, timestamp: 1012 });
     expect(append(again, ['more']).firstOffset).toBe(30);
   });
 
@@ -130,6 +151,82 @@ describe('PartitionLog', () => {
     expect(fs.readFileSync(file)).toEqual(bytes);
   });
 
+  describe('recovery: only bytes never fsynced may be cut', () => {
+    // Five records fsynced (the group commit recorded it), then a crash. The recovery-point
+    // checkpoint is older than that fsync (0), as it is for up to an interval after any write.
+    const crashAfterFsync = async () => {
+      const dir = tmpDir();
+      const log = openLog(dir);
+      for (let i = 0; i < 5; i++) append(log, [`r${i}`]);
+      await log.waitDurable(5);
+      const file = path.join(dir, segmentFiles(dir)[0]!);
+      const bytes = fs.readFileSync(file);
+      let lastBatch = 0;
+      while (lastBatch + bytes.readInt32BE(lastBatch + 8) + 12 < bytes.length) lastBatch += bytes.readInt32BE(lastBatch + 8) + 12;
+      return { dir, log, file, bytes, lastBatch };
+    };
+
+    it('reports a damaged fsynced tail as corruption instead of cutting it', async () => {
+      const { dir, file, bytes } = await crashAfterFsync();
+      bytes[bytes.length - 3] ^= 0x20; // in the value of offset 4, the last batch: looks like a torn tail
+      fs.writeFileSync(file, bytes);
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(true);
+      expect(again.offlineMessage).toMatch(/fsynced data is damaged/);
+      expect(fs.readFileSync(file)).toEqual(bytes);
+    });
+
+    it('reports fsynced batches that are missing (a file cut at a batch boundary) as corruption', async () => {
+      const { dir, file, lastBatch } = await crashAfterFsync();
+      fs.truncateSync(file, lastBatch);
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(true);
+      expect(again.offlineMessage).toMatch(/fsynced data is missing/);
+      expect(fs.statSync(file).size).toBe(lastBatch);
+    });
+
+    it('still cuts a torn batch that was never fsynced, above the fsynced ones', async () => {
+      const { dir, log, file, bytes } = await crashAfterFsync();
+      append(log, ['never-fsynced']);
+      fs.truncateSync(file, bytes.length + 30); // half of it reached the disk
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(false);
+      expect(readAll(again)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+      expect(append(again, ['next']).firstOffset).toBe(5);
+    });
+
+    it('a truncation lowers the recorded fsynced offset before cutting, so a torn write after it is still a torn tail', async () => {
+      const { dir, log, file } = await crashAfterFsync();
+      log.truncateTo(3);
+      const size = fs.statSync(file).size;
+      append(log, ['never-fsynced']);
+      fs.truncateSync(file, size + 30);
+      const again = openLog(dir, {}, 0);
+      expect(again.isOffline).toBe(false);
+      expect(readAll(again)).toEqual(['r0', 'r1', 'r2']);
+    });
+
+    it('takes the log offline for an offset gap across a segment roll (a power cut kept the new segment, not the old one\'s tail)', async () => {
+      const dir = tmpDir();
+      const config = { segmentBytes: 150 }; // two of these batches per segment
+      const log = openLog(dir, config);
+      append(log, ['r0']);
+      await log.waitDurable(1);
+      append(log, ['r1']); // the end of the first segment, never fsynced
+      append(log, ['r2']); // rolls: the first batch of the second segment
+      expect(log.segmentBaseOffsets()).toEqual([0, 2]);
+      // The power cut: the first segment lost its unsynced tail whole, the second kept its batch.
+      const first = path.join(dir, segmentFiles(dir)[0]!);
+      const firstBatch = fs.readFileSync(first).readInt32BE(8) + 12;
+      fs.truncateSync(first, firstBatch);
+      const again = openLog(dir, config, 0);
+      expect(again.isOffline).toBe(true);
+      expect(again.offlineMessage).toMatch(/offset gap: .*offset 1 is missing/);
+      expect(fs.statSync(first).size).toBe(firstBatch);
+      expect(fs.readFileSync(path.join(dir, segmentFiles(dir)[1]!)).length).toBeGreaterThan(0);
+    });
+  });
+
   it('detects corruption below the recovery point on read and goes offline instead of serving it', async () => {
     const dir = tmpDir();
     const log = openLog(dir, { segmentBytes: 200 });
@@ -143,6 +240,45 @@ describe('PartitionLog', () => {
     expect(again.isOffline).toBe(false);
     expect(() => readAll(again)).toThrow(expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }));
     expect(again.isOffline).toBe(true);
+  });
+
+  it('bounds and verifies every on-disk batch length on read: a flipped length takes the log offline, never an empty read or a skip', async () => {
+    // Index entries every few batches, so lookups walk batch headers from an entry before the damage.
+    const config = { segmentBytes: 700, indexIntervalBytes: 200 };
+    const build = async () => {
+      const dir = tmpDir();
+      const log = openLog(dir, config);
+      for (let i = 0; i < 20; i++) append(log, [`r${i}`], 0, 1000 + i);
+      await log.close();
+      // The first segment is below the recovery point: trusted at open, not scanned.
+      const file = path.join(dir, segmentFiles(dir)[0]!);
+      const bytes = fs.readFileSync(file);
+      const size = (pos: number) => bytes.readInt32BE(pos + 8) + 12;
+      const second = size(0); // the batch of offset 1
+      bytes.writeInt32BE(bytes.readInt32BE(second + 8) + (16 << 20), second + 8); // 16 MiB more than the file holds
+      fs.writeFileSync(file, bytes);
+      const again = openLog(dir, config, 20);
+      expect(again.isOffline).toBe(false);
+      expect(again.segmentCount).toBeGreaterThan(1);
+      return again;
+    };
+    const storageError = expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR });
+    // The damaged batch itself (at least one batch asked for): not a 16 MiB buffer with nothing in it.
+    const a = await build();
+    expect(() => a.read(1, 100, 20, true)).toThrow(storageError);
+    expect(a.isOffline).toBe(true);
+    expect(a.offlineMessage).toMatch(/batch length/);
+    // An offset found by walking past it: not silently skipped to the next segment.
+    const b = await build();
+    expect(() => b.read(2, 1 << 20, 20, true)).toThrow(storageError);
+    expect(b.isOffline).toBe(true);
+    // A read that walks through it from the start of the segment.
+    const c = await build();
+    expect(() => c.read(0, 1 << 20, 20, true)).toThrow(storageError);
+    // A lookup by timestamp that walks the same headers.
+    const d = await build();
+    expect(() => d.offsetForTimestamp(1002, 20)).toThrow(storageError);
+    expect(d.isOffline).toBe(true);
   });
 
   it('rebuilds a missing or garbage index', async () => {
@@ -171,15 +307,33 @@ describe('PartitionLog', () => {
     expect(append(log, ['after'], 3).firstOffset).toBe(7);
   });
 
-  it('group commit: every waiter is released once its offset is fsynced', async () => {
+  it('group commit: no waiter is released before its fsync, and one fsync covers every waiter queued behind it', async () => {
     const log = openLog(tmpDir());
-    const waits: Promise<void>[] = [];
-    for (let i = 0; i < 50; i++) {
-      const info = append(log, [`v${i}`]);
-      waits.push(log.waitDurable(info.lastOffset + 1));
-    }
-    await Promise.all(waits);
-    expect(log.durableEndOffset).toBe(50);
+    // fsyncs complete only when the test says so.
+    const held: Array<() => void> = [];
+    const holdingFsync = { fsync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void held.push(() => fs.fdatasync(fd, cb)) };
+    await withFileIO(holdingFsync, async () => {
+      const released: boolean[] = [];
+      const waits = Array.from({ length: 50 }, (_, i) => {
+        const info = append(log, [`v${i}`]);
+        return log.waitDurable(info.lastOffset + 1).then(() => void (released[i] = true));
+      });
+      // The first waiter started an fsync; the other 49 queue behind it.
+      expect(held).toHaveLength(1);
+      await Promise.resolve();
+      expect(released.filter(Boolean)).toHaveLength(0);
+      expect(log.durableEndOffset).toBe(0);
+      held[0]!();
+      await waits[0];
+      // That fsync covered only the first batch: one more fsync, for all 49 others, is in flight.
+      expect(log.durableEndOffset).toBe(1);
+      expect(held).toHaveLength(2);
+      expect(released.filter(Boolean)).toHaveLength(1);
+      held[1]!();
+      await Promise.all(waits);
+      expect(held).toHaveLength(2);
+      expect(log.durableEndOffset).toBe(50);
+    });
   });
 
   it('applies retention by size and by time, never past the high watermark', () => {
@@ -226,6 +380,34 @@ describe('PartitionLog', () => {
   });
 
   it('parses topic configs with Kafka names and rejects bad ones', () => {
-    expect(resolveLogConfig({ 'retention.ms': '-1', 'cleanup.policy': 'compact' })).toMatchObject({ retentionMs: -1, cleanupPolicy: 'compact' });
+    expect(resolveLogConfig({ 'retention.ms': '-1', 'cleanup.policy': 'delete, compact', 'segment.bytes': '1000', 'unclean.leader.election.enable': 'true' })).toMatchObject({
+      retentionMs: -1,
+      cleanupPolicy: 'compact,delete',
+      segmentBytes: 1000,
+      uncleanLeaderElectionEnable: true,
+    });
+    expect(() => validateTopicConfigs({ 'retention.ms': '-1', 'cleanup.policy': 'compact', 'max.message.bytes': '64' })).not.toThrow();
+    const bad: Array<[string, string]> = [
+      ['no.such.config', '1'],
+      ['retention.ms', 'soon'],
+      ['retention.ms', '-2'],
+      ['segment.bytes', '13'],
+      ['segment.bytes', '1.5'],
+      ['max.message.bytes', String(64 * 1024 * 1024 + 1)],
+      ['cleanup.policy', 'shred'],
+      ['min.cleanable.dirty.ratio', '1.5'],
+      ['unclean.leader.election.enable', 'yes'],
+      ['message.timestamp.type', 'WallClock'],
+    ];
+    for (const [name, value] of bad) {
+      let caught: unknown;
+      try {
+        validateTopicConfigs({ 'retention.ms': '1000', [name]: value });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, `${name}=${value}`).toBeInstanceOf(CairnError);
+      expect(caught).toMatchObject({ code: ErrorCode.INVALID_CONFIG, message: expect.stringContaining(name) });
+    }
   });
 });
