@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Admin } from '../src/client/admin';
 import type { Logger } from '../src/common/logger';
 import { SeededRandom } from '../src/common/random';
-import { checkAll, type CheckResult, type FinalLog } from './checkers';
+import { checkAll, checkControllersAgree, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
 import { ChaosCluster } from './harness/chaos-cluster';
 import { History } from './history';
 import { FAULTS, type NemesisContext, restartDead } from './nemesis';
@@ -58,31 +58,26 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   return false;
 }
 
-/** Replicas of every partition agree, byte for byte, below the end the drain reached. */
+/** Replicas of every partition agree, byte for byte, below the end the drain reached (read from the stopped nodes' disks). */
 async function checkReplicas(cluster: ChaosCluster, topic: string, final: FinalLog): Promise<CheckResult> {
-  const problems: string[] = [];
+  const copies: ReplicaCopy[] = [];
   for (const [partition, log] of final) {
     const end = log.size === 0 ? 0 : Math.max(...log.keys()) + 1;
     const holders = cluster.nodeIds().filter((id) => fs.existsSync(path.join(cluster.cluster.node(id).dataDir, `${topic}-${partition}`)));
-    const copies = await Promise.all(holders.map(async (id) => ({ id, bytes: await logBytes(cluster.cluster.node(id).dataDir, topic, partition, end) })));
-    const ref = copies[0]!;
-    for (const c of copies.slice(1)) {
-      if (!c.bytes.equals(ref.bytes)) problems.push(`partition ${partition}: node ${c.id} (${c.bytes.length} bytes) differs from node ${ref.id} (${ref.bytes.length} bytes) below offset ${end}`);
-    }
+    for (const node of holders) copies.push({ partition, end, node, bytes: await logBytes(cluster.cluster.node(node).dataDir, topic, partition, end) });
   }
-  return { checker: 'replicas-agree', ok: problems.length === 0, summary: `${final.size} partitions compared on disk`, problems };
+  return checkReplicasAgree(copies);
 }
 
-/** Every controller replayed the same metadata (reliability.md row 22). */
+/** Every controller replayed the same metadata (reliability.md row 22): waits up to 20 s for them to converge. */
 async function checkControllers(cluster: ChaosCluster): Promise<CheckResult> {
-  let last: string[] = [];
-  const same = await waitFor(async () => {
+  let images: ControllerImage[] = [];
+  await waitFor(async () => {
     const qs = await Promise.all(cluster.nodeIds().map((id) => cluster.quorum(id)));
-    if (qs.some((q) => q === null)) return false;
-    last = qs.map((q, i) => `node ${i + 1}: offset ${q!.metadataOffset} digest ${q!.imageDigest.slice(0, 12)}`);
-    return new Set(qs.map((q) => `${q!.metadataOffset}/${q!.imageDigest}`)).size === 1;
+    images = qs.map((q, i) => ({ node: cluster.nodeIds()[i]!, offset: q?.metadataOffset ?? null, digest: q?.imageDigest ?? '' }));
+    return checkControllersAgree(images).ok;
   }, 20_000);
-  return { checker: 'controllers-agree', ok: same, summary: last.join('; '), problems: same ? [] : [`controllers did not converge on one metadata image: ${last.join('; ')}`] };
+  return checkControllersAgree(images);
 }
 
 export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport> {
