@@ -72,7 +72,7 @@ export class History {
 
   /** Milliseconds since the history began: every op's `timeMs`. */
   now(): number {
-    return performance.now() - this.startMs;
+    return Math.round(performance.now() - this.startMs);
   }
 
   send(process: number, type: OpType, value: string, seq: number, extra: Partial<SendOp> = {}): void {
