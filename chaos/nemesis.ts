@@ -331,9 +331,9 @@ export const FAULTS: Record<string, Fault> = {
   'clock-jump': {
     name: 'clock-jump',
     // A node's wall clock jumps forward, then back past where it was (an operator, a VM resume, a
-    // bad NTP step). Safety must not notice: timeouts run on the monotonic clock, and only record
-    // timestamps see the wall clock. Jumps stay within hours: retention.ms (7 days) is time-based
-    // by design, so a jump of days would delete data as Kafka's would.
+    // bad NTP step). Safety must not notice: timeouts run on the monotonic clock; only record
+    // timestamps, segment roll and retention times see the wall clock. Jumps stay within hours:
+    // retention.ms (7 days) is time-based by design, so a jump of days would delete data as Kafka's would.
     async apply(ctx) {
       const id = ctx.random.pick(ctx.cluster.nodeIds());
       const base = ctx.cluster.clockSkew(id);
@@ -362,7 +362,10 @@ export const FAULTS: Record<string, Fault> = {
         replicas = ctx.random.shuffle([...current.filter((x) => x !== outgoing), incoming]);
         move = `from [${current}] to [${replicas}]: node ${incoming} gets a copy, node ${outgoing} drops it`;
       } else {
-        replicas = ctx.random.shuffle(current.length > 0 ? current : ctx.cluster.nodeIds().slice(0, 3));
+        // Rotated, so the preferred leader changes (a shuffle could give the same order back).
+        const from = current.length > 0 ? current : ctx.cluster.nodeIds().slice(0, 3);
+        const k = ctx.random.int(1, from.length - 1);
+        replicas = [...from.slice(k), ...from.slice(0, k)];
         move = `from [${current}] to [${replicas}] (reordered)`;
       }
       const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 5_000 });

@@ -93,7 +93,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'copy-job-bounces', row: 20, summary: 'hard and clean bounces under consume-transform-produce', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'exactly-once needs transactions, not built yet' },
   { name: 'group-coordinator', row: 21, summary: 'kill/pause the group coordinator while members join and leave', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: false, notApplicable: 'consumer groups are not built yet' },
   { name: 'controller-failover', row: 22, summary: 'isolate or kill the controller leader while metadata changes', faults: ['partition-controller', 'kill', 'reassign'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, checkControllers: true },
-  { name: 'mixed', row: 0, summary: 'every fault above, on one seeded schedule', faults: ['partition-leader', 'partition-controller', 'split-majority', 'one-way', 'bridge', 'pause', 'kill', 'kill-leader-twice', 'reset-client-leader', 'latency', 'lose-unfsynced', 'torn-tail', 'corrupt-minority'], holdMs: [1_000, 6_000], quietMs: [2_000, 5_000], ...PLAIN, fsyncJournal: true, checkControllers: true },
+  { name: 'mixed', row: 0, summary: 'every fault above, on one seeded schedule', faults: ['partition-leader', 'partition-controller', 'split-majority', 'one-way', 'bridge', 'pause', 'kill', 'kill-leader', 'kill-leader-twice', 'rolling-restart', 'reset-client-leader', 'latency', 'clock-jump', 'lose-unfsynced', 'torn-tail', 'corrupt-minority'], holdMs: [1_000, 6_000], quietMs: [2_000, 5_000], ...PLAIN, fsyncJournal: true, checkControllers: true },
 ];
 
 /** The short selection CI runs (a few minutes in all). */
