@@ -45,6 +45,36 @@ export interface QuorumInfo {
 }
 
 /**
+ * What a power cut that loses the page cache leaves of a stopped node's data directory, given the
+ * last fsynced size of each file (`durable`, from the fsync journal): segments and Raft's entry log
+ * cut back to it (to nothing if never fsynced), derived indexes dropped, every other file — the
+ * node's `server.log` above all — untouched.
+ */
+export function dropUnfsyncedIn(dataDir: string, durable: ReadonlyMap<string, number>): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (DATA_FILE.test(e.name)) {
+        const size = fs.statSync(full).size;
+        const keep = Math.min(size, durable.get(full) ?? 0);
+        if (keep < size) {
+          fs.truncateSync(full, keep);
+          files++;
+          bytes += size - keep;
+        }
+      } else if (/\.(index|timeindex)$/.test(e.name)) {
+        fs.rmSync(full);
+      }
+    }
+  };
+  walk(dataDir);
+  return { files, bytes };
+}
+
+/**
  * A cluster of real `cairn server` processes whose every connection runs through a Toxiproxy proxy,
  * one per directed link (design brief §10; issue 7): client→node `c>nI`, node→node `nI>nJ`. Each
  * node advertises its client proxy and reaches its peers through theirs (`peer.addresses`), so any
@@ -212,28 +242,7 @@ export class ChaosCluster {
    */
   dropUnfsynced(id: number): { files: number; bytes: number } {
     if (this.isRunning(id)) throw new Error(`node ${id} must be stopped before its page cache is dropped`);
-    const durable = readFsyncJournal(this.journal(id));
-    let files = 0;
-    let bytes = 0;
-    const walk = (dir: string) => {
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-        const full = path.join(dir, e.name);
-        if (e.isDirectory()) walk(full);
-        else if (DATA_FILE.test(e.name)) {
-          const size = fs.statSync(full).size;
-          const keep = Math.min(size, durable.get(full) ?? 0);
-          if (keep < size) {
-            fs.truncateSync(full, keep);
-            files++;
-            bytes += size - keep;
-          }
-        } else if (/\.(index|timeindex)$/.test(e.name)) {
-          fs.rmSync(full);
-        }
-      }
-    };
-    walk(this.cluster.node(id).dataDir);
-    return { files, bytes };
+    return dropUnfsyncedIn(this.cluster.node(id).dataDir, readFsyncJournal(this.journal(id)));
   }
 
   /**
