@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/common/logger';
-import { runScenario } from './runner';
+import { controlCaught, runScenario } from './runner';
 import { scenario, SMOKE } from './scenarios';
 
 /**
@@ -22,4 +22,13 @@ describe('chaos smoke (real processes, Toxiproxy on every link)', () => {
       expect(r.faults.filter((f) => f.fault !== 'heal').length, 'faults were injected').toBeGreaterThan(0);
     }, 300_000);
   }
+
+  // The same faults against a cluster that acknowledges before fsync must lose acknowledged writes,
+  // and lost-write must say so: otherwise a passing run above proves nothing (docs/chaos.md).
+  it(`lose-unfsynced-all negative control (log.flush.policy=interval): lost-write fails (seed ${SEED})`, async () => {
+    const r = await runScenario(scenario('lose-unfsynced-all'), { durationS: DURATION_S, seed: SEED, resultsDir: path.join(os.tmpdir(), 'cairn-chaos-smoke'), logger: silentLogger, negativeControl: true });
+    expect(r.verdict, `report: ${r.reportDir}/summary.md`).toBe('fail');
+    expect(r.checks.find((c) => c.checker === 'lost-write')?.ok, `report: ${r.reportDir}/summary.md`).toBe(false);
+    expect(controlCaught(r)).toBe(true);
+  }, 300_000);
 });

@@ -166,3 +166,55 @@ export function checkAll(history: History, final: FinalLog, opts: { strictDuplic
   if (owns.length > 0) out.push(checkSingleOwnership(owns));
   return out;
 }
+
+/** One replica's bytes of a partition below the drained end (chaos/verify.ts reads them from disk). */
+export interface ReplicaCopy {
+  partition: number;
+  /** The drained end: copies are compared below this offset. */
+  end: number;
+  node: number;
+  bytes: Buffer;
+}
+
+/** Replicas of each partition agree, byte for byte, below the end the drain reached (reliability.md row 6). */
+export function checkReplicasAgree(copies: readonly ReplicaCopy[]): CheckResult {
+  const byPartition = new Map<number, ReplicaCopy[]>();
+  for (const c of copies) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
+  const problems: string[] = [];
+  for (const [partition, list] of [...byPartition].sort((a, b) => a[0] - b[0])) {
+    const ref = list[0]!;
+    for (const c of list.slice(1)) {
+      if (c.bytes.equals(ref.bytes)) continue;
+      let at = 0;
+      while (at < Math.min(c.bytes.length, ref.bytes.length) && c.bytes[at] === ref.bytes[at]) at++;
+      problems.push(`partition ${partition}: node ${c.node} (${c.bytes.length} bytes) differs from node ${ref.node} (${ref.bytes.length} bytes) below offset ${ref.end}, first at byte ${at}`);
+    }
+  }
+  return result('replicas-agree', problems, `${byPartition.size} partitions, ${copies.length} replicas compared on disk`);
+}
+
+/** One controller's metadata image: the offset it has applied and the image's digest there. */
+export interface ControllerImage {
+  node: number;
+  /** null: the node did not answer. */
+  offset: number | null;
+  digest: string;
+}
+
+/**
+ * Every controller replayed the same metadata (reliability.md row 22): two digests at one offset
+ * are a divergence; different offsets (or a silent node) at the end of the wait mean no convergence.
+ */
+export function checkControllersAgree(images: readonly ControllerImage[]): CheckResult {
+  const problems: string[] = [];
+  const byOffset = new Map<number, ControllerImage[]>();
+  for (const i of images) if (i.offset !== null) byOffset.set(i.offset, [...(byOffset.get(i.offset) ?? []), i]);
+  for (const [offset, list] of byOffset) {
+    if (new Set(list.map((i) => i.digest)).size > 1) problems.push(`controllers diverged at metadata offset ${offset}: ${list.map((i) => `node ${i.node} digest ${i.digest.slice(0, 12)}`).join(', ')}`);
+  }
+  const silent = images.filter((i) => i.offset === null).map((i) => i.node);
+  if (silent.length > 0) problems.push(`controllers ${silent.join(',')} did not answer`);
+  else if (byOffset.size > 1) problems.push(`controllers did not converge on one metadata offset: ${images.map((i) => `node ${i.node} at ${i.offset}`).join(', ')}`);
+  const summary = images.map((i) => `node ${i.node}: ${i.offset === null ? 'no answer' : `offset ${i.offset} digest ${i.digest.slice(0, 12)}`}`).join('; ');
+  return result('controllers-agree', problems, summary);
+}

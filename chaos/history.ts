@@ -4,6 +4,8 @@
  * (outcome unknown: a timeout, a dropped connection, NOT_LEADER_OR_FOLLOWER after the send). Checkers read the
  * history and the final state; they never trust the workload's own view.
  */
+import { performance } from 'node:perf_hooks';
+
 export type OpType = 'invoke' | 'ok' | 'fail' | 'info';
 
 export interface SendOp {
@@ -65,10 +67,12 @@ export type Op = SendOp | ReadOp | TxnOp | OwnershipOp | FaultOp;
 
 export class History {
   readonly ops: Op[] = [];
-  readonly startMs = Date.now();
+  /** Monotonic (performance.now): a node's or this machine's wall-clock jump never bends the timeline. */
+  private readonly startMs = performance.now();
 
-  private now(): number {
-    return Date.now() - this.startMs;
+  /** Milliseconds since the history began: every op's `timeMs`. */
+  now(): number {
+    return Math.round(performance.now() - this.startMs);
   }
 
   send(process: number, type: OpType, value: string, seq: number, extra: Partial<SendOp> = {}): void {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Random } from '../src/common/random';
 import { Admin } from '../src/client/admin';
+import type { PartitionDescription } from '../src/protocol/messages';
 import type { ChaosCluster } from './harness/chaos-cluster';
 import type { History } from './history';
 
@@ -24,6 +26,28 @@ export interface Fault {
 async function leaderOf(ctx: NemesisContext): Promise<{ partition: number; leader: number }> {
   const partition = ctx.random.int(0, ctx.partitions - 1);
   return { partition, leader: await ctx.cluster.partitionLeader(ctx.topic, partition) };
+}
+
+/** A partition as the cluster describes it now (null when no broker answers). */
+async function describePartition(ctx: NemesisContext, partition: number): Promise<PartitionDescription | null> {
+  const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
+  try {
+    return (await admin.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions.find((p) => p.partition === partition) ?? null;
+  } finally {
+    admin.close();
+  }
+}
+
+/** Polls the partition's ISR until `done` holds or `timeoutMs` passes; returns the last ISR seen. */
+async function waitForIsr(ctx: NemesisContext, partition: number, done: (isr: number[]) => boolean, timeoutMs: number): Promise<{ isr: number[] | null; reached: boolean }> {
+  const deadline = performance.now() + timeoutMs;
+  let isr: number[] | null = null;
+  while (performance.now() < deadline) {
+    isr = (await describePartition(ctx, partition))?.isr ?? isr;
+    if (isr && done(isr)) return { isr, reached: true };
+    await sleep(200);
+  }
+  return { isr, reached: false };
 }
 
 /** Restarts every node that is not running (and resumes paused ones). */
@@ -147,8 +171,8 @@ export const FAULTS: Record<string, Fault> = {
       if (first < 0) return 'no leader';
       await ctx.cluster.kill(first);
       let second = -1;
-      const deadline = Date.now() + 15_000;
-      while (Date.now() < deadline) {
+      const deadline = performance.now() + 15_000;
+      while (performance.now() < deadline) {
         second = await ctx.cluster.partitionLeader(ctx.topic, partition);
         if (second > 0 && second !== first) break;
         await sleep(10);
@@ -180,16 +204,23 @@ export const FAULTS: Record<string, Fault> = {
   },
   'shrink-isr-then-kill-leader': {
     name: 'shrink-isr-then-kill-leader',
+    // Kills the partition's followers one at a time, each time waiting until the controller has
+    // taken it out of the ISR (writes must stop being acknowledged once the ISR is below
+    // min.insync.replicas), then kills the leader: no unclean leader may take over.
     async apply(ctx) {
       const { partition, leader } = await leaderOf(ctx);
       if (leader < 0) return 'no leader';
-      const followers = ctx.cluster.nodeIds().filter((x) => x !== leader);
+      const replicas = (await describePartition(ctx, partition))?.replicas ?? [];
+      const followers = ctx.random.shuffle(replicas.filter((x) => x !== leader));
+      const steps: string[] = [];
       for (const f of followers) {
         await ctx.cluster.kill(f);
-        await sleep(ctx.random.int(500, 3_000));
+        const { isr, reached } = await waitForIsr(ctx, partition, (i) => !i.includes(f), 15_000);
+        steps.push(`killed ${f}, ISR ${reached ? '' : 'still '}[${isr ?? '?'}]`);
+        await sleep(ctx.random.int(500, 2_000));
       }
       await ctx.cluster.kill(leader);
-      return `killed followers ${followers.join(',')} one by one, then leader ${leader} of partition ${partition}`;
+      return `partition ${partition} (replicas [${replicas}]): ${steps.join('; ')}; then kill -9 leader ${leader}`;
     },
     heal: restartDead,
   },
@@ -229,9 +260,9 @@ export const FAULTS: Record<string, Fault> = {
       for (const f of followers) await ctx.cluster.kill(f);
       // Wait until the ISR is just the leader and writes flow again on its disk alone, then cut power mid-write.
       const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
-      const deadline = Date.now() + 20_000;
+      const deadline = performance.now() + 20_000;
       try {
-        while (Date.now() < deadline) {
+        while (performance.now() < deadline) {
           const p = (await admin.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions[partition];
           if (p && p.isr.length === 1 && p.isr[0] === leader) break;
           await sleep(200);
@@ -255,10 +286,11 @@ export const FAULTS: Record<string, Fault> = {
       const { partition, leader } = await leaderOf(ctx);
       const victim = ctx.random.pick(ctx.cluster.nodeIds().filter((x) => x !== leader));
       await ctx.cluster.kill(victim);
-      const segs = ctx.cluster.segments(victim, ctx.topic, partition);
-      const seg = segs[0];
+      // Any segment: rolled ones (fsynced, closed, long unread) as well as the active one.
+      const segs = ctx.cluster.segments(victim, ctx.topic, partition).filter((f) => fs.statSync(f).size > 200);
+      const seg = segs.length > 0 ? ctx.random.pick(segs) : undefined;
       let what = 'nothing to corrupt';
-      if (seg && fs.statSync(seg).size > 200) {
+      if (seg) {
         const bytes = fs.readFileSync(seg);
         if (ctx.random.bool()) {
           const at = ctx.random.int(80, Math.floor(bytes.length / 2));
@@ -296,17 +328,52 @@ export const FAULTS: Record<string, Fault> = {
     },
     heal: restartDead,
   },
+  'clock-jump': {
+    name: 'clock-jump',
+    // A node's wall clock jumps forward, then back past where it was (an operator, a VM resume, a
+    // bad NTP step). Safety must not notice: timeouts run on the monotonic clock; only record
+    // timestamps, segment roll and retention times see the wall clock. Jumps stay within hours:
+    // retention.ms (7 days) is time-based by design, so a jump of days would delete data as Kafka's would.
+    async apply(ctx) {
+      const id = ctx.random.pick(ctx.cluster.nodeIds());
+      const base = ctx.cluster.clockSkew(id);
+      const forward = ctx.random.int(10_000, 3_600_000);
+      const back = ctx.random.int(10_000, 3_600_000);
+      ctx.cluster.setClockSkew(id, base + forward);
+      await sleep(ctx.random.int(500, 2_000));
+      ctx.cluster.setClockSkew(id, base - back);
+      return `node ${id}'s wall clock jumped ${Math.round(forward / 1000)} s forward, then back to ${Math.round(back / 1000)} s behind where it was`;
+    },
+    heal: async (ctx) => ctx.cluster.resetClocks(),
+  },
   reassign: {
     name: 'reassign',
     async apply(ctx) {
       const partition = ctx.random.int(0, ctx.partitions - 1);
-      const replicas = ctx.random.shuffle(ctx.cluster.nodeIds());
+      // With more brokers than replicas, one replica moves to a broker outside the current set (its
+      // data must be copied there); otherwise the replicas are only reordered.
+      const current = (await describePartition(ctx, partition))?.replicas ?? [];
+      const outside = ctx.cluster.nodeIds().filter((x) => !current.includes(x));
+      let replicas: number[];
+      let move: string;
+      if (current.length > 0 && outside.length > 0) {
+        const incoming = ctx.random.pick(outside);
+        const outgoing = ctx.random.pick(current);
+        replicas = ctx.random.shuffle([...current.filter((x) => x !== outgoing), incoming]);
+        move = `from [${current}] to [${replicas}]: node ${incoming} gets a copy, node ${outgoing} drops it`;
+      } else {
+        // Rotated, so the preferred leader changes (a shuffle could give the same order back).
+        const from = current.length > 0 ? current : ctx.cluster.nodeIds().slice(0, 3);
+        const k = ctx.random.int(1, from.length - 1);
+        replicas = [...from.slice(k), ...from.slice(0, k)];
+        move = `from [${current}] to [${replicas}] (reordered)`;
+      }
       const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 5_000 });
       try {
         const [r] = await admin.reassignPartitions([{ topic: ctx.topic, partition, replicas }]);
-        const victim = ctx.random.pick(ctx.cluster.nodeIds());
+        const victim = ctx.random.pick(ctx.cluster.nodeIds().filter((x) => ctx.cluster.isRunning(x)));
         await ctx.cluster.kill(victim);
-        return `reassigned partition ${partition} to [${replicas}] (${r?.errorCode === 0 ? 'started' : `refused: ${r?.errorMessage}`}) and killed node ${victim}`;
+        return `reassigned partition ${partition} ${move} (${r?.errorCode === 0 ? 'started' : `refused: ${r?.errorMessage}`}) and killed node ${victim}`;
       } catch (err) {
         return `reassignment of partition ${partition} failed: ${(err as Error).message}`;
       } finally {

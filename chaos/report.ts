@@ -13,8 +13,9 @@ function sparkline(values: number[]): string {
 /** A readable summary: verdict, checks, a timeline of faults over the throughput per second. */
 export function summary(r: RunReport): string {
   const lines = [
-    `# Chaos run: ${r.scenario} (reliability.md row ${r.row || 'all'}), seed ${r.seed}`,
+    `# Chaos run: ${r.scenario}${r.negativeControl ? ' (negative control)' : ''} (reliability.md row ${r.row || 'all'}), seed ${r.seed}`,
     '',
+    ...(r.negativeControl ? [`Negative control: the cluster ran with \`${r.negativeControl.setting}\`; the run must FAIL with \`${r.negativeControl.expect}\`.`, ''] : []),
     `**${r.verdict === 'pass' ? 'PASS' : 'FAIL'}** — ${r.durationS} s of faults, started ${r.startedAt}; writes: ${r.stats.ok} acknowledged, ${r.stats.info} unknown, ${r.stats.fail} failed of ${r.stats.invoked}; ${r.stats.reads} reads during the run; ${r.stats.drained} records drained${r.stats.drainComplete ? '' : ' (drain incomplete)'}.`,
     '',
     '| checker | result | what was checked |',
@@ -33,7 +34,7 @@ export function summary(r: RunReport): string {
     const end = f.endMs >= 0 ? `${(f.endMs / 1000).toFixed(1)} s` : '…';
     lines.push(`- ${(f.startMs / 1000).toFixed(1)} s → ${end}: **${f.fault}** ${f.detail}`);
   }
-  lines.push('', `Replay: \`npm run chaos -- --scenario ${r.scenario} --duration ${r.durationS} --seed ${r.seed}\``);
+  lines.push('', `Replay: \`npm run chaos -- --scenario ${r.scenario}${r.negativeControl ? ' --negative-control' : ''} --duration ${r.durationS} --seed ${r.seed}\``);
   if (r.verdict === 'fail') lines.push('', `The cluster's data and logs are kept in \`${r.dataDir}\`; the full history is \`history.json\`.`);
   return lines.join('\n') + '\n';
 }

@@ -8,12 +8,15 @@
  * Each run starts a fresh three-node cluster with a Toxiproxy proxy on every link (the bundled
  * server, or TOXIPROXY_URL), runs acks=all producers and a follower, injects the scenario's faults
  * on a seeded schedule, heals, drains and checks. Reports go to chaos/results/<time>-<scenario>-seed<N>/.
- * Exits 1 if any run fails.
+ *   npm run chaos -- --scenario NAME --negative-control    (the same faults against an unsafe setting)
+ *
+ * Exits 1 if any run fails — or, with --negative-control, if any run does not fail with the
+ * checker its unsafe setting must trip.
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/common/logger';
-import { runScenario } from './runner';
+import { controlCaught, runScenario } from './runner';
 import { scenario, SCENARIOS } from './scenarios';
 
 async function main(): Promise<number> {
@@ -27,15 +30,20 @@ async function main(): Promise<number> {
       seeds: { type: 'string' },
       results: { type: 'string' },
       'keep-data': { type: 'boolean' },
+      'negative-control': { type: 'boolean' },
     },
   });
   if (values.list) {
-    for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(24)} ${String(s.row || '-').padStart(2)}  ${s.summary}${s.notApplicable ? `  [not applicable: ${s.notApplicable}]` : ''}\n`);
+    for (const s of SCENARIOS) {
+      const control = s.negativeControl ? `  [negative control: ${s.negativeControl.setting}]` : '';
+      process.stdout.write(`${s.name.padEnd(24)} ${String(s.row || '-').padStart(2)}  ${s.summary}${s.notApplicable ? `  [not applicable: ${s.notApplicable}]` : ''}${control}\n`);
+    }
     return 0;
   }
-  const names = values.all ? SCENARIOS.filter((s) => !s.notApplicable).map((s) => s.name) : (values.scenario as string[] | undefined) ?? [];
+  const negative = values['negative-control'] === true;
+  const names = values.all ? SCENARIOS.filter((s) => !s.notApplicable && (!negative || s.negativeControl)).map((s) => s.name) : (values.scenario as string[] | undefined) ?? [];
   if (names.length === 0) {
-    process.stderr.write('usage: npm run chaos -- --list | --scenario NAME [--duration S] [--seed N] [--seeds K] | --all\n');
+    process.stderr.write('usage: npm run chaos -- --list | --scenario NAME [--negative-control] [--duration S] [--seed N] [--seeds K] | --all [--negative-control]\n');
     return 2;
   }
   const durationS = Number(values.duration ?? 60);
@@ -51,11 +59,19 @@ async function main(): Promise<number> {
       process.stdout.write(`SKIP ${name}: ${s.notApplicable}\n`);
       continue;
     }
+    if (negative && !s.negativeControl) {
+      process.stdout.write(`SKIP ${name}: no negative control${s.noNegativeControl ? ` (${s.noNegativeControl})` : ''}\n`);
+      continue;
+    }
     for (let seed = seed0; seed < seed0 + seeds; seed++) {
-      const r = await runScenario(s, { durationS, seed, resultsDir, logger, keepData: values['keep-data'] === true });
+      const r = await runScenario(s, { durationS, seed, resultsDir, logger, keepData: values['keep-data'] === true, negativeControl: negative });
       const bad = r.checks.filter((c) => !c.ok).map((c) => c.checker);
-      if (r.verdict === 'fail') failed++;
-      process.stdout.write(`${r.verdict === 'pass' ? 'PASS' : 'FAIL'} ${name} seed=${seed} acked=${r.stats.ok} unknown=${r.stats.info} faults=${r.faults.length}${bad.length ? ` failed: ${bad.join(',')}` : ''} → ${path.join(r.reportDir, 'summary.md')}\n`);
+      // A negative control succeeds by failing, with the checker its unsafe setting must trip.
+      const good = negative ? controlCaught(r) : r.verdict === 'pass';
+      if (!good) failed++;
+      const label = negative ? `${name} --negative-control (${s.negativeControl!.setting})` : name;
+      const verdict = negative ? (good ? `: ${s.negativeControl!.expect} failed, as the unsafe setting must make it` : `: the negative control did not make ${s.negativeControl!.expect} fail`) : '';
+      process.stdout.write(`${r.verdict === 'pass' ? 'PASS' : 'FAIL'} ${label} seed=${seed} acked=${r.stats.ok} unknown=${r.stats.info} faults=${r.faults.length}${bad.length ? ` failed: ${bad.join(',')}` : ''}${verdict} → ${path.join(r.reportDir, 'summary.md')}\n`);
     }
   }
   return failed > 0 ? 1 : 0;

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Admin } from '../src/client/admin';
 import type { Logger } from '../src/common/logger';
 import { SeededRandom } from '../src/common/random';
-import { checkAll, type CheckResult, type FinalLog } from './checkers';
+import { checkAll, checkControllersAgree, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
 import { ChaosCluster } from './harness/chaos-cluster';
 import { History } from './history';
 import { FAULTS, type NemesisContext, restartDead } from './nemesis';
@@ -27,11 +28,21 @@ export interface RunOptions {
   quietAfterHealMs?: number;
   /** Keep the cluster's data directory (it is removed after a passing run). */
   keepData?: boolean;
+  /** Run the scenario's negative control: the same faults against its unsafe setting (it must fail). */
+  negativeControl?: boolean;
 }
+
+/**
+ * The chaos topic rolls a segment every 16 KiB (about every two seconds of the workload), so
+ * faults land on rolled, fsynced segments as well as on the active one.
+ */
+export const CHAOS_SEGMENT_BYTES = 16 * 1024;
 
 export interface RunReport {
   scenario: string;
   row: number;
+  /** Set on a negative-control run: the unsafe setting, and the checker that must fail. */
+  negativeControl?: { setting: string; expect: string };
   seed: number;
   durationS: number;
   startedAt: string;
@@ -45,9 +56,14 @@ export interface RunReport {
   reportDir: string;
 }
 
+/** A negative control did its job: the run failed, with the checker its unsafe setting must trip. */
+export function controlCaught(r: RunReport): boolean {
+  return r.negativeControl !== undefined && r.verdict === 'fail' && r.checks.some((c) => !c.ok && c.checker === r.negativeControl!.expect);
+}
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
     try {
       if (await check()) return true;
     } catch {
@@ -58,37 +74,34 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   return false;
 }
 
-/** Replicas of every partition agree, byte for byte, below the end the drain reached. */
-async function checkReplicas(cluster: ChaosCluster, topic: string, final: FinalLog): Promise<CheckResult> {
-  const problems: string[] = [];
+/** Replicas of every partition agree, byte for byte, below the end the drain reached (read from the stopped nodes' disks). */
+async function checkReplicas(cluster: ChaosCluster, topic: string, final: FinalLog, replicas: Map<number, number[]>): Promise<CheckResult> {
+  const copies: ReplicaCopy[] = [];
   for (const [partition, log] of final) {
     const end = log.size === 0 ? 0 : Math.max(...log.keys()) + 1;
-    const holders = cluster.nodeIds().filter((id) => fs.existsSync(path.join(cluster.cluster.node(id).dataDir, `${topic}-${partition}`)));
-    const copies = await Promise.all(holders.map(async (id) => ({ id, bytes: await logBytes(cluster.cluster.node(id).dataDir, topic, partition, end) })));
-    const ref = copies[0]!;
-    for (const c of copies.slice(1)) {
-      if (!c.bytes.equals(ref.bytes)) problems.push(`partition ${partition}: node ${c.id} (${c.bytes.length} bytes) differs from node ${ref.id} (${ref.bytes.length} bytes) below offset ${end}`);
-    }
+    const holders = (replicas.get(partition) ?? cluster.nodeIds()).filter((id) => fs.existsSync(path.join(cluster.cluster.node(id).dataDir, `${topic}-${partition}`)));
+    for (const node of holders) copies.push({ partition, end, node, bytes: await logBytes(cluster.cluster.node(node).dataDir, topic, partition, end) });
   }
-  return { checker: 'replicas-agree', ok: problems.length === 0, summary: `${final.size} partitions compared on disk`, problems };
+  return checkReplicasAgree(copies);
 }
 
-/** Every controller replayed the same metadata (reliability.md row 22). */
+/** Every controller replayed the same metadata (reliability.md row 22): waits up to 20 s for them to converge. */
 async function checkControllers(cluster: ChaosCluster): Promise<CheckResult> {
-  let last: string[] = [];
-  const same = await waitFor(async () => {
+  let images: ControllerImage[] = [];
+  await waitFor(async () => {
     const qs = await Promise.all(cluster.nodeIds().map((id) => cluster.quorum(id)));
-    if (qs.some((q) => q === null)) return false;
-    last = qs.map((q, i) => `node ${i + 1}: offset ${q!.metadataOffset} digest ${q!.imageDigest.slice(0, 12)}`);
-    return new Set(qs.map((q) => `${q!.metadataOffset}/${q!.imageDigest}`)).size === 1;
+    images = qs.map((q, i) => ({ node: cluster.nodeIds()[i]!, offset: q?.metadataOffset ?? null, digest: q?.imageDigest ?? '' }));
+    return checkControllersAgree(images).ok;
   }, 20_000);
-  return { checker: 'controllers-agree', ok: same, summary: last.join('; '), problems: same ? [] : [`controllers did not converge on one metadata image: ${last.join('; ')}`] };
+  return checkControllersAgree(images);
 }
 
 export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport> {
   const startedAt = new Date().toISOString();
   const stamp = startedAt.replace(/[:.]/g, '-');
-  const reportDir = path.join(o.resultsDir, `${stamp}-${s.name}-seed${o.seed}`);
+  const control = o.negativeControl ? s.negativeControl : undefined;
+  if (o.negativeControl && !control) throw new Error(`scenario ${s.name} has no negative control${s.noNegativeControl ? `: ${s.noNegativeControl}` : ''}`);
+  const reportDir = path.join(o.resultsDir, `${stamp}-${s.name}${control ? '-negative-control' : ''}-seed${o.seed}`);
   const dataDir = path.join(reportDir, 'cluster');
   const partitions = s.assignment?.length ?? o.partitions ?? 3;
   const nodes = s.nodes ?? 3;
@@ -98,8 +111,6 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   const env = new Map<number, Record<string, string>>();
   for (let id = 1; id <= nodes; id++) {
     const e: Record<string, string> = {};
-    const skew = s.clockSkewMs?.[id - 1];
-    if (skew !== undefined) e.CAIRN_CLOCK_SKEW_MS = String(skew);
     if (s.fsyncDelayMs) e.CAIRN_FAULT_FSYNC_DELAY_MS = String(s.fsyncDelayMs);
     env.set(id, e);
   }
@@ -111,6 +122,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     fsyncJournal: s.fsyncJournal,
     tmpfsMiB: s.tmpfsNode1MiB ? new Map([[1, s.tmpfsNode1MiB]]) : undefined,
     env,
+    clockSkewMs: new Map((s.clockSkewMs ?? []).map((ms, i) => [i + 1, ms])),
     flags: {
       'broker-session-timeout-ms': '4000',
       'broker-heartbeat-interval-ms': '500',
@@ -118,6 +130,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       'controller-quorum-election-timeout-ms': '1000',
       'controller-quorum-heartbeat-interval-ms': '200',
       'metadata-snapshot-max-entries': '200',
+      ...control?.flags,
     },
   });
   const topic = 'chaos';
@@ -131,7 +144,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await cluster.startAll();
     const admin = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 10_000 });
     try {
-      await admin.createTopic({ name: topic, partitions, replicationFactor: 3, assignments: s.assignment, configs: { 'min.insync.replicas': String(s.minInsync ?? 2) } });
+      await admin.createTopic({ name: topic, partitions, replicationFactor: 3, assignments: s.assignment, configs: { 'min.insync.replicas': String(s.minInsync ?? 2), 'segment.bytes': String(CHAOS_SEGMENT_BYTES) } });
       await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
     } finally {
       admin.close();
@@ -141,9 +154,9 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     producers.start();
     reader.start();
     const ctx: NemesisContext = { cluster, random, topic, partitions, history };
-    const endAt = Date.now() + o.durationS * 1000;
+    const endAt = performance.now() + o.durationS * 1000;
     await sleep(2_000);
-    while (Date.now() < endAt && s.faults.length > 0) {
+    while (performance.now() < endAt && s.faults.length > 0) {
       const fault = FAULTS[random.pick(s.faults)]!;
       let detail: string;
       try {
@@ -158,13 +171,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       history.fault('end', fault.name);
       await sleep(random.int(s.quietMs[0], s.quietMs[1]));
     }
-    if (s.faults.length === 0) await sleep(Math.max(0, endAt - Date.now()));
+    if (s.faults.length === 0) await sleep(Math.max(0, endAt - performance.now()));
     // Heal everything, then a quiet period with the workload still running.
     await cluster.healNetwork();
     await restartDead(ctx);
     for (const id of cluster.nodeIds()) cluster.freeDisk(id);
-    healedAtMs = Date.now() - history.startMs;
-    history.fault('start', 'heal', 'network healed, every node resumed or restarted, disk freed');
+    cluster.resetClocks();
+    healedAtMs = history.now();
+    history.fault('start', 'heal', 'network healed, every node resumed or restarted, disk freed, clocks reset');
     await sleep(o.quietAfterHealMs ?? 10_000);
     await producers.stop();
     await reader.stop();
@@ -173,12 +187,17 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     drainComplete = drained.complete;
     checks.push(...checkAll(history, final, { strictDuplicates: s.strictDuplicates, healedAtMs, recoveryBoundMs: o.recoveryBoundMs ?? 30_000 }));
     if (s.checkControllers) checks.push(await checkControllers(cluster));
-    // Replicas converge: every ISR full again, then compare the logs on disk with the nodes stopped.
     const admin2 = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 5_000 });
-    const converged = await waitFor(async () => (await admin2.describeTopics([topic]))[0]!.partitions.every((p) => p.isr.length === 3), 60_000);
+    // Replicas converge (reassignments finished, every ISR full again), then compare the logs on disk with the nodes stopped.
+    const replicas = new Map<number, number[]>();
+    const converged = await waitFor(async () => {
+      const ps = (await admin2.describeTopics([topic]))[0]!.partitions;
+      for (const p of ps) replicas.set(p.partition, p.replicas);
+      return ps.every((p) => p.replicas.length === 3 && p.isr.length === 3 && p.addingReplicas.length === 0 && p.removingReplicas.length === 0);
+    }, 60_000);
     admin2.close();
     await cluster.cluster.stopAll('SIGTERM');
-    checks.push(converged ? await checkReplicas(cluster, topic, final) : { checker: 'replicas-agree', ok: false, summary: 'ISRs never became full again', problems: ['replicas did not all rejoin the ISR within 60 s of the drain'] });
+    checks.push(converged ? await checkReplicas(cluster, topic, final, replicas) : { checker: 'replicas-agree', ok: false, summary: 'ISRs never became full again', problems: ['replicas did not all rejoin the ISR (or a reassignment did not finish) within 60 s of the drain'] });
   } catch (err) {
     checks.push({ checker: 'run', ok: false, summary: 'the run itself failed', problems: [(err as Error).stack ?? String(err)] });
   } finally {
@@ -196,12 +215,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       if (open) open.endMs = op.timeMs;
     }
   }
-  const seconds = Math.ceil((Date.now() - history.startMs) / 1000);
+  const seconds = Math.ceil(history.now() / 1000);
   const throughput = new Array<number>(seconds).fill(0);
   for (const op of sends) if (op.type === 'ok') throughput[Math.floor(op.timeMs / 1000)]!++;
   const report: RunReport = {
     scenario: s.name,
     row: s.row,
+    ...(control ? { negativeControl: { setting: control.setting, expect: control.expect } } : {}),
     seed: o.seed,
     durationS: o.durationS,
     startedAt,
@@ -223,6 +243,6 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     reportDir,
   };
   writeReport(report, history);
-  if (report.verdict === 'pass' && !o.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+  if ((report.verdict === 'pass' || controlCaught(report)) && !o.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
   return report;
 }

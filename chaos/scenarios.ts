@@ -32,25 +32,59 @@ export interface Scenario {
   assignment?: number[][];
   /** Set when the scenario cannot run yet, with the reason. */
   notApplicable?: string;
+  /**
+   * The same faults against a cluster configured unsafely (`--negative-control`): the run must then
+   * FAIL with `expect`, which shows the scenario can see the loss its setting guards against.
+   */
+  negativeControl?: NegativeControl;
+  /** For storage scenarios without one: why no setting makes a sensible negative control. */
+  noNegativeControl?: string;
 }
+
+export interface NegativeControl {
+  /** The unsafe setting, as an operator would write it. */
+  setting: string;
+  /** Server flags for every node. */
+  flags: Record<string, string>;
+  /**
+   * The checker that must fail: lost-write where the unsafe setting loses acknowledged writes;
+   * replicas-agree for lose-unfsynced-one, where the other replicas still hold every acknowledged
+   * write and what breaks is the victim's own copy (docs/chaos.md, "Negative controls").
+   */
+  expect: string;
+}
+
+/**
+ * Acknowledge before fsync, and fsync only every ten minutes (so never within a run, except when a
+ * node stops cleanly): a power cut then takes acknowledged writes with it.
+ */
+const NO_FSYNC_BEFORE_ACK: NegativeControl = {
+  setting: 'log.flush.policy=interval, log.flush.interval.ms=600000',
+  flags: { 'log-flush-policy': 'interval', 'log-flush-interval-ms': '600000' },
+  expect: 'lost-write',
+};
+
+/** Where faults need a partition's replicas off the controllers: five nodes, three controllers, replicas on 4, 5 and one controller. */
+const FIVE_NODES = { nodes: 5, controllers: 3, assignment: [[4, 5, 1], [5, 4, 2], [4, 1, 5]] };
 
 const PLAIN = { strictDuplicates: false };
 
 export const SCENARIOS: Scenario[] = [
   { name: 'partition-leader', row: 1, summary: 'partition a partition leader from the other brokers; acks=all, unique values', faults: ['partition-leader'], holdMs: [3_000, 10_000], quietMs: [2_000, 5_000], ...PLAIN, checkControllers: true },
-  { name: 'isr-shrink-kill-leader', row: 2, summary: 'kill followers one by one (the ISR shrinks), then kill -9 the leader', faults: ['shrink-isr-then-kill-leader'], holdMs: [2_000, 5_000], quietMs: [5_000, 8_000], ...PLAIN },
+  { name: 'isr-shrink-kill-leader', row: 2, summary: 'kill a partition\'s followers one by one, each time until the ISR has shrunk, then kill -9 the leader (5 nodes, 3 controllers)', faults: ['shrink-isr-then-kill-leader'], holdMs: [2_000, 5_000], quietMs: [5_000, 8_000], ...PLAIN, ...FIVE_NODES },
   { name: 'pause', row: 3, summary: 'SIGSTOP the leader, a minority or every node, then SIGCONT', faults: ['pause'], holdMs: [1_000, 8_000], quietMs: [2_000, 5_000], ...PLAIN },
   { name: 'kill-random', row: 4, summary: 'kill -9 random nodes in a loop, and all at once', faults: ['kill', 'kill', 'kill-all'], holdMs: [1_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, checkControllers: true },
+  { name: 'bounce', row: 4, summary: 'clean rolling restarts (SIGTERM, one node at a time) and kill -9 of partition leaders', faults: ['rolling-restart', 'kill-leader'], holdMs: [1_000, 4_000], quietMs: [3_000, 6_000], ...PLAIN, checkControllers: true },
   { name: 'client-link-cut', row: 5, summary: 'cut client-to-leader connections mid-request (reset_peer, limit_data)', faults: ['reset-client-leader'], holdMs: [2_000, 6_000], quietMs: [1_000, 3_000], ...PLAIN },
   { name: 'one-way-ring', row: 6, summary: 'one-way partitions and ring (bridge) partitions between brokers', faults: ['one-way', 'bridge'], holdMs: [3_000, 10_000], quietMs: [2_000, 5_000], ...PLAIN, checkControllers: true },
-  { name: 'lose-unfsynced-one', row: 7, summary: 'one node loses its un-fsynced writes while another is paused', faults: ['lose-unfsynced'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN, fsyncJournal: true },
-  { name: 'lose-unfsynced-all', row: 8, summary: 'every node loses its un-fsynced writes at once', faults: ['lose-unfsynced-all'], holdMs: [500, 2_000], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true },
-  { name: 'torn-tail', row: 9, summary: 'ISR down to one (min.insync.replicas=1, so it keeps writing), it loses power mid-write, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true, minInsync: 1, fsyncDelayMs: 40, nodes: 5, controllers: 3, assignment: [[4, 5, 1], [5, 4, 2], [4, 1, 5]] },
+  { name: 'lose-unfsynced-one', row: 7, summary: 'one node loses its un-fsynced writes while another is paused', faults: ['lose-unfsynced'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN, fsyncJournal: true, negativeControl: { ...NO_FSYNC_BEFORE_ACK, expect: 'replicas-agree' } },
+  { name: 'lose-unfsynced-all', row: 8, summary: 'every node loses its un-fsynced writes at once', faults: ['lose-unfsynced-all'], holdMs: [500, 2_000], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true, negativeControl: NO_FSYNC_BEFORE_ACK },
+  { name: 'torn-tail', row: 9, summary: 'ISR down to one (min.insync.replicas=1, so it keeps writing), it loses power mid-write, the others return', faults: ['torn-tail'], holdMs: [500, 1_500], quietMs: [6_000, 10_000], ...PLAIN, fsyncJournal: true, minInsync: 1, fsyncDelayMs: 40, ...FIVE_NODES, negativeControl: NO_FSYNC_BEFORE_ACK },
   { name: 'kill-leader-twice', row: 10, summary: 'kill the leader, then the new leader as soon as it is elected', faults: ['kill-leader-twice'], holdMs: [1_000, 4_000], quietMs: [4_000, 8_000], ...PLAIN },
-  { name: 'corrupt-minority', row: 11, summary: 'flip bits in or truncate a segment on a minority, then restart it', faults: ['corrupt-minority'], holdMs: [2_000, 5_000], quietMs: [4_000, 8_000], ...PLAIN },
-  { name: 'disk-full', row: 12, summary: 'fill one node\'s disk (a small tmpfs), then free it', faults: ['disk-full'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, tmpfsNode1MiB: 256 },
-  { name: 'latency-skew', row: 13, summary: '100 ± 50 ms on every link, bandwidth limits, node clocks skewed by seconds', faults: ['latency', 'bandwidth'], holdMs: [4_000, 10_000], quietMs: [2_000, 4_000], ...PLAIN, clockSkewMs: [0, 7_000, -13_000] },
-  { name: 'reassign-under-faults', row: 14, summary: 'move partitions between brokers while nodes are killed and partitioned', faults: ['reassign', 'kill', 'partition-leader'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN },
+  { name: 'corrupt-minority', row: 11, summary: 'flip bits in or truncate a segment on a minority, then restart it', faults: ['corrupt-minority'], holdMs: [2_000, 5_000], quietMs: [4_000, 8_000], ...PLAIN, noNegativeControl: 'what catches the damage (CRC checks of every segment after an unclean shutdown, a damaged replica out of the ISR and leadership) is code, not a setting; the checkers\' own tests cover a replica that differs' },
+  { name: 'disk-full', row: 12, summary: 'fill one node\'s disk (a small tmpfs), then free it', faults: ['disk-full'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, tmpfsNode1MiB: 256, noNegativeControl: 'a full disk fails writes before they are acknowledged under either flush policy; no setting acknowledges a write its leader could not write' },
+  { name: 'latency-skew', row: 13, summary: '100 ± 50 ms on every link, bandwidth limits, node clocks skewed by seconds and jumping forward and back', faults: ['latency', 'bandwidth', 'clock-jump'], holdMs: [4_000, 10_000], quietMs: [2_000, 4_000], ...PLAIN, clockSkewMs: [0, 7_000, -13_000] },
+  { name: 'reassign-under-faults', row: 14, summary: 'move a replica to a broker outside the partition\'s replica set (4 nodes, 3 controllers) while nodes are killed and partitioned', faults: ['reassign', 'kill', 'partition-leader'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, nodes: 4, controllers: 3 },
   { name: 'txn-pause-commit', row: 15, summary: 'pause a transactional client or the coordinator mid-commit', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
   { name: 'txn-slow-coordinator', row: 16, summary: 'delay only the coordinator link', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
   { name: 'txn-kill-after-commit', row: 17, summary: 'kill the coordinator after commit, before the ack', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'transactions are not built yet' },
@@ -59,7 +93,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'copy-job-bounces', row: 20, summary: 'hard and clean bounces under consume-transform-produce', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: true, notApplicable: 'exactly-once needs transactions, not built yet' },
   { name: 'group-coordinator', row: 21, summary: 'kill/pause the group coordinator while members join and leave', faults: [], holdMs: [0, 0], quietMs: [0, 0], strictDuplicates: false, notApplicable: 'consumer groups are not built yet' },
   { name: 'controller-failover', row: 22, summary: 'isolate or kill the controller leader while metadata changes', faults: ['partition-controller', 'kill', 'reassign'], holdMs: [2_000, 6_000], quietMs: [3_000, 6_000], ...PLAIN, checkControllers: true },
-  { name: 'mixed', row: 0, summary: 'every fault above, on one seeded schedule', faults: ['partition-leader', 'partition-controller', 'split-majority', 'one-way', 'bridge', 'pause', 'kill', 'kill-leader-twice', 'reset-client-leader', 'latency', 'lose-unfsynced', 'torn-tail', 'corrupt-minority'], holdMs: [1_000, 6_000], quietMs: [2_000, 5_000], ...PLAIN, fsyncJournal: true, checkControllers: true },
+  { name: 'mixed', row: 0, summary: 'every fault above, on one seeded schedule', faults: ['partition-leader', 'partition-controller', 'split-majority', 'one-way', 'bridge', 'pause', 'kill', 'kill-leader', 'kill-leader-twice', 'rolling-restart', 'reset-client-leader', 'latency', 'clock-jump', 'lose-unfsynced', 'torn-tail', 'corrupt-minority'], holdMs: [1_000, 6_000], quietMs: [2_000, 5_000], ...PLAIN, fsyncJournal: true, checkControllers: true },
 ];
 
 /** The short selection CI runs (a few minutes in all). */

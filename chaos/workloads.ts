@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Consumer } from '../src/client/consumer';
 import { Producer } from '../src/client/producer';
 import { CairnError, errorName, isRetriable } from '../src/common/errors';
@@ -44,7 +45,7 @@ export class ProducerWorkload {
     const gapMs = 1000 / this.o.ratePerProducer;
     const inflight = new Set<Promise<void>>();
     let seq = 0;
-    let next = Date.now();
+    let next = performance.now();
     while (this.running) {
       if (inflight.size >= this.o.concurrency) {
         await Promise.race(inflight);
@@ -65,9 +66,9 @@ export class ProducerWorkload {
       const tracked = op.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
       next += gapMs;
-      const wait = next - Date.now();
+      const wait = next - performance.now();
       if (wait > 0) await sleep(wait);
-      else if (wait < -1000) next = Date.now(); // fell behind (a fault): do not burst
+      else if (wait < -1000) next = performance.now(); // fell behind (a fault): do not burst
     }
     await Promise.allSettled(inflight);
   }
@@ -143,11 +144,11 @@ export async function drain(bootstrap: string, topic: string, partitions: number
   const log: FinalLog = new Map(Array.from({ length: partitions }, (_, p) => [p, new Map<number, string>()]));
   const pending = new Set(mustSee);
   const consumer = new Consumer({ bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000 });
-  const deadline = Date.now() + deadlineMs;
+  const deadline = performance.now() + deadlineMs;
   let quiet = 0;
   try {
     consumer.assign(Array.from({ length: partitions }, (_, p) => ({ topic, partition: p, offset: 0 })));
-    while (Date.now() < deadline) {
+    while (performance.now() < deadline) {
       let records;
       try {
         records = await consumer.poll(500);

@@ -12,6 +12,9 @@ import { ToxiproxyServer } from '../toxiproxy/server';
 export const CLIENT = 'c';
 const nodeName = (id: number) => `n${id}`;
 
+/** Files whose un-fsynced bytes a power cut drops: partition segments (`<20 digits>.log`) and Raft's entry log. */
+const DATA_FILE = /^(\d{20}\.log|raft-entries\.log)$/;
+
 export interface ChaosClusterOptions {
   nodes: number;
   /** The first this-many nodes are controllers (combined with brokers); default all. */
@@ -26,8 +29,10 @@ export interface ChaosClusterOptions {
   fsyncJournal?: boolean;
   /** Put these nodes' data on a tmpfs of this many MiB (disk-full scenarios). */
   tmpfsMiB?: Map<number, number>;
-  /** Extra environment per node (e.g. clock skew). */
+  /** Extra environment per node. */
   env?: Map<number, Record<string, string>>;
+  /** Each node's wall-clock offset at start (ms); `setClockSkew` changes it at runtime. */
+  clockSkewMs?: Map<number, number>;
 }
 
 export interface QuorumInfo {
@@ -37,6 +42,36 @@ export interface QuorumInfo {
   metadataOffset: number;
   imageDigest: string;
   brokers: { nodeId: number; fenced: boolean }[];
+}
+
+/**
+ * What a power cut that loses the page cache leaves of a stopped node's data directory, given the
+ * last fsynced size of each file (`durable`, from the fsync journal): segments and Raft's entry log
+ * cut back to it (to nothing if never fsynced), derived indexes dropped, every other file — the
+ * node's `server.log` above all — untouched.
+ */
+export function dropUnfsyncedIn(dataDir: string, durable: ReadonlyMap<string, number>): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (DATA_FILE.test(e.name)) {
+        const size = fs.statSync(full).size;
+        const keep = Math.min(size, durable.get(full) ?? 0);
+        if (keep < size) {
+          fs.truncateSync(full, keep);
+          files++;
+          bytes += size - keep;
+        }
+      } else if (/\.(index|timeindex)$/.test(e.name)) {
+        fs.rmSync(full);
+      }
+    }
+  };
+  walk(dataDir);
+  return { files, bytes };
 }
 
 /**
@@ -69,6 +104,7 @@ export class ChaosCluster {
     const ports = await freePorts(o.nodes);
     const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info', controllers: o.controllers });
     const c = new ChaosCluster(o, cluster);
+    for (const id of c.ids) c.setClockSkew(id, o.clockSkewMs?.get(id) ?? 0);
     await c.setUpProxies();
     return c;
   }
@@ -140,7 +176,7 @@ export class ChaosCluster {
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir]);
       this.mounted.push(dir);
     }
-    const env = { ...(this.o.env?.get(id) ?? {}) };
+    const env: Record<string, string> = { ...(this.o.env?.get(id) ?? {}), CAIRN_CLOCK_SKEW_FILE: this.clockFile(id) };
     if (this.o.fsyncJournal) env.CAIRN_FAULT_FSYNC_JOURNAL = this.journal(id);
     const saved = { ...process.env };
     Object.assign(process.env, env);
@@ -152,6 +188,29 @@ export class ChaosCluster {
         else process.env[k] = saved[k];
       }
     }
+  }
+
+  private clockFile(id: number): string {
+    return path.join(this.o.baseDir, `clock-skew-${id}`);
+  }
+
+  /**
+   * Sets a node's wall-clock offset: a running node re-reads it within ~50 ms (src/common/clock.ts),
+   * a restarted one starts with it. Only its wall clock moves; its timeouts run on a monotonic clock.
+   */
+  setClockSkew(id: number, ms: number): void {
+    const file = this.clockFile(id);
+    fs.writeFileSync(`${file}.tmp`, String(Math.round(ms)));
+    fs.renameSync(`${file}.tmp`, file); // whole, never half-written
+  }
+
+  /** Every node's wall clock back to its offset at start. */
+  resetClocks(): void {
+    for (const id of this.ids) this.setClockSkew(id, this.o.clockSkewMs?.get(id) ?? 0);
+  }
+
+  clockSkew(id: number): number {
+    return Number(fs.readFileSync(this.clockFile(id), 'utf8'));
   }
 
   private journal(id: number): string {
@@ -176,33 +235,14 @@ export class ChaosCluster {
   }
 
   /**
-   * After a kill: cut every log and Raft file back to its last fsynced size, delete files never
-   * fsynced, drop derived indexes — what a power cut that loses the page cache leaves on disk.
+   * After a kill: cut every segment and Raft entry file back to its last fsynced size (to nothing if
+   * never fsynced), drop derived indexes — what a power cut that loses the page cache leaves of the
+   * node's data. The node's own `server.log` (written by this harness's redirect, not by the node's
+   * storage) is left alone: it is the record of what happened.
    */
   dropUnfsynced(id: number): { files: number; bytes: number } {
     if (this.isRunning(id)) throw new Error(`node ${id} must be stopped before its page cache is dropped`);
-    const durable = readFsyncJournal(this.journal(id));
-    let files = 0;
-    let bytes = 0;
-    const walk = (dir: string) => {
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-        const full = path.join(dir, e.name);
-        if (e.isDirectory()) walk(full);
-        else if (/\.(log)$/.test(e.name) || e.name === 'raft-entries') {
-          const size = fs.statSync(full).size;
-          const keep = Math.min(size, durable.get(full) ?? 0);
-          if (keep < size) {
-            fs.truncateSync(full, keep);
-            files++;
-            bytes += size - keep;
-          }
-        } else if (/\.(index|timeindex)$/.test(e.name)) {
-          fs.rmSync(full);
-        }
-      }
-    };
-    walk(this.cluster.node(id).dataDir);
-    return { files, bytes };
+    return dropUnfsyncedIn(this.cluster.node(id).dataDir, readFsyncJournal(this.journal(id)));
   }
 
   /**

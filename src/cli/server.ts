@@ -1,3 +1,4 @@
+import { watchClockSkewFile } from '../common/clock';
 import { KEYS, flagName, loadNodeConfig } from '../server/config';
 import { CairnNode } from '../server/node';
 import { parse, type Options } from './args';
@@ -25,6 +26,9 @@ export async function serverCommand(argv: string[]): Promise<number> {
   for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v;
   const config = loadNodeConfig(flags);
   const node = new CairnNode(config);
+  // The chaos suite's wall-clock jumps (docs/chaos.md): only record timestamps and retention see them.
+  const skewFile = process.env.CAIRN_CLOCK_SKEW_FILE;
+  if (skewFile) watchClockSkewFile(skewFile, (skewMs) => node.logger.warn({ clockSkewMs: skewMs }, 'wall clock offset changed'));
   await node.start();
   await new Promise<void>((resolve) => {
     let stopping = false;

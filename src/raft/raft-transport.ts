@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/logger';
 import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
@@ -52,14 +53,14 @@ export class RaftTransport {
   }
 
   private open(peer: Peer): grpc.ClientWritableStream<RaftMessageWire> | null {
-    if (Date.now() < peer.retryAt) return null;
+    if (performance.now() < peer.retryAt) return null;
     const stream = peer.client.Send((err) => {
       if (peer.stream === stream) peer.stream = null;
-      if (err && !this.closed && err.code !== grpc.status.CANCELLED) peer.retryAt = Date.now() + RECONNECT_BACKOFF_MS;
+      if (err && !this.closed && err.code !== grpc.status.CANCELLED) peer.retryAt = performance.now() + RECONNECT_BACKOFF_MS;
     });
     stream.on('error', () => {
       if (peer.stream === stream) peer.stream = null;
-      peer.retryAt = Date.now() + RECONNECT_BACKOFF_MS;
+      peer.retryAt = performance.now() + RECONNECT_BACKOFF_MS;
     });
     stream.on('drain', () => {
       peer.blocked = false;

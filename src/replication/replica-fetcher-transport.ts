@@ -203,7 +203,7 @@ class LeaderFetcher {
       else log.truncateTo(t.offset);
       return null;
     }
-    if (r.batches && r.batches.length > 0) p.appendAsFollower(r.batches, this.o.clock.nowMs());
+    if (r.batches && r.batches.length > 0) p.appendAsFollower(r.batches, this.o.clock.wallMs());
     // A follower's high watermark: the leader's, as far as this log reaches.
     log.updateHighWatermark(Math.min(r.highWatermark, log.logEndOffset));
     return log.logEndOffset > log.durableEndOffset ? log.waitDurable(log.logEndOffset).catch(() => undefined) : null;

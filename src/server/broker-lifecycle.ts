@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { CairnError, ErrorCode, errorName } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { MetadataPublisher } from '../metadata/metadata-publisher';
@@ -121,8 +122,8 @@ export class BrokerLifecycle {
   async controlledShutdown(timeoutMs: number): Promise<boolean> {
     if (this.brokerEpoch < 0) return true;
     this.wantShutdown = true;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
       if (this.timer) clearTimeout(this.timer);
       const res = await this.beat();
       if (res?.shouldShutdown) {

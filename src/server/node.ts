@@ -122,7 +122,7 @@ export class CairnNode {
       );
     }
     if (isBroker) {
-      this.logs = new LogManager({ dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.nowMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
+      this.logs = new LogManager({ dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.wallMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
       this.logs.load();
       const rm = new ReplicaManager(c.nodeId, this.logs, this.clock, this.logger, resolveLogConfig(c.logDefaults, DEFAULT_LOG_CONFIG));
       this.replicas = rm;

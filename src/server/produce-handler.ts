@@ -58,7 +58,7 @@ export class ProduceHandler {
     try {
       const p = this.replicas.lookup(data.topic, data.partition);
       const config = p.log.config;
-      const now = this.clock.nowMs();
+      const now = this.clock.wallMs(); // record timestamps (LogAppendTime) and segment roll times
       const buf = this.batchesOf(data, now);
       const options: ValidationOptions = {
         maxBatchBytes: config.maxMessageBytes,

@@ -13,6 +13,7 @@ export interface LogManagerOptions {
   dataDir: string;
   flushPolicy: FlushPolicy;
   logger: Logger;
+  /** Wall-clock time (segment roll times, time-based retention). */
   nowMs: () => number;
   /** How often retention runs. */
   retentionCheckIntervalMs?: number;

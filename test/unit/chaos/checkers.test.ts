@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checkControllersAgree,
   checkDuplicates,
   checkFailedAbsent,
   checkLostWrites,
@@ -8,8 +9,11 @@ import {
   checkProducerOrder,
   checkReaderProgress,
   checkRecovery,
+  checkReplicasAgree,
   checkSingleOwnership,
+  type ControllerImage,
   type FinalLog,
+  type ReplicaCopy,
 } from '../../../chaos/checkers';
 import type { OwnershipOp, ReadOp, SendOp, TxnOp } from '../../../chaos/history';
 
@@ -87,5 +91,36 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
     expect(checkRecovery(sends, 10_000, 5_000).ok).toBe(true);
     expect(checkRecovery(sends, 1_000, 5_000).ok).toBe(false);
     expect(checkRecovery([], 1_000, 5_000).ok).toBe(false);
+  });
+
+  it('replicas agree: copies that differ below the drained end are reported', () => {
+    const copy = (partition: number, node: number, bytes: string, end = 3): ReplicaCopy => ({ partition, end, node, bytes: Buffer.from(bytes) });
+    const good = [copy(0, 1, 'abc'), copy(0, 2, 'abc'), copy(0, 3, 'abc'), copy(1, 1, 'xy'), copy(1, 2, 'xy')];
+    expect(checkReplicasAgree(good)).toMatchObject({ ok: true, problems: [] });
+    // One replica holds another value at an offset both hold (a diverged log).
+    const flipped = checkReplicasAgree([copy(0, 1, 'abc'), copy(0, 2, 'abc'), copy(0, 3, 'abX')]);
+    expect(flipped.ok).toBe(false);
+    expect(flipped.problems).toEqual(['partition 0: node 3 (3 bytes) differs from node 1 (3 bytes) below offset 3, first at byte 2']);
+    // One replica is missing committed records (truncated below the drained end).
+    const short = checkReplicasAgree([copy(1, 1, 'xy'), copy(1, 2, 'x')]);
+    expect(short.ok).toBe(false);
+    expect(short.problems[0]).toMatch(/partition 1: node 2 \(1 bytes\) differs from node 1 \(2 bytes\)/);
+    // The first copy is the odd one out: every other copy is reported against it.
+    expect(checkReplicasAgree([copy(0, 1, 'zzz'), copy(0, 2, 'abc'), copy(0, 3, 'abc')]).problems).toHaveLength(2);
+  });
+
+  it('controllers agree: different digests at one offset, or no convergence, are reported', () => {
+    const img = (node: number, offset: number | null, digest: string): ControllerImage => ({ node, offset, digest });
+    expect(checkControllersAgree([img(1, 40, 'aaaa'), img(2, 40, 'aaaa'), img(3, 40, 'aaaa')])).toMatchObject({ ok: true, problems: [] });
+    const diverged = checkControllersAgree([img(1, 40, 'aaaa'), img(2, 40, 'bbbb'), img(3, 40, 'aaaa')]);
+    expect(diverged.ok).toBe(false);
+    expect(diverged.problems).toEqual(['controllers diverged at metadata offset 40: node 1 digest aaaa, node 2 digest bbbb, node 3 digest aaaa']);
+    // Two of them diverged at one offset while the third is elsewhere: both problems.
+    const both = checkControllersAgree([img(1, 40, 'aaaa'), img(2, 40, 'bbbb'), img(3, 41, 'cccc')]);
+    expect(both.ok).toBe(false);
+    expect(both.problems).toHaveLength(2);
+    expect(both.problems[1]).toMatch(/did not converge on one metadata offset/);
+    expect(checkControllersAgree([img(1, 40, 'aaaa'), img(2, 39, 'aaaa')]).ok).toBe(false);
+    expect(checkControllersAgree([img(1, 40, 'aaaa'), img(2, null, '')]).problems).toEqual(['controllers 2 did not answer']);
   });
 });
