@@ -4,15 +4,28 @@
  * fetch check and the follower's truncation rule (KIP-320/KIP-101), and the controller's
  * operations (registration, heartbeats, fencing, elections, AlterPartition) over a real
  * MetadataImage — while the simulation plays the shells: a seeded network that delays, drops and
- * partitions, fsyncs that take time, and crashes that lose everything not yet fsynced.
+ * partitions, fsyncs that take time, and crashes that lose everything not yet fsynced (one broker,
+ * or all at once: a power cut).
  *
- * Invariants, checked after every event:
- *  - no acknowledged record is lost: a broker that becomes leader holds every record acknowledged
- *    so far, at its offset; and after the faults heal, every replica does;
+ * The follower here sometimes fetches again before its fsync has finished (Kafka's fetcher never
+ * waits for one; Cairn's does). Then what it reports as fetched and as durable differ, so the rule
+ * that the high watermark counts only durable offsets is tested rather than implied: with every
+ * fetch waiting, a follower that reported its fetched offset was caught on 0 of 300 seeds.
+ *
+ * Invariants, checked as they can break (every event, every high-watermark move, every election):
+ *  - a record is committed when a leader's high watermark passes it; at that moment it is on the
+ *    durable storage of at least min.insync.replicas replicas (so no single crash or power cut
+ *    can take it away, and an acks=all acknowledgement means what it says);
+ *  - no committed record is lost or changed: a broker that becomes leader holds every committed
+ *    record (acknowledged or only visible to consumers) at its offset; after the faults heal,
+ *    every replica does;
  *  - replicas agree below their high watermarks;
  *  - a leader's high watermark never goes backwards;
- *  - at most one broker writes as leader in any leader epoch; one value per acknowledged offset;
+ *  - at most one broker writes as leader in any leader epoch; one value per committed offset;
  *  - after the faults heal, the partition has a leader, a full ISR and identical replicas.
+ *
+ * `ReplicationBugs` switches on deliberately broken behaviour, for tests that show each invariant
+ * catching the bug it exists for.
  */
 import { SeededRandom, type Random } from '../../src/common/random';
 import { brokerHeartbeat, registerBroker } from '../../src/controller/broker-ops';
@@ -69,7 +82,7 @@ class SimLog {
     this.hw = Math.min(this.hw, this.leo);
   }
 
-  /** A crash loses everything not fsynced. */
+  /** A crash loses everything not fsynced (the high watermark is kept: Kafka checkpoints it). */
   crash(): void {
     this.truncate(this.durable);
   }
@@ -83,21 +96,44 @@ export interface ReplicationFaults {
   dropProbability: number;
   maxDelayMs: number;
   maxFsyncMs: number;
+  /** How often a follower fetches again without waiting for the fsync of what it just appended. */
+  fetchBeforeFsyncProbability: number;
 }
 
-export const DEFAULT_REPLICATION_FAULTS: ReplicationFaults = { crashProbability: 0.25, crashAllProbability: 0.04, partitionProbability: 0.3, dropProbability: 0.02, maxDelayMs: 8, maxFsyncMs: 6 };
+export const DEFAULT_REPLICATION_FAULTS: ReplicationFaults = { crashProbability: 0.25, crashAllProbability: 0.04, partitionProbability: 0.3, dropProbability: 0.02, maxDelayMs: 8, maxFsyncMs: 6, fetchBeforeFsyncProbability: 0.5 };
+export const HARSH_REPLICATION_FAULTS: ReplicationFaults = { crashProbability: 0.4, crashAllProbability: 0.1, partitionProbability: 0.4, dropProbability: 0.08, maxDelayMs: 30, maxFsyncMs: 20, fetchBeforeFsyncProbability: 0.5 };
 
-/** Seams for proving the checker can fail: a test swaps in a broken rule and expects a violation. */
-export interface ReplicationRules {
-  makeLeaderState: (...args: ConstructorParameters<typeof LeaderState>) => LeaderState;
-  truncation: typeof followerTruncation;
+/**
+ * Deliberately broken behaviour, each the bug an invariant exists to catch (the seeded-bug tests in
+ * replication-sim.test.ts). All off: the replication rules as shipped.
+ */
+export interface ReplicationBugs {
+  /** The leader counts every follower as holding its whole log (acks=all acting as acks=1). */
+  leaderTrustsFollowers?: boolean;
+  /**
+   * Kafka before KIP-101: a follower truncates to its high watermark when it starts following (on
+   * restart, on a new leader epoch) and fetches without leader epochs, so the leader never reports
+   * a divergence; past the leader's end it cuts back to it.
+   */
+  truncateToHighWatermark?: boolean;
+  /** A follower reports what it fetched (its log end) as durable, fsynced or not. */
+  followerReportsFetchedAsDurable?: boolean;
+  /** The leader moves its high watermark while the ISR is below min.insync.replicas (no KIP-966 guard). */
+  hwIgnoresMinIsr?: boolean;
 }
 
-export const REAL_RULES: ReplicationRules = { makeLeaderState: (...a) => new LeaderState(...a), truncation: followerTruncation };
+export const REPLICATION_BUG_NAMES = ['leaderTrustsFollowers', 'truncateToHighWatermark', 'followerReportsFetchedAsDurable', 'hwIgnoresMinIsr'] as const satisfies readonly (keyof ReplicationBugs)[];
+
+/** acks=all acting as acks=1: every fetch is taken as proof the follower has (durably) everything. */
+class TrustsFollowers extends LeaderState {
+  override updateFollower(id: number, _fetchOffset: number, _durable: number, leaderEnd: number, nowMs: number) {
+    return super.updateFollower(id, leaderEnd, leaderEnd, leaderEnd, nowMs);
+  }
+}
 
 type Msg =
   | { kind: 'fetch'; fetchOffset: number; durable: number; epoch: number; lastFetchedEpoch: number }
-  | { kind: 'fetchResponse'; epoch: number; fetchOffset: number; error?: string; diverging?: { epoch: number; endOffset: number }; recs?: Rec[]; hw?: number; leaderStart?: number }
+  | { kind: 'fetchResponse'; epoch: number; fetchOffset: number; error?: string; diverging?: { epoch: number; endOffset: number }; recs?: Rec[]; hw?: number; leaderStart?: number; leaderEnd?: number }
   | { kind: 'produce'; id: number; value: string }
   | { kind: 'produceResponse'; id: number; offset?: number; error?: string }
   | { kind: 'register'; incarnation: string }
@@ -128,6 +164,8 @@ class SimBroker {
   isrInFlight = false;
   isrRequestId = 0;
   flushing = false;
+  /** The follower's next fetch waits for the fsync in flight (Cairn's fetcher always does). */
+  fetchWaitsForFsync = true;
   pendingAcks: { offset: number; id: number }[] = [];
   constructor(readonly id: number) {}
 }
@@ -136,6 +174,7 @@ export interface ReplicationResult {
   seed: number;
   violations: string[];
   acked: number;
+  committed: number;
   events: number;
 }
 
@@ -150,6 +189,8 @@ export class ReplicationSimulation {
   /** Directed links that are cut (`from>to`). */
   private readonly cut = new Set<string>();
   private readonly acked = new Map<number, string>();
+  /** Every record a leader's high watermark has passed, by offset: visible to consumers, must never be lost. */
+  private readonly committed = new Map<number, Rec>();
   private readonly writerOfEpoch = new Map<number, number>();
   private readonly hwSeen = new Map<string, number>();
   readonly violations: string[] = [];
@@ -162,7 +203,9 @@ export class ReplicationSimulation {
   constructor(
     readonly seed: number,
     private readonly faults: ReplicationFaults = DEFAULT_REPLICATION_FAULTS,
-    private readonly rules: ReplicationRules = REAL_RULES,
+    private readonly bugs: ReplicationBugs = {},
+    /** Off: leave the bugs to the end-to-end checks (committed records lost after a failover). */
+    private readonly checkDurableCopies = true,
   ) {
     this.random = new SeededRandom(seed);
   }
@@ -219,7 +262,7 @@ export class ReplicationSimulation {
     this.produceUntilMs = durationMs + quietMs / 2;
     this.loop(durationMs + quietMs);
     this.finalChecks();
-    return { seed: this.seed, violations: this.violations, acked: this.acked.size, events: this.events };
+    return { seed: this.seed, violations: this.violations, acked: this.acked.size, committed: this.committed.size, events: this.events };
   }
 
   private loop(until: number): void {
@@ -446,23 +489,38 @@ export class ReplicationSimulation {
     b.view = reg;
     if (reg.leader === b.id) {
       if (b.leader === null || b.actingEpoch !== reg.leaderEpoch) {
-        // Becoming leader: by election from the ISR it must hold everything acknowledged.
-        for (const [offset, value] of this.acked) {
-          if (b.log.recs[offset]?.value !== value) this.violation(`broker ${b.id} became leader at epoch ${reg.leaderEpoch} without acknowledged ${value} at offset ${offset} (has ${b.log.recs[offset]?.value ?? 'nothing'})`);
+        // Becoming leader: by election from the ISR (or ELR) it must hold everything committed.
+        for (const [offset, rec] of this.committed) {
+          const has = b.log.recs[offset];
+          if (has?.value !== rec.value || has.epoch !== rec.epoch) {
+            const what = this.acked.get(offset) === rec.value ? 'acknowledged' : 'committed (visible, unacknowledged)';
+            this.violation(`broker ${b.id} became leader at epoch ${reg.leaderEpoch} without ${what} ${rec.value} at offset ${offset} (has ${has?.value ?? 'nothing'})`);
+            break;
+          }
         }
         b.log.epochs.assign(reg.leaderEpoch, b.log.leo);
-        b.leader = this.rules.makeLeaderState(b.id, reg.replicas, reg.isr, reg.leaderEpoch, b.log.hw, b.log.durable, this.now, b.log.leo, MIN_ISR);
+        const args = [b.id, reg.replicas, reg.isr, reg.leaderEpoch, b.log.hw, b.log.durable, this.now, b.log.leo, this.bugs.hwIgnoresMinIsr ? 1 : MIN_ISR] as const;
+        b.leader = this.bugs.leaderTrustsFollowers ? new TrustsFollowers(...args) : new LeaderState(...args);
         b.actingEpoch = reg.leaderEpoch;
         b.isrInFlight = false;
+        this.hwSeen.set(`${b.id}@${b.actingEpoch}`, b.leader.highWatermark);
       } else {
         const settled = prev !== null && prev.partitionEpoch !== reg.partitionEpoch;
         if (settled) b.isrInFlight = false;
         if (b.leader.setIsr(reg.isr, reg.replicas, settled)) this.onHw(b);
       }
-    } else if (b.leader !== null) {
-      b.leader = null;
-      b.actingEpoch = -1;
-      b.pendingAcks = []; // outcome unknown to the clients
+    } else {
+      if (b.leader !== null) {
+        b.leader = null;
+        b.actingEpoch = -1;
+        b.pendingAcks = []; // outcome unknown to the clients
+      }
+      // The KIP-101 bug: whatever lies above the high watermark is thrown away on becoming a
+      // follower, even records the leader has since committed.
+      if (this.bugs.truncateToHighWatermark && (prev === null || prev.leaderEpoch !== reg.leaderEpoch) && b.log.hw < b.log.leo) {
+        b.log.truncate(b.log.hw);
+        this.onTruncate(b);
+      }
     }
     this.maybeFetch(b);
   }
@@ -505,12 +563,13 @@ export class ReplicationSimulation {
       if (!b.alive || b.incarnation !== incarnation) return;
       b.flushing = false;
       b.log.durable = Math.max(b.log.durable, Math.min(upTo, b.log.leo));
+      // Appended while this fsync ran: fsync that too (a follower that waits, waits for it as well).
+      if (b.log.durable < b.log.leo) this.flush(b);
       if (b.leader) {
         if (b.leader.updateLocal(b.log.durable)) this.onHw(b);
       } else {
         this.maybeFetch(b);
       }
-      if (b.log.durable < b.log.leo) this.flush(b);
     });
   }
 
@@ -518,8 +577,10 @@ export class ReplicationSimulation {
     if (!b.leader) return;
     const hw = b.leader.highWatermark;
     const key = `${b.id}@${b.actingEpoch}`;
-    if (hw < (this.hwSeen.get(key) ?? 0)) this.violation(`leader ${b.id} high watermark went back from ${this.hwSeen.get(key)} to ${hw}`);
+    const before = this.hwSeen.get(key) ?? 0;
+    if (hw < before) this.violation(`leader ${b.id} high watermark went back from ${before} to ${hw}`);
     this.hwSeen.set(key, hw);
+    for (let o = before; o < Math.min(hw, b.log.leo); o++) this.onCommit(b, o);
     b.log.hw = Math.max(b.log.hw, Math.min(hw, b.log.leo));
     const still: { offset: number; id: number }[] = [];
     for (const a of b.pendingAcks) {
@@ -536,12 +597,40 @@ export class ReplicationSimulation {
     b.pendingAcks = still;
   }
 
+  /**
+   * Leader `b`'s high watermark passed `offset`. It must be on the durable storage of at least
+   * min.insync.replicas replicas now — else one crash or power cut can take back what consumers
+   * may have read and acks=all writers were told is safe — and no other record may ever have been
+   * committed there.
+   */
+  private onCommit(b: SimBroker, offset: number): void {
+    const rec = b.log.recs[offset]!;
+    if (this.checkDurableCopies) {
+      const holders = [...this.brokers.values()].filter((x) => x.log.durable > offset && x.log.recs[offset]?.value === rec.value && x.log.recs[offset]?.epoch === rec.epoch).map((x) => x.id);
+      if (holders.length < MIN_ISR) {
+        this.violation(`leader ${b.id} (epoch ${b.actingEpoch}, ISR ${b.view?.isr}) committed ${rec.value} at offset ${offset} with it durable on ${holders.length > 0 ? `only ${holders}` : 'no replica'} (min.insync.replicas ${MIN_ISR})`);
+      }
+    }
+    const earlier = this.committed.get(offset);
+    if (earlier !== undefined && (earlier.value !== rec.value || earlier.epoch !== rec.epoch)) {
+      this.violation(`offset ${offset} committed twice: ${earlier.value}@${earlier.epoch}, then ${rec.value}@${rec.epoch} by leader ${b.id}`);
+    }
+    this.committed.set(offset, rec);
+  }
+
   private maybeFetch(b: SimBroker): void {
     const v = b.view;
-    if (!b.alive || b.fetching || b.flushing || !v || v.leader <= 0 || v.leader === b.id || !v.replicas.includes(b.id) || b.brokerEpoch < 0) return;
+    if (!b.alive || b.fetching || (b.flushing && b.fetchWaitsForFsync) || !v || v.leader <= 0 || v.leader === b.id || !v.replicas.includes(b.id) || b.brokerEpoch < 0) return;
     b.fetching = true;
     const fetchId = ++b.fetchId;
-    this.send(b.id, v.leader, { kind: 'fetch', fetchOffset: b.log.leo, durable: b.log.durable, epoch: v.leaderEpoch, lastFetchedEpoch: b.log.epochs.latestEpoch });
+    this.send(b.id, v.leader, {
+      kind: 'fetch',
+      fetchOffset: b.log.leo,
+      durable: this.bugs.followerReportsFetchedAsDurable ? b.log.leo : b.log.durable,
+      epoch: v.leaderEpoch,
+      // Without leader epochs (the KIP-101 bug) the leader has nothing to find a divergence by.
+      lastFetchedEpoch: this.bugs.truncateToHighWatermark ? -1 : b.log.epochs.latestEpoch,
+    });
     // A lost request or answer: try again after a while (only if this very fetch is still out).
     this.at(50, () => {
       if (b.fetching && b.fetchId === fetchId) {
@@ -556,7 +645,7 @@ export class ReplicationSimulation {
     if (!b.leader || b.actingEpoch !== msg.epoch) return reply({ error: 'NOT_LEADER' });
     const check = checkFollowerFetch({ logStartOffset: 0, logEndOffset: b.log.leo, endOffsetFor: (e) => b.log.endOffsetFor(e) }, msg.fetchOffset, msg.lastFetchedEpoch);
     if (check.kind === 'diverging') return reply({ diverging: { epoch: check.epoch, endOffset: check.endOffset }, leaderStart: 0 });
-    if (check.kind === 'out-of-range') return reply({ error: 'OFFSET_OUT_OF_RANGE', leaderStart: 0 });
+    if (check.kind === 'out-of-range') return reply({ error: 'OFFSET_OUT_OF_RANGE', leaderStart: 0, leaderEnd: b.log.leo });
     const { hwChanged, shouldExpand } = b.leader.updateFollower(from, msg.fetchOffset, msg.durable, b.log.leo, this.now);
     if (hwChanged) this.onHw(b);
     if (shouldExpand && !b.isrInFlight && b.view) {
@@ -570,17 +659,26 @@ export class ReplicationSimulation {
     if (!b.fetching) return;
     b.fetching = false;
     if (!b.view || msg.epoch !== b.view.leaderEpoch || b.leader || msg.fetchOffset !== b.log.leo) return this.maybeFetch(b);
+    if (msg.error === 'OFFSET_OUT_OF_RANGE' && msg.leaderEnd !== undefined && b.log.leo > msg.leaderEnd) {
+      // As the real fetcher: past the leader's end with no diverging epoch to go by, cut back to it.
+      b.log.truncate(msg.leaderEnd);
+      this.onTruncate(b);
+      return this.maybeFetch(b);
+    }
     if (msg.error) return;
     if (msg.diverging) {
-      const t = this.rules.truncation({ logEndOffset: b.log.leo, endOffsetFor: (e) => b.log.endOffsetFor(e) }, msg.diverging.epoch, msg.diverging.endOffset);
+      const t = followerTruncation({ logEndOffset: b.log.leo, endOffsetFor: (e) => b.log.endOffsetFor(e) }, msg.diverging.epoch, msg.diverging.endOffset);
       b.log.truncate(t.kind === 'truncate' ? t.offset : 0);
       this.onTruncate(b);
       return this.maybeFetch(b);
     }
     for (const r of msg.recs ?? []) b.log.append(r);
     b.log.hw = Math.max(b.log.hw, Math.min(msg.hw ?? 0, b.log.leo));
-    if (b.log.durable < b.log.leo) this.flush(b);
-    else this.maybeFetch(b);
+    if (b.log.durable < b.log.leo) {
+      b.fetchWaitsForFsync = !this.random.bool(this.faults.fetchBeforeFsyncProbability);
+      this.flush(b);
+    }
+    this.maybeFetch(b);
   }
 
   // ---- invariants ----
@@ -620,8 +718,12 @@ export class ReplicationSimulation {
     if (p.leader <= 0) return this.violation(`no leader after the faults healed (isr ${p.isr})`);
     if (p.isr.length !== 3) this.violation(`ISR ${p.isr} is not full after the faults healed`);
     const leader = this.brokers.get(p.leader)!;
-    for (const [offset, value] of this.acked) {
-      if (leader.log.recs[offset]?.value !== value) this.violation(`acknowledged ${value} at offset ${offset} is lost (final leader ${p.leader} has ${leader.log.recs[offset]?.value ?? 'nothing'})`);
+    for (const [offset, rec] of this.committed) {
+      const has = leader.log.recs[offset];
+      if (has?.value !== rec.value || has.epoch !== rec.epoch) {
+        const what = this.acked.get(offset) === rec.value ? 'acknowledged' : 'committed (visible, unacknowledged)';
+        this.violation(`${what} ${rec.value} at offset ${offset} is lost (final leader ${p.leader} has ${has?.value ?? 'nothing'})`);
+      }
     }
     for (const b of this.brokers.values()) {
       const same = b.log.leo === leader.log.leo && b.log.recs.every((r, o) => r.value === leader.log.recs[o]?.value && r.epoch === leader.log.recs[o]?.epoch);
@@ -630,6 +732,14 @@ export class ReplicationSimulation {
   }
 }
 
-export function simulateReplication(seed: number, opts: { durationMs?: number; faults?: ReplicationFaults; rules?: ReplicationRules } = {}): ReplicationResult {
-  return new ReplicationSimulation(seed, opts.faults, opts.rules).run(opts.durationMs);
+export interface ReplicationRunOptions {
+  durationMs?: number;
+  faults?: ReplicationFaults;
+  bugs?: ReplicationBugs;
+  /** Default true; off leaves a bug to the end-to-end checks alone. */
+  checkDurableCopies?: boolean;
+}
+
+export function simulateReplication(seed: number, opts: ReplicationRunOptions = {}): ReplicationResult {
+  return new ReplicationSimulation(seed, opts.faults, opts.bugs, opts.checkDurableCopies ?? true).run(opts.durationMs);
 }

@@ -284,12 +284,21 @@ describe('slow_close', () => {
     expect(client.received().toString()).toBe('warm;data still flows;');
   });
 
-  it('delays the close by the given time when left in place', async () => {
+  it('left in place, closes once its delay has run out (held past a fence at 60 s, released when updated to 20 ms)', async () => {
     const proxy = await createProxy();
-    await proxy.addToxic(toxic('slow_close', { delay: 20 }));
+    const slowClose = await proxy.addToxic(toxic('slow_close', { delay: 60_000 }));
     const client = await connect(proxy);
     await client.roundTrip('x');
     echo.lastSocket().end();
-    await waitFor(() => client.ended, 'close after the delay');
+    // Held: a toxic that let the close through at once fails here.
+    await fence.pass();
+    expect(client.ended).toBe(false);
+
+    // Still in place, with a delay that runs out: the close comes by the delay alone, not by removal
+    // (Toxiproxy re-runs the toxic on update, which waits the new delay from then).
+    await slowClose.update({ attributes: { delay: 20 }, toxicity: 1 } as ICreateToxicBody<typeof slowClose.attributes>);
+    await waitFor(() => client.ended, 'close after the delay, with the toxic still in place');
+    expect((await proxy.getToxic(slowClose.name)).attributes).toEqual({ delay: 20 });
+    expect(client.received().toString()).toBe('x');
   });
 });
