@@ -76,7 +76,7 @@ export class ProduceHandler {
         try {
           await Promise.all(v.batches.filter((b) => b.compressed).map((b) => this.checkCompressed(data, buf, b, options)));
           await turn.ready;
-          info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, this.clock.nowMs());
+          info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, this.clock.wallMs());
         } finally {
           turn.release();
         }
