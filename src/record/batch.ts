@@ -1,4 +1,5 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { crc32c } from './crc32c';
 import { Decoder, DecodeError, Encoder, readInt64, sizeOfVarInt, writeInt64 } from './encoding';
 
@@ -123,6 +124,11 @@ export function readBatchHeader(buf: Buffer, pos = 0): BatchHeader {
 /** CRC32C over attributes..end of the batch at `pos` (of `size` bytes). */
 export function computeBatchCrc(buf: Buffer, pos: number, size: number): number {
   return crc32c(buf.subarray(pos + ATTRIBUTES, pos + size));
+}
+
+/** Whether the `size` bytes at `pos` are a batch of magic 2 whose stored CRC32C matches its bytes. */
+export function isIntactBatch(buf: Buffer, pos: number, size: number): boolean {
+  return buf.readInt8(pos + MAGIC_OFFSET) === MAGIC && computeBatchCrc(buf, pos, size) === buf.readUInt32BE(pos + CRC);
 }
 
 /** Writes the broker-assigned fields in place; the CRC does not cover them. */
@@ -315,8 +321,25 @@ export class InflateLimitError extends DecodeError {
   }
 }
 
-/** Whether `err` is zlib refusing to inflate past maxOutputLength. */
-export const isInflateLimit = (err: unknown) => (err as { code?: unknown })?.code === 'ERR_BUFFER_TOO_LARGE';
+const gunzipAsync = promisify(gunzip);
+
+/** zlib's error inflating a gzip records section as ours: InflateLimitError past maxOutputLength, else a DecodeError. */
+function inflateError(err: unknown, maxInflatedBytes: number): DecodeError {
+  if ((err as { code?: unknown })?.code === 'ERR_BUFFER_TOO_LARGE') return new InflateLimitError(maxInflatedBytes);
+  return new DecodeError(`gzip records section does not decompress: ${(err as Error).message}`);
+}
+
+/**
+ * The records section of the gzip batch at `pos`, inflated in zlib's thread pool (off the event
+ * loop) to at most `maxInflatedBytes`; fails as recordsSection does.
+ */
+export async function inflateRecordsSection(buf: Buffer, pos: number, size: number, maxInflatedBytes: number): Promise<Buffer> {
+  try {
+    return await gunzipAsync(buf.subarray(pos + BATCH_HEADER_BYTES, pos + size), { maxOutputLength: Math.max(1, maxInflatedBytes) });
+  } catch (err) {
+    throw inflateError(err, maxInflatedBytes);
+  }
+}
 
 /**
  * The records section of the batch at `pos`, decompressed if needed — to at most
@@ -332,8 +355,7 @@ export function recordsSection(buf: Buffer, pos: number, size: number, maxInflat
       try {
         return gunzipSync(raw, { maxOutputLength: Math.max(1, maxInflatedBytes) });
       } catch (err) {
-        if (isInflateLimit(err)) throw new InflateLimitError(maxInflatedBytes);
-        throw new DecodeError(`gzip records section does not decompress: ${(err as Error).message}`);
+        throw inflateError(err, maxInflatedBytes);
       }
     default:
       throw new UnsupportedCompressionError(codec);

@@ -11,6 +11,7 @@ import { BrokerHeartbeatManager } from '../controller/heartbeat-manager';
 import { preferredLeaderChanges } from '../controller/partition-ops';
 import { QuorumController } from '../controller/quorum-controller';
 import { alterTopicConfigs, createTopics, deleteTopics } from '../controller/topic-ops';
+import type { MetadataImage } from '../metadata/image';
 import { LocalMetadataLog } from '../metadata/local-metadata-log';
 import type { MetadataListener, MetadataLog } from '../metadata/metadata-log';
 import type { MetadataPublisher } from '../metadata/metadata-publisher';
@@ -110,20 +111,17 @@ export class ControllerRole {
     this.wasActive = active;
     if (!active) return;
     const image = this.publisher.image;
-    const unfenced = [...image.brokers.values()].filter((b) => !b.fenced).map((b) => b.id);
-    const expired = this.heartbeats.expired(unfenced, now);
-    if (expired.length > 0) {
+    if (this.silentBrokers(image, false).length > 0) {
       this.controller
-        .submit('fenceExpired', (img) => fenceExpired(img, this.heartbeats.expired([...img.brokers.values()].filter((b) => !b.fenced).map((b) => b.id), this.clock.nowMs()), this.config.uncleanLeaderElection))
+        .submit('fenceExpired', (img) => fenceExpired(img, this.silentBrokers(img, false), this.config.uncleanLeaderElection))
         .then((fenced) => {
           if (fenced.length > 0) this.logger.warn({ brokers: fenced, sessionTimeoutMs: this.config.brokerSessionTimeoutMs }, 'brokers fenced: session expired');
         })
         .catch(() => undefined);
     }
-    const silentFenced = this.heartbeats.expired([...image.brokers.values()].filter((b) => b.fenced).map((b) => b.id), now);
-    if (expireRegistrations(image, silentFenced).records.length > 0) {
+    if (expireRegistrations(image, this.silentBrokers(image, true)).records.length > 0) {
       this.controller
-        .submit('expireRegistrations', (img) => expireRegistrations(img, this.heartbeats.expired([...img.brokers.values()].filter((b) => b.fenced).map((b) => b.id), this.clock.nowMs())))
+        .submit('expireRegistrations', (img) => expireRegistrations(img, this.silentBrokers(img, true)))
         .then((gone) => {
           if (gone.length > 0) this.logger.warn({ brokers: gone }, 'registrations removed: fenced, silent for a session and hosting no replica');
         })
@@ -133,6 +131,11 @@ export class ControllerRole {
       this.lastRebalanceMs = now;
       void this.controller.submit('preferredLeaders', (img) => ({ records: preferredLeaderChanges(img), response: undefined })).catch(() => undefined);
     }
+  }
+
+  /** The brokers of `image`, fenced or not as asked, whose session has run out by now. */
+  private silentBrokers(image: MetadataImage, fenced: boolean): number[] {
+    return this.heartbeats.expired([...image.brokers.values()].filter((b) => b.fenced === fenced).map((b) => b.id), this.clock.nowMs());
   }
 
   /** Admin operations against this node's controller (callers forward when it is not active). */

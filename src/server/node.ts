@@ -132,8 +132,8 @@ export class CairnNode {
         incarnationId: this.incarnationId,
         addressOf: (id) => {
           const b = this.publisher.image.brokers.get(id);
-          const advertised = b?.internalHost !== undefined ? { host: b.internalHost, port: b.internalPort! } : b ? { host: b.host, port: b.port } : undefined;
-          const a = peerAddress(c, id, advertised);
+          // Its internal listener if it registered one, else its only one.
+          const a = peerAddress(c, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
           return a ? `${a.host}:${a.port}` : null;
         },
         clock: this.clock,

@@ -1,9 +1,7 @@
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import { CairnError, ErrorCode, invariant } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
-import { BATCH_HEADER_BYTES, batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, isInflateLimit, type RecordInput } from '../record/batch';
+import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLimitError, inflateRecordsSection, type RecordInput } from '../record/batch';
 import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record/validate';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
 import type { Partition } from '../replication/partition';
@@ -16,8 +14,6 @@ export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
 export const MAX_PRODUCE_TIMEOUT_MS = 300_000;
 /** Bound on plain records one partition entry may carry (the plain path builds one batch of them). */
 export const MAX_PLAIN_RECORDS = 100_000;
-
-const gunzipAsync = promisify(gunzip);
 
 /**
  * Produce (design brief §3, §6): check each partition's batches, append them as leader, and
@@ -100,10 +96,10 @@ export class ProduceHandler {
     invariant((batchAttributes(buf, b.pos) & COMPRESSION_MASK) === Compression.GZIP, 'validation passed a compressed batch that is not gzip', { pos: b.pos });
     let section: Buffer;
     try {
-      section = await gunzipAsync(buf.subarray(b.pos + BATCH_HEADER_BYTES, b.pos + b.size), { maxOutputLength: Math.max(1, inflateLimitBytes(options.maxBatchBytes)) });
+      section = await inflateRecordsSection(buf, b.pos, b.size, inflateLimitBytes(options.maxBatchBytes));
     } catch (err) {
-      if (isInflateLimit(err)) throw this.refused(data, inflatedTooLarge(b, options));
-      throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `batch at ${b.pos}: gzip records section does not decompress: ${(err as Error).message}`);
+      if (err instanceof InflateLimitError) throw this.refused(data, inflatedTooLarge(b, options));
+      throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `batch at ${b.pos}: ${(err as Error).message}`);
     }
     const problem = checkInflatedBatch(section, b, options);
     if (problem !== null) throw this.refused(data, problem);

@@ -30,15 +30,14 @@ export class ReplicaFetchHandler {
   ) {}
 
   /**
-   * A fetch moves the high watermark and the ISR, so it must come from the follower it names: its
-   * current registration (broker epoch, as KIP-903 checks, and the incarnation id, which unlike
-   * the epoch is not public), an offset the leader has, and a durable offset within what it fetched.
+   * A fetch moves the high watermark and the ISR, so it must come from the follower it names, in
+   * its current registration: the broker epoch (as KIP-903 checks) and the incarnation id, which
+   * unlike the epoch is not public. Null when it does; else the error every partition answers.
    */
-  private checkFollower(req: ReplicaFetchRequest): void {
+  private staleFollower(req: ReplicaFetchRequest): CairnError | null {
     const r = this.registration(req.replicaId);
-    if (!r || r.epoch !== req.brokerEpoch || r.incarnationId !== req.incarnationId) {
-      throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `replica fetch names broker ${req.replicaId} epoch ${req.brokerEpoch}, which is not its current registration`);
-    }
+    if (r && r.epoch === req.brokerEpoch && r.incarnationId === req.incarnationId) return null;
+    return new CairnError(ErrorCode.STALE_BROKER_EPOCH, `replica fetch names broker ${req.replicaId} epoch ${req.brokerEpoch}, which is not its current registration`);
   }
 
   async handle(req: ReplicaFetchRequest, cancelled: () => boolean = () => false): Promise<{ correlationId: number; results: ReplicaFetchResult[] }> {
@@ -55,10 +54,11 @@ export class ReplicaFetchHandler {
     let bytes = 0;
     let final = false;
     const now = this.clock.nowMs();
+    const stale = this.staleFollower(req);
     const results = req.partitions.map((fp): ReplicaFetchResult => {
       const base = { topic: fp.topic, partition: fp.partition, highWatermark: -1, logStartOffset: -1, logEndOffset: -1 };
       try {
-        this.checkFollower(req);
+        if (stale) throw stale;
         if (fp.durableOffset > fp.fetchOffset) throw new CairnError(ErrorCode.INVALID_REQUEST, `durable offset ${fp.durableOffset} is beyond the fetch offset ${fp.fetchOffset}`);
         const p = this.replicas.lookup(fp.topic, fp.partition);
         p.checkLeader(fp.currentLeaderEpoch);

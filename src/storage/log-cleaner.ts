@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import type { Logger } from '../common/logger';
-import { ATTRIBUTES, batchIsControl, batchMaxTimestamp, CRC, decodeRecords, forEachBatch, MAGIC, MAGIC_OFFSET, type Record } from '../record/batch';
-import { crc32c } from '../record/crc32c';
+import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record } from '../record/batch';
 import { rewriteBatch } from '../record/rewrite';
 import { isCompacted } from './log-config';
 import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
@@ -113,7 +112,7 @@ export class LogCleaner {
       if (loc === null) throw new CorruptSegmentError(s.logFile, pos, 'unreadable batch header while cleaning');
       const chunk = s.readRange(pos, Math.min(Math.max(loc.size, READ_CHUNK_BYTES), s.size - pos));
       const whole = forEachBatch(chunk, (p, size) => {
-        if (chunk.readInt8(p + MAGIC_OFFSET) !== MAGIC || crc32c(chunk.subarray(p + ATTRIBUTES, p + size)) !== chunk.readUInt32BE(p + CRC)) {
+        if (!isIntactBatch(chunk, p, size)) {
           throw new CorruptSegmentError(s.logFile, pos + p, 'batch fails its CRC32C while cleaning');
         }
       });

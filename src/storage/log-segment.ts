@@ -7,6 +7,7 @@ import {
   batchLastOffset,
   batchMaxTimestamp,
   CRC,
+  isIntactBatch,
   LOG_OVERHEAD,
   MAGIC,
   MAGIC_OFFSET,
@@ -380,7 +381,7 @@ export class LogSegment {
       }
       // A whole batch that does not fit in maxBytes: the read ends before it.
       if (pos + size > n) break;
-      if (data.readInt8(pos + MAGIC_OFFSET) !== MAGIC || crc32c(data.subarray(pos + ATTRIBUTES, pos + size)) !== data.readUInt32BE(pos + CRC)) {
+      if (!isIntactBatch(data, pos, size)) {
         throw new CorruptSegmentError(this.logFile, first.position + pos, 'batch fails its CRC32C on read');
       }
       pos += size;
@@ -406,7 +407,7 @@ export class LogSegment {
   readBatch(loc: BatchLocation): Buffer {
     const data = Buffer.allocUnsafe(loc.size);
     const n = fs.readSync(this.fd, data, 0, loc.size, loc.position);
-    if (n < loc.size || data.readInt8(MAGIC_OFFSET) !== MAGIC || crc32c(data.subarray(ATTRIBUTES, loc.size)) !== data.readUInt32BE(CRC)) {
+    if (n < loc.size || !isIntactBatch(data, 0, loc.size)) {
       throw new CorruptSegmentError(this.logFile, loc.position, 'batch fails its CRC32C on read');
     }
     return data;
