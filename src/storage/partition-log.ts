@@ -9,9 +9,10 @@ import { fsyncDirSync } from './checkpoint';
 import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
+import { recoverSegments, segmentBasesIn } from './log-recovery';
 import type { LogConfig } from './log-config';
 import { deletesByRetention } from './log-config';
-import { CLEANED_SUFFIX, CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
+import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
 
@@ -96,20 +97,7 @@ export class PartitionLog {
   }
 
   private load(o: LogOpenOptions): void {
-    const bases: number[] = [];
-    for (const name of fs.readdirSync(this.dir)) {
-      if (name.endsWith(CLEANED_SUFFIX) || name.endsWith('.tmp')) {
-        // A compaction or checkpoint that did not finish: the originals are intact.
-        fs.rmSync(path.join(this.dir, name), { force: true });
-      } else if (name.endsWith(LOG_SUFFIX) && /^\d{20}\.log$/.test(name)) {
-        bases.push(Number(name.slice(0, 20)));
-      }
-    }
-    bases.sort((a, b) => a - b);
-    for (const name of fs.readdirSync(this.dir)) {
-      const m = /^(\d{20})\.(index|timeindex)$/.exec(name);
-      if (m && !bases.includes(Number(m[1]))) fs.rmSync(path.join(this.dir, name), { force: true });
-    }
+    const bases = segmentBasesIn(this.dir);
     if (bases.length === 0) {
       const start = Math.max(0, o.logStartOffset);
       this.segments.push(LogSegment.create(this.dir, start, this.config.indexIntervalBytes));
@@ -119,60 +107,26 @@ export class PartitionLog {
       this.fsynced.writeSync(start);
       return;
     }
-    // Everything below this offset was fsynced: damage there is corruption, never a torn tail.
     const recorded = this.fsynced.read();
     if (recorded === null) this.logger.warn({ file: this.fsynced.file, recoveryPoint: o.recoveryPoint }, 'no fsynced offset recorded; using the recovery point');
-    const fsyncedOffset = recorded ?? o.recoveryPoint;
-    let scanned = 0;
-    for (let i = 0; i < bases.length; i++) {
-      const base = bases[i]!;
-      const last = i === bases.length - 1;
-      const mayHoldUnflushed = last || bases[i + 1]! > fsyncedOffset;
-      const { segment, scan } = LogSegment.open(this.dir, base, this.config.indexIntervalBytes, mayHoldUnflushed || o.verifyAll === true);
-      this.segments.push(segment);
-      const prev = this.segments[i - 1];
-      if (prev && prev.nextOffset > base) {
-        this.goOffline(`segment ${base} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
-        return;
-      }
-      // A roll starts the next segment exactly where the previous one ends. A gap there is a tail
-      // the previous segment lost (a power cut that kept the new segment's data but not the old
-      // one's); only compaction may leave one, and it cleans fsynced segments only.
-      if (prev && prev.nextOffset < base && base > fsyncedOffset) {
-        const missing = base - prev.nextOffset === 1 ? `offset ${prev.nextOffset} is missing` : `offsets ${prev.nextOffset}..${base - 1} are missing`;
-        this.goOffline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
-        return;
-      }
-      if (scan === null) continue;
-      scanned++;
-      if (scan.problem === null) continue;
-      const where = `${segment.logFile} at byte ${scan.validBytes}`;
-      if (!last || scan.validDataAfterProblem) {
-        this.goOffline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
-        return;
-      }
-      if (segment.nextOffset < fsyncedOffset) {
-        this.goOffline(`fsynced data is damaged, ${where} (fsynced to offset ${fsyncedOffset}): ${scan.problem}`);
-        return;
-      }
-      const cut = fs.statSync(segment.logFile).size - scan.validBytes;
-      segment.truncateToPosition(scan.validBytes);
-      this.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem, fsyncedOffset }, 'torn tail truncated');
-    }
-    if (this.logEndOffset < fsyncedOffset) {
-      // Whole batches are gone (a file cut at a batch boundary, a segment missing): no scan problem, still lost data.
-      this.goOffline(`fsynced data is missing: the log ends at offset ${this.logEndOffset}, but it was fsynced to offset ${fsyncedOffset}`);
+    const recovered = recoverSegments({
+      dir: this.dir,
+      bases,
+      indexIntervalBytes: this.config.indexIntervalBytes,
+      fsyncedOffset: recorded ?? o.recoveryPoint,
+      verifyAll: o.verifyAll === true,
+      logger: this.logger,
+    });
+    this.segments = recovered.segments;
+    if (recovered.offline !== null) {
+      this.goOffline(recovered.offline);
       return;
     }
     this.logStartOffset = Math.max(o.logStartOffset, this.segments[0]!.baseOffset);
-    if (scanned > 0) {
-      // What survived the crash sits in the page cache; make it durable before acknowledging anything on top of it.
-      for (const s of this.segments) if (s.nextOffset > fsyncedOffset) s.syncSync();
-    }
     this.commit.durableOffset = this.logEndOffset;
     this.fsynced.writeSync(this.logEndOffset);
     this.epochs.truncateFromEnd(this.logEndOffset);
-    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: scanned }, 'log loaded');
+    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: recovered.scanned }, 'log loaded');
   }
 
   // ---- state ----
