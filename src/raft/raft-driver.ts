@@ -2,19 +2,30 @@ import type { Clock } from '../common/clock';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Random } from '../common/random';
+import { systemTimers, type TimerHandle, type Timers } from '../common/timers';
 import type { NodeId } from '../common/types';
 import { MetadataImage, replay } from '../metadata/image';
 import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from '../metadata/metadata-log';
 import { decodeRecords, encodeRecords, type MetadataRecord } from '../metadata/records';
 import { describeMessage, type Message } from './messages';
 import { RaftCore } from './raft-core';
-import { RaftStorage } from './raft-storage';
+import { type PersistRequest, RaftStorage } from './raft-storage';
 import type { RaftTransport } from './raft-transport';
-import type { Entry, FollowerProgress, RaftRole, Snapshot } from './types';
+import type { Entry, FollowerProgress, RaftInitialState, RaftRole, Snapshot } from './types';
+
+/**
+ * Where the driver makes the core's state durable: RaftStorage on disk in production, an
+ * in-memory disk in the whole-cluster simulation. persist() calls never overlap.
+ */
+export interface RaftPersistence {
+  persist(rd: PersistRequest): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface RaftDriverOptions {
   nodeId: number;
   voters: number[];
+  /** The metadata log's directory (open() only; create() is given its persistence). */
   dir: string;
   transport: Pick<RaftTransport, 'send' | 'close'>;
   electionTimeoutMs: number;
@@ -25,6 +36,8 @@ export interface RaftDriverOptions {
   snapshotData: () => Uint8Array;
   logger: Logger;
   clock: Clock;
+  /** Arms the core's next deadline; systemTimers unless a simulation runs the driver. */
+  timers?: Timers;
   random: Random;
   /** Called when the metadata log cannot go on (storage failure, undecodable committed entry). */
   onFatal: (err: Error) => void;
@@ -53,7 +66,7 @@ export class RaftDriver implements MetadataLog {
   private readonly pending = new Map<number, PendingProposal>();
   private persisting = false;
   private closed = false;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private lastRole: RaftRole = 'follower';
   private lastLeader: number | null = null;
   /** Index of this leader's first entry (its no-op); it serves once that is applied. */
@@ -64,7 +77,7 @@ export class RaftDriver implements MetadataLog {
   private constructor(
     private readonly o: RaftDriverOptions,
     private readonly core: RaftCore,
-    private readonly storage: RaftStorage,
+    private readonly storage: RaftPersistence,
     initialSnapshot: Snapshot | null,
   ) {
     this.initialSnapshot = initialSnapshot;
@@ -73,6 +86,11 @@ export class RaftDriver implements MetadataLog {
   static async open(o: RaftDriverOptions): Promise<RaftDriver> {
     const { storage, state, recovery } = await RaftStorage.open(o.dir);
     if (recovery.tornTailBytes > 0) o.logger.warn({ bytesRemoved: recovery.tornTailBytes }, 'raft log torn tail truncated');
+    return RaftDriver.create(o, storage, state);
+  }
+
+  /** A driver over `storage`, which holds `state` (what a restart loaded). */
+  static create(o: RaftDriverOptions, storage: RaftPersistence, state: RaftInitialState): RaftDriver {
     const core = new RaftCore({
       id: o.nodeId as NodeId,
       voters: o.voters as NodeId[],
@@ -201,14 +219,14 @@ export class RaftDriver implements MetadataLog {
   }
 
   private arm(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     const delay = Math.max(0, this.core.nextDeadlineMs - this.o.clock.nowMs());
-    this.timer = setTimeout(() => {
+    this.timer = (this.o.timers ?? systemTimers).after(delay, () => {
       this.timer = null;
       if (this.closed) return;
       this.core.tick(this.o.clock.nowMs());
       this.process();
-    }, delay);
+    });
   }
 
   private applyEntry(e: Entry): void {
@@ -272,7 +290,7 @@ export class RaftDriver implements MetadataLog {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     const err = new CairnError(ErrorCode.NOT_CONTROLLER, 'the metadata log is closing');
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
