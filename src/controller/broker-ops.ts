@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { ErrorCode } from '../common/errors';
 import { type MetadataImage, NO_LEADER, replay } from '../metadata/image';
 import type { MetadataRecord } from '../metadata/records';
 import { electForLeaderless, electLeader, isrAfter, ledBy, movePartitionsAwayFrom, partitionChange, uncleanAllowed } from './partition-ops';
@@ -15,21 +15,29 @@ export interface BrokerRegistrationRequest {
   rack: string | null;
 }
 
+export interface RegisterBrokerResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  /** The epoch of this registration; -1 when refused. */
+  brokerEpoch: number;
+}
+
 /**
  * Broker registration (KIP-631): every process start registers with a fresh incarnation id and
  * gets a new, larger broker epoch. The broker starts fenced — it leads nothing and joins no ISR —
  * until it has caught up with the metadata log and a heartbeat unfences it. A second live process
  * claiming the same id is refused.
  */
-export function registerBroker(image: MetadataImage, req: BrokerRegistrationRequest, startFenced: boolean, sessionAlive: (brokerId: number) => boolean, uncleanDefault = false): ControllerResult<{ brokerEpoch: number }> {
-  if (!Number.isInteger(req.brokerId) || req.brokerId < 0) throw new CairnError(ErrorCode.INVALID_REQUEST, `invalid broker id ${req.brokerId}`);
+export function registerBroker(image: MetadataImage, req: BrokerRegistrationRequest, startFenced: boolean, sessionAlive: (brokerId: number) => boolean, uncleanDefault = false): ControllerResult<RegisterBrokerResponse> {
+  const refuse = (errorCode: ErrorCode, errorMessage: string): ControllerResult<RegisterBrokerResponse> => ({ records: [], response: { errorCode, errorMessage, brokerEpoch: -1 } });
+  if (!Number.isInteger(req.brokerId) || req.brokerId < 0) return refuse(ErrorCode.INVALID_REQUEST, `invalid broker id ${req.brokerId}`);
   const existing = image.brokers.get(req.brokerId);
   if (existing && existing.incarnationId === req.incarnationId) {
     // A retried registration of the same process: answer with the epoch it already has.
-    return { records: [], response: { brokerEpoch: existing.epoch } };
+    return { records: [], response: { errorCode: ErrorCode.NONE, brokerEpoch: existing.epoch } };
   }
   if (existing && !existing.fenced && sessionAlive(req.brokerId)) {
-    throw new CairnError(ErrorCode.DUPLICATE_BROKER_REGISTRATION, `broker ${req.brokerId} is registered by another live process (incarnation ${existing.incarnationId})`);
+    return refuse(ErrorCode.DUPLICATE_BROKER_REGISTRATION, `broker ${req.brokerId} is registered by another live process (incarnation ${existing.incarnationId})`);
   }
   const brokerEpoch = image.maxBrokerEpoch + 1;
   const records: MetadataRecord[] = [
@@ -47,7 +55,7 @@ export function registerBroker(image: MetadataImage, req: BrokerRegistrationRequ
   ];
   // A restarted broker comes back fenced: whatever its old incarnation led must move now.
   if (existing && startFenced) records.push(...movePartitionsAwayFrom(replay(image, records, image.offset).image, req.brokerId, uncleanDefault));
-  return { records, response: { brokerEpoch } };
+  return { records, response: { errorCode: ErrorCode.NONE, brokerEpoch } };
 }
 
 export interface HeartbeatRequest {
@@ -63,6 +71,8 @@ export interface HeartbeatRequest {
 }
 
 export interface HeartbeatResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
   isFenced: boolean;
   isCaughtUp: boolean;
   shouldShutdown: boolean;
@@ -75,9 +85,10 @@ export interface HeartbeatResponse {
  */
 export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, registrationOffset: number, uncleanDefault: boolean): ControllerResult<HeartbeatResponse> {
   const b = image.brokers.get(req.brokerId);
-  if (!b) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
-  if (b.incarnationId !== req.incarnationId) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is registered by another incarnation`);
-  if (b.epoch !== req.brokerEpoch) throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `broker ${req.brokerId} epoch ${req.brokerEpoch} is not the current ${b.epoch}`);
+  const refuse = (errorCode: ErrorCode, errorMessage: string): ControllerResult<HeartbeatResponse> => ({ records: [], response: { errorCode, errorMessage, isFenced: true, isCaughtUp: false, shouldShutdown: false } });
+  if (!b) return refuse(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
+  if (b.incarnationId !== req.incarnationId) return refuse(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is registered by another incarnation`);
+  if (b.epoch !== req.brokerEpoch) return refuse(ErrorCode.STALE_BROKER_EPOCH, `broker ${req.brokerId} epoch ${req.brokerEpoch} is not the current ${b.epoch}`);
   const caughtUp = req.metadataOffset >= registrationOffset;
   // Each step sees the records of the steps before it.
   const records: MetadataRecord[] = [];
@@ -93,7 +104,7 @@ export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, reg
       add([{ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: true }]);
       add(movePartitionsAwayFrom(working, b.id, uncleanDefault));
     }
-    return { records, response: { isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: ledBy(working, b.id).length === 0 } };
+    return { records, response: { errorCode: ErrorCode.NONE, isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: ledBy(working, b.id).length === 0 } };
   }
   if (b.inControlledShutdown && !b.fenced) {
     // The broker heartbeats on without wanting to stop (a shutdown it called off): it leads again
@@ -103,9 +114,9 @@ export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, reg
   if (b.fenced && caughtUp && !req.wantFence) {
     add([{ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, fenced: false, inControlledShutdown: false }]);
     add(electForLeaderless(working, uncleanDefault));
-    return { records, response: { isFenced: false, isCaughtUp: true, shouldShutdown: false } };
+    return { records, response: { errorCode: ErrorCode.NONE, isFenced: false, isCaughtUp: true, shouldShutdown: false } };
   }
-  return { records, response: { isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: false } };
+  return { records, response: { errorCode: ErrorCode.NONE, isFenced: b.fenced, isCaughtUp: caughtUp, shouldShutdown: false } };
 }
 
 /**

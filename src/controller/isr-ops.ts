@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { ErrorCode } from '../common/errors';
 import { type MetadataImage, NO_LEADER, type PartitionRegistration } from '../metadata/image';
 import type { MetadataRecord } from '../metadata/records';
 import { electLeader, isrAfter, isUsable, partitionChange, type PartitionTarget, uncleanAllowed } from './partition-ops';
@@ -22,6 +22,13 @@ export interface AlterPartitionResult {
   partitionEpoch: number;
 }
 
+export interface AlterPartitionResponse {
+  /** A refusal of the whole request (unknown or stale broker); NONE when each item carries its own code. */
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  results: AlterPartitionResult[];
+}
+
 /**
  * AlterPartition (KIP-497): a partition leader asks to shrink or expand its ISR. Accepted only
  * from the current leader, at the current leader epoch and partition epoch — a request made from
@@ -29,10 +36,10 @@ export interface AlterPartitionResult {
  * newer metadata. A replica may only join the ISR while it is usable. An ISR that now holds every
  * replica being added completes that partition's reassignment.
  */
-export function alterPartition(image: MetadataImage, brokerId: number, brokerEpoch: number, items: readonly AlterPartitionItem[], uncleanDefault: boolean): ControllerResult<AlterPartitionResult[]> {
+export function alterPartition(image: MetadataImage, brokerId: number, brokerEpoch: number, items: readonly AlterPartitionItem[], uncleanDefault: boolean): ControllerResult<AlterPartitionResponse> {
   const b = image.brokers.get(brokerId);
-  if (!b) throw new CairnError(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${brokerId} is not registered`);
-  if (b.epoch !== brokerEpoch) throw new CairnError(ErrorCode.STALE_BROKER_EPOCH, `broker ${brokerId} epoch ${brokerEpoch} is stale (current ${b.epoch})`);
+  if (!b) return { records: [], response: { errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED, errorMessage: `broker ${brokerId} is not registered`, results: [] } };
+  if (b.epoch !== brokerEpoch) return { records: [], response: { errorCode: ErrorCode.STALE_BROKER_EPOCH, errorMessage: `broker ${brokerId} epoch ${brokerEpoch} is stale (current ${b.epoch})`, results: [] } };
   const records: MetadataRecord[] = [];
   const results = items.map((item): AlterPartitionResult => {
     const t = image.topicsById.get(item.topicId);
@@ -70,7 +77,7 @@ export function alterPartition(image: MetadataImage, brokerId: number, brokerEpo
       partitionEpoch: change ? p.partitionEpoch + 1 : p.partitionEpoch,
     };
   });
-  return { records, response: results };
+  return { records, response: { errorCode: ErrorCode.NONE, results } };
 }
 
 /** If every replica being added is now in sync, the target that finishes the reassignment. */

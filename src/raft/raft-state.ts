@@ -71,6 +71,9 @@ export abstract class RaftState {
     this.applied = this.commit;
     this.now = options.nowMs;
     this.resetElectionTimer();
+    // A sole voter has nobody to hear from and nobody to ask: waiting out an election timeout
+    // before it leads would only delay every start of a one-node cluster.
+    if (this.voters.length === 1 && this.voters[0] === this.id) this.electionDeadlineMs = this.now;
   }
 
   // ---- read-only views ----

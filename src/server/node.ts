@@ -238,6 +238,7 @@ export class CairnNode {
         publisher: this.publisher,
         logger: this.logger,
         offlinePartitions: () => this.replicas?.offlinePartitions() ?? [],
+        clock: this.clock,
       });
       // Only once *this* incarnation is registered and unfenced is the image known to be current:
       // while a restarted broker replays the metadata log, its old registration looks unfenced at
@@ -349,7 +350,7 @@ export class CairnNode {
           brokerEpoch: b.epoch,
           fenced: b.fenced,
           inControlledShutdown: b.inControlledShutdown,
-          lastHeartbeatMsAgo: active && role ? now - role.heartbeats.lastContact(b.id) : -1,
+          lastHeartbeatMsAgo: active && role ? now - role.lastContactMs(b.id) : -1,
         })),
       clusterId: image.clusterId ?? '',
       metadataOffset: image.offset,

@@ -400,36 +400,31 @@ export class ReplicationSimulation {
   private controllerReceive(from: number, msg: Msg): void {
     switch (msg.kind) {
       case 'register': {
-        try {
-          const r = registerBroker(this.image, { brokerId: from, incarnationId: msg.incarnation, host: 'sim', port: from, rack: null }, true, (id) => this.heartbeats.hasLiveSession(id, this.now));
-          this.commit(r.records);
-          this.heartbeats.touch(from, this.now);
-          this.send(CONTROLLER, from, { kind: 'registered', brokerEpoch: r.response.brokerEpoch, incarnation: msg.incarnation });
-        } catch {
-          // DUPLICATE_BROKER_REGISTRATION: the broker retries on its next tick
-        }
+        const r = registerBroker(this.image, { brokerId: from, incarnationId: msg.incarnation, host: 'sim', port: from, rack: null }, true, (id) => this.heartbeats.hasLiveSession(id, this.now));
+        // DUPLICATE_BROKER_REGISTRATION: the broker retries on its next tick
+        if (r.response.errorCode !== 0) return;
+        this.commit(r.records);
+        this.heartbeats.touch(from, this.now);
+        this.send(CONTROLLER, from, { kind: 'registered', brokerEpoch: r.response.brokerEpoch, incarnation: msg.incarnation });
         return;
       }
       case 'heartbeat': {
         const reg = this.image.brokers.get(from);
         if (!reg || reg.epoch !== msg.brokerEpoch) return this.send(CONTROLLER, from, { kind: 'staleEpoch' });
         this.heartbeats.touch(from, this.now);
-        try {
-          this.commit(brokerHeartbeat(this.image, { brokerId: from, brokerEpoch: msg.brokerEpoch, incarnationId: reg.incarnationId, metadataOffset: msg.metadataOffset, wantFence: false, wantShutdown: false }, reg.registeredAtOffset, false).records);
-        } catch {
-          // stale epoch
-        }
+        this.commit(brokerHeartbeat(this.image, { brokerId: from, brokerEpoch: msg.brokerEpoch, incarnationId: reg.incarnationId, metadataOffset: msg.metadataOffset, wantFence: false, wantShutdown: false }, reg.registeredAtOffset, false).records);
         return;
       }
       case 'alterPartition': {
         const p = this.image.partition(TOPIC, 0)!;
-        try {
-          const r = alterPartition(this.image, from, msg.brokerEpoch, [{ topicId: p.topicId, partition: 0, leaderEpoch: msg.leaderEpoch, partitionEpoch: msg.partitionEpoch, newIsr: msg.newIsr }], false);
-          this.commit(r.records);
-          this.send(CONTROLLER, from, { kind: 'alterResponse', requestId: msg.requestId, ok: r.response[0]!.errorCode === 0, partitionEpoch: r.response[0]!.partitionEpoch });
-        } catch {
+        const r = alterPartition(this.image, from, msg.brokerEpoch, [{ topicId: p.topicId, partition: 0, leaderEpoch: msg.leaderEpoch, partitionEpoch: msg.partitionEpoch, newIsr: msg.newIsr }], false);
+        const item = r.response.results[0];
+        if (r.response.errorCode !== 0 || !item) {
           this.send(CONTROLLER, from, { kind: 'alterResponse', requestId: msg.requestId, ok: false, partitionEpoch: p.partitionEpoch });
+          return;
         }
+        this.commit(r.records);
+        this.send(CONTROLLER, from, { kind: 'alterResponse', requestId: msg.requestId, ok: item.errorCode === 0, partitionEpoch: item.partitionEpoch });
         return;
       }
       default:
