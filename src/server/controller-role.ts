@@ -100,6 +100,7 @@ export class ControllerRole {
       snapshotData: () => encodeRecords(publisher.image.toRecords()),
       logger,
       clock,
+      timers,
       random: new SeededRandom(seed ^ 0x5bd1e995),
       onFatal,
     });
