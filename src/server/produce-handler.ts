@@ -79,7 +79,7 @@ export class ProduceHandler {
         }
       }
       const info = appended.info;
-      await appended.acked;
+      if (acks === -1) await appended.acked;
       return {
         topic: data.topic,
         partition: data.partition,
