@@ -1,30 +1,100 @@
 import { CairnError, ErrorCode, errorInfo } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
+import type { Timers } from '../common/timers';
 import { tpKey } from '../common/types';
 import type { ImageChanges, MetadataImage, PartitionRegistration } from '../metadata/image';
+import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
+import type { ValidatedBatch } from '../record/validate';
 import type { LogManager } from '../storage/log-manager';
 import { type LogConfig, resolveLogConfig } from '../storage/log-config';
 import { Partition } from './partition';
+import { type LeaderAppend, ReplicaDriver } from './replica-driver';
+import { ReplicaFetchServer } from './replica-fetch-shell';
+import type { AlterPartitionTransport, ReplicaFetchTransport } from './replica-types';
+
+export interface ReplicaManagerOptions {
+  nodeId: number;
+  /** This process's incarnation: partitions are acted on once its registration is in the image. */
+  incarnationId: string;
+  /** The broker epoch of this incarnation's registration (-1 before it has one). */
+  brokerEpoch: () => number;
+  logs: LogManager;
+  logDefaults: Readonly<LogConfig>;
+  fetchTransport: ReplicaFetchTransport;
+  alterPartitionTransport: AlterPartitionTransport;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  replicaLagTimeMaxMs: number;
+  replicaFetchWaitMaxMs?: number;
+}
 
 /**
  * The partitions this broker hosts (Kafka's ReplicaManager): it creates, updates and removes
- * Partition objects as metadata images arrive, and is where produce, fetch and follower logic
- * find their partition. Produce and fetch handling live in their own modules.
+ * Partition objects as metadata images arrive, hands their registrations to the replication core
+ * (through its ReplicaDriver), and is where produce, fetch and follower logic find their partition.
+ * `appendAsLeader` and `handleReplicaFetch` are the in-process entry points that the gRPC handlers
+ * in server/ (and the whole-cluster simulation) call.
  */
 export class ReplicaManager {
   private readonly partitions = new Map<string, Partition>();
   private image: MetadataImage | null = null;
-  private readonly changeListeners: ((p: Partition) => void)[] = [];
-  private readonly removeListeners: ((p: Partition) => void)[] = [];
+  readonly driver: ReplicaDriver;
+  private readonly fetchServer: ReplicaFetchServer;
+  readonly nodeId: number;
+  readonly logs: LogManager;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  private readonly defaults: Readonly<LogConfig>;
 
-  constructor(
-    readonly nodeId: number,
-    readonly logs: LogManager,
-    readonly clock: Clock,
-    readonly logger: Logger,
-    private readonly defaults: Readonly<LogConfig>,
-  ) {}
+  constructor(private readonly o: ReplicaManagerOptions) {
+    this.nodeId = o.nodeId;
+    this.logs = o.logs;
+    this.clock = o.clock;
+    this.logger = o.logger;
+    this.defaults = o.logDefaults;
+    this.driver = new ReplicaDriver({
+      nodeId: o.nodeId,
+      incarnationId: o.incarnationId,
+      brokerEpoch: o.brokerEpoch,
+      replicaLagTimeMaxMs: o.replicaLagTimeMaxMs,
+      replicaFetchWaitMaxMs: o.replicaFetchWaitMaxMs,
+      fetchTransport: o.fetchTransport,
+      alterPartitionTransport: o.alterPartitionTransport,
+      clock: o.clock,
+      timers: o.timers,
+      logger: o.logger,
+    });
+    this.fetchServer = new ReplicaFetchServer({
+      driver: this.driver,
+      lookup: (topic, partition) => this.lookup(topic, partition),
+      get: (topic, partition) => this.get(topic, partition),
+      registration: (id) => this.image?.brokers.get(id),
+      toErrorResult: (err) => toErrorResult(err, this.logger),
+      clock: o.clock,
+      timers: o.timers,
+      logger: o.logger,
+    });
+  }
+
+  /**
+   * Appends validated batches to `p` as its leader; `acked` settles when `acks` are met (see
+   * ReplicaDriver.appendAsLeader). Throws a CairnError, with nothing appended, when it may not.
+   */
+  appendAsLeader(p: Partition, buf: Buffer, validated: readonly ValidatedBatch[], acks: number, timeoutMs: number, wallMs: number): LeaderAppend {
+    return this.driver.appendAsLeader(p, buf, validated, acks, timeoutMs, wallMs);
+  }
+
+  /** The leader's side of a follower's fetch (design brief §6), long poll included. */
+  handleReplicaFetch(req: ReplicaFetchRequest, cancelled?: () => boolean): Promise<ReplicaFetchResponse> {
+    return this.fetchServer.handle(req, cancelled);
+  }
+
+  /** Stops fetching and the core's timers (node shutdown). */
+  stop(): void {
+    this.driver.stop();
+  }
 
   get currentImage(): MetadataImage | null {
     return this.image;
@@ -36,15 +106,6 @@ export class ReplicaManager {
 
   all(): Partition[] {
     return [...this.partitions.values()];
-  }
-
-  /** Called for every partition whose role, leader or ISR changed (the fetcher subscribes). */
-  onPartitionChange(listener: (p: Partition) => void): void {
-    this.changeListeners.push(listener);
-  }
-
-  onPartitionRemoved(listener: (p: Partition) => void): void {
-    this.removeListeners.push(listener);
   }
 
   logConfigFor(image: MetadataImage, topic: string): LogConfig {
@@ -74,14 +135,14 @@ export class ReplicaManager {
       const key = tpKey(p.topic, p.partition);
       this.repairing.add(key);
       this.partitions.delete(key);
+      this.driver.remove(p);
       p.close();
-      for (const l of this.removeListeners) l(p);
       try {
         await this.logs.delete(p.topic, p.partition);
         const log = this.logs.getOrCreate(reg.topic, reg.partition, this.logConfigFor(image, reg.topic), reg.topicId);
-        const fresh = new Partition(this.nodeId, reg.topicId, log, reg, this.logger, this.clock.nowMs());
+        const fresh = new Partition(this.driver.core, this.nodeId, reg.topicId, log);
         this.partitions.set(key, fresh);
-        for (const l of this.changeListeners) l(fresh);
+        this.driver.apply(fresh, this.image?.partition(reg.topic, reg.partition) ?? reg, log.config.minInsyncReplicas);
       } catch (err) {
         this.logger.error({ topic: p.topic, partition: p.partition, err: (err as Error).message }, 'cannot rebuild replica');
       } finally {
@@ -95,10 +156,16 @@ export class ReplicaManager {
     return image.topicsByName.has(topic) ? this.logConfigFor(image, topic) : null;
   }
 
-  /** Applies a new metadata image: becomes leader or follower, creates logs, deletes removed ones. */
+  /**
+   * Applies a new metadata image: becomes leader or follower, creates logs, deletes removed ones —
+   * only once this incarnation's registration is in the image (ReplicaCore.admitImage), and then
+   * the whole first image, `changes` after that.
+   */
   applyImage(image: MetadataImage, changes: ImageChanges | null): void {
+    const admitted = this.driver.admitImage(image.brokers.get(this.nodeId)?.incarnationId === this.o.incarnationId);
+    if (admitted === 'ignore') return;
+    if (admitted === 'all') changes = null;
     this.image = image;
-    const now = this.clock.nowMs();
     for (const t of changes?.removedTopics ?? []) {
       for (let p = 0; p < t.partitions.length; p++) void this.remove(t.name, p, 'topic deleted');
     }
@@ -123,14 +190,13 @@ export class ReplicaManager {
       try {
         if (existing && existing.topicId === reg.topicId) {
           existing.log.config = this.logConfigFor(image, reg.topic);
-          existing.update(reg, now);
-          for (const l of this.changeListeners) l(existing);
+          this.driver.apply(existing, reg, existing.log.config.minInsyncReplicas);
           continue;
         }
         const log = this.logs.getOrCreate(reg.topic, reg.partition, this.logConfigFor(image, reg.topic), reg.topicId);
-        const p = new Partition(this.nodeId, reg.topicId, log, reg, this.logger, now);
+        const p = new Partition(this.driver.core, this.nodeId, reg.topicId, log);
         this.partitions.set(key, p);
-        for (const l of this.changeListeners) l(p);
+        this.driver.apply(p, reg, log.config.minInsyncReplicas);
       } catch (err) {
         this.logger.error({ topic: reg.topic, partition: reg.partition, err: (err as Error).message }, 'cannot host partition');
       }
@@ -145,8 +211,8 @@ export class ReplicaManager {
     const p = this.partitions.get(key);
     this.partitions.delete(key);
     if (p) {
+      this.driver.remove(p);
       p.close();
-      for (const l of this.removeListeners) l(p);
     }
     this.logger.info({ topic, partition, reason }, 'partition removed');
     await this.logs.delete(topic, partition);
@@ -168,7 +234,11 @@ export class ReplicaManager {
   }
 
   async close(): Promise<void> {
-    for (const p of this.partitions.values()) p.close();
+    this.driver.stop();
+    for (const p of this.partitions.values()) {
+      this.driver.remove(p);
+      p.close();
+    }
   }
 }
 

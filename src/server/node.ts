@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { systemClock, type Clock } from '../common/clock';
+import { systemTimers } from '../common/timers';
 import { CairnError, ErrorCode } from '../common/errors';
 import { createLogger, type Logger } from '../common/logger';
 import { MetadataFetchTransport } from '../metadata/metadata-fetch-transport';
@@ -10,7 +11,7 @@ import type { MetadataLog } from '../metadata/metadata-log';
 import { MetadataPublisher } from '../metadata/metadata-publisher';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/rpc';
 import { RaftDriver } from '../raft/raft-driver';
-import { ReplicaFetcherManager } from '../replication/replica-fetcher-transport';
+import { GrpcReplicaFetchTransport } from '../replication/replica-fetcher-transport';
 import { ReplicaManager } from '../replication/replica-manager';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../storage/log-config';
 import { LogManager } from '../storage/log-manager';
@@ -21,7 +22,7 @@ import { type NodeConfig, peerAddress } from './config';
 import { ControllerClient } from './controller-client';
 import { ControllerRole } from './controller-role';
 import { FetchHandler } from './fetch-handler';
-import { AlterPartitionManager } from './alter-partition-manager';
+import { ControllerAlterPartitionTransport } from './alter-partition-manager';
 import { bidi, tuneServerConnections, unary } from './grpc-util';
 import { addReflection, NodeHealth } from './health';
 import { ProduceHandler } from './produce-handler';
@@ -48,8 +49,6 @@ export class CairnNode {
   private fetchTransport: MetadataFetchTransport | null = null;
   private replicas: ReplicaManager | null = null;
   private lifecycle: BrokerLifecycle | null = null;
-  private fetchers: ReplicaFetcherManager | null = null;
-  private alterPartitions: AlterPartitionManager | null = null;
   private controllers: ControllerClient;
   private accepting = false;
   private boundPort = 0;
@@ -124,45 +123,29 @@ export class CairnNode {
     if (isBroker) {
       this.logs = new LogManager({ dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.wallMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
       this.logs.load();
-      const rm = new ReplicaManager(c.nodeId, this.logs, this.clock, this.logger, resolveLogConfig(c.logDefaults, DEFAULT_LOG_CONFIG));
-      this.replicas = rm;
-      this.fetchers = new ReplicaFetcherManager({
+      const fetchTransport = new GrpcReplicaFetchTransport((id) => {
+        const b = this.publisher.image.brokers.get(id);
+        // Its internal listener if it registered one, else its only one.
+        const a = peerAddress(c, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
+        return a ? `${a.host}:${a.port}` : null;
+      });
+      const rm = new ReplicaManager({
         nodeId: c.nodeId,
-        brokerEpoch: () => this.lifecycle?.brokerEpoch ?? -1,
         incarnationId: this.incarnationId,
-        addressOf: (id) => {
-          const b = this.publisher.image.brokers.get(id);
-          // Its internal listener if it registered one, else its only one.
-          const a = peerAddress(c, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
-          return a ? `${a.host}:${a.port}` : null;
-        },
-        clock: this.clock,
-        logger: this.logger,
-        maxWaitMs: c.replicaFetchWaitMaxMs,
-      });
-      const fetchers = this.fetchers;
-      rm.onPartitionChange((p) => fetchers.onPartitionChange(p));
-      rm.onPartitionRemoved((p) => fetchers.onPartitionRemoved(p));
-      this.alterPartitions = new AlterPartitionManager({
-        nodeId: c.nodeId,
         brokerEpoch: () => this.lifecycle?.brokerEpoch ?? -1,
-        replicas: rm,
-        controllers: this.controllers,
-        replicaLagTimeMaxMs: c.replicaLagTimeMaxMs,
+        logs: this.logs,
+        logDefaults: resolveLogConfig(c.logDefaults, DEFAULT_LOG_CONFIG),
+        fetchTransport,
+        alterPartitionTransport: new ControllerAlterPartitionTransport(this.controllers),
         clock: this.clock,
+        timers: systemTimers,
         logger: this.logger,
+        replicaLagTimeMaxMs: c.replicaLagTimeMaxMs,
+        replicaFetchWaitMaxMs: c.replicaFetchWaitMaxMs,
       });
-      // Act on partition state only once this incarnation's registration is in the image: the
-      // controller moved the previous incarnation's leaderships in that same batch, so a restarted
-      // broker never resumes leading at an old epoch with a log that lost its un-fsynced tail.
-      let registered = false;
-      this.publisher.addListener((image, changes) => {
-        const mine = image.brokers.get(c.nodeId)?.incarnationId === this.incarnationId;
-        if (!registered && !mine) return;
-        const first = !registered;
-        registered = true;
-        rm.applyImage(image, first ? null : changes);
-      });
+      this.replicas = rm;
+      // The replica manager acts on an image only once this incarnation's registration is in it (ReplicaCore.admitImage).
+      this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
     }
     this.metadataLog.subscribe(this.publisher);
 
@@ -186,9 +169,8 @@ export class CairnNode {
         }),
       );
     }
-    if (this.replicas && this.alterPartitions) {
-      const alter = this.alterPartitions;
-      const handler = new ReplicaFetchHandler(this.replicas, this.clock, this.logger, (p, id) => alter.expand(p, id), (id) => this.publisher.image.brokers.get(id));
+    if (this.replicas) {
+      const handler = new ReplicaFetchHandler(this.replicas, this.logger);
       internal.addService(serviceDefinition('cairn.v1.Replica'), {
         Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
         OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),
@@ -249,7 +231,6 @@ export class CairnNode {
         this.maybeDeleteStrays(me !== undefined && me.incarnationId === this.incarnationId && !me.fenced);
       });
       void this.lifecycle.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'broker registration gave up'));
-      this.alterPartitions?.start();
     }
     this.logs?.startBackgroundTasks();
     const health = this.health;
@@ -369,8 +350,7 @@ export class CairnNode {
       this.lifecycle.stop();
     }
     this.accepting = false;
-    this.fetchers?.stop();
-    this.alterPartitions?.stop();
+    this.replicas?.stop();
     const servers = [this.server, this.internalServer].filter((s): s is grpc.Server => s !== null);
     await Promise.all(
       servers.map(

@@ -5,9 +5,9 @@ import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLim
 import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record/validate';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
 import type { Partition } from '../replication/partition';
+import type { LeaderAppend } from '../replication/replica-driver';
 import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
 import { isCompacted } from '../storage/log-config';
-import type { AppendInfo } from '../storage/partition-log';
 import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
@@ -16,9 +16,10 @@ export const MAX_PRODUCE_TIMEOUT_MS = 300_000;
 export const MAX_PLAIN_RECORDS = 100_000;
 
 /**
- * Produce (design brief §3, §6): check each partition's batches, append them as leader, and
- * answer by `acks` — 0 and 1 after the append, -1 (all) once the high watermark has passed the
- * last offset written, i.e. every in-sync replica has it durably.
+ * Produce (design brief §3, §6): check each partition's batches, append them as leader
+ * (ReplicaManager.appendAsLeader), and answer by `acks` — 0 and 1 after the append, -1 (all) once
+ * the high watermark has passed the last offset written, i.e. every in-sync replica has it durably
+ * (the wait is the replication core's).
  *
  * Uncompressed batches are checked and appended in one synchronous step. A gzip batch's records
  * are inflated (bounded by max.message.bytes) in zlib's thread pool, so a large one holds up no
@@ -64,20 +65,21 @@ export class ProduceHandler {
       };
       const v = validateBatches(buf, options);
       if (!v.ok) throw this.refused(data, v);
-      let info: AppendInfo;
+      let appended: LeaderAppend;
       if (!this.appendQueue.busy(p) && !v.batches.some((b) => b.compressed)) {
-        info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, now);
+        appended = this.replicas.appendAsLeader(p, buf, v.batches, acks, timeoutMs, now);
       } else {
         const turn = this.appendQueue.reserve(p);
         try {
           await Promise.all(v.batches.filter((b) => b.compressed).map((b) => this.checkCompressed(data, buf, b, options)));
           await turn.ready;
-          info = p.appendAsLeader(buf, v.batches, acks, config.minInsyncReplicas, this.clock.wallMs());
+          appended = this.replicas.appendAsLeader(p, buf, v.batches, acks, timeoutMs, this.clock.wallMs());
         } finally {
           turn.release();
         }
       }
-      if (acks === -1) await this.awaitReplication(p, info.lastOffset + 1, config.minInsyncReplicas, timeoutMs);
+      const info = appended.info;
+      if (acks === -1) await appended.acked;
       return {
         topic: data.topic,
         partition: data.partition,
@@ -122,39 +124,6 @@ export class ProduceHandler {
     if (records.length === 0) throw new CairnError(ErrorCode.INVALID_REQUEST, `no batches or records for ${data.topic}-${data.partition}`);
     if (records.length > MAX_PLAIN_RECORDS) throw new CairnError(ErrorCode.RECORD_LIST_TOO_LARGE, `${records.length} plain records; the limit is ${MAX_PLAIN_RECORDS} per partition`);
     return encodeBatch(records.map((r) => plainRecord(r, nowMs)));
-  }
-
-  /** Waits until the high watermark reaches `offset`; fails if leadership moves or time runs out. */
-  private awaitReplication(p: Partition, offset: number, minInsync: number, timeoutMs: number): Promise<void> {
-    const check = (): boolean => {
-      if (p.highWatermark < offset) return false;
-      if (p.isr.length < minInsync) {
-        throw new CairnError(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, `written, but the ISR [${p.isr.join(',')}] fell below min.insync.replicas ${minInsync}`);
-      }
-      return true;
-    };
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = (err?: unknown) => {
-        clearTimeout(timer);
-        offHw();
-        offLeader();
-        if (err) reject(err);
-        else resolve();
-      };
-      const timer = setTimeout(() => done(new CairnError(ErrorCode.REQUEST_TIMED_OUT, `not replicated to the ISR within ${timeoutMs} ms; the write may still become visible`)), timeoutMs);
-      const offHw = p.onHighWatermark(() => {
-        try {
-          if (check()) done();
-        } catch (err) {
-          done(err);
-        }
-      });
-      const offLeader = p.onLeadershipChange(() => {
-        // A deposed leader cannot know whether the write survives the election: the outcome is unknown.
-        if (p.role !== 'leader') done(new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `leadership of ${p.topic}-${p.partition} moved before the write was replicated; it may or may not survive`));
-      });
-    });
   }
 }
 

@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/common/clock';
+import { CairnError, ErrorCode } from '../../../src/common/errors';
+import { silentLogger } from '../../../src/common/logger';
+import type { TimerHandle, Timers } from '../../../src/common/timers';
+import type { MetadataImage } from '../../../src/metadata/image';
+import { encodeBatch } from '../../../src/record/batch';
+import { validateBatches } from '../../../src/record/validate';
+import { ReplicaManager } from '../../../src/replication/replica-manager';
+import type { AlterPartitionRequest, ReplicaFetchTransport } from '../../../src/replication/replica-types';
+import { DEFAULT_LOG_CONFIG } from '../../../src/storage/log-config';
+import { LogManager } from '../../../src/storage/log-manager';
+import { tmpDir, waitFor } from '../../helpers/tmp';
+import { withBrokers, withPartition } from '../controller/helpers';
+
+/** Timers on the manual clock: they fire only when the test moves time on. */
+class ManualTimers implements Timers {
+  private queue: { atMs: number; fn: () => void; live: boolean }[] = [];
+  constructor(private readonly clock: ManualClock) {}
+  after(delayMs: number, fn: () => void): TimerHandle {
+    const t = { atMs: this.clock.nowMs() + delayMs, fn, live: true };
+    this.queue.push(t);
+    return { cancel: () => void (t.live = false) };
+  }
+  every(intervalMs: number, fn: () => void): TimerHandle {
+    let handle: TimerHandle;
+    const again = () => {
+      fn();
+      handle = this.after(intervalMs, again);
+    };
+    handle = this.after(intervalMs, again);
+    return { cancel: () => handle.cancel() };
+  }
+  advance(ms: number): void {
+    this.clock.advance(ms);
+    for (;;) {
+      const due = this.queue.filter((t) => t.live && t.atMs <= this.clock.nowMs()).sort((a, b) => a.atMs - b.atMs)[0];
+      if (due === undefined) break;
+      due.live = false;
+      due.fn();
+    }
+    this.queue = this.queue.filter((t) => t.live);
+  }
+}
+
+const open: (LogManager | ReplicaManager)[] = [];
+afterEach(async () => {
+  for (const x of open.splice(0)) await x.close();
+});
+
+/**
+ * Two brokers in one process: real PartitionLogs, the shipped replication shells, the leader's
+ * fetch service called in process as the follower's transport, manual time.
+ */
+function cluster(image: MetadataImage, fetchUp: () => boolean = () => true) {
+  const clock = new ManualClock(1_000);
+  const timers = new ManualTimers(clock);
+  const managers = new Map<number, ReplicaManager>();
+  const alters: AlterPartitionRequest[] = [];
+  for (const id of [1, 2]) {
+    const logs = new LogManager({ dataDir: tmpDir('cairn-repl-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
+    logs.load();
+    const fetchTransport: ReplicaFetchTransport = {
+      send: (leaderId, req) => (fetchUp() ? managers.get(leaderId)!.handleReplicaFetch(req) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'down'))),
+      close: () => undefined,
+    };
+    const rm = new ReplicaManager({
+      nodeId: id,
+      incarnationId: `inc-${id}`,
+      brokerEpoch: () => id,
+      logs,
+      logDefaults: DEFAULT_LOG_CONFIG,
+      fetchTransport,
+      alterPartitionTransport: { send: async (req) => (alters.push(req), { errorCode: ErrorCode.NONE, results: [] }) },
+      clock,
+      timers,
+      logger: silentLogger,
+      replicaLagTimeMaxMs: 10_000,
+    });
+    managers.set(id, rm);
+    open.push(rm, logs);
+    rm.applyImage(image, null);
+  }
+  return { clock, timers, managers, alters };
+}
+
+function batch(values: string[]) {
+  const buf = encodeBatch(values.map((v) => ({ value: Buffer.from(v), timestamp: 1_000 })));
+  const v = validateBatches(buf, { maxBatchBytes: 1 << 20 });
+  if (!v.ok) throw new Error(v.message);
+  return { buf, validated: v.batches };
+}
+
+describe('replication shells in process (no gRPC): ReplicaManager.appendAsLeader and handleReplicaFetch', () => {
+  it('an acks=all write completes once the follower has fetched it and fsynced it; both logs then hold it below the high watermark', async () => {
+    const image = withPartition(withBrokers(2), 't', [1, 2], [1, 2], 1, { 'min.insync.replicas': '2' });
+    const { managers } = cluster(image);
+    const leader = managers.get(1)!;
+    const p = leader.lookup('t', 0);
+    const { buf, validated } = batch(['a', 'b', 'c']);
+    const { info, acked } = leader.appendAsLeader(p, buf, validated, -1, 30_000, 1_000);
+    expect(info.firstOffset).toBe(0);
+    let done = false;
+    void acked.then(() => (done = true));
+    await waitFor(() => done, 'the acks=all write to complete');
+    expect(p.highWatermark).toBe(3);
+    const follower = managers.get(2)!.lookup('t', 0);
+    expect(follower.log.durableEndOffset).toBe(3);
+    expect(follower.log.read(0, 1 << 20, 3, true).equals(p.log.read(0, 1 << 20, 3, true))).toBe(true);
+  });
+
+  it('an acks=all write whose follower cannot fetch times out on the (manual) clock, and the lagging follower is dropped from the ISR', async () => {
+    const image = withPartition(withBrokers(2), 't', [1, 2], [1, 2], 1);
+    let up = true;
+    const { managers, timers, alters } = cluster(image, () => up);
+    up = false;
+    const leader = managers.get(1)!;
+    const p = leader.lookup('t', 0);
+    const { buf, validated } = batch(['x']);
+    const { acked } = leader.appendAsLeader(p, buf, validated, -1, 5_000, 1_000);
+    let outcome: unknown = null;
+    acked.then(
+      () => (outcome = 'acked'),
+      (err: unknown) => (outcome = err),
+    );
+    await waitFor(() => p.log.durableEndOffset === 1, 'the local fsync');
+    timers.advance(4_999);
+    await Promise.resolve();
+    expect(outcome).toBeNull();
+    timers.advance(1);
+    await waitFor(() => outcome !== null, 'the produce to be answered');
+    expect((outcome as CairnError).code).toBe(ErrorCode.REQUEST_TIMED_OUT);
+    for (let i = 0; i < 6; i++) timers.advance(2_500);
+    await waitFor(() => alters.length > 0, 'an ISR shrink request');
+    expect(alters[0]!.partitions[0]).toMatchObject({ topicId: 't-id', partition: 0, newIsr: [1] });
+  });
+});
