@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../common/logger';
+import type { FileSystem } from './file-system';
 import { CLEANED_SUFFIX, LOG_SUFFIX, LogSegment } from './log-segment';
 
 /**
@@ -8,24 +8,25 @@ import { CLEANED_SUFFIX, LOG_SUFFIX, LogSegment } from './log-segment';
  * compaction or checkpoint left behind (the originals are intact) and indexes without their
  * segment are removed on the way.
  */
-export function segmentBasesIn(dir: string): number[] {
+export function segmentBasesIn(fsys: FileSystem, dir: string): number[] {
   const bases: number[] = [];
-  for (const name of fs.readdirSync(dir)) {
+  for (const name of fsys.readdir(dir)) {
     if (name.endsWith(CLEANED_SUFFIX) || name.endsWith('.tmp')) {
-      fs.rmSync(path.join(dir, name), { force: true });
+      fsys.rm(path.join(dir, name), { force: true });
     } else if (name.endsWith(LOG_SUFFIX) && /^\d{20}\.log$/.test(name)) {
       bases.push(Number(name.slice(0, 20)));
     }
   }
   bases.sort((a, b) => a - b);
-  for (const name of fs.readdirSync(dir)) {
+  for (const name of fsys.readdir(dir)) {
     const m = /^(\d{20})\.(index|timeindex)$/.exec(name);
-    if (m && !bases.includes(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+    if (m && !bases.includes(Number(m[1]))) fsys.rm(path.join(dir, name), { force: true });
   }
   return bases;
 }
 
 export interface RecoveryInput {
+  fs: FileSystem;
   dir: string;
   /** From segmentBasesIn: at least one. */
   bases: readonly number[];
@@ -62,7 +63,7 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     const base = bases[i]!;
     const last = i === bases.length - 1;
     const mayHoldUnflushed = last || bases[i + 1]! > fsyncedOffset;
-    const { segment, scan } = LogSegment.open(r.dir, base, r.indexIntervalBytes, mayHoldUnflushed || r.verifyAll);
+    const { segment, scan } = LogSegment.open(r.fs, r.dir, base, r.indexIntervalBytes, mayHoldUnflushed || r.verifyAll);
     segments.push(segment);
     const prev = segments[i - 1];
     if (prev && prev.nextOffset > base) return offline(`segment ${base} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
@@ -79,7 +80,7 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     const where = `${segment.logFile} at byte ${scan.validBytes}`;
     if (!last || scan.validDataAfterProblem) return offline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
     if (segment.nextOffset < fsyncedOffset) return offline(`fsynced data is damaged, ${where} (fsynced to offset ${fsyncedOffset}): ${scan.problem}`);
-    const cut = fs.statSync(segment.logFile).size - scan.validBytes;
+    const cut = r.fs.stat(segment.logFile).size - scan.validBytes;
     segment.truncateToPosition(scan.validBytes);
     r.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem, fsyncedOffset }, 'torn tail truncated');
   }
