@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import type { Logger } from '../common/logger';
 import type { FileSystem } from './file-system';
-import { CLEANED_SUFFIX, LOG_SUFFIX, LogSegment } from './log-segment';
+import { invariant } from '../common/errors';
+import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './log-segment';
 
 /**
  * The base offsets of the segments in a partition directory, ascending. What an unfinished
@@ -72,17 +73,30 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     // one's); only compaction may leave one, and it cleans fsynced segments only.
     if (prev && prev.nextOffset < base && base > fsyncedOffset) {
       const missing = base - prev.nextOffset === 1 ? `offset ${prev.nextOffset} is missing` : `offsets ${prev.nextOffset}..${base - 1} are missing`;
-      return offline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
+      if (prev.nextOffset < fsyncedOffset) return offline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
+      // Only offsets never fsynced are missing: the segments from here on were written after the
+      // lost tail and cannot follow a hole. Drop them; the log ends where its fsynced data does.
+      segments.pop()!.close();
+      dropSegments(r, bases.slice(i), `${missing}, never fsynced`);
+      break;
     }
     if (scan === null) continue;
     scanned++;
     if (scan.problem === null) continue;
     const where = `${segment.logFile} at byte ${scan.validBytes}`;
-    if (!last || scan.validDataAfterProblem) return offline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
+    if (scan.validDataAfterProblem) return offline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
     if (segment.nextOffset < fsyncedOffset) return offline(`fsynced data is damaged, ${where} (fsynced to offset ${fsyncedOffset}): ${scan.problem}`);
     const cut = r.fs.stat(segment.logFile).size - scan.validBytes;
     segment.truncateToPosition(scan.validBytes);
     r.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem, fsyncedOffset }, 'torn tail truncated');
+    if (!last) {
+      // A power cut after a roll: this segment's un-fsynced tail tore, and the segments after it
+      // hold only offsets at or past the fsynced offset, written after the bytes just cut. They
+      // cannot follow a hole: delete them, as Kafka's recovery deletes the segments after a
+      // truncated one (found by the simulated disk, test/unit/storage/partition-log-on-sim-disk).
+      dropSegments(r, bases.slice(i + 1), `after a torn tail at ${where}`);
+      break;
+    }
   }
   const logEndOffset = segments[segments.length - 1]!.nextOffset;
   if (logEndOffset < fsyncedOffset) {
@@ -94,4 +108,14 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     for (const s of segments) if (s.nextOffset > fsyncedOffset) s.syncSync();
   }
   return { segments, offline: null, scanned };
+}
+
+/** Deletes segments that hold only offsets never fsynced, durably (one that came back would follow a hole again). */
+function dropSegments(r: RecoveryInput, dropped: readonly number[], reason: string): void {
+  for (const base of dropped) {
+    invariant(base >= r.fsyncedOffset, 'recovery would delete a segment holding fsynced offsets', { base, fsyncedOffset: r.fsyncedOffset });
+    for (const suffix of [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]) r.fs.rm(path.join(r.dir, segmentFileName(base, suffix)), { force: true });
+  }
+  r.fs.fsyncDir(r.dir);
+  r.logger.warn({ dir: r.dir, segments: dropped, fsyncedOffset: r.fsyncedOffset, reason }, 'unflushed segments deleted');
 }

@@ -372,6 +372,7 @@ export class LogSegment {
     const n = this.fsys.read(this.fd, data, 0, length, first.position);
     if (n < first.size) throw new CorruptSegmentError(this.logFile, first.position, `short read: ${n} of ${first.size} bytes`);
     let pos = 0;
+    let prevLast = first.baseOffset - 1;
     while (pos + LOG_OVERHEAD <= n) {
       const size = data.readInt32BE(pos + 8) + LOG_OVERHEAD;
       const at = first.position + pos;
@@ -383,6 +384,14 @@ export class LogSegment {
       if (!isIntactBatch(data, pos, size)) {
         throw new CorruptSegmentError(this.logFile, first.position + pos, 'batch fails its CRC32C on read');
       }
+      // The base offset is outside the CRC: check that it follows the batch before (or is the one
+      // the header walk found) and stays inside the segment, so a damaged one is never served.
+      const base = batchBaseOffset(data, pos);
+      const last = batchLastOffset(data, pos);
+      if ((pos === 0 ? base !== first.baseOffset : base <= prevLast) || last < base || last >= this.nextOffset) {
+        throw new CorruptSegmentError(this.logFile, at, `batch offsets ${base}..${last} do not follow ${prevLast} within the segment's end ${this.nextOffset}`);
+      }
+      prevLast = last;
       pos += size;
     }
     return data.subarray(0, pos);
