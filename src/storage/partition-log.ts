@@ -67,8 +67,12 @@ export class PartitionLog {
   private readonly fsynced: FsyncedOffsetFile;
   private readonly logger: Logger;
   private readonly fs: FileSystem;
-  /** A segment was created since the directory was last fsynced: the next group commit must fsync it too. */
-  private dirDirty = false;
+  /**
+   * Directories with entries created since they were last fsynced (a rolled segment; the
+   * partition's own directory in the data directory): the next group commit fsyncs them before it
+   * releases anyone, or a power cut could lose a whole file, acknowledged records and all.
+   */
+  private readonly unsyncedDirs = new Set<string>();
   private offlineReason: string | null = null;
   private closed = false;
 
@@ -95,12 +99,12 @@ export class PartitionLog {
 
   /** Opens (creating if needed) and recovers the log in `dir`. A corrupt log opens offline, not at all silently. */
   static open(o: LogOpenOptions): PartitionLog {
-    if (!o.fs.exists(o.dir)) {
-      o.fs.mkdirp(o.dir);
-      // The partition's own entry in the data directory must be durable before anything in it is acknowledged.
-      o.fs.fsyncDir(path.dirname(o.dir));
-    }
+    const created = !o.fs.exists(o.dir);
+    if (created) o.fs.mkdirp(o.dir);
     const log = new PartitionLog(o);
+    // The partition's own entry in the data directory, made durable by the first group commit
+    // (not here: creating a topic of thousands of partitions would pay one fsync each).
+    if (created) log.unsyncedDirs.add(path.dirname(o.dir));
     log.load(o);
     return log;
   }
@@ -217,9 +221,7 @@ export class PartitionLog {
     if (seg.size === 0) return;
     seg.onBecomeInactive();
     this.segments.push(LogSegment.create(this.fs, this.dir, this.logEndOffset, this.config.indexIntervalBytes));
-    // The new file's directory entry is not durable until the directory is fsynced: without it a
-    // power cut could lose the whole segment, acknowledged records and all. The next group commit does it.
-    this.dirDirty = true;
+    this.unsyncedDirs.add(this.dir);
     this.logger.info({ baseOffset: this.logEndOffset }, 'segment rolled');
   }
 
@@ -313,9 +315,9 @@ export class PartitionLog {
   }
 
   private async syncUnflushed(): Promise<void> {
-    if (this.dirDirty) {
-      this.dirDirty = false;
-      this.fs.fsyncDir(this.dir);
+    for (const dir of this.unsyncedDirs) {
+      this.fs.fsyncDir(dir);
+      this.unsyncedDirs.delete(dir);
     }
     const durable = this.commit.durableOffset;
     const pending = this.segments.filter((s) => s.nextOffset > durable || s === this.activeSegment);
