@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { silentLogger } from '../src/common/logger';
 import { batchLastOffset, decodeAllRecords, forEachBatch, RecordBatchBuilder } from '../src/record/batch';
 import { validateBatches } from '../src/record/validate';
+import { nodeFileSystem } from '../src/storage/file-system';
 import { DEFAULT_LOG_CONFIG } from '../src/storage/log-config';
 import { PartitionLog } from '../src/storage/partition-log';
 import { args, hrMs, num, percentiles, progress, report } from './common';
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const logRun = async (keep: boolean): Promise<{ mbPerS: number; log: PartitionLog }> => {
     const dir = path.join(a.dir, 'log-0');
     fs.rmSync(dir, { recursive: true, force: true });
-    const log = PartitionLog.open({ dir, topic: 'bench', partition: 0, config: { ...DEFAULT_LOG_CONFIG, segmentBytes: 256 * 1024 * 1024 }, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: Date.now() });
+    const log = PartitionLog.open({ fs: nodeFileSystem, dir, topic: 'bench', partition: 0, config: { ...DEFAULT_LOG_CONFIG, segmentBytes: 256 * 1024 * 1024 }, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: Date.now() });
     const start = hrMs();
     for (let i = 0; i < batches; i++) {
       const s = hrMs();

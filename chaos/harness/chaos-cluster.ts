@@ -5,6 +5,7 @@ import { type Proxy, Toxiproxy } from 'toxiproxy-node-client';
 import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
 import { type Logger, silentLogger } from '../../src/common/logger';
 import { RpcClient } from '../../src/protocol/rpc-client';
+import { nodeFileSystem } from '../../src/storage/file-system';
 import { readFsyncJournal } from '../../src/storage/fsync-journal';
 import { ToxiproxyServer } from '../toxiproxy/server';
 
@@ -242,7 +243,7 @@ export class ChaosCluster {
    */
   dropUnfsynced(id: number): { files: number; bytes: number } {
     if (this.isRunning(id)) throw new Error(`node ${id} must be stopped before its page cache is dropped`);
-    return dropUnfsyncedIn(this.cluster.node(id).dataDir, readFsyncJournal(this.journal(id)));
+    return dropUnfsyncedIn(this.cluster.node(id).dataDir, readFsyncJournal(nodeFileSystem, this.journal(id)));
   }
 
   /**
@@ -251,7 +252,7 @@ export class ChaosCluster {
    */
   tearUnfsynced(id: number, file: string, random: { int(min: number, max: number): number }): { durable: number; size: number; kept: number } {
     if (this.isRunning(id)) throw new Error(`node ${id} must be stopped first`);
-    const durable = readFsyncJournal(this.journal(id)).get(file) ?? 0;
+    const durable = readFsyncJournal(nodeFileSystem, this.journal(id)).get(file) ?? 0;
     const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
     const tail = size > durable ? fs.readFileSync(file).subarray(durable, size) : Buffer.alloc(0);
     this.dropUnfsynced(id);

@@ -1,6 +1,10 @@
-import { watchClockSkewFile } from '../common/clock';
+import { systemClock, watchClockSkewFile } from '../common/clock';
+import { systemTimers } from '../common/timers';
 import { KEYS, flagName, loadNodeConfig } from '../server/config';
 import { CairnNode } from '../server/node';
+import { type FileSystem, nodeFileSystem } from '../storage/file-system';
+import { FsyncJournal, setRaftFsyncJournal, withFsyncJournal } from '../storage/fsync-journal';
+import { withSlowFsync } from '../storage/slow-fsync';
 import { parse, type Options } from './args';
 
 export const SERVER_HELP = `Usage: cairn server [--config FILE] [--KEY VALUE ...]
@@ -25,7 +29,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
   const flags: Record<string, string> = {};
   for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v;
   const config = loadNodeConfig(flags);
-  const node = new CairnNode(config);
+  const node = new CairnNode(config, undefined, systemClock, storageFromEnv(process.env));
   // The chaos suite's wall-clock jumps (docs/chaos.md): only record timestamps and retention see them.
   const skewFile = process.env.CAIRN_CLOCK_SKEW_FILE;
   if (skewFile) watchClockSkewFile(skewFile, (skewMs) => node.logger.warn({ clockSkewMs: skewMs }, 'wall clock offset changed'));
@@ -45,4 +49,24 @@ export async function serverCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/**
+ * The chaos suite's storage faults (docs/chaos.md), read here once, at the process entry, and
+ * handed to storage as a FileSystem wrapper — storage itself never reads the environment:
+ * - CAIRN_FAULT_FSYNC_DELAY_MS: every asynchronous fsync starts this much later (a slow disk);
+ * - CAIRN_FAULT_FSYNC_JOURNAL: a file where every completed fsync appends `path<TAB>size`, so the
+ *   harness can cut files back to what a power cut would leave (Raft's storage records there too).
+ */
+export function storageFromEnv(env: NodeJS.ProcessEnv): FileSystem {
+  let fsys: FileSystem = nodeFileSystem;
+  const journalFile = env.CAIRN_FAULT_FSYNC_JOURNAL;
+  if (journalFile) {
+    const journal = new FsyncJournal(nodeFileSystem, journalFile);
+    setRaftFsyncJournal(journal);
+    fsys = withFsyncJournal(fsys, journal);
+  }
+  const delayMs = Number(env.CAIRN_FAULT_FSYNC_DELAY_MS ?? 0) || 0;
+  // The delay wraps the journal: an fsync is recorded when it completes, after the delay.
+  return withSlowFsync(fsys, delayMs, systemTimers);
 }

@@ -13,6 +13,7 @@ import { SERVER_OPTIONS, serviceDefinition } from '../protocol/rpc';
 import { RaftDriver } from '../raft/raft-driver';
 import { GrpcReplicaFetchTransport } from '../replication/replica-fetcher-transport';
 import { ReplicaManager } from '../replication/replica-manager';
+import { type FileSystem, nodeFileSystem } from '../storage/file-system';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../storage/log-config';
 import { LogManager } from '../storage/log-manager';
 import { adminService, type ControllerChannel } from './admin-service';
@@ -62,6 +63,8 @@ export class CairnNode {
     readonly config: NodeConfig,
     logger?: Logger,
     private readonly clock: Clock = systemClock,
+    /** The disk the partition logs live on (the chaos suite's fault wrappers come in here, from src/cli/server.ts). */
+    private readonly storageFs: FileSystem = nodeFileSystem,
   ) {
     this.logger = logger ?? createLogger({ node: config.nodeId });
     this.publisher = new MetadataPublisher(this.logger);
@@ -121,7 +124,7 @@ export class CairnNode {
       );
     }
     if (isBroker) {
-      this.logs = new LogManager({ dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.wallMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
+      this.logs = new LogManager({ fs: this.storageFs, dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.wallMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
       this.logs.load();
       const fetchTransport = new GrpcReplicaFetchTransport((id) => {
         const b = this.publisher.image.brokers.get(id);

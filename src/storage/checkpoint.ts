@@ -1,26 +1,22 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileIO } from './file-io';
+import { type FileSystem, writeFully } from './file-system';
 
 /**
  * Checkpoints are written atomically (design brief §4): a temporary file, fsync, rename over the
  * old one, fsync the directory. A crash leaves either the old or the new file, never a mix.
  */
-export function writeFileAtomicSync(file: string, data: string | Buffer): void {
+export function writeFileAtomicSync(fsys: FileSystem, file: string, data: string | Buffer): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const fd = fsys.open(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fs.fsyncSync(fd);
+    writeFully(fsys, fd, bytes, 0, bytes.length, 0);
+    fsys.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    fsys.close(fd);
   }
-  fs.renameSync(tmp, file);
-  fsyncDirSync(path.dirname(file));
-}
-
-export function fsyncDirSync(dir: string): void {
-  fileIO.fsyncDirSync(dir);
+  fsys.rename(tmp, file);
+  fsys.fsyncDir(path.dirname(file));
 }
 
 export class CheckpointFormatError extends Error {}
@@ -33,19 +29,22 @@ export class CheckpointFormatError extends Error {}
 export class OffsetCheckpointFile {
   static readonly VERSION = 0;
 
-  constructor(readonly file: string) {}
+  constructor(
+    private readonly fsys: FileSystem,
+    readonly file: string,
+  ) {}
 
   write(entries: Map<string, { topic: string; partition: number; offset: number }>): void {
     const lines = [String(OffsetCheckpointFile.VERSION), String(entries.size)];
     for (const e of entries.values()) lines.push(`${e.topic} ${e.partition} ${e.offset}`);
-    writeFileAtomicSync(this.file, lines.join('\n') + '\n');
+    writeFileAtomicSync(this.fsys, this.file, lines.join('\n') + '\n');
   }
 
   /** Entries keyed `topic-partition`; a missing file reads as empty, a malformed one throws. */
   read(): Map<string, number> {
     let text: string;
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      text = this.fsys.readFile(this.file).toString('utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
       throw err;

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32c } from '../record/crc32c';
+import { type FileSystem, writeFully } from './file-system';
 
 export const FSYNCED_OFFSET_FILE = 'fsynced-offset';
 
@@ -29,23 +29,27 @@ export class FsyncedOffsetFile {
   private syncInFlight = false;
   private closeRequested = false;
 
-  private constructor(file: string, fd: number) {
+  private constructor(
+    private readonly fsys: FileSystem,
+    file: string,
+    fd: number,
+  ) {
     this.file = file;
     this.fd = fd;
   }
 
   /** Opens the file in `dir`, creating it if missing; `created` says whether it was. */
-  static open(dir: string): { file: FsyncedOffsetFile; created: boolean } {
+  static open(fsys: FileSystem, dir: string): { file: FsyncedOffsetFile; created: boolean } {
     const file = path.join(dir, FSYNCED_OFFSET_FILE);
-    const created = !fs.existsSync(file);
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT);
-    return { file: new FsyncedOffsetFile(file, fd), created };
+    const created = !fsys.exists(file);
+    const fd = fsys.open(file, 'rw+');
+    return { file: new FsyncedOffsetFile(fsys, file, fd), created };
   }
 
   /** The recorded offset, or null if none was ever written or the record is damaged. */
   read(): number | null {
     const buf = Buffer.alloc(RECORD_BYTES);
-    const n = fs.readSync(this.fd, buf, 0, RECORD_BYTES, 0);
+    const n = this.fsys.read(this.fd, buf, 0, RECORD_BYTES, 0);
     if (n < RECORD_BYTES || buf.readInt32BE(0) !== VERSION || crc32c(buf.subarray(0, 12)) !== buf.readUInt32BE(12)) return null;
     const offset = Number(buf.readBigInt64BE(4));
     return Number.isSafeInteger(offset) && offset >= 0 ? offset : null;
@@ -57,7 +61,7 @@ export class FsyncedOffsetFile {
     this.record.writeInt32BE(VERSION, 0);
     this.record.writeBigInt64BE(BigInt(offset), 4);
     this.record.writeUInt32BE(crc32c(this.record.subarray(0, 12)), 12);
-    fs.writeSync(this.fd, this.record, 0, RECORD_BYTES, 0);
+    writeFully(this.fsys, this.fd, this.record, 0, RECORD_BYTES, 0);
     this.written = offset;
   }
 
@@ -65,7 +69,7 @@ export class FsyncedOffsetFile {
   writeSync(offset: number): void {
     this.write(offset);
     if (this.synced === this.written || this.fd < 0) return;
-    fs.fdatasyncSync(this.fd);
+    this.fsys.fsyncSync(this.fd);
     this.synced = this.written;
   }
 
@@ -74,7 +78,7 @@ export class FsyncedOffsetFile {
     if (this.synced === this.written || this.syncInFlight || this.fd < 0) return;
     const value = this.written;
     this.syncInFlight = true;
-    fs.fdatasync(this.fd, (err) => {
+    this.fsys.fsync(this.fd, (err) => {
       this.syncInFlight = false;
       // A failed fsync leaves the older durable value in place, which is only less strict.
       if (!err) this.synced = value;
@@ -90,7 +94,7 @@ export class FsyncedOffsetFile {
 
   private closeNow(): void {
     if (this.fd < 0) return;
-    fs.closeSync(this.fd);
+    this.fsys.close(this.fd);
     this.fd = -1;
   }
 }

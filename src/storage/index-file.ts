@@ -1,5 +1,5 @@
-import * as fs from 'node:fs';
 import { readInt64, writeInt64 } from '../record/encoding';
+import { type FileSystem, writeFully } from './file-system';
 
 /**
  * A sparse index kept in memory and appended to its file on flush. Entries are fixed-size and
@@ -13,6 +13,7 @@ abstract class IndexFile {
   private fd: number | null = null;
 
   protected constructor(
+    protected readonly fsys: FileSystem,
     readonly file: string,
     readonly baseOffset: number,
     private readonly entryBytes: number,
@@ -27,10 +28,10 @@ abstract class IndexFile {
   }
 
   /** The file's bytes, or null when it is missing or not a whole number of entries. */
-  protected static readEntries(file: string, entryBytes: number): Buffer | null {
+  protected static readEntries(fsys: FileSystem, file: string, entryBytes: number): Buffer | null {
     let data: Buffer;
     try {
-      data = fs.readFileSync(file);
+      data = fsys.readFile(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
@@ -63,7 +64,7 @@ abstract class IndexFile {
     this.count = n;
     if (this.written > n) {
       this.written = n;
-      if (this.fd !== null || fs.existsSync(this.file)) fs.truncateSync(this.file, n * this.entryBytes);
+      if (this.fd !== null || this.fsys.exists(this.file)) this.fsys.truncate(this.file, n * this.entryBytes);
     }
   }
 
@@ -74,34 +75,34 @@ abstract class IndexFile {
   /** Writes entries added since the last flush to the file. */
   flush(): void {
     if (this.written === this.count && this.fd !== null) return;
-    if (this.fd === null) this.fd = fs.openSync(this.file, 'a+');
+    if (this.fd === null) this.fd = this.fsys.open(this.file, 'a+');
     const from = this.written * this.entryBytes;
     const to = this.count * this.entryBytes;
-    if (to > from) fs.writeSync(this.fd, this.buf, from, to - from, from);
+    if (to > from) writeFully(this.fsys, this.fd, this.buf, from, to - from, from);
     this.written = this.count;
   }
 
   sync(): void {
     this.flush();
-    if (this.fd !== null) fs.fsyncSync(this.fd);
+    if (this.fd !== null) this.fsys.fsyncSync(this.fd);
   }
 
   close(): void {
     if (this.fd !== null) {
-      fs.closeSync(this.fd);
+      this.fsys.close(this.fd);
       this.fd = null;
     }
   }
 
   delete(): void {
     this.close();
-    fs.rmSync(this.file, { force: true });
+    this.fsys.rm(this.file, { force: true });
   }
 
   /** Rewrites the whole file from memory (after a rebuild). */
   rewrite(): void {
     this.close();
-    fs.writeFileSync(this.file, this.buf.subarray(0, this.count * this.entryBytes));
+    this.fsys.writeFile(this.file, this.buf.subarray(0, this.count * this.entryBytes));
     this.written = this.count;
   }
 }
@@ -110,15 +111,15 @@ abstract class IndexFile {
 export class OffsetIndex extends IndexFile {
   static readonly ENTRY_BYTES = 8;
 
-  constructor(file: string, baseOffset: number, initial?: Buffer) {
-    super(file, baseOffset, OffsetIndex.ENTRY_BYTES, initial);
+  constructor(fsys: FileSystem, file: string, baseOffset: number, initial?: Buffer) {
+    super(fsys, file, baseOffset, OffsetIndex.ENTRY_BYTES, initial);
   }
 
   /** Loads the index if it is present and sane for a log of `logBytes`; null means "rebuild". */
-  static load(file: string, baseOffset: number, logBytes: number): OffsetIndex | null {
-    const data = IndexFile.readEntries(file, OffsetIndex.ENTRY_BYTES);
+  static load(fsys: FileSystem, file: string, baseOffset: number, logBytes: number): OffsetIndex | null {
+    const data = IndexFile.readEntries(fsys, file, OffsetIndex.ENTRY_BYTES);
     if (data === null) return null;
-    const index = new OffsetIndex(file, baseOffset, data);
+    const index = new OffsetIndex(fsys, file, baseOffset, data);
     return index.isSane(logBytes) ? index : null;
   }
 
@@ -184,14 +185,14 @@ export class OffsetIndex extends IndexFile {
 export class TimeIndex extends IndexFile {
   static readonly ENTRY_BYTES = 12;
 
-  constructor(file: string, baseOffset: number, initial?: Buffer) {
-    super(file, baseOffset, TimeIndex.ENTRY_BYTES, initial);
+  constructor(fsys: FileSystem, file: string, baseOffset: number, initial?: Buffer) {
+    super(fsys, file, baseOffset, TimeIndex.ENTRY_BYTES, initial);
   }
 
-  static load(file: string, baseOffset: number, lastOffset: number): TimeIndex | null {
-    const data = IndexFile.readEntries(file, TimeIndex.ENTRY_BYTES);
+  static load(fsys: FileSystem, file: string, baseOffset: number, lastOffset: number): TimeIndex | null {
+    const data = IndexFile.readEntries(fsys, file, TimeIndex.ENTRY_BYTES);
     if (data === null) return null;
-    const index = new TimeIndex(file, baseOffset, data);
+    const index = new TimeIndex(fsys, file, baseOffset, data);
     return index.isSane(lastOffset) ? index : null;
   }
 

@@ -1,5 +1,5 @@
-import * as fs from 'node:fs';
 import { CheckpointFormatError, writeFileAtomicSync } from './checkpoint';
+import type { FileSystem } from './file-system';
 
 export interface EpochEntry {
   epoch: number;
@@ -7,8 +7,8 @@ export interface EpochEntry {
 }
 
 /** Kafka's leader-epoch-checkpoint format: version, count, then `epoch startOffset` lines; written atomically. */
-function checkpointWriter(file: string): (entries: readonly EpochEntry[]) => void {
-  return (entries) => writeFileAtomicSync(file, ['0', String(entries.length), ...entries.map((e) => `${e.epoch} ${e.startOffset}`)].join('\n') + '\n');
+function checkpointWriter(fsys: FileSystem, file: string): (entries: readonly EpochEntry[]) => void {
+  return (entries) => writeFileAtomicSync(fsys, file, ['0', String(entries.length), ...entries.map((e) => `${e.epoch} ${e.startOffset}`)].join('\n') + '\n');
 }
 
 export const UNDEFINED_EPOCH = -1;
@@ -35,12 +35,12 @@ export class LeaderEpochCache {
     return new LeaderEpochCache(entries, null);
   }
 
-  static load(file: string): LeaderEpochCache {
+  static load(fsys: FileSystem, file: string): LeaderEpochCache {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = fsys.readFile(file).toString('utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new LeaderEpochCache([], checkpointWriter(file));
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new LeaderEpochCache([], checkpointWriter(fsys, file));
       throw err;
     }
     const lines = text.split('\n').filter((l) => l.length > 0);
@@ -50,7 +50,7 @@ export class LeaderEpochCache {
       if (!m) throw new CheckpointFormatError(`${file}: malformed line "${line}"`);
       return { epoch: Number(m[1]), startOffset: Number(m[2]) };
     });
-    return new LeaderEpochCache(entries, checkpointWriter(file));
+    return new LeaderEpochCache(entries, checkpointWriter(fsys, file));
   }
 
   private persist(): void {

@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
 import type { Logger } from '../common/logger';
 import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record } from '../record/batch';
 import { rewriteBatch } from '../record/rewrite';
+import { type FileSystem, writeFully } from './file-system';
 import { isCompacted } from './log-config';
 import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
 import type { PartitionLog } from './partition-log';
@@ -29,7 +29,10 @@ export class LogCleaner {
   /** Per log: offset below which keys are already unique. */
   private readonly firstDirty = new WeakMap<PartitionLog, number>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly fsys: FileSystem,
+  ) {}
 
   /** Bytes in the dirty section over cleanable bytes, as Kafka's min.cleanable.dirty.ratio measures. */
   dirtyRatio(log: PartitionLog): number {
@@ -134,7 +137,7 @@ export class LogCleaner {
 
   private rewriteSegment(log: PartitionLog, s: LogSegment, keep: (r: Record, batchMaxTs: number) => boolean, result: CleanResult): void {
     const cleanedFile = s.logFile + CLEANED_SUFFIX;
-    const fd = fs.openSync(cleanedFile, 'w');
+    const fd = this.fsys.open(cleanedFile, 'w');
     let removed = 0;
     let written = 0;
     try {
@@ -154,15 +157,15 @@ export class LogCleaner {
           if (out !== null) parts.push(out);
         });
         const bytes = Buffer.concat(parts);
-        fs.writeSync(fd, bytes, 0, bytes.length, written);
+        writeFully(this.fsys, fd, bytes, 0, bytes.length, written);
         written += bytes.length;
       }
-      if (removed > 0) fs.fsyncSync(fd);
+      if (removed > 0) this.fsys.fsyncSync(fd);
     } finally {
-      fs.closeSync(fd);
+      this.fsys.close(fd);
     }
     if (removed === 0) {
-      fs.rmSync(cleanedFile, { force: true });
+      this.fsys.rm(cleanedFile, { force: true });
       return;
     }
     const before = s.size;

@@ -1,15 +1,18 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
+import { systemTimers, type TimerHandle, type Timers } from '../common/timers';
 import { tpKey } from '../common/types';
-import { fsyncDirSync, OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
+import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
+import type { FileSystem } from './file-system';
 import { LogCleaner } from './log-cleaner';
 import { type LogConfig } from './log-config';
 import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 
 export interface LogManagerOptions {
+  /** The disk: `nodeFileSystem` in production (wrapped by the chaos faults), a SimDisk in the simulation. */
+  fs: FileSystem;
   dataDir: string;
   flushPolicy: FlushPolicy;
   logger: Logger;
@@ -20,6 +23,8 @@ export interface LogManagerOptions {
   /** How often recovery points, log start offsets and high watermarks are checkpointed. */
   checkpointIntervalMs?: number;
   cleanerBackoffMs?: number;
+  /** Runs the background work (retention, checkpoints, interval flushes); `systemTimers` when absent. */
+  timers?: Timers;
 }
 
 const RECOVERY_POINTS = 'recovery-point-offset-checkpoint';
@@ -42,7 +47,8 @@ export function parsePartitionDir(name: string): { topic: string; partition: num
  */
 export class LogManager {
   private readonly logs = new Map<string, PartitionLog>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers: TimerHandle[] = [];
+  private readonly fs: FileSystem;
   private readonly cleaner: LogCleaner;
   private readonly lockFile: string;
   private closed = false;
@@ -58,7 +64,8 @@ export class LogManager {
   private verifyAll = false;
 
   constructor(private readonly o: LogManagerOptions) {
-    this.cleaner = new LogCleaner(o.logger);
+    this.fs = o.fs;
+    this.cleaner = new LogCleaner(o.logger, o.fs);
     this.lockFile = path.join(o.dataDir, '.lock');
   }
 
@@ -71,24 +78,27 @@ export class LogManager {
    * metadata says this broker hosts them (getOrCreate); `configFor` opens those it already knows.
    */
   load(configFor: (topic: string) => LogConfig | null = () => null): void {
-    fs.mkdirSync(this.o.dataDir, { recursive: true });
+    if (!this.fs.exists(this.o.dataDir)) {
+      this.fs.mkdirp(this.o.dataDir);
+      this.fs.fsyncDir(path.dirname(this.o.dataDir));
+    }
     this.lock();
     const marker = path.join(this.o.dataDir, CLEAN_SHUTDOWN);
-    const hasData = fs.readdirSync(this.o.dataDir).some((n) => parsePartitionDir(n) !== null);
-    this.verifyAll = hasData && !fs.existsSync(marker);
-    if (fs.existsSync(marker)) {
-      fs.rmSync(marker);
+    const hasData = this.fs.readdir(this.o.dataDir).some((n) => parsePartitionDir(n) !== null);
+    this.verifyAll = hasData && !this.fs.exists(marker);
+    if (this.fs.exists(marker)) {
+      this.fs.rm(marker);
       // Durably gone before anything is written: a marker that came back after a later power cut
       // would make that crash look like a clean shutdown, and skip the full verification.
-      fsyncDirSync(this.o.dataDir);
+      this.fs.fsyncDir(this.o.dataDir);
     }
     if (this.verifyAll) this.o.logger.warn({ dataDir: this.o.dataDir }, 'unclean shutdown: verifying every segment as logs open');
-    this.recoveryPoints = new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).read();
-    this.logStartOffsets = new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
-    this.highWatermarks = new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
-    for (const name of fs.readdirSync(this.o.dataDir)) {
+    this.recoveryPoints = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, RECOVERY_POINTS)).read();
+    this.logStartOffsets = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
+    this.highWatermarks = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
+    for (const name of this.fs.readdir(this.o.dataDir)) {
       const tp = parsePartitionDir(name);
-      if (!tp || !fs.statSync(path.join(this.o.dataDir, name)).isDirectory()) continue;
+      if (!tp || !this.fs.stat(path.join(this.o.dataDir, name)).isDirectory) continue;
       const config = configFor(tp.topic);
       if (config !== null) this.logs.set(name, this.openLog(tp.topic, tp.partition, config));
     }
@@ -97,6 +107,7 @@ export class LogManager {
   private openLog(topic: string, partition: number, config: LogConfig): PartitionLog {
     const key = tpKey(topic, partition);
     const log = PartitionLog.open({
+      fs: this.fs,
       dir: path.join(this.o.dataDir, key),
       topic,
       partition,
@@ -114,12 +125,12 @@ export class LogManager {
 
   private lock(): void {
     try {
-      fs.writeFileSync(this.lockFile, String(process.pid), { flag: 'wx' });
+      this.fs.writeFile(this.lockFile, String(process.pid), true);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const holder = Number(fs.readFileSync(this.lockFile, 'utf8'));
+    const holder = Number(this.fs.readFile(this.lockFile).toString('utf8'));
     let alive = false;
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
       try {
@@ -130,7 +141,7 @@ export class LogManager {
       }
     }
     if (alive) throw new Error(`data directory ${this.o.dataDir} is in use by process ${holder}`);
-    fs.writeFileSync(this.lockFile, String(process.pid));
+    this.fs.writeFile(this.lockFile, String(process.pid));
   }
 
   /**
@@ -139,13 +150,13 @@ export class LogManager {
    * so nothing else in the data directory (the metadata log, an operator's files) is ever touched.
    */
   strayPartitionDirs(isKnown: (topic: string, partition: number) => boolean): string[] {
-    if (!fs.existsSync(this.o.dataDir)) return [];
-    return fs
-      .readdirSync(this.o.dataDir)
+    if (!this.fs.exists(this.o.dataDir)) return [];
+    return this.fs
+      .readdir(this.o.dataDir)
       .filter((name) => {
         const tp = parsePartitionDir(name);
         if (tp === null || this.logs.has(name)) return false;
-        return fs.existsSync(path.join(this.o.dataDir, name, PARTITION_METADATA)) && !isKnown(tp.topic, tp.partition);
+        return this.fs.exists(path.join(this.o.dataDir, name, PARTITION_METADATA)) && !isKnown(tp.topic, tp.partition);
       })
       .map((name) => path.join(this.o.dataDir, name));
   }
@@ -169,22 +180,22 @@ export class LogManager {
     const metaFile = path.join(dir, PARTITION_METADATA);
     const existing = this.logs.get(key);
     if (existing) {
-      const storedId = readTopicId(metaFile);
+      const storedId = readTopicId(this.fs, metaFile);
       if (storedId === null || storedId === topicId) {
         existing.config = config;
-        if (storedId === null && !existing.isOffline) writeFileAtomicSync(metaFile, `version: 0\ntopic_id: ${topicId}\n`);
+        if (storedId === null && !existing.isOffline) writeFileAtomicSync(this.fs, metaFile, `version: 0\ntopic_id: ${topicId}\n`);
         return existing;
       }
       this.o.logger.warn({ topic, partition, storedId, topicId }, 'partition data belongs to an older topic of the same name; deleting it');
       void existing.delete();
       this.logs.delete(key);
       this.forgetCheckpoints(key);
-    } else if (fs.existsSync(dir) && readTopicId(metaFile) !== topicId) {
-      fs.rmSync(dir, { recursive: true, force: true });
+    } else if (this.fs.exists(dir) && readTopicId(this.fs, metaFile) !== topicId) {
+      this.fs.rm(dir, { recursive: true, force: true });
       this.forgetCheckpoints(key);
     }
     const log = this.openLog(topic, partition, config);
-    if (!log.isOffline) writeFileAtomicSync(metaFile, `version: 0\ntopic_id: ${topicId}\n`);
+    if (!log.isOffline) writeFileAtomicSync(this.fs, metaFile, `version: 0\ntopic_id: ${topicId}\n`);
     this.logs.set(key, log);
     return log;
   }
@@ -201,7 +212,7 @@ export class LogManager {
     const log = this.logs.get(key);
     this.logs.delete(key);
     if (log) await log.delete();
-    else fs.rmSync(path.join(this.o.dataDir, key), { recursive: true, force: true });
+    else this.fs.rm(path.join(this.o.dataDir, key), { recursive: true, force: true });
   }
 
   /** Writes recovery points, log start offsets and high watermarks of every online log. */
@@ -217,9 +228,9 @@ export class LogManager {
       hws.set(key, { ...tp, offset: log.highWatermark });
       log.checkpointFsyncedOffset();
     }
-    new OffsetCheckpointFile(path.join(this.o.dataDir, RECOVERY_POINTS)).write(recovery);
-    new OffsetCheckpointFile(path.join(this.o.dataDir, LOG_START_OFFSETS)).write(starts);
-    new OffsetCheckpointFile(path.join(this.o.dataDir, HIGH_WATERMARKS)).write(hws);
+    new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, RECOVERY_POINTS)).write(recovery);
+    new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, LOG_START_OFFSETS)).write(starts);
+    new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, HIGH_WATERMARKS)).write(hws);
   }
 
   /** One pass of retention and compaction over every log. */
@@ -238,16 +249,17 @@ export class LogManager {
   }
 
   startBackgroundTasks(): void {
+    const timers = this.o.timers ?? systemTimers;
     const every = (ms: number, fn: () => void) => {
-      const t = setInterval(() => {
-        try {
-          fn();
-        } catch (err) {
-          this.o.logger.error({ err: (err as Error).message }, 'background task failed');
-        }
-      }, ms);
-      t.unref();
-      this.timers.push(t);
+      this.timers.push(
+        timers.every(ms, () => {
+          try {
+            fn();
+          } catch (err) {
+            this.o.logger.error({ err: (err as Error).message }, 'background task failed');
+          }
+        }),
+      );
     };
     every(this.o.retentionCheckIntervalMs ?? 30_000, () => this.runMaintenance());
     every(this.o.checkpointIntervalMs ?? 5_000, () => this.checkpoint());
@@ -261,20 +273,20 @@ export class LogManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) t.cancel();
     await Promise.all([...this.logs.values()].map((l) => l.close()));
     try {
       this.checkpoint();
-      writeFileAtomicSync(path.join(this.o.dataDir, CLEAN_SHUTDOWN), `${new Date().toISOString()}\n`);
+      writeFileAtomicSync(this.fs, path.join(this.o.dataDir, CLEAN_SHUTDOWN), `${new Date(this.o.nowMs()).toISOString()}\n`);
     } finally {
-      fs.rmSync(this.lockFile, { force: true });
+      this.fs.rm(this.lockFile, { force: true });
     }
   }
 }
 
-function readTopicId(file: string): string | null {
+function readTopicId(fsys: FileSystem, file: string): string | null {
   try {
-    const m = /topic_id: (\S+)/.exec(fs.readFileSync(file, 'utf8'));
+    const m = /topic_id: (\S+)/.exec(fsys.readFile(file).toString('utf8'));
     return m ? m[1]! : null;
   } catch {
     return null;

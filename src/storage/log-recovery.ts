@@ -1,31 +1,33 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../common/logger';
-import { CLEANED_SUFFIX, LOG_SUFFIX, LogSegment } from './log-segment';
+import type { FileSystem } from './file-system';
+import { invariant } from '../common/errors';
+import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './log-segment';
 
 /**
  * The base offsets of the segments in a partition directory, ascending. What an unfinished
  * compaction or checkpoint left behind (the originals are intact) and indexes without their
  * segment are removed on the way.
  */
-export function segmentBasesIn(dir: string): number[] {
+export function segmentBasesIn(fsys: FileSystem, dir: string): number[] {
   const bases: number[] = [];
-  for (const name of fs.readdirSync(dir)) {
+  for (const name of fsys.readdir(dir)) {
     if (name.endsWith(CLEANED_SUFFIX) || name.endsWith('.tmp')) {
-      fs.rmSync(path.join(dir, name), { force: true });
+      fsys.rm(path.join(dir, name), { force: true });
     } else if (name.endsWith(LOG_SUFFIX) && /^\d{20}\.log$/.test(name)) {
       bases.push(Number(name.slice(0, 20)));
     }
   }
   bases.sort((a, b) => a - b);
-  for (const name of fs.readdirSync(dir)) {
+  for (const name of fsys.readdir(dir)) {
     const m = /^(\d{20})\.(index|timeindex)$/.exec(name);
-    if (m && !bases.includes(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+    if (m && !bases.includes(Number(m[1]))) fsys.rm(path.join(dir, name), { force: true });
   }
   return bases;
 }
 
 export interface RecoveryInput {
+  fs: FileSystem;
   dir: string;
   /** From segmentBasesIn: at least one. */
   bases: readonly number[];
@@ -62,7 +64,7 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     const base = bases[i]!;
     const last = i === bases.length - 1;
     const mayHoldUnflushed = last || bases[i + 1]! > fsyncedOffset;
-    const { segment, scan } = LogSegment.open(r.dir, base, r.indexIntervalBytes, mayHoldUnflushed || r.verifyAll);
+    const { segment, scan } = LogSegment.open(r.fs, r.dir, base, r.indexIntervalBytes, mayHoldUnflushed || r.verifyAll);
     segments.push(segment);
     const prev = segments[i - 1];
     if (prev && prev.nextOffset > base) return offline(`segment ${base} overlaps the previous one, which ends at ${prev.nextOffset - 1}`);
@@ -71,17 +73,30 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     // one's); only compaction may leave one, and it cleans fsynced segments only.
     if (prev && prev.nextOffset < base && base > fsyncedOffset) {
       const missing = base - prev.nextOffset === 1 ? `offset ${prev.nextOffset} is missing` : `offsets ${prev.nextOffset}..${base - 1} are missing`;
-      return offline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
+      if (prev.nextOffset < fsyncedOffset) return offline(`offset gap: segment ${base} follows one that ends at offset ${prev.nextOffset - 1}, ${missing} (fsynced to offset ${fsyncedOffset})`);
+      // Only offsets never fsynced are missing: the segments from here on were written after the
+      // lost tail and cannot follow a hole. Drop them; the log ends where its fsynced data does.
+      segments.pop()!.close();
+      dropSegments(r, bases.slice(i), `${missing}, never fsynced`);
+      break;
     }
     if (scan === null) continue;
     scanned++;
     if (scan.problem === null) continue;
     const where = `${segment.logFile} at byte ${scan.validBytes}`;
-    if (!last || scan.validDataAfterProblem) return offline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
+    if (scan.validDataAfterProblem) return offline(`corruption in the middle of the log, ${where}: ${scan.problem}`);
     if (segment.nextOffset < fsyncedOffset) return offline(`fsynced data is damaged, ${where} (fsynced to offset ${fsyncedOffset}): ${scan.problem}`);
-    const cut = fs.statSync(segment.logFile).size - scan.validBytes;
+    const cut = r.fs.stat(segment.logFile).size - scan.validBytes;
     segment.truncateToPosition(scan.validBytes);
     r.logger.warn({ file: segment.logFile, position: scan.validBytes, bytesRemoved: cut, reason: scan.problem, fsyncedOffset }, 'torn tail truncated');
+    if (!last) {
+      // A power cut after a roll: this segment's un-fsynced tail tore, and the segments after it
+      // hold only offsets at or past the fsynced offset, written after the bytes just cut. They
+      // cannot follow a hole: delete them, as Kafka's recovery deletes the segments after a
+      // truncated one (found by the simulated disk, test/unit/storage/partition-log-on-sim-disk).
+      dropSegments(r, bases.slice(i + 1), `after a torn tail at ${where}`);
+      break;
+    }
   }
   const logEndOffset = segments[segments.length - 1]!.nextOffset;
   if (logEndOffset < fsyncedOffset) {
@@ -93,4 +108,14 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     for (const s of segments) if (s.nextOffset > fsyncedOffset) s.syncSync();
   }
   return { segments, offline: null, scanned };
+}
+
+/** Deletes segments that hold only offsets never fsynced, durably (one that came back would follow a hole again). */
+function dropSegments(r: RecoveryInput, dropped: readonly number[], reason: string): void {
+  for (const base of dropped) {
+    invariant(base >= r.fsyncedOffset, 'recovery would delete a segment holding fsynced offsets', { base, fsyncedOffset: r.fsyncedOffset });
+    for (const suffix of [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]) r.fs.rm(path.join(r.dir, segmentFileName(base, suffix)), { force: true });
+  }
+  r.fs.fsyncDir(r.dir);
+  r.logger.warn({ dir: r.dir, segments: dropped, fsyncedOffset: r.fsyncedOffset, reason }, 'unflushed segments deleted');
 }

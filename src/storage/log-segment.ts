@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   ATTRIBUTES,
@@ -13,8 +12,7 @@ import {
   MAGIC_OFFSET,
 } from '../record/batch';
 import { crc32c } from '../record/crc32c';
-import { fileIO } from './file-io';
-import { recordDurable } from './fsync-journal';
+import type { FileSystem } from './file-system';
 import { OffsetIndex, TimeIndex } from './index-file';
 import { MAX_MESSAGE_BYTES_LIMIT } from './log-config';
 
@@ -90,6 +88,7 @@ export class LogSegment {
   private readonly header = Buffer.alloc(BATCH_HEADER_BYTES);
 
   private constructor(
+    private readonly fsys: FileSystem,
     readonly dir: string,
     readonly baseOffset: number,
     readonly index: OffsetIndex,
@@ -105,14 +104,14 @@ export class LogSegment {
     this.offsetOfMaxTimestamp = baseOffset;
   }
 
-  static create(dir: string, baseOffset: number, indexIntervalBytes: number): LogSegment {
+  static create(fsys: FileSystem, dir: string, baseOffset: number, indexIntervalBytes: number): LogSegment {
     const logFile = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
-    const fd = fs.openSync(logFile, 'wx+');
-    const index = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
-    const timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
-    fs.rmSync(index.file, { force: true });
-    fs.rmSync(timeIndex.file, { force: true });
-    return new LogSegment(dir, baseOffset, index, timeIndex, indexIntervalBytes, fd, 0);
+    const fd = fsys.open(logFile, 'wx+');
+    const index = new OffsetIndex(fsys, path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX)), baseOffset);
+    const timeIndex = new TimeIndex(fsys, path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset);
+    fsys.rm(index.file, { force: true });
+    fsys.rm(timeIndex.file, { force: true });
+    return new LogSegment(fsys, dir, baseOffset, index, timeIndex, indexIntervalBytes, fd, 0);
   }
 
   /**
@@ -120,20 +119,20 @@ export class LogSegment {
    * offsets) and the indexes are rebuilt; the caller decides what to do with a problem. Without
    * it, the indexes are trusted if sane (else rebuilt by a scan) and the tail state comes from them.
    */
-  static open(dir: string, baseOffset: number, indexIntervalBytes: number, scan: boolean): { segment: LogSegment; scan: SegmentScan | null } {
+  static open(fsys: FileSystem, dir: string, baseOffset: number, indexIntervalBytes: number, scan: boolean): { segment: LogSegment; scan: SegmentScan | null } {
     const logFile = path.join(dir, segmentFileName(baseOffset, LOG_SUFFIX));
-    const fd = fs.openSync(logFile, 'r+');
-    const fileBytes = fs.fstatSync(fd).size;
+    const fd = fsys.open(logFile, 'r+');
+    const fileBytes = fsys.fileSize(fd);
     const indexFile = path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX));
     const timeIndexFile = path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX));
-    let index = scan ? null : OffsetIndex.load(indexFile, baseOffset, fileBytes);
-    const segment = new LogSegment(dir, baseOffset, index ?? new OffsetIndex(indexFile, baseOffset), new TimeIndex(timeIndexFile, baseOffset), indexIntervalBytes, fd, fileBytes);
+    let index = scan ? null : OffsetIndex.load(fsys, indexFile, baseOffset, fileBytes);
+    const segment = new LogSegment(fsys, dir, baseOffset, index ?? new OffsetIndex(fsys, indexFile, baseOffset), new TimeIndex(fsys, timeIndexFile, baseOffset), indexIntervalBytes, fd, fileBytes);
     if (index === null) {
       const result = segment.rebuild();
       return { segment, scan: result };
     }
     // Trusted indexes: find the tail from the last index entry, reading only headers.
-    const timeIndex = TimeIndex.load(timeIndexFile, baseOffset, Number.MAX_SAFE_INTEGER);
+    const timeIndex = TimeIndex.load(fsys, timeIndexFile, baseOffset, Number.MAX_SAFE_INTEGER);
     const start = index.entries > 0 ? index.positionAt(index.entries - 1) : 0;
     const tail = segment.scanHeaders(start, fileBytes);
     if (tail.end !== fileBytes || timeIndex === null) {
@@ -181,7 +180,7 @@ export class LogSegment {
    * otherwise size an allocation or make a header walk jump over batches.
    */
   private headerAt(position: number): BatchLocation | string {
-    const n = fs.readSync(this.fd, this.header, 0, BATCH_HEADER_BYTES, position);
+    const n = this.fsys.read(this.fd, this.header, 0, BATCH_HEADER_BYTES, position);
     if (n < BATCH_HEADER_BYTES) return `only ${n} bytes of a batch header`;
     const size = this.header.readInt32BE(8) + LOG_OVERHEAD;
     if (size < BATCH_HEADER_BYTES) return `batch length ${size - LOG_OVERHEAD} is below the header size`;
@@ -208,7 +207,7 @@ export class LogSegment {
     this.bytesSinceLastIndexEntry = 0;
     this.maxTimestamp = -1;
     this.nextOffset = this.baseOffset;
-    const fileBytes = fs.fstatSync(this.fd).size;
+    const fileBytes = this.fsys.fileSize(this.fd);
     let problem: string | null = null;
     let pos = 0;
     const chunk = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
@@ -222,7 +221,7 @@ export class LogSegment {
       }
       // Make sure the frame header is in the buffer.
       if (pos + BATCH_HEADER_BYTES > chunkEnd || pos < chunkStart) {
-        const n = fs.readSync(this.fd, chunk, 0, chunk.length, pos);
+        const n = this.fsys.read(this.fd, chunk, 0, chunk.length, pos);
         buf = chunk;
         chunkStart = pos;
         chunkEnd = pos + n;
@@ -247,7 +246,7 @@ export class LogSegment {
       }
       if (pos + size > chunkEnd) {
         buf = size > chunk.length ? Buffer.allocUnsafe(size) : chunk;
-        const n = fs.readSync(this.fd, buf, 0, size, pos);
+        const n = this.fsys.read(this.fd, buf, 0, size, pos);
         chunkStart = pos;
         chunkEnd = pos + n;
       }
@@ -281,7 +280,7 @@ export class LogSegment {
     const end = Math.min(fileBytes, from + CORRUPTION_PROBE_BYTES);
     if (end - from <= BATCH_HEADER_BYTES) return false;
     const region = Buffer.allocUnsafe(end - from);
-    fs.readSync(this.fd, region, 0, region.length, from);
+    this.fsys.read(this.fd, region, 0, region.length, from);
     for (let i = 1; i + BATCH_HEADER_BYTES <= region.length; i++) {
       if (region.readInt8(i + MAGIC_OFFSET) !== MAGIC) continue;
       const size = region.readInt32BE(i + 8) + LOG_OVERHEAD;
@@ -315,11 +314,11 @@ export class LogSegment {
     let written = 0;
     try {
       while (written < end - start) {
-        written += fileIO.writeSync(this.fd, buf, start + written, end - start - written, before + written);
+        written += this.fsys.write(this.fd, buf, start + written, end - start - written, before + written);
       }
     } catch (err) {
       try {
-        fs.ftruncateSync(this.fd, before);
+        this.fsys.ftruncate(this.fd, before);
       } catch (truncateErr) {
         (err as Error & { truncateFailed?: unknown }).truncateFailed = truncateErr;
       }
@@ -370,9 +369,10 @@ export class LogSegment {
       length = first.size;
     }
     const data = Buffer.allocUnsafe(length);
-    const n = fs.readSync(this.fd, data, 0, length, first.position);
+    const n = this.fsys.read(this.fd, data, 0, length, first.position);
     if (n < first.size) throw new CorruptSegmentError(this.logFile, first.position, `short read: ${n} of ${first.size} bytes`);
     let pos = 0;
+    let prevLast = first.baseOffset - 1;
     while (pos + LOG_OVERHEAD <= n) {
       const size = data.readInt32BE(pos + 8) + LOG_OVERHEAD;
       const at = first.position + pos;
@@ -384,6 +384,14 @@ export class LogSegment {
       if (!isIntactBatch(data, pos, size)) {
         throw new CorruptSegmentError(this.logFile, first.position + pos, 'batch fails its CRC32C on read');
       }
+      // The base offset is outside the CRC: check that it follows the batch before (or is the one
+      // the header walk found) and stays inside the segment, so a damaged one is never served.
+      const base = batchBaseOffset(data, pos);
+      const last = batchLastOffset(data, pos);
+      if ((pos === 0 ? base !== first.baseOffset : base <= prevLast) || last < base || last >= this.nextOffset) {
+        throw new CorruptSegmentError(this.logFile, at, `batch offsets ${base}..${last} do not follow ${prevLast} within the segment's end ${this.nextOffset}`);
+      }
+      prevLast = last;
       pos += size;
     }
     return data.subarray(0, pos);
@@ -399,14 +407,14 @@ export class LogSegment {
   /** `length` bytes from `position`, as they are (the cleaner checks what it reads batch by batch). */
   readRange(position: number, length: number): Buffer {
     const data = Buffer.allocUnsafe(length);
-    const n = fs.readSync(this.fd, data, 0, length, position);
+    const n = this.fsys.read(this.fd, data, 0, length, position);
     return data.subarray(0, n);
   }
 
   /** Reads the whole batch described by `loc` (from a bounded header), checking its CRC. */
   readBatch(loc: BatchLocation): Buffer {
     const data = Buffer.allocUnsafe(loc.size);
-    const n = fs.readSync(this.fd, data, 0, loc.size, loc.position);
+    const n = this.fsys.read(this.fd, data, 0, loc.size, loc.position);
     if (n < loc.size || !isIntactBatch(data, 0, loc.size)) {
       throw new CorruptSegmentError(this.logFile, loc.position, 'batch fails its CRC32C on read');
     }
@@ -425,7 +433,7 @@ export class LogSegment {
 
   truncateToPosition(position: number): number {
     const removed = this.size - position;
-    fs.ftruncateSync(this.fd, position);
+    this.fsys.ftruncate(this.fd, position);
     this.size = position;
     this.index.truncateToPosition(position);
     // Recompute the tail state from what remains.
@@ -444,11 +452,9 @@ export class LogSegment {
     this.index.flush();
     this.timeIndex.flush();
     this.syncsInFlight++;
-    const size = this.size;
     return new Promise((resolve, reject) => {
-      fileIO.fsync(this.fd, (err) => {
+      this.fsys.fsync(this.fd, (err) => {
         this.syncsInFlight--;
-        if (!err) recordDurable(this.logFile, size);
         if (this.closeRequested && this.syncsInFlight === 0) this.closeNow();
         if (err) reject(err);
         else resolve();
@@ -459,8 +465,7 @@ export class LogSegment {
   syncSync(): void {
     this.index.sync();
     this.timeIndex.sync();
-    fs.fsyncSync(this.fd);
-    recordDurable(this.logFile, this.size);
+    this.fsys.fsyncSync(this.fd);
   }
 
   /**
@@ -490,13 +495,13 @@ export class LogSegment {
     }
     this.index.close();
     this.timeIndex.close();
-    fs.closeSync(this.fd);
+    this.fsys.close(this.fd);
     this.fd = -1;
   }
 
   deleteFiles(): void {
     this.close();
-    fs.rmSync(this.logFile, { force: true });
+    this.fsys.rm(this.logFile, { force: true });
     this.index.delete();
     this.timeIndex.delete();
   }

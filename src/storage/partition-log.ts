@@ -1,11 +1,10 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, ErrorCode, invariant } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { decodeRecords, stampBatch, stampLogAppendTime } from '../record/batch';
 import type { ValidatedBatch } from '../record/validate';
 import { validateBatches } from '../record/validate';
-import { fsyncDirSync } from './checkpoint';
+import type { FileSystem } from './file-system';
 import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
@@ -17,6 +16,8 @@ import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BY
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
 
 export interface LogOpenOptions {
+  /** The disk the log lives on: `nodeFileSystem` in production, a SimDisk in the simulation. */
+  fs: FileSystem;
   dir: string;
   topic: string;
   partition: number;
@@ -65,6 +66,13 @@ export class PartitionLog {
   private readonly commit: GroupCommit;
   private readonly fsynced: FsyncedOffsetFile;
   private readonly logger: Logger;
+  private readonly fs: FileSystem;
+  /**
+   * Directories with entries created since they were last fsynced (a rolled segment; the
+   * partition's own directory in the data directory): the next group commit fsyncs them before it
+   * releases anyone, or a power cut could lose a whole file, acknowledged records and all.
+   */
+  private readonly unsyncedDirs = new Set<string>();
   private offlineReason: string | null = null;
   private closed = false;
 
@@ -73,11 +81,12 @@ export class PartitionLog {
     this.topic = o.topic;
     this.partition = o.partition;
     this.config = o.config;
+    this.fs = o.fs;
     this.logger = o.logger.child({ topic: o.topic, partition: o.partition });
-    this.epochs = LeaderEpochCache.load(path.join(o.dir, 'leader-epoch-checkpoint'));
-    const opened = FsyncedOffsetFile.open(o.dir);
+    this.epochs = LeaderEpochCache.load(o.fs, path.join(o.dir, 'leader-epoch-checkpoint'));
+    const opened = FsyncedOffsetFile.open(o.fs, o.dir);
     this.fsynced = opened.file;
-    if (opened.created) fsyncDirSync(o.dir);
+    if (opened.created) this.fs.fsyncDir(o.dir);
     this.commit = new GroupCommit(
       { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset, synced: (offset) => this.fsynced.write(offset) },
       0,
@@ -90,18 +99,22 @@ export class PartitionLog {
 
   /** Opens (creating if needed) and recovers the log in `dir`. A corrupt log opens offline, not at all silently. */
   static open(o: LogOpenOptions): PartitionLog {
-    fs.mkdirSync(o.dir, { recursive: true });
+    const created = !o.fs.exists(o.dir);
+    if (created) o.fs.mkdirp(o.dir);
     const log = new PartitionLog(o);
+    // The partition's own entry in the data directory, made durable by the first group commit
+    // (not here: creating a topic of thousands of partitions would pay one fsync each).
+    if (created) log.unsyncedDirs.add(path.dirname(o.dir));
     log.load(o);
     return log;
   }
 
   private load(o: LogOpenOptions): void {
-    const bases = segmentBasesIn(this.dir);
+    const bases = segmentBasesIn(this.fs, this.dir);
     if (bases.length === 0) {
       const start = Math.max(0, o.logStartOffset);
-      this.segments.push(LogSegment.create(this.dir, start, this.config.indexIntervalBytes));
-      fsyncDirSync(this.dir);
+      this.segments.push(LogSegment.create(this.fs, this.dir, start, this.config.indexIntervalBytes));
+      this.fs.fsyncDir(this.dir);
       this.logStartOffset = start;
       this.commit.durableOffset = start;
       this.fsynced.writeSync(start);
@@ -110,6 +123,7 @@ export class PartitionLog {
     const recorded = this.fsynced.read();
     if (recorded === null) this.logger.warn({ file: this.fsynced.file, recoveryPoint: o.recoveryPoint }, 'no fsynced offset recorded; using the recovery point');
     const recovered = recoverSegments({
+      fs: this.fs,
       dir: this.dir,
       bases,
       indexIntervalBytes: this.config.indexIntervalBytes,
@@ -206,7 +220,8 @@ export class PartitionLog {
     const seg = this.activeSegment;
     if (seg.size === 0) return;
     seg.onBecomeInactive();
-    this.segments.push(LogSegment.create(this.dir, this.logEndOffset, this.config.indexIntervalBytes));
+    this.segments.push(LogSegment.create(this.fs, this.dir, this.logEndOffset, this.config.indexIntervalBytes));
+    this.unsyncedDirs.add(this.dir);
     this.logger.info({ baseOffset: this.logEndOffset }, 'segment rolled');
   }
 
@@ -300,6 +315,10 @@ export class PartitionLog {
   }
 
   private async syncUnflushed(): Promise<void> {
+    for (const dir of this.unsyncedDirs) {
+      this.fs.fsyncDir(dir);
+      this.unsyncedDirs.delete(dir);
+    }
     const durable = this.commit.durableOffset;
     const pending = this.segments.filter((s) => s.nextOffset > durable || s === this.activeSegment);
     await Promise.all(pending.map((s) => s.syncAsync()));
@@ -392,9 +411,13 @@ export class PartitionLog {
     // Lower the recorded fsynced offset first, durably, to at most what the cut leaves: recovery
     // after a crash mid-cut must not take the removed records for fsynced data that went missing.
     this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.segments[this.segmentIndexFor(target)]!.baseOffset));
+    let deleted = false;
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
       this.segments.pop()!.deleteFiles();
+      deleted = true;
     }
+    // Removed segments must stay removed: one that came back after a power cut would serve the cut records.
+    if (deleted) this.fs.fsyncDir(this.dir);
     const removed = this.offlineOnCorruption(() => this.activeSegment.truncateTo(target));
     // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
     this.activeSegment.syncSync();
@@ -411,8 +434,8 @@ export class PartitionLog {
     // Nothing is known fsynced while the old segments go (a crash in between leaves any subset).
     this.fsynced.writeSync(0);
     for (const s of this.segments) s.deleteFiles();
-    this.segments = [LogSegment.create(this.dir, offset, this.config.indexIntervalBytes)];
-    fsyncDirSync(this.dir);
+    this.segments = [LogSegment.create(this.fs, this.dir, offset, this.config.indexIntervalBytes)];
+    this.fs.fsyncDir(this.dir);
     this.logStartOffset = offset;
     this.highWatermark = offset;
     this.commit.truncated(offset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was reset under a pending write'));
@@ -475,10 +498,10 @@ export class PartitionLog {
     this.fsynced.writeSync(this.commit.durableOffset);
     // Remove the indexes first: after the rename, a stale index must be rebuilt, never trusted.
     old.close();
-    fs.rmSync(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, INDEX_SUFFIX)), { force: true });
-    fs.rmSync(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, TIME_INDEX_SUFFIX)), { force: true });
-    fs.renameSync(cleanedFile, old.logFile);
-    const { segment } = LogSegment.open(this.dir, old.baseOffset, this.config.indexIntervalBytes, true);
+    this.fs.rm(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, INDEX_SUFFIX)), { force: true });
+    this.fs.rm(path.join(this.dir, old.logFile.replace(LOG_SUFFIX, TIME_INDEX_SUFFIX)), { force: true });
+    this.fs.rename(cleanedFile, old.logFile);
+    const { segment } = LogSegment.open(this.fs, this.dir, old.baseOffset, this.config.indexIntervalBytes, true);
     segment.onBecomeInactive();
     segment.syncSync();
     this.segments[i] = segment;
@@ -519,6 +542,6 @@ export class PartitionLog {
     this.commit.failAll(new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'partition deleted'));
     this.fsynced.close();
     for (const s of this.segments) s.close();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    this.fs.rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -5,6 +5,7 @@ import { encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
 import { GroupCommit, MAX_FLUSH_WAITERS } from '../../../src/storage/group-commit';
 import { DEFAULT_LOG_CONFIG } from '../../../src/storage/log-config';
+import { nodeFileSystem } from '../../../src/storage/file-system';
 import { PartitionLog } from '../../../src/storage/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
@@ -57,6 +58,7 @@ describe('group commit bounds its waiters (MAX_FLUSH_WAITERS)', () => {
 
   it('a leader append past the bound is refused before it writes: the log end does not move', async () => {
     const log = await PartitionLog.open({
+      fs: nodeFileSystem,
       dir: tmpDir('cairn-gc-'),
       topic: 't',
       partition: 0,

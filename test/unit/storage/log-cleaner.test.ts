@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
-import { nodeFileIO, withFileIO } from '../../../src/storage/file-io';
+import { nodeFileSystem } from '../../../src/storage/file-system';
+import { faultyFs } from '../../helpers/faulty-fs';
 import { LogCleaner } from '../../../src/storage/log-cleaner';
 import { DEFAULT_LOG_CONFIG } from '../../../src/storage/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
@@ -34,13 +35,13 @@ function contents(log: PartitionLog): Array<[number, string, string | null]> {
 
 describe('LogCleaner', () => {
   it('keeps only the newest value of each key, at its original offset', async () => {
-    const log = PartitionLog.open({ dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const log = PartitionLog.open({ fs: nodeFileSystem, dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
     for (let round = 0; round < 10; round++) for (let k = 0; k < 3; k++) put(log, `k${k}`, `v${round}`);
     log.roll();
     put(log, 'k0', 'active'); // the active segment is never cleaned
     log.updateHighWatermark(log.logEndOffset);
     await log.flush(); // the cleaner only touches fsynced segments, as under acks=all
-    const cleaner = new LogCleaner(silentLogger);
+    const cleaner = new LogCleaner(silentLogger, nodeFileSystem);
     expect(cleaner.shouldClean(log)).toBe(true);
     const result = cleaner.clean(log, 0);
     expect(result.recordsRemoved).toBe(27);
@@ -57,7 +58,7 @@ describe('LogCleaner', () => {
   });
 
   it('drops tombstones once they are older than delete.retention.ms', async () => {
-    const log = PartitionLog.open({ dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const log = PartitionLog.open({ fs: nodeFileSystem, dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
     put(log, 'a', '1', 0);
     put(log, 'b', '1', 0);
     put(log, 'a', null, 0);
@@ -65,7 +66,7 @@ describe('LogCleaner', () => {
     put(log, 'z', 'active', 0);
     log.updateHighWatermark(log.logEndOffset);
     await log.flush(); // the cleaner only touches fsynced segments, as under acks=all
-    const cleaner = new LogCleaner(silentLogger);
+    const cleaner = new LogCleaner(silentLogger, nodeFileSystem);
     cleaner.clean(log, 500); // tombstone still within delete.retention.ms
     expect(contents(log).map((r) => r[1] + '=' + r[2])).toEqual(['b=1', 'a=null', 'z=active']);
     put(log, 'z', 'again', 0);
@@ -78,7 +79,7 @@ describe('LogCleaner', () => {
 
   it('a cleaned segment that lost its last batch leaves an offset gap that recovery accepts (it lies below the fsynced offset)', async () => {
     const dir = tmpDir();
-    const open = () => PartitionLog.open({ dir, topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const open = () => PartitionLog.open({ fs: nodeFileSystem, dir, topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
     const log = open();
     put(log, 'a', '1');
     put(log, 'b', '1'); // the first segment's last batch
@@ -88,7 +89,7 @@ describe('LogCleaner', () => {
     put(log, 'z', 'active');
     log.updateHighWatermark(log.logEndOffset);
     await log.flush();
-    new LogCleaner(silentLogger).clean(log, 0);
+    new LogCleaner(silentLogger, nodeFileSystem).clean(log, 0);
     expect(log.allSegments()[0]!.nextOffset).toBeLessThan(log.allSegments()[1]!.baseOffset);
     // A crash (no close), with the recovery-point checkpoint at 0.
     const again = open();
@@ -102,7 +103,7 @@ describe('LogCleaner', () => {
 
   it('never rewrites a segment past a damaged batch length: the log goes offline and the file stays as it was', async () => {
     const dir = tmpDir();
-    const m = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const m = new LogManager({ fs: nodeFileSystem, dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
     m.load();
     const log = m.getOrCreate('c', 0, { ...config, segmentBytes: 1 << 20 }, 'id-c');
     for (let i = 0; i < 10; i++) put(log, `k${i % 2}`, `v${i}`); // eight superseded records
@@ -127,7 +128,7 @@ describe('LogCleaner', () => {
 describe('LogManager', () => {
   it('reloads partitions with their checkpoints and refuses a second process on the same directory', async () => {
     const dir = tmpDir();
-    const mk = () => new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const mk = () => new LogManager({ fs: nodeFileSystem, dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
     const m = mk();
     m.load(() => DEFAULT_LOG_CONFIG);
     const log = m.getOrCreate('orders.v1-x', 2, DEFAULT_LOG_CONFIG, 'id-1');
@@ -146,7 +147,7 @@ describe('LogManager', () => {
     expect(again.getOrCreate('orders.v1-x', 2, DEFAULT_LOG_CONFIG, 'id-1').logEndOffset).toBe(1);
     expect(again.getOrCreate('orders.v1-x', 2, DEFAULT_LOG_CONFIG, 'id-2').logEndOffset).toBe(0);
     // The directory is locked by this (live) process id... which is ours, so simulate another live holder.
-    const third = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const third = new LogManager({ fs: nodeFileSystem, dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
     fs.writeFileSync(`${dir}/.lock`, String(process.ppid));
     expect(() => third.load(() => DEFAULT_LOG_CONFIG)).toThrow(/in use/);
     await again.close();
@@ -156,7 +157,8 @@ describe('LogManager', () => {
 describe('LogManager clean-shutdown marker', () => {
   it('removes the marker durably at load: the data directory is fsynced after it is gone', async () => {
     const dir = tmpDir();
-    const mk = () => new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const disk = faultyFs();
+    const mk = () => new LogManager({ fs: disk.fs, dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
     const m = mk();
     m.load();
     m.getOrCreate('t', 0, DEFAULT_LOG_CONFIG, 'id-t');
@@ -165,7 +167,9 @@ describe('LogManager clean-shutdown marker', () => {
     expect(fs.existsSync(marker)).toBe(true);
     const dirSyncs: Array<{ dir: string; markerGone: boolean }> = [];
     const again = mk();
-    withFileIO({ fsyncDirSync: (d) => void (dirSyncs.push({ dir: d, markerGone: !fs.existsSync(marker) }), nodeFileIO.fsyncDirSync(d)) }, () => again.load());
+    disk.faults.fsyncDir = (d) => void (dirSyncs.push({ dir: d, markerGone: !fs.existsSync(marker) }), disk.real.fsyncDir(d));
+    again.load();
+    delete disk.faults.fsyncDir;
     expect(fs.existsSync(marker)).toBe(false);
     expect(dirSyncs).toContainEqual({ dir, markerGone: true });
     await again.close();
@@ -175,14 +179,14 @@ describe('LogManager clean-shutdown marker', () => {
 describe('LogManager stray directories', () => {
   it('only ever names partition directories it created, never the metadata log or other files', async () => {
     const dir = tmpDir();
-    const m = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const m = new LogManager({ fs: nodeFileSystem, dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
     m.load();
     m.getOrCreate('gone', 0, DEFAULT_LOG_CONFIG, 'id-gone');
     m.getOrCreate('kept', 0, DEFAULT_LOG_CONFIG, 'id-kept');
     await m.close();
     fs.mkdirSync(`${dir}/__cluster_metadata-0`, { recursive: true });
     fs.mkdirSync(`${dir}/operator-notes-1`, { recursive: true });
-    const again = new LogManager({ dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
+    const again = new LogManager({ fs: nodeFileSystem, dataDir: dir, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => 0 });
     again.load();
     expect(again.strayPartitionDirs((t) => t === 'kept').map((d) => d.slice(dir.length + 1))).toEqual(['gone-0']);
     await again.close();
