@@ -20,6 +20,8 @@ import type { AlterPartitionOutcome, AlterPartitionResponse, AlterPartitionTrans
 export interface ReplicaDriverOptions extends ReplicaCoreOptions {
   /** This process's incarnation: with the broker epoch, proves a fetch comes from the registered follower. */
   incarnationId: string;
+  /** Builds the core; the whole-cluster simulation passes deliberately broken ones (its seeded-bug tests). */
+  createCore?: (options: ReplicaCoreOptions, nowMs: number) => ReplicaCore;
   /** The broker epoch of this broker's current registration (-1 before it has one). */
   brokerEpoch: () => number;
   fetchTransport: ReplicaFetchTransport;
@@ -50,7 +52,7 @@ export class ReplicaDriver {
   private stopped = false;
 
   constructor(private readonly o: ReplicaDriverOptions) {
-    this.core = new ReplicaCore(o, o.clock.nowMs());
+    this.core = o.createCore ? o.createCore(o, o.clock.nowMs()) : new ReplicaCore(o, o.clock.nowMs());
   }
 
   private get now(): number {

@@ -9,7 +9,7 @@ import type { ValidatedBatch } from '../record/validate';
 import type { LogManager } from '../storage/log-manager';
 import { type LogConfig, resolveLogConfig } from '../storage/log-config';
 import { Partition } from './partition';
-import { type LeaderAppend, ReplicaDriver } from './replica-driver';
+import { type LeaderAppend, ReplicaDriver, type ReplicaDriverOptions } from './replica-driver';
 import { ReplicaFetchServer } from './replica-fetch-shell';
 import type { AlterPartitionTransport, ReplicaFetchTransport } from './replica-types';
 
@@ -28,6 +28,8 @@ export interface ReplicaManagerOptions {
   logger: Logger;
   replicaLagTimeMaxMs: number;
   replicaFetchWaitMaxMs?: number;
+  /** Builds the replication core (the simulation's seeded bugs); a plain ReplicaCore when absent. */
+  createCore?: ReplicaDriverOptions['createCore'];
 }
 
 /**
@@ -60,6 +62,7 @@ export class ReplicaManager {
       brokerEpoch: o.brokerEpoch,
       replicaLagTimeMaxMs: o.replicaLagTimeMaxMs,
       replicaFetchWaitMaxMs: o.replicaFetchWaitMaxMs,
+      createCore: o.createCore,
       fetchTransport: o.fetchTransport,
       alterPartitionTransport: o.alterPartitionTransport,
       clock: o.clock,

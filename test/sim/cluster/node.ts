@@ -1,0 +1,293 @@
+/**
+ * One node of the whole-cluster simulation, wired as `CairnNode` wires a combined-mode node, but
+ * with simulated ports instead of gRPC, node:fs and the system clock: the real RaftDriver (over
+ * the controller disk of raft-disk.ts), the real ControllerService and BrokerSessionClient, the
+ * real LogManager and PartitionLogs on a SimDisk, and the real ReplicaManager (its replication core
+ * and shells) with its fetches and ISR changes carried by the simulated network. Clients reach it
+ * through the real ProduceHandler.
+ *
+ * A crash abandons every object of the incarnation: its timers die with its NodeTime, and the
+ * network neither delivers to it nor carries what it still tries to send. A restart builds the
+ * next incarnation from what its disks kept.
+ */
+import { CairnError, ErrorCode } from '../../../src/common/errors';
+import type { Logger } from '../../../src/common/logger';
+import type { Random } from '../../../src/common/random';
+import { BrokerSessionClient, type ControllerTransport } from '../../../src/controller/broker-session-client';
+import { ControllerService } from '../../../src/controller/controller-service';
+import { MetadataPublisher } from '../../../src/metadata/metadata-publisher';
+import { encodeRecords } from '../../../src/metadata/records';
+import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../../src/protocol/messages';
+import { RaftDriver } from '../../../src/raft/raft-driver';
+import type { ReplicaCore } from '../../../src/replication/replica-core';
+import { ReplicaManager } from '../../../src/replication/replica-manager';
+import type { AlterPartitionRequest, AlterPartitionResponse, ReplicaCoreOptions } from '../../../src/replication/replica-types';
+import { ProduceHandler } from '../../../src/server/produce-handler';
+import { DEFAULT_LOG_CONFIG, resolveLogConfig } from '../../../src/storage/log-config';
+import { LogManager } from '../../../src/storage/log-manager';
+import type { FileSystem } from '../../../src/storage/file-system';
+import { SimDisk } from '../sim-disk';
+import { SimRaftDisk } from './raft-disk';
+import { CallTimeout, type SimNetwork } from './network';
+import { NodeTime, type SimScheduler } from './scheduler';
+
+export interface ClusterConfig {
+  nodes: number;
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  brokerSessionTimeoutMs: number;
+  brokerHeartbeatIntervalMs: number;
+  replicaLagTimeMaxMs: number;
+  replicaFetchWaitMaxMs: number;
+  electionTimeoutMs: number;
+  raftHeartbeatIntervalMs: number;
+  metadataSnapshotEvery: number;
+  uncleanLeaderElection: boolean;
+  segmentBytes: number;
+}
+
+/** What a node needs of the simulation around it. */
+export interface SimContext {
+  readonly scheduler: SimScheduler;
+  readonly network: SimNetwork;
+  readonly config: ClusterConfig;
+  readonly logger: Logger;
+  node(id: number): ClusterNode;
+  /** Deliberately broken parts, for the seeded-bug tests (null: the shipped ones). */
+  readonly overrides: NodeOverrides;
+  /** A node's metadata log or storage hit a fatal error: the node stops, as the process would. */
+  fatal(id: number, err: Error): void;
+}
+
+export interface NodeOverrides {
+  /** Builds each broker's replication core (a broken subclass). */
+  createReplicaCore?: (options: ReplicaCoreOptions, nowMs: number) => ReplicaCore;
+  /** Wraps each node's disk as the storage sees it (a disk that lies about fsync). */
+  wrapDisk?: (node: number, disk: FileSystem) => FileSystem;
+}
+
+/** How long a controller call, a replica fetch beyond its long poll, and a produce may take. */
+export const CONTROLLER_CALL_TIMEOUT_MS = 1_000;
+export const FETCH_TIMEOUT_SLACK_MS = 1_000;
+export const DATA_DIR = '/data';
+
+export class ClusterNode {
+  up = false;
+  incarnation = 0;
+  time: NodeTime;
+  readonly raftDisk: SimRaftDisk;
+  readonly disk: SimDisk;
+  driver: RaftDriver | null = null;
+  publisher: MetadataPublisher | null = null;
+  controller: ControllerService | null = null;
+  session: BrokerSessionClient | null = null;
+  logs: LogManager | null = null;
+  replicas: ReplicaManager | null = null;
+  produce: ProduceHandler | null = null;
+  restartAtMs = Number.POSITIVE_INFINITY;
+  private readonly voters: number[];
+
+  constructor(
+    readonly id: number,
+    private readonly ctx: SimContext,
+    private readonly random: Random,
+  ) {
+    this.time = new NodeTime(ctx.scheduler);
+    this.raftDisk = new SimRaftDisk(ctx.scheduler, random.fork(), 4);
+    this.disk = new SimDisk(random.fork(), (ms, fn) => void this.time.after(ms, fn), { fsyncDelayMs: { min: 1, max: 15 }, tornWriteProbability: 0.5, tornGarbageProbability: 0.3, lostDirectoryEntries: true });
+    this.voters = Array.from({ length: ctx.config.nodes }, (_, i) => i + 1);
+  }
+
+  get incarnationId(): string {
+    return `sim-${this.id}-${this.incarnation}`;
+  }
+
+  /** Starts the next incarnation from what the disks hold. */
+  start(): void {
+    const { config, network, logger: base } = this.ctx;
+    this.incarnation++;
+    this.up = true;
+    this.restartAtMs = Number.POSITIVE_INFINITY;
+    const skew = this.time.skewMs;
+    this.time = new NodeTime(this.ctx.scheduler);
+    this.time.skewMs = skew;
+    const time = this.time;
+    const incarnation = this.incarnation;
+    const alive = () => this.up && this.incarnation === incarnation;
+    const logger = base.child({ node: this.id, incarnation });
+    const publisher = new MetadataPublisher(logger);
+    this.publisher = publisher;
+
+    const driver = RaftDriver.create(
+      {
+        nodeId: this.id,
+        voters: this.voters,
+        dir: '',
+        transport: {
+          send: (messages) => {
+            if (!alive()) return;
+            for (const m of messages) network.send(this.id, m.to, () => this.ctx.node(m.to).driver?.receive(m));
+          },
+          close: () => undefined,
+        },
+        electionTimeoutMs: config.electionTimeoutMs,
+        heartbeatIntervalMs: config.raftHeartbeatIntervalMs,
+        snapshotEvery: config.metadataSnapshotEvery,
+        snapshotData: () => encodeRecords(publisher.image.toRecords()),
+        logger,
+        clock: time,
+        timers: time,
+        random: this.random.fork(),
+        onFatal: (err) => this.ctx.fatal(this.id, err),
+      },
+      this.raftDisk.open(),
+      this.raftDisk.boot(),
+    );
+    this.driver = driver;
+    this.controller = new ControllerService({
+      config: {
+        nodeId: this.id,
+        brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+        uncleanLeaderElection: config.uncleanLeaderElection,
+        autoLeaderRebalance: true,
+        leaderImbalanceCheckIntervalMs: 2_000,
+        topicDefaults: { numPartitions: 1, replicationFactor: config.replicationFactor, expectedBrokers: config.nodes, maxPartitions: 1000 },
+      },
+      log: driver,
+      publisher,
+      clock: time,
+      timers: time,
+      random: this.random.fork(),
+      logger,
+    });
+
+    const fs = this.ctx.overrides.wrapDisk?.(this.id, this.disk) ?? this.disk;
+    const logs = new LogManager({ fs, dataDir: DATA_DIR, flushPolicy: { kind: 'fsync' }, logger, nowMs: () => time.wallMs(), timers: time });
+    logs.load();
+    this.logs = logs;
+    let session: BrokerSessionClient | null = null;
+    const replicas = new ReplicaManager({
+      nodeId: this.id,
+      incarnationId: this.incarnationId,
+      brokerEpoch: () => session?.brokerEpoch ?? -1,
+      logs,
+      logDefaults: resolveLogConfig({ 'min.insync.replicas': String(config.minInsyncReplicas), 'segment.bytes': String(config.segmentBytes) }, DEFAULT_LOG_CONFIG),
+      fetchTransport: {
+        send: (leaderId, req) => this.fetchFrom(leaderId, req, alive),
+        close: () => undefined,
+      },
+      alterPartitionTransport: { send: (req) => this.alterPartition(req, alive) },
+      clock: time,
+      timers: time,
+      logger,
+      replicaLagTimeMaxMs: config.replicaLagTimeMaxMs,
+      replicaFetchWaitMaxMs: config.replicaFetchWaitMaxMs,
+      createCore: this.ctx.overrides.createReplicaCore,
+    });
+    this.replicas = replicas;
+    publisher.addListener((image, changes) => replicas.applyImage(image, changes));
+    driver.subscribe(publisher);
+    this.produce = new ProduceHandler(replicas, time, logger);
+    const transport: ControllerTransport = {
+      registerBroker: (req) => this.callController('registerBroker', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.registerBroker(req)),
+      brokerHeartbeat: (req, timeoutMs) => this.callController('brokerHeartbeat', timeoutMs, alive, (c) => c.brokerHeartbeat(req)),
+    };
+    session = new BrokerSessionClient({
+      nodeId: this.id,
+      incarnationId: this.incarnationId,
+      host: 'sim',
+      port: this.id,
+      internal: null,
+      rack: null,
+      heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
+      transport,
+      metadataOffset: () => publisher.image.offset,
+      offlinePartitions: () => replicas.offlinePartitions(),
+      clock: time,
+      timers: time,
+      logger,
+    });
+    this.session = session;
+    driver.start();
+    this.controller.start();
+    logs.startBackgroundTasks();
+    void session.start().catch(() => undefined);
+  }
+
+  /**
+   * The process dies (kill -9): nothing of this incarnation runs again. With `powerCut`, the disks
+   * also lose what was never fsynced (and may tear what was being written).
+   */
+  crash(powerCut: boolean): void {
+    this.up = false;
+    this.time.cancelAll();
+    this.raftDisk.crash();
+    if (powerCut) this.disk.crash();
+    else this.disk.processCrash();
+    this.driver = null;
+    this.controller = null;
+    this.session = null;
+    this.replicas = null;
+    this.logs = null;
+    this.produce = null;
+    this.publisher = null;
+  }
+
+  /** A call at the active controller, as ControllerClient makes one: the known leader first, then every voter; NOT_CONTROLLER moves on. */
+  callController<Res extends { errorCode?: number; leaderHint?: number }>(what: string, timeoutMs: number, alive: () => boolean, fn: (c: ControllerService) => Promise<Res>): Promise<Res> {
+    return callController(this.ctx, this.id, this.driver?.leaderId() ?? -1, what, timeoutMs, alive, fn);
+  }
+
+  private fetchFrom(leaderId: number, req: ReplicaFetchRequest, alive: () => boolean): Promise<ReplicaFetchResponse> {
+    if (!alive()) return new Promise(() => undefined);
+    return this.ctx.network.call(this.id, leaderId, 'replicaFetch', req.maxWaitMs + FETCH_TIMEOUT_SLACK_MS, () => {
+      const leader = this.ctx.node(leaderId).replicas;
+      if (!leader) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, `broker ${leaderId} is down`));
+      return leader.handleReplicaFetch(req);
+    });
+  }
+
+  private alterPartition(req: AlterPartitionRequest, alive: () => boolean): Promise<AlterPartitionResponse> {
+    return this.callController('alterPartition', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.alterPartition(req) as Promise<AlterPartitionResponse & { leaderHint?: number }>);
+  }
+}
+
+/**
+ * From node `from` (or the client), one call at the active controller: the hinted leader first,
+ * then every voter in order. Rejects when none answered with anything but NOT_CONTROLLER.
+ */
+export async function callController<Res extends { errorCode?: number; leaderHint?: number }>(
+  ctx: SimContext,
+  from: number,
+  hint: number,
+  what: string,
+  timeoutMs: number,
+  alive: () => boolean,
+  fn: (c: ControllerService) => Promise<Res>,
+): Promise<Res> {
+  const order = [...(hint > 0 ? [hint] : []), ...Array.from({ length: ctx.config.nodes }, (_, i) => i + 1)];
+  const tried = new Set<number>();
+  let last: Error = new CairnError(ErrorCode.NOT_CONTROLLER, 'no controller answered');
+  while (order.length > 0) {
+    const id = order.shift()!;
+    if (tried.has(id)) continue;
+    tried.add(id);
+    if (!alive()) return new Promise(() => undefined);
+    try {
+      const res = await ctx.network.call(from, id, what, timeoutMs, () => {
+        const c = ctx.node(id).controller;
+        return c ? fn(c) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, `node ${id} is down`));
+      });
+      if (res.errorCode === ErrorCode.NOT_CONTROLLER) {
+        last = new CairnError(ErrorCode.NOT_CONTROLLER, `node ${id} is not the active controller`);
+        if (res.leaderHint !== undefined && res.leaderHint > 0 && !tried.has(res.leaderHint)) order.unshift(res.leaderHint);
+        continue;
+      }
+      return res;
+    } catch (err) {
+      if (!(err instanceof CallTimeout) && !(err instanceof CairnError)) throw err;
+      last = err;
+    }
+  }
+  throw last;
+}

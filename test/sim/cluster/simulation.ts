@@ -1,0 +1,529 @@
+/**
+ * The whole-cluster simulation (issue 16; docs/simulation.md): N combined-mode nodes built from
+ * the code we ship (cluster/node.ts), a producer, and faults, all in one process on simulated time
+ * drawn from one seed, so a failing seed replays exactly:
+ *
+ *   npm run sim:cluster -- --seeds 1 --seed-start <seed> [--trace] [--bug <name>]
+ *
+ * A run has three phases. Chaos: the producer writes with acks=all while the fault injector
+ * crashes processes, cuts power (to one node or all), partitions the network (one-way too),
+ * jumps wall clocks and slows disks. Heal: every node runs, every link works, the network is calm.
+ * Liveness: within a bound, every partition has a leader and a full ISR, a fresh acks=all write to
+ * each succeeds, and every replica converges to the leader's log. The invariants of invariants.ts
+ * are checked after every step of every phase.
+ */
+import { ErrorCode, errorName } from '../../../src/common/errors';
+import { silentLogger, type Logger } from '../../../src/common/logger';
+import { SeededRandom, type Random } from '../../../src/common/random';
+import { tpKey } from '../../../src/common/types';
+import type { ControllerService } from '../../../src/controller/controller-service';
+import type { ProduceResponse } from '../../../src/protocol/messages';
+import { decodeAllRecords } from '../../../src/record/batch';
+import type { PartitionLog } from '../../../src/storage/partition-log';
+import { ClusterChecker, type MetadataView, type ReplicaView, Violation } from './invariants';
+import { CALM_LINKS, type LinkFaults, SimNetwork } from './network';
+import { type ClusterConfig, ClusterNode, callController, type NodeOverrides, type SimContext } from './node';
+import { SimScheduler } from './scheduler';
+
+export const TOPIC = 'sim';
+/** The client's address on the simulated network; it never crashes. */
+export const CLIENT = 100;
+
+export interface ClusterSimOptions {
+  seed: number;
+  /** Simulated milliseconds of chaos. */
+  chaosMs?: number;
+  partitions?: number;
+  nodes?: 3 | 5;
+  links?: Partial<LinkFaults>;
+  overrides?: NodeOverrides;
+  config?: Partial<ClusterConfig>;
+  /** Mean simulated ms between faults. */
+  faultMeanIntervalMs?: number;
+  /** Let the fault injector crash a majority of the nodes (the unclean-election bug needs the ISR gone). */
+  majorityCrashes?: boolean;
+  /** One line per event. */
+  trace?: (line: string) => void;
+}
+
+export interface ClusterSimResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly violation?: string;
+  readonly simulatedMs: number;
+  readonly stats: ClusterSimStats;
+}
+
+export interface ClusterSimStats {
+  steps: number;
+  acked: number;
+  produceErrors: number;
+  crashes: number;
+  powerCuts: number;
+  partitions: number;
+  clockJumps: number;
+  messages: number;
+  dropped: number;
+}
+
+export const DEFAULT_LINKS: LinkFaults = { dropProbability: 0.02, minDelayMs: 1, maxDelayMs: 8, longDelayProbability: 0.01, longDelayMaxMs: 400, duplicateProbability: 0.02 };
+
+export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
+  nodes: 3,
+  replicationFactor: 3,
+  minInsyncReplicas: 2,
+  brokerSessionTimeoutMs: 1_200,
+  brokerHeartbeatIntervalMs: 200,
+  replicaLagTimeMaxMs: 1_000,
+  replicaFetchWaitMaxMs: 200,
+  electionTimeoutMs: 300,
+  raftHeartbeatIntervalMs: 75,
+  metadataSnapshotEvery: 50,
+  uncleanLeaderElection: false,
+  segmentBytes: 4_096,
+};
+
+/** After the heal: a quiet time, then this long for a leader, a full ISR, a write and convergence per partition. */
+export const QUIET_MS = 3_000;
+export const LIVENESS_BOUND_MS = 20_000;
+const PRODUCE_TIMEOUT_MS = 1_500;
+
+export class ClusterSimulation implements SimContext {
+  readonly seed: number;
+  readonly scheduler = new SimScheduler();
+  readonly network: SimNetwork;
+  readonly config: ClusterConfig;
+  readonly logger: Logger = silentLogger;
+  readonly overrides: NodeOverrides;
+  readonly checker: ClusterChecker;
+  private readonly random: Random;
+  private readonly nodes: ClusterNode[] = [];
+  private readonly chaosMs: number;
+  private readonly partitions: number;
+  private readonly faultMeanMs: number;
+  private readonly majorityCrashes: boolean;
+  private readonly trace: ((line: string) => void) | undefined;
+  private chaos = true;
+  private nextValue = 0;
+  private fatalError: string | null = null;
+  /** A violation found outside the loop (in a client's continuation): the loop throws it. */
+  private pending: Violation | null = null;
+  private readonly mirrors = new Map<string, Mirror>();
+  private readonly digestCache = new Map<string, string>();
+  readonly stats: ClusterSimStats = { steps: 0, acked: 0, produceErrors: 0, crashes: 0, powerCuts: 0, partitions: 0, clockJumps: 0, messages: 0, dropped: 0 };
+
+  constructor(o: ClusterSimOptions) {
+    this.seed = o.seed;
+    this.random = new SeededRandom(o.seed);
+    this.config = { ...DEFAULT_CLUSTER_CONFIG, nodes: o.nodes ?? 3, ...o.config };
+    this.overrides = o.overrides ?? {};
+    this.chaosMs = o.chaosMs ?? 8_000;
+    this.partitions = o.partitions ?? 2;
+    this.faultMeanMs = o.faultMeanIntervalMs ?? 400;
+    this.majorityCrashes = o.majorityCrashes ?? false;
+    this.trace = o.trace;
+    this.checker = new ClusterChecker({ minInsyncReplicas: this.config.minInsyncReplicas });
+    this.network = new SimNetwork(this.scheduler, this.random.fork(), { ...DEFAULT_LINKS, ...o.links }, (id) => {
+      if (id === CLIENT) return 0;
+      const n = this.nodes[id - 1];
+      return n && n.up ? n.incarnation : null;
+    });
+    for (let id = 1; id <= this.config.nodes; id++) this.nodes.push(new ClusterNode(id, this, this.random.fork()));
+  }
+
+  node(id: number): ClusterNode {
+    return this.nodes[id - 1]!;
+  }
+
+  fatal(id: number, err: Error): void {
+    // A node whose metadata log fails stops, as its process would; that is not a violation by itself.
+    this.log(`node ${id} fatal: ${err.message}`);
+    const n = this.node(id);
+    if (n.up) this.crashNode(n, false, 'fatal error');
+  }
+
+  async run(): Promise<ClusterSimResult> {
+    try {
+      for (const n of this.nodes) n.start();
+      await this.createTopic();
+      this.startProducer();
+      this.scheduleFault();
+      await this.runUntil(this.chaosMs);
+      this.heal();
+      await this.runUntil(this.scheduler.nowMs + QUIET_MS);
+      await this.checkLiveness();
+      if (this.fatalError) throw new Violation(this.fatalError);
+      return this.result(null);
+    } catch (err) {
+      const what = err instanceof Violation ? err.message : `the simulation threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      return this.result(what);
+    }
+  }
+
+  // ---- the loop ----
+
+  private async runUntil(untilMs: number): Promise<void> {
+    while (await this.scheduler.step(untilMs)) {
+      this.stats.steps++;
+      this.restartDue();
+      if (this.pending) throw this.pending;
+      this.check();
+    }
+  }
+
+  private check(): void {
+    this.checker.check(this.replicaViews(), this.metadataViews());
+  }
+
+  // ---- the workload ----
+
+  private async createTopic(): Promise<void> {
+    const deadline = this.scheduler.nowMs + 10_000;
+    while (this.scheduler.nowMs < deadline) {
+      let done = false;
+      void callController(this, CLIENT, -1, 'createTopics', 1_000, () => true, (c: ControllerService) =>
+        c.createTopics({ topics: [{ name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} }] }).then((r) => ({ ...r, errorCode: r.results[0]?.errorCode })),
+      ).then(
+        (r) => {
+          if (r.errorCode === ErrorCode.NONE || r.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) done = true;
+        },
+        () => undefined,
+      );
+      await this.runUntil(this.scheduler.nowMs + 1_000);
+      if (done && this.nodes.every((n) => n.replicas?.get(TOPIC, 0)?.leaderId !== undefined && (n.replicas?.all().length ?? 0) === this.partitions)) return;
+    }
+    throw new Violation('the topic was not created within 10 s of a calm start');
+  }
+
+  private startProducer(): void {
+    const tick = () => {
+      if (!this.chaos) return;
+      for (let p = 0; p < this.partitions; p++) void this.produce(p, `v${this.nextValue++}`, 3);
+      this.scheduler.after(this.random.int(10, 60), tick);
+    };
+    this.scheduler.after(0, tick);
+  }
+
+  /** One acks=all write, retried (to whoever the metadata says leads) up to `attempts` times. */
+  private async produce(partition: number, value: string, attempts: number): Promise<boolean> {
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const leader = this.leaderGuess(partition);
+      if (leader > 0) {
+        try {
+          const res = await this.network.call<ProduceResponse>(CLIENT, leader, 'produce', PRODUCE_TIMEOUT_MS, () => {
+            const h = this.node(leader).produce;
+            return h ? h.handle({ correlationId: 0, acks: -1, timeoutMs: PRODUCE_TIMEOUT_MS, partitions: [{ topic: TOPIC, partition, records: [{ value: Buffer.from(value) }] }] }) : Promise.reject(new Error('down'));
+          });
+          const r = res.results[0]!;
+          if (r.errorCode === ErrorCode.NONE) {
+            this.stats.acked++;
+            try {
+              this.checker.onAck(tpKey(TOPIC, partition), r.baseOffset, value);
+            } catch (err) {
+              this.pending ??= err as Violation;
+            }
+            return true;
+          }
+          this.stats.produceErrors++;
+          this.log(`produce ${value} to ${leader}: ${errorName(r.errorCode)}`);
+        } catch (err) {
+          if (err instanceof Violation) throw err;
+          this.stats.produceErrors++;
+        }
+      }
+      await new Promise<void>((resolve) => this.scheduler.after(this.random.int(20, 200), resolve));
+    }
+    return false;
+  }
+
+  /** Who leads `partition` by the metadata of a random running node (clients learn from any broker). */
+  private leaderGuess(partition: number): number {
+    const up = this.nodes.filter((n) => n.up && n.publisher);
+    if (up.length === 0) return -1;
+    return this.random.pick(up).publisher!.image.partition(TOPIC, partition)?.leader ?? -1;
+  }
+
+  // ---- faults ----
+
+  private scheduleFault(): void {
+    this.scheduler.after(this.random.int(1, 2 * this.faultMeanMs), () => {
+      if (!this.chaos) return;
+      this.injectFault();
+      this.scheduleFault();
+    });
+  }
+
+  private injectFault(): void {
+    const r = this.random.next();
+    const up = this.nodes.filter((n) => n.up);
+    const quorum = Math.floor(this.config.nodes / 2) + 1;
+    if (r < 0.3) {
+      // At most a minority down at once by this fault: the cluster should keep working.
+      if (up.length <= quorum && !(this.majorityCrashes && up.length > 1)) return;
+      const victim = this.random.pick(up);
+      this.crashNode(victim, this.random.bool(0.3), 'by the fault injector');
+    } else if (r < 0.33) {
+      this.stats.powerCuts++;
+      for (const n of up) this.crashNode(n, true, 'power cut (whole cluster)');
+    } else if (r < 0.6) {
+      this.stats.partitions++;
+      const a = this.random.int(1, this.config.nodes);
+      if (this.random.bool()) {
+        for (let b = 1; b <= this.config.nodes; b++) {
+          if (b === a) continue;
+          this.network.cutLink(a, b);
+          this.network.cutLink(b, a);
+        }
+        this.network.cutLink(CLIENT, a);
+        this.network.cutLink(a, CLIENT);
+        this.log(`isolate node ${a}`);
+      } else {
+        const b = this.random.int(1, this.config.nodes);
+        if (a !== b) this.network.cutLink(a, b);
+        this.log(`cut link ${a}>${b}`);
+      }
+    } else if (r < 0.8) {
+      this.network.healAll();
+      this.log('heal all links');
+    } else if (r < 0.9) {
+      this.stats.clockJumps++;
+      const n = this.random.pick(this.nodes);
+      n.time.skewMs += this.random.pick([-1, 1]) * this.random.int(10_000, 3_600_000);
+      this.log(`node ${n.id} wall clock jumps to skew ${n.time.skewMs} ms`);
+    } else {
+      const n = this.random.pick(this.nodes);
+      const slow = this.random.bool();
+      n.disk.faults.fsyncDelayMs = slow ? { min: 20, max: 400 } : { min: 1, max: 15 };
+      this.log(`node ${n.id} disk ${slow ? 'slow' : 'fast'}`);
+    }
+  }
+
+  private crashNode(n: ClusterNode, powerCut: boolean, how: string): void {
+    this.stats.crashes++;
+    this.log(`${powerCut ? 'power cut' : 'crash'} node ${n.id} (${how})`);
+    this.freezeMirrors(n);
+    n.crash(powerCut);
+    if (this.chaos) n.restartAtMs = this.scheduler.nowMs + this.random.int(100, 2_500);
+  }
+
+  private restartDue(): void {
+    const now = this.scheduler.nowMs;
+    for (const n of this.nodes) {
+      if (n.up || n.restartAtMs > now) continue;
+      this.log(`restart node ${n.id}`);
+      n.start();
+    }
+  }
+
+  private heal(): void {
+    this.chaos = false;
+    this.network.healAll();
+    this.network.faults = { ...CALM_LINKS };
+    for (const n of this.nodes) {
+      n.disk.faults.fsyncDelayMs = { min: 1, max: 15 };
+      if (!n.up) n.start();
+    }
+    this.log('heal: every node up, every link restored, a calm network');
+  }
+
+  // ---- liveness ----
+
+  private async checkLiveness(): Promise<void> {
+    const deadline = this.scheduler.nowMs + LIVENESS_BOUND_MS;
+    const written = new Set<number>();
+    while (this.scheduler.nowMs < deadline) {
+      for (let p = 0; p < this.partitions; p++) {
+        if (written.has(p)) continue;
+        void this.produce(p, `live-${p}-${this.nextValue++}`, 1).then((ok) => {
+          if (ok) written.add(p);
+        });
+      }
+      await this.runUntil(this.scheduler.nowMs + 500);
+      if (written.size === this.partitions && this.converged()) {
+        this.checker.checkConverged(this.replicaViews());
+        return;
+      }
+    }
+    const state = this.nodes
+      .flatMap((n) =>
+        Array.from({ length: this.partitions }, (_, p) => {
+          const part = n.replicas?.get(TOPIC, p);
+          return part ? `${TOPIC}-${p}@${n.id}: ${part.role} e${part.leaderEpoch} isr [${part.isr.join(',')}] end ${part.log.logEndOffset} durable ${part.log.durableEndOffset} hw ${part.highWatermark}${part.log.isOffline ? ' offline' : ''}` : `${TOPIC}-${p}@${n.id}: not hosted`;
+        }),
+      )
+      .join('; ');
+    throw new Violation(`liveness: ${written.size} of ${this.partitions} partitions took a write, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`);
+  }
+
+  /** Every partition has a leader whose ISR is every replica, and every replica ends where the leader does. */
+  private converged(): boolean {
+    for (let p = 0; p < this.partitions; p++) {
+      const parts = this.nodes.map((n) => n.replicas?.get(TOPIC, p));
+      const leader = parts.find((x) => x?.role === 'leader');
+      if (!leader || leader.isr.length !== this.config.replicationFactor) return false;
+      if (parts.some((x) => !x || x.log.isOffline || x.log.logEndOffset !== leader.log.logEndOffset || x.highWatermark !== leader.highWatermark)) return false;
+    }
+    return true;
+  }
+
+  // ---- what the checker sees ----
+
+  private replicaViews(): ReplicaView[] {
+    const out: ReplicaView[] = [];
+    for (const n of this.nodes) {
+      for (let p = 0; p < this.partitions; p++) {
+        const tp = tpKey(TOPIC, p);
+        const key = `${n.id} ${tp}`;
+        const part = n.up ? n.replicas?.get(TOPIC, p) : undefined;
+        let m = this.mirrors.get(key);
+        if (!part) {
+          if (m) out.push(m.frozenView());
+          continue;
+        }
+        if (!m || m.log !== part.log) this.mirrors.set(key, (m = new Mirror(n.id, tp, part.log, (m?.generation ?? 0) + 1)));
+        m.refresh();
+        out.push(m.view(part.role, part.leaderEpoch, part.highWatermark));
+      }
+    }
+    return out;
+  }
+
+  private freezeMirrors(n: ClusterNode): void {
+    for (let p = 0; p < this.partitions; p++) this.mirrors.get(`${n.id} ${tpKey(TOPIC, p)}`)?.freeze();
+  }
+
+  private metadataViews(): MetadataView[] {
+    const out: MetadataView[] = [];
+    for (const n of this.nodes) {
+      const image = n.up ? n.publisher?.image : undefined;
+      if (!image || image.offset === 0) continue;
+      const key = `${n.id}:${n.incarnation}:${image.offset}`;
+      let digest = this.digestCache.get(key);
+      if (digest === undefined) {
+        digest = image.digest();
+        this.digestCache.set(key, digest);
+      }
+      out.push({ node: n.id, offset: image.offset, digest });
+    }
+    return out;
+  }
+
+  // ---- reporting ----
+
+  private log(line: string): void {
+    this.trace?.(`[${this.scheduler.nowMs}ms] ${line}`);
+  }
+
+  private result(violation: string | null): ClusterSimResult {
+    this.stats.messages = this.network.sent;
+    this.stats.dropped = this.network.dropped;
+    return {
+      seed: this.seed,
+      ok: violation === null,
+      ...(violation === null ? {} : { violation: `seed ${this.seed}, t=${this.scheduler.nowMs}ms: ${violation}` }),
+      simulatedMs: this.scheduler.nowMs,
+      stats: this.stats,
+    };
+  }
+}
+
+/**
+ * What one replica's log holds, read incrementally from the real PartitionLog: values by offset.
+ * Truncations are seen by wrapping the log's truncating methods, so the checker re-checks what was
+ * cut. When its node crashes, the view freezes at what the log had fsynced.
+ */
+class Mirror {
+  private values: (string | undefined)[] = [];
+  private end = 0;
+  private start = 0;
+  private frozen: ReplicaView | null = null;
+  private lastRole: 'leader' | 'follower' = 'follower';
+  private lastEpoch = -1;
+  private lastHw = 0;
+
+  constructor(
+    readonly broker: number,
+    readonly tp: string,
+    readonly log: PartitionLog,
+    public generation: number,
+  ) {
+    for (const name of ['truncateTo', 'truncateFullyAndStartAt'] as const) {
+      const original = log[name].bind(log);
+      log[name] = (offset: number) => {
+        this.cut(name === 'truncateTo' ? offset : 0);
+        original(offset);
+      };
+    }
+  }
+
+  private cut(offset: number): void {
+    this.generation++;
+    this.values.length = Math.min(this.values.length, offset);
+    this.end = Math.min(this.end, offset);
+  }
+
+  refresh(): void {
+    const log = this.log;
+    if (log.isOffline) return;
+    if (log.logEndOffset < this.end) this.cut(log.logEndOffset);
+    this.start = log.logStartOffset;
+    while (this.end < log.logEndOffset) {
+      const buf = log.read(this.end, 1 << 20, log.logEndOffset, true);
+      if (buf.length === 0) break;
+      const records = decodeAllRecords(buf, this.end);
+      if (records.length === 0) break;
+      for (const r of records) {
+        if (r.offset >= log.logEndOffset) break;
+        this.values[r.offset] = r.value?.toString() ?? '';
+        this.end = r.offset + 1;
+      }
+    }
+  }
+
+  view(role: 'leader' | 'follower', leaderEpoch: number, highWatermark: number): ReplicaView {
+    this.lastRole = role;
+    this.lastEpoch = leaderEpoch;
+    this.lastHw = highWatermark;
+    const log = this.log;
+    const values = this.values;
+    return {
+      broker: this.broker,
+      tp: this.tp,
+      live: true,
+      role,
+      leaderEpoch,
+      highWatermark,
+      logStartOffset: this.start,
+      logEndOffset: Math.min(this.end, log.logEndOffset),
+      durableEndOffset: log.isOffline ? 0 : log.durableEndOffset,
+      offline: log.isOffline,
+      generation: this.generation,
+      valueAt: (o) => (o < this.end ? values[o] : undefined),
+    };
+  }
+
+  /** The node died: from now on its replica is what it had fsynced, until it restarts. */
+  freeze(): void {
+    const durable = this.log.isOffline ? 0 : Math.min(this.log.durableEndOffset, this.end);
+    const values = this.values.slice(0, durable);
+    this.frozen = {
+      broker: this.broker,
+      tp: this.tp,
+      live: false,
+      role: 'follower',
+      leaderEpoch: this.lastEpoch,
+      highWatermark: Math.min(this.lastHw, durable),
+      logStartOffset: this.start,
+      logEndOffset: durable,
+      durableEndOffset: durable,
+      offline: this.log.isOffline,
+      generation: this.generation + 1,
+      valueAt: (o) => values[o],
+    };
+    void this.lastRole;
+  }
+
+  frozenView(): ReplicaView {
+    return this.frozen ?? this.view('follower', this.lastEpoch, 0);
+  }
+}
