@@ -127,7 +127,7 @@ export class LeaderState {
     return this.recomputeHw();
   }
 
-  private recomputeHw(): boolean {
+  protected recomputeHw(): boolean {
     if (this.isr.length < this.minInsync) return false;
     let min = this.localDurableEnd;
     for (const id of this.maximalIsr()) {

@@ -245,6 +245,11 @@ export class ReplicaCore {
     this.failWaiters(st, ErrorCode.NOT_LEADER_OR_FOLLOWER, `${tp} is no longer hosted on broker ${this.o.nodeId}; the write may or may not survive`);
   }
 
+  /** The leader's bookkeeping for a new leadership; the whole-cluster simulation's seeded bugs override it. */
+  protected createLeaderState(a: PartitionAssignment, v: ReplicaLogView, nowMs: number, minInsync: number): LeaderState {
+    return new LeaderState(this.o.nodeId, a.replicas, a.isr, a.leaderEpoch, v.highWatermark, v.durableEndOffset, nowMs, v.logEndOffset, minInsync);
+  }
+
   private becomeLeader(st: PartitionState, a: PartitionAssignment, nowMs: number): void {
     this.unfollow(st);
     st.role = 'leader';
@@ -255,7 +260,7 @@ export class ReplicaCore {
     // Record where this epoch starts now, not at the first append: followers with records from a
     // deposed leader learn where to truncate even before anything new is written (KIP-101).
     this.out.push({ kind: 'becameLeader', tp: st.tp, leaderEpoch: a.leaderEpoch, isr: a.isr, epochStartOffset: v.isOffline ? null : v.logEndOffset });
-    st.leader = new LeaderState(this.o.nodeId, a.replicas, a.isr, a.leaderEpoch, v.highWatermark, v.durableEndOffset, nowMs, v.logEndOffset, st.minInsync);
+    st.leader = this.createLeaderState(a, v, nowMs, st.minInsync);
     if (st.leader.updateLocal(v.durableEndOffset)) this.onLeaderHighWatermark(st);
   }
 
