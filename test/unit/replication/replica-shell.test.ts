@@ -1,3 +1,4 @@
+import { nodeFileSystem } from '../../../src/storage/file-system';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock';
 import { CairnError, ErrorCode } from '../../../src/common/errors';
@@ -58,7 +59,7 @@ function cluster(image: MetadataImage, fetchUp: () => boolean = () => true) {
   const managers = new Map<number, ReplicaManager>();
   const alters: AlterPartitionRequest[] = [];
   for (const id of [1, 2]) {
-    const logs = new LogManager({ dataDir: tmpDir('cairn-repl-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
+    const logs = new LogManager({ fs: nodeFileSystem, dataDir: tmpDir('cairn-repl-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
     logs.load();
     const fetchTransport: ReplicaFetchTransport = {
       send: (leaderId, req) => (fetchUp() ? managers.get(leaderId)!.handleReplicaFetch(req) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'down'))),
