@@ -92,7 +92,11 @@ export class LogManager {
       // would make that crash look like a clean shutdown, and skip the full verification.
       this.fs.fsyncDir(this.o.dataDir);
     }
-    if (this.verifyAll) this.o.logger.warn({ dataDir: this.o.dataDir }, 'unclean shutdown: verifying every segment as logs open');
+    if (this.verifyAll) {
+      this.o.logger.warn({ dataDir: this.o.dataDir }, 'unclean shutdown: verifying every segment as logs open');
+      // The partition directories' own entries, likewise (each log fsyncs its directory as it opens).
+      this.fs.fsyncDir(this.o.dataDir);
+    }
     this.recoveryPoints = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, RECOVERY_POINTS)).read();
     this.logStartOffsets = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
     this.highWatermarks = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, HIGH_WATERMARKS)).read();

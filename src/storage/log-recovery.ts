@@ -107,6 +107,12 @@ export function recoverSegments(r: RecoveryInput): RecoveredSegments {
     // What survived the crash sits in the page cache; make it durable before acknowledging anything on top of it.
     for (const s of segments) if (s.nextOffset > fsyncedOffset) s.syncSync();
   }
+  if (r.verifyAll) {
+    // After an unclean shutdown the directory's entries may be in the page cache only (a process
+    // crash keeps them, a later power cut would not): the segments just counted as durable must
+    // not vanish with them (found by the whole-cluster simulation: a follower's fsynced log gone).
+    r.fs.fsyncDir(r.dir);
+  }
   return { segments, offline: null, scanned };
 }
 
