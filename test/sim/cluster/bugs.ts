@@ -6,6 +6,7 @@
  * so the code under test is the code we ship.
  */
 import { ErrorCode } from '../../../src/common/errors';
+import { LeaderState } from '../../../src/replication/leader-state';
 import { ReplicaCore } from '../../../src/replication/replica-core';
 import type { AlterPartitionOutcome, PartitionAssignment, ReplicaEffect, ReplicaLogView } from '../../../src/replication/replica-types';
 import { delegateTo, type FileSystem } from '../../../src/storage/file-system';
@@ -13,6 +14,8 @@ import type { ClusterSimOptions } from './simulation';
 
 export const CLUSTER_BUG_NAMES = [
   'followerReportsFetchedAsDurable',
+  'leaderCountsFetchedAsDurable',
+  'hwIgnoresMinIsr',
   'truncateToHighWatermark',
   'uncleanLeaderOutsideIsr',
   'brokerSkipsFsync',
@@ -25,23 +28,24 @@ export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
  * HW counted from fetched instead of fsynced offsets (the classic; Kafka followers never fsync):
  * the follower reports its log end as durable and fetches again without waiting for its fsync.
  */
-class ReportsFetchedAsDurable extends ReplicaCore {
+class FetchesBeforeFsync extends ReplicaCore {
+  /** What the follower tells the leader it has fsynced: the truth, or (the bug) its log end. */
+  protected readonly reportsLogEndAsDurable: boolean = false;
+  private lastNowMs = 0;
   override takeEffects(): ReplicaEffect[] {
     const out: ReplicaEffect[] = [];
     const fsyncs: { tp: string; requestId: number }[] = [];
     for (const e of super.takeEffects()) {
-      if (e.kind === 'sendFetch') out.push({ ...e, partitions: e.partitions.map((p) => ({ ...p, durableOffset: p.fetchOffset })) });
+      if (e.kind === 'sendFetch' && this.reportsLogEndAsDurable) out.push({ ...e, partitions: e.partitions.map((p) => ({ ...p, durableOffset: p.fetchOffset })) });
       else {
         // The fsync still happens (the shell starts it), but the next fetch does not wait for it.
         if (e.kind === 'awaitDurable') fsyncs.push(e);
         out.push(e);
       }
     }
-    // Fetch again at once, as if the fsync were done.
     for (const f of fsyncs) this.followerDurable(f.tp, f.requestId, this.lastNowMs);
     return [...out, ...super.takeEffects()];
   }
-  private lastNowMs = 0;
   override tick(nowMs: number): void {
     this.lastNowMs = nowMs;
     super.tick(nowMs);
@@ -54,6 +58,41 @@ class ReportsFetchedAsDurable extends ReplicaCore {
     this.lastNowMs = nowMs;
     super.followerWriteDone(tp, requestId, failed, nowMs);
   }
+}
+
+/** HW counted from fetched instead of fsynced offsets, the follower's half: it fetches before its fsync and reports its log end as fsynced. */
+class ReportsFetchedAsDurable extends FetchesBeforeFsync {
+  protected override readonly reportsLogEndAsDurable = true;
+}
+
+/** The leader's half of the same classic: it counts what a follower fetched as fsynced (acks=all acting as acks=1 on followers). */
+class CountsFetchedAsDurable extends LeaderState {
+  override updateFollower(id: number, fetchOffset: number, _durableOffset: number, leaderEnd: number, nowMs: number): { hwChanged: boolean; shouldExpand: boolean } {
+    return super.updateFollower(id, fetchOffset, fetchOffset, leaderEnd, nowMs);
+  }
+}
+
+/** The bug the replication simulation caught when eligible leader replicas came (52a1015): the HW moves while the ISR is below min.insync.replicas. */
+class IgnoresMinIsr extends LeaderState {
+  protected override recomputeHw(): boolean {
+    const min = this.minInsync;
+    this.minInsync = 0;
+    try {
+      return super.recomputeHw();
+    } finally {
+      this.minInsync = min;
+    }
+  }
+}
+
+/** A replication core whose leaderships keep their books with `Books` (followers that fetch before their fsync, with `pipelined`). */
+function coreWithLeaderState(Books: typeof LeaderState, pipelined: boolean) {
+  const Base = pipelined ? FetchesBeforeFsync : ReplicaCore;
+  return class extends Base {
+    protected override createLeaderState(a: PartitionAssignment, v: ReplicaLogView, nowMs: number, minInsync: number): LeaderState {
+      return new Books(a.leader, a.replicas, a.isr, a.leaderEpoch, v.highWatermark, v.durableEndOffset, nowMs, v.logEndOffset, minInsync);
+    }
+  };
 }
 
 /** Pre-KIP-101 Kafka: a replica that starts following truncates its log to its high watermark first. */
@@ -91,14 +130,24 @@ function skipsFsync(_node: number, disk: FileSystem): FileSystem {
 }
 
 /** The options that switch `name` on. */
-export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'majorityCrashes'> {
+export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes'> {
   switch (name) {
     case 'followerReportsFetchedAsDurable':
       return { overrides: { createReplicaCore: (o, now) => new ReportsFetchedAsDurable(o, now) } };
+    case 'leaderCountsFetchedAsDurable': {
+      // Followers that fetch before their fsync (as Kafka's do) make fetched and fsynced differ; the leader must count the latter.
+      const Core = coreWithLeaderState(CountsFetchedAsDurable, true);
+      return { overrides: { createReplicaCore: (o, now) => new Core(o, now) } };
+    }
+    case 'hwIgnoresMinIsr': {
+      const Core = coreWithLeaderState(IgnoresMinIsr, false);
+      return { overrides: { createReplicaCore: (o, now) => new Core(o, now) } };
+    }
     case 'truncateToHighWatermark':
       return { overrides: { createReplicaCore: (o, now) => new TruncatesToHighWatermark(o, now) } };
     case 'uncleanLeaderOutsideIsr':
-      return { config: { uncleanLeaderElection: true }, majorityCrashes: true };
+      // Five nodes: with the two ISR members down, three voters still elect a controller, which then picks the out-of-sync replica.
+      return { config: { uncleanLeaderElection: true }, nodes: 5 };
     case 'brokerSkipsFsync':
       return { overrides: { wrapDisk: skipsFsync } };
     case 'restartedBrokerLeadsOldEpoch':
@@ -106,4 +155,13 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
     case 'lostAlterPartitionAnswerIsRefusal':
       return { overrides: { createReplicaCore: (o, now) => new UnknownOutcomeIsRefusal(o, now) } };
   }
+}
+
+/**
+ * Not a bug: followers that fetch again before their fsync completes, reporting honestly what is
+ * fsynced (Kafka's followers do; Cairn's wait). The shipped leader must stay safe with them, which
+ * tests the rule that the high watermark counts only fsynced offsets rather than implying it.
+ */
+export function pipelinedFollowers(): Pick<ClusterSimOptions, 'overrides'> {
+  return { overrides: { createReplicaCore: (o, now) => new FetchesBeforeFsync(o, now) } };
 }

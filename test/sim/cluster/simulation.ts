@@ -40,8 +40,6 @@ export interface ClusterSimOptions {
   config?: Partial<ClusterConfig>;
   /** Mean simulated ms between faults. */
   faultMeanIntervalMs?: number;
-  /** Let the fault injector crash a majority of the nodes (the unclean-election bug needs the ISR gone). */
-  majorityCrashes?: boolean;
   /** One line per event. */
   trace?: (line: string) => void;
 }
@@ -101,11 +99,11 @@ export class ClusterSimulation implements SimContext {
   private readonly chaosMs: number;
   private readonly partitions: number;
   private readonly faultMeanMs: number;
-  private readonly majorityCrashes: boolean;
   private readonly trace: ((line: string) => void) | undefined;
   private chaos = true;
   private nextValue = 0;
   private fatalError: string | null = null;
+  private readonly startFailures = new Map<number, string>();
   /** A violation found outside the loop (in a client's continuation): the loop throws it. */
   private pending: Violation | null = null;
   private readonly mirrors = new Map<string, Mirror>();
@@ -120,7 +118,6 @@ export class ClusterSimulation implements SimContext {
     this.chaosMs = o.chaosMs ?? 8_000;
     this.partitions = o.partitions ?? 2;
     this.faultMeanMs = o.faultMeanIntervalMs ?? 400;
-    this.majorityCrashes = o.majorityCrashes ?? false;
     this.trace = o.trace;
     this.checker = new ClusterChecker({ minInsyncReplicas: this.config.minInsyncReplicas });
     this.network = new SimNetwork(this.scheduler, this.random.fork(), { ...DEFAULT_LINKS, ...o.links }, (id) => {
@@ -144,7 +141,7 @@ export class ClusterSimulation implements SimContext {
 
   async run(): Promise<ClusterSimResult> {
     try {
-      for (const n of this.nodes) n.start();
+      for (const n of this.nodes) this.startNode(n);
       await this.createTopic();
       this.startProducer();
       this.scheduleFault();
@@ -190,7 +187,7 @@ export class ClusterSimulation implements SimContext {
         () => undefined,
       );
       await this.runUntil(this.scheduler.nowMs + 1_000);
-      if (done && this.nodes.every((n) => n.replicas?.get(TOPIC, 0)?.leaderId !== undefined && (n.replicas?.all().length ?? 0) === this.partitions)) return;
+      if (done && this.converged()) return;
     }
     throw new Violation('the topic was not created within 10 s of a calm start');
   }
@@ -259,7 +256,7 @@ export class ClusterSimulation implements SimContext {
     const quorum = Math.floor(this.config.nodes / 2) + 1;
     if (r < 0.3) {
       // At most a minority down at once by this fault: the cluster should keep working.
-      if (up.length <= quorum && !(this.majorityCrashes && up.length > 1)) return;
+      if (up.length <= quorum) return;
       const victim = this.random.pick(up);
       this.crashNode(victim, this.random.bool(0.3), 'by the fault injector');
     } else if (r < 0.33) {
@@ -306,12 +303,27 @@ export class ClusterSimulation implements SimContext {
     if (this.chaos) n.restartAtMs = this.scheduler.nowMs + this.random.int(100, 2_500);
   }
 
+  /**
+   * Starts a node's next incarnation. A start that throws (storage it cannot open) leaves the node
+   * down, as the process would exit; the liveness check then reports it.
+   */
+  private startNode(n: ClusterNode): void {
+    try {
+      n.start();
+    } catch (err) {
+      this.log(`node ${n.id} failed to start: ${(err as Error).message}`);
+      this.startFailures.set(n.id, (err as Error).message);
+      n.crash(false);
+      n.restartAtMs = Number.POSITIVE_INFINITY;
+    }
+  }
+
   private restartDue(): void {
     const now = this.scheduler.nowMs;
     for (const n of this.nodes) {
       if (n.up || n.restartAtMs > now) continue;
       this.log(`restart node ${n.id}`);
-      n.start();
+      this.startNode(n);
     }
   }
 
@@ -321,7 +333,7 @@ export class ClusterSimulation implements SimContext {
     this.network.faults = { ...CALM_LINKS };
     for (const n of this.nodes) {
       n.disk.faults.fsyncDelayMs = { min: 1, max: 15 };
-      if (!n.up) n.start();
+      if (!n.up) this.startNode(n);
     }
     this.log('heal: every node up, every link restored, a calm network');
   }
@@ -352,13 +364,16 @@ export class ClusterSimulation implements SimContext {
         }),
       )
       .join('; ');
-    throw new Violation(`liveness: ${written.size} of ${this.partitions} partitions took a write, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`);
+    const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
+    throw new Violation(`liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`);
   }
 
   /** Every partition has a leader whose ISR is every replica, and every replica ends where the leader does. */
   private converged(): boolean {
     for (let p = 0; p < this.partitions; p++) {
-      const parts = this.nodes.map((n) => n.replicas?.get(TOPIC, p));
+      const replicas = this.nodes.find((n) => n.up && n.publisher)?.publisher?.image.partition(TOPIC, p)?.replicas;
+      if (!replicas) return false;
+      const parts = replicas.map((id) => this.node(id).replicas?.get(TOPIC, p));
       const leader = parts.find((x) => x?.role === 'leader');
       if (!leader || leader.isr.length !== this.config.replicationFactor) return false;
       if (parts.some((x) => !x || x.log.isOffline || x.log.logEndOffset !== leader.log.logEndOffset || x.highWatermark !== leader.highWatermark)) return false;
