@@ -71,6 +71,21 @@ export class SimScheduler {
     return true;
   }
 
+  /** Runs the next task now, whenever it is due, without settling microtasks (tests that drive a disk by hand). False when none is left. */
+  runNext(): boolean {
+    if (this.nextAtMs() === Number.POSITIVE_INFINITY) return false;
+    const task = this.pop()!;
+    this.now = Math.max(this.now, task.atMs);
+    this.tasksRun++;
+    task.run();
+    return true;
+  }
+
+  /** Forgets every queued task (what a power cut does to work in flight). */
+  clear(): void {
+    this.heap.length = 0;
+  }
+
   private push(task: Task): void {
     const h = this.heap;
     h.push(task);

@@ -8,7 +8,7 @@ import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../../src/storage/log-con
 import { LogManager } from '../../../src/storage/log-manager';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import { SimDisk, type SimDiskFaults } from '../../sim/sim-disk';
-import { SimScheduler } from '../../sim/sim-scheduler';
+import { SimScheduler } from '../../sim/cluster/scheduler';
 
 /**
  * The real LogManager and PartitionLog on a SimDisk, through seeded power cuts: append, wait for
@@ -37,7 +37,7 @@ interface World {
 function world(seed: number, faults: Partial<SimDiskFaults>): World {
   const rng = new SeededRandom(seed);
   const sched = new SimScheduler();
-  const disk = new SimDisk(rng.fork(), sched.after, { fsyncDelayMs: { min: 0, max: 4 }, ...faults });
+  const disk = new SimDisk(rng.fork(), (ms, fn) => void sched.after(ms, fn), { fsyncDelayMs: { min: 0, max: 4 }, ...faults });
   return { seed, rng, sched, disk, clockMs: 1_000, written: new Map(), acked: new Map() };
 }
 

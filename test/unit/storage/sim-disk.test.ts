@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../../src/common/random';
 import { SIM_SECTOR_BYTES, SimDisk, type SimDiskFaults } from '../../sim/sim-disk';
-import { SimScheduler } from '../../sim/sim-scheduler';
+import { SimScheduler } from '../../sim/cluster/scheduler';
 
 function disk(faults: Partial<SimDiskFaults> = {}, seed = 1) {
   const sched = new SimScheduler();
-  const d = new SimDisk(new SeededRandom(seed), sched.after, faults);
+  const d = new SimDisk(new SeededRandom(seed), (ms, fn) => void sched.after(ms, fn), faults);
   d.mkdirp('/d');
   d.fsyncDir('/');
   return { d, sched };
