@@ -133,7 +133,9 @@ function skipsFsync(_node: number, disk: FileSystem): FileSystem {
 export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes'> {
   switch (name) {
     case 'followerReportsFetchedAsDurable':
-      return { overrides: { createReplicaCore: (o, now) => new ReportsFetchedAsDurable(o, now) } };
+      // min.insync.replicas 3: a commit then needs every follower's fsync, so one follower's lie is
+      // seen at the moment the high watermark passes it (with 2, both followers must lag at once).
+      return { overrides: { createReplicaCore: (o, now) => new ReportsFetchedAsDurable(o, now) }, config: { minInsyncReplicas: 3 } };
     case 'leaderCountsFetchedAsDurable': {
       // Followers that fetch before their fsync (as Kafka's do) make fetched and fsynced differ; the leader must count the latter.
       const Core = coreWithLeaderState(CountsFetchedAsDurable, true);
