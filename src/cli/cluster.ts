@@ -1,5 +1,5 @@
-import { checkHealth } from '../protocol/health-client';
-import { RpcClient } from '../protocol/rpc-client';
+import { checkHealth } from '../protocol/io/health-client';
+import { RpcClient } from '../protocol/io/rpc-client';
 import { bootstrapList } from '../client/cluster';
 import { CairnError, ErrorCode } from '../common/errors';
 import { BOOTSTRAP, parse, UsageError } from './args';

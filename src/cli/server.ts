@@ -1,5 +1,5 @@
-import { systemClock, watchClockSkewFile } from '../common/clock';
-import { systemTimers } from '../common/timers';
+import { systemClock, watchClockSkewFile } from '../common/io/system-clock';
+import { systemTimers } from '../common/io/system-timers';
 import { KEYS, flagName, loadNodeConfig } from '../server/config';
 import { CairnNode } from '../server/node';
 import { type FileSystem, nodeFileSystem } from '../storage/file-system';

@@ -1,6 +1,6 @@
 import { CairnError, ErrorCode, needsMetadataRefresh } from '../common/errors';
 import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol/messages';
-import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
+import { CorrelatedStream, RpcClient } from '../protocol/io/rpc-client';
 import { type BackoffOptions, DEFAULT_API_TIMEOUT_MS, DEFAULT_BACKOFF, withRetries } from './retry';
 
 export interface ClientOptions {

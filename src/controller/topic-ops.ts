@@ -3,7 +3,7 @@ import type { Random } from '../common/random';
 import { NO_LEADER, type MetadataImage } from '../metadata/image';
 import type { ConfigRecord, MetadataRecord } from '../metadata/records';
 import type { CreatableTopic, CreateTopicResult } from '../protocol/messages';
-import { validateTopicConfigs } from '../storage/log-config';
+import { validateTopicConfigs } from '../common/log-config';
 import { assignReplicas } from './placement';
 import { collidingName, DEFAULT_MAX_PARTITIONS, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, USE_DEFAULT, validateTopicName } from './topic-validation';
 

@@ -1,6 +1,8 @@
-import { type Clock, systemClock } from '../common/clock';
+import { type Clock } from '../common/clock';
+import { systemClock } from '../common/io/system-clock';
 import type { Logger } from '../common/logger';
-import { systemTimers, type Timers } from '../common/timers';
+import { systemTimers } from '../common/io/system-timers';
+import { type Timers } from '../common/timers';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from '../controller/broker-ops';
 import { BrokerSessionClient, type ControllerTransport } from '../controller/broker-session-client';
 import type { MetadataPublisher } from '../metadata/metadata-publisher';

@@ -1,4 +1,4 @@
-import { wakeOnFirst } from '../common/wake';
+import { wakeOnFirst } from '../common/io/wake';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logger';
@@ -14,7 +14,7 @@ import type {
   ListOffsetsResult,
   RecordMsg,
 } from '../protocol/messages';
-import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
+import { type ReplicaManager, toErrorResult } from '../replication/io/replica-manager';
 
 /**
  * A response when the client does not say: what a gRPC client accepts by default (grpc's

@@ -4,7 +4,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import * as path from 'node:path';
 import type { Logger } from '../common/logger';
-import { protoDir } from '../protocol/rpc';
+import { protoDir } from '../protocol/io/rpc';
 
 /** The standard health service's name (grpc.health.v1.Health) and the empty name meaning "the whole node". */
 const HEALTH_SERVICE = 'grpc.health.v1.Health';

@@ -4,10 +4,10 @@ import type { Logger } from '../common/logger';
 import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLimitError, inflateRecordsSection, type RecordInput } from '../record/batch';
 import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record/validate';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
-import type { Partition } from '../replication/partition';
-import type { LeaderAppend } from '../replication/replica-driver';
-import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
-import { isCompacted } from '../storage/log-config';
+import type { Partition } from '../replication/io/partition';
+import type { LeaderAppend } from '../replication/io/replica-driver';
+import { type ReplicaManager, toErrorResult } from '../replication/io/replica-manager';
+import { isCompacted } from '../common/log-config';
 import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;

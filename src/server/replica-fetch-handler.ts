@@ -1,7 +1,7 @@
 import { ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
-import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
-import { UNDEFINED_EPOCH } from '../storage/leader-epoch-cache';
+import { type ReplicaManager, toErrorResult } from '../replication/io/replica-manager';
+import { UNDEFINED_EPOCH } from '../common/types';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
 
 /**

@@ -1,12 +1,13 @@
 import * as path from 'node:path';
 import { CairnError, ErrorCode } from '../common/errors';
 import type { Logger } from '../common/logger';
-import { systemTimers, type TimerHandle, type Timers } from '../common/timers';
+import { systemTimers } from '../common/io/system-timers';
+import { type TimerHandle, type Timers } from '../common/timers';
 import { tpKey } from '../common/types';
 import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 import { LogCleaner } from './log-cleaner';
-import { type LogConfig } from './log-config';
+import { type LogConfig } from '../common/log-config';
 import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 

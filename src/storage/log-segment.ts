@@ -14,7 +14,7 @@ import {
 import { crc32c } from '../record/crc32c';
 import type { FileSystem } from './file-system';
 import { OffsetIndex, TimeIndex } from './index-file';
-import { MAX_MESSAGE_BYTES_LIMIT } from './log-config';
+import { MAX_MESSAGE_BYTES_LIMIT } from '../common/log-config';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';

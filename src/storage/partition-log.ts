@@ -9,8 +9,8 @@ import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
-import type { LogConfig } from './log-config';
-import { deletesByRetention } from './log-config';
+import type { LogConfig } from '../common/log-config';
+import { deletesByRetention } from '../common/log-config';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };

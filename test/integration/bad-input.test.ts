@@ -6,7 +6,7 @@ import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
 import { gzipSync } from 'node:zlib';
-import { CorrelatedStream, RpcClient } from '../../src/protocol/rpc-client';
+import { CorrelatedStream, RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH, Compression, computeBatchCrc, CRC, encodeBatch, LOG_OVERHEAD } from '../../src/record/batch';
 import type { FetchResponse, ProduceResponse } from '../../src/protocol/messages';

@@ -11,8 +11,8 @@ import * as descriptor from 'protobufjs/ext/descriptor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
-import { checkHealth } from '../../src/protocol/health-client';
-import { protoDir } from '../../src/protocol/rpc';
+import { checkHealth } from '../../src/protocol/io/health-client';
+import { protoDir } from '../../src/protocol/io/rpc';
 import { freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 

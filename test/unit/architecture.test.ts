@@ -21,20 +21,7 @@ const NAMES = Object.keys(LAYERS);
  * listed here until it moves. Every one is a shell (timers, files, sockets, gRPC, storage) inside a
  * pure layer's folder; its new home is that layer's io/ folder.
  */
-const MOVES: Record<string, { to: LayerName; why: string }> = {
-  'src/common/wake.ts': { to: 'common/io', why: 'wakeOnFirst arms a setTimeout' },
-  'src/protocol/rpc.ts': { to: 'protocol/io', why: 'loads the .proto files (node:fs) and builds @grpc/grpc-js service definitions' },
-  'src/protocol/rpc-client.ts': { to: 'protocol/io', why: 'gRPC client calls with Date deadlines' },
-  'src/protocol/health-client.ts': { to: 'protocol/io', why: 'gRPC health client with a Date deadline' },
-  'src/metadata/local-metadata-log.ts': { to: 'metadata/io', why: 'a metadata log file (node:fs); issue 16 item 4 deletes it for a one-voter Raft' },
-  'src/metadata/metadata-fetch-transport.ts': { to: 'metadata/io', why: 'gRPC fetch of the metadata log, with setTimeout retries' },
-  'src/raft/raft-driver.ts': { to: 'raft/io', why: 'runs RaftCore on real timers and wires it to the metadata log' },
-  'src/raft/raft-storage.ts': { to: 'raft/io', why: 'the file store of Raft state (node:fs, storage/fsync-journal)' },
-  'src/raft/raft-transport.ts': { to: 'raft/io', why: 'gRPC transport (@grpc/grpc-js, node:perf_hooks)' },
-  'src/replication/partition.ts': { to: 'replication/io', why: 'holds the PartitionLog (storage); issue 16 item 1 makes it a thin shell over the replication core' },
-  'src/replication/replica-manager.ts': { to: 'replication/io', why: 'owns the LogManager (storage) and the partitions; issue 16 item 1 leaves it a shell' },
-  'src/replication/replica-fetcher-transport.ts': { to: 'replication/io', why: 'gRPC fetcher with setTimeout back-off; issue 16 item 1 moves its scheduling into the core' },
-};
+const MOVES: Record<string, { to: LayerName; why: string }> = {};
 
 /**
  * Today's other violations, each with the change that removes it. Keys are what the checks report:
@@ -43,33 +30,6 @@ const MOVES: Record<string, { to: LayerName; why: string }> = {
  * imported, whoever imports it; the fix is an index.ts for that layer and imports of '../layer').
  */
 const KNOWN: Record<string, string> = {
-  // Imports outside the table (3).
-  'table: src/controller/topic-ops.ts -> src/storage/log-config.ts':
-    "move storage/log-config.ts (the topic config schema, pure) to common/ \u2014 brief \u00a72 puts the config schema there; storage and replication then import it from '../common'",
-  'table: src/raft/index.ts -> src/raft/raft-storage.ts': 'raft/index.ts stops re-exporting RaftStorage once raft-storage.ts is in raft/io/ (raft/io/index.ts exports it)',
-  'table: src/replication/fetch-validation.ts -> src/storage/leader-epoch-cache.ts':
-    'UNDEFINED_EPOCH is a protocol constant, not storage: move it to common/types.ts (with the branded LeaderEpoch) and import it from both',
-  // Shells inside pure common/ (13, three files to split).
-  'purity: src/common/clock.ts imports node:fs':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts imports node:perf_hooks':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses Date':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses clearInterval':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses performance':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses process':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses setInterval':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/logger.ts imports pino': 'split: `export type Logger` stays (import type from pino is allowed); createLogger and silentLogger (pino, process.env) go to common/io/logger.ts',
-  'purity: src/common/logger.ts uses process': 'split: `export type Logger` stays (import type from pino is allowed); createLogger and silentLogger (pino, process.env) go to common/io/logger.ts',
-  'purity: src/common/timers.ts uses clearInterval': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  'purity: src/common/timers.ts uses clearTimeout': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  'purity: src/common/timers.ts uses setInterval': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  'purity: src/common/timers.ts uses setTimeout': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
   // Deep imports into another layer (52 files imported): each layer gets an index.ts and its importers name '../layer'.
   // client/: 4
   'entry: src/client/admin.ts': "import from '../client' (client/index.ts exists; export what is missing)",

@@ -3,7 +3,7 @@ import type { Server, Socket } from 'node:net';
 import { Toxiproxy } from 'toxiproxy-node-client';
 import { expect } from 'vitest';
 import type { Proxy } from 'toxiproxy-node-client';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { ToxiproxyServer } from '../../../chaos/toxiproxy/server';
 
 /**

@@ -1,10 +1,10 @@
-import { CairnError } from '../common/errors';
-import { tpKey } from '../common/types';
-import type { PartitionLog } from '../storage/partition-log';
-import type { PartitionStatus, ReplicaCore, Role } from './replica-core';
-import type { ReplicaLogView } from './replica-types';
+import { CairnError } from '../../common/errors';
+import { tpKey } from '../../common/types';
+import type { PartitionLog } from '../../storage/partition-log';
+import type { PartitionStatus, ReplicaCore, Role } from '../replica-core';
+import type { ReplicaLogView } from '../replica-types';
 
-export type { Role } from './replica-core';
+export type { Role } from '../replica-core';
 
 /** What the replication core may read of a PartitionLog. */
 export function logView(log: PartitionLog): ReplicaLogView {
