@@ -1,7 +1,7 @@
-import { checkHealth } from '../protocol/io/health-client';
-import { RpcClient } from '../protocol/io/rpc-client';
-import { bootstrapList } from '../client/cluster';
-import { CairnError, ErrorCode } from '../common/errors';
+import { checkHealth } from '../protocol/io';
+import { RpcClient } from '../protocol/io';
+import { bootstrapList } from '../client';
+import { CairnError, ErrorCode } from '../common';
 import { BOOTSTRAP, parse, UsageError } from './args';
 import { out } from './output';
 

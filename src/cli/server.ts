@@ -1,10 +1,10 @@
-import { systemClock, watchClockSkewFile } from '../common/io/system-clock';
-import { systemTimers } from '../common/io/system-timers';
-import { KEYS, flagName, loadNodeConfig } from '../server/config';
-import { CairnNode } from '../server/node';
-import { type FileSystem, nodeFileSystem } from '../storage/file-system';
-import { FsyncJournal, setRaftFsyncJournal, withFsyncJournal } from '../storage/fsync-journal';
-import { withSlowFsync } from '../storage/slow-fsync';
+import { systemClock, watchClockSkewFile } from '../common/io';
+import { systemTimers } from '../common/io';
+import { KEYS, flagName, loadNodeConfig } from '../server';
+import { CairnNode } from '../server';
+import { type FileSystem, nodeFileSystem } from '../storage';
+import { FsyncJournal, setRaftFsyncJournal, withFsyncJournal } from '../storage';
+import { withSlowFsync } from '../storage';
 import { parse, type Options } from './args';
 
 export const SERVER_HELP = `Usage: cairn server [--config FILE] [--KEY VALUE ...]

@@ -1,7 +1,7 @@
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode, errorName } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { TimerHandle, Timers } from '../common/timers';
+import type { Clock } from '../common';
+import { CairnError, ErrorCode, errorName } from '../common';
+import type { Logger } from '../common';
+import type { TimerHandle, Timers } from '../common';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
 
 /**

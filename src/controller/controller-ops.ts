@@ -1,5 +1,5 @@
-import { type MetadataImage, replay } from '../metadata/image';
-import type { MetadataRecord } from '../metadata/records';
+import { type MetadataImage, replay } from '../metadata';
+import type { MetadataRecord } from '../metadata';
 import { fenceBroker } from './broker-ops';
 import type { ControllerResult } from './topic-ops';
 

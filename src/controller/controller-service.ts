@@ -1,11 +1,11 @@
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { Random } from '../common/random';
-import type { TimerHandle, Timers } from '../common/timers';
-import type { MetadataImage } from '../metadata/image';
-import type { MetadataLog } from '../metadata/metadata-log';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
+import type { Clock } from '../common';
+import { CairnError, ErrorCode } from '../common';
+import type { Logger } from '../common';
+import type { Random } from '../common';
+import type { TimerHandle, Timers } from '../common';
+import type { MetadataImage } from '../metadata';
+import type { MetadataLog } from '../metadata';
+import type { MetadataPublisher } from '../metadata';
 import type {
   AlterConfigsRequest,
   AlterConfigsResponse,
@@ -15,7 +15,7 @@ import type {
   CreateTopicsResponse,
   DeleteTopicsRequest,
   DeleteTopicsResponse,
-} from '../protocol/messages';
+} from '../protocol';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
 import { type AlterPartitionRequest, ControllerCore, type ControllerCoreConfig, type ControllerTask, type ControllerTaskOutcome, type ElectLeadersRequest, type ElectLeadersResponse } from './controller-core';
 import type { AlterPartitionResponse } from './isr-ops';

@@ -1,5 +1,5 @@
-import { type MetadataImage, NO_LEADER, type PartitionRegistration } from '../metadata/image';
-import type { MetadataRecord, PartitionChangeRecord } from '../metadata/records';
+import { type MetadataImage, NO_LEADER, type PartitionRegistration } from '../metadata';
+import type { MetadataRecord, PartitionChangeRecord } from '../metadata';
 
 /** Whether a broker may lead or be added to an ISR: registered, unfenced, not shutting down. */
 export function isUsable(image: MetadataImage, id: number): boolean {

@@ -1,9 +1,9 @@
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { Random } from '../common/random';
-import { type MetadataImage, replay } from '../metadata/image';
-import type { MetadataLog } from '../metadata/metadata-log';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
+import { CairnError, ErrorCode } from '../common';
+import type { Logger } from '../common';
+import type { Random } from '../common';
+import { type MetadataImage, replay } from '../metadata';
+import type { MetadataLog } from '../metadata';
+import type { MetadataPublisher } from '../metadata';
 import type { ControllerResult } from './topic-ops';
 
 interface QueuedOp {

@@ -1,9 +1,9 @@
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Random } from '../common/random';
-import { NO_LEADER, type MetadataImage } from '../metadata/image';
-import type { ConfigRecord, MetadataRecord } from '../metadata/records';
-import type { CreatableTopic, CreateTopicResult } from '../protocol/messages';
-import { validateTopicConfigs } from '../common/log-config';
+import { CairnError, ErrorCode } from '../common';
+import type { Random } from '../common';
+import { NO_LEADER, type MetadataImage } from '../metadata';
+import type { ConfigRecord, MetadataRecord } from '../metadata';
+import type { CreatableTopic, CreateTopicResult } from '../protocol';
+import { validateTopicConfigs } from '../common';
 import { assignReplicas } from './placement';
 import { collidingName, DEFAULT_MAX_PARTITIONS, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, USE_DEFAULT, validateTopicName } from './topic-validation';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { invariant } from '../common/errors';
+import { invariant } from '../common';
 import type { MetadataRecord } from './records';
 
 export interface BrokerRegistration {

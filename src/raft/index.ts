@@ -14,3 +14,5 @@ export type {
 } from './messages';
 export { MESSAGE_TYPES, describeMessage, messageProblem } from './messages';
 export * from './limits';
+export * from './raft-storage-format';
+export * from './raft-wire';

@@ -1,7 +1,7 @@
 /** Construction options of RaftCore and their validation. */
-import type { NodeId } from '../common/types';
-import type { Random } from '../common/random';
-import { CairnError, ErrorCode } from '../common/errors';
+import type { NodeId } from '../common';
+import type { Random } from '../common';
+import { CairnError, ErrorCode } from '../common';
 import type { RaftInitialState } from './types';
 
 export interface RaftCoreOptions {

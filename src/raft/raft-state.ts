@@ -3,8 +3,8 @@
  * node holds, what it has handed to the driver to persist, send and apply, and the read-only
  * views a status display needs. The protocol that changes this state is RaftCore.
  */
-import type { NodeId, Term } from '../common/types';
-import { invariant } from '../common/errors';
+import type { NodeId, Term } from '../common';
+import { invariant } from '../common';
 import type { LeaderState, LeaderTiming } from './leader-state';
 import { MAX_COMMITTED_PER_READY } from './limits';
 import type { Message } from './messages';

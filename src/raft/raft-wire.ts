@@ -1,4 +1,4 @@
-import { type NodeId, type Term } from '../common/types';
+import { type NodeId, type Term } from '../common';
 import type { Message } from './messages';
 import { messageProblem } from './messages';
 import type { Entry } from './types';

@@ -20,9 +20,9 @@
  * returns nothing (applying one may report back, which queues more), then arm a timer for
  * `nextDeadlineMs` and call `tick` then.
  */
-import { ErrorCode } from '../common/errors';
-import { tpKey } from '../common/types';
-import type { ReplicaFetchPartition, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol/messages';
+import { ErrorCode } from '../common';
+import { tpKey } from '../common';
+import type { ReplicaFetchPartition, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol';
 import { checkFollowerFetch, type FollowerFetchCheck, followerTruncation } from './fetch-validation';
 import { LeaderState } from './leader-state';
 import type { AlterPartitionItem, AlterPartitionOutcome, PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaLogView, ReplicaRefusal } from './replica-types';

@@ -4,8 +4,8 @@
  * shell talks through. Plain data only, so that the whole-cluster simulation can drive the core
  * and the shell over a simulated network and simulated time.
  */
-import type { ErrorCode } from '../common/errors';
-import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
+import type { ErrorCode } from '../common';
+import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol';
 
 /**
  * What the core reads of one partition's log, never writes: the shell applies the effects that

@@ -1,11 +1,11 @@
-import { type Clock } from '../common/clock';
-import { systemClock } from '../common/io/system-clock';
-import type { Logger } from '../common/logger';
-import { systemTimers } from '../common/io/system-timers';
-import { type Timers } from '../common/timers';
-import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from '../controller/broker-ops';
-import { BrokerSessionClient, type ControllerTransport } from '../controller/broker-session-client';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
+import { type Clock } from '../common';
+import { systemClock } from '../common/io';
+import type { Logger } from '../common';
+import { systemTimers } from '../common/io';
+import { type Timers } from '../common';
+import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from '../controller';
+import { BrokerSessionClient, type ControllerTransport } from '../controller';
+import type { MetadataPublisher } from '../metadata';
 import type { ControllerClient } from './controller-client';
 
 /** The broker's controller calls over gRPC, through the voters (ControllerClient follows NOT_CONTROLLER hints). */

@@ -1,13 +1,13 @@
-import { CairnError, ErrorCode, invariant } from '../common/errors';
-import type { Clock } from '../common/clock';
-import type { Logger } from '../common/logger';
-import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLimitError, inflateRecordsSection, type RecordInput } from '../record/batch';
-import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record/validate';
-import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
-import type { Partition } from '../replication/io/partition';
-import type { LeaderAppend } from '../replication/io/replica-driver';
-import { type ReplicaManager, toErrorResult } from '../replication/io/replica-manager';
-import { isCompacted } from '../common/log-config';
+import { CairnError, ErrorCode, invariant } from '../common';
+import type { Clock } from '../common';
+import type { Logger } from '../common';
+import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLimitError, inflateRecordsSection, type RecordInput } from '../record';
+import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record';
+import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol';
+import type { Partition } from '../replication/io';
+import type { LeaderAppend } from '../replication/io';
+import { type ReplicaManager, toErrorResult } from '../replication/io';
+import { isCompacted } from '../common';
 import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;

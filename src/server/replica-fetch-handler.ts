@@ -1,8 +1,8 @@
-import { ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { type ReplicaManager, toErrorResult } from '../replication/io/replica-manager';
-import { UNDEFINED_EPOCH } from '../common/types';
-import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
+import { ErrorCode } from '../common';
+import type { Logger } from '../common';
+import { type ReplicaManager, toErrorResult } from '../replication/io';
+import { UNDEFINED_EPOCH } from '../common';
+import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol';
 
 /**
  * gRPC glue for the `Replica` service: a follower's fetch is served by

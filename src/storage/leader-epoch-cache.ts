@@ -1,4 +1,4 @@
-import { UNDEFINED_EPOCH } from '../common/types';
+import { UNDEFINED_EPOCH } from '../common';
 import { CheckpointFormatError, writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 

@@ -1,8 +1,8 @@
-import type { Logger } from '../common/logger';
-import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record } from '../record/batch';
-import { rewriteBatch } from '../record/rewrite';
+import type { Logger } from '../common';
+import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record } from '../record';
+import { rewriteBatch } from '../record';
 import { type FileSystem, writeFully } from './file-system';
-import { isCompacted } from '../common/log-config';
+import { isCompacted } from '../common';
 import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
 import type { PartitionLog } from './partition-log';
 

@@ -1,13 +1,13 @@
 import * as path from 'node:path';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { systemTimers } from '../common/io/system-timers';
-import { type TimerHandle, type Timers } from '../common/timers';
-import { tpKey } from '../common/types';
+import { CairnError, ErrorCode } from '../common';
+import type { Logger } from '../common';
+import { systemTimers } from '../common/io';
+import { type TimerHandle, type Timers } from '../common';
+import { tpKey } from '../common';
 import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 import { LogCleaner } from './log-cleaner';
-import { type LogConfig } from '../common/log-config';
+import { type LogConfig } from '../common';
 import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 

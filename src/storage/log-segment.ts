@@ -10,11 +10,11 @@ import {
   LOG_OVERHEAD,
   MAGIC,
   MAGIC_OFFSET,
-} from '../record/batch';
-import { crc32c } from '../record/crc32c';
+} from '../record';
+import { crc32c } from '../record';
 import type { FileSystem } from './file-system';
 import { OffsetIndex, TimeIndex } from './index-file';
-import { MAX_MESSAGE_BYTES_LIMIT } from '../common/log-config';
+import { MAX_MESSAGE_BYTES_LIMIT } from '../common';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';

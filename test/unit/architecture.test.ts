@@ -29,71 +29,7 @@ const MOVES: Record<string, { to: LayerName; why: string }> = {};
  * `entry: F` (F is imported from another layer instead of its layer's index.ts — one entry per file
  * imported, whoever imports it; the fix is an index.ts for that layer and imports of '../layer').
  */
-const KNOWN: Record<string, string> = {
-  // Deep imports into another layer (52 files imported): each layer gets an index.ts and its importers name '../layer'.
-  // client/: 4
-  'entry: src/client/admin.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  'entry: src/client/cluster.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  'entry: src/client/consumer.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  'entry: src/client/producer.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  // common/: 6
-  'entry: src/common/clock.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/errors.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/logger.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/random.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/types.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/wake.ts': "import from '../common' once common/index.ts exists",
-  // controller/: 8
-  'entry: src/controller/broker-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/controller-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/heartbeat-manager.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/isr-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/partition-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/quorum-controller.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/topic-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/topic-validation.ts': "import from '../controller' once controller/index.ts exists",
-  // metadata/: 6
-  'entry: src/metadata/image.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/local-metadata-log.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/metadata-fetch-transport.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/metadata-log.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/metadata-publisher.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/records.ts': "import from '../metadata' once metadata/index.ts exists",
-  // protocol/: 4
-  'entry: src/protocol/health-client.ts': "import from '../protocol' once protocol/index.ts exists",
-  'entry: src/protocol/messages.ts': "import from '../protocol' once protocol/index.ts exists",
-  'entry: src/protocol/rpc-client.ts': "import from '../protocol' once protocol/index.ts exists",
-  'entry: src/protocol/rpc.ts': "import from '../protocol' once protocol/index.ts exists",
-  // raft/: 7
-  'entry: src/raft/messages.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-core.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-driver.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-storage-format.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-transport.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-wire.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/types.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  // record/: 5
-  'entry: src/record/batch.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/crc32c.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/encoding.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/rewrite.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/validate.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  // replication/: 5
-  'entry: src/replication/fetch-validation.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/leader-state.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/partition.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/replica-fetcher-transport.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/replica-manager.ts': "import from '../replication' once replication/index.ts exists",
-  // server/: 2
-  'entry: src/server/config.ts': "import from '../server' once server/index.ts exists",
-  'entry: src/server/node.ts': "import from '../server' once server/index.ts exists",
-  // storage/: 5
-  'entry: src/storage/fsync-journal.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/leader-epoch-cache.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/log-config.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/log-manager.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/partition-log.ts': "import from '../storage' once storage/index.ts exists",
-};
+const KNOWN: Record<string, string> = {};
 
 // ---------------------------------------------------------------------------------------------
 // The checker. Pure over a map of sources, so that the negative controls below can feed it a bad tree.

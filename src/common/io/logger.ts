@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { Logger } from '../logger';
+import type { Logger } from '..';
 
 /**
  * One JSON line per event, fields first and a short fixed message (style §10). Level from

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '../clock';
+import type { Clock } from '..';
 
 /**
  * The node's wall clock is the system's shifted by an offset, for the chaos suite (safety must not

@@ -1,4 +1,4 @@
-import type { Timers } from '../timers';
+import type { Timers } from '..';
 
 /** The real timers: setTimeout and setInterval, unref'd. */
 export const systemTimers: Timers = {

@@ -1,10 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import { CairnError, ErrorCode } from '../../common/errors';
-import type { Logger } from '../../common/logger';
-import { CHANNEL_OPTIONS, serviceDefinition } from '../../protocol/io/rpc';
-import { replay, MetadataImage } from '../image';
-import { type MetadataListener, MetadataListeners, type MetadataLog } from '../metadata-log';
-import { decodeRecords, type MetadataRecord } from '../records';
+import { CairnError, ErrorCode } from '../../common';
+import type { Logger } from '../../common';
+import { CHANNEL_OPTIONS, serviceDefinition } from '../../protocol/io';
+import { replay, MetadataImage } from '..';
+import { type MetadataListener, MetadataListeners, type MetadataLog } from '..';
+import { decodeRecords, type MetadataRecord } from '..';
 
 const RETRY_MS = 300;
 

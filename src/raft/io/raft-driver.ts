@@ -1,18 +1,18 @@
-import type { Clock } from '../../common/clock';
-import { CairnError, ErrorCode } from '../../common/errors';
-import type { Logger } from '../../common/logger';
-import type { Random } from '../../common/random';
-import { systemTimers } from '../../common/io/system-timers';
-import { type TimerHandle, type Timers } from '../../common/timers';
-import type { NodeId } from '../../common/types';
-import { MetadataImage, replay } from '../../metadata/image';
-import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from '../../metadata/metadata-log';
-import { decodeRecords, encodeRecords, type MetadataRecord } from '../../metadata/records';
-import { describeMessage, type Message } from '../messages';
-import { RaftCore } from '../raft-core';
+import type { Clock } from '../../common';
+import { CairnError, ErrorCode } from '../../common';
+import type { Logger } from '../../common';
+import type { Random } from '../../common';
+import { systemTimers } from '../../common/io';
+import { type TimerHandle, type Timers } from '../../common';
+import type { NodeId } from '../../common';
+import { MetadataImage, replay } from '../../metadata';
+import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from '../../metadata';
+import { decodeRecords, encodeRecords, type MetadataRecord } from '../../metadata';
+import { describeMessage, type Message } from '..';
+import { RaftCore } from '..';
 import { type PersistRequest, RaftStorage } from './raft-storage';
 import type { RaftTransport } from './raft-transport';
-import type { Entry, FollowerProgress, RaftInitialState, RaftRole, Snapshot } from '../types';
+import type { Entry, FollowerProgress, RaftInitialState, RaftRole, Snapshot } from '..';
 
 /**
  * Where the driver makes the core's state durable: RaftStorage on disk in production, an

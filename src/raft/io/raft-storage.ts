@@ -24,7 +24,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { invariant } from '../../common/errors';
+import { invariant } from '../../common';
 import {
   decodeHardState,
   decodeSnapshot,
@@ -38,11 +38,11 @@ import {
   scanEntries,
   SNAPSHOT_FILE,
   TMP_SUFFIX,
-} from '../raft-storage-format';
-import { recordDurable } from '../../storage/fsync-journal';
-import type { Entry, RaftInitialState, Ready, Snapshot } from '../types';
+} from '..';
+import { recordDurable } from '../../storage';
+import type { Entry, RaftInitialState, Ready, Snapshot } from '..';
 
-export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from '../raft-storage-format';
+export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from '..';
 
 export interface RaftStorageRecovery {
   /** Bytes of torn tail cut from the entry file on open (0 when the file was clean). */

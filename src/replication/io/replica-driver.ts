@@ -6,16 +6,16 @@
  * in the core. Ports only (transports, Clock, Timers, logger), so the whole-cluster simulation
  * runs this very code over a simulated network and simulated time.
  */
-import type { Clock } from '../../common/clock';
-import { CairnError, ErrorCode, errorName } from '../../common/errors';
-import type { Logger } from '../../common/logger';
-import type { TimerHandle, Timers } from '../../common/timers';
-import type { ReplicaFetchRequest } from '../../protocol/messages';
-import type { ValidatedBatch } from '../../record/validate';
-import type { AppendInfo } from '../../storage/partition-log';
+import type { Clock } from '../../common';
+import { CairnError, ErrorCode, errorName } from '../../common';
+import type { Logger } from '../../common';
+import type { TimerHandle, Timers } from '../../common';
+import type { ReplicaFetchRequest } from '../../protocol';
+import type { ValidatedBatch } from '../../record';
+import type { AppendInfo } from '../../storage';
 import type { Partition } from './partition';
-import { ReplicaCore } from '../replica-core';
-import type { AlterPartitionOutcome, AlterPartitionResponse, AlterPartitionTransport, PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaFetchTransport } from '../replica-types';
+import { ReplicaCore } from '..';
+import type { AlterPartitionOutcome, AlterPartitionResponse, AlterPartitionTransport, PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaFetchTransport } from '..';
 
 export interface ReplicaDriverOptions extends ReplicaCoreOptions {
   /** This process's incarnation: with the broker epoch, proves a fetch comes from the registered follower. */

@@ -5,11 +5,11 @@
  * the high watermark, an ISR expansion); this shell reads the batches to send and, with nothing to
  * send, parks the fetch until an append (long poll, on the injected Timers).
  */
-import type { Clock } from '../../common/clock';
-import { CairnError, ErrorCode } from '../../common/errors';
-import type { Logger } from '../../common/logger';
-import type { TimerHandle, Timers } from '../../common/timers';
-import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse, ReplicaFetchResult } from '../../protocol/messages';
+import type { Clock } from '../../common';
+import { CairnError, ErrorCode } from '../../common';
+import type { Logger } from '../../common';
+import type { TimerHandle, Timers } from '../../common';
+import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse, ReplicaFetchResult } from '../../protocol';
 import type { Partition } from './partition';
 import type { ReplicaDriver } from './replica-driver';
 
