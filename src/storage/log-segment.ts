@@ -125,7 +125,7 @@ export class LogSegment {
     const fileBytes = fsys.fileSize(fd);
     const indexFile = path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX));
     const timeIndexFile = path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX));
-    let index = scan ? null : OffsetIndex.load(fsys, indexFile, baseOffset, fileBytes);
+    const index = scan ? null : OffsetIndex.load(fsys, indexFile, baseOffset, fileBytes);
     const segment = new LogSegment(fsys, dir, baseOffset, index ?? new OffsetIndex(fsys, indexFile, baseOffset), new TimeIndex(fsys, timeIndexFile, baseOffset), indexIntervalBytes, fd, fileBytes);
     if (index === null) {
       const result = segment.rebuild();
