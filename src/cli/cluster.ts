@@ -1,5 +1,4 @@
-import { checkHealth } from '../protocol/io';
-import { RpcClient } from '../protocol/io';
+import { checkHealth, RpcClient } from '../protocol/io';
 import { bootstrapList } from '../client';
 import { CairnError, ErrorCode } from '../common';
 import { BOOTSTRAP, parse, UsageError } from './args';

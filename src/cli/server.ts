@@ -1,10 +1,6 @@
-import { systemClock, watchClockSkewFile } from '../common/io';
-import { systemTimers } from '../common/io';
-import { KEYS, flagName, loadNodeConfig } from '../server';
-import { CairnNode } from '../server';
-import { type FileSystem, nodeFileSystem } from '../storage';
-import { FsyncJournal, setRaftFsyncJournal, withFsyncJournal } from '../storage';
-import { withSlowFsync } from '../storage';
+import { systemClock, systemTimers, watchClockSkewFile } from '../common/io';
+import { CairnNode, flagName, KEYS, loadNodeConfig } from '../server';
+import { type FileSystem, FsyncJournal, nodeFileSystem, setRaftFsyncJournal, withFsyncJournal, withSlowFsync } from '../storage';
 import { parse, type Options } from './args';
 
 export const SERVER_HELP = `Usage: cairn server [--config FILE] [--KEY VALUE ...]

@@ -1,7 +1,4 @@
-import type { Clock } from '../common';
-import { CairnError, ErrorCode, errorName } from '../common';
-import type { Logger } from '../common';
-import type { TimerHandle, Timers } from '../common';
+import { CairnError, type Clock, ErrorCode, errorName, type Logger, type TimerHandle, type Timers } from '../common';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
 
 /**

@@ -1,5 +1,4 @@
-import { ErrorCode } from '../common';
-import type { Random } from '../common';
+import { ErrorCode, type Random } from '../common';
 import type { MetadataImage } from '../metadata';
 import type { AlterConfigsRequest, AlterConfigsResponse, AlterReassignmentsRequest, AlterReassignmentsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse } from '../protocol';
 import { brokerHeartbeat, type BrokerRegistrationRequest, ensureClusterId, expireRegistrations, type HeartbeatRequest, type HeartbeatResponse, registerBroker, type RegisterBrokerResponse } from './broker-ops';

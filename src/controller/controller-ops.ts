@@ -1,5 +1,4 @@
-import { type MetadataImage, replay } from '../metadata';
-import type { MetadataRecord } from '../metadata';
+import { type MetadataImage, type MetadataRecord, replay } from '../metadata';
 import { fenceBroker } from './broker-ops';
 import type { ControllerResult } from './topic-ops';
 

@@ -1,11 +1,5 @@
-import type { Clock } from '../common';
-import { CairnError, ErrorCode } from '../common';
-import type { Logger } from '../common';
-import type { Random } from '../common';
-import type { TimerHandle, Timers } from '../common';
-import type { MetadataImage } from '../metadata';
-import type { MetadataLog } from '../metadata';
-import type { MetadataPublisher } from '../metadata';
+import { CairnError, type Clock, ErrorCode, type Logger, type Random, type TimerHandle, type Timers } from '../common';
+import type { MetadataImage, MetadataLog, MetadataPublisher } from '../metadata';
 import type {
   AlterConfigsRequest,
   AlterConfigsResponse,

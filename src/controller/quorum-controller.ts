@@ -1,9 +1,5 @@
-import { CairnError, ErrorCode } from '../common';
-import type { Logger } from '../common';
-import type { Random } from '../common';
-import { type MetadataImage, replay } from '../metadata';
-import type { MetadataLog } from '../metadata';
-import type { MetadataPublisher } from '../metadata';
+import { CairnError, ErrorCode, type Logger, type Random } from '../common';
+import { type MetadataImage, type MetadataLog, type MetadataPublisher, replay } from '../metadata';
 import type { ControllerResult } from './topic-ops';
 
 interface QueuedOp {

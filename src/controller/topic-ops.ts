@@ -1,9 +1,6 @@
-import { CairnError, ErrorCode } from '../common';
-import type { Random } from '../common';
-import { NO_LEADER, type MetadataImage } from '../metadata';
-import type { ConfigRecord, MetadataRecord } from '../metadata';
+import { CairnError, ErrorCode, type Random, validateTopicConfigs } from '../common';
+import { type ConfigRecord, type MetadataImage, type MetadataRecord, NO_LEADER } from '../metadata';
 import type { CreatableTopic, CreateTopicResult } from '../protocol';
-import { validateTopicConfigs } from '../common';
 import { assignReplicas } from './placement';
 import { collidingName, DEFAULT_MAX_PARTITIONS, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, USE_DEFAULT, validateTopicName } from './topic-validation';
 

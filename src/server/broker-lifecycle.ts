@@ -1,10 +1,6 @@
-import { type Clock } from '../common';
-import { systemClock } from '../common/io';
-import type { Logger } from '../common';
-import { systemTimers } from '../common/io';
-import { type Timers } from '../common';
-import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from '../controller';
-import { BrokerSessionClient, type ControllerTransport } from '../controller';
+import { type Clock, type Logger, type Timers } from '../common';
+import { systemClock, systemTimers } from '../common/io';
+import { type BrokerRegistrationRequest, BrokerSessionClient, type ControllerTransport, type HeartbeatRequest, type HeartbeatResponse, type RegisterBrokerResponse } from '../controller';
 import type { MetadataPublisher } from '../metadata';
 import type { ControllerClient } from './controller-client';
 

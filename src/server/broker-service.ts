@@ -1,6 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { ErrorCode } from '../common';
-import type { Logger } from '../common';
+import { ErrorCode, type Logger } from '../common';
 import { type MetadataImage, NO_LEADER } from '../metadata';
 import type { FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol';
 import type { FetchHandler } from './fetch-handler';

@@ -1,24 +1,14 @@
 import type * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Clock } from '../common';
-import { CairnError, ErrorCode } from '../common';
-import type { Logger } from '../common';
-import { SeededRandom } from '../common';
+import { CairnError, type Clock, ErrorCode, type Logger, SeededRandom, type Timers } from '../common';
 import { systemTimers } from '../common/io';
-import { type Timers } from '../common';
-import type { HeartbeatRequest } from '../controller';
-import { ControllerService } from '../controller';
-import type { AlterPartitionItem } from '../controller';
-import type { MetadataListener } from '../metadata';
-import type { MetadataPublisher } from '../metadata';
-import { encodeRecords } from '../metadata';
-import { RaftDriver } from '../raft/io';
-import { RaftTransport } from '../raft/io';
+import { type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
+import { encodeRecords, type MetadataListener, type MetadataPublisher } from '../metadata';
+import { RaftDriver, RaftTransport } from '../raft/io';
 import { fromWire, type RaftMessageWire } from '../raft';
 import type { ControllerChannel } from './admin-service';
-import type { NodeConfig } from './config';
-import { peerAddress } from './config';
+import { type NodeConfig, peerAddress } from './config';
 import { invalidArgument, unary } from './grpc-util';
 
 /** The file of the one-voter metadata log that Cairn kept before every controller ran Raft. */

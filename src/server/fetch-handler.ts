@@ -1,9 +1,6 @@
 import { wakeOnFirst } from '../common/io';
-import { CairnError, ErrorCode } from '../common';
-import type { Clock } from '../common';
-import type { Logger } from '../common';
-import { decodeAllRecords, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
-import { DecodeError } from '../record';
+import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
+import { decodeAllRecords, DecodeError, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
 import type {
   FetchPartition,
   FetchPartitionResult,

@@ -1,6 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { CairnError, ErrorCode, errorName } from '../common';
-import type { Logger } from '../common';
+import { CairnError, ErrorCode, errorName, type Logger } from '../common';
 import { FLOW_CONTROL_WINDOW_BYTES, isMalformed, MALFORMED } from '../protocol/io';
 
 /** Metadata key carrying a request-level ErrorCode next to the gRPC status. */

@@ -1,13 +1,7 @@
-import { CairnError, ErrorCode, invariant } from '../common';
-import type { Clock } from '../common';
-import type { Logger } from '../common';
-import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLimitError, inflateRecordsSection, type RecordInput } from '../record';
-import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record';
+import { CairnError, type Clock, ErrorCode, invariant, isCompacted, type Logger } from '../common';
+import { batchAttributes, checkInflatedBatch, Compression, COMPRESSION_MASK, encodeBatch, inflatedTooLarge, inflateLimitBytes, InflateLimitError, inflateRecordsSection, type RecordInput, timestampWindow, validateBatches, type ValidatedBatch, type ValidationFailure, type ValidationOptions } from '../record';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol';
-import type { Partition } from '../replication/io';
-import type { LeaderAppend } from '../replication/io';
-import { type ReplicaManager, toErrorResult } from '../replication/io';
-import { isCompacted } from '../common';
+import { type LeaderAppend, type Partition, type ReplicaManager, toErrorResult } from '../replication/io';
 import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;

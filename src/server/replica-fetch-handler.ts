@@ -1,7 +1,5 @@
-import { ErrorCode } from '../common';
-import type { Logger } from '../common';
+import { ErrorCode, type Logger, UNDEFINED_EPOCH } from '../common';
 import { type ReplicaManager, toErrorResult } from '../replication/io';
-import { UNDEFINED_EPOCH } from '../common';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol';
 
 /**

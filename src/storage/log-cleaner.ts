@@ -1,8 +1,6 @@
-import type { Logger } from '../common';
-import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record } from '../record';
-import { rewriteBatch } from '../record';
+import { isCompacted, type Logger } from '../common';
+import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record, rewriteBatch } from '../record';
 import { type FileSystem, writeFully } from './file-system';
-import { isCompacted } from '../common';
 import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
 import type { PartitionLog } from './partition-log';
 

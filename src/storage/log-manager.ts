@@ -1,13 +1,9 @@
 import * as path from 'node:path';
-import { CairnError, ErrorCode } from '../common';
-import type { Logger } from '../common';
+import { CairnError, ErrorCode, type LogConfig, type Logger, type TimerHandle, type Timers, tpKey } from '../common';
 import { systemTimers } from '../common/io';
-import { type TimerHandle, type Timers } from '../common';
-import { tpKey } from '../common';
 import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 import { LogCleaner } from './log-cleaner';
-import { type LogConfig } from '../common';
 import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 

@@ -1,17 +1,5 @@
 import * as path from 'node:path';
-import {
-  ATTRIBUTES,
-  BATCH_HEADER_BYTES,
-  batchBaseOffset,
-  batchLastOffset,
-  batchMaxTimestamp,
-  CRC,
-  isIntactBatch,
-  LOG_OVERHEAD,
-  MAGIC,
-  MAGIC_OFFSET,
-} from '../record';
-import { crc32c } from '../record';
+import { ATTRIBUTES, BATCH_HEADER_BYTES, batchBaseOffset, batchLastOffset, batchMaxTimestamp, CRC, crc32c, isIntactBatch, LOG_OVERHEAD, MAGIC, MAGIC_OFFSET } from '../record';
 import type { FileSystem } from './file-system';
 import { OffsetIndex, TimeIndex } from './index-file';
 import { MAX_MESSAGE_BYTES_LIMIT } from '../common';

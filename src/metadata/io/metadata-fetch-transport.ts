@@ -1,10 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import { CairnError, ErrorCode } from '../../common';
-import type { Logger } from '../../common';
+import { CairnError, ErrorCode, type Logger } from '../../common';
 import { CHANNEL_OPTIONS, serviceDefinition } from '../../protocol/io';
-import { replay, MetadataImage } from '..';
-import { type MetadataListener, MetadataListeners, type MetadataLog } from '..';
-import { decodeRecords, type MetadataRecord } from '..';
+import { decodeRecords, MetadataImage, type MetadataListener, MetadataListeners, type MetadataLog, type MetadataRecord, replay } from '..';
 
 const RETRY_MS = 300;
 

@@ -1,18 +1,9 @@
-import type { Clock } from '../../common';
-import { CairnError, ErrorCode } from '../../common';
-import type { Logger } from '../../common';
-import type { Random } from '../../common';
+import { CairnError, type Clock, ErrorCode, type Logger, type NodeId, type Random, type TimerHandle, type Timers } from '../../common';
 import { systemTimers } from '../../common/io';
-import { type TimerHandle, type Timers } from '../../common';
-import type { NodeId } from '../../common';
-import { MetadataImage, replay } from '../../metadata';
-import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from '../../metadata';
-import { decodeRecords, encodeRecords, type MetadataRecord } from '../../metadata';
-import { describeMessage, type Message } from '..';
-import { RaftCore } from '..';
+import { type CommittedBatch, decodeRecords, encodeRecords, MetadataImage, type MetadataListener, MetadataListeners, type MetadataLog, type MetadataRecord, replay } from '../../metadata';
+import { describeMessage, type Entry, type FollowerProgress, type Message, RaftCore, type RaftInitialState, type RaftRole, type Snapshot } from '..';
 import { type PersistRequest, RaftStorage } from './raft-storage';
 import type { RaftTransport } from './raft-transport';
-import type { Entry, FollowerProgress, RaftInitialState, RaftRole, Snapshot } from '..';
 
 /**
  * Where the driver makes the core's state durable: RaftStorage on disk in production, an

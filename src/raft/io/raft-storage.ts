@@ -25,22 +25,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { invariant } from '../../common';
-import {
-  decodeHardState,
-  decodeSnapshot,
-  encodeFrame,
-  encodeHardState,
-  encodeSnapshot,
-  ENTRIES_FILE,
-  frameLength,
-  HARD_STATE_FILE,
-  RaftStorageError,
-  scanEntries,
-  SNAPSHOT_FILE,
-  TMP_SUFFIX,
-} from '..';
+import { decodeHardState, decodeSnapshot, encodeFrame, encodeHardState, encodeSnapshot, ENTRIES_FILE, type Entry, frameLength, HARD_STATE_FILE, type RaftInitialState, RaftStorageError, type Ready, scanEntries, type Snapshot, SNAPSHOT_FILE, TMP_SUFFIX } from '..';
 import { recordDurable } from '../../storage';
-import type { Entry, RaftInitialState, Ready, Snapshot } from '..';
 
 export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from '..';
 

@@ -2,8 +2,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common';
 import { CHANNEL_OPTIONS, serviceDefinition } from '../../protocol/io';
-import type { Message } from '..';
-import { toWire, type RaftMessageWire } from '..';
+import { type Message, type RaftMessageWire, toWire } from '..';
 
 /** Messages queued for one peer while its stream is not writable; past it the oldest go (Raft resends). */
 export const MAX_QUEUED_MESSAGES_PER_PEER = 1024;

@@ -1,8 +1,6 @@
-import { CairnError } from '../../common';
-import { tpKey } from '../../common';
+import { CairnError, tpKey } from '../../common';
 import type { PartitionLog } from '../../storage';
-import type { PartitionStatus, ReplicaCore, Role } from '..';
-import type { ReplicaLogView } from '..';
+import type { PartitionStatus, ReplicaCore, ReplicaLogView, Role } from '..';
 
 export type { Role } from '..';
 

@@ -5,10 +5,7 @@
  * the high watermark, an ISR expansion); this shell reads the batches to send and, with nothing to
  * send, parks the fetch until an append (long poll, on the injected Timers).
  */
-import type { Clock } from '../../common';
-import { CairnError, ErrorCode } from '../../common';
-import type { Logger } from '../../common';
-import type { TimerHandle, Timers } from '../../common';
+import { CairnError, type Clock, ErrorCode, type Logger, type TimerHandle, type Timers } from '../../common';
 import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse, ReplicaFetchResult } from '../../protocol';
 import type { Partition } from './partition';
 import type { ReplicaDriver } from './replica-driver';

@@ -1,13 +1,8 @@
-import { CairnError, ErrorCode, errorInfo } from '../../common';
-import type { Clock } from '../../common';
-import type { Logger } from '../../common';
-import type { Timers } from '../../common';
-import { tpKey } from '../../common';
+import { CairnError, type Clock, ErrorCode, errorInfo, type LogConfig, type Logger, resolveLogConfig, type Timers, tpKey } from '../../common';
 import type { ImageChanges, MetadataImage, PartitionRegistration } from '../../metadata';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
 import type { ValidatedBatch } from '../../record';
 import type { LogManager } from '../../storage';
-import { type LogConfig, resolveLogConfig } from '../../common';
 import { Partition } from './partition';
 import { type LeaderAppend, ReplicaDriver, type ReplicaDriverOptions } from './replica-driver';
 import { ReplicaFetchServer } from './replica-fetch-shell';
