@@ -8,11 +8,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { silentLogger } from '../src/common/logger';
+import { silentLogger } from '../src/common/io/logger';
 import { batchLastOffset, decodeAllRecords, forEachBatch, RecordBatchBuilder } from '../src/record/batch';
 import { validateBatches } from '../src/record/validate';
 import { nodeFileSystem } from '../src/storage/file-system';
-import { DEFAULT_LOG_CONFIG } from '../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG } from '../src/common/log-config';
 import { PartitionLog } from '../src/storage/partition-log';
 import { args, hrMs, num, percentiles, progress, report } from './common';
 

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/common/logger';
+import { silentLogger } from '../src/common/io/logger';
 import { controlCaught, runScenario } from './runner';
 import { scenario, SMOKE } from './scenarios';
 

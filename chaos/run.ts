@@ -15,7 +15,7 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../src/common/logger';
+import { createLogger } from '../src/common/io/logger';
 import { controlCaught, runScenario } from './runner';
 import { scenario, SCENARIOS } from './scenarios';
 

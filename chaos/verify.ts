@@ -1,8 +1,8 @@
 import * as path from 'node:path';
-import { silentLogger } from '../src/common/logger';
+import { silentLogger } from '../src/common/io/logger';
 import { batchLastOffset, forEachBatch } from '../src/record/batch';
 import { nodeFileSystem } from '../src/storage/file-system';
-import { DEFAULT_LOG_CONFIG } from '../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG } from '../src/common/log-config';
 import { PartitionLog } from '../src/storage/partition-log';
 
 /**

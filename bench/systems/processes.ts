@@ -65,7 +65,7 @@ export async function retryUntil<T>(what: string, fn: () => Promise<T>, timeoutM
     try {
       return await fn();
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../src/common/logger';
+import { createLogger } from '../../src/common/io/logger';
 import { ToxiproxyServer, TOXIPROXY_API_VERSION } from './server';
 
 /**

@@ -108,7 +108,7 @@ export class Proxy {
         });
       });
     } catch (err) {
-      throw new Error(`listen tcp ${this.listen}: ${describeListenError(err)}`);
+      throw new Error(`listen tcp ${this.listen}: ${describeListenError(err)}`, { cause: err });
     }
     server.on('error', (err) => this.logger.warn({ err: err.message }, 'proxy listener error'));
     this.server = server;

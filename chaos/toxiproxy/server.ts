@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createLogger } from '../../src/common/logger';
+import { createLogger } from '../../src/common/io/logger';
 import type { Logger } from '../../src/common/logger';
 import { SeededRandom } from '../../src/common/random';
 import type { Random } from '../../src/common/random';

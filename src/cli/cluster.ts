@@ -1,7 +1,6 @@
-import { checkHealth } from '../protocol/health-client';
-import { RpcClient } from '../protocol/rpc-client';
-import { bootstrapList } from '../client/cluster';
-import { CairnError, ErrorCode } from '../common/errors';
+import { checkHealth, RpcClient } from '../protocol/io';
+import { bootstrapList } from '../client';
+import { CairnError, ErrorCode } from '../common';
 import { BOOTSTRAP, parse, UsageError } from './args';
 import { out } from './output';
 

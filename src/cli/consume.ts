@@ -1,4 +1,4 @@
-import { Consumer } from '../client/consumer';
+import { Consumer } from '../client';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
 import { outputClosed, write } from './output';
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Admin } from '../client/admin';
+import { Admin } from '../client';
 
 const MAIN_BESIDE = path.resolve(__dirname, 'main.js');
 /**

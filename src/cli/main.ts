@@ -1,4 +1,4 @@
-import { CairnError, errorName } from '../common/errors';
+import { CairnError, errorName } from '../common';
 import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';

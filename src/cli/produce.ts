@@ -1,6 +1,6 @@
 import * as readline from 'node:readline';
-import { Producer, type Acks } from '../client/producer';
-import { CairnError, errorName } from '../common/errors';
+import { Producer, type Acks } from '../client';
+import { CairnError, errorName } from '../common';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
 
 export const PRODUCE_HELP = `Usage: cairn produce TOPIC [options] < lines

@@ -1,10 +1,6 @@
-import { systemClock, watchClockSkewFile } from '../common/clock';
-import { systemTimers } from '../common/timers';
-import { KEYS, flagName, loadNodeConfig } from '../server/config';
-import { CairnNode } from '../server/node';
-import { type FileSystem, nodeFileSystem } from '../storage/file-system';
-import { FsyncJournal, setRaftFsyncJournal, withFsyncJournal } from '../storage/fsync-journal';
-import { withSlowFsync } from '../storage/slow-fsync';
+import { systemClock, systemTimers, watchClockSkewFile } from '../common/io';
+import { CairnNode, flagName, KEYS, loadNodeConfig } from '../server';
+import { type FileSystem, FsyncJournal, nodeFileSystem, setRaftFsyncJournal, withFsyncJournal, withSlowFsync } from '../storage';
 import { parse, type Options } from './args';
 
 export const SERVER_HELP = `Usage: cairn server [--config FILE] [--KEY VALUE ...]

@@ -1,5 +1,5 @@
-import { Admin } from '../client/admin';
-import { ErrorCode, errorName } from '../common/errors';
+import { Admin } from '../client';
+import { ErrorCode, errorName } from '../common';
 import { BOOTSTRAP, intOption, keyValues, parse, UsageError } from './args';
 import { out } from './output';
 

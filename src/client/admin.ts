@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode, isRetriable } from '../common/errors';
+import { CairnError, ErrorCode, isRetriable } from '../common';
 import type {
   AlterConfigsResponse,
   AlterReassignmentsResponse,
@@ -9,7 +9,7 @@ import type {
   ListTopicsResponse,
   MetadataResponse,
   TopicDescription,
-} from '../protocol/messages';
+} from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
 
 export interface NewTopic {

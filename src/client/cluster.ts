@@ -1,6 +1,6 @@
-import { CairnError, ErrorCode, needsMetadataRefresh } from '../common/errors';
-import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol/messages';
-import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
+import { CairnError, ErrorCode, needsMetadataRefresh } from '../common';
+import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol';
+import { CorrelatedStream, RpcClient } from '../protocol/io';
 import { type BackoffOptions, DEFAULT_API_TIMEOUT_MS, DEFAULT_BACKOFF, withRetries } from './retry';
 
 export interface ClientOptions {

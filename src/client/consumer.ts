@@ -1,6 +1,6 @@
-import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common/errors';
-import { decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record/batch';
-import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol/messages';
+import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common';
+import { decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record';
+import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
 import { backoffMs } from './retry';
 

@@ -1,6 +1,6 @@
-import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common/errors';
-import { Compression, type Header, RecordBatchBuilder } from '../record/batch';
-import type { PartitionProduceResult, ProduceRequest, ProduceResponse } from '../protocol/messages';
+import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common';
+import { Compression, type Header, RecordBatchBuilder } from '../record';
+import type { PartitionProduceResult, ProduceRequest, ProduceResponse } from '../protocol';
 import { type BrokerConnection, Cluster, type ClientOptions } from './cluster';
 import { partitionForKey, StickyPartitioner } from './partitioner';
 import { backoffMs } from './retry';

@@ -1,4 +1,4 @@
-import { CairnError, isRetriable } from '../common/errors';
+import { CairnError, isRetriable } from '../common';
 
 /**
  * The clients' one retry policy (design brief §9, style §6): whether to retry comes from the error

@@ -1,7 +1,7 @@
 /**
  * Timers are an input, as the clock is (style §11): shells that must do something later ask a
  * Timers for it instead of calling setTimeout, so the whole-cluster simulation (test/sim) can run
- * them on simulated time, in a seeded order. Production passes `systemTimers`.
+ * them on simulated time, in a seeded order. Production passes `systemTimers` (common/io/system-timers.ts).
  */
 export interface TimerHandle {
   cancel(): void;
@@ -13,16 +13,3 @@ export interface Timers {
   /** Runs `fn` every `intervalMs` until cancelled. */
   every(intervalMs: number, fn: () => void): TimerHandle;
 }
-
-export const systemTimers: Timers = {
-  after(delayMs, fn) {
-    const t = setTimeout(fn, delayMs);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-  every(intervalMs, fn) {
-    const t = setInterval(fn, intervalMs);
-    t.unref();
-    return { cancel: () => clearInterval(t) };
-  },
-};

@@ -20,6 +20,9 @@ export const brokerEpoch = (n: number) => n as BrokerEpoch;
 
 export const NO_NODE = -1 as NodeId;
 
+/** "No epoch": a leader epoch never held, in requests and answers (Kafka's UNDEFINED_EPOCH). */
+export const UNDEFINED_EPOCH = -1;
+
 export interface TopicPartition {
   readonly topic: string;
   readonly partition: number;

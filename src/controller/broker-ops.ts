@@ -1,6 +1,5 @@
-import { ErrorCode } from '../common/errors';
-import { type MetadataImage, NO_LEADER, replay } from '../metadata/image';
-import type { MetadataRecord } from '../metadata/records';
+import { ErrorCode } from '../common';
+import { type MetadataImage, type MetadataRecord, NO_LEADER, replay } from '../metadata';
 import { electForLeaderless, electLeader, isrAfter, ledBy, movePartitionsAwayFrom, partitionChange, uncleanAllowed } from './partition-ops';
 import type { ControllerResult } from './topic-ops';
 

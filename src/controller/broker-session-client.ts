@@ -1,7 +1,4 @@
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode, errorName } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { TimerHandle, Timers } from '../common/timers';
+import { CairnError, type Clock, ErrorCode, errorName, type Logger, type TimerHandle, type Timers } from '../common';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
 
 /**

@@ -1,7 +1,6 @@
-import { ErrorCode } from '../common/errors';
-import type { Random } from '../common/random';
-import type { MetadataImage } from '../metadata/image';
-import type { AlterConfigsRequest, AlterConfigsResponse, AlterReassignmentsRequest, AlterReassignmentsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse } from '../protocol/messages';
+import { ErrorCode, type Random } from '../common';
+import type { MetadataImage } from '../metadata';
+import type { AlterConfigsRequest, AlterConfigsResponse, AlterReassignmentsRequest, AlterReassignmentsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse } from '../protocol';
 import { brokerHeartbeat, type BrokerRegistrationRequest, ensureClusterId, expireRegistrations, type HeartbeatRequest, type HeartbeatResponse, registerBroker, type RegisterBrokerResponse } from './broker-ops';
 import { fenceExpired } from './controller-ops';
 import { BrokerHeartbeatManager } from './heartbeat-manager';

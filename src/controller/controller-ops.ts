@@ -1,5 +1,4 @@
-import { type MetadataImage, replay } from '../metadata/image';
-import type { MetadataRecord } from '../metadata/records';
+import { type MetadataImage, type MetadataRecord, replay } from '../metadata';
 import { fenceBroker } from './broker-ops';
 import type { ControllerResult } from './topic-ops';
 

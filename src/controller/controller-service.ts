@@ -1,11 +1,5 @@
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { Random } from '../common/random';
-import type { TimerHandle, Timers } from '../common/timers';
-import type { MetadataImage } from '../metadata/image';
-import type { MetadataLog } from '../metadata/metadata-log';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
+import { CairnError, type Clock, ErrorCode, type Logger, type Random, type TimerHandle, type Timers } from '../common';
+import type { MetadataImage, MetadataLog, MetadataPublisher } from '../metadata';
 import type {
   AlterConfigsRequest,
   AlterConfigsResponse,
@@ -15,7 +9,7 @@ import type {
   CreateTopicsResponse,
   DeleteTopicsRequest,
   DeleteTopicsResponse,
-} from '../protocol/messages';
+} from '../protocol';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
 import { type AlterPartitionRequest, ControllerCore, type ControllerCoreConfig, type ControllerTask, type ControllerTaskOutcome, type ElectLeadersRequest, type ElectLeadersResponse } from './controller-core';
 import type { AlterPartitionResponse } from './isr-ops';

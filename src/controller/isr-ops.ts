@@ -1,6 +1,5 @@
-import { ErrorCode } from '../common/errors';
-import { type MetadataImage, NO_LEADER, type PartitionRegistration } from '../metadata/image';
-import type { MetadataRecord } from '../metadata/records';
+import { ErrorCode } from '../common';
+import { type MetadataImage, type MetadataRecord, NO_LEADER, type PartitionRegistration } from '../metadata';
 import { electLeader, isrAfter, isUsable, partitionChange, type PartitionTarget, uncleanAllowed } from './partition-ops';
 import type { ControllerResult } from './topic-ops';
 

@@ -1,5 +1,4 @@
-import { type MetadataImage, NO_LEADER, type PartitionRegistration } from '../metadata/image';
-import type { MetadataRecord, PartitionChangeRecord } from '../metadata/records';
+import { type MetadataImage, type MetadataRecord, NO_LEADER, type PartitionChangeRecord, type PartitionRegistration } from '../metadata';
 
 /** Whether a broker may lead or be added to an ISR: registered, unfenced, not shutting down. */
 export function isUsable(image: MetadataImage, id: number): boolean {

@@ -1,4 +1,4 @@
-import type { Random } from '../common/random';
+import type { Random } from '../common';
 
 export interface PlacementBroker {
   id: number;

@@ -1,9 +1,5 @@
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { Random } from '../common/random';
-import { type MetadataImage, replay } from '../metadata/image';
-import type { MetadataLog } from '../metadata/metadata-log';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
+import { CairnError, ErrorCode, type Logger, type Random } from '../common';
+import { type MetadataImage, type MetadataLog, type MetadataPublisher, replay } from '../metadata';
 import type { ControllerResult } from './topic-ops';
 
 interface QueuedOp {

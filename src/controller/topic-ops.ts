@@ -1,9 +1,6 @@
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Random } from '../common/random';
-import { NO_LEADER, type MetadataImage } from '../metadata/image';
-import type { ConfigRecord, MetadataRecord } from '../metadata/records';
-import type { CreatableTopic, CreateTopicResult } from '../protocol/messages';
-import { validateTopicConfigs } from '../storage/log-config';
+import { CairnError, ErrorCode, type Random, validateTopicConfigs } from '../common';
+import { type ConfigRecord, type MetadataImage, type MetadataRecord, NO_LEADER } from '../metadata';
+import type { CreatableTopic, CreateTopicResult } from '../protocol';
 import { assignReplicas } from './placement';
 import { collidingName, DEFAULT_MAX_PARTITIONS, MAX_PARTITIONS_PER_TOPIC, MAX_REPLICATION_FACTOR, USE_DEFAULT, validateTopicName } from './topic-validation';
 

@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode } from '../common';
 
 export const MAX_TOPIC_NAME_LENGTH = 249;
 /** Bound on partitions per topic (style §3): a typo of 100000 should fail, not stall the cluster. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { invariant } from '../common/errors';
+import { invariant, type LeaderEpoch, leaderEpoch, type PartitionEpoch, partitionEpoch } from '../common';
 import type { MetadataRecord } from './records';
 
 export interface BrokerRegistration {
@@ -25,8 +25,8 @@ export interface PartitionRegistration {
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
   readonly leader: number;
-  readonly leaderEpoch: number;
-  readonly partitionEpoch: number;
+  readonly leaderEpoch: LeaderEpoch;
+  readonly partitionEpoch: PartitionEpoch;
   readonly addingReplicas: readonly number[];
   readonly removingReplicas: readonly number[];
   /**
@@ -255,8 +255,8 @@ export class ImageBuilder {
           replicas: record.replicas,
           isr: record.isr,
           leader: record.leader,
-          leaderEpoch: record.leaderEpoch,
-          partitionEpoch: record.partitionEpoch,
+          leaderEpoch: leaderEpoch(record.leaderEpoch),
+          partitionEpoch: partitionEpoch(record.partitionEpoch),
           addingReplicas: record.addingReplicas,
           removingReplicas: record.removingReplicas,
           elr: record.elr ?? [],
@@ -277,8 +277,8 @@ export class ImageBuilder {
           addingReplicas: record.addingReplicas ?? p.addingReplicas,
           removingReplicas: record.removingReplicas ?? p.removingReplicas,
           elr: record.elr ?? p.elr,
-          leaderEpoch: leaderChanged ? p.leaderEpoch + 1 : p.leaderEpoch,
-          partitionEpoch: p.partitionEpoch + 1,
+          leaderEpoch: leaderChanged ? leaderEpoch(p.leaderEpoch + 1) : p.leaderEpoch,
+          partitionEpoch: partitionEpoch(p.partitionEpoch + 1),
         };
         this.changedPartitions.add(`${record.topicId}:${record.partition}`);
         return;

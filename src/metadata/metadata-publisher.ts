@@ -1,4 +1,4 @@
-import type { Logger } from '../common/logger';
+import type { Logger } from '../common';
 import { type ImageChanges, MetadataImage, replay } from './image';
 import type { CommittedBatch, MetadataListener } from './metadata-log';
 

@@ -4,7 +4,7 @@
  * numbers (see rpc.ts). test/unit/protocol checks the enums against the .proto; the integration
  * tests exercise every message.
  */
-import type { ErrorCode } from '../common/errors';
+import type { ErrorCode } from '../common';
 
 export interface RecordHeaderMsg {
   key: string;

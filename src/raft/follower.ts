@@ -2,9 +2,7 @@
  * A follower's side of log replication: the consistency check and append of AppendEntries (Raft
  * §5.3, Figure 2) and InstallSnapshot (Raft §7). Pure functions over the node's log.
  */
-import type { Term } from '../common/types';
-import { term as toTerm } from '../common/types';
-import { invariant } from '../common/errors';
+import { invariant, type Term, term as toTerm } from '../common';
 import type { AppendEntries } from './messages';
 import type { RaftLog } from './raft-log';
 import type { Snapshot } from './types';

@@ -1,4 +1,4 @@
-/** The Raft layer's public surface: the pure core, its messages and types, and its storage edge. */
+/** The Raft layer's public surface: the pure core, its messages and types. Its shell (driver, file storage, gRPC transport) is raft/io. */
 export { RaftCore } from './raft-core';
 export type { RaftCoreOptions } from './options';
 export type { Entry, EntryKind, FollowerProgress, HardState, ProposeResult, RaftInitialState, RaftRole, Ready, Snapshot } from './types';
@@ -14,5 +14,5 @@ export type {
 } from './messages';
 export { MESSAGE_TYPES, describeMessage, messageProblem } from './messages';
 export * from './limits';
-export { RaftStorage, RaftStorageError } from './raft-storage';
-export type { PersistRequest, RaftStorageRecovery } from './raft-storage';
+export * from './raft-storage-format';
+export * from './raft-wire';

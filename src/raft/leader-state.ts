@@ -3,9 +3,7 @@
  * per-follower progress, the AppendEntries / InstallSnapshot messages it sends, the answers it
  * reads back, the quorum match index and the CheckQuorum round.
  */
-import type { NodeId, Term } from '../common/types';
-import { term as toTerm } from '../common/types';
-import { invariant } from '../common/errors';
+import { invariant, type NodeId, type Term, term as toTerm } from '../common';
 import { MAX_APPEND_BYTES, MAX_APPEND_ENTRIES } from './limits';
 import type { AppendEntriesResponse, InstallSnapshotResponse, Message } from './messages';
 import { Progress } from './progress';

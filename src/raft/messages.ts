@@ -4,9 +4,8 @@
  *
  * Every message carries the sender's term; see RaftCore.step for how terms are compared.
  */
-import type { NodeId, Term } from '../common/types';
-import type { Entry, Snapshot } from './types';
-import { ENTRY_KINDS } from './types';
+import type { NodeId, Term } from '../common';
+import { type Entry, ENTRY_KINDS, type Snapshot } from './types';
 import { MAX_WIRE_VALUE } from './limits';
 
 interface Envelope {

@@ -1,7 +1,5 @@
 /** Construction options of RaftCore and their validation. */
-import type { NodeId } from '../common/types';
-import type { Random } from '../common/random';
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode, type NodeId, type Random } from '../common';
 import type { RaftInitialState } from './types';
 
 export interface RaftCoreOptions {

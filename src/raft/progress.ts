@@ -7,8 +7,7 @@
  *   advancing `nextIndex` optimistically, with at most MAX_INFLIGHT_APPENDS unacknowledged.
  * - `snapshot`: the entries the follower needs are compacted; an InstallSnapshot is on its way.
  */
-import type { NodeId } from '../common/types';
-import { invariant } from '../common/errors';
+import { invariant, type NodeId } from '../common';
 import { MAX_INFLIGHT_APPENDS } from './limits';
 import type { FollowerProgress } from './types';
 

@@ -2,8 +2,7 @@
  * Majority arithmetic. Only voters take part; learners are never passed in here.
  * test/unit/raft/quorum.test.ts checks these against a deliberately naive model (style §14).
  */
-import type { NodeId } from '../common/types';
-import { invariant } from '../common/errors';
+import { invariant, type NodeId } from '../common';
 
 export function quorumSize(voterCount: number): number {
   invariant(voterCount > 0, 'a quorum needs at least one voter', { voterCount });

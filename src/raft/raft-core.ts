@@ -22,9 +22,7 @@
  * §6.2), replication with rejection hints and pipelining, commit by counting only current-term
  * entries (Raft §5.4.2), learners, snapshots.
  */
-import type { NodeId, Term } from '../common/types';
-import { term as toTerm } from '../common/types';
-import { ErrorCode, invariant } from '../common/errors';
+import { ErrorCode, invariant, type NodeId, type Term, term as toTerm } from '../common';
 import { acceptAppend, classifySnapshot } from './follower';
 import { LeaderState } from './leader-state';
 import { MAX_ENTRY_BYTES, MAX_TERM_JUMP, MAX_UNCOMMITTED_ENTRIES, MAX_WIRE_VALUE } from './limits';

@@ -5,9 +5,7 @@
  * Indexes start at 1; index 0 with term 0 is the empty prefix every log shares. Entries at or
  * below `snapshotIndex` are compacted: only their last term is known.
  */
-import type { Term } from '../common/types';
-import { term as toTerm } from '../common/types';
-import { invariant } from '../common/errors';
+import { invariant, type Term, term as toTerm } from '../common';
 import type { Entry, Snapshot } from './types';
 
 export interface Unpersisted {

@@ -3,13 +3,11 @@
  * node holds, what it has handed to the driver to persist, send and apply, and the read-only
  * views a status display needs. The protocol that changes this state is RaftCore.
  */
-import type { NodeId, Term } from '../common/types';
-import { invariant } from '../common/errors';
+import { invariant, type NodeId, type Term } from '../common';
 import type { LeaderState, LeaderTiming } from './leader-state';
 import { MAX_COMMITTED_PER_READY } from './limits';
 import type { Message } from './messages';
-import type { RaftCoreOptions } from './options';
-import { validateOptions } from './options';
+import { type RaftCoreOptions, validateOptions } from './options';
 import { RaftLog } from './raft-log';
 import type { Entry, FollowerProgress, HardState, RaftRole, Ready, Snapshot } from './types';
 

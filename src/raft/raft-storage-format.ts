@@ -5,8 +5,7 @@
  */
 import * as path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { nodeId, term as toTerm } from '../common/types';
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode, nodeId, term as toTerm } from '../common';
 import { MAX_ENTRY_BYTES } from './limits';
 import type { Entry, HardState, Snapshot } from './types';
 

@@ -1,6 +1,5 @@
-import { type NodeId, type Term } from '../common/types';
-import type { Message } from './messages';
-import { messageProblem } from './messages';
+import { type NodeId, type Term } from '../common';
+import { type Message, messageProblem } from './messages';
 import type { Entry } from './types';
 
 /** The flat protobuf shape of a Raft message (proto/internal.proto RaftMessage). */

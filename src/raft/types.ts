@@ -2,8 +2,7 @@
  * Values shared by the Raft core, its storage and its drivers. Everything here is plain data
  * (numbers, strings, booleans, Uint8Array) so that it can cross gRPC and the disk unchanged.
  */
-import type { NodeId, Term } from '../common/types';
-import type { ErrorCode } from '../common/errors';
+import type { ErrorCode, NodeId, Term } from '../common';
 import type { Message } from './messages';
 
 /** A `noop` entry is appended by every new leader (Raft §8); state machines skip it but count its index. */

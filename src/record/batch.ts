@@ -309,7 +309,7 @@ export class UnsupportedCompressionError extends Error {
 /**
  * Bound on a decompressed records section wherever one is inflated without a topic's limit at hand
  * (consumers, fetch with decode_records, the cleaner, reads by timestamp): the largest
- * max.message.bytes a topic may set (storage/log-config.ts). A 1 MiB gzip batch can inflate to
+ * max.message.bytes a topic may set (common/log-config.ts). A 1 MiB gzip batch can inflate to
  * 1 GiB; inflating stops at the bound instead (style §3).
  */
 export const MAX_INFLATED_BATCH_BYTES = 64 * 1024 * 1024;

@@ -1,4 +1,4 @@
-import { ErrorCode } from '../common/errors';
+import { ErrorCode } from '../common';
 import {
   ATTRIBUTES,
   BATCH_HEADER_BYTES,

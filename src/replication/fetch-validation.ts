@@ -1,4 +1,4 @@
-import { UNDEFINED_EPOCH } from '../storage/leader-epoch-cache';
+import { UNDEFINED_EPOCH } from '../common';
 
 /** What validating a follower's fetch needs from the leader's log. */
 export interface LeaderLogView {

@@ -1,4 +1,4 @@
-import { invariant } from '../common/errors';
+import { invariant } from '../common';
 
 export interface ReplicaProgress {
   /** The follower's log end offset as of its last fetch. */

@@ -20,9 +20,8 @@
  * returns nothing (applying one may report back, which queues more), then arm a timer for
  * `nextDeadlineMs` and call `tick` then.
  */
-import { ErrorCode } from '../common/errors';
-import { tpKey } from '../common/types';
-import type { ReplicaFetchPartition, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol/messages';
+import { ErrorCode, type LeaderEpoch, type PartitionEpoch, tpKey } from '../common';
+import type { ReplicaFetchPartition, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol';
 import { checkFollowerFetch, type FollowerFetchCheck, followerTruncation } from './fetch-validation';
 import { LeaderState } from './leader-state';
 import type { AlterPartitionItem, AlterPartitionOutcome, PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaLogView, ReplicaRefusal } from './replica-types';
@@ -46,8 +45,8 @@ export interface PartitionStatus {
   readonly role: Role;
   /** The leader as the registration has it (-1: none). */
   readonly leaderId: number;
-  readonly leaderEpoch: number;
-  readonly partitionEpoch: number;
+  readonly leaderEpoch: LeaderEpoch;
+  readonly partitionEpoch: PartitionEpoch;
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
   /** An AlterPartition is in flight (sent, outcome not yet in the metadata). */
@@ -73,8 +72,8 @@ interface IsrChange {
 class PartitionState implements PartitionStatus {
   role: Role = 'follower';
   leaderId: number;
-  leaderEpoch: number;
-  partitionEpoch: number;
+  leaderEpoch: LeaderEpoch;
+  partitionEpoch: PartitionEpoch;
   replicas: readonly number[];
   isr: readonly number[];
   minInsync = 1;
@@ -115,7 +114,7 @@ class PartitionState implements PartitionStatus {
 
 interface FetchEntry {
   readonly state: PartitionState;
-  readonly leaderEpoch: number;
+  readonly leaderEpoch: LeaderEpoch;
   readonly fetchOffset: number;
   leaderHighWatermark: number;
   /** A write or an fsync of this partition is still to be reported. */

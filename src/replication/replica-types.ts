@@ -4,8 +4,8 @@
  * shell talks through. Plain data only, so that the whole-cluster simulation can drive the core
  * and the shell over a simulated network and simulated time.
  */
-import type { ErrorCode } from '../common/errors';
-import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
+import type { BrokerEpoch, ErrorCode, LeaderEpoch, PartitionEpoch } from '../common';
+import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol';
 
 /**
  * What the core reads of one partition's log, never writes: the shell applies the effects that
@@ -32,8 +32,8 @@ export interface PartitionAssignment {
   readonly partition: number;
   readonly topicId: string;
   readonly leader: number;
-  readonly leaderEpoch: number;
-  readonly partitionEpoch: number;
+  readonly leaderEpoch: LeaderEpoch;
+  readonly partitionEpoch: PartitionEpoch;
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
 }
@@ -42,14 +42,14 @@ export interface PartitionAssignment {
 export interface AlterPartitionItem {
   topicId: string;
   partition: number;
-  leaderEpoch: number;
-  partitionEpoch: number;
+  leaderEpoch: LeaderEpoch;
+  partitionEpoch: PartitionEpoch;
   newIsr: number[];
 }
 
 export interface AlterPartitionRequest {
   brokerId: number;
-  brokerEpoch: number;
+  brokerEpoch: BrokerEpoch;
   partitions: AlterPartitionItem[];
 }
 
@@ -92,9 +92,9 @@ export interface ReplicaRefusal {
  */
 export type ReplicaEffect =
   /** This replica leads `tp` from now; record `leaderEpoch` as starting at `epochStartOffset` (null: the log is offline). */
-  | { readonly kind: 'becameLeader'; readonly tp: string; readonly leaderEpoch: number; readonly isr: readonly number[]; readonly epochStartOffset: number | null }
+  | { readonly kind: 'becameLeader'; readonly tp: string; readonly leaderEpoch: LeaderEpoch; readonly isr: readonly number[]; readonly epochStartOffset: number | null }
   /** This replica follows `leaderId` (or nobody, -1); `wasLeader`: it stopped leading. */
-  | { readonly kind: 'becameFollower'; readonly tp: string; readonly leaderId: number; readonly leaderEpoch: number; readonly wasLeader: boolean }
+  | { readonly kind: 'becameFollower'; readonly tp: string; readonly leaderId: number; readonly leaderEpoch: LeaderEpoch; readonly wasLeader: boolean }
   /** Set the log's high watermark (leaders: every ISR member has it fsynced; followers: the leader's, within this log). */
   | { readonly kind: 'highWatermark'; readonly tp: string; readonly highWatermark: number }
   /** Send one fetch to `leaderId` (the shell adds replicaId, brokerEpoch, incarnationId) and report the answer with `fetchResponse`. */

@@ -1,7 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
-import { ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { type MetadataImage, NO_LEADER } from '../metadata/image';
+import { ErrorCode, type Logger } from '../common';
+import { type MetadataImage, NO_LEADER } from '../metadata';
 import type {
   AlterConfigsRequest,
   AlterConfigsResponse,
@@ -14,7 +13,7 @@ import type {
   DescribeTopicsRequest,
   DescribeTopicsResponse,
   ListTopicsRequest,
-} from '../protocol/messages';
+} from '../protocol';
 import { FORWARDED_KEY } from './controller-client';
 import { unary } from './grpc-util';
 

@@ -1,4 +1,4 @@
-import type { AlterPartitionRequest, AlterPartitionResponse, AlterPartitionTransport } from '../replication/replica-types';
+import type { AlterPartitionRequest, AlterPartitionResponse, AlterPartitionTransport } from '../replication';
 import type { ControllerClient } from './controller-client';
 
 /**

@@ -1,9 +1,7 @@
-import { type Clock, systemClock } from '../common/clock';
-import type { Logger } from '../common/logger';
-import { systemTimers, type Timers } from '../common/timers';
-import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from '../controller/broker-ops';
-import { BrokerSessionClient, type ControllerTransport } from '../controller/broker-session-client';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
+import { type Clock, type Logger, type Timers } from '../common';
+import { systemClock, systemTimers } from '../common/io';
+import { type BrokerRegistrationRequest, BrokerSessionClient, type ControllerTransport, type HeartbeatRequest, type HeartbeatResponse, type RegisterBrokerResponse } from '../controller';
+import type { MetadataPublisher } from '../metadata';
 import type { ControllerClient } from './controller-client';
 
 /** The broker's controller calls over gRPC, through the voters (ControllerClient follows NOT_CONTROLLER hints). */

@@ -1,8 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import { ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { type MetadataImage, NO_LEADER } from '../metadata/image';
-import type { FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol/messages';
+import { ErrorCode, type Logger } from '../common';
+import { type MetadataImage, NO_LEADER } from '../metadata';
+import type { FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol';
 import type { FetchHandler } from './fetch-handler';
 import { bidi, unary } from './grpc-util';
 import type { ProduceHandler } from './produce-handler';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_MAX_PARTITIONS } from '../controller/topic-validation';
-import type { FlushPolicy } from '../storage/partition-log';
+import { DEFAULT_MAX_PARTITIONS } from '../controller';
+import type { FlushPolicy } from '../storage';
 
 export type Role = 'broker' | 'controller';
 

@@ -1,7 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { fromServiceError } from '../protocol/rpc-client';
-import { CairnError, ErrorCode, isRetriable } from '../common/errors';
-import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
+import { CHANNEL_OPTIONS, fromServiceError, serviceDefinition } from '../protocol/io';
+import { CairnError, ErrorCode, isRetriable } from '../common';
 
 /** Metadata header on forwarded admin calls: the receiver must not forward them again. */
 export const FORWARDED_KEY = 'cairn-forwarded';

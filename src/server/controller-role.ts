@@ -1,23 +1,14 @@
 import type * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { SeededRandom } from '../common/random';
-import { systemTimers, type Timers } from '../common/timers';
-import type { HeartbeatRequest } from '../controller/broker-ops';
-import { ControllerService } from '../controller/controller-service';
-import type { AlterPartitionItem } from '../controller/isr-ops';
-import type { MetadataListener } from '../metadata/metadata-log';
-import type { MetadataPublisher } from '../metadata/metadata-publisher';
-import { encodeRecords } from '../metadata/records';
-import { RaftDriver } from '../raft/raft-driver';
-import { RaftTransport } from '../raft/raft-transport';
-import { fromWire, type RaftMessageWire } from '../raft/raft-wire';
+import { CairnError, type Clock, ErrorCode, type Logger, SeededRandom, type Timers } from '../common';
+import { systemTimers } from '../common/io';
+import { type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
+import { encodeRecords, type MetadataListener, type MetadataPublisher } from '../metadata';
+import { RaftDriver, RaftTransport } from '../raft/io';
+import { fromWire, type RaftMessageWire } from '../raft';
 import type { ControllerChannel } from './admin-service';
-import type { NodeConfig } from './config';
-import { peerAddress } from './config';
+import { type NodeConfig, peerAddress } from './config';
 import { invalidArgument, unary } from './grpc-util';
 
 /** The file of the one-voter metadata log that Cairn kept before every controller ran Raft. */

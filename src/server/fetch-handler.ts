@@ -1,9 +1,6 @@
-import { wakeOnFirst } from '../common/wake';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Clock } from '../common/clock';
-import type { Logger } from '../common/logger';
-import { decodeAllRecords, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record/batch';
-import { DecodeError } from '../record/encoding';
+import { wakeOnFirst } from '../common/io';
+import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
+import { decodeAllRecords, DecodeError, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
 import type {
   FetchPartition,
   FetchPartitionResult,
@@ -13,8 +10,8 @@ import type {
   ListOffsetsResponse,
   ListOffsetsResult,
   RecordMsg,
-} from '../protocol/messages';
-import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
+} from '../protocol';
+import { type ReplicaManager, toErrorResult } from '../replication/io';
 
 /**
  * A response when the client does not say: what a gRPC client accepts by default (grpc's

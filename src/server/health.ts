@@ -3,8 +3,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import * as path from 'node:path';
-import type { Logger } from '../common/logger';
-import { protoDir } from '../protocol/rpc';
+import type { Logger } from '../common';
+import { protoDir } from '../protocol/io';
 
 /** The standard health service's name (grpc.health.v1.Health) and the empty name meaning "the whole node". */
 const HEALTH_SERVICE = 'grpc.health.v1.Health';

@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode } from '../common';
 
 /** Bound on produce requests waiting for their turn at one partition (style §9). */
 export const MAX_QUEUED_APPENDS_PER_PARTITION = 1024;

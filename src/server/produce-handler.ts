@@ -1,13 +1,7 @@
-import { CairnError, ErrorCode, invariant } from '../common/errors';
-import type { Clock } from '../common/clock';
-import type { Logger } from '../common/logger';
-import { batchAttributes, Compression, COMPRESSION_MASK, encodeBatch, InflateLimitError, inflateRecordsSection, type RecordInput } from '../record/batch';
-import { checkInflatedBatch, inflatedTooLarge, inflateLimitBytes, timestampWindow, type ValidatedBatch, type ValidationFailure, type ValidationOptions, validateBatches } from '../record/validate';
-import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol/messages';
-import type { Partition } from '../replication/partition';
-import type { LeaderAppend } from '../replication/replica-driver';
-import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
-import { isCompacted } from '../storage/log-config';
+import { CairnError, type Clock, ErrorCode, invariant, isCompacted, type Logger } from '../common';
+import { batchAttributes, checkInflatedBatch, Compression, COMPRESSION_MASK, encodeBatch, inflatedTooLarge, inflateLimitBytes, InflateLimitError, inflateRecordsSection, type RecordInput, timestampWindow, validateBatches, type ValidatedBatch, type ValidationFailure, type ValidationOptions } from '../record';
+import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol';
+import { type LeaderAppend, type Partition, type ReplicaManager, toErrorResult } from '../replication/io';
 import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;

@@ -1,8 +1,6 @@
-import { ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { type ReplicaManager, toErrorResult } from '../replication/replica-manager';
-import { UNDEFINED_EPOCH } from '../storage/leader-epoch-cache';
-import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
+import { ErrorCode, type Logger, UNDEFINED_EPOCH } from '../common';
+import { type ReplicaManager, toErrorResult } from '../replication/io';
+import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol';
 
 /**
  * gRPC glue for the `Replica` service: a follower's fetch is served by

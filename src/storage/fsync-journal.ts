@@ -75,7 +75,7 @@ export function recordDurable(file: string, size: number): void {
 /** Last durable size per file, from a journal. */
 export function readFsyncJournal(fsys: FileSystem, file: string): Map<string, number> {
   const out = new Map<string, number>();
-  let text = '';
+  let text: string;
   try {
     text = fsys.readFile(file).toString('utf8');
   } catch {

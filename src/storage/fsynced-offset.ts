@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { crc32c } from '../record/crc32c';
+import { crc32c } from '../record';
 import { type FileSystem, writeFully } from './file-system';
 
 export const FSYNCED_OFFSET_FILE = 'fsynced-offset';

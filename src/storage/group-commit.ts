@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode } from '../common';
 
 /**
  * Group commit (design brief §4): every caller waiting for its offset to be durable shares the

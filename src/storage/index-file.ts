@@ -1,4 +1,4 @@
-import { readInt64, writeInt64 } from '../record/encoding';
+import { readInt64, writeInt64 } from '../record';
 import { type FileSystem, writeFully } from './file-system';
 
 /**

@@ -1,3 +1,4 @@
+import { UNDEFINED_EPOCH } from '../common';
 import { CheckpointFormatError, writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 
@@ -11,7 +12,6 @@ function checkpointWriter(fsys: FileSystem, file: string): (entries: readonly Ep
   return (entries) => writeFileAtomicSync(fsys, file, ['0', String(entries.length), ...entries.map((e) => `${e.epoch} ${e.startOffset}`)].join('\n') + '\n');
 }
 
-export const UNDEFINED_EPOCH = -1;
 export const UNDEFINED_OFFSET = -1;
 
 /**

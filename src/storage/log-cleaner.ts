@@ -1,8 +1,6 @@
-import type { Logger } from '../common/logger';
-import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record } from '../record/batch';
-import { rewriteBatch } from '../record/rewrite';
+import { isCompacted, type Logger } from '../common';
+import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record, rewriteBatch } from '../record';
 import { type FileSystem, writeFully } from './file-system';
-import { isCompacted } from './log-config';
 import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
 import type { PartitionLog } from './partition-log';
 

@@ -1,12 +1,9 @@
 import * as path from 'node:path';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { systemTimers, type TimerHandle, type Timers } from '../common/timers';
-import { tpKey } from '../common/types';
+import { CairnError, ErrorCode, type LogConfig, type Logger, type TimerHandle, type Timers, tpKey } from '../common';
+import { systemTimers } from '../common/io';
 import { OffsetCheckpointFile, writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 import { LogCleaner } from './log-cleaner';
-import { type LogConfig } from './log-config';
 import { CorruptSegmentError } from './log-segment';
 import { type FlushPolicy, PartitionLog } from './partition-log';
 

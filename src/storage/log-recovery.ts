@@ -1,7 +1,6 @@
 import * as path from 'node:path';
-import type { Logger } from '../common/logger';
+import { invariant, type Logger } from '../common';
 import type { FileSystem } from './file-system';
-import { invariant } from '../common/errors';
 import { CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, segmentFileName, TIME_INDEX_SUFFIX } from './log-segment';
 
 /**

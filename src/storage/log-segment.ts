@@ -1,20 +1,8 @@
 import * as path from 'node:path';
-import {
-  ATTRIBUTES,
-  BATCH_HEADER_BYTES,
-  batchBaseOffset,
-  batchLastOffset,
-  batchMaxTimestamp,
-  CRC,
-  isIntactBatch,
-  LOG_OVERHEAD,
-  MAGIC,
-  MAGIC_OFFSET,
-} from '../record/batch';
-import { crc32c } from '../record/crc32c';
+import { ATTRIBUTES, BATCH_HEADER_BYTES, batchBaseOffset, batchLastOffset, batchMaxTimestamp, CRC, crc32c, isIntactBatch, LOG_OVERHEAD, MAGIC, MAGIC_OFFSET } from '../record';
 import type { FileSystem } from './file-system';
 import { OffsetIndex, TimeIndex } from './index-file';
-import { MAX_MESSAGE_BYTES_LIMIT } from './log-config';
+import { MAX_MESSAGE_BYTES_LIMIT } from '../common';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -125,7 +113,7 @@ export class LogSegment {
     const fileBytes = fsys.fileSize(fd);
     const indexFile = path.join(dir, segmentFileName(baseOffset, INDEX_SUFFIX));
     const timeIndexFile = path.join(dir, segmentFileName(baseOffset, TIME_INDEX_SUFFIX));
-    let index = scan ? null : OffsetIndex.load(fsys, indexFile, baseOffset, fileBytes);
+    const index = scan ? null : OffsetIndex.load(fsys, indexFile, baseOffset, fileBytes);
     const segment = new LogSegment(fsys, dir, baseOffset, index ?? new OffsetIndex(fsys, indexFile, baseOffset), new TimeIndex(fsys, timeIndexFile, baseOffset), indexIntervalBytes, fd, fileBytes);
     if (index === null) {
       const result = segment.rebuild();

@@ -1,16 +1,11 @@
 import * as path from 'node:path';
-import { CairnError, ErrorCode, invariant } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { decodeRecords, stampBatch, stampLogAppendTime } from '../record/batch';
-import type { ValidatedBatch } from '../record/validate';
-import { validateBatches } from '../record/validate';
+import { CairnError, deletesByRetention, ErrorCode, invariant, type LogConfig, type Logger } from '../common';
+import { decodeRecords, stampBatch, stampLogAppendTime, validateBatches, type ValidatedBatch } from '../record';
 import type { FileSystem } from './file-system';
 import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
-import type { LogConfig } from './log-config';
-import { deletesByRetention } from './log-config';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };

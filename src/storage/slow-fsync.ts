@@ -1,4 +1,4 @@
-import type { Timers } from '../common/timers';
+import type { Timers } from '../common';
 import { delegateTo, type FileSystem } from './file-system';
 
 /**

@@ -6,7 +6,7 @@ import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
 import { gzipSync } from 'node:zlib';
-import { CorrelatedStream, RpcClient } from '../../src/protocol/rpc-client';
+import { CorrelatedStream, RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH, Compression, computeBatchCrc, CRC, encodeBatch, LOG_OVERHEAD } from '../../src/record/batch';
 import type { FetchResponse, ProduceResponse } from '../../src/protocol/messages';
@@ -138,7 +138,7 @@ describe.each(PRODUCE_PATHS)('bad produce input over %s is refused with typed co
     const r = await produce([{ topic: 'roomy', partition: 0, batches: bomb }]);
     expect(r.results[0]).toMatchObject({ errorCode: ErrorCode.MESSAGE_TOO_LARGE });
     await waitFor(() => cluster.log(1).split('compressed batch inflates past max.message.bytes').length > logged, 'the refusal to be logged');
-    const line = cluster.log(1).split('\n').findLast((l) => l.includes('compressed batch inflates past max.message.bytes'))!;
+    const line = cluster.log(1).split('\n').filter((l) => l.includes('compressed batch inflates past max.message.bytes')).at(-1)!;
     expect(JSON.parse(line)).toMatchObject({ node: 1, topic: 'roomy', partition: 0 });
     expect((await fetchAt('roomy', 0, 0)).results[0]!.highWatermark).toBe(hw);
     // The same partition, and others, still take writes (a gzip batch that fits included).

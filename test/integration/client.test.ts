@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
-import { RpcClient } from '../../src/protocol/rpc-client';
+import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
 import type { FetchResponse, ListOffsetsResponse } from '../../src/protocol/messages';
 import { freePorts, TestCluster } from '../helpers/processes';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
-import { RpcClient } from '../../src/protocol/rpc-client';
+import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
 import { freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';

@@ -11,11 +11,11 @@ import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
 import { LocalCluster } from '../../src/cli/local-cluster';
 import { ErrorCode } from '../../src/common/errors';
-import { createLogger } from '../../src/common/logger';
+import { createLogger } from '../../src/common/io/logger';
 import { nodeId, term } from '../../src/common/types';
-import { RpcClient } from '../../src/protocol/rpc-client';
+import { RpcClient } from '../../src/protocol/io/rpc-client';
 import type { Message } from '../../src/raft/messages';
-import { RaftTransport } from '../../src/raft/raft-transport';
+import { RaftTransport } from '../../src/raft/io/raft-transport';
 import { freePorts } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 

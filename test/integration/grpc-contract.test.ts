@@ -11,22 +11,28 @@ import * as descriptor from 'protobufjs/ext/descriptor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
-import { checkHealth } from '../../src/protocol/health-client';
-import { protoDir } from '../../src/protocol/rpc';
+import { checkHealth } from '../../src/protocol/io/health-client';
+import { protoDir } from '../../src/protocol/io/rpc';
 import { freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
-type Callback = (err: grpc.ServiceError | null, res: any) => void;
+/**
+ * A message or package as the plain client sees it: whatever protobufjs decoded, with no Cairn types —
+ * loosely typed on purpose, as JavaScript generated from the .proto would be.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the point of this test is a client without our types
+type Dynamic = any;
+type Callback = (err: grpc.ServiceError | null, res: Dynamic) => void;
 type PlainClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
 
 /** A client as protoc-generated code would build it: the .proto alone, grpc's default channel options. */
 function plainClient(address: string, service: 'Broker' | 'Admin'): PlainClient {
   const def = protoLoader.loadSync(path.join(protoDir(), 'cairn.proto'), { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as any;
+  const pkg = grpc.loadPackageDefinition(def) as Dynamic;
   return new pkg.cairn.v1[service](address, grpc.credentials.createInsecure()) as PlainClient;
 }
 
-function call(client: PlainClient, method: string, req: unknown): Promise<any> {
+function call(client: PlainClient, method: string, req: unknown): Promise<Dynamic> {
   return new Promise((resolve, reject) => client[method]!(req, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
@@ -67,10 +73,10 @@ describe('server reflection', () => {
   it('lists and describes every service without the .proto files', async () => {
     const reflectionProto = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
     const def = protoLoader.loadSync(reflectionProto, { keepCase: true, longs: Number, defaults: true });
-    const Reflection = (grpc.loadPackageDefinition(def) as any).grpc.reflection.v1.ServerReflection;
+    const Reflection = (grpc.loadPackageDefinition(def) as Dynamic).grpc.reflection.v1.ServerReflection;
     const client = new Reflection(`127.0.0.1:${cluster.node(1).port}`, grpc.credentials.createInsecure());
     const ask = (req: object) =>
-      new Promise<any>((resolve, reject) => {
+      new Promise<Dynamic>((resolve, reject) => {
         const stream = client.ServerReflectionInfo();
         stream.once('data', (res: unknown) => {
           stream.end();
@@ -91,14 +97,14 @@ describe('server reflection', () => {
     };
     for (const [service, methods] of Object.entries(expectations)) {
       const res = await ask({ file_containing_symbol: service });
-      const files = res.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => (descriptor.FileDescriptorProto as any).decode(b));
-      const root = (protobuf.Root as any).fromDescriptor({ file: files }) as protobuf.Root;
+      const files = res.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => (descriptor.FileDescriptorProto as Dynamic).decode(b));
+      const root = (protobuf.Root as Dynamic).fromDescriptor({ file: files }) as protobuf.Root;
       const found = root.lookupService(service);
       expect(Object.keys(found.methods), service).toEqual(methods);
     }
     const fetch = await ask({ file_containing_symbol: 'cairn.v1.FetchPartition' });
-    const files = fetch.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => (descriptor.FileDescriptorProto as any).decode(b));
-    const root = (protobuf.Root as any).fromDescriptor({ file: files }) as protobuf.Root;
+    const files = fetch.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => (descriptor.FileDescriptorProto as Dynamic).decode(b));
+    const root = (protobuf.Root as Dynamic).fromDescriptor({ file: files }) as protobuf.Root;
     expect(root.lookupType('cairn.v1.FetchPartition').fields.currentLeaderEpoch).toBeDefined();
     client.close();
   });

@@ -319,7 +319,11 @@ export class RaftSimulation {
     this.stats.partitions++;
     if (kind === 1) {
       const lone = this.random.pick(ids);
-      for (const o of ids) if (o !== lone) (this.network.cutLink(lone, o), this.network.cutLink(o, lone));
+      for (const o of ids) {
+        if (o === lone) continue;
+        this.network.cutLink(lone, o);
+        this.network.cutLink(o, lone);
+      }
       this.log(`isolate ${lone}`);
     } else if (kind === 2) {
       const side = new Set(this.random.shuffle([...ids]).slice(0, this.random.int(1, Math.floor(ids.length / 2))));

@@ -1,8 +1,8 @@
 /**
  * The layer contract of src/ (docs/architecture.md), checked over the whole tree. The contract itself
  * is test/unit/layers.json, which eslint.config.mjs also reads; this file holds only the checks and
- * the list of today's known violations (MOVES and KNOWN below). Both lists are ratchets: a new
- * violation fails, and so does an entry that no longer violates (delete it when you fix it).
+ * two allow-lists, MOVES and KNOWN, which are empty: src/ keeps the contract with no exceptions. Both
+ * are ratchets: a new violation fails, and so does an entry that no longer violates.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,123 +17,18 @@ const LAYERS: Record<LayerName, { pure: boolean; mayImport: LayerName[] }> = con
 const NAMES = Object.keys(LAYERS);
 
 /**
- * Files that sit in the wrong folder today: each is judged as if it were already in `to`, and is
- * listed here until it moves. Every one is a shell (timers, files, sockets, gRPC, storage) inside a
- * pure layer's folder; its new home is that layer's io/ folder.
+ * Files that sit in the wrong folder, each judged as if it were already in `to` until it moves (a
+ * shell inside a pure layer's folder goes to that layer's io/ folder). Empty since issue 16 item 6
+ * moved the last ones; an entry needs a reason and an issue that removes it.
  */
-const MOVES: Record<string, { to: LayerName; why: string }> = {
-  'src/common/wake.ts': { to: 'common/io', why: 'wakeOnFirst arms a setTimeout' },
-  'src/protocol/rpc.ts': { to: 'protocol/io', why: 'loads the .proto files (node:fs) and builds @grpc/grpc-js service definitions' },
-  'src/protocol/rpc-client.ts': { to: 'protocol/io', why: 'gRPC client calls with Date deadlines' },
-  'src/protocol/health-client.ts': { to: 'protocol/io', why: 'gRPC health client with a Date deadline' },
-  'src/metadata/local-metadata-log.ts': { to: 'metadata/io', why: 'a metadata log file (node:fs); issue 16 item 4 deletes it for a one-voter Raft' },
-  'src/metadata/metadata-fetch-transport.ts': { to: 'metadata/io', why: 'gRPC fetch of the metadata log, with setTimeout retries' },
-  'src/raft/raft-driver.ts': { to: 'raft/io', why: 'runs RaftCore on real timers and wires it to the metadata log' },
-  'src/raft/raft-storage.ts': { to: 'raft/io', why: 'the file store of Raft state (node:fs, storage/fsync-journal)' },
-  'src/raft/raft-transport.ts': { to: 'raft/io', why: 'gRPC transport (@grpc/grpc-js, node:perf_hooks)' },
-  'src/replication/partition.ts': { to: 'replication/io', why: 'holds the PartitionLog (storage); issue 16 item 1 makes it a thin shell over the replication core' },
-  'src/replication/replica-manager.ts': { to: 'replication/io', why: 'owns the LogManager (storage) and the partitions; issue 16 item 1 leaves it a shell' },
-  'src/replication/replica-fetcher-transport.ts': { to: 'replication/io', why: 'gRPC fetcher with setTimeout back-off; issue 16 item 1 moves its scheduling into the core' },
-};
+const MOVES: Record<string, { to: LayerName; why: string }> = {};
 
 /**
- * Today's other violations, each with the change that removes it. Keys are what the checks report:
+ * Other known violations, each with the change that removes it. Keys are what the checks report:
  * `table: A -> B` (A's layer may not import B's), `purity: F uses X` / `purity: F imports M`, and
- * `entry: F` (F is imported from another layer instead of its layer's index.ts — one entry per file
- * imported, whoever imports it; the fix is an index.ts for that layer and imports of '../layer').
+ * `entry: F` (F is imported from another layer instead of its layer's index.ts). Empty.
  */
-const KNOWN: Record<string, string> = {
-  // Imports outside the table (3).
-  'table: src/controller/topic-ops.ts -> src/storage/log-config.ts':
-    "move storage/log-config.ts (the topic config schema, pure) to common/ \u2014 brief \u00a72 puts the config schema there; storage and replication then import it from '../common'",
-  'table: src/raft/index.ts -> src/raft/raft-storage.ts': 'raft/index.ts stops re-exporting RaftStorage once raft-storage.ts is in raft/io/ (raft/io/index.ts exports it)',
-  'table: src/replication/fetch-validation.ts -> src/storage/leader-epoch-cache.ts':
-    'UNDEFINED_EPOCH is a protocol constant, not storage: move it to common/types.ts (with the branded LeaderEpoch) and import it from both',
-  // Shells inside pure common/ (13, three files to split).
-  'purity: src/common/clock.ts imports node:fs':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts imports node:perf_hooks':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses Date':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses clearInterval':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses performance':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses process':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/clock.ts uses setInterval':
-    'split: Clock and ManualClock stay; systemClock, clockSkewMs and watchClockSkewFile (performance, Date, process, node:fs, setInterval) go to common/io/system-clock.ts',
-  'purity: src/common/logger.ts imports pino': 'split: `export type Logger` stays (import type from pino is allowed); createLogger and silentLogger (pino, process.env) go to common/io/logger.ts',
-  'purity: src/common/logger.ts uses process': 'split: `export type Logger` stays (import type from pino is allowed); createLogger and silentLogger (pino, process.env) go to common/io/logger.ts',
-  'purity: src/common/timers.ts uses clearInterval': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  'purity: src/common/timers.ts uses clearTimeout': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  'purity: src/common/timers.ts uses setInterval': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  'purity: src/common/timers.ts uses setTimeout': 'split: the Timers port stays; systemTimers (setTimeout, setInterval) goes to common/io/system-timers.ts',
-  // Deep imports into another layer (52 files imported): each layer gets an index.ts and its importers name '../layer'.
-  // client/: 4
-  'entry: src/client/admin.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  'entry: src/client/cluster.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  'entry: src/client/consumer.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  'entry: src/client/producer.ts': "import from '../client' (client/index.ts exists; export what is missing)",
-  // common/: 6
-  'entry: src/common/clock.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/errors.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/logger.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/random.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/types.ts': "import from '../common' once common/index.ts exists",
-  'entry: src/common/wake.ts': "import from '../common' once common/index.ts exists",
-  // controller/: 8
-  'entry: src/controller/broker-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/controller-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/heartbeat-manager.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/isr-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/partition-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/quorum-controller.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/topic-ops.ts': "import from '../controller' once controller/index.ts exists",
-  'entry: src/controller/topic-validation.ts': "import from '../controller' once controller/index.ts exists",
-  // metadata/: 6
-  'entry: src/metadata/image.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/local-metadata-log.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/metadata-fetch-transport.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/metadata-log.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/metadata-publisher.ts': "import from '../metadata' once metadata/index.ts exists",
-  'entry: src/metadata/records.ts': "import from '../metadata' once metadata/index.ts exists",
-  // protocol/: 4
-  'entry: src/protocol/health-client.ts': "import from '../protocol' once protocol/index.ts exists",
-  'entry: src/protocol/messages.ts': "import from '../protocol' once protocol/index.ts exists",
-  'entry: src/protocol/rpc-client.ts': "import from '../protocol' once protocol/index.ts exists",
-  'entry: src/protocol/rpc.ts': "import from '../protocol' once protocol/index.ts exists",
-  // raft/: 7
-  'entry: src/raft/messages.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-core.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-driver.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-storage-format.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-transport.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/raft-wire.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  'entry: src/raft/types.ts': "import from '../raft' (raft/index.ts exists; export what is missing)",
-  // record/: 5
-  'entry: src/record/batch.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/crc32c.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/encoding.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/rewrite.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  'entry: src/record/validate.ts': "import from '../record' (record/index.ts exists; export what is missing)",
-  // replication/: 5
-  'entry: src/replication/fetch-validation.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/leader-state.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/partition.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/replica-fetcher-transport.ts': "import from '../replication' once replication/index.ts exists",
-  'entry: src/replication/replica-manager.ts': "import from '../replication' once replication/index.ts exists",
-  // server/: 2
-  'entry: src/server/config.ts': "import from '../server' once server/index.ts exists",
-  'entry: src/server/node.ts': "import from '../server' once server/index.ts exists",
-  // storage/: 5
-  'entry: src/storage/fsync-journal.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/leader-epoch-cache.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/log-config.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/log-manager.ts': "import from '../storage' once storage/index.ts exists",
-  'entry: src/storage/partition-log.ts': "import from '../storage' once storage/index.ts exists",
-};
+const KNOWN: Record<string, string> = {};
 
 // ---------------------------------------------------------------------------------------------
 // The checker. Pure over a map of sources, so that the negative controls below can feed it a bad tree.
@@ -197,7 +92,7 @@ function parse(file: string, text: string): Parsed {
 /** An identifier read as a value: not a property name, a declared name, or a type. */
 function isValueUse(id: ts.Identifier): boolean {
   const p = id.parent;
-  if ((ts.isPropertyAccessExpression(p) || ts.isQualifiedName(p)) && p.name === id) return false;
+  if ((ts.isPropertyAccessExpression(p) && p.name === id) || (ts.isQualifiedName(p) && p.right === id)) return false;
   if ((ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isPropertySignature(p) || ts.isMethodDeclaration(p) || ts.isMethodSignature(p)) && p.name === id) return false;
   if ((ts.isVariableDeclaration(p) || ts.isParameter(p) || ts.isFunctionDeclaration(p) || ts.isClassDeclaration(p) || ts.isBindingElement(p)) && p.name === id) return false;
   if (ts.isImportSpecifier(p) || ts.isExportSpecifier(p) || ts.isImportClause(p) || ts.isNamespaceImport(p)) return false;

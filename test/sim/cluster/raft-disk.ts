@@ -7,8 +7,8 @@
  */
 import type { Random } from '../../../src/common/random';
 import { term as toTerm } from '../../../src/common/types';
-import type { RaftPersistence } from '../../../src/raft/raft-driver';
-import type { PersistRequest } from '../../../src/raft/raft-storage';
+import type { RaftPersistence } from '../../../src/raft/io/raft-driver';
+import type { PersistRequest } from '../../../src/raft/io/raft-storage';
 import type { Entry, HardState, RaftInitialState, Snapshot } from '../../../src/raft/types';
 import type { SimScheduler } from './scheduler';
 

@@ -13,7 +13,8 @@
  * are checked after every step of every phase.
  */
 import { ErrorCode, errorName } from '../../../src/common/errors';
-import { silentLogger, type Logger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
+import { type Logger } from '../../../src/common/logger';
 import { SeededRandom, type Random } from '../../../src/common/random';
 import { tpKey } from '../../../src/common/types';
 import type { ControllerService } from '../../../src/controller/controller-service';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { clockSkewMs, systemClock, watchClockSkewFile } from '../../../src/common/clock';
+import { clockSkewMs, systemClock, watchClockSkewFile } from '../../../src/common/io/system-clock';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let stop: (() => void) | null = null;

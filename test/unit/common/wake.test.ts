@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { wakeOnFirst } from '../../../src/common/wake';
+import { wakeOnFirst } from '../../../src/common/io/wake';
 
 describe('wakeOnFirst', () => {
   afterEach(() => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock';
 import { ErrorCode } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { SeededRandom } from '../../../src/common/random';
 import type { HeartbeatResponse, RegisterBrokerResponse } from '../../../src/controller/broker-ops';
 import { BrokerSessionClient, type ControllerTransport } from '../../../src/controller/broker-session-client';

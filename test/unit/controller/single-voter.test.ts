@@ -3,11 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../../src/common/clock';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { SeededRandom } from '../../../src/common/random';
 import type { CommittedBatch } from '../../../src/metadata/metadata-log';
 import { MetadataPublisher } from '../../../src/metadata/metadata-publisher';
-import { RaftDriver } from '../../../src/raft/raft-driver';
+import { RaftDriver } from '../../../src/raft/io/raft-driver';
 import { loadNodeConfig } from '../../../src/server/config';
 import { ControllerRole, LegacyMetadataLogError } from '../../../src/server/controller-role';
 

@@ -1,6 +1,6 @@
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { protoRoot } from '../../../src/protocol/rpc';
+import { protoRoot } from '../../../src/protocol/io/rpc';
 import { encodedRecordBytes } from '../../../src/server/fetch-handler';
 
 const bytes = fc.option(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), { nil: null });

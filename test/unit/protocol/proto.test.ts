@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CAIRN_CODES_START, ErrorCode, errorInfo, errorTable } from '../../../src/common/errors';
-import { protoRoot } from '../../../src/protocol/rpc';
+import { protoRoot } from '../../../src/protocol/io/rpc';
 import { DOCS_FILE, generatedDocs, generatedProto, PROTO_FILE } from '../../tools/gen-errors';
 
 const tsCodes = Object.entries(ErrorCode).filter(([, v]) => typeof v === 'number') as [string, number][];

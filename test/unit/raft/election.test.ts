@@ -18,8 +18,6 @@ const vote = (from: number, to: number, t: number, lastLogIndex: number, lastLog
   lastLogTerm: term(lastLogTerm),
 });
 
-const responsesFrom = (c: Cluster, from: number, type: Message['type']) => c.queue.filter((m) => m.from === from && m.type === type);
-
 describe('§5.2 leader election', () => {
   test('a follower that hears nothing pre-votes without changing term, then campaigns and wins', () => {
     const c = new Cluster({ voters: [1, 2, 3] });

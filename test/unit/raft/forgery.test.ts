@@ -194,7 +194,7 @@ describe('forged Raft messages', () => {
           if (i % 10 === 0) c.run(50);
         }
       } catch (err) {
-        throw new Error(`seed ${seed}: ${(err as Error).message}`);
+        throw new Error(`seed ${seed}: ${(err as Error).message}`, { cause: err });
       }
     }
   });

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { nodeId, term } from '../../../src/common/types';
-import { ENTRIES_FILE, HARD_STATE_FILE, RaftStorage, RaftStorageError, SNAPSHOT_FILE } from '../../../src/raft/raft-storage';
+import { ENTRIES_FILE, HARD_STATE_FILE, RaftStorage, RaftStorageError, SNAPSHOT_FILE } from '../../../src/raft/io/raft-storage';
 import type { Entry } from '../../../src/raft/types';
 
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -11,7 +11,7 @@ import type { NodeId } from '../../../src/common/types';
 import { nodeId } from '../../../src/common/types';
 import type { Message } from '../../../src/raft/messages';
 import { RaftCore } from '../../../src/raft/raft-core';
-import { RaftStorage } from '../../../src/raft/raft-storage';
+import { RaftStorage } from '../../../src/raft/io/raft-storage';
 import type { Entry, Snapshot } from '../../../src/raft/types';
 import { bytes, text } from './cluster';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/common/errors';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH, Compression, computeBatchCrc, CRC, decodeAllRecords, decodeRecords, encodeBatch, InflateLimitError, LOG_OVERHEAD, MAX_TIMESTAMP } from '../../../src/record/batch';
 import { timestampWindow, validateBatches } from '../../../src/record/validate';
-import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../../../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../../../src/common/log-config';
 
 const NOW = 1_700_000_000_000;
 const HOUR = 3_600_000;

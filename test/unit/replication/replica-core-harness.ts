@@ -5,7 +5,7 @@
  * from leaders and the controller) are left to the test.
  */
 import { ErrorCode } from '../../../src/common/errors';
-import { tpKey } from '../../../src/common/types';
+import { leaderEpoch as toLeaderEpoch, partitionEpoch as toPartitionEpoch, tpKey } from '../../../src/common/types';
 import { ReplicaCore } from '../../../src/replication/replica-core';
 import type { PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaLogView } from '../../../src/replication/replica-types';
 import { LeaderEpochCache } from '../../../src/storage/leader-epoch-cache';
@@ -41,7 +41,7 @@ export class FakeLog implements ReplicaLogView {
 export const TOPIC = 't';
 
 export function assignment(partition: number, leader: number, leaderEpoch: number, isr: number[], replicas = [1, 2, 3], partitionEpoch = 0): PartitionAssignment {
-  return { topic: TOPIC, partition, topicId: 'tid', leader, leaderEpoch, partitionEpoch, replicas, isr };
+  return { topic: TOPIC, partition, topicId: 'tid', leader, leaderEpoch: toLeaderEpoch(leaderEpoch), partitionEpoch: toPartitionEpoch(partitionEpoch), replicas, isr };
 }
 
 export const tp = (partition: number) => tpKey(TOPIC, partition);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CairnError, ErrorCode, isRetriable } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
 import { GroupCommit, MAX_FLUSH_WAITERS } from '../../../src/storage/group-commit';
-import { DEFAULT_LOG_CONFIG } from '../../../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import { nodeFileSystem } from '../../../src/storage/file-system';
 import { PartitionLog } from '../../../src/storage/partition-log';
 import { tmpDir } from '../../helpers/tmp';

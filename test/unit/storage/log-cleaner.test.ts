@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
 import { nodeFileSystem } from '../../../src/storage/file-system';
 import { faultyFs } from '../../helpers/faulty-fs';
 import { LogCleaner } from '../../../src/storage/log-cleaner';
-import { DEFAULT_LOG_CONFIG } from '../../../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import { PartitionLog } from '../../../src/storage/partition-log';
 import { tmpDir } from '../../helpers/tmp';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CairnError, ErrorCode } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { SeededRandom } from '../../../src/common/random';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
-import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../../src/storage/log-config';
+import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import { SimDisk, type SimDiskFaults } from '../../sim/sim-disk';

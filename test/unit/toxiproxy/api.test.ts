@@ -281,7 +281,7 @@ describe('toxics', () => {
 
   it('rejects bad toxics with the real status codes', async () => {
     const proxy = await harness.client.createProxy(proxyBody('t'));
-    const body = (extra: object) => ({ type: 'latency', attributes: { latency: 1 }, ...extra });
+    const body = (extra: object) => ({ type: 'latency' as const, attributes: { latency: 1 }, ...extra });
     expect(JSON.parse((await raw('POST', '/proxies/t/toxics', body({ stream: 'sideways' }))).text)).toEqual({
       error: 'stream was invalid, can be either upstream or downstream',
       status: 400,

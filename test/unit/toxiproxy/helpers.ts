@@ -3,7 +3,7 @@ import type { Server, Socket } from 'node:net';
 import { Toxiproxy } from 'toxiproxy-node-client';
 import { expect } from 'vitest';
 import type { Proxy } from 'toxiproxy-node-client';
-import { silentLogger } from '../../../src/common/logger';
+import { silentLogger } from '../../../src/common/io/logger';
 import { ToxiproxyServer } from '../../../chaos/toxiproxy/server';
 
 /**
@@ -50,20 +50,20 @@ export class Upstream {
   ) {}
 
   static async start(mode: 'echo' | 'sink'): Promise<Upstream> {
-    let upstream: Upstream | undefined;
     const server = createServer((socket) => {
-      upstream!.sockets.push(socket);
-      upstream!.connectionCount += 1;
+      upstream.sockets.push(socket);
+      upstream.connectionCount += 1;
       socket.on('error', () => {});
       socket.on('data', (data: Buffer) => {
-        upstream!.chunks.push(data);
-        upstream!.receivedLength += data.length;
+        upstream.chunks.push(data);
+        upstream.receivedLength += data.length;
         if (mode === 'echo') socket.write(data);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
     const port = (server.address() as { port: number }).port;
-    upstream = new Upstream(server, `${LOOPBACK}:${port}`);
+    // Declared after the server, whose callbacks run only once a client connects (after this line).
+    const upstream = new Upstream(server, `${LOOPBACK}:${port}`);
     return upstream;
   }
 

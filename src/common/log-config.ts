@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode } from './errors';
 
 /**
  * Topic-level configuration, with Kafka's names and defaults where Kafka has one. Values arrive as

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { CairnError, ErrorCode } from '../common/errors';
+import { CairnError, ErrorCode } from '../../common';
 import { CHANNEL_OPTIONS, serviceDefinition } from './rpc';
 
 const ERROR_CODE_KEY = 'cairn-error-code';

@@ -1,17 +1,12 @@
-import { CairnError, ErrorCode, errorInfo } from '../common/errors';
-import type { Clock } from '../common/clock';
-import type { Logger } from '../common/logger';
-import type { Timers } from '../common/timers';
-import { tpKey } from '../common/types';
-import type { ImageChanges, MetadataImage, PartitionRegistration } from '../metadata/image';
-import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
-import type { ValidatedBatch } from '../record/validate';
-import type { LogManager } from '../storage/log-manager';
-import { type LogConfig, resolveLogConfig } from '../storage/log-config';
+import { CairnError, type Clock, ErrorCode, errorInfo, type LogConfig, type Logger, resolveLogConfig, type Timers, tpKey } from '../../common';
+import type { ImageChanges, MetadataImage, PartitionRegistration } from '../../metadata';
+import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
+import type { ValidatedBatch } from '../../record';
+import type { LogManager } from '../../storage';
 import { Partition } from './partition';
 import { type LeaderAppend, ReplicaDriver, type ReplicaDriverOptions } from './replica-driver';
 import { ReplicaFetchServer } from './replica-fetch-shell';
-import type { AlterPartitionTransport, ReplicaFetchTransport } from './replica-types';
+import type { AlterPartitionTransport, ReplicaFetchTransport } from '..';
 
 export interface ReplicaManagerOptions {
   nodeId: number;

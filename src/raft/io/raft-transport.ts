@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../common/logger';
-import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
-import type { Message } from './messages';
-import { toWire, type RaftMessageWire } from './raft-wire';
+import type { Logger } from '../../common';
+import { CHANNEL_OPTIONS, serviceDefinition } from '../../protocol/io';
+import { type Message, type RaftMessageWire, toWire } from '..';
 
 /** Messages queued for one peer while its stream is not writable; past it the oldest go (Raft resends). */
 export const MAX_QUEUED_MESSAGES_PER_PEER = 1024;

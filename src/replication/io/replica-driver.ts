@@ -6,16 +6,12 @@
  * in the core. Ports only (transports, Clock, Timers, logger), so the whole-cluster simulation
  * runs this very code over a simulated network and simulated time.
  */
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode, errorName } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { TimerHandle, Timers } from '../common/timers';
-import type { ReplicaFetchRequest } from '../protocol/messages';
-import type { ValidatedBatch } from '../record/validate';
-import type { AppendInfo } from '../storage/partition-log';
+import { brokerEpoch as toBrokerEpoch, CairnError, type Clock, ErrorCode, errorName, type Logger, type TimerHandle, type Timers } from '../../common';
+import type { ReplicaFetchRequest } from '../../protocol';
+import type { ValidatedBatch } from '../../record';
+import type { AppendInfo } from '../../storage';
 import type { Partition } from './partition';
-import { ReplicaCore } from './replica-core';
-import type { AlterPartitionOutcome, AlterPartitionResponse, AlterPartitionTransport, PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaFetchTransport } from './replica-types';
+import { type AlterPartitionOutcome, type AlterPartitionResponse, type AlterPartitionTransport, type PartitionAssignment, ReplicaCore, type ReplicaCoreOptions, type ReplicaEffect, type ReplicaFetchTransport } from '..';
 
 export interface ReplicaDriverOptions extends ReplicaCoreOptions {
   /** This process's incarnation: with the broker epoch, proves a fetch comes from the registered follower. */
@@ -282,7 +278,7 @@ export class ReplicaDriver {
     const p = this.hosted.get(e.tp);
     const where = { topic: p?.topic, partition: p?.partition, leaderEpoch: e.item.leaderEpoch, isr: e.isr, newIsr: e.item.newIsr };
     if (!e.retry) this.o.logger.info(where, e.change === 'shrink' ? 'isr shrink requested' : 'isr expansion requested');
-    this.o.alterPartitionTransport.send({ brokerId: this.o.nodeId, brokerEpoch: this.o.brokerEpoch(), partitions: [e.item] }).then(
+    this.o.alterPartitionTransport.send({ brokerId: this.o.nodeId, brokerEpoch: toBrokerEpoch(this.o.brokerEpoch()), partitions: [e.item] }).then(
       (res) => {
         if (this.stopped) return;
         const outcome = alterOutcome(res);

@@ -1,10 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import { CHANNEL_OPTIONS, serviceDefinition } from '../protocol/rpc';
-import { replay, MetadataImage } from './image';
-import { type MetadataListener, MetadataListeners, type MetadataLog } from './metadata-log';
-import { decodeRecords, type MetadataRecord } from './records';
+import { CairnError, ErrorCode, type Logger } from '../../common';
+import { CHANNEL_OPTIONS, serviceDefinition } from '../../protocol/io';
+import { decodeRecords, MetadataImage, type MetadataListener, MetadataListeners, type MetadataLog, type MetadataRecord, replay } from '..';
 
 const RETRY_MS = 300;
 

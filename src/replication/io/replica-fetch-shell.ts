@@ -5,11 +5,8 @@
  * the high watermark, an ISR expansion); this shell reads the batches to send and, with nothing to
  * send, parks the fetch until an append (long poll, on the injected Timers).
  */
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { TimerHandle, Timers } from '../common/timers';
-import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol/messages';
+import { CairnError, type Clock, ErrorCode, type Logger, type TimerHandle, type Timers } from '../../common';
+import type { ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse, ReplicaFetchResult } from '../../protocol';
 import type { Partition } from './partition';
 import type { ReplicaDriver } from './replica-driver';
 

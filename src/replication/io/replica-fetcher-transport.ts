@@ -1,7 +1,7 @@
-import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../protocol/messages';
-import { CorrelatedStream, RpcClient } from '../protocol/rpc-client';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { ReplicaFetchTransport } from './replica-types';
+import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
+import { CorrelatedStream, RpcClient } from '../../protocol/io';
+import { CairnError, ErrorCode } from '../../common';
+import type { ReplicaFetchTransport } from '..';
 
 /**
  * The follower's fetches over gRPC: one long-lived `Replica.Fetch` stream per leader, on which

@@ -10,7 +10,7 @@ protobuf.configure();
 
 /** The directory of the .proto files, found from both src/ (tests) and dist/src/ (the build). */
 export function protoDir(): string {
-  const candidates = [path.resolve(__dirname, '../../proto'), path.resolve(__dirname, '../../../proto')];
+  const candidates = [path.resolve(__dirname, '../../../proto'), path.resolve(__dirname, '../../../../proto')];
   for (const c of candidates) {
     try {
       fs.accessSync(path.join(c, 'cairn.proto'));

@@ -24,25 +24,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { invariant } from '../common/errors';
-import {
-  decodeHardState,
-  decodeSnapshot,
-  encodeFrame,
-  encodeHardState,
-  encodeSnapshot,
-  ENTRIES_FILE,
-  frameLength,
-  HARD_STATE_FILE,
-  RaftStorageError,
-  scanEntries,
-  SNAPSHOT_FILE,
-  TMP_SUFFIX,
-} from './raft-storage-format';
-import { recordDurable } from '../storage/fsync-journal';
-import type { Entry, RaftInitialState, Ready, Snapshot } from './types';
+import { invariant } from '../../common';
+import { decodeHardState, decodeSnapshot, encodeFrame, encodeHardState, encodeSnapshot, ENTRIES_FILE, type Entry, frameLength, HARD_STATE_FILE, type RaftInitialState, RaftStorageError, type Ready, scanEntries, type Snapshot, SNAPSHOT_FILE, TMP_SUFFIX } from '..';
+import { recordDurable } from '../../storage';
 
-export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from './raft-storage-format';
+export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from '..';
 
 export interface RaftStorageRecovery {
   /** Bytes of torn tail cut from the entry file on open (0 when the file was clean). */

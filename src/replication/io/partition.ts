@@ -1,10 +1,8 @@
-import { CairnError } from '../common/errors';
-import { tpKey } from '../common/types';
-import type { PartitionLog } from '../storage/partition-log';
-import type { PartitionStatus, ReplicaCore, Role } from './replica-core';
-import type { ReplicaLogView } from './replica-types';
+import { CairnError, tpKey } from '../../common';
+import type { PartitionLog } from '../../storage';
+import type { PartitionStatus, ReplicaCore, ReplicaLogView, Role } from '..';
 
-export type { Role } from './replica-core';
+export type { Role } from '..';
 
 /** What the replication core may read of a PartitionLog. */
 export function logView(log: PartitionLog): ReplicaLogView {

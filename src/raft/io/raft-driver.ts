@@ -1,17 +1,9 @@
-import type { Clock } from '../common/clock';
-import { CairnError, ErrorCode } from '../common/errors';
-import type { Logger } from '../common/logger';
-import type { Random } from '../common/random';
-import { systemTimers, type TimerHandle, type Timers } from '../common/timers';
-import type { NodeId } from '../common/types';
-import { MetadataImage, replay } from '../metadata/image';
-import { type CommittedBatch, type MetadataListener, MetadataListeners, type MetadataLog } from '../metadata/metadata-log';
-import { decodeRecords, encodeRecords, type MetadataRecord } from '../metadata/records';
-import { describeMessage, type Message } from './messages';
-import { RaftCore } from './raft-core';
+import { CairnError, type Clock, ErrorCode, type Logger, type NodeId, type Random, type TimerHandle, type Timers } from '../../common';
+import { systemTimers } from '../../common/io';
+import { type CommittedBatch, decodeRecords, encodeRecords, MetadataImage, type MetadataListener, MetadataListeners, type MetadataLog, type MetadataRecord, replay } from '../../metadata';
+import { describeMessage, type Entry, type FollowerProgress, type Message, RaftCore, type RaftInitialState, type RaftRole, type Snapshot } from '..';
 import { type PersistRequest, RaftStorage } from './raft-storage';
 import type { RaftTransport } from './raft-transport';
-import type { Entry, FollowerProgress, RaftInitialState, RaftRole, Snapshot } from './types';
 
 /**
  * Where the driver makes the core's state durable: RaftStorage on disk in production, an

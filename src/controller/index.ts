@@ -1,0 +1,6 @@
+/** The controller layer: the pure controller core and its operations (records out, error codes back). Entered here by server/ and the whole-cluster simulation's shells. */
+export * from './broker-ops';
+export * from './broker-session-client';
+export * from './controller-service';
+export * from './isr-ops';
+export * from './topic-validation';

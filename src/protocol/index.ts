@@ -1,0 +1,2 @@
+/** The protocol layer: the message types shared by server and client. Pure. */
+export * from './messages';
