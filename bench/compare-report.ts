@@ -33,11 +33,25 @@ export function targets(r: CompareReport): { target: string; cairn: number; nats
   const out: { target: string; cairn: number; nats: number; ratio: number; met: boolean }[] = [];
   const pair = (w: string) => [get('cairn', w), get('nats', w)] as const;
   const [ca, na] = pair('a');
-  if (ca && na) out.push({ target: '(a) Cairn ≥ 10× NATS publish rate', cairn: ca.records_per_s, nats: na.records_per_s, ratio: ca.records_per_s / na.records_per_s, met: ca.records_per_s >= 10 * na.records_per_s });
+  if (ca && na)
+    out.push({
+      target: '(a) Cairn ≥ 10× NATS publish rate',
+      cairn: ca.records_per_s,
+      nats: na.records_per_s,
+      ratio: ca.records_per_s / na.records_per_s,
+      met: ca.records_per_s >= 10 * na.records_per_s,
+    });
   const [cc, nc] = pair('c');
   if (cc && nc) out.push({ target: "(c) Cairn's p99 ≤ NATS's p99", cairn: cc.p99_ms, nats: nc.p99_ms, ratio: cc.p99_ms / nc.p99_ms, met: cc.p99_ms <= nc.p99_ms });
   const [ce, ne] = pair('e');
-  if (ce && ne) out.push({ target: '(e) Cairn ≥ 5× NATS consume rate', cairn: ce.records_per_s, nats: ne.records_per_s, ratio: ce.records_per_s / ne.records_per_s, met: ce.records_per_s >= 5 * ne.records_per_s });
+  if (ce && ne)
+    out.push({
+      target: '(e) Cairn ≥ 5× NATS consume rate',
+      cairn: ce.records_per_s,
+      nats: ne.records_per_s,
+      ratio: ce.records_per_s / ne.records_per_s,
+      met: ce.records_per_s >= 5 * ne.records_per_s,
+    });
   return out;
 }
 
@@ -47,15 +61,23 @@ const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '–
 export function renderMarkdown(r: CompareReport): string {
   const lines: string[] = [];
   lines.push(`### bench:compare, ${r.date.slice(0, 10)}`, '');
-  lines.push(`Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gib} GiB, Linux ${r.machine.kernel}, Node.js ${r.machine.node}. Every system ran three server processes on this machine, one system at a time, with the load generator (one Node.js process) beside them. Whole run: ${Math.round(r.seconds)} s.`, '');
+  lines.push(
+    `Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gib} GiB, Linux ${r.machine.kernel}, Node.js ${r.machine.node}. Every system ran three server processes on this machine, one system at a time, with the load generator (one Node.js process) beside them. Whole run: ${Math.round(r.seconds)} s.`,
+    '',
+  );
   lines.push('| system | version | what an acknowledged write means |', '| --- | --- | --- |');
   for (const s of r.systems) lines.push(`| ${s.name} | ${s.version} | ${s.skipped ? `**skipped**: ${s.skipped}` : s.durability} |`);
   lines.push('');
-  lines.push('| workload | system | measured | records/s | MB/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms | errors |', '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push(
+    '| workload | system | measured | records/s | MB/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms | errors |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const w of r.workloads) {
     for (const x of r.results.filter((y) => y.workload === w.id)) {
       const extra = x.producer_records_per_s !== undefined ? ` (producer ${int(x.producer_records_per_s)}/s)` : x.fill_records_per_s !== undefined ? ` (filled at ${int(x.fill_records_per_s)}/s)` : '';
-      lines.push(`| (${w.id}) ${w.title} | ${x.system} | ${x.measured}${extra} | ${int(x.records_per_s)} | ${x.mb_per_s.toFixed(1)} | ${ms(x.p50_ms)} | ${ms(x.p95_ms)} | ${ms(x.p99_ms)} | ${ms(x.p999_ms)} | ${ms(x.max_ms)} | ${x.errors} |`);
+      lines.push(
+        `| (${w.id}) ${w.title} | ${x.system} | ${x.measured}${extra} | ${int(x.records_per_s)} | ${x.mb_per_s.toFixed(1)} | ${ms(x.p50_ms)} | ${ms(x.p95_ms)} | ${ms(x.p99_ms)} | ${ms(x.p999_ms)} | ${ms(x.max_ms)} | ${x.errors} |`,
+      );
     }
   }
   const t = targets(r);
@@ -66,7 +88,13 @@ export function renderMarkdown(r: CompareReport): string {
       lines.push(`| ${x.target} | ${fmt(x.cairn)} | ${fmt(x.nats)} | ${x.ratio.toFixed(2)} | ${x.met ? 'yes' : '**no**'} |`);
     }
   }
-  lines.push('', `Settings: ${Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(', ')}.`, '');
+  lines.push(
+    '',
+    `Settings: ${Object.entries(r.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}.`,
+    '',
+  );
   return lines.join('\n');
 }
 
@@ -97,7 +125,9 @@ export function renderSvg(r: CompareReport): string {
   const panelH = 260;
   const top = 50;
   const parts: string[] = [];
-  parts.push(`<text x="20" y="28" font-size="16" font-weight="bold">Cairn vs ${systems.filter((s) => s !== 'cairn').join(', ') || 'peers'}: ${escape(r.date.slice(0, 10))}, ${r.machine.cpus} cores</text>`);
+  parts.push(
+    `<text x="20" y="28" font-size="16" font-weight="bold">Cairn vs ${systems.filter((s) => s !== 'cairn').join(', ') || 'peers'}: ${escape(r.date.slice(0, 10))}, ${r.machine.cpus} cores</text>`,
+  );
   systems.forEach((s, i) => {
     parts.push(`<rect x="${440 + i * 100}" y="16" width="12" height="12" fill="${COLORS[s] ?? '#777'}"/><text x="${456 + i * 100}" y="27" font-size="12">${escape(s)}</text>`);
   });

@@ -45,7 +45,11 @@ function summaryLine(system: string, w: Workload, r: LoadResult): string {
   return `${system} (${w.id}) ${w.title}: ${Math.round(r.records_per_s).toLocaleString('en')} records/s, ${r.mb_per_s.toFixed(1)} MB/s${lat}, ${r.errors} errors`;
 }
 
-async function runWorkload(sys: BenchSystem, w: Workload, o: { durationS: number; partitions: number; replicas: number; windowBytes: number; window: Record<string, number>; batchBytes: number }): Promise<WorkloadResult> {
+async function runWorkload(
+  sys: BenchSystem,
+  w: Workload,
+  o: { durationS: number; partitions: number; replicas: number; windowBytes: number; window: Record<string, number>; batchBytes: number },
+): Promise<WorkloadResult> {
   const stream: StreamSpec = { name: `bench-${w.id}-${Date.now()}`, partitions: o.partitions, replicas: o.replicas };
   await sys.createStream(stream);
   const spec: ProducerSpec = { acks: 'all', batchBytes: o.batchBytes, lingerMs: w.lingerMs };
@@ -95,12 +99,26 @@ async function runWorkload(sys: BenchSystem, w: Workload, o: { durationS: number
     // replay: fill (untimed setup, by the system's bulk path where it has one), then one reader from the start.
     progress(`${label}: loading ${w.records!.toLocaleString('en')} records`);
     const fillStart = hrMs();
-    const stored = sys.fill ? await sys.fill(stream, w.records!, w.recordSize) : (await produceLoad({ producers: [producer], recordSize: w.recordSize, maxRecords: w.records!, rate: 0, window, label: `${label} fill` })).records;
+    const stored = sys.fill
+      ? await sys.fill(stream, w.records!, w.recordSize)
+      : (await produceLoad({ producers: [producer], recordSize: w.recordSize, maxRecords: w.records!, rate: 0, window, label: `${label} fill` })).records;
     const fillRate = stored / ((hrMs() - fillStart) / 1000);
     // The reader runs alone: the loader's buffers and timers are gone before the clock starts.
     await closeProducer();
     const [r] = await consumeLoad({ consumers: [await sys.consumer(stream, 'replay')], expected: () => stored, done: () => true, label: `${label} replay` });
-    return { workload: w.id, system: sys.name, measured: 'consume (first to last record)', ...r!, errors: r!.errors + (w.records! - stored), p50_ms: NaN, p95_ms: NaN, p99_ms: NaN, p999_ms: NaN, max_ms: NaN, fill_records_per_s: fillRate };
+    return {
+      workload: w.id,
+      system: sys.name,
+      measured: 'consume (first to last record)',
+      ...r!,
+      errors: r!.errors + (w.records! - stored),
+      p50_ms: NaN,
+      p95_ms: NaN,
+      p99_ms: NaN,
+      p999_ms: NaN,
+      max_ms: NaN,
+      fill_records_per_s: fillRate,
+    };
   } finally {
     await closeProducer();
   }
@@ -157,7 +175,14 @@ async function main(): Promise<void> {
     try {
       await sys.start();
       for (const w of chosen) {
-        const r = await runWorkload(sys, w, { durationS: num(a.duration, 'duration'), partitions: num(a.partitions, 'partitions'), replicas, windowBytes: num(a['window-bytes'], 'window-bytes'), window: parseWindows(a.window), batchBytes: num(a['batch-size'], 'batch-size') });
+        const r = await runWorkload(sys, w, {
+          durationS: num(a.duration, 'duration'),
+          partitions: num(a.partitions, 'partitions'),
+          replicas,
+          windowBytes: num(a['window-bytes'], 'window-bytes'),
+          window: parseWindows(a.window),
+          batchBytes: num(a['batch-size'], 'batch-size'),
+        });
         results.push(r);
         process.stderr.write(summaryLine(sys.name, w, r) + '\n');
       }
@@ -169,7 +194,13 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000,
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memory_gib: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.versions.node },
-    settings: { duration_s: num(a.duration, 'duration'), partitions: num(a.partitions, 'partitions'), replicas, window_bytes: num(a['window-bytes'], 'window-bytes'), batch_bytes: num(a['batch-size'], 'batch-size') },
+    settings: {
+      duration_s: num(a.duration, 'duration'),
+      partitions: num(a.partitions, 'partitions'),
+      replicas,
+      window_bytes: num(a['window-bytes'], 'window-bytes'),
+      batch_bytes: num(a['batch-size'], 'batch-size'),
+    },
     workloads: chosen.map((w) => ({ id: w.id, title: w.title })),
     systems,
     results,
@@ -182,7 +213,15 @@ async function main(): Promise<void> {
   process.stderr.write(`\nwrote ${path.join(a.out, 'compare-latest.md')} and compare-latest.svg (${out.seconds.toFixed(0)} s)\n`);
   process.stderr.write(renderMarkdown(out));
   const headline = results.find((r) => r.system === 'cairn' && r.workload === 'a') ?? results[0];
-  report({ benchmark: 'compare', records_per_s: headline?.records_per_s, mb_per_s: headline?.mb_per_s, p50_ms: headline?.p50_ms, p99_ms: headline?.p99_ms, errors: results.reduce((s, r) => s + r.errors, 0), ...out } as Record<string, unknown>);
+  report({
+    benchmark: 'compare',
+    records_per_s: headline?.records_per_s,
+    mb_per_s: headline?.mb_per_s,
+    p50_ms: headline?.p50_ms,
+    p99_ms: headline?.p99_ms,
+    errors: results.reduce((s, r) => s + r.errors, 0),
+    ...out,
+  } as Record<string, unknown>);
 }
 
 main().catch((err) => {

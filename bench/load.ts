@@ -86,7 +86,10 @@ export async function produceLoad(o: ProduceLoadOptions): Promise<LoadResult> {
   let errors = 0;
   let firstError: unknown = null;
   const start = hrMs();
-  const ticker = setInterval(() => progress(`${o.label ?? 'produce'}: ${acked} records acknowledged, ${(acked / ((hrMs() - start) / 1000)).toFixed(0)} records/s${errors ? `, ${errors} errors` : ''}`), 1000);
+  const ticker = setInterval(
+    () => progress(`${o.label ?? 'produce'}: ${acked} records acknowledged, ${(acked / ((hrMs() - start) / 1000)).toFixed(0)} records/s${errors ? `, ${errors} errors` : ''}`),
+    1000,
+  );
   try {
     await Promise.all(
       o.producers.map(async (producer) => {

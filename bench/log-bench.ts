@@ -54,7 +54,18 @@ async function main(): Promise<void> {
   const logRun = async (keep: boolean): Promise<{ mbPerS: number; log: PartitionLog }> => {
     const dir = path.join(a.dir, 'log-0');
     fs.rmSync(dir, { recursive: true, force: true });
-    const log = PartitionLog.open({ fs: nodeFileSystem, dir, topic: 'bench', partition: 0, config: { ...DEFAULT_LOG_CONFIG, segmentBytes: 256 * 1024 * 1024 }, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: Date.now() });
+    const log = PartitionLog.open({
+      fs: nodeFileSystem,
+      dir,
+      topic: 'bench',
+      partition: 0,
+      config: { ...DEFAULT_LOG_CONFIG, segmentBytes: 256 * 1024 * 1024 },
+      recoveryPoint: 0,
+      logStartOffset: 0,
+      flushPolicy: { kind: 'fsync' },
+      logger: silentLogger,
+      nowMs: Date.now(),
+    });
     const start = hrMs();
     for (let i = 0; i < batches; i++) {
       const s = hrMs();
@@ -110,7 +121,7 @@ async function main(): Promise<void> {
     record_size: recordSize,
     batch_bytes: batch.length,
     records: batches * recordsPerBatch,
-    records_per_s: (appendMbPerS * 1024 * 1024) / batch.length * recordsPerBatch,
+    records_per_s: ((appendMbPerS * 1024 * 1024) / batch.length) * recordsPerBatch,
     mb_per_s: appendMbPerS,
     raw_disk_mb_per_s: rawMbPerS,
     append_vs_raw: appendMbPerS / rawMbPerS,

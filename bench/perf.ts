@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   try {
     await sys.start();
     await sys.createStream(stream);
-    const producers = await Promise.all(Array.from({ length: producersN }, () => sys.producer(stream, { acks, batchBytes: num(a['batch-size'], 'batch-size'), lingerMs: num(a['linger-ms'], 'linger-ms') })));
+    const producers = await Promise.all(
+      Array.from({ length: producersN }, () => sys.producer(stream, { acks, batchBytes: num(a['batch-size'], 'batch-size'), lingerMs: num(a['linger-ms'], 'linger-ms') })),
+    );
     const consumers = await Promise.all(Array.from({ length: consumersN }, (_, i) => sys.consumer(stream, `perf-group-${i}`)));
     let produced = 0;
     let producing = true;
@@ -76,7 +78,10 @@ async function main(): Promise<void> {
     const readers = await reading;
     const human = `${sys.name}: ${Math.round(p.records_per_s).toLocaleString('en')} records/s produced (${p.mb_per_s.toFixed(1)} MB/s), latency p50 ${p.p50_ms.toFixed(1)} ms, p99 ${p.p99_ms.toFixed(1)} ms, p99.9 ${p.p999_ms.toFixed(1)} ms, max ${p.max_ms.toFixed(1)} ms, ${p.errors} errors`;
     process.stderr.write('\n' + human + '\n');
-    for (const [i, r] of readers.entries()) process.stderr.write(`  reader ${i}: ${r.records.toLocaleString('en')} records, ${Math.round(r.records_per_s).toLocaleString('en')} records/s, end-to-end p50 ${r.p50_ms.toFixed(1)} ms, p99 ${r.p99_ms.toFixed(1)} ms\n`);
+    for (const [i, r] of readers.entries())
+      process.stderr.write(
+        `  reader ${i}: ${r.records.toLocaleString('en')} records, ${Math.round(r.records_per_s).toLocaleString('en')} records/s, end-to-end p50 ${r.p50_ms.toFixed(1)} ms, p99 ${r.p99_ms.toFixed(1)} ms\n`,
+      );
     report({
       benchmark: 'perf',
       system: sys.name,

@@ -26,7 +26,13 @@ describe('chaos smoke (real processes, Toxiproxy on every link)', () => {
   // The same faults against a cluster that acknowledges before fsync must lose acknowledged writes,
   // and lost-write must say so: otherwise a passing run above proves nothing (docs/chaos.md).
   it(`lose-unfsynced-all negative control (log.flush.policy=interval): lost-write fails (seed ${SEED})`, async () => {
-    const r = await runScenario(scenario('lose-unfsynced-all'), { durationS: DURATION_S, seed: SEED, resultsDir: path.join(os.tmpdir(), 'cairn-chaos-smoke'), logger: silentLogger, negativeControl: true });
+    const r = await runScenario(scenario('lose-unfsynced-all'), {
+      durationS: DURATION_S,
+      seed: SEED,
+      resultsDir: path.join(os.tmpdir(), 'cairn-chaos-smoke'),
+      logger: silentLogger,
+      negativeControl: true,
+    });
     expect(r.verdict, `report: ${r.reportDir}/summary.md`).toBe('fail');
     expect(r.checks.find((c) => c.checker === 'lost-write')?.ok, `report: ${r.reportDir}/summary.md`).toBe(false);
     expect(controlCaught(r)).toBe(true);

@@ -120,7 +120,9 @@ export function checkNoAbortedReads(txns: readonly TxnOp[], reads: readonly Read
     if (t.type === 'ok') for (const v of t.values) committed.add(v);
     else if (t.type === 'fail') for (const v of t.values) notCommitted.set(v, t.txn);
   }
-  const problems = reads.filter((r) => notCommitted.has(r.value) && !committed.has(r.value)).map((r) => `read ${r.value} of aborted transaction ${notCommitted.get(r.value)} at ${r.partition}:${r.offset}`);
+  const problems = reads
+    .filter((r) => notCommitted.has(r.value) && !committed.has(r.value))
+    .map((r) => `read ${r.value} of aborted transaction ${notCommitted.get(r.value)} at ${r.partition}:${r.offset}`);
   return result('aborted-read', problems, `${txns.length} transactions, ${reads.length} reads`);
 }
 
@@ -210,7 +212,8 @@ export function checkControllersAgree(images: readonly ControllerImage[]): Check
   const byOffset = new Map<number, ControllerImage[]>();
   for (const i of images) if (i.offset !== null) byOffset.set(i.offset, [...(byOffset.get(i.offset) ?? []), i]);
   for (const [offset, list] of byOffset) {
-    if (new Set(list.map((i) => i.digest)).size > 1) problems.push(`controllers diverged at metadata offset ${offset}: ${list.map((i) => `node ${i.node} digest ${i.digest.slice(0, 12)}`).join(', ')}`);
+    if (new Set(list.map((i) => i.digest)).size > 1)
+      problems.push(`controllers diverged at metadata offset ${offset}: ${list.map((i) => `node ${i.node} digest ${i.digest.slice(0, 12)}`).join(', ')}`);
   }
   const silent = images.filter((i) => i.offset === null).map((i) => i.node);
   if (silent.length > 0) problems.push(`controllers ${silent.join(',')} did not answer`);

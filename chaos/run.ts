@@ -41,7 +41,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const negative = values['negative-control'] === true;
-  const names = values.all ? SCENARIOS.filter((s) => !s.notApplicable && (!negative || s.negativeControl)).map((s) => s.name) : (values.scenario as string[] | undefined) ?? [];
+  const names = values.all ? SCENARIOS.filter((s) => !s.notApplicable && (!negative || s.negativeControl)).map((s) => s.name) : ((values.scenario as string[] | undefined) ?? []);
   if (names.length === 0) {
     process.stderr.write('usage: npm run chaos -- --list | --scenario NAME [--negative-control] [--duration S] [--seed N] [--seeds K] | --all [--negative-control]\n');
     return 2;
@@ -71,7 +71,9 @@ async function main(): Promise<number> {
       if (!good) failed++;
       const label = negative ? `${name} --negative-control (${s.negativeControl!.setting})` : name;
       const verdict = negative ? (good ? `: ${s.negativeControl!.expect} failed, as the unsafe setting must make it` : `: the negative control did not make ${s.negativeControl!.expect} fail`) : '';
-      process.stdout.write(`${r.verdict === 'pass' ? 'PASS' : 'FAIL'} ${label} seed=${seed} acked=${r.stats.ok} unknown=${r.stats.info} faults=${r.faults.length}${bad.length ? ` failed: ${bad.join(',')}` : ''}${verdict} → ${path.join(r.reportDir, 'summary.md')}\n`);
+      process.stdout.write(
+        `${r.verdict === 'pass' ? 'PASS' : 'FAIL'} ${label} seed=${seed} acked=${r.stats.ok} unknown=${r.stats.info} faults=${r.faults.length}${bad.length ? ` failed: ${bad.join(',')}` : ''}${verdict} → ${path.join(r.reportDir, 'summary.md')}\n`,
+      );
     }
   }
   return failed > 0 ? 1 : 0;

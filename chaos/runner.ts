@@ -144,7 +144,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await cluster.startAll();
     const admin = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 10_000 });
     try {
-      await admin.createTopic({ name: topic, partitions, replicationFactor: 3, assignments: s.assignment, configs: { 'min.insync.replicas': String(s.minInsync ?? 2), 'segment.bytes': String(CHAOS_SEGMENT_BYTES) } });
+      await admin.createTopic({
+        name: topic,
+        partitions,
+        replicationFactor: 3,
+        assignments: s.assignment,
+        configs: { 'min.insync.replicas': String(s.minInsync ?? 2), 'segment.bytes': String(CHAOS_SEGMENT_BYTES) },
+      });
       await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
     } finally {
       admin.close();
@@ -197,7 +203,16 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     }, 60_000);
     admin2.close();
     await cluster.cluster.stopAll('SIGTERM');
-    checks.push(converged ? await checkReplicas(cluster, topic, final, replicas) : { checker: 'replicas-agree', ok: false, summary: 'ISRs never became full again', problems: ['replicas did not all rejoin the ISR (or a reassignment did not finish) within 60 s of the drain'] });
+    checks.push(
+      converged
+        ? await checkReplicas(cluster, topic, final, replicas)
+        : {
+            checker: 'replicas-agree',
+            ok: false,
+            summary: 'ISRs never became full again',
+            problems: ['replicas did not all rejoin the ISR (or a reassignment did not finish) within 60 s of the drain'],
+          },
+    );
   } catch (err) {
     checks.push({ checker: 'run', ok: false, summary: 'the run itself failed', problems: [(err as Error).stack ?? String(err)] });
   } finally {

@@ -10,7 +10,18 @@ import { PartitionLog } from '../src/storage/partition-log';
  * data directory: replicas must agree on these byte for byte.
  */
 export async function logBytes(dataDir: string, topic: string, partition: number, upTo: number): Promise<Buffer> {
-  const log = PartitionLog.open({ fs: nodeFileSystem, dir: path.join(dataDir, `${topic}-${partition}`), topic, partition, config: DEFAULT_LOG_CONFIG, recoveryPoint: Number.MAX_SAFE_INTEGER, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+  const log = PartitionLog.open({
+    fs: nodeFileSystem,
+    dir: path.join(dataDir, `${topic}-${partition}`),
+    topic,
+    partition,
+    config: DEFAULT_LOG_CONFIG,
+    recoveryPoint: Number.MAX_SAFE_INTEGER,
+    logStartOffset: 0,
+    flushPolicy: { kind: 'fsync' },
+    logger: silentLogger,
+    nowMs: 0,
+  });
   const parts: Buffer[] = [];
   let offset = log.logStartOffset;
   try {

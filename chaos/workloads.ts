@@ -34,7 +34,17 @@ export class ProducerWorkload {
   start(): void {
     this.running = true;
     for (let p = 0; p < this.o.producers; p++) {
-      const producer = new Producer({ bootstrap: this.o.bootstrap, acks: 'all', lingerMs: 2, deliveryTimeoutMs: 10_000, requestTimeoutMs: 4_000, retryBackoffMs: 100, retryBackoffMaxMs: 500, maxBlockMs: 10_000, metadataMaxAgeMs: 2_000 });
+      const producer = new Producer({
+        bootstrap: this.o.bootstrap,
+        acks: 'all',
+        lingerMs: 2,
+        deliveryTimeoutMs: 10_000,
+        requestTimeoutMs: 4_000,
+        retryBackoffMs: 100,
+        retryBackoffMaxMs: 500,
+        maxBlockMs: 10_000,
+        metadataMaxAgeMs: 2_000,
+      });
       this.producers.push(producer);
       this.loops.push(this.loop(p, producer));
     }
@@ -101,9 +111,7 @@ export class ReaderWorkload {
   private running = false;
   private loop: Promise<void> | null = null;
 
-  constructor(
-    private readonly o: { bootstrap: string; topic: string; partitions: number; history: History; process: number },
-  ) {}
+  constructor(private readonly o: { bootstrap: string; topic: string; partitions: number; history: History; process: number }) {}
 
   start(): void {
     this.running = true;

@@ -69,9 +69,7 @@ export class NatsSystem implements BenchSystem {
   async createStream(s: StreamSpec): Promise<void> {
     const jsm = await this.admin!.jetstreamManager();
     for (let i = 0; i < s.partitions; i++) {
-      await retryUntil(`create stream ${s.name}-${i}`, () =>
-        jsm.streams.add({ name: `${s.name}-${i}`, subjects: [`${s.name}.${i}`], num_replicas: s.replicas, storage: StorageType.File }),
-      );
+      await retryUntil(`create stream ${s.name}-${i}`, () => jsm.streams.add({ name: `${s.name}-${i}`, subjects: [`${s.name}.${i}`], num_replicas: s.replicas, storage: StorageType.File }));
     }
   }
 
@@ -116,7 +114,7 @@ export class NatsSystem implements BenchSystem {
     };
     const ahead = 200_000;
     try {
-      for (let sent = 0; sent < records; ) {
+      for (let sent = 0; sent < records;) {
         const chunk = Math.min(10_000, records - sent);
         for (let j = 0; j < chunk; j++) nc.publish(`${s.name}.${(sent + j) % s.partitions}`, value);
         sent += chunk;

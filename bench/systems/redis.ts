@@ -48,7 +48,24 @@ export class RedisSystem implements BenchSystem {
     for (let i = 0; i < this.o.nodes; i++) {
       const dir = path.join(this.baseDir, `r${i + 1}`);
       fs.mkdirSync(dir, { recursive: true });
-      const args = ['--port', String(this.ports[i]), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--protected-mode', 'no', '--daemonize', 'no'];
+      const args = [
+        '--port',
+        String(this.ports[i]),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--save',
+        '',
+        '--protected-mode',
+        'no',
+        '--daemonize',
+        'no',
+      ];
       if (i > 0) args.push('--replicaof', '127.0.0.1', String(this.ports[0]));
       this.procs.push(spawnServer(this.bin, args, path.join(dir, 'server.log')));
     }
@@ -135,7 +152,7 @@ export class RedisSystem implements BenchSystem {
     const keys = this.keys(s);
     const value = Buffer.alloc(recordSize, 0x66);
     const inflight: Promise<unknown>[] = [];
-    for (let sent = 0; sent < records; ) {
+    for (let sent = 0; sent < records;) {
       const chunk = Math.min(10_000, records - sent);
       const pipeline = redis.pipeline();
       for (let j = 0; j < chunk; j++) pipeline.xadd(keys[(sent + j) % keys.length]!, '*', 'v', value);
@@ -161,7 +178,8 @@ export class RedisSystem implements BenchSystem {
     }
     return pollingConsumer(
       async (onRecord) => {
-        const res = (await redis.callBuffer('XREADGROUP', 'GROUP', group, 'c1', 'COUNT', READ_COUNT, 'BLOCK', 200, 'NOACK', 'STREAMS', ...keys, ...keys.map(() => '>'))) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        const res = (await redis.callBuffer('XREADGROUP', 'GROUP', group, 'c1', 'COUNT', READ_COUNT, 'BLOCK', 200, 'NOACK', 'STREAMS', ...keys, ...keys.map(() => '>'))) as
+          [Buffer, [Buffer, Buffer[]][]][] | null;
         if (res === null) return;
         for (const [, entries] of res) for (const [, fields] of entries) onRecord(fields[1]!);
       },

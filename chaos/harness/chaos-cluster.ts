@@ -268,7 +268,11 @@ export class ChaosCluster {
   segments(id: number, topic: string, partition: number): string[] {
     const dir = path.join(this.cluster.node(id).dataDir, `${topic}-${partition}`);
     if (!fs.existsSync(dir)) return [];
-    return fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort().map((f) => path.join(dir, f));
+    return fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.log'))
+      .sort()
+      .map((f) => path.join(dir, f));
   }
 
   /** Fills a tmpfs-backed node's data directory to the last byte. */
@@ -318,7 +322,10 @@ export class ChaosCluster {
   }
 
   async isolate(id: number, fromClients = false): Promise<void> {
-    await this.partition([id], this.ids.filter((x) => x !== id));
+    await this.partition(
+      [id],
+      this.ids.filter((x) => x !== id),
+    );
     if (fromClients) {
       await this.cut(CLIENT, nodeName(id));
       await this.cut(nodeName(id), CLIENT);

@@ -15,12 +15,25 @@ interface AttributeSpec {
 
 export const TOXIC_TYPES: Readonly<Record<string, AttributeSpec>> = {
   noop: { goStruct: 'NoopToxic', fields: [] },
-  latency: { goStruct: 'LatencyToxic', fields: [['latency', 'int64'], ['jitter', 'int64']] },
+  latency: {
+    goStruct: 'LatencyToxic',
+    fields: [
+      ['latency', 'int64'],
+      ['jitter', 'int64'],
+    ],
+  },
   bandwidth: { goStruct: 'BandwidthToxic', fields: [['rate', 'int64']] },
   slow_close: { goStruct: 'SlowCloseToxic', fields: [['delay', 'int64']] },
   timeout: { goStruct: 'TimeoutToxic', fields: [['timeout', 'int64']] },
   reset_peer: { goStruct: 'ResetToxic', fields: [['timeout', 'int64']] },
-  slicer: { goStruct: 'SlicerToxic', fields: [['average_size', 'int'], ['size_variation', 'int'], ['delay', 'int']] },
+  slicer: {
+    goStruct: 'SlicerToxic',
+    fields: [
+      ['average_size', 'int'],
+      ['size_variation', 'int'],
+      ['delay', 'int'],
+    ],
+  },
   limit_data: { goStruct: 'LimitDataToxic', fields: [['bytes', 'int64']] },
 };
 

@@ -28,9 +28,16 @@ export async function produceCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('produce takes exactly one topic');
   const topic = positionals[0]!;
   const acksRaw = (values.acks as string | undefined) ?? 'all';
-  const acks: Acks = acksRaw === 'all' || acksRaw === '-1' ? 'all' : acksRaw === '1' ? 1 : acksRaw === '0' ? 0 : (() => {
-    throw new UsageError(`--acks must be all, 1 or 0, not "${acksRaw}"`);
-  })();
+  const acks: Acks =
+    acksRaw === 'all' || acksRaw === '-1'
+      ? 'all'
+      : acksRaw === '1'
+        ? 1
+        : acksRaw === '0'
+          ? 0
+          : (() => {
+              throw new UsageError(`--acks must be all, 1 or 0, not "${acksRaw}"`);
+            })();
   const separator = values['key-separator'] as string | undefined;
   const partition = values.partition === undefined ? undefined : intOption(values, 'partition', 0);
   const producer = new Producer({ bootstrap: values.bootstrap as string | undefined, acks, lingerMs: intOption(values, 'linger-ms', 5) });

@@ -18,7 +18,18 @@ ${Object.entries(KEYS)
 export async function serverCommand(argv: string[]): Promise<number> {
   const options: Options = { config: { type: 'string' } };
   for (const k of Object.keys(KEYS)) options[flagName(k)] = { type: 'string' };
-  for (const k of ['log.segment.bytes', 'log.roll.ms', 'log.retention.ms', 'log.retention.bytes', 'log.cleanup.policy', 'message.max.bytes', 'log.message.timestamp.type', 'log.index.interval.bytes', 'log.cleaner.delete.retention.ms', 'min.insync.replicas']) {
+  for (const k of [
+    'log.segment.bytes',
+    'log.roll.ms',
+    'log.retention.ms',
+    'log.retention.bytes',
+    'log.cleanup.policy',
+    'message.max.bytes',
+    'log.message.timestamp.type',
+    'log.index.interval.bytes',
+    'log.cleaner.delete.retention.ms',
+    'min.insync.replicas',
+  ]) {
     options[flagName(k)] = { type: 'string' };
   }
   const { values } = parse(argv, options);

@@ -58,7 +58,9 @@ export async function topicsCommand(argv: string[]): Promise<number> {
             continue;
           }
           const rf = t.partitions[0]?.replicas.length ?? 0;
-          const configs = Object.entries(t.configs).map(([k, v]) => `${k}=${v}`).join(',');
+          const configs = Object.entries(t.configs)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',');
           const under = t.partitions.filter((p) => p.underReplicated).length;
           const offline = t.partitions.filter((p) => p.offline).length;
           out(`Topic: ${t.name}\tTopicId: ${t.topicId}\tPartitionCount: ${t.partitions.length}\tReplicationFactor: ${rf}\tConfigs: ${configs}`);
@@ -66,7 +68,9 @@ export async function topicsCommand(argv: string[]): Promise<number> {
           for (const p of t.partitions) {
             const flags = [p.offline ? 'OFFLINE' : '', p.underReplicated && !p.offline ? 'UNDER-REPLICATED' : ''].filter(Boolean).join(' ');
             const moving = p.addingReplicas.length + p.removingReplicas.length > 0 ? `\tAdding: ${p.addingReplicas.join(',')}\tRemoving: ${p.removingReplicas.join(',')}` : '';
-            out(`\tTopic: ${t.name}\tPartition: ${p.partition}\tLeader: ${p.leaderId < 0 ? 'none' : p.leaderId}\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}${p.offlineReplicas.length ? `\tOffline: ${p.offlineReplicas.join(',')}` : ''}${moving}${flags ? `\t${flags}` : ''}`);
+            out(
+              `\tTopic: ${t.name}\tPartition: ${p.partition}\tLeader: ${p.leaderId < 0 ? 'none' : p.leaderId}\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}${p.offlineReplicas.length ? `\tOffline: ${p.offlineReplicas.join(',')}` : ''}${moving}${flags ? `\t${flags}` : ''}`,
+            );
           }
         }
         return status;
@@ -93,18 +97,24 @@ export async function topicsCommand(argv: string[]): Promise<number> {
         if (positionals.length !== 1 || values.partition === undefined) throw new UsageError('topics reassign takes a topic name and --partition');
         const cancel = values.cancel === true;
         if (!cancel && typeof values.replicas !== 'string') throw new UsageError('topics reassign needs --replicas ID,ID,... (or --cancel)');
-        const replicas = cancel ? [] : (values.replicas as string).split(',').map((x) => {
-          const n = Number(x.trim());
-          if (!Number.isInteger(n)) throw new UsageError(`--replicas takes broker ids, got "${x}"`);
-          return n;
-        });
+        const replicas = cancel
+          ? []
+          : (values.replicas as string).split(',').map((x) => {
+              const n = Number(x.trim());
+              if (!Number.isInteger(n)) throw new UsageError(`--replicas takes broker ids, got "${x}"`);
+              return n;
+            });
         const partition = intOption(values, 'partition', 0);
         const [r] = await admin.reassignPartitions([{ topic: positionals[0]!, partition, replicas }]);
         if (r && r.errorCode !== ErrorCode.NONE) {
           process.stderr.write(`${positionals[0]}-${partition}: ${errorName(r.errorCode)}: ${r.errorMessage}\n`);
           return 1;
         }
-        out(cancel ? `Cancelled the reassignment of ${positionals[0]}-${partition}.` : `Reassignment of ${positionals[0]}-${partition} to [${replicas.join(',')}] started; "cairn topics describe ${positionals[0]}" shows its progress.`);
+        out(
+          cancel
+            ? `Cancelled the reassignment of ${positionals[0]}-${partition}.`
+            : `Reassignment of ${positionals[0]}-${partition} to [${replicas.join(',')}] started; "cairn topics describe ${positionals[0]}" shows its progress.`,
+        );
         return 0;
       }
       default:

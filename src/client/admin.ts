@@ -120,7 +120,13 @@ export class Admin {
   }
 
   async deleteTopics(names: string[]): Promise<DeleteTopicsResponse['results']> {
-    return (await this.call<DeleteTopicsResponse>('DeleteTopics', () => ({ names }), (res) => transientItem(res.results))).results;
+    return (
+      await this.call<DeleteTopicsResponse>(
+        'DeleteTopics',
+        () => ({ names }),
+        (res) => transientItem(res.results),
+      )
+    ).results;
   }
 
   async listTopics(includeInternal = false): Promise<ListTopicsResponse['topics']> {
@@ -128,11 +134,21 @@ export class Admin {
   }
 
   async describeTopics(names: string[] = []): Promise<TopicDescription[]> {
-    return (await this.call<DescribeTopicsResponse>('DescribeTopics', () => ({ names }), (res) => transientItem(res.topics))).topics;
+    return (
+      await this.call<DescribeTopicsResponse>(
+        'DescribeTopics',
+        () => ({ names }),
+        (res) => transientItem(res.topics),
+      )
+    ).topics;
   }
 
   async alterConfigs(topic: string, set: Record<string, string>, remove: string[] = []): Promise<void> {
-    const res = await this.call<AlterConfigsResponse>('AlterConfigs', () => ({ topic, set, delete: remove }), (r) => transientItem([r]));
+    const res = await this.call<AlterConfigsResponse>(
+      'AlterConfigs',
+      () => ({ topic, set, delete: remove }),
+      (r) => transientItem([r]),
+    );
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);
   }
 
@@ -141,7 +157,13 @@ export class Admin {
    * the move has started; `describeTopics` shows adding/removing replicas until it completes.
    */
   async reassignPartitions(moves: { topic: string; partition: number; replicas: number[] }[]): Promise<AlterReassignmentsResponse['results']> {
-    return (await this.call<AlterReassignmentsResponse>('AlterPartitionReassignments', () => ({ reassignments: moves }), (res) => transientItem(res.results))).results;
+    return (
+      await this.call<AlterReassignmentsResponse>(
+        'AlterPartitionReassignments',
+        () => ({ reassignments: moves }),
+        (res) => transientItem(res.results),
+      )
+    ).results;
   }
 
   /** Brokers, controller and topics as a broker sees them. */

@@ -215,7 +215,15 @@ export class Consumer {
           if (!chunk) break;
           a.bufferedBytes -= chunk.batches.length;
           const { topic, partition } = a;
-          a.decoded = decodeAllRecordsWith(chunk.batches, a.position ?? chunk.from, (offset, timestamp, key, value, headers): ConsumerRecord => ({ topic, partition, offset, timestamp, key, value, headers }));
+          a.decoded = decodeAllRecordsWith(chunk.batches, a.position ?? chunk.from, (offset, timestamp, key, value, headers): ConsumerRecord => ({
+            topic,
+            partition,
+            offset,
+            timestamp,
+            key,
+            value,
+            headers,
+          }));
           a.decodedNext = 0;
           a.decodedEnd = chunk.lastOffsetPlusOne;
         }
@@ -250,7 +258,9 @@ export class Consumer {
       await this.cluster.topic(topic);
       const leader = this.cluster.cachedPartition(topic, partition)?.leaderId ?? -1;
       if (leader < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
-      const res = await this.cluster.broker(leader).rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }] }, this.cluster.requestTimeoutMs);
+      const res = await this.cluster
+        .broker(leader)
+        .rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }] }, this.cluster.requestTimeoutMs);
       const r = res.results[0];
       if (!r || r.errorCode !== ErrorCode.NONE) throw new CairnError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage || 'list offsets failed');
       return r.offset;
@@ -323,7 +333,13 @@ export class Consumer {
     }
     this.inflight.add(leader);
     const generations = parts.map((a) => a.generation);
-    const partitions: FetchPartition[] = parts.map((a) => ({ topic: a.topic, partition: a.partition, fetchOffset: a.fetchPosition!, partitionMaxBytes: this.o.partitionMaxBytes, currentLeaderEpoch: -1 }));
+    const partitions: FetchPartition[] = parts.map((a) => ({
+      topic: a.topic,
+      partition: a.partition,
+      fetchOffset: a.fetchPosition!,
+      partitionMaxBytes: this.o.partitionMaxBytes,
+      currentLeaderEpoch: -1,
+    }));
     conn.fetch.send({ maxWaitMs: this.o.maxWaitMs, minBytes: this.o.minBytes, maxBytes: this.o.maxBytes, partitions }).then(
       (res) => {
         this.inflight.delete(leader);

@@ -183,7 +183,17 @@ export class Producer {
     this.append(queues[partition]!, n, record.timestamp ?? Date.now(), key, value, toHeaders(record.headers), size, resolve, reject);
   }
 
-  private append(q: PartitionQueue, numPartitions: number, ts: number, key: Buffer | null, value: Buffer | null, headers: Header[] | undefined, size: number, resolve: (m: RecordMetadata) => void, reject: (e: Error) => void): void {
+  private append(
+    q: PartitionQueue,
+    numPartitions: number,
+    ts: number,
+    key: Buffer | null,
+    value: Buffer | null,
+    headers: Header[] | undefined,
+    size: number,
+    resolve: (m: RecordMetadata) => void,
+    reject: (e: Error) => void,
+  ): void {
     let batch = q.batches[q.batches.length - 1];
     if (!batch || batch.built !== null || !batch.builder.tryAppend(ts, key, value, headers)) {
       if (batch && batch.built === null) {
@@ -243,36 +253,37 @@ export class Producer {
     const now = Date.now();
     const byBroker = new Map<number, { queues: PartitionQueue[]; bytes: number }>();
     let nextWakeMs = Infinity;
-    for (const queues of this.topicQueues.values()) for (const q of queues) {
-      if (q.inflight || q.batches.length === 0) continue;
-      const head = q.batches[0]!;
-      if (now - head.createdMs > this.o.deliveryTimeoutMs) {
-        this.failBatches(q, q.batches.splice(0), this.timeoutError(head));
-        continue;
+    for (const queues of this.topicQueues.values())
+      for (const q of queues) {
+        if (q.inflight || q.batches.length === 0) continue;
+        const head = q.batches[0]!;
+        if (now - head.createdMs > this.o.deliveryTimeoutMs) {
+          this.failBatches(q, q.batches.splice(0), this.timeoutError(head));
+          continue;
+        }
+        if (q.retryAtMs > now) {
+          nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
+          continue;
+        }
+        const ready = q.batches.length > 1 || head.built !== null || this.flushing > 0 || now - head.createdMs >= this.o.lingerMs || head.builder.sizeInBytes >= this.o.batchSizeBytes;
+        if (!ready) {
+          nextWakeMs = Math.min(nextWakeMs, head.createdMs + this.o.lingerMs);
+          continue;
+        }
+        const leader = this.cluster.cachedPartition(q.topic, q.partition)?.leaderId ?? -1;
+        if (leader < 0) {
+          q.retryAtMs = now + this.cluster.backoff.retryBackoffMs;
+          nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
+          void this.cluster.refresh().catch(() => undefined);
+          continue;
+        }
+        let group = byBroker.get(leader);
+        if (!group) {
+          group = { queues: [], bytes: 0 };
+          byBroker.set(leader, group);
+        }
+        group.queues.push(q);
       }
-      if (q.retryAtMs > now) {
-        nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
-        continue;
-      }
-      const ready = q.batches.length > 1 || head.built !== null || this.flushing > 0 || now - head.createdMs >= this.o.lingerMs || head.builder.sizeInBytes >= this.o.batchSizeBytes;
-      if (!ready) {
-        nextWakeMs = Math.min(nextWakeMs, head.createdMs + this.o.lingerMs);
-        continue;
-      }
-      const leader = this.cluster.cachedPartition(q.topic, q.partition)?.leaderId ?? -1;
-      if (leader < 0) {
-        q.retryAtMs = now + this.cluster.backoff.retryBackoffMs;
-        nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
-        void this.cluster.refresh().catch(() => undefined);
-        continue;
-      }
-      let group = byBroker.get(leader);
-      if (!group) {
-        group = { queues: [], bytes: 0 };
-        byBroker.set(leader, group);
-      }
-      group.queues.push(q);
-    }
     for (const [broker, group] of byBroker) {
       let pending: PartitionQueue[] = group.queues;
       while (pending.length > 0 && (this.inflightPerBroker.get(broker) ?? 0) < this.o.maxInFlightPerBroker) {

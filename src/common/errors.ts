@@ -137,7 +137,9 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.ELECTION_NOT_NEEDED]: fatal('The preferred replica already leads.'),
   [ErrorCode.NO_REASSIGNMENT_IN_PROGRESS]: fatal('No reassignment is in progress for this partition.'),
   [ErrorCode.INVALID_RECORD]: fatal('A record failed validation.'),
-  [ErrorCode.THROTTLING_QUOTA_EXCEEDED]: retry("A bounded server queue was full (the controller's operations, Raft's uncommitted entries, or a partition's writes waiting for fsync); nothing was done, retry after a backoff."),
+  [ErrorCode.THROTTLING_QUOTA_EXCEEDED]: retry(
+    "A bounded server queue was full (the controller's operations, Raft's uncommitted entries, or a partition's writes waiting for fsync); nothing was done, retry after a backoff.",
+  ),
   [ErrorCode.INVALID_UPDATE_VERSION]: fatal('The partition epoch in the request is stale.'),
   [ErrorCode.UNKNOWN_TOPIC_ID]: refreshAndRetry('This broker does not know the topic id.'),
   [ErrorCode.DUPLICATE_BROKER_REGISTRATION]: retry('Another live process registered with this broker id.'),

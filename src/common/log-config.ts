@@ -41,11 +41,13 @@ interface Spec<K extends keyof LogConfig> {
 /** The largest max.message.bytes a topic may set: also a bound on every batch on disk, checked on read. */
 export const MAX_MESSAGE_BYTES_LIMIT = 64 * 1024 * 1024;
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string) => {
-  if (!/^-?\d+$/.test(raw.trim())) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
-};
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: string) => {
+    if (!/^-?\d+$/.test(raw.trim())) return undefined;
+    const n = Number(raw);
+    return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+  };
 const oneOf =
   <T extends string>(...values: T[]) =>
   (raw: string) =>
@@ -69,7 +71,11 @@ export const TOPIC_CONFIGS: { [name: string]: Spec<keyof LogConfig> } = {
   'segment.ms': { field: 'segmentMs', parse: int(1), doc: 'segment age before a roll' },
   'retention.ms': { field: 'retentionMs', parse: durationOrInfinite, doc: 'age after which old segments are deleted (-1: forever)' },
   'retention.bytes': { field: 'retentionBytes', parse: durationOrInfinite, doc: 'partition size above which old segments are deleted (-1: no limit)' },
-  'cleanup.policy': { field: 'cleanupPolicy', parse: (raw) => oneOf('delete', 'compact', 'compact,delete')(raw.replace(/\s/g, '') === 'delete,compact' ? 'compact,delete' : raw.replace(/\s/g, '')), doc: 'delete, compact, or compact,delete' },
+  'cleanup.policy': {
+    field: 'cleanupPolicy',
+    parse: (raw) => oneOf('delete', 'compact', 'compact,delete')(raw.replace(/\s/g, '') === 'delete,compact' ? 'compact,delete' : raw.replace(/\s/g, '')),
+    doc: 'delete, compact, or compact,delete',
+  },
   'max.message.bytes': { field: 'maxMessageBytes', parse: int(64, MAX_MESSAGE_BYTES_LIMIT), doc: 'largest record batch accepted' },
   'message.timestamp.type': { field: 'messageTimestampType', parse: oneOf('CreateTime', 'LogAppendTime'), doc: 'CreateTime (producer clock) or LogAppendTime (broker clock)' },
   'message.timestamp.before.max.ms': { field: 'messageTimestampBeforeMaxMs', parse: long, doc: 'CreateTime: largest allowed age of a record timestamp, in ms (default unbounded)' },

@@ -27,7 +27,13 @@ export interface RegisterBrokerResponse {
  * until it has caught up with the metadata log and a heartbeat unfences it. A second live process
  * claiming the same id is refused.
  */
-export function registerBroker(image: MetadataImage, req: BrokerRegistrationRequest, startFenced: boolean, sessionAlive: (brokerId: number) => boolean, uncleanDefault = false): ControllerResult<RegisterBrokerResponse> {
+export function registerBroker(
+  image: MetadataImage,
+  req: BrokerRegistrationRequest,
+  startFenced: boolean,
+  sessionAlive: (brokerId: number) => boolean,
+  uncleanDefault = false,
+): ControllerResult<RegisterBrokerResponse> {
   const refuse = (errorCode: ErrorCode, errorMessage: string): ControllerResult<RegisterBrokerResponse> => ({ records: [], response: { errorCode, errorMessage, brokerEpoch: -1 } });
   if (!Number.isInteger(req.brokerId) || req.brokerId < 0) return refuse(ErrorCode.INVALID_REQUEST, `invalid broker id ${req.brokerId}`);
   const existing = image.brokers.get(req.brokerId);
@@ -84,7 +90,10 @@ export interface HeartbeatResponse {
  */
 export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, registrationOffset: number, uncleanDefault: boolean): ControllerResult<HeartbeatResponse> {
   const b = image.brokers.get(req.brokerId);
-  const refuse = (errorCode: ErrorCode, errorMessage: string): ControllerResult<HeartbeatResponse> => ({ records: [], response: { errorCode, errorMessage, isFenced: true, isCaughtUp: false, shouldShutdown: false } });
+  const refuse = (errorCode: ErrorCode, errorMessage: string): ControllerResult<HeartbeatResponse> => ({
+    records: [],
+    response: { errorCode, errorMessage, isFenced: true, isCaughtUp: false, shouldShutdown: false },
+  });
   if (!b) return refuse(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is not registered`);
   if (b.incarnationId !== req.incarnationId) return refuse(ErrorCode.BROKER_ID_NOT_REGISTERED, `broker ${req.brokerId} is registered by another incarnation`);
   if (b.epoch !== req.brokerEpoch) return refuse(ErrorCode.STALE_BROKER_EPOCH, `broker ${req.brokerId} epoch ${req.brokerEpoch} is not the current ${b.epoch}`);

@@ -1,7 +1,25 @@
 import { ErrorCode, type Random } from '../common';
 import type { MetadataImage } from '../metadata';
-import type { AlterConfigsRequest, AlterConfigsResponse, AlterReassignmentsRequest, AlterReassignmentsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse } from '../protocol';
-import { brokerHeartbeat, type BrokerRegistrationRequest, ensureClusterId, expireRegistrations, type HeartbeatRequest, type HeartbeatResponse, registerBroker, type RegisterBrokerResponse } from './broker-ops';
+import type {
+  AlterConfigsRequest,
+  AlterConfigsResponse,
+  AlterReassignmentsRequest,
+  AlterReassignmentsResponse,
+  CreateTopicsRequest,
+  CreateTopicsResponse,
+  DeleteTopicsRequest,
+  DeleteTopicsResponse,
+} from '../protocol';
+import {
+  brokerHeartbeat,
+  type BrokerRegistrationRequest,
+  ensureClusterId,
+  expireRegistrations,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  registerBroker,
+  type RegisterBrokerResponse,
+} from './broker-ops';
 import { fenceExpired } from './controller-ops';
 import { BrokerHeartbeatManager } from './heartbeat-manager';
 import { type AlterPartitionItem, type AlterPartitionResponse, alterPartition, alterReassignments } from './isr-ops';
@@ -38,10 +56,7 @@ export type ControllerTask =
   | { kind: 'rebalanceLeaders' };
 
 export type ControllerTaskOutcome =
-  | { kind: 'ensureClusterId'; clusterId: string }
-  | { kind: 'fenceExpired'; fenced: number[] }
-  | { kind: 'expireRegistrations'; removed: number[] }
-  | { kind: 'rebalanceLeaders'; moved: number };
+  { kind: 'ensureClusterId'; clusterId: string } | { kind: 'fenceExpired'; fenced: number[] } | { kind: 'expireRegistrations'; removed: number[] } | { kind: 'rebalanceLeaders'; moved: number };
 
 export interface ControllerTickOutput {
   /** 'activated': this tick found the node newly active (sessions restarted); 'resigned': no longer. */
@@ -211,7 +226,10 @@ export class ControllerCore {
 
   /** The brokers of `image`, fenced or not as asked, whose session has run out by `nowMs`. */
   private silentBrokers(image: MetadataImage, fenced: boolean, nowMs: number): number[] {
-    return this.sessions.expired([...image.brokers.values()].filter((b) => b.fenced === fenced).map((b) => b.id), nowMs);
+    return this.sessions.expired(
+      [...image.brokers.values()].filter((b) => b.fenced === fenced).map((b) => b.id),
+      nowMs,
+    );
   }
 
   private newClusterId(nowMs: number): string {

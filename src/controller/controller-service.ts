@@ -11,7 +11,15 @@ import type {
   DeleteTopicsResponse,
 } from '../protocol';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
-import { type AlterPartitionRequest, ControllerCore, type ControllerCoreConfig, type ControllerTask, type ControllerTaskOutcome, type ElectLeadersRequest, type ElectLeadersResponse } from './controller-core';
+import {
+  type AlterPartitionRequest,
+  ControllerCore,
+  type ControllerCoreConfig,
+  type ControllerTask,
+  type ControllerTaskOutcome,
+  type ElectLeadersRequest,
+  type ElectLeadersResponse,
+} from './controller-core';
 import type { AlterPartitionResponse } from './isr-ops';
 import { QuorumController } from './quorum-controller';
 import type { ControllerResult } from './topic-ops';
@@ -81,11 +89,13 @@ export class ControllerService {
     if (out.transition === 'activated') this.o.logger.info({ term: this.o.log.leaderEpoch() }, 'became active controller');
     if (out.transition === 'resigned') this.o.logger.info({ term: this.o.log.leaderEpoch(), leader: this.o.log.leaderId() }, 'no longer the active controller');
     for (const task of out.tasks) {
-      this.loop.submit(task.kind, (img) => this.core.runTask(img, task)).then(
-        (outcome) => this.logOutcome(task, outcome),
-        // NOT_CONTROLLER or a full queue: the next tick decides again from the image then.
-        () => undefined,
-      );
+      this.loop
+        .submit(task.kind, (img) => this.core.runTask(img, task))
+        .then(
+          (outcome) => this.logOutcome(task, outcome),
+          // NOT_CONTROLLER or a full queue: the next tick decides again from the image then.
+          () => undefined,
+        );
     }
   }
 
@@ -109,7 +119,11 @@ export class ControllerService {
   // ---- broker-to-controller ----
 
   async registerBroker(req: BrokerRegistrationRequest): Promise<RegisterBrokerResponse & LeaderHint> {
-    const res = await this.run<RegisterBrokerResponse & LeaderHint>('registerBroker', (img) => this.core.registerBroker(img, req, this.o.clock.nowMs()), (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, brokerEpoch: -1, leaderHint }));
+    const res = await this.run<RegisterBrokerResponse & LeaderHint>(
+      'registerBroker',
+      (img) => this.core.registerBroker(img, req, this.o.clock.nowMs()),
+      (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, brokerEpoch: -1, leaderHint }),
+    );
     if (res.errorCode === ErrorCode.NONE) {
       this.core.sessionStarted(req.brokerId, this.o.clock.nowMs());
       this.o.logger.info({ broker: req.brokerId, brokerEpoch: res.brokerEpoch, host: req.host, port: req.port }, 'broker registered');
@@ -118,11 +132,19 @@ export class ControllerService {
   }
 
   brokerHeartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse & LeaderHint> {
-    return this.run<HeartbeatResponse & LeaderHint>('brokerHeartbeat', (img) => this.core.brokerHeartbeat(img, req, this.o.clock.nowMs()), (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, isFenced: true, isCaughtUp: false, shouldShutdown: false, leaderHint }));
+    return this.run<HeartbeatResponse & LeaderHint>(
+      'brokerHeartbeat',
+      (img) => this.core.brokerHeartbeat(img, req, this.o.clock.nowMs()),
+      (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, isFenced: true, isCaughtUp: false, shouldShutdown: false, leaderHint }),
+    );
   }
 
   async alterPartition(req: AlterPartitionRequest): Promise<AlterPartitionResponse & LeaderHint> {
-    const res = await this.run<AlterPartitionResponse & LeaderHint>('alterPartition', (img) => this.core.alterPartition(img, req), (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, results: [], leaderHint }));
+    const res = await this.run<AlterPartitionResponse & LeaderHint>(
+      'alterPartition',
+      (img) => this.core.alterPartition(img, req),
+      (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, results: [], leaderHint }),
+    );
     for (const r of res.results) {
       if (r.errorCode === ErrorCode.NONE) this.o.logger.info({ topicId: r.topicId, partition: r.partition, isr: r.isr, partitionEpoch: r.partitionEpoch, broker: req.brokerId }, 'isr changed');
     }
@@ -132,27 +154,47 @@ export class ControllerService {
   // ---- admin (server/admin-service.ts ControllerChannel) ----
 
   createTopics(req: CreateTopicsRequest): Promise<CreateTopicsResponse> {
-    return this.run('createTopics', (img) => this.core.createTopics(img, req), (errorCode, errorMessage) => ({
-      results: req.topics.map((t) => ({ name: t.name, errorCode, errorMessage, topicId: '', numPartitions: -1, replicationFactor: -1 })),
-    }));
+    return this.run(
+      'createTopics',
+      (img) => this.core.createTopics(img, req),
+      (errorCode, errorMessage) => ({
+        results: req.topics.map((t) => ({ name: t.name, errorCode, errorMessage, topicId: '', numPartitions: -1, replicationFactor: -1 })),
+      }),
+    );
   }
 
   deleteTopics(req: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
-    return this.run('deleteTopics', (img) => this.core.deleteTopics(img, req), (errorCode, errorMessage) => ({ results: req.names.map((name) => ({ name, errorCode, errorMessage })) }));
+    return this.run(
+      'deleteTopics',
+      (img) => this.core.deleteTopics(img, req),
+      (errorCode, errorMessage) => ({ results: req.names.map((name) => ({ name, errorCode, errorMessage })) }),
+    );
   }
 
   alterConfigs(req: AlterConfigsRequest): Promise<AlterConfigsResponse> {
-    return this.run('alterConfigs', (img) => this.core.alterConfigs(img, req), (errorCode, errorMessage) => ({ errorCode, errorMessage }));
+    return this.run(
+      'alterConfigs',
+      (img) => this.core.alterConfigs(img, req),
+      (errorCode, errorMessage) => ({ errorCode, errorMessage }),
+    );
   }
 
   alterReassignments(req: AlterReassignmentsRequest): Promise<AlterReassignmentsResponse> {
-    return this.run('alterReassignments', (img) => this.core.alterReassignments(img, req), (errorCode, errorMessage) => ({
-      results: req.reassignments.map((r) => ({ topic: r.topic, partition: r.partition, errorCode, errorMessage })),
-    }));
+    return this.run(
+      'alterReassignments',
+      (img) => this.core.alterReassignments(img, req),
+      (errorCode, errorMessage) => ({
+        results: req.reassignments.map((r) => ({ topic: r.topic, partition: r.partition, errorCode, errorMessage })),
+      }),
+    );
   }
 
   electLeaders(req: ElectLeadersRequest): Promise<ElectLeadersResponse> {
-    return this.run('electLeaders', (img) => this.core.electLeaders(img, req), (errorCode, errorMessage) => ({ errorCode, errorMessage, moved: 0 }));
+    return this.run(
+      'electLeaders',
+      (img) => this.core.electLeaders(img, req),
+      (errorCode, errorMessage) => ({ errorCode, errorMessage, moved: 0 }),
+    );
   }
 
   /**

@@ -38,7 +38,8 @@ export interface AlterPartitionResponse {
 export function alterPartition(image: MetadataImage, brokerId: number, brokerEpoch: number, items: readonly AlterPartitionItem[], uncleanDefault: boolean): ControllerResult<AlterPartitionResponse> {
   const b = image.brokers.get(brokerId);
   if (!b) return { records: [], response: { errorCode: ErrorCode.BROKER_ID_NOT_REGISTERED, errorMessage: `broker ${brokerId} is not registered`, results: [] } };
-  if (b.epoch !== brokerEpoch) return { records: [], response: { errorCode: ErrorCode.STALE_BROKER_EPOCH, errorMessage: `broker ${brokerId} epoch ${brokerEpoch} is stale (current ${b.epoch})`, results: [] } };
+  if (b.epoch !== brokerEpoch)
+    return { records: [], response: { errorCode: ErrorCode.STALE_BROKER_EPOCH, errorMessage: `broker ${brokerId} epoch ${brokerEpoch} is stale (current ${b.epoch})`, results: [] } };
   const records: MetadataRecord[] = [];
   const results = items.map((item): AlterPartitionResult => {
     const t = image.topicsById.get(item.topicId);
@@ -106,7 +107,11 @@ export interface ReassignmentRequest {
  * then the leader's AlterPartition completes the move (see completeReassignment). A move that
  * adds nobody completes at once.
  */
-export function alterReassignments(image: MetadataImage, requests: readonly ReassignmentRequest[], uncleanDefault: boolean): ControllerResult<{ topic: string; partition: number; errorCode: ErrorCode; errorMessage?: string }[]> {
+export function alterReassignments(
+  image: MetadataImage,
+  requests: readonly ReassignmentRequest[],
+  uncleanDefault: boolean,
+): ControllerResult<{ topic: string; partition: number; errorCode: ErrorCode; errorMessage?: string }[]> {
   const records: MetadataRecord[] = [];
   const response = requests.map((r) => {
     const p = image.partition(r.topic, r.partition);

@@ -29,7 +29,13 @@ export interface Election {
  * record); only if neither exists and unclean election is allowed, the first usable replica at
  * all. NO_LEADER otherwise: offline, not led by the dead.
  */
-export function electLeader(image: MetadataImage, p: Pick<PartitionRegistration, 'replicas' | 'isr'> & { elr?: readonly number[] }, isr: readonly number[], unclean: boolean, exclude: number = NO_LEADER): Election {
+export function electLeader(
+  image: MetadataImage,
+  p: Pick<PartitionRegistration, 'replicas' | 'isr'> & { elr?: readonly number[] },
+  isr: readonly number[],
+  unclean: boolean,
+  exclude: number = NO_LEADER,
+): Election {
   for (const r of p.replicas) if (r !== exclude && isr.includes(r) && isUsable(image, r)) return { leader: r, unclean: false, fromElr: false };
   for (const r of p.replicas) if (r !== exclude && (p.elr ?? []).includes(r) && isUsable(image, r)) return { leader: r, unclean: false, fromElr: true };
   if (unclean) for (const r of p.replicas) if (r !== exclude && isUsable(image, r)) return { leader: r, unclean: true, fromElr: false };

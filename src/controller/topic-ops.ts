@@ -63,7 +63,10 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
       const assignment = t.assignments && t.assignments.length > 0 ? explicitAssignment(t, image) : automaticAssignment(t, image, defaults, random);
       const rf = assignment[0]!.length;
       if (partitionCount + assignment.length > maxPartitions) {
-        throw new CairnError(ErrorCode.POLICY_VIOLATION, `creating ${assignment.length} partition(s) would take the cluster to ${partitionCount + assignment.length}, past max.partitions ${maxPartitions}`);
+        throw new CairnError(
+          ErrorCode.POLICY_VIOLATION,
+          `creating ${assignment.length} partition(s) would take the cluster to ${partitionCount + assignment.length}, past max.partitions ${maxPartitions}`,
+        );
       }
       if (configs['min.insync.replicas'] !== undefined && Number(configs['min.insync.replicas']) > rf) {
         throw new CairnError(ErrorCode.INVALID_CONFIG, `min.insync.replicas ${configs['min.insync.replicas']} is larger than the replication factor ${rf}`);
@@ -127,7 +130,10 @@ function automaticAssignment(t: CreatableTopic, image: MetadataImage, defaults: 
     // start, or restarting — make a create that may succeed later: retriable, and clients wait.
     // A factor beyond every broker the cluster has fails at once, as in Kafka.
     if (rf <= known || live.length === 0) {
-      throw new CairnError(ErrorCode.BROKER_NOT_AVAILABLE, `replication factor ${rf} needs ${rf} live brokers and ${live.length} of the cluster's ${known} are live; waiting for brokers to register or return`);
+      throw new CairnError(
+        ErrorCode.BROKER_NOT_AVAILABLE,
+        `replication factor ${rf} needs ${rf} live brokers and ${live.length} of the cluster's ${known} are live; waiting for brokers to register or return`,
+      );
     }
     throw new CairnError(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${rf} is larger than the ${known} broker(s) of the cluster`);
   }
@@ -160,7 +166,13 @@ export function deleteTopics(image: MetadataImage, names: readonly string[]): Co
   return { records, response };
 }
 
-export function alterTopicConfigs(image: MetadataImage, topic: string, set: Record<string, string>, remove: readonly string[], validateOnly = false): ControllerResult<{ errorCode: ErrorCode; errorMessage?: string }> {
+export function alterTopicConfigs(
+  image: MetadataImage,
+  topic: string,
+  set: Record<string, string>,
+  remove: readonly string[],
+  validateOnly = false,
+): ControllerResult<{ errorCode: ErrorCode; errorMessage?: string }> {
   const t = image.topicsByName.get(topic);
   if (!t) return { records: [], response: { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic "${topic}" does not exist` } };
   try {

@@ -93,7 +93,9 @@ export class MetadataImage {
 
   /** A digest of the whole image, independent of map order: equal images, equal digests. */
   digest(): string {
-    const lines = this.toRecords().map((r) => JSON.stringify(r, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)));
+    const lines = this.toRecords().map((r) =>
+      JSON.stringify(r, (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)),
+    );
     lines.sort();
     return createHash('sha256').update(lines.join('\n')).digest('hex');
   }

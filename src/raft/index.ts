@@ -2,16 +2,7 @@
 export { RaftCore } from './raft-core';
 export type { RaftCoreOptions } from './options';
 export type { Entry, EntryKind, FollowerProgress, HardState, ProposeResult, RaftInitialState, RaftRole, Ready, Snapshot } from './types';
-export type {
-  AppendEntries,
-  AppendEntriesResponse,
-  InstallSnapshot,
-  InstallSnapshotResponse,
-  Message,
-  MessageType,
-  VoteRequest,
-  VoteResponse,
-} from './messages';
+export type { AppendEntries, AppendEntriesResponse, InstallSnapshot, InstallSnapshotResponse, Message, MessageType, VoteRequest, VoteResponse } from './messages';
 export { MESSAGE_TYPES, describeMessage, messageProblem } from './messages';
 export * from './limits';
 export * from './raft-storage-format';

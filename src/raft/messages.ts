@@ -65,26 +65,11 @@ export interface InstallSnapshotResponse extends Envelope {
   readonly matchIndex: number;
 }
 
-export type Message =
-  | VoteRequest
-  | VoteResponse
-  | AppendEntries
-  | AppendEntriesResponse
-  | InstallSnapshot
-  | InstallSnapshotResponse;
+export type Message = VoteRequest | VoteResponse | AppendEntries | AppendEntriesResponse | InstallSnapshot | InstallSnapshotResponse;
 
 export type MessageType = Message['type'];
 
-export const MESSAGE_TYPES: readonly MessageType[] = [
-  'PreVote',
-  'PreVoteResponse',
-  'Vote',
-  'VoteResponse',
-  'AppendEntries',
-  'AppendEntriesResponse',
-  'InstallSnapshot',
-  'InstallSnapshotResponse',
-];
+export const MESSAGE_TYPES: readonly MessageType[] = ['PreVote', 'PreVoteResponse', 'Vote', 'VoteResponse', 'AppendEntries', 'AppendEntriesResponse', 'InstallSnapshot', 'InstallSnapshotResponse'];
 
 /** A term or an index: a non-negative integer that leaves room to grow (limits.ts MAX_WIRE_VALUE). */
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_WIRE_VALUE;
@@ -116,8 +101,7 @@ export function messageProblem(raw: unknown): string | null {
     for (const f of fields) if (!isIndex(m[f])) return `${String(m.type)}.${f} must be ${NUMBER_RULE}`;
     return null;
   };
-  const needBool = (f: string): string | null =>
-    typeof m[f] === 'boolean' ? null : `${String(m.type)}.${f} must be a boolean`;
+  const needBool = (f: string): string | null => (typeof m[f] === 'boolean' ? null : `${String(m.type)}.${f} must be a boolean`);
   switch (m.type as MessageType) {
     case 'PreVote':
     case 'Vote':
@@ -173,9 +157,7 @@ export function describeMessage(m: Message): string {
       return `${head} prev=${m.prevLogIndex}@${m.prevLogTerm}${span} commit=${m.leaderCommit}`;
     }
     case 'AppendEntriesResponse':
-      return m.success
-        ? `${head} ok match=${m.matchIndex}`
-        : `${head} reject prev=${m.rejectedIndex} hint=${m.conflictIndex}@${m.conflictTerm}`;
+      return m.success ? `${head} ok match=${m.matchIndex}` : `${head} reject prev=${m.rejectedIndex} hint=${m.conflictIndex}@${m.conflictTerm}`;
     case 'InstallSnapshot':
       return `${head} snapshot=${m.snapshot.lastIndex}@${m.snapshot.lastTerm} bytes=${m.snapshot.data.byteLength}`;
     case 'InstallSnapshotResponse':

@@ -26,15 +26,7 @@ import { ErrorCode, invariant, type NodeId, type Term, term as toTerm } from '..
 import { acceptAppend, classifySnapshot } from './follower';
 import { LeaderState } from './leader-state';
 import { MAX_ENTRY_BYTES, MAX_TERM_JUMP, MAX_UNCOMMITTED_ENTRIES, MAX_WIRE_VALUE } from './limits';
-import type {
-  AppendEntries,
-  AppendEntriesResponse,
-  InstallSnapshot,
-  InstallSnapshotResponse,
-  Message,
-  VoteRequest,
-  VoteResponse,
-} from './messages';
+import type { AppendEntries, AppendEntriesResponse, InstallSnapshot, InstallSnapshotResponse, Message, VoteRequest, VoteResponse } from './messages';
 import { tallyVotes } from './quorum';
 import { RaftState } from './raft-state';
 import type { Entry, ProposeResult } from './types';
@@ -235,10 +227,7 @@ export class RaftCore extends RaftState {
 
   protected canGrantVote(msg: VoteRequest): boolean {
     if (this.isLearner || !this.voters.includes(msg.from)) return false;
-    const free =
-      this.votedFor === msg.from ||
-      (this.votedFor === null && this.currentLeader === null) ||
-      (msg.type === 'PreVote' && msg.term > this.currentTerm);
+    const free = this.votedFor === msg.from || (this.votedFor === null && this.currentLeader === null) || (msg.type === 'PreVote' && msg.term > this.currentTerm);
     // Election restriction (Raft §5.4.1): only a log at least as up to date as ours gets our vote.
     return free && this.log.isUpToDate(msg.lastLogIndex, msg.lastLogTerm);
   }
@@ -370,9 +359,7 @@ export class RaftCore extends RaftState {
     this.currentRole = 'leader';
     this.currentLeader = this.id;
     this.votes.clear();
-    const peers = [...this.voters, ...this.learners]
-      .filter((p) => p !== this.id)
-      .map((p) => ({ id: p, isLearner: !this.voters.includes(p) }));
+    const peers = [...this.voters, ...this.learners].filter((p) => p !== this.id).map((p) => ({ id: p, isLearner: !this.voters.includes(p) }));
     const leaderTerm = this.currentTerm;
     this.leader = new LeaderState(
       {

@@ -126,14 +126,7 @@ export abstract class RaftState {
   // ---- the driver contract ----
 
   hasReady(): boolean {
-    return (
-      this.outbox.length > 0 ||
-      this.log.hasUnpersisted() ||
-      this.hardStateChanged() ||
-      this.snapshotToSave !== null ||
-      this.snapshotToApply !== null ||
-      this.commit > this.applied
-    );
+    return this.outbox.length > 0 || this.log.hasUnpersisted() || this.hardStateChanged() || this.snapshotToSave !== null || this.snapshotToApply !== null || this.commit > this.applied;
   }
 
   /** What to persist, send and apply now; see `Ready`. Call advance() when done. */

@@ -127,8 +127,7 @@ export function scanEntries(buf: Buffer, where: string): Scan {
       const later = findLaterFrame(buf, pos + 1, expected);
       if (later !== null) {
         throw new RaftStorageError(
-          `${where}: frame at byte ${pos} claims ${bodyLength} bytes, past the end of the file, yet an intact frame ` +
-            `follows at byte ${later}: corruption in the middle of the log`,
+          `${where}: frame at byte ${pos} claims ${bodyLength} bytes, past the end of the file, yet an intact frame ` + `follows at byte ${later}: corruption in the middle of the log`,
         );
       }
       break;

@@ -51,7 +51,15 @@ export function fromWire(w: RaftMessageWire): { message: Message } | { problem: 
       };
       break;
     case 'AppendEntriesResponse':
-      m = { ...base, type: w.type, success: w.success === true, matchIndex: w.matchIndex ?? 0, rejectedIndex: w.rejectedIndex ?? 0, conflictIndex: w.conflictIndex ?? 0, conflictTerm: (w.conflictTerm ?? 0) as Term };
+      m = {
+        ...base,
+        type: w.type,
+        success: w.success === true,
+        matchIndex: w.matchIndex ?? 0,
+        rejectedIndex: w.rejectedIndex ?? 0,
+        conflictIndex: w.conflictIndex ?? 0,
+        conflictTerm: (w.conflictTerm ?? 0) as Term,
+      };
       break;
     case 'InstallSnapshot':
       m = { ...base, type: w.type, snapshot: w.snapshot ? { lastIndex: w.snapshot.lastIndex, lastTerm: w.snapshot.lastTerm as Term, data: w.snapshot.data } : null };

@@ -32,7 +32,13 @@ export function rewriteBatch(buf: Buffer, pos: number, keep: (r: Record) => bool
   const body = new Encoder(size);
   for (const r of kept) {
     const inner = new Encoder(64);
-    inner.int8(0).varInt(r.timestamp - baseTimestamp).varInt(r.offset - baseOffset).varBytes(r.key).varBytes(r.value).varInt(r.headers.length);
+    inner
+      .int8(0)
+      .varInt(r.timestamp - baseTimestamp)
+      .varInt(r.offset - baseOffset)
+      .varBytes(r.key)
+      .varBytes(r.value)
+      .varInt(r.headers.length);
     for (const h of r.headers) inner.varBytes(Buffer.from(h.key, 'utf8')).varBytes(h.value);
     const bytes = inner.finish();
     body.varInt(bytes.length).raw(bytes);

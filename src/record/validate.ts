@@ -157,7 +157,10 @@ export function validateBatches(buf: Buffer, options: ValidationOptions): Valida
     }
     const window = options.timestampWindow;
     if (window && !control && outside(batchMaxTimestamp(buf, pos), window)) {
-      return fail(ErrorCode.INVALID_TIMESTAMP, `batch at ${pos} has max timestamp ${batchMaxTimestamp(buf, pos)}, outside the accepted [${window.minMs}, ${window.maxMs}] (message.timestamp.before/after.max.ms)`);
+      return fail(
+        ErrorCode.INVALID_TIMESTAMP,
+        `batch at ${pos} has max timestamp ${batchMaxTimestamp(buf, pos)}, outside the accepted [${window.minMs}, ${window.maxMs}] (message.timestamp.before/after.max.ms)`,
+      );
     }
     const compressed = codec !== Compression.NONE;
     if (!options.shallow && !(compressed && options.deferInflate)) {

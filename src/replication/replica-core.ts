@@ -331,7 +331,12 @@ export class ReplicaCore {
 
   private complete(st: PartitionState, w: ProduceWaiter): void {
     if (st.isr.length < w.minInsync) {
-      this.out.push({ kind: 'completeProduce', id: w.id, errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, message: `written, but the ISR [${st.isr.join(',')}] fell below min.insync.replicas ${w.minInsync}` });
+      this.out.push({
+        kind: 'completeProduce',
+        id: w.id,
+        errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        message: `written, but the ISR [${st.isr.join(',')}] fell below min.insync.replicas ${w.minInsync}`,
+      });
     } else {
       this.out.push({ kind: 'completeProduce', id: w.id, errorCode: ErrorCode.NONE, message: '' });
     }

@@ -107,7 +107,15 @@ export type ReplicaEffect =
   /** Report `followerDurable` once everything below `offset` is fsynced. */
   | { readonly kind: 'awaitDurable'; readonly tp: string; readonly requestId: number; readonly offset: number }
   /** Send an ISR change to the controller and report the outcome with `alterPartitionResponse`. */
-  | { readonly kind: 'sendAlterPartition'; readonly tp: string; readonly requestId: number; readonly item: AlterPartitionItem; readonly change: 'shrink' | 'expand'; readonly isr: readonly number[]; readonly retry: boolean }
+  | {
+      readonly kind: 'sendAlterPartition';
+      readonly tp: string;
+      readonly requestId: number;
+      readonly item: AlterPartitionItem;
+      readonly change: 'shrink' | 'expand';
+      readonly isr: readonly number[];
+      readonly retry: boolean;
+    }
   /** An acks=all produce is answered: NONE, or why not. */
   | { readonly kind: 'completeProduce'; readonly id: number; readonly errorCode: ErrorCode; readonly message: string };
 

@@ -48,7 +48,17 @@ export function metadataResponse(image: MetadataImage, topics: readonly string[]
 function shuttingDown(req: { correlationId: number }, partitions: { topic: string; partition: number }[]) {
   return {
     correlationId: req.correlationId,
-    results: partitions.map((p) => ({ topic: p.topic, partition: p.partition, errorCode: ErrorCode.SHUTTING_DOWN, errorMessage: 'broker is shutting down', baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, highWatermark: -1, lastStableOffset: -1 })),
+    results: partitions.map((p) => ({
+      topic: p.topic,
+      partition: p.partition,
+      errorCode: ErrorCode.SHUTTING_DOWN,
+      errorMessage: 'broker is shutting down',
+      baseOffset: -1,
+      logAppendTimeMs: -1,
+      logStartOffset: -1,
+      highWatermark: -1,
+      lastStableOffset: -1,
+    })),
   };
 }
 

@@ -92,7 +92,8 @@ export const KEYS: Record<string, string> = {
   'process.roles': 'broker, controller, or broker,controller',
   listeners: 'host:port the gRPC server binds for clients',
   'advertised.listeners': 'host:port clients are told to use (default: listeners)',
-  'internal.listeners': 'host:port of a second gRPC server for node-to-node services (Raft, Controller, Replica), which the client listener then no longer serves (default: none, one listener serves all)',
+  'internal.listeners':
+    'host:port of a second gRPC server for node-to-node services (Raft, Controller, Replica), which the client listener then no longer serves (default: none, one listener serves all)',
   'advertised.internal.listeners': 'host:port other nodes are told to use for internal.listeners (default: internal.listeners)',
   'log.dir': 'data directory',
   'controller.quorum.voters': 'id@host:port,... of every controller',
@@ -104,7 +105,7 @@ export const KEYS: Record<string, string> = {
   'log.flush.policy': 'fsync (acknowledge after fsync; default) or interval',
   'log.flush.interval.ms': 'with log.flush.policy=interval: how often to fsync',
   'replica.lag.time.max.ms': 'a follower not caught up for this long leaves the ISR',
-  'replica.fetch.wait.max.ms': 'how long a follower\'s fetch may wait on the leader for new data',
+  'replica.fetch.wait.max.ms': "how long a follower's fetch may wait on the leader for new data",
   'broker.session.timeout.ms': 'a broker silent for this long is fenced',
   'broker.heartbeat.interval.ms': 'how often brokers heartbeat to the controller',
   'controller.quorum.election.timeout.ms': 'Raft election timeout',

@@ -66,7 +66,15 @@ export class ControllerRole {
     });
   }
 
-  static async open(config: NodeConfig, publisher: MetadataPublisher, clock: Clock, logger: Logger, seed: number, onFatal: (err: Error) => void, timers: Timers = systemTimers): Promise<ControllerRole> {
+  static async open(
+    config: NodeConfig,
+    publisher: MetadataPublisher,
+    clock: Clock,
+    logger: Logger,
+    seed: number,
+    onFatal: (err: Error) => void,
+    timers: Timers = systemTimers,
+  ): Promise<ControllerRole> {
     const dir = path.join(config.dataDir, '__cluster_metadata-0');
     const legacy = path.join(dir, LEGACY_METADATA_LOG_FILE);
     if (fs.existsSync(legacy)) {

@@ -1,16 +1,7 @@
 import { wakeOnFirst } from '../common/io';
 import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
 import { decodeAllRecords, DecodeError, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
-import type {
-  FetchPartition,
-  FetchPartitionResult,
-  FetchRequest,
-  FetchResponse,
-  ListOffsetsRequest,
-  ListOffsetsResponse,
-  ListOffsetsResult,
-  RecordMsg,
-} from '../protocol';
+import type { FetchPartition, FetchPartitionResult, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsResult, RecordMsg } from '../protocol';
 import { type ReplicaManager, toErrorResult } from '../replication/io';
 
 /**
@@ -94,7 +85,20 @@ export class FetchHandler {
     } catch (err) {
       const { errorCode, errorMessage } = toErrorResult(err, this.logger);
       const hint = errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || errorCode === ErrorCode.FENCED_LEADER_EPOCH ? this.replicas.leaderHint(fp.topic, fp.partition) : null;
-      return { result: { topic: fp.topic, partition: fp.partition, errorCode, errorMessage, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, currentLeader: hint, nextFetchOffset: fp.fetchOffset }, dataBytes: 0 };
+      return {
+        result: {
+          topic: fp.topic,
+          partition: fp.partition,
+          errorCode,
+          errorMessage,
+          highWatermark: -1,
+          lastStableOffset: -1,
+          logStartOffset: -1,
+          currentLeader: hint,
+          nextFetchOffset: fp.fetchOffset,
+        },
+        dataBytes: 0,
+      };
     }
   }
 
@@ -160,7 +164,8 @@ function decodeStored(data: Buffer, fetchOffset: number, maxBytes: number, minOn
   try {
     return decodeWithin(data, fetchOffset, maxBytes, minOne);
   } catch (err) {
-    if (err instanceof InflateLimitError) throw new CairnError(ErrorCode.MESSAGE_TOO_LARGE, `a stored batch at or after offset ${fetchOffset} inflates past ${err.limitBytes} bytes; fetch without decode_records to get its bytes`);
+    if (err instanceof InflateLimitError)
+      throw new CairnError(ErrorCode.MESSAGE_TOO_LARGE, `a stored batch at or after offset ${fetchOffset} inflates past ${err.limitBytes} bytes; fetch without decode_records to get its bytes`);
     if (err instanceof DecodeError) throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `a stored batch at or after offset ${fetchOffset} does not decode: ${err.message}`);
     throw err;
   }

@@ -118,7 +118,14 @@ export class CairnNode {
       );
     }
     if (isBroker) {
-      this.logs = new LogManager({ fs: this.storageFs, dataDir: c.dataDir, flushPolicy: c.flushPolicy, logger: this.logger, nowMs: () => this.clock.wallMs(), retentionCheckIntervalMs: c.logRetentionCheckIntervalMs });
+      this.logs = new LogManager({
+        fs: this.storageFs,
+        dataDir: c.dataDir,
+        flushPolicy: c.flushPolicy,
+        logger: this.logger,
+        nowMs: () => this.clock.wallMs(),
+        retentionCheckIntervalMs: c.logRetentionCheckIntervalMs,
+      });
       this.logs.load();
       const fetchTransport = new GrpcReplicaFetchTransport((id) => {
         const b = this.publisher.image.brokers.get(id);
@@ -190,8 +197,14 @@ export class CairnNode {
     const internalNames = new Set(['cairn.v1.Raft', 'cairn.v1.Controller', 'cairn.v1.Replica']);
     if (c.internal) {
       this.health.addToServer(internal);
-      addReflection(this.server, this.hostedServices().filter((s) => !internalNames.has(s)));
-      addReflection(internal, this.hostedServices().filter((s) => internalNames.has(s) || s === 'cairn.v1.Admin'));
+      addReflection(
+        this.server,
+        this.hostedServices().filter((s) => !internalNames.has(s)),
+      );
+      addReflection(
+        internal,
+        this.hostedServices().filter((s) => internalNames.has(s) || s === 'cairn.v1.Admin'),
+      );
       this.boundInternalPort = await bind(internal, c.internal.listen);
       tuneServerConnections(internal, this.logger);
     } else {
@@ -240,11 +253,7 @@ export class CairnNode {
   /** The Cairn services this node serves (what reflection lists and health reports on). */
   private hostedServices(): string[] {
     const roles = this.config.roles;
-    return [
-      ...(roles.includes('broker') ? ['cairn.v1.Broker', 'cairn.v1.Replica'] : []),
-      'cairn.v1.Admin',
-      ...(roles.includes('controller') ? ['cairn.v1.Raft', 'cairn.v1.Controller'] : []),
-    ];
+    return [...(roles.includes('broker') ? ['cairn.v1.Broker', 'cairn.v1.Replica'] : []), 'cairn.v1.Admin', ...(roles.includes('controller') ? ['cairn.v1.Raft', 'cairn.v1.Controller'] : [])];
   }
 
   /**
@@ -287,10 +296,12 @@ export class CairnNode {
     return (forwarded) => {
       const role = this.controllerRole;
       if (role?.isActive) return role.channel();
-      const forward = <Res extends object>(method: string) => async (req: unknown): Promise<Res> => {
-        if (forwarded) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${this.config.nodeId} is not the active controller`);
-        return this.controllers.call<Res & { errorCode?: number }>('Admin', method, req, 30_000, true);
-      };
+      const forward =
+        <Res extends object>(method: string) =>
+        async (req: unknown): Promise<Res> => {
+          if (forwarded) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${this.config.nodeId} is not the active controller`);
+          return this.controllers.call<Res & { errorCode?: number }>('Admin', method, req, 30_000, true);
+        };
       return {
         createTopics: forward('CreateTopics'),
         deleteTopics: forward('DeleteTopics'),
@@ -316,7 +327,11 @@ export class CairnNode {
       role: raft ? raft.role : role ? 'leader' : 'observer',
       voters: this.config.voters.map((v) => {
         const p = progress.find((x) => x.id === v.id);
-        return { nodeId: v.id, matchIndex: v.id === this.config.nodeId && raft?.role === 'leader' ? raft.commitIndex : (p?.matchIndex ?? -1), recentlyActive: p?.recentlyActive ?? v.id === this.config.nodeId };
+        return {
+          nodeId: v.id,
+          matchIndex: v.id === this.config.nodeId && raft?.role === 'leader' ? raft.commitIndex : (p?.matchIndex ?? -1),
+          recentlyActive: p?.recentlyActive ?? v.id === this.config.nodeId,
+        };
       }),
       brokers: [...image.brokers.values()]
         .sort((a, b) => a.id - b.id)

@@ -1,5 +1,21 @@
 import { CairnError, type Clock, ErrorCode, invariant, isCompacted, type Logger } from '../common';
-import { batchAttributes, checkInflatedBatch, Compression, COMPRESSION_MASK, encodeBatch, inflatedTooLarge, inflateLimitBytes, InflateLimitError, inflateRecordsSection, type RecordInput, timestampWindow, validateBatches, type ValidatedBatch, type ValidationFailure, type ValidationOptions } from '../record';
+import {
+  batchAttributes,
+  checkInflatedBatch,
+  Compression,
+  COMPRESSION_MASK,
+  encodeBatch,
+  inflatedTooLarge,
+  inflateLimitBytes,
+  InflateLimitError,
+  inflateRecordsSection,
+  type RecordInput,
+  timestampWindow,
+  validateBatches,
+  type ValidatedBatch,
+  type ValidationFailure,
+  type ValidationOptions,
+} from '../record';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol';
 import { type LeaderAppend, type Partition, type ReplicaManager, toErrorResult } from '../replication/io';
 import { PartitionAppendQueue } from './partition-append-queue';
@@ -104,7 +120,10 @@ export class ProduceHandler {
   /** The error for a failed validation; a batch that inflates past its limit is also logged (a possible decompression bomb). */
   private refused(data: PartitionProduceData, f: ValidationFailure): CairnError {
     if (f.inflateLimitBytes !== undefined) {
-      this.logger.warn({ topic: data.topic, partition: data.partition, requestBytes: data.batches?.length ?? 0, inflateLimitBytes: f.inflateLimitBytes }, 'produce refused: compressed batch inflates past max.message.bytes');
+      this.logger.warn(
+        { topic: data.topic, partition: data.partition, requestBytes: data.batches?.length ?? 0, inflateLimitBytes: f.inflateLimitBytes },
+        'produce refused: compressed batch inflates past max.message.bytes',
+      );
     }
     return new CairnError(f.code, f.message);
   }

@@ -82,10 +82,8 @@ export class PartitionLog {
     const opened = FsyncedOffsetFile.open(o.fs, o.dir);
     this.fsynced = opened.file;
     if (opened.created) this.fs.fsyncDir(o.dir);
-    this.commit = new GroupCommit(
-      { sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset, synced: (offset) => this.fsynced.write(offset) },
-      0,
-      (err) => this.goOffline(`fsync failed: ${err.message}`),
+    this.commit = new GroupCommit({ sync: () => this.syncUnflushed(), endOffset: () => this.logEndOffset, synced: (offset) => this.fsynced.write(offset) }, 0, (err) =>
+      this.goOffline(`fsync failed: ${err.message}`),
     );
     this.flushPolicy = o.flushPolicy;
   }

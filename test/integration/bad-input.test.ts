@@ -46,19 +46,37 @@ function gzipBomb(): Buffer {
   return batch;
 }
 const fetchAt = (topic: string, partition: number, fetchOffset: number) =>
-  rpc.unary<unknown, FetchResponse>('Fetch', { correlationId: 2, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, partitions: [{ topic, partition, fetchOffset, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }] });
+  rpc.unary<unknown, FetchResponse>('Fetch', {
+    correlationId: 2,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 20,
+    partitions: [{ topic, partition, fetchOffset, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }],
+  });
 
 /** Sends raw bytes as the request body: what a broken or hostile client would put on the wire. */
 function rawCall(method: string, body: Buffer): Promise<grpc.ServiceError | null> {
   const Ctor = grpc.makeGenericClientConstructor(
-    { [method]: { path: `/cairn.v1.Broker/${method}`, requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+    {
+      [method]: {
+        path: `/cairn.v1.Broker/${method}`,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    },
     'Raw',
   );
   const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as Record<string, (req: Buffer, cb: (err: grpc.ServiceError | null) => void) => void> & grpc.Client;
-  return new Promise((resolve) => client[method]!(body, (err) => {
-    client.close();
-    resolve(err);
-  }));
+  return new Promise((resolve) =>
+    client[method]!(body, (err) => {
+      client.close();
+      resolve(err);
+    }),
+  );
 }
 
 async function expectAlive(): Promise<void> {
@@ -98,7 +116,6 @@ describe('bad input never crashes a node or damages a log', () => {
     }
     await expectAlive();
   });
-
 });
 
 describe.each(PRODUCE_PATHS)('bad produce input over %s is refused with typed codes', (path) => {
@@ -138,7 +155,11 @@ describe.each(PRODUCE_PATHS)('bad produce input over %s is refused with typed co
     const r = await produce([{ topic: 'roomy', partition: 0, batches: bomb }]);
     expect(r.results[0]).toMatchObject({ errorCode: ErrorCode.MESSAGE_TOO_LARGE });
     await waitFor(() => cluster.log(1).split('compressed batch inflates past max.message.bytes').length > logged, 'the refusal to be logged');
-    const line = cluster.log(1).split('\n').filter((l) => l.includes('compressed batch inflates past max.message.bytes')).at(-1)!;
+    const line = cluster
+      .log(1)
+      .split('\n')
+      .filter((l) => l.includes('compressed batch inflates past max.message.bytes'))
+      .at(-1)!;
     expect(JSON.parse(line)).toMatchObject({ node: 1, topic: 'roomy', partition: 0 });
     expect((await fetchAt('roomy', 0, 0)).results[0]!.highWatermark).toBe(hw);
     // The same partition, and others, still take writes (a gzip batch that fits included).
@@ -151,7 +172,11 @@ describe.each(PRODUCE_PATHS)('bad produce input over %s is refused with typed co
   it.runIf(path === 'ProduceStream')("keeps a partition's appends in arrival order when a gzip batch is inflated off the event loop", async () => {
     const stream = new CorrelatedStream<{ correlationId: number }, ProduceResponse>(rpc, 'ProduceStream');
     const send = (batches: Buffer) => stream.send({ acks: -1, partitions: [{ topic: 'roomy', partition: 0, batches }] } as never).then((r) => r!);
-    const gz = encodeBatch(Array.from({ length: 100 }, (_, i) => ({ value: Buffer.alloc(10_000, i) })), { compression: Compression.GZIP }, Date.now());
+    const gz = encodeBatch(
+      Array.from({ length: 100 }, (_, i) => ({ value: Buffer.alloc(10_000, i) })),
+      { compression: Compression.GZIP },
+      Date.now(),
+    );
     const plain = encodeBatch([{ value: Buffer.from('after the gzip batch') }], {}, Date.now());
     // Sent back to back, unawaited: the plain batch arrives second and must be written second.
     const [a, b] = await Promise.all([send(gz), send(plain)]);

@@ -27,7 +27,13 @@ describe('client against a real node', () => {
   it('long-polls: a fetch waits for min_bytes and answers as soon as a write lands', async () => {
     await admin.createTopic({ name: 'poll', partitions: 1 });
     const rpc = new RpcClient(cluster.bootstrap, 'cairn.v1.Broker');
-    const pending = rpc.unary<unknown, FetchResponse>('Fetch', { correlationId: 1, maxWaitMs: 30_000, minBytes: 1, maxBytes: 1 << 20, partitions: [{ topic: 'poll', partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }] });
+    const pending = rpc.unary<unknown, FetchResponse>('Fetch', {
+      correlationId: 1,
+      maxWaitMs: 30_000,
+      minBytes: 1,
+      maxBytes: 1 << 20,
+      partitions: [{ topic: 'poll', partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }],
+    });
     let answered = false;
     void pending.then(() => (answered = true));
     // An empty round trip proves the fetch is parked rather than answered.
@@ -40,7 +46,14 @@ describe('client against a real node', () => {
     expect(res.results[0]!.errorCode).toBe(ErrorCode.NONE);
     expect(res.results[0]!.batches!.length).toBeGreaterThan(0);
     // The plain path decodes records for clients that cannot.
-    const plain = await rpc.unary<unknown, FetchResponse>('Fetch', { correlationId: 2, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, decodeRecords: true, partitions: [{ topic: 'poll', partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }] });
+    const plain = await rpc.unary<unknown, FetchResponse>('Fetch', {
+      correlationId: 2,
+      maxWaitMs: 0,
+      minBytes: 0,
+      maxBytes: 1 << 20,
+      decodeRecords: true,
+      partitions: [{ topic: 'poll', partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }],
+    });
     expect(plain.results[0]!.records!.map((r) => r.value!.toString())).toEqual(['wake up']);
     rpc.close();
   });
@@ -51,7 +64,8 @@ describe('client against a real node', () => {
     for (let i = 0; i < 10; i++) await p.send({ topic: 'times', value: `t${i}`, timestamp: 1_000_000 + i * 1000 });
     await p.close();
     const rpc = new RpcClient(cluster.bootstrap, 'cairn.v1.Broker');
-    const ask = (timestampMs: number) => rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic: 'times', partition: 0, timestampMs, currentLeaderEpoch: -1 }] }).then((r) => r.results[0]!);
+    const ask = (timestampMs: number) =>
+      rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic: 'times', partition: 0, timestampMs, currentLeaderEpoch: -1 }] }).then((r) => r.results[0]!);
     expect((await ask(-2)).offset).toBe(0);
     expect((await ask(-1)).offset).toBe(10);
     expect(await ask(1_004_500)).toMatchObject({ offset: 5, timestampMs: 1_005_000 });

@@ -38,17 +38,22 @@ async function quorum(c: TestCluster, id: number): Promise<Quorum> {
 }
 
 async function activeController(c: TestCluster, among: number[]): Promise<number> {
-  return waitFor(async () => {
-    for (const id of among) {
-      try {
-        const q = await quorum(c, id);
-        if (q.role === 'leader') return id;
-      } catch {
-        // down or not answering
+  return waitFor(
+    async () => {
+      for (const id of among) {
+        try {
+          const q = await quorum(c, id);
+          if (q.role === 'leader') return id;
+        } catch {
+          // down or not answering
+        }
       }
-    }
-    return 0;
-  }, 'an active controller', 20_000, 100);
+      return 0;
+    },
+    'an active controller',
+    20_000,
+    100,
+  );
 }
 
 describe('controller quorum (three real processes)', () => {
@@ -66,14 +71,19 @@ describe('controller quorum (three real processes)', () => {
     expect(second).not.toBe(first);
     expect((await quorum(cluster, second)).term).toBeGreaterThan(firstTerm);
     // Metadata changes work again: enough of them that the log is compacted past what the dead node has.
-    await waitFor(async () => {
-      try {
-        await admin.createTopic({ name: 'after-0', partitions: 1, replicationFactor: 1 });
-        return true;
-      } catch (err) {
-        return (err as { code?: number }).code === ErrorCode.TOPIC_ALREADY_EXISTS;
-      }
-    }, 'topic creation after failover', 20_000, 200);
+    await waitFor(
+      async () => {
+        try {
+          await admin.createTopic({ name: 'after-0', partitions: 1, replicationFactor: 1 });
+          return true;
+        } catch (err) {
+          return (err as { code?: number }).code === ErrorCode.TOPIC_ALREADY_EXISTS;
+        }
+      },
+      'topic creation after failover',
+      20_000,
+      200,
+    );
     for (let i = 1; i < 12; i++) await admin.createTopic({ name: `after-${i}`, partitions: 1, replicationFactor: 1 });
     const leaderOffset = (await quorum(cluster, second)).metadataOffset;
     cluster.start(first);
@@ -108,10 +118,15 @@ describe('controller quorum (three real processes)', () => {
     for (const p of t!.partitions.filter((x) => x.replicas[0] !== victim)) expect(p.leaderId).toBe(p.replicas[0]);
     // The broker comes back: unfenced, and it leads its partitions again.
     cluster.start(victim);
-    await waitFor(async () => {
-      const [d] = await admin.describeTopics(['single']);
-      return d!.partitions.filter((p) => p.replicas[0] === victim).every((p) => p.leaderId === victim);
-    }, 'partitions led again by the returning broker', 20_000, 200);
+    await waitFor(
+      async () => {
+        const [d] = await admin.describeTopics(['single']);
+        return d!.partitions.filter((p) => p.replicas[0] === victim).every((p) => p.leaderId === victim);
+      },
+      'partitions led again by the returning broker',
+      20_000,
+      200,
+    );
     const p = new Producer({ bootstrap: cluster.bootstrap, acks: 1 });
     await p.send({ topic: 'single', partition: theirs[0]!.partition, value: 'back' });
     await p.close();
@@ -167,4 +182,3 @@ describe('controller quorum (three real processes)', () => {
     admin.close();
   });
 });
-

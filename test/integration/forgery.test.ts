@@ -66,17 +66,38 @@ async function stillServing(what: string): Promise<void> {
 
 /** Sends Raft messages as a stranger would: a plain Raft/Send stream to the receiver's internal port. */
 async function forgeRaft(to: number, messages: Message[], refusals: RegExp): Promise<void> {
-  const before = cluster.log(to).split('\n').filter((l) => refusals.test(l)).length;
+  const before = cluster
+    .log(to)
+    .split('\n')
+    .filter((l) => refusals.test(l)).length;
   const transport = new RaftTransport(new Map([[to, internalAddress(to)]]), createLogger({ node: 'forger' }));
   try {
     transport.send(messages);
-    await waitFor(() => cluster.log(to).split('\n').filter((l) => refusals.test(l)).length >= before + messages.length || null, `node ${to} to refuse ${messages.length} forged message(s)`, 10_000);
+    await waitFor(
+      () =>
+        cluster
+          .log(to)
+          .split('\n')
+          .filter((l) => refusals.test(l)).length >=
+          before + messages.length || null,
+      `node ${to} to refuse ${messages.length} forged message(s)`,
+      10_000,
+    );
   } finally {
     transport.close();
   }
 }
 
-const append = (from: number, to: number, t: number): Message => ({ type: 'AppendEntries', from: nodeId(from), to: nodeId(to), term: term(t), prevLogIndex: 0, prevLogTerm: term(0), entries: [], leaderCommit: 0 });
+const append = (from: number, to: number, t: number): Message => ({
+  type: 'AppendEntries',
+  from: nodeId(from),
+  to: nodeId(to),
+  term: term(t),
+  prevLogIndex: 0,
+  prevLogTerm: term(0),
+  entries: [],
+  leaderCommit: 0,
+});
 
 beforeAll(async () => {
   const ports = await freePorts(6);
@@ -125,7 +146,17 @@ describe('a stranger on the internal listener', () => {
     const q = await quorum();
     const [a, b] = [1, 2, 3].filter((id) => id !== q.leaderId);
     await forgeRaft(b!, [append(a!, b!, q.term + 5), append(a!, b!, q.term)], /raft message refused/);
-    const answer: Message = { type: 'AppendEntriesResponse', from: nodeId(a!), to: nodeId(q.leaderId), term: term(q.term + 5), success: false, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: term(0) };
+    const answer: Message = {
+      type: 'AppendEntriesResponse',
+      from: nodeId(a!),
+      to: nodeId(q.leaderId),
+      term: term(q.term + 5),
+      success: false,
+      matchIndex: 0,
+      rejectedIndex: 0,
+      conflictIndex: 0,
+      conflictTerm: term(0),
+    };
     await forgeRaft(q.leaderId, [answer], /raft message refused/);
     await stillServing('forged Raft messages');
     const after = await quorum();
@@ -136,7 +167,12 @@ describe('a stranger on the internal listener', () => {
   it('a heartbeat with a real broker epoch (public) and want_shutdown is refused; the broker stays in service', async () => {
     const q = await quorum();
     const victim = q.brokers.find((b) => b.nodeId !== q.leaderId)!;
-    const res = await call<{ errorCode: number }>(internalAddress(q.leaderId), 'cairn.v1.Controller', 'BrokerHeartbeat', { brokerId: victim.nodeId, brokerEpoch: victim.brokerEpoch, metadataOffset: 1e9, wantShutdown: true });
+    const res = await call<{ errorCode: number }>(internalAddress(q.leaderId), 'cairn.v1.Controller', 'BrokerHeartbeat', {
+      brokerId: victim.nodeId,
+      brokerEpoch: victim.brokerEpoch,
+      metadataOffset: 1e9,
+      wantShutdown: true,
+    });
     expect(res.errorCode).toBe(ErrorCode.BROKER_ID_NOT_REGISTERED);
     await stillServing('a forged want_shutdown heartbeat');
     const after = (await quorum()).brokers.find((b) => b.nodeId === victim.nodeId)!;
@@ -165,7 +201,13 @@ describe('a stranger on the internal listener', () => {
         stream.once('data', resolve);
         stream.once('error', reject);
       });
-      stream.write({ correlationId: 1, replicaId: follower, brokerEpoch: epoch, maxWaitMs: 0, partitions: [{ topic: 'forged', partition: 0, fetchOffset: 1_000_000, durableOffset: 1_000_000, currentLeaderEpoch: p.leaderEpoch, lastFetchedEpoch: p.leaderEpoch }] });
+      stream.write({
+        correlationId: 1,
+        replicaId: follower,
+        brokerEpoch: epoch,
+        maxWaitMs: 0,
+        partitions: [{ topic: 'forged', partition: 0, fetchOffset: 1_000_000, durableOffset: 1_000_000, currentLeaderEpoch: p.leaderEpoch, lastFetchedEpoch: p.leaderEpoch }],
+      });
       const res = await answer;
       stream.end();
       expect(res.results[0]!.errorCode).toBe(ErrorCode.STALE_BROKER_EPOCH);

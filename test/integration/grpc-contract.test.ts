@@ -169,7 +169,12 @@ describe('a plain gRPC client', () => {
     const client = plainClient(address, 'Broker');
     const Response = protobuf.loadSync(path.join(protoDir(), 'cairn.proto')).lookupType('cairn.v1.FetchResponse');
     const sizeOf = (res: object) => Response.encode(Response.fromObject(res)).finish().length;
-    const cases: [number, boolean][] = [[20_000, true], [300_000, true], [300_000, false], [1_000_000, false]];
+    const cases: [number, boolean][] = [
+      [20_000, true],
+      [300_000, true],
+      [300_000, false],
+      [1_000_000, false],
+    ];
     for (const [maxBytes, decode] of cases) {
       const res = await call(client, 'Fetch', { max_bytes: maxBytes, decode_records: decode, partitions: [0, 1, 2].map((p) => ({ topic: TOPIC, partition: p, fetch_offset: 5 })) });
       const size = sizeOf(res);

@@ -91,14 +91,19 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
     // would be swallowed (and the records after it in that poll dropped) as long as a later poll succeeds.
     const neverSent: string[] = [];
     const maxAcked = Math.max(...acked.keys());
-    await waitFor(async () => {
-      for (const r of await consumer.poll(500)) {
-        const value = r.value?.toString() ?? '<null>';
-        if (!attempted.has(value)) neverSent.push(`${value} at ${r.offset}`);
-        seen.set(r.offset, value);
-      }
-      return seen.has(maxAcked);
-    }, 'the consumer to reach the last acknowledged offset', 60_000, 0);
+    await waitFor(
+      async () => {
+        for (const r of await consumer.poll(500)) {
+          const value = r.value?.toString() ?? '<null>';
+          if (!attempted.has(value)) neverSent.push(`${value} at ${r.offset}`);
+          seen.set(r.offset, value);
+        }
+        return seen.has(maxAcked);
+      },
+      'the consumer to reach the last acknowledged offset',
+      60_000,
+      0,
+    );
     consumer.close();
     expect(doubleAcks, 'one value per acknowledged offset').toEqual([]);
     expect(neverSent, 'records no writer sent').toEqual([]);
@@ -128,19 +133,29 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
     for (let i = 0; i < 300; i++) await producer.send({ topic: 'moving', value: `before-${i}` });
     const [r] = await admin.reassignPartitions([{ topic: 'moving', partition: 0, replicas: [3, 4] }]);
     expect(r!.errorCode).toBe(ErrorCode.NONE);
-    await waitFor(async () => {
-      const p = (await describe1(admin, 'moving')).partitions[0]!;
-      return p.replicas.join() === '3,4' && p.addingReplicas.length === 0 && [3, 4].includes(p.leaderId) ? p : null;
-    }, 'the reassignment to complete', 60_000, 200);
+    await waitFor(
+      async () => {
+        const p = (await describe1(admin, 'moving')).partitions[0]!;
+        return p.replicas.join() === '3,4' && p.addingReplicas.length === 0 && [3, 4].includes(p.leaderId) ? p : null;
+      },
+      'the reassignment to complete',
+      60_000,
+      200,
+    );
     for (let i = 0; i < 100; i++) await producer.send({ topic: 'moving', value: `after-${i}` });
     await producer.close();
     const consumer = new Consumer({ bootstrap: cluster.bootstrap });
     consumer.assign([{ topic: 'moving', partition: 0, offset: 0 }]);
     const got: string[] = [];
-    await waitFor(async () => {
-      for (const rec of await consumer.poll(500)) got.push(rec.value!.toString());
-      return got.length >= 400;
-    }, 'all 400 records', 30_000, 0);
+    await waitFor(
+      async () => {
+        for (const rec of await consumer.poll(500)) got.push(rec.value!.toString());
+        return got.length >= 400;
+      },
+      'all 400 records',
+      30_000,
+      0,
+    );
     consumer.close();
     expect(got).toEqual([...Array.from({ length: 300 }, (_, i) => `before-${i}`), ...Array.from({ length: 100 }, (_, i) => `after-${i}`)]);
     // The old replicas deleted their copies.
@@ -149,4 +164,3 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
     admin.close();
   });
 });
-

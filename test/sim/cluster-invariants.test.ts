@@ -77,7 +77,15 @@ describe('whole-cluster checker', () => {
 
   it('catches metadata that differs between nodes at one offset', () => {
     const c = new ClusterChecker({ minInsyncReplicas: 1 });
-    expect(() => c.check([], [{ node: 1, offset: 3, digest: 'x' }, { node: 2, offset: 3, digest: 'y' }])).toThrow(/metadata differs at offset 3/);
+    expect(() =>
+      c.check(
+        [],
+        [
+          { node: 1, offset: 3, digest: 'x' },
+          { node: 2, offset: 3, digest: 'y' },
+        ],
+      ),
+    ).toThrow(/metadata differs at offset 3/);
   });
 
   it('after the heal: catches a replica that lost a committed record or differs from the leader', () => {

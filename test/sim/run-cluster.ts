@@ -41,18 +41,37 @@ async function main(): Promise<void> {
   let acked = 0;
   let steps = 0;
   for (let seed = start; seed < start + seeds; seed++) {
-    const sim = new ClusterSimulation({ seed, nodes: nodes as 3 | 5, chaosMs, ...(bug ? clusterBug(bug) : {}), ...(flag('--trace') ? { trace: (line: string) => process.stdout.write(line + '\n') } : {}) });
+    const sim = new ClusterSimulation({
+      seed,
+      nodes: nodes as 3 | 5,
+      chaosMs,
+      ...(bug ? clusterBug(bug) : {}),
+      ...(flag('--trace') ? { trace: (line: string) => process.stdout.write(line + '\n') } : {}),
+    });
     const r = await sim.run();
     simulatedMs += r.simulatedMs;
     acked += r.stats.acked;
     steps += r.stats.steps;
     if (!r.ok) {
       failed++;
-      process.stdout.write(`FAIL ${r.violation}\n  replay: npm run sim:cluster -- --seeds 1 --seed-start ${seed}${nodes !== 3 ? ` --nodes ${nodes}` : ''}${chaosMs !== 8_000 ? ` --chaos-ms ${chaosMs}` : ''}${bug ? ` --bug ${bug}` : ''} --trace\n`);
+      process.stdout.write(
+        `FAIL ${r.violation}\n  replay: npm run sim:cluster -- --seeds 1 --seed-start ${seed}${nodes !== 3 ? ` --nodes ${nodes}` : ''}${chaosMs !== 8_000 ? ` --chaos-ms ${chaosMs}` : ''}${bug ? ` --bug ${bug}` : ''} --trace\n`,
+      );
     }
   }
   const wallS = (performance.now() - t0) / 1000;
-  const summary = { seeds, seedStart: start, nodes, bug, failed, acknowledgedWritesChecked: acked, steps, simulatedSeconds: +(simulatedMs / 1000).toFixed(1), wallSeconds: +wallS.toFixed(1), simulatedSecondsPerWallSecond: +(simulatedMs / 1000 / wallS).toFixed(1) };
+  const summary = {
+    seeds,
+    seedStart: start,
+    nodes,
+    bug,
+    failed,
+    acknowledgedWritesChecked: acked,
+    steps,
+    simulatedSeconds: +(simulatedMs / 1000).toFixed(1),
+    wallSeconds: +wallS.toFixed(1),
+    simulatedSecondsPerWallSecond: +(simulatedMs / 1000 / wallS).toFixed(1),
+  };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   process.exit(failed > 0 ? 1 : 0);
 }

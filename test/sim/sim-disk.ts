@@ -173,7 +173,10 @@ export class SimDisk implements FileSystem {
 
   /** Every file path, sorted. */
   listFiles(): string[] {
-    return [...this.live].filter(([, e]) => e.kind === 'file').map(([p]) => p).sort();
+    return [...this.live]
+      .filter(([, e]) => e.kind === 'file')
+      .map(([p]) => p)
+      .sort();
   }
 
   usedBytes(): number {
@@ -356,7 +359,11 @@ export class SimDisk implements FileSystem {
     if (e.kind === 'dir') throw fsError('EPERM', 'rename', from); // storage renames files only
     if (this.live.get(b)?.kind === 'dir') throw fsError('EISDIR', 'rename', to);
     this.checkParent(b, 'rename');
-    if (a !== b) this.changeTree([{ path: a, entry: null }, { path: b, entry: e }]);
+    if (a !== b)
+      this.changeTree([
+        { path: a, entry: null },
+        { path: b, entry: e },
+      ]);
   }
 
   rm(file: string, options: { recursive?: boolean; force?: boolean } = {}): void {

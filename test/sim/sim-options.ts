@@ -96,4 +96,3 @@ export const MAX_WRITE_MS = 8;
 export const MAX_READY_ROUNDS = 64;
 /** Full (not incremental) prefix checks every this many steps. */
 export const FULL_CHECK_EVERY_STEPS = 64;
-

@@ -11,7 +11,9 @@ let Ctor: grpc.ServiceClientConstructor | null = null;
  */
 export function checkHealth(address: string, service = '', timeoutMs = 2_000): Promise<HealthStatus> {
   Ctor ??= grpc.makeGenericClientConstructor(healthService, 'Health');
-  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { check: (req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void) => void };
+  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    check: (req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void) => void;
+  };
   return new Promise<HealthStatus>((resolve) => {
     client.check({ service }, { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
       client.close();

@@ -25,7 +25,24 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { invariant } from '../../common';
-import { decodeHardState, decodeSnapshot, encodeFrame, encodeHardState, encodeSnapshot, ENTRIES_FILE, type Entry, frameLength, HARD_STATE_FILE, type RaftInitialState, RaftStorageError, type Ready, scanEntries, type Snapshot, SNAPSHOT_FILE, TMP_SUFFIX } from '..';
+import {
+  decodeHardState,
+  decodeSnapshot,
+  encodeFrame,
+  encodeHardState,
+  encodeSnapshot,
+  ENTRIES_FILE,
+  type Entry,
+  frameLength,
+  HARD_STATE_FILE,
+  type RaftInitialState,
+  RaftStorageError,
+  type Ready,
+  scanEntries,
+  type Snapshot,
+  SNAPSHOT_FILE,
+  TMP_SUFFIX,
+} from '..';
 import { recordDurable } from '../../storage';
 
 export { ENTRIES_FILE, HARD_STATE_FILE, RaftStorageError, SNAPSHOT_FILE } from '..';
@@ -93,7 +110,7 @@ export class RaftStorage {
         await handle.sync();
       }
     }
-    const fileEnd = offsets.length > 0 ? (offsets[offsets.length - 1]! + frameLength(keep[keep.length - 1]!)) : 0;
+    const fileEnd = offsets.length > 0 ? offsets[offsets.length - 1]! + frameLength(keep[keep.length - 1]!) : 0;
     const storage = new RaftStorage(dir, handle, snapshotIndex, offsets, fileEnd);
     return {
       storage,

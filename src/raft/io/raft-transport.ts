@@ -32,7 +32,11 @@ export class RaftTransport {
   ) {
     const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Raft'), 'Raft');
     for (const [id, address] of addresses) {
-      const client = new Ctor(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 }) as unknown as Peer['client'];
+      const client = new Ctor(address, grpc.credentials.createInsecure(), {
+        ...CHANNEL_OPTIONS,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+      }) as unknown as Peer['client'];
       this.peers.set(id, { address, client, stream: null, queue: [], retryAt: 0, blocked: false });
     }
   }

@@ -11,7 +11,16 @@ import type { ReplicaFetchRequest } from '../../protocol';
 import type { ValidatedBatch } from '../../record';
 import type { AppendInfo } from '../../storage';
 import type { Partition } from './partition';
-import { type AlterPartitionOutcome, type AlterPartitionResponse, type AlterPartitionTransport, type PartitionAssignment, ReplicaCore, type ReplicaCoreOptions, type ReplicaEffect, type ReplicaFetchTransport } from '..';
+import {
+  type AlterPartitionOutcome,
+  type AlterPartitionResponse,
+  type AlterPartitionTransport,
+  type PartitionAssignment,
+  ReplicaCore,
+  type ReplicaCoreOptions,
+  type ReplicaEffect,
+  type ReplicaFetchTransport,
+} from '..';
 
 export interface ReplicaDriverOptions extends ReplicaCoreOptions {
   /** This process's incarnation: with the broker epoch, proves a fetch comes from the registered follower. */

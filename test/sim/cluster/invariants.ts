@@ -125,7 +125,8 @@ export class ClusterChecker {
       for (let o = Math.max(p.checkedBelow, v.logStartOffset); o < upTo; o++) {
         const c = committed.get(o);
         const has = v.valueAt(o);
-        if (c !== undefined && has !== c) throw new Violation(`${tp}: broker ${v.broker} has ${has ?? 'nothing'} at offset ${o} below its high watermark ${v.highWatermark}, but ${c} was committed there`);
+        if (c !== undefined && has !== c)
+          throw new Violation(`${tp}: broker ${v.broker} has ${has ?? 'nothing'} at offset ${o} below its high watermark ${v.highWatermark}, but ${c} was committed there`);
       }
       p.checkedBelow = Math.max(p.checkedBelow, upTo);
     }

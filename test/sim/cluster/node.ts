@@ -94,7 +94,12 @@ export class ClusterNode {
   ) {
     this.time = new NodeTime(ctx.scheduler);
     this.raftDisk = new SimRaftDisk(ctx.scheduler, random.fork(), 4);
-    this.disk = new SimDisk(random.fork(), (ms, fn) => void this.time.after(ms, fn), { fsyncDelayMs: { min: 1, max: 15 }, tornWriteProbability: 0.5, tornGarbageProbability: 0.3, lostDirectoryEntries: true });
+    this.disk = new SimDisk(random.fork(), (ms, fn) => void this.time.after(ms, fn), {
+      fsyncDelayMs: { min: 1, max: 15 },
+      tornWriteProbability: 0.5,
+      tornGarbageProbability: 0.3,
+      lostDirectoryEntries: true,
+    });
     this.voters = Array.from({ length: ctx.config.nodes }, (_, i) => i + 1);
   }
 

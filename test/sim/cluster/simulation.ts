@@ -179,8 +179,17 @@ export class ClusterSimulation implements SimContext {
     const deadline = this.scheduler.nowMs + 10_000;
     while (this.scheduler.nowMs < deadline) {
       let done = false;
-      void callController(this, CLIENT, -1, 'createTopics', 1_000, () => true, (c: ControllerService) =>
-        c.createTopics({ topics: [{ name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} }] }).then((r) => ({ ...r, errorCode: r.results[0]?.errorCode })),
+      void callController(
+        this,
+        CLIENT,
+        -1,
+        'createTopics',
+        1_000,
+        () => true,
+        (c: ControllerService) =>
+          c
+            .createTopics({ topics: [{ name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} }] })
+            .then((r) => ({ ...r, errorCode: r.results[0]?.errorCode })),
       ).then(
         (r) => {
           if (r.errorCode === ErrorCode.NONE || r.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) done = true;
@@ -210,7 +219,9 @@ export class ClusterSimulation implements SimContext {
         try {
           const res = await this.network.call<ProduceResponse>(CLIENT, leader, 'produce', PRODUCE_TIMEOUT_MS, () => {
             const h = this.node(leader).produce;
-            return h ? h.handle({ correlationId: 0, acks: -1, timeoutMs: PRODUCE_TIMEOUT_MS, partitions: [{ topic: TOPIC, partition, records: [{ value: Buffer.from(value) }] }] }) : Promise.reject(new Error('down'));
+            return h
+              ? h.handle({ correlationId: 0, acks: -1, timeoutMs: PRODUCE_TIMEOUT_MS, partitions: [{ topic: TOPIC, partition, records: [{ value: Buffer.from(value) }] }] })
+              : Promise.reject(new Error('down'));
           });
           const r = res.results[0]!;
           if (r.errorCode === ErrorCode.NONE) {
@@ -361,12 +372,16 @@ export class ClusterSimulation implements SimContext {
       .flatMap((n) =>
         Array.from({ length: this.partitions }, (_, p) => {
           const part = n.replicas?.get(TOPIC, p);
-          return part ? `${TOPIC}-${p}@${n.id}: ${part.role} e${part.leaderEpoch} isr [${part.isr.join(',')}] end ${part.log.logEndOffset} durable ${part.log.durableEndOffset} hw ${part.highWatermark}${part.log.isOffline ? ' offline' : ''}` : `${TOPIC}-${p}@${n.id}: not hosted`;
+          return part
+            ? `${TOPIC}-${p}@${n.id}: ${part.role} e${part.leaderEpoch} isr [${part.isr.join(',')}] end ${part.log.logEndOffset} durable ${part.log.durableEndOffset} hw ${part.highWatermark}${part.log.isOffline ? ' offline' : ''}`
+            : `${TOPIC}-${p}@${n.id}: not hosted`;
         }),
       )
       .join('; ');
     const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
-    throw new Violation(`liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`);
+    throw new Violation(
+      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
+    );
   }
 
   /** Every partition has a leader whose ISR is every replica, and every replica ends where the leader does. */

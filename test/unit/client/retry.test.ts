@@ -67,7 +67,14 @@ describe('the client retry policy', () => {
 
   it('passes anything that is not a CairnError (a bug) straight through', async () => {
     const t = fakeTime();
-    await expect(withRetries(async () => { throw new TypeError('bug'); }, { what: 'x', deadlineMs: t.now() + 1000, now: t.now, sleep: t.sleep })).rejects.toBeInstanceOf(TypeError);
+    await expect(
+      withRetries(
+        async () => {
+          throw new TypeError('bug');
+        },
+        { what: 'x', deadlineMs: t.now() + 1000, now: t.now, sleep: t.sleep },
+      ),
+    ).rejects.toBeInstanceOf(TypeError);
   });
 
   it('jitters the backoff by at most 20% either way', () => {

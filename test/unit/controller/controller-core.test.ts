@@ -100,7 +100,10 @@ describe('ControllerCore.tick: registration expiry', () => {
   it('removes a fenced registration silent for a session that hosts no replica, and keeps one that hosts a replica', () => {
     const c = core();
     let image = withBrokers(3);
-    image = apply(image, [2, 3].map((id) => ({ type: 'BrokerRegistrationChange' as const, brokerId: id, brokerEpoch: id, fenced: true })));
+    image = apply(
+      image,
+      [2, 3].map((id) => ({ type: 'BrokerRegistrationChange' as const, brokerId: id, brokerEpoch: id, fenced: true })),
+    );
     image = withPartition(image, 't', [1, 3], [1], 1);
     c.tick(0, image, true);
     heartbeat(c, image, 1, SESSION_MS);
@@ -166,15 +169,22 @@ describe('ControllerCore operations answer expected refusals with error codes', 
   it('heartbeat with a stale epoch is STALE_BROKER_EPOCH; of an unknown broker BROKER_ID_NOT_REGISTERED', () => {
     const c = core();
     const image = withBrokers(1);
-    expect(c.brokerHeartbeat(image, { brokerId: 1, brokerEpoch: 0, incarnationId: 'inc-1', metadataOffset: 0, wantFence: false, wantShutdown: false }, 0).response.errorCode).toBe(ErrorCode.STALE_BROKER_EPOCH);
-    expect(c.brokerHeartbeat(image, { brokerId: 5, brokerEpoch: 1, incarnationId: 'inc-5', metadataOffset: 0, wantFence: false, wantShutdown: false }, 0).response.errorCode).toBe(ErrorCode.BROKER_ID_NOT_REGISTERED);
+    expect(c.brokerHeartbeat(image, { brokerId: 1, brokerEpoch: 0, incarnationId: 'inc-1', metadataOffset: 0, wantFence: false, wantShutdown: false }, 0).response.errorCode).toBe(
+      ErrorCode.STALE_BROKER_EPOCH,
+    );
+    expect(c.brokerHeartbeat(image, { brokerId: 5, brokerEpoch: 1, incarnationId: 'inc-5', metadataOffset: 0, wantFence: false, wantShutdown: false }, 0).response.errorCode).toBe(
+      ErrorCode.BROKER_ID_NOT_REGISTERED,
+    );
   });
 
   it('AlterPartition from a stale broker epoch is refused as a whole; a stale partition epoch per item', () => {
     const c = core();
     const image = withPartition(withBrokers(2), 't', [1, 2], [1, 2], 1);
     const item = { topicId: 't-id', partition: 0, leaderEpoch: 0, partitionEpoch: 0, newIsr: [1] };
-    expect(c.alterPartition(image, { brokerId: 1, brokerEpoch: 7, partitions: [item] })).toEqual({ records: [], response: expect.objectContaining({ errorCode: ErrorCode.STALE_BROKER_EPOCH, results: [] }) });
+    expect(c.alterPartition(image, { brokerId: 1, brokerEpoch: 7, partitions: [item] })).toEqual({
+      records: [],
+      response: expect.objectContaining({ errorCode: ErrorCode.STALE_BROKER_EPOCH, results: [] }),
+    });
     const stale = c.alterPartition(image, { brokerId: 1, brokerEpoch: 1, partitions: [{ ...item, partitionEpoch: 3 }] });
     expect(stale.records).toEqual([]);
     expect(stale.response.errorCode).toBe(ErrorCode.NONE);

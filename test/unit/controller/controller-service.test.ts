@@ -20,7 +20,14 @@ function setup() {
   const publisher = new MetadataPublisher(silentLogger);
   log.subscribe(publisher);
   const service = new ControllerService({
-    config: { nodeId: 1, brokerSessionTimeoutMs: SESSION_MS, uncleanLeaderElection: false, autoLeaderRebalance: true, leaderImbalanceCheckIntervalMs: 300_000, topicDefaults: { numPartitions: 1, replicationFactor: -1 } },
+    config: {
+      nodeId: 1,
+      brokerSessionTimeoutMs: SESSION_MS,
+      uncleanLeaderElection: false,
+      autoLeaderRebalance: true,
+      leaderImbalanceCheckIntervalMs: 300_000,
+      topicDefaults: { numPartitions: 1, replicationFactor: -1 },
+    },
     log,
     publisher,
     clock,
@@ -48,14 +55,17 @@ function setup() {
   return { clock, timers, log, publisher, service, broker };
 }
 
-
 describe('ControllerService, in process (no gRPC)', () => {
   it('answers NOT_CONTROLLER with the leader hint when this node is not the active controller', async () => {
     const { log, service } = setup();
     log.leader = false;
     log.leaderHint = 3;
-    await expect(service.registerBroker({ brokerId: 2, incarnationId: 'i', host: 'h', port: 1, rack: null })).resolves.toEqual(expect.objectContaining({ errorCode: ErrorCode.NOT_CONTROLLER, leaderHint: 3, brokerEpoch: -1 }));
-    await expect(service.brokerHeartbeat({ brokerId: 2, brokerEpoch: 1, incarnationId: 'i', metadataOffset: 0, wantFence: false, wantShutdown: false })).resolves.toEqual(expect.objectContaining({ errorCode: ErrorCode.NOT_CONTROLLER, leaderHint: 3 }));
+    await expect(service.registerBroker({ brokerId: 2, incarnationId: 'i', host: 'h', port: 1, rack: null })).resolves.toEqual(
+      expect.objectContaining({ errorCode: ErrorCode.NOT_CONTROLLER, leaderHint: 3, brokerEpoch: -1 }),
+    );
+    await expect(service.brokerHeartbeat({ brokerId: 2, brokerEpoch: 1, incarnationId: 'i', metadataOffset: 0, wantFence: false, wantShutdown: false })).resolves.toEqual(
+      expect.objectContaining({ errorCode: ErrorCode.NOT_CONTROLLER, leaderHint: 3 }),
+    );
     const created = await service.createTopics({ topics: [{ name: 't', numPartitions: 1, replicationFactor: 1 }] });
     expect(created.results.map((r) => r.errorCode)).toEqual([ErrorCode.NOT_CONTROLLER]);
   });
@@ -66,7 +76,9 @@ describe('ControllerService, in process (no gRPC)', () => {
     await settle();
     log.loseLeadershipOnNextAppend = true;
     log.leaderHint = 2;
-    await expect(service.registerBroker({ brokerId: 2, incarnationId: 'i', host: 'h', port: 1, rack: null })).resolves.toEqual(expect.objectContaining({ errorCode: ErrorCode.NOT_CONTROLLER, leaderHint: 2 }));
+    await expect(service.registerBroker({ brokerId: 2, incarnationId: 'i', host: 'h', port: 1, rack: null })).resolves.toEqual(
+      expect.objectContaining({ errorCode: ErrorCode.NOT_CONTROLLER, leaderHint: 2 }),
+    );
   });
 
   it('brokers register, are unfenced once caught up, and a silent one is fenced by the timer-driven tick after its session', async () => {

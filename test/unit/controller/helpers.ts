@@ -20,6 +20,17 @@ export function withPartition(image: MetadataImage, topic: string, replicas: num
   if (!image.topicsByName.has(topic)) records.push({ type: 'Topic', name: topic, topicId });
   for (const [name, value] of Object.entries(config)) records.push({ type: 'Config', resourceType: 'topic', resourceName: topic, name, value });
   const partition = image.topicsByName.get(topic)?.partitions.length ?? 0;
-  records.push({ type: 'Partition', topicId: image.topicsByName.get(topic)?.id ?? topicId, partition, replicas, isr, leader, leaderEpoch: 0, partitionEpoch: 0, addingReplicas: [], removingReplicas: [] });
+  records.push({
+    type: 'Partition',
+    topicId: image.topicsByName.get(topic)?.id ?? topicId,
+    partition,
+    replicas,
+    isr,
+    leader,
+    leaderEpoch: 0,
+    partitionEpoch: 0,
+    addingReplicas: [],
+    removingReplicas: [],
+  });
   return apply(image, records);
 }

@@ -60,7 +60,10 @@ describe('broker lifecycle (KIP-631)', () => {
     img = withPartition(img, 't', [2, 1], [2, 1], 2);
     const same = registerBroker(img, { brokerId: 2, incarnationId: 'inc-2', host: 'h', port: 1, rack: null }, true, () => true);
     expect(same).toEqual({ records: [], response: { errorCode: ErrorCode.NONE, brokerEpoch: 2 } });
-    expect(registerBroker(img, { brokerId: 2, incarnationId: 'new', host: 'h', port: 1, rack: null }, true, () => true)).toEqual({ records: [], response: expect.objectContaining({ errorCode: ErrorCode.DUPLICATE_BROKER_REGISTRATION, brokerEpoch: -1 }) });
+    expect(registerBroker(img, { brokerId: 2, incarnationId: 'new', host: 'h', port: 1, rack: null }, true, () => true)).toEqual({
+      records: [],
+      response: expect.objectContaining({ errorCode: ErrorCode.DUPLICATE_BROKER_REGISTRATION, brokerEpoch: -1 }),
+    });
     const restarted = registerBroker(img, { brokerId: 2, incarnationId: 'new', host: 'h', port: 1, rack: null }, true, () => false);
     expect(restarted.response.brokerEpoch).toBe(3);
     img = apply(img, restarted.records);
@@ -79,7 +82,10 @@ describe('broker lifecycle (KIP-631)', () => {
     img = apply(img, caughtUp.records);
     expect(img.brokers.get(2)!.fenced).toBe(false);
     expect(img.partition('t', 0)!.leader).toBe(2);
-    expect(brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 8, incarnationId: 'x', metadataOffset: 99, wantFence: false, wantShutdown: false }, 0, false)).toEqual({ records: [], response: expect.objectContaining({ errorCode: ErrorCode.STALE_BROKER_EPOCH }) });
+    expect(brokerHeartbeat(img, { brokerId: 2, brokerEpoch: 8, incarnationId: 'x', metadataOffset: 99, wantFence: false, wantShutdown: false }, 0, false)).toEqual({
+      records: [],
+      response: expect.objectContaining({ errorCode: ErrorCode.STALE_BROKER_EPOCH }),
+    });
   });
 
   it('controlled shutdown moves every leadership away before telling the broker it may stop', () => {
@@ -154,7 +160,12 @@ describe('eligible leader replicas (KIP-966)', () => {
     img = apply(img, fenceBroker(img, 1, false).records);
     // Broker 2 comes back: it is in the ELR, so it may lead although the ISR names only 1.
     const reg = img.brokers.get(2)!;
-    const back = brokerHeartbeat(apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: reg.epoch, fenced: true }]), { brokerId: 2, brokerEpoch: reg.epoch, incarnationId: reg.incarnationId, metadataOffset: 1e9, wantFence: false, wantShutdown: false }, 0, false);
+    const back = brokerHeartbeat(
+      apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: reg.epoch, fenced: true }]),
+      { brokerId: 2, brokerEpoch: reg.epoch, incarnationId: reg.incarnationId, metadataOffset: 1e9, wantFence: false, wantShutdown: false },
+      0,
+      false,
+    );
     img = apply(img, back.records);
     // Broker 1, the former last ISR member, holds everything below the high watermark: eligible in turn.
     expect(img.partition('t', 0)).toMatchObject({ leader: 2, isr: [2], elr: [1] });
@@ -172,4 +183,3 @@ describe('eligible leader replicas (KIP-966)', () => {
     expect(img.partition('t', 0)).toMatchObject({ leader: 2, isr: [2], elr: [] });
   });
 });
-

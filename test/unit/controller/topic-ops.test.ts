@@ -130,7 +130,15 @@ describe('topic creation', () => {
     img = apply(img, r.records);
     expect([...img.topicsByName.keys()].sort()).toEqual(['one', 'six', 'three']);
     // Without a configured cap the default bounds the cluster (10000 partitions).
-    const big = createTopics(withBrokers(1), [{ name: 'a', numPartitions: 10_000, replicationFactor: 1 }, { name: 'b', numPartitions: 1, replicationFactor: 1 }], defaults, new SeededRandom(3));
+    const big = createTopics(
+      withBrokers(1),
+      [
+        { name: 'a', numPartitions: 10_000, replicationFactor: 1 },
+        { name: 'b', numPartitions: 1, replicationFactor: 1 },
+      ],
+      defaults,
+      new SeededRandom(3),
+    );
     expect(big.response.map((x) => x.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.POLICY_VIOLATION]);
   });
 
@@ -149,7 +157,10 @@ describe('metadata image', () => {
   it('a snapshot (toRecords) rebuilds an equal image', () => {
     let img = withBrokers(3, ['x', 'y', 'z']);
     img = apply(img, createTopics(img, [{ name: 'a', numPartitions: 4, replicationFactor: 2, configs: { 'retention.ms': '1000' } }], defaults, new SeededRandom(3)).records);
-    img = apply(img, [{ type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: 2, fenced: true }, { type: 'ClusterId', clusterId: 'c1' }]);
+    img = apply(img, [
+      { type: 'BrokerRegistrationChange', brokerId: 2, brokerEpoch: 2, fenced: true },
+      { type: 'ClusterId', clusterId: 'c1' },
+    ]);
     const rebuilt = replay(MetadataImage.EMPTY, img.toRecords(), img.offset).image;
     expect(rebuilt.toRecords()).toEqual(img.toRecords());
     expect([...rebuilt.brokers.values()].map((b) => ({ ...b, registeredAtOffset: 0 }))).toEqual([...img.brokers.values()].map((b) => ({ ...b, registeredAtOffset: 0 })));

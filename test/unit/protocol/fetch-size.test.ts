@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { protoRoot } from '../../../src/protocol/io/rpc';
 import { encodedRecordBytes } from '../../../src/server/fetch-handler';
 
-const bytes = fc.option(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), { nil: null });
+const bytes = fc.option(
+  fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+  { nil: null },
+);
 
 describe('the encoded size of a decoded record (what bounds a plain-path fetch response)', () => {
   it('equals what protobuf encodes, for any key, value, headers, offset and timestamp', () => {

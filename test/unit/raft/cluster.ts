@@ -225,7 +225,10 @@ export class Cluster {
   }
 
   appliedData(id: number): string[] {
-    return this.applied.get(nodeId(id))!.filter((e) => e.kind === 'data').map((e) => text(e.data));
+    return this.applied
+      .get(nodeId(id))!
+      .filter((e) => e.kind === 'data')
+      .map((e) => text(e.data));
   }
 
   /** The terms of a node's retained log, for comparing logs at a glance. */

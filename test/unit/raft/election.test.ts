@@ -84,7 +84,7 @@ describe('§5.2 leader election', () => {
     // 1 and 2 both pass the pre-vote, then each gets only one other vote: 2 of 4 is no majority.
     c.timeout(1);
     c.timeout(2);
-    c.deliver({ drop: (m) => (m.type === 'Vote' && ((m.from === 1 && m.to !== 3) || (m.from === 2 && m.to !== 4))) });
+    c.deliver({ drop: (m) => m.type === 'Vote' && ((m.from === 1 && m.to !== 3) || (m.from === 2 && m.to !== 4)) });
     expect(c.leaders()).toEqual([]);
     expect(c.core(1).role).toBe('candidate');
     expect(c.core(2).role).toBe('candidate');

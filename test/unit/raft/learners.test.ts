@@ -15,7 +15,13 @@ describe('learners', () => {
       expect(c.core(id).leaderId).toBe(1);
       expect(c.core(id).isLearner).toBe(true);
     }
-    expect(c.core(1).progress().filter((p) => p.isLearner).map((p) => p.id)).toEqual([4, 5]);
+    expect(
+      c
+        .core(1)
+        .progress()
+        .filter((p) => p.isLearner)
+        .map((p) => p.id),
+    ).toEqual([4, 5]);
   });
 
   test('are never counted towards a commit', () => {

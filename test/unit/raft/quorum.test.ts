@@ -51,7 +51,11 @@ describe('quorum', () => {
   });
 
   test('votes from non-voters do not count', () => {
-    const votes = new Map([[nodeId(9), true], [nodeId(8), true], [nodeId(1), true]]);
+    const votes = new Map([
+      [nodeId(9), true],
+      [nodeId(8), true],
+      [nodeId(1), true],
+    ]);
     expect(tallyVotes([nodeId(1), nodeId(2), nodeId(3)], votes)).toBe('pending');
   });
 });

@@ -127,8 +127,6 @@ describe('messageProblem', () => {
     expect(messageProblem({ type: 'AppendEntries', from: 1, to: 2, term: 1, prevLogIndex: 1, prevLogTerm: 1, leaderCommit: 0, entries })).toBe(
       'AppendEntries.entries must be contiguous after prevLogIndex',
     );
-    expect(messageProblem({ type: 'InstallSnapshot', from: 1, to: 2, term: 1, snapshot: { lastIndex: 1, lastTerm: 1, data: 'x' } })).toBe(
-      'InstallSnapshot.snapshot.data must be a Uint8Array',
-    );
+    expect(messageProblem({ type: 'InstallSnapshot', from: 1, to: 2, term: 1, snapshot: { lastIndex: 1, lastTerm: 1, data: 'x' } })).toBe('InstallSnapshot.snapshot.data must be a Uint8Array');
   });
 });

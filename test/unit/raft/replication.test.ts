@@ -111,7 +111,11 @@ describe('§5.3 log replication', () => {
     const long = logOfTerms(Array.from({ length: 3 * MAX_APPEND_ENTRIES }, () => 1));
     const c = new Cluster({ voters: [1, 2, 3], initial: { 1: { entries: long }, 2: { entries: long } } });
     c.elect(1);
-    const sizes = c.transcript.filter((l) => l.includes('AppendEntries 1->3') && l.includes('entries=')).map((l) => /entries=(\d+)\.\.(\d+)/.exec(l)).filter((m) => m !== null).map((m) => Number(m![2]) - Number(m![1]) + 1);
+    const sizes = c.transcript
+      .filter((l) => l.includes('AppendEntries 1->3') && l.includes('entries='))
+      .map((l) => /entries=(\d+)\.\.(\d+)/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => Number(m![2]) - Number(m![1]) + 1);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(MAX_APPEND_ENTRIES);
     expect(c.terms(3)).toEqual(c.terms(1));
   });
@@ -181,7 +185,13 @@ describe('§5.4.2 committing entries from previous terms (Figure 8)', () => {
 
   test('an entry of an earlier term stored on a majority is not committed by counting', () => {
     const c = figure8();
-    expect(c.core(1).progress().filter((p) => p.matchIndex >= 2).map((p) => p.id)).toEqual([2, 3]);
+    expect(
+      c
+        .core(1)
+        .progress()
+        .filter((p) => p.matchIndex >= 2)
+        .map((p) => p.id),
+    ).toEqual([2, 3]);
     expect(c.core(1).commitIndex).toBe(0);
   });
 

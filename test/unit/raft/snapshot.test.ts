@@ -55,7 +55,12 @@ describe('§7 log compaction', () => {
     c.propose(1, 'f');
     c.deliver();
     expect(c.appliedData(3)).toEqual(['f']);
-    expect(c.core(1).progress().find((p) => p.id === 3)).toMatchObject({ state: 'replicate', matchIndex: 7 });
+    expect(
+      c
+        .core(1)
+        .progress()
+        .find((p) => p.id === 3),
+    ).toMatchObject({ state: 'replicate', matchIndex: 7 });
   });
 
   test('a lost InstallSnapshot is sent again', () => {
@@ -70,7 +75,7 @@ describe('§7 log compaction', () => {
     expect(c.core(1).role).toBe('leader'); // heartbeats kept 3 quiet while it waited
   });
 
-  test('a follower that already holds the snapshot\'s last entry keeps its log and applies entries normally', () => {
+  test("a follower that already holds the snapshot's last entry keeps its log and applies entries normally", () => {
     const c = new Cluster({ voters: [1, 2, 3], initial: { 2: { term: 1, entries: logOfTerms([1, 1, 1, 1]) } } });
     const follower = c.core(2);
     const snapshot: Snapshot = { lastIndex: 3, lastTerm: term(1), data: bytes('s3') };

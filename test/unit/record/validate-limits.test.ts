@@ -1,7 +1,19 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/common/errors';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH, Compression, computeBatchCrc, CRC, decodeAllRecords, decodeRecords, encodeBatch, InflateLimitError, LOG_OVERHEAD, MAX_TIMESTAMP } from '../../../src/record/batch';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LENGTH,
+  Compression,
+  computeBatchCrc,
+  CRC,
+  decodeAllRecords,
+  decodeRecords,
+  encodeBatch,
+  InflateLimitError,
+  LOG_OVERHEAD,
+  MAX_TIMESTAMP,
+} from '../../../src/record/batch';
 import { timestampWindow, validateBatches } from '../../../src/record/validate';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig, validateTopicConfigs } from '../../../src/common/log-config';
 
@@ -12,7 +24,13 @@ describe('record timestamps of CreateTime topics (KIP-937)', () => {
   // What timestampWindow(NOW, 7 d, 1 h) gives, spelled out.
   const window = { minMs: NOW - 7 * 24 * HOUR, maxMs: NOW + HOUR };
   const check = (timestamps: number[], compression = Compression.NONE) =>
-    validateBatches(encodeBatch(timestamps.map((timestamp) => ({ value: Buffer.from('v'), timestamp })), { compression }), { maxBatchBytes: 1 << 20, timestampWindow: window });
+    validateBatches(
+      encodeBatch(
+        timestamps.map((timestamp) => ({ value: Buffer.from('v'), timestamp })),
+        { compression },
+      ),
+      { maxBatchBytes: 1 << 20, timestampWindow: window },
+    );
 
   it('accepts timestamps inside [now - before, now + after] and NO_TIMESTAMP (-1)', () => {
     expect(check([NOW, NOW - 7 * 24 * HOUR, NOW + HOUR]).ok).toBe(true);

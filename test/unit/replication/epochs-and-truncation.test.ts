@@ -10,7 +10,10 @@ function view(entries: { epoch: number; startOffset: number }[], logEndOffset: n
 
 describe('leader epoch cache (KIP-101 semantics)', () => {
   it('answers where an epoch ends, as Kafka does, including epochs older than any kept', () => {
-    const c = LeaderEpochCache.inMemory([{ epoch: 2, startOffset: 10 }, { epoch: 5, startOffset: 40 }]);
+    const c = LeaderEpochCache.inMemory([
+      { epoch: 2, startOffset: 10 },
+      { epoch: 5, startOffset: 40 },
+    ]);
     expect(c.endOffsetFor(5, 99)).toEqual({ epoch: 5, endOffset: 99 });
     expect(c.endOffsetFor(3, 99)).toEqual({ epoch: 2, endOffset: 40 });
     expect(c.endOffsetFor(1, 99)).toEqual({ epoch: 1, endOffset: 10 });
@@ -19,20 +22,41 @@ describe('leader epoch cache (KIP-101 semantics)', () => {
   });
 
   it('assign ignores older epochs and drops entries a truncated suffix left behind', () => {
-    const c = LeaderEpochCache.inMemory([{ epoch: 1, startOffset: 0 }, { epoch: 3, startOffset: 20 }]);
+    const c = LeaderEpochCache.inMemory([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 3, startOffset: 20 },
+    ]);
     c.assign(2, 30);
-    expect(c.all).toEqual([{ epoch: 1, startOffset: 0 }, { epoch: 3, startOffset: 20 }]);
+    expect(c.all).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 3, startOffset: 20 },
+    ]);
     c.truncateFromEnd(20);
     c.assign(4, 15);
-    expect(c.all).toEqual([{ epoch: 1, startOffset: 0 }, { epoch: 4, startOffset: 15 }]);
+    expect(c.all).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 4, startOffset: 15 },
+    ]);
   });
 });
 
 describe('divergence and truncation (KIP-320)', () => {
   it('a follower with records from a deposed leader is told to truncate, and converges on the leader log', () => {
     // Leader: epoch 1 up to 50, epoch 3 from 50. Follower: epoch 1 up to 45, then epoch 2 (a deposed leader) 45..60.
-    const leader = view([{ epoch: 1, startOffset: 0 }, { epoch: 3, startOffset: 50 }], 80);
-    const follower = view([{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 45 }], 60);
+    const leader = view(
+      [
+        { epoch: 1, startOffset: 0 },
+        { epoch: 3, startOffset: 50 },
+      ],
+      80,
+    );
+    const follower = view(
+      [
+        { epoch: 1, startOffset: 0 },
+        { epoch: 2, startOffset: 45 },
+      ],
+      60,
+    );
     const check = checkFollowerFetch(leader, 60, 2);
     expect(check).toEqual({ kind: 'diverging', epoch: 1, endOffset: 50 });
     // The follower's epoch 1 ends at 45: cut there (not at the leader's 50, where it holds epoch-2 records).
@@ -42,7 +66,13 @@ describe('divergence and truncation (KIP-320)', () => {
   });
 
   it('a follower whose every record is from an epoch the leader never had truncates to nothing', () => {
-    const leader = view([{ epoch: 0, startOffset: 0 }, { epoch: 4, startOffset: 36 }], 100);
+    const leader = view(
+      [
+        { epoch: 0, startOffset: 0 },
+        { epoch: 4, startOffset: 36 },
+      ],
+      100,
+    );
     const follower = view([{ epoch: 1, startOffset: 0 }], 36);
     const check = checkFollowerFetch(leader, 36, 1);
     expect(check).toEqual({ kind: 'diverging', epoch: 0, endOffset: 36 });
@@ -104,4 +134,3 @@ describe('LeaderState (high watermark and ISR)', () => {
     expect(s.highWatermark).toBe(50);
   });
 });
-

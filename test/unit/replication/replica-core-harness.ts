@@ -56,7 +56,10 @@ export class Harness {
   private seen: ReplicaEffect[] = [];
   now = 0;
 
-  constructor(readonly nodeId: number, options: Partial<ReplicaCoreOptions> = {}) {
+  constructor(
+    readonly nodeId: number,
+    options: Partial<ReplicaCoreOptions> = {},
+  ) {
     this.core = new ReplicaCore({ nodeId, replicaLagTimeMaxMs: 10_000, ...options }, this.now);
   }
 
@@ -133,7 +136,18 @@ export class Harness {
   }
 
   /** An answer from the leader with `records` new records for each listed partition. */
-  answer(requestId: number, results: { partition: number; records?: number; highWatermark?: number; errorCode?: ErrorCode; divergingEpoch?: { epoch: number; endOffset: number }; logStartOffset?: number; logEndOffset?: number }[]): this {
+  answer(
+    requestId: number,
+    results: {
+      partition: number;
+      records?: number;
+      highWatermark?: number;
+      errorCode?: ErrorCode;
+      divergingEpoch?: { epoch: number; endOffset: number };
+      logStartOffset?: number;
+      logEndOffset?: number;
+    }[],
+  ): this {
     this.core.fetchResponse(
       requestId,
       {

@@ -45,7 +45,10 @@ describe('group commit bounds its waiters (MAX_FLUSH_WAITERS)', () => {
     }
     expect(throttled(refused)).toBe(true);
     expect(isRetriable((refused as CairnError).code)).toBe(true);
-    const late = await gc.waitFor(MAX_FLUSH_WAITERS + 1).then(() => null, (err: unknown) => err);
+    const late = await gc.waitFor(MAX_FLUSH_WAITERS + 1).then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect(throttled(late)).toBe(true);
     expect(gc.pending).toBe(MAX_FLUSH_WAITERS);
     // Shutdown and interval flushing still get their fsync.

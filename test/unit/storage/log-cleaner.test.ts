@@ -35,7 +35,18 @@ function contents(log: PartitionLog): Array<[number, string, string | null]> {
 
 describe('LogCleaner', () => {
   it('keeps only the newest value of each key, at its original offset', async () => {
-    const log = PartitionLog.open({ fs: nodeFileSystem, dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const log = PartitionLog.open({
+      fs: nodeFileSystem,
+      dir: tmpDir(),
+      topic: 'c',
+      partition: 0,
+      config,
+      recoveryPoint: 0,
+      logStartOffset: 0,
+      flushPolicy: { kind: 'fsync' },
+      logger: silentLogger,
+      nowMs: 0,
+    });
     for (let round = 0; round < 10; round++) for (let k = 0; k < 3; k++) put(log, `k${k}`, `v${round}`);
     log.roll();
     put(log, 'k0', 'active'); // the active segment is never cleaned
@@ -58,7 +69,18 @@ describe('LogCleaner', () => {
   });
 
   it('drops tombstones once they are older than delete.retention.ms', async () => {
-    const log = PartitionLog.open({ fs: nodeFileSystem, dir: tmpDir(), topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const log = PartitionLog.open({
+      fs: nodeFileSystem,
+      dir: tmpDir(),
+      topic: 'c',
+      partition: 0,
+      config,
+      recoveryPoint: 0,
+      logStartOffset: 0,
+      flushPolicy: { kind: 'fsync' },
+      logger: silentLogger,
+      nowMs: 0,
+    });
     put(log, 'a', '1', 0);
     put(log, 'b', '1', 0);
     put(log, 'a', null, 0);
@@ -79,7 +101,8 @@ describe('LogCleaner', () => {
 
   it('a cleaned segment that lost its last batch leaves an offset gap that recovery accepts (it lies below the fsynced offset)', async () => {
     const dir = tmpDir();
-    const open = () => PartitionLog.open({ fs: nodeFileSystem, dir, topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const open = () =>
+      PartitionLog.open({ fs: nodeFileSystem, dir, topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
     const log = open();
     put(log, 'a', '1');
     put(log, 'b', '1'); // the first segment's last batch

@@ -83,7 +83,11 @@ async function live(w: World, round: number): Promise<{ manager: LogManager; log
     const r = w.rng.next();
     if (r < 0.5) {
       const n = w.rng.int(1, 3);
-      appendValues(w, log, Array.from({ length: n }, (_, i) => `r${round}s${step}v${i}`));
+      appendValues(
+        w,
+        log,
+        Array.from({ length: n }, (_, i) => `r${round}s${step}v${i}`),
+      );
     } else if (r < 0.85) {
       for (let k = w.rng.int(1, 3); k > 0 && w.sched.runNext(); k--);
     } else if (r < 0.95) {
@@ -119,7 +123,7 @@ function check(w: World, log: PartitionLog, round: number): void {
  */
 function damageablePosition(w: World, bytes: Buffer): number {
   const batches: Array<{ pos: number; size: number }> = [];
-  for (let pos = 0; pos + 12 <= bytes.length; ) {
+  for (let pos = 0; pos + 12 <= bytes.length;) {
     const size = bytes.readInt32BE(pos + 8) + 12;
     batches.push({ pos, size });
     pos += size;
@@ -175,7 +179,10 @@ describe('PartitionLog on a SimDisk, across seeded power cuts', () => {
         expect(err, `seed ${seed}`).toBeInstanceOf(CairnError);
         expect((err as CairnError).code, `seed ${seed}`).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
         expect(log.isOffline, `seed ${seed}`).toBe(true);
-        expect(w.disk.injected.some((f) => f.kind === 'read-bit-flip'), `seed ${seed}: offline without a flip: ${log.offlineMessage}`).toBe(true);
+        expect(
+          w.disk.injected.some((f) => f.kind === 'read-bit-flip'),
+          `seed ${seed}: offline without a flip: ${log.offlineMessage}`,
+        ).toBe(true);
         flipsCaught++;
       }
       if (served !== null) for (const [offset, value] of served) expect(value, `seed ${seed}: offset ${offset}`).toBe(w.written.get(offset));
@@ -188,9 +195,7 @@ describe('PartitionLog on a SimDisk, across seeded power cuts', () => {
       w.sched.clear();
       const reopened = openManager(w);
       expect(reopened.log.isOffline, `seed ${seed}: damage in ${segment} not caught: ${JSON.stringify(w.disk.injected.at(-1))}`).toBe(true);
-      expect(() => reopened.log.read(reopened.log.logStartOffset, 1 << 20, Number.MAX_SAFE_INTEGER, true), `seed ${seed}`).toThrow(
-        expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }),
-      );
+      expect(() => reopened.log.read(reopened.log.logStartOffset, 1 << 20, Number.MAX_SAFE_INTEGER, true), `seed ${seed}`).toThrow(expect.objectContaining({ code: ErrorCode.KAFKA_STORAGE_ERROR }));
       atRestCaught++;
     }
     expect(flipsCaught).toBeGreaterThan(10);

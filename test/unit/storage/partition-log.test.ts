@@ -55,7 +55,11 @@ function readAll(log: PartitionLog, from = log.logStartOffset): string[] {
   return out;
 }
 
-const segmentFiles = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+const segmentFiles = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort();
 
 describe('PartitionLog', () => {
   it('assigns consecutive offsets and reads every record back', () => {
@@ -95,7 +99,10 @@ describe('PartitionLog', () => {
     const bases = log.segmentBaseOffsets();
     expect(bases.length).toBeGreaterThan(3);
     await log.close();
-    const indexes = fs.readdirSync(dir).filter((f) => f.endsWith('index')).sort();
+    const indexes = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('index'))
+      .sort();
     const indexBytes = indexes.map((f) => fs.readFileSync(path.join(dir, f)));
     const { logger, lines } = capturingLogger();
     const again = openLog(dir, config, 30, logger);
@@ -209,7 +216,7 @@ describe('PartitionLog', () => {
       expect(readAll(again)).toEqual(['r0', 'r1', 'r2']);
     });
 
-    it('after a power cut that kept a new segment but not the old one\'s unflushed tail: drops what was never fsynced, leaving no hole', async () => {
+    it("after a power cut that kept a new segment but not the old one's unflushed tail: drops what was never fsynced, leaving no hole", async () => {
       const dir = tmpDir();
       const config = { segmentBytes: 150 }; // two of these batches per segment
       const log = openLog(dir, config);
