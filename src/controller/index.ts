@@ -1,4 +1,5 @@
 /** The controller layer: the pure controller core and its operations (records out, error codes back). Entered here by server/ and the whole-cluster simulation's shells. */
+export * from './active-controller';
 export * from './broker-ops';
 export * from './broker-session-client';
 export * from './controller-service';

@@ -1,3 +1,3 @@
-/** The replication layer: the pure per-partition replica core (ISR, roles, fetch scheduling, high watermark) and its types. */
+/** The replication layer: the pure replication core of a broker (roles, ISR, the high watermark, the acks=all wait, follower fetch scheduling) and its types. */
 export * from './replica-core';
 export * from './replica-types';

@@ -11,140 +11,37 @@
  *   maximal ISR from fsynced offsets, min.insync.replicas), ISR shrink and expansion as
  *   AlterPartition requests, one in flight per partition, retried while the outcome is unknown;
  * - the acks=all wait: which produces complete, time out, or fail when leadership moves;
- * - the follower's fetch scheduling: one request in flight per partition, grouped by leader,
- *   backoff after errors, the next fetch only after the fetched data is fsynced;
- * - the follower's reaction to an answer: append, truncate where the logs diverge
- *   (`followerTruncation`), restart at the leader's log start, follow the leader's high watermark.
+ * - the follower's fetch scheduling and its reaction to the leader's answers, delegated to its
+ *   FollowerFetcher (follower-fetcher.ts): one request in flight per partition, grouped by leader,
+ *   the next fetch only after the fetched data is fsynced, truncation where the logs diverge.
  *
  * Driver loop (the shell): call an input, then `takeEffects()` and apply them in order until it
  * returns nothing (applying one may report back, which queues more), then arm a timer for
  * `nextDeadlineMs` and call `tick` then.
  */
-import { ErrorCode, type LeaderEpoch, type PartitionEpoch, tpKey } from '../common';
-import type { ReplicaFetchPartition, ReplicaFetchResponse, ReplicaFetchResult } from '../protocol';
-import { checkFollowerFetch, type FollowerFetchCheck, followerTruncation } from './fetch-validation';
+import { ErrorCode, tpKey } from '../common';
+import type { ReplicaFetchPartition, ReplicaFetchResponse } from '../protocol';
+import { checkFollowerFetch, type FollowerFetchCheck } from './fetch-validation';
+import { FollowerFetcher } from './follower-fetcher';
 import { LeaderState } from './leader-state';
+import { PartitionState, type PartitionStatus, type ProduceWaiter } from './partition-state';
 import type { AlterPartitionItem, AlterPartitionOutcome, PartitionAssignment, ReplicaCoreOptions, ReplicaEffect, ReplicaLogView, ReplicaRefusal } from './replica-types';
 
-export const DEFAULT_FETCH_BACKOFF_MS = 200;
 export const DEFAULT_ALTER_PARTITION_RETRY_MS = 200;
-export const DEFAULT_REPLICA_FETCH_WAIT_MAX_MS = 500;
-export const DEFAULT_REPLICA_FETCH_MAX_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_REPLICA_FETCH_PARTITION_MAX_BYTES = 8 * 1024 * 1024;
 /** Bound on acks=all produces waiting for one partition's high watermark (style §3). */
 export const MAX_ACKS_WAITERS_PER_PARTITION = 16_384;
-
-export type Role = 'leader' | 'follower';
-
-/** A hosted partition's replication state, read-only for everyone but the core. */
-export interface PartitionStatus {
-  readonly tp: string;
-  readonly topic: string;
-  readonly partition: number;
-  readonly topicId: string;
-  readonly role: Role;
-  /** The leader as the registration has it (-1: none). */
-  readonly leaderId: number;
-  readonly leaderEpoch: LeaderEpoch;
-  readonly partitionEpoch: PartitionEpoch;
-  readonly replicas: readonly number[];
-  readonly isr: readonly number[];
-  /** An AlterPartition is in flight (sent, outcome not yet in the metadata). */
-  readonly isrChangeInFlight: boolean;
-}
-
-interface ProduceWaiter {
-  readonly id: number;
-  /** Complete once the high watermark reaches this (the offset after the last one written). */
-  readonly endOffset: number;
-  readonly minInsync: number;
-  readonly deadlineMs: number;
-}
-
-interface IsrChange {
-  readonly requestId: number;
-  readonly item: AlterPartitionItem;
-  readonly change: 'shrink' | 'expand';
-  /** When to send it again: Infinity while an attempt is out. */
-  retryAtMs: number;
-}
-
-class PartitionState implements PartitionStatus {
-  role: Role = 'follower';
-  leaderId: number;
-  leaderEpoch: LeaderEpoch;
-  partitionEpoch: PartitionEpoch;
-  replicas: readonly number[];
-  isr: readonly number[];
-  minInsync = 1;
-  leader: LeaderState | null = null;
-  isrChange: IsrChange | null = null;
-  /** acks=all produces in offset order; [waiterHead, length) are live. */
-  waiters: ProduceWaiter[] = [];
-  waiterHead = 0;
-  /** The leader whose fetch group this partition is in (-1: none). */
-  fetchLeader = -1;
-  /** The fetch request this partition is part of, until it is answered and its data fsynced (0: none). */
-  fetchRequestId = 0;
-  retryAtMs = 0;
-
-  constructor(
-    readonly tp: string,
-    readonly topic: string,
-    readonly partition: number,
-    readonly topicId: string,
-    readonly view: ReplicaLogView,
-    a: PartitionAssignment,
-  ) {
-    this.leaderId = a.leader;
-    this.leaderEpoch = a.leaderEpoch;
-    this.partitionEpoch = a.partitionEpoch;
-    this.replicas = a.replicas;
-    this.isr = a.isr;
-  }
-
-  get isrChangeInFlight(): boolean {
-    return this.isrChange !== null;
-  }
-
-  get waiting(): number {
-    return this.waiters.length - this.waiterHead;
-  }
-}
-
-interface FetchEntry {
-  readonly state: PartitionState;
-  readonly leaderEpoch: LeaderEpoch;
-  readonly fetchOffset: number;
-  leaderHighWatermark: number;
-  /** A write or an fsync of this partition is still to be reported. */
-  pending: boolean;
-  appending: boolean;
-}
-
-interface FetchRequest {
-  readonly requestId: number;
-  readonly leaderId: number;
-  readonly entries: FetchEntry[];
-  /** Entries with a report still to come; the partitions fetch again once it is 0 and the answer came. */
-  pending: number;
-  answered: boolean;
-}
 
 export type FollowerFetchVerdict = FollowerFetchCheck | { kind: 'refused'; refusal: ReplicaRefusal };
 
 export class ReplicaCore {
   private readonly partitions = new Map<string, PartitionState>();
-  /** Follower partitions grouped by the leader they fetch from. */
-  private readonly following = new Map<number, Set<PartitionState>>();
-  private readonly fetches = new Map<number, FetchRequest>();
+  private readonly fetcher: FollowerFetcher;
   private out: ReplicaEffect[] = [];
   private seq = 0;
   private registered = false;
   private wakeMs = Infinity;
   private nextIsrCheckMs: number;
   private readonly isrCheckIntervalMs: number;
-  private readonly fetchBackoffMs: number;
   private readonly alterRetryMs: number;
 
   constructor(
@@ -154,8 +51,16 @@ export class ReplicaCore {
     // Kafka looks for lagging followers at half the lag time.
     this.isrCheckIntervalMs = Math.max(100, Math.floor(o.replicaLagTimeMaxMs / 2));
     this.nextIsrCheckMs = nowMs + this.isrCheckIntervalMs;
-    this.fetchBackoffMs = o.fetchBackoffMs ?? DEFAULT_FETCH_BACKOFF_MS;
     this.alterRetryMs = o.alterPartitionRetryMs ?? DEFAULT_ALTER_PARTITION_RETRY_MS;
+    this.fetcher = new FollowerFetcher({
+      options: o,
+      emit: (effect) => this.out.push(effect),
+      wakeAt: (ms) => {
+        if (ms < this.wakeMs) this.wakeMs = ms;
+      },
+      hosts: (st) => this.partitions.get(st.tp) === st,
+      nextRequestId: () => ++this.seq,
+    });
   }
 
   // ---- outputs ----
@@ -229,7 +134,7 @@ export class ReplicaCore {
     st.leaderEpoch = a.leaderEpoch;
     if (wasLeader) this.failWaiters(st, ErrorCode.NOT_LEADER_OR_FOLLOWER, `leadership of ${tp} moved before the write was replicated; it may or may not survive`);
     if (changed) this.out.push({ kind: 'becameFollower', tp, leaderId: a.leader, leaderEpoch: a.leaderEpoch, wasLeader });
-    this.follow(st, a.leader, nowMs);
+    this.fetcher.follow(st, a.leader, nowMs);
   }
 
   /** The partition is no longer hosted here (deleted, moved away, or its log replaced). */
@@ -237,7 +142,7 @@ export class ReplicaCore {
     const st = this.partitions.get(tp);
     if (st === undefined) return;
     this.partitions.delete(tp);
-    this.unfollow(st);
+    this.fetcher.unfollow(st);
     st.role = 'follower';
     st.leader = null;
     st.isrChange = null;
@@ -250,7 +155,7 @@ export class ReplicaCore {
   }
 
   private becomeLeader(st: PartitionState, a: PartitionAssignment, nowMs: number): void {
-    this.unfollow(st);
+    this.fetcher.unfollow(st);
     st.role = 'leader';
     st.leaderId = a.leader;
     st.leaderEpoch = a.leaderEpoch;
@@ -423,8 +328,7 @@ export class ReplicaCore {
     const shrink = nowMs >= this.nextIsrCheckMs;
     if (shrink) this.nextIsrCheckMs = nowMs + this.isrCheckIntervalMs;
     for (const st of this.partitions.values()) if (st.role === 'leader') this.tickLeader(st, nowMs, shrink);
-    // Partitions past their backoff go out; those still in it set the next deadline.
-    for (const leaderId of this.following.keys()) this.pump(leaderId, nowMs);
+    this.fetcher.tick(nowMs);
   }
 
   private tickLeader(st: PartitionState, nowMs: number, shrink: boolean): void {
@@ -466,204 +370,22 @@ export class ReplicaCore {
     st.waiterHead = 0;
   }
 
-  // ---- the follower: fetch scheduling ----
-
-  private follow(st: PartitionState, leaderId: number, nowMs: number): void {
-    if (st.fetchLeader === leaderId) return;
-    this.unfollow(st);
-    if (leaderId < 0 || leaderId === this.o.nodeId) return;
-    st.fetchLeader = leaderId;
-    let group = this.following.get(leaderId);
-    if (group === undefined) {
-      group = new Set();
-      this.following.set(leaderId, group);
-    }
-    group.add(st);
-    this.pump(leaderId, nowMs);
-  }
-
-  private unfollow(st: PartitionState): void {
-    if (st.fetchLeader < 0) return;
-    const group = this.following.get(st.fetchLeader);
-    group?.delete(st);
-    if (group?.size === 0) this.following.delete(st.fetchLeader);
-    st.fetchLeader = -1;
-    // An answer to a request still out for it is ignored (fetchRequestId no longer matches).
-    st.fetchRequestId = 0;
-    st.retryAtMs = 0;
-  }
-
-  /**
-   * Sends one request to `leaderId` for every partition that is due: not in a request already
-   * (answered and fsynced), past its backoff, log online. A partition that starts being followed
-   * while a long poll for the others is parked on the leader goes out at once in a request of its
-   * own rather than waiting up to replica.fetch.wait.max.ms behind it (commit 5474055).
-   */
-  private pump(leaderId: number, nowMs: number): void {
-    const group = this.following.get(leaderId);
-    if (group === undefined) return;
-    let due: PartitionState[] | null = null;
-    for (const st of group) {
-      if (st.fetchRequestId !== 0 || st.view.isOffline) continue;
-      if (st.retryAtMs > nowMs) {
-        if (st.retryAtMs < this.wakeMs) this.wakeMs = st.retryAtMs;
-        continue;
-      }
-      (due ??= []).push(st);
-    }
-    if (due === null) return;
-    const requestId = ++this.seq;
-    const partitionMaxBytes = this.o.replicaFetchPartitionMaxBytes ?? DEFAULT_REPLICA_FETCH_PARTITION_MAX_BYTES;
-    const entries: FetchEntry[] = [];
-    const partitions: ReplicaFetchPartition[] = [];
-    for (const st of due) {
-      const v = st.view;
-      st.fetchRequestId = requestId;
-      entries.push({ state: st, leaderEpoch: st.leaderEpoch, fetchOffset: v.logEndOffset, leaderHighWatermark: -1, pending: false, appending: false });
-      partitions.push({
-        topic: st.topic,
-        partition: st.partition,
-        fetchOffset: v.logEndOffset,
-        durableOffset: v.durableEndOffset,
-        currentLeaderEpoch: st.leaderEpoch,
-        lastFetchedEpoch: v.latestEpoch,
-        maxBytes: partitionMaxBytes,
-      });
-    }
-    this.fetches.set(requestId, { requestId, leaderId, entries, pending: 0, answered: false });
-    this.out.push({
-      kind: 'sendFetch',
-      leaderId,
-      requestId,
-      partitions,
-      maxWaitMs: this.o.replicaFetchWaitMaxMs ?? DEFAULT_REPLICA_FETCH_WAIT_MAX_MS,
-      maxBytes: this.o.replicaFetchMaxBytes ?? DEFAULT_REPLICA_FETCH_MAX_BYTES,
-    });
-  }
-
-  /** The answer still applies to this partition: same request, epoch and log end as when it went out. */
-  private applies(e: FetchEntry, requestId: number): boolean {
-    const st = e.state;
-    return this.partitions.get(st.tp) === st && st.fetchRequestId === requestId && st.role === 'follower' && st.leaderEpoch === e.leaderEpoch && st.view.logEndOffset === e.fetchOffset;
-  }
-
-  // ---- the follower: answers ----
+  // ---- the follower (follower-fetcher.ts) ----
 
   /** The leader answered fetch `requestId` (null: it failed, outcome unknown). */
   fetchResponse(requestId: number, res: ReplicaFetchResponse | null, nowMs: number): void {
-    const req = this.fetches.get(requestId);
-    if (req === undefined || req.answered) return;
-    req.answered = true;
-    if (res === null) {
-      for (const e of req.entries) if (this.applies(e, requestId)) this.backOff(e.state, nowMs);
-      this.maybeRelease(req, nowMs);
-      return;
-    }
-    for (let i = 0; i < req.entries.length; i++) {
-      const e = req.entries[i]!;
-      const r = resultFor(res.results, i, e.state);
-      // Leadership or the log moved while the fetch was out: its answer no longer applies.
-      if (r === undefined || !this.applies(e, requestId)) continue;
-      this.onResult(req, e, r, nowMs);
-    }
-    this.maybeRelease(req, nowMs);
-  }
-
-  private onResult(req: FetchRequest, e: FetchEntry, r: ReplicaFetchResult, nowMs: number): void {
-    const st = e.state;
-    const v = st.view;
-    const requestId = req.requestId;
-    if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-      if (v.logEndOffset < r.logStartOffset) {
-        // Everything this replica has is below what the leader still keeps (retention moved on).
-        this.write(req, e, { kind: 'resetToLeaderStart', tp: st.tp, requestId, offset: r.logStartOffset, reason: 'behind-leader-start' });
-      } else if (v.logEndOffset > r.logEndOffset) {
-        // Past the leader's end without a diverging epoch (no epochs to compare): cut back to it, never wipe.
-        this.write(req, e, { kind: 'truncate', tp: st.tp, requestId, offset: r.logEndOffset, reason: 'past-leader-end' });
-      }
-      return;
-    }
-    if (r.errorCode !== ErrorCode.NONE) {
-      this.backOff(st, nowMs);
-      return;
-    }
-    if (r.divergingEpoch) {
-      const t = followerTruncation(v, r.divergingEpoch.epoch, r.divergingEpoch.endOffset);
-      if (t.kind === 'reset-to-leader-start') this.write(req, e, { kind: 'resetToLeaderStart', tp: st.tp, requestId, offset: r.logStartOffset, reason: 'diverged' });
-      else this.write(req, e, { kind: 'truncate', tp: st.tp, requestId, offset: t.offset, reason: 'diverged' });
-      return;
-    }
-    e.leaderHighWatermark = r.highWatermark;
-    if (r.batches !== undefined && r.batches.length > 0) {
-      e.appending = true;
-      this.write(req, e, { kind: 'append', tp: st.tp, requestId, batches: r.batches });
-      return;
-    }
-    this.afterAppend(req, e);
-  }
-
-  private write(req: FetchRequest, e: FetchEntry, effect: ReplicaEffect): void {
-    e.pending = true;
-    req.pending++;
-    this.out.push(effect);
-  }
-
-  /** The leader's high watermark, as far as this log reaches; then fsync what was fetched before fetching again. */
-  private afterAppend(req: FetchRequest, e: FetchEntry): void {
-    const v = e.state.view;
-    const hw = Math.min(e.leaderHighWatermark, v.logEndOffset);
-    if (hw > v.highWatermark) this.out.push({ kind: 'highWatermark', tp: e.state.tp, highWatermark: hw });
-    // The next fetch reports these offsets as durable, so wait for their fsync first.
-    if (v.logEndOffset > v.durableEndOffset) this.write(req, e, { kind: 'awaitDurable', tp: e.state.tp, requestId: req.requestId, offset: v.logEndOffset });
+    this.fetcher.fetchResponse(requestId, res, nowMs);
   }
 
   /** The shell applied a `truncate`, `resetToLeaderStart` or `append` of fetch `requestId` (`failed`: it threw). */
   followerWriteDone(tp: string, requestId: number, failed: boolean, nowMs: number): void {
-    const { req, e } = this.pendingEntry(tp, requestId);
-    if (req === undefined || e === undefined) return;
-    e.pending = false;
-    req.pending--;
-    const appended = e.appending;
-    e.appending = false;
-    if (failed) {
-      if (this.partitions.get(tp) === e.state) this.backOff(e.state, nowMs);
-    } else if (appended && this.partitions.get(tp) === e.state && e.state.fetchRequestId === requestId) {
-      this.afterAppend(req, e);
-    }
-    this.maybeRelease(req, nowMs);
+    this.fetcher.followerWriteDone(tp, requestId, failed, nowMs);
   }
 
   /** Everything an `awaitDurable` of fetch `requestId` asked for is fsynced (or the fsync failed). */
   followerDurable(tp: string, requestId: number, nowMs: number): void {
-    const { req, e } = this.pendingEntry(tp, requestId);
-    if (req === undefined || e === undefined) return;
-    e.pending = false;
-    req.pending--;
-    this.maybeRelease(req, nowMs);
-  }
-
-  private pendingEntry(tp: string, requestId: number): { req?: FetchRequest; e?: FetchEntry } {
-    const req = this.fetches.get(requestId);
-    return { req, e: req?.entries.find((x) => x.pending && x.state.tp === tp) };
-  }
-
-  private backOff(st: PartitionState, nowMs: number): void {
-    st.retryAtMs = nowMs + this.fetchBackoffMs;
-    if (st.retryAtMs < this.wakeMs) this.wakeMs = st.retryAtMs;
-  }
-
-  /** Once answered and every write and fsync reported, the request's partitions may fetch again. */
-  private maybeRelease(req: FetchRequest, nowMs: number): void {
-    if (!req.answered || req.pending > 0) return;
-    this.fetches.delete(req.requestId);
-    for (const e of req.entries) if (e.state.fetchRequestId === req.requestId) e.state.fetchRequestId = 0;
-    this.pump(req.leaderId, nowMs);
+    this.fetcher.followerDurable(tp, requestId, nowMs);
   }
 }
 
-/** The result for entry `i`: at the same index as asked (the leader answers in order), else by name. */
-function resultFor(results: readonly ReplicaFetchResult[], i: number, st: PartitionState): ReplicaFetchResult | undefined {
-  const r = results[i];
-  if (r !== undefined && r.partition === st.partition && r.topic === st.topic) return r;
-  return results.find((x) => x.topic === st.topic && x.partition === st.partition);
-}
+export type { PartitionStatus, Role } from './partition-state';

@@ -1,6 +1,14 @@
-import { type Clock, type Logger, type Timers } from '../common';
+import { type Clock, type Timers } from '../common';
 import { systemClock, systemTimers } from '../common/io';
-import { type BrokerRegistrationRequest, BrokerSessionClient, type ControllerTransport, type HeartbeatRequest, type HeartbeatResponse, type RegisterBrokerResponse } from '../controller';
+import {
+  type BrokerRegistrationRequest,
+  BrokerSessionClient,
+  type BrokerSessionClientOptions,
+  type ControllerTransport,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type RegisterBrokerResponse,
+} from '../controller';
 import type { MetadataPublisher } from '../metadata';
 import type { ControllerClient } from './controller-client';
 
@@ -30,35 +38,21 @@ export class GrpcControllerTransport implements ControllerTransport {
  * (src/controller) over gRPC, on the system clock and timers unless told otherwise.
  */
 export class BrokerLifecycle extends BrokerSessionClient {
-  constructor(o: {
-    nodeId: number;
-    incarnationId: string;
-    host: string;
-    port: number;
-    internal: { host: string; port: number } | null;
-    rack: string | null;
-    heartbeatIntervalMs: number;
-    controllers: ControllerClient;
-    publisher: MetadataPublisher;
-    logger: Logger;
-    offlinePartitions: () => string[];
-    clock?: Clock;
-    timers?: Timers;
-  }) {
+  constructor(
+    o: Omit<BrokerSessionClientOptions, 'transport' | 'metadataOffset' | 'clock' | 'timers'> & {
+      controllers: ControllerClient;
+      publisher: MetadataPublisher;
+      clock?: Clock;
+      timers?: Timers;
+    },
+  ) {
+    const { controllers, publisher, clock, timers, ...session } = o;
     super({
-      nodeId: o.nodeId,
-      incarnationId: o.incarnationId,
-      host: o.host,
-      port: o.port,
-      internal: o.internal,
-      rack: o.rack,
-      heartbeatIntervalMs: o.heartbeatIntervalMs,
-      transport: new GrpcControllerTransport(o.controllers),
-      metadataOffset: () => o.publisher.image.offset,
-      offlinePartitions: o.offlinePartitions,
-      clock: o.clock ?? systemClock,
-      timers: o.timers ?? systemTimers,
-      logger: o.logger,
+      ...session,
+      transport: new GrpcControllerTransport(controllers),
+      metadataOffset: () => publisher.image.offset,
+      clock: clock ?? systemClock,
+      timers: timers ?? systemTimers,
     });
   }
 }

@@ -13,6 +13,7 @@
 import { CairnError, ErrorCode } from '../../../src/common/errors';
 import type { Logger } from '../../../src/common/logger';
 import type { Random } from '../../../src/common/random';
+import { callActiveController, type ControllerAnswer } from '../../../src/controller/active-controller';
 import { BrokerSessionClient, type ControllerTransport } from '../../../src/controller/broker-session-client';
 import { ControllerService } from '../../../src/controller/controller-service';
 import { MetadataPublisher } from '../../../src/metadata/metadata-publisher';
@@ -239,7 +240,7 @@ export class ClusterNode {
   }
 
   /** A call at the active controller, as ControllerClient makes one: the known leader first, then every voter; NOT_CONTROLLER moves on. */
-  callController<Res extends { errorCode?: number; leaderHint?: number }>(what: string, timeoutMs: number, alive: () => boolean, fn: (c: ControllerService) => Promise<Res>): Promise<Res> {
+  callController<Res extends ControllerAnswer>(what: string, timeoutMs: number, alive: () => boolean, fn: (c: ControllerService) => Promise<Res>): Promise<Res> {
     return callController(this.ctx, this.id, this.driver?.leaderId() ?? -1, what, timeoutMs, alive, fn);
   }
 
@@ -258,10 +259,10 @@ export class ClusterNode {
 }
 
 /**
- * From node `from` (or the client), one call at the active controller: the hinted leader first,
- * then every voter in order. Rejects when none answered with anything but NOT_CONTROLLER.
+ * From node `from` (or the client), one call at the active controller over the simulated network,
+ * by the shipped voter loop (callActiveController). A caller that crashed meanwhile never sees an answer.
  */
-export async function callController<Res extends { errorCode?: number; leaderHint?: number }>(
+export async function callController<Res extends ControllerAnswer>(
   ctx: SimContext,
   from: number,
   hint: number,
@@ -270,29 +271,17 @@ export async function callController<Res extends { errorCode?: number; leaderHin
   alive: () => boolean,
   fn: (c: ControllerService) => Promise<Res>,
 ): Promise<Res> {
-  const order = [...(hint > 0 ? [hint] : []), ...Array.from({ length: ctx.config.nodes }, (_, i) => i + 1)];
-  const tried = new Set<number>();
-  let last: Error = new CairnError(ErrorCode.NOT_CONTROLLER, 'no controller answered');
-  while (order.length > 0) {
-    const id = order.shift()!;
-    if (tried.has(id)) continue;
-    tried.add(id);
-    if (!alive()) return new Promise(() => undefined);
-    try {
-      const res = await ctx.network.call(from, id, what, timeoutMs, () => {
-        const c = ctx.node(id).controller;
-        return c ? fn(c) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, `node ${id} is down`));
-      });
-      if (res.errorCode === ErrorCode.NOT_CONTROLLER) {
-        last = new CairnError(ErrorCode.NOT_CONTROLLER, `node ${id} is not the active controller`);
-        if (res.leaderHint !== undefined && res.leaderHint > 0 && !tried.has(res.leaderHint)) order.unshift(res.leaderHint);
-        continue;
-      }
-      return res;
-    } catch (err) {
-      if (!(err instanceof CallTimeout) && !(err instanceof CairnError)) throw err;
-      last = err;
-    }
-  }
-  throw last;
+  const { answer } = await callActiveController<Res>({
+    voters: Array.from({ length: ctx.config.nodes }, (_, i) => i + 1),
+    hint,
+    send: (id) =>
+      alive()
+        ? ctx.network.call(from, id, what, timeoutMs, () => {
+            const c = ctx.node(id).controller;
+            return c ? fn(c) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, `node ${id} is down`));
+          })
+        : new Promise<Res>(() => undefined),
+    moveOn: (err) => err instanceof CallTimeout || err instanceof CairnError,
+  });
+  return answer;
 }
