@@ -10,6 +10,9 @@ import { type ClusterSimOptions, ClusterSimulation } from './cluster/simulation'
 /** Seeds of the shipped code per run of `npm test` (the CLI runs any number: npm run sim:cluster -- --seeds N). */
 const SEEDS = Number(process.env.CAIRN_SIM_SEEDS ?? 200);
 
+/** Seeded bugs that random faults do not reach yet: each needs a targeted fault schedule (docs/simulation.md). */
+type UncaughtBug = 'lostAlterPartitionAnswerIsRefusal' | 'lateIsrAnswerApplies' | 'oldEpochLookupUndefined' | 'followerPastLeaderEndWipes';
+
 async function failures(from: number, count: number, options: Omit<ClusterSimOptions, 'seed'>, stopAtFirst = false): Promise<string[]> {
   const out: string[] = [];
   for (let seed = from; seed < from + count; seed++) {
@@ -37,7 +40,7 @@ describe('whole-cluster simulation', () => {
   }, 300_000);
 
   /** Each seeded bug, the seeds it may take to be caught, and what must catch it. */
-  const BUDGETS: Record<Exclude<ClusterBugName, 'lostAlterPartitionAnswerIsRefusal'>, { seeds: number; caughtBy: RegExp }> = {
+  const BUDGETS: Record<Exclude<ClusterBugName, UncaughtBug>, { seeds: number; caughtBy: RegExp }> = {
     // The classics of reliability.md.
     followerReportsFetchedAsDurable: { seeds: 20, caughtBy: /fsynced on only/ },
     leaderCountsFetchedAsDurable: { seeds: 20, caughtBy: /fsynced on only/ },
@@ -48,9 +51,10 @@ describe('whole-cluster simulation', () => {
     // Bugs this project fixed.
     hwIgnoresMinIsr: { seeds: 20, caughtBy: /fsynced on only/ },
     restartedBrokerLeadsOldEpoch: { seeds: 40, caughtBy: /went back|both lead|without committed/ },
+    skipsDirectoryFsync: { seeds: 40, caughtBy: /without committed|but .* was committed there|lost on broker|cannot start|liveness/ },
   };
 
-  // lostAlterPartitionAnswerIsRefusal is not caught in 300 seeds (docs/simulation.md says why); it is not listed here.
+  // The bugs of UncaughtBug are not caught by random faults (0 of 240-300 seeds; docs/simulation.md says why); they are not listed here.
   for (const name of Object.keys(BUDGETS) as (keyof typeof BUDGETS)[]) {
     it(`catches the seeded bug ${name}`, async () => {
       const { seeds, caughtBy } = BUDGETS[name];

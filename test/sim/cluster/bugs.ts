@@ -6,6 +6,7 @@
  * so the code under test is the code we ship.
  */
 import { ErrorCode } from '../../../src/common/errors';
+import { UNDEFINED_EPOCH } from '../../../src/common/types';
 import { LeaderState } from '../../../src/replication/leader-state';
 import { ReplicaCore } from '../../../src/replication/replica-core';
 import type { AlterPartitionOutcome, PartitionAssignment, ReplicaEffect, ReplicaLogView } from '../../../src/replication/replica-types';
@@ -21,6 +22,10 @@ export const CLUSTER_BUG_NAMES = [
   'brokerSkipsFsync',
   'restartedBrokerLeadsOldEpoch',
   'lostAlterPartitionAnswerIsRefusal',
+  'lateIsrAnswerApplies',
+  'oldEpochLookupUndefined',
+  'followerPastLeaderEndWipes',
+  'skipsDirectoryFsync',
 ] as const;
 export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
 
@@ -124,9 +129,69 @@ class UnknownOutcomeIsRefusal extends ReplicaCore {
   }
 }
 
+/** The fix of 0125da1 undone: an answer to an older AlterPartition request settles the one in flight. */
+class LateIsrAnswerApplies extends ReplicaCore {
+  override alterPartitionResponse(tp: string, requestId: number, outcome: AlterPartitionOutcome | null, nowMs: number): void {
+    // The core's state behind its read-only status: the request in flight, whatever `requestId` answered.
+    const inFlight = (this.status(tp) as unknown as { isrChange: { requestId: number } | null } | undefined)?.isrChange?.requestId;
+    super.alterPartitionResponse(tp, inFlight ?? requestId, outcome, nowMs);
+  }
+}
+
+/**
+ * The fix of 0125da1 undone: a log asked where an epoch it keeps no records of ends (one older
+ * than every epoch it keeps) answers "unknown" instead of "where the next kept one starts", so a
+ * follower whose last epoch is that old is told to start over from the leader's log start.
+ */
+class OldEpochLookupUndefined extends ReplicaCore {
+  private readonly views = new WeakMap<ReplicaLogView, ReplicaLogView>();
+  override applyAssignment(a: PartitionAssignment, view: ReplicaLogView, minInsync: number, nowMs: number): void {
+    let wrapped = this.views.get(view);
+    if (wrapped === undefined) {
+      const w: ReplicaLogView = Object.create(view) as ReplicaLogView;
+      Object.defineProperty(w, 'endOffsetFor', {
+        value: (epoch: number) => {
+          const answer = view.endOffsetFor(epoch);
+          // An epoch this log keeps no records of (older than every kept one, or empty) ends where
+          // the epoch before it does; before the fix the answer for it was "unknown".
+          const before = view.endOffsetFor(epoch - 1);
+          const noRecords = answer.epoch === epoch && before.epoch === epoch - 1 && before.endOffset === answer.endOffset;
+          return noRecords ? { epoch: UNDEFINED_EPOCH, endOffset: -1 } : answer;
+        },
+      });
+      wrapped = w;
+      this.views.set(view, wrapped);
+    }
+    super.applyAssignment(a, wrapped, minInsync, nowMs);
+  }
+}
+
+/** The fix of f78da98 undone: a follower whose log runs past the leader's end (no epochs to compare) wipes it and starts over at the leader's log start instead of truncating to the leader's end. */
+class PastLeaderEndWipes extends ReplicaCore {
+  private readonly leaderStart = new Map<string, number>();
+  override fetchResponse(requestId: number, res: Parameters<ReplicaCore['fetchResponse']>[1], nowMs: number): void {
+    for (const r of res?.results ?? []) this.leaderStart.set(`${r.topic}-${r.partition}`, r.logStartOffset);
+    super.fetchResponse(requestId, res, nowMs);
+  }
+  override takeEffects(): ReplicaEffect[] {
+    return super
+      .takeEffects()
+      .map((e) =>
+        e.kind === 'truncate' && e.reason === 'past-leader-end'
+          ? { kind: 'resetToLeaderStart', tp: e.tp, requestId: e.requestId, offset: this.leaderStart.get(e.tp) ?? 0, reason: 'behind-leader-start' }
+          : e,
+      );
+  }
+}
+
 /** A disk (or a broker) that acknowledges fsyncs it never did. */
 function skipsFsync(_node: number, disk: FileSystem): FileSystem {
   return { ...delegateTo(disk), fsync: (_fd, callback) => void Promise.resolve().then(() => callback(null)), fsyncSync: () => undefined, fsyncDir: () => undefined };
+}
+
+/** Files are fsynced but directories never are: a new segment or partition directory, or a rename, is lost to a power cut (the storage bugs of issue 16). */
+function skipsDirectoryFsync(_node: number, disk: FileSystem): FileSystem {
+  return { ...delegateTo(disk), fsyncDir: () => undefined };
 }
 
 /** The options that switch `name` on. */
@@ -156,6 +221,14 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { createReplicaCore: (o, now) => new LeadsBeforeRegistered(o, now) } };
     case 'lostAlterPartitionAnswerIsRefusal':
       return { overrides: { createReplicaCore: (o, now) => new UnknownOutcomeIsRefusal(o, now) } };
+    case 'lateIsrAnswerApplies':
+      return { overrides: { createReplicaCore: (o, now) => new LateIsrAnswerApplies(o, now) } };
+    case 'oldEpochLookupUndefined':
+      return { overrides: { createReplicaCore: (o, now) => new OldEpochLookupUndefined(o, now) } };
+    case 'followerPastLeaderEndWipes':
+      return { overrides: { createReplicaCore: (o, now) => new PastLeaderEndWipes(o, now) } };
+    case 'skipsDirectoryFsync':
+      return { overrides: { wrapDisk: skipsDirectoryFsync } };
   }
 }
 
