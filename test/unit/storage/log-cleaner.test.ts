@@ -33,20 +33,25 @@ function contents(log: PartitionLog): Array<[number, string, string | null]> {
   return out;
 }
 
+/** A fresh compacted log on the real disk, fsynced on every flush. */
+function openLog(): PartitionLog {
+  return PartitionLog.open({
+    fs: nodeFileSystem,
+    dir: tmpDir(),
+    topic: 'c',
+    partition: 0,
+    config,
+    recoveryPoint: 0,
+    logStartOffset: 0,
+    flushPolicy: { kind: 'fsync' },
+    logger: silentLogger,
+    nowMs: 0,
+  });
+}
+
 describe('LogCleaner', () => {
   it('keeps only the newest value of each key, at its original offset', async () => {
-    const log = PartitionLog.open({
-      fs: nodeFileSystem,
-      dir: tmpDir(),
-      topic: 'c',
-      partition: 0,
-      config,
-      recoveryPoint: 0,
-      logStartOffset: 0,
-      flushPolicy: { kind: 'fsync' },
-      logger: silentLogger,
-      nowMs: 0,
-    });
+    const log = openLog();
     for (let round = 0; round < 10; round++) for (let k = 0; k < 3; k++) put(log, `k${k}`, `v${round}`);
     log.roll();
     put(log, 'k0', 'active'); // the active segment is never cleaned
@@ -69,18 +74,7 @@ describe('LogCleaner', () => {
   });
 
   it('drops tombstones once they are older than delete.retention.ms', async () => {
-    const log = PartitionLog.open({
-      fs: nodeFileSystem,
-      dir: tmpDir(),
-      topic: 'c',
-      partition: 0,
-      config,
-      recoveryPoint: 0,
-      logStartOffset: 0,
-      flushPolicy: { kind: 'fsync' },
-      logger: silentLogger,
-      nowMs: 0,
-    });
+    const log = openLog();
     put(log, 'a', '1', 0);
     put(log, 'b', '1', 0);
     put(log, 'a', null, 0);
