@@ -15,6 +15,8 @@ export interface ActiveControllerCall<Res extends ControllerAnswer> {
   send: (id: number) => Promise<Res>;
   /** Whether a rejection of `send` means "try the next voter" (a retriable transport error) rather than "give up". */
   moveOn: (err: unknown) => boolean;
+  /** Told of every voter a NOT_CONTROLLER answer names as the leader, before it is tried. */
+  onHint?: (id: number) => void;
 }
 
 /**
@@ -43,7 +45,10 @@ export async function callActiveController<Res extends ControllerAnswer>(call: A
     if (answer.errorCode !== ErrorCode.NOT_CONTROLLER) return { id, answer };
     last = new CairnError(ErrorCode.NOT_CONTROLLER, `node ${id} is not the active controller`);
     const hint = answer.leaderHint;
-    if (hint !== undefined && hint >= 0 && !tried.has(hint) && call.voters.includes(hint)) queue.unshift(hint);
+    if (hint !== undefined && hint >= 0 && !tried.has(hint) && call.voters.includes(hint)) {
+      call.onHint?.(hint);
+      queue.unshift(hint);
+    }
   }
   throw last;
 }

@@ -58,8 +58,18 @@ export class FollowerFetcher {
   /** Follower partitions grouped by the leader they fetch from. */
   private readonly following = new Map<number, Set<PartitionState>>();
   private readonly fetches = new Map<number, FetchRequest>();
+  private readonly backoffMs: number;
+  private readonly waitMaxMs: number;
+  private readonly maxBytes: number;
+  private readonly partitionMaxBytes: number;
 
-  constructor(private readonly host: FetcherHost) {}
+  constructor(private readonly host: FetcherHost) {
+    const o = host.options;
+    this.backoffMs = o.fetchBackoffMs ?? DEFAULT_FETCH_BACKOFF_MS;
+    this.waitMaxMs = o.replicaFetchWaitMaxMs ?? DEFAULT_REPLICA_FETCH_WAIT_MAX_MS;
+    this.maxBytes = o.replicaFetchMaxBytes ?? DEFAULT_REPLICA_FETCH_MAX_BYTES;
+    this.partitionMaxBytes = o.replicaFetchPartitionMaxBytes ?? DEFAULT_REPLICA_FETCH_PARTITION_MAX_BYTES;
+  }
 
   /** Partitions past their backoff go out; those still in it set the next deadline through `wakeAt`. */
   tick(nowMs: number): void {
@@ -113,7 +123,6 @@ export class FollowerFetcher {
     }
     if (due === null) return;
     const requestId = this.host.nextRequestId();
-    const partitionMaxBytes = this.host.options.replicaFetchPartitionMaxBytes ?? DEFAULT_REPLICA_FETCH_PARTITION_MAX_BYTES;
     const entries: FetchEntry[] = [];
     const partitions: ReplicaFetchPartition[] = [];
     for (const st of due) {
@@ -127,7 +136,7 @@ export class FollowerFetcher {
         durableOffset: v.durableEndOffset,
         currentLeaderEpoch: st.leaderEpoch,
         lastFetchedEpoch: v.latestEpoch,
-        maxBytes: partitionMaxBytes,
+        maxBytes: this.partitionMaxBytes,
       });
     }
     this.fetches.set(requestId, { requestId, leaderId, entries, pending: 0, answered: false });
@@ -136,8 +145,8 @@ export class FollowerFetcher {
       leaderId,
       requestId,
       partitions,
-      maxWaitMs: this.host.options.replicaFetchWaitMaxMs ?? DEFAULT_REPLICA_FETCH_WAIT_MAX_MS,
-      maxBytes: this.host.options.replicaFetchMaxBytes ?? DEFAULT_REPLICA_FETCH_MAX_BYTES,
+      maxWaitMs: this.waitMaxMs,
+      maxBytes: this.maxBytes,
     });
   }
 
@@ -246,7 +255,7 @@ export class FollowerFetcher {
   }
 
   private backOff(st: PartitionState, nowMs: number): void {
-    st.retryAtMs = nowMs + (this.host.options.fetchBackoffMs ?? DEFAULT_FETCH_BACKOFF_MS);
+    st.retryAtMs = nowMs + this.backoffMs;
     this.host.wakeAt(st.retryAtMs);
   }
 

@@ -50,6 +50,7 @@ export class ControllerClient {
         });
       },
       moveOn: (err) => err instanceof CairnError && isRetriable(err.code),
+      onHint: (hint) => (this.leaderHint = hint),
     });
     this.leaderHint = id;
     return answer;

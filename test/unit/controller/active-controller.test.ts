@@ -28,9 +28,11 @@ describe('callActiveController', () => {
 
   it("follows a NOT_CONTROLLER answer's leaderHint before the remaining voters", async () => {
     const v = voters(3, { 1: 3 });
-    const r = await callActiveController({ voters: [1, 2, 3], hint: -1, send: v.send, moveOn: retriable });
+    const hinted: number[] = [];
+    const r = await callActiveController({ voters: [1, 2, 3], hint: -1, send: v.send, moveOn: retriable, onHint: (id) => hinted.push(id) });
     expect(r.id).toBe(3);
     expect(v.asked).toEqual([1, 3]);
+    expect(hinted).toEqual([3]);
   });
 
   it('moves past a voter that is down when moveOn accepts the error', async () => {
