@@ -54,6 +54,18 @@ export interface PartitionProduceResult {
   currentLeader?: LeaderHint | null;
 }
 
+export interface InitProducerIdRequest {
+  transactionalId?: string;
+  transactionTimeoutMs?: number;
+}
+
+export interface InitProducerIdResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  producerId: number;
+  producerEpoch: number;
+}
+
 export enum IsolationLevel {
   READ_UNCOMMITTED = 0,
   READ_COMMITTED = 1,
