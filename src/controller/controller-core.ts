@@ -22,6 +22,7 @@ import {
 } from './broker-ops';
 import { fenceExpired } from './controller-ops';
 import { BrokerHeartbeatManager } from './heartbeat-manager';
+import { type AllocateProducerIdsRequest, type AllocateProducerIdsResponse, allocateProducerIds } from './producer-id-ops';
 import { type AlterPartitionItem, type AlterPartitionResponse, alterPartition, alterReassignments } from './isr-ops';
 import { preferredLeaderChanges } from './partition-ops';
 import { alterTopicConfigs, type ControllerResult, createTopics, deleteTopics, type TopicDefaults } from './topic-ops';
@@ -192,6 +193,11 @@ export class ControllerCore {
   }
 
   // ---- partitions and topics ----
+
+  /** AllocateProducerIds: the next block of producer ids, for a registered broker at its current epoch. */
+  allocateProducerIds(image: MetadataImage, req: AllocateProducerIdsRequest): ControllerResult<AllocateProducerIdsResponse> {
+    return allocateProducerIds(image, req);
+  }
 
   alterPartition(image: MetadataImage, req: AlterPartitionRequest): ControllerResult<AlterPartitionResponse> {
     return alterPartition(image, req.brokerId, req.brokerEpoch, req.partitions, this.config.uncleanLeaderElection);

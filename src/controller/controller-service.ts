@@ -21,6 +21,7 @@ import {
   type ElectLeadersResponse,
 } from './controller-core';
 import type { AlterPartitionResponse } from './isr-ops';
+import type { AllocateProducerIdsRequest, AllocateProducerIdsResponse } from './producer-id-ops';
 import { QuorumController } from './quorum-controller';
 import type { ControllerResult } from './topic-ops';
 
@@ -149,6 +150,14 @@ export class ControllerService {
       if (r.errorCode === ErrorCode.NONE) this.o.logger.info({ topicId: r.topicId, partition: r.partition, isr: r.isr, partitionEpoch: r.partitionEpoch, broker: req.brokerId }, 'isr changed');
     }
     return res;
+  }
+
+  allocateProducerIds(req: AllocateProducerIdsRequest): Promise<AllocateProducerIdsResponse & LeaderHint> {
+    return this.run<AllocateProducerIdsResponse & LeaderHint>(
+      'allocateProducerIds',
+      (img) => this.core.allocateProducerIds(img, req),
+      (errorCode, errorMessage, leaderHint) => ({ errorCode, errorMessage, producerIdStart: -1, producerIdLen: 0, leaderHint }),
+    );
   }
 
   // ---- admin (server/admin-service.ts ControllerChannel) ----

@@ -5,3 +5,5 @@ export * from './broker-session-client';
 export * from './controller-service';
 export * from './isr-ops';
 export * from './topic-validation';
+export * from './producer-id-manager';
+export * from './producer-id-ops';

@@ -1,7 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
-import { ErrorCode, type Logger } from '../common';
+import { CairnError, ErrorCode, type Logger } from '../common';
+import type { ProducerIdManager } from '../controller';
 import { type MetadataImage, NO_LEADER } from '../metadata';
-import type { FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol';
+import type { FetchRequest, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol';
 import type { FetchHandler } from './fetch-handler';
 import { bidi, unary } from './grpc-util';
 import type { ProduceHandler } from './produce-handler';
@@ -12,6 +13,8 @@ export interface BrokerServiceDeps {
   fetch: FetchHandler;
   image: () => MetadataImage;
   controllerId: () => number;
+  /** Producer ids for InitProducerId, from blocks the controller allocates. */
+  producerIds: ProducerIdManager;
   /** Refuses new work while the node shuts down. */
   acceptingRequests: () => boolean;
 }
@@ -43,6 +46,28 @@ export function metadataResponse(image: MetadataImage, topics: readonly string[]
       };
     }),
   };
+}
+
+/**
+ * InitProducerId for an idempotent producer: a fresh id at epoch 0 (KIP-98). A producer that must
+ * recover (UNKNOWN_PRODUCER_ID, an out-of-order sequence) bumps its epoch itself (KIP-360) and
+ * comes back only when its epoch is exhausted. Transactional ids are not served yet.
+ */
+export async function initProducerId(ids: ProducerIdManager, req: InitProducerIdRequest): Promise<InitProducerIdResponse> {
+  if (req.transactionalId) {
+    return {
+      errorCode: ErrorCode.INVALID_REQUEST,
+      errorMessage: 'transactional ids are not supported yet; leave transactional_id empty for an idempotent producer',
+      producerId: -1,
+      producerEpoch: -1,
+    };
+  }
+  try {
+    return { errorCode: ErrorCode.NONE, producerId: await ids.nextId(), producerEpoch: 0 };
+  } catch (err) {
+    if (!(err instanceof CairnError)) throw err;
+    return { errorCode: err.code, errorMessage: err.message, producerId: -1, producerEpoch: -1 };
+  }
 }
 
 function shuttingDown(req: { correlationId: number }, partitions: { topic: string; partition: number }[]) {
@@ -77,6 +102,7 @@ export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplemen
     }),
     Fetch: unary(d.logger, (req: FetchRequest) => fetch(req)),
     FetchStream: bidi(d.logger, (req: FetchRequest, cancelled) => fetch(req, cancelled)),
+    InitProducerId: unary(d.logger, (req: InitProducerIdRequest) => initProducerId(d.producerIds, req)),
     ListOffsets: unary(d.logger, (req: Parameters<FetchHandler['listOffsets']>[0]) => d.fetch.listOffsets(req)),
   };
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, type Clock, ErrorCode, type Logger, SeededRandom, type Timers } from '../common';
 import { systemTimers } from '../common/io';
-import { type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
+import { type AllocateProducerIdsRequest, type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
 import { encodeRecords, type MetadataListener, type MetadataPublisher } from '../metadata';
 import { RaftDriver, RaftTransport } from '../raft/io';
 import { fromWire, type RaftMessageWire } from '../raft';
@@ -161,6 +161,7 @@ export class ControllerRole {
       BrokerHeartbeat: unary(this.logger, (req: HeartbeatRequest & { offlinePartitions: string[] }) => svc.brokerHeartbeat(req)),
       FetchMetadata: (call: grpc.ServerWritableStream<{ brokerId: number; fromOffset: number }, unknown>) => this.serveMetadata(call),
       AlterPartition: unary(this.logger, (req: { brokerId: number; brokerEpoch: number; partitions: AlterPartitionItem[] }) => svc.alterPartition(req)),
+      AllocateProducerIds: unary(this.logger, (req: AllocateProducerIdsRequest) => svc.allocateProducerIds({ brokerId: req.brokerId, brokerEpoch: Number(req.brokerEpoch) })),
     };
     return { raft, controller };
   }

@@ -6,6 +6,7 @@ import { createLogger, systemClock, systemTimers } from '../common/io';
 import { CairnError, type Clock, DEFAULT_LOG_CONFIG, ErrorCode, type Logger, resolveLogConfig, validateTopicConfigs } from '../common';
 import { MetadataFetchTransport } from '../metadata/io';
 import { type MetadataLog, MetadataPublisher } from '../metadata';
+import { type AllocateProducerIdsResponse, ProducerIdManager } from '../controller';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/io';
 import { RaftDriver } from '../raft/io';
 import { GrpcReplicaFetchTransport, ReplicaManager } from '../replication/io';
@@ -166,6 +167,10 @@ export class CairnNode {
         brokerService({
           logger: this.logger,
           produce: new ProduceHandler(this.replicas, this.clock, this.logger),
+          producerIds: new ProducerIdManager(
+            () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
+            this.logger,
+          ),
           fetch: new FetchHandler(this.replicas, this.clock, this.logger),
           image,
           controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
