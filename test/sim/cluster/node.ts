@@ -23,6 +23,7 @@ import { RaftDriver } from '../../../src/raft/io/raft-driver';
 import type { ReplicaCore } from '../../../src/replication/replica-core';
 import { ReplicaManager } from '../../../src/replication/io/replica-manager';
 import type { AlterPartitionRequest, AlterPartitionResponse, ReplicaCoreOptions } from '../../../src/replication/replica-types';
+import { ProducerIdManager } from '../../../src/controller/producer-id-manager';
 import { ProduceHandler } from '../../../src/server/produce-handler';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
@@ -85,6 +86,7 @@ export class ClusterNode {
   logs: LogManager | null = null;
   replicas: ReplicaManager | null = null;
   produce: ProduceHandler | null = null;
+  producerIds: ProducerIdManager | null = null;
   restartAtMs = Number.POSITIVE_INFINITY;
   private readonly voters: number[];
 
@@ -194,6 +196,13 @@ export class ClusterNode {
     publisher.addListener((image, changes) => replicas.applyImage(image, changes));
     driver.subscribe(publisher);
     this.produce = new ProduceHandler(replicas, time, logger);
+    this.producerIds = new ProducerIdManager(
+      () =>
+        this.callController('allocateProducerIds', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) =>
+          c.allocateProducerIds({ brokerId: this.id, brokerEpoch: session?.brokerEpoch ?? -1 }).then((r) => ({ ...r, errorCode: r.errorCode })),
+        ),
+      logger,
+    );
     const transport: ControllerTransport = {
       registerBroker: (req) => this.callController('registerBroker', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.registerBroker(req)),
       brokerHeartbeat: (req, timeoutMs) => this.callController('brokerHeartbeat', timeoutMs, alive, (c) => c.brokerHeartbeat(req)),
@@ -236,6 +245,7 @@ export class ClusterNode {
     this.replicas = null;
     this.logs = null;
     this.produce = null;
+    this.producerIds = null;
     this.publisher = null;
   }
 

@@ -21,6 +21,7 @@ import type { ControllerService } from '../../../src/controller/controller-servi
 import type { ProduceResponse } from '../../../src/protocol/messages';
 import { decodeAllRecords } from '../../../src/record/batch';
 import type { PartitionLog } from '../../../src/storage/partition-log';
+import { SimIdempotentProducer } from './idempotent-producer';
 import { ClusterChecker, type MetadataView, type ReplicaView, Violation } from './invariants';
 import { CALM_LINKS, type LinkFaults, SimNetwork } from './network';
 import { type ClusterConfig, ClusterNode, callController, type NodeOverrides, type SimContext } from './node';
@@ -109,6 +110,7 @@ export class ClusterSimulation implements SimContext {
   private pending: Violation | null = null;
   private readonly mirrors = new Map<string, Mirror>();
   private readonly digestCache = new Map<string, string>();
+  readonly idempotent: SimIdempotentProducer;
   readonly stats: ClusterSimStats = { steps: 0, acked: 0, produceErrors: 0, crashes: 0, powerCuts: 0, partitions: 0, clockJumps: 0, messages: 0, dropped: 0 };
 
   constructor(o: ClusterSimOptions) {
@@ -127,6 +129,22 @@ export class ClusterSimulation implements SimContext {
       return n && n.up ? n.incarnation : null;
     });
     for (let id = 1; id <= this.config.nodes; id++) this.nodes.push(new ClusterNode(id, this, this.random.fork()));
+    this.idempotent = new SimIdempotentProducer(
+      {
+        scheduler: this.scheduler,
+        network: this.network,
+        client: CLIENT,
+        topic: TOPIC,
+        partitions: this.partitions,
+        node: (id) => this.node(id),
+        upNodes: () => this.nodes.filter((n) => n.up),
+        leaderGuess: (p) => this.leaderGuess(p),
+        onAck: (tp, offset, value) => this.checker.onAck(tp, offset, value),
+        fail: (v) => (this.pending ??= v),
+        log: (line) => this.log(line),
+      },
+      this.random.fork(),
+    );
   }
 
   node(id: number): ClusterNode {
@@ -205,7 +223,10 @@ export class ClusterSimulation implements SimContext {
   private startProducer(): void {
     const tick = () => {
       if (!this.chaos) return;
-      for (let p = 0; p < this.partitions; p++) void this.produce(p, `v${this.nextValue++}`, 3);
+      for (let p = 0; p < this.partitions; p++) {
+        void this.produce(p, `v${this.nextValue++}`, 3);
+        this.idempotent.produce(p);
+      }
       this.scheduler.after(this.random.int(10, 60), tick);
     };
     this.scheduler.after(0, tick);
@@ -363,8 +384,10 @@ export class ClusterSimulation implements SimContext {
         });
       }
       await this.runUntil(this.scheduler.nowMs + 500);
-      if (written.size === this.partitions && this.converged()) {
-        this.checker.checkConverged(this.replicaViews());
+      if (written.size === this.partitions && this.idempotent.drained && this.converged()) {
+        const views = this.replicaViews();
+        this.checker.checkConverged(views);
+        this.idempotent.checkExactlyOnce(views.filter((v) => v.live && v.role === 'leader'));
         return;
       }
     }
@@ -380,7 +403,7 @@ export class ClusterSimulation implements SimContext {
       .join('; ');
     const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
     throw new Violation(
-      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
+      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
     );
   }
 
