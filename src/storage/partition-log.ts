@@ -37,6 +37,8 @@ export interface AppendInfo {
   /** The broker time stamped into the batches for LogAppendTime topics, else -1. */
   logAppendTimeMs: number;
   recordCount: number;
+  /** An idempotent producer's resent batch that is already in the log: nothing was written, and the offsets are the original's. */
+  duplicate?: boolean;
 }
 
 /** Bound on relative offsets within a segment: indexes store them as int32. */

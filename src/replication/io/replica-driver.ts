@@ -95,11 +95,15 @@ export class ReplicaDriver {
     if (refusal !== null) throw new CairnError(refusal.code, refusal.message);
     const info = p.log.appendAsLeader(buf, validated, p.leaderEpoch, wallMs);
     const endOffset = info.lastOffset + 1;
-    p.log.waitDurable(endOffset).then(
-      () => this.localDurable(p),
-      () => undefined, // the log reports its own failures; waiters see them via leadership/offline checks
-    );
-    p.fireLogEnd();
+    // A resent idempotent batch already in the log (`duplicate`) wrote nothing: it is answered with
+    // its original offsets once those are acknowledged as an append of them would be.
+    if (info.duplicate !== true) {
+      p.log.waitDurable(endOffset).then(
+        () => this.localDurable(p),
+        () => undefined, // the log reports its own failures; waiters see them via leadership/offline checks
+      );
+      p.fireLogEnd();
+    }
     if (acks !== -1) return { info, acked: ACKED };
     const id = ++this.produceSeq;
     const acked = new Promise<void>((resolve, reject) => this.produces.set(id, { resolve, reject }));
