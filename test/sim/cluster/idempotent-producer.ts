@@ -1,6 +1,6 @@
 /**
  * The simulation's idempotent producer (issue 17): one producer id, every partition's batches
- * numbered from sequence 0, up to MAX_IN_FLIGHT attempts per partition on the wire at once, each
+ * numbered from sequence 0, at most MAX_IN_FLIGHT batches past the first unacknowledged one sent, each
  * failed or lost attempt resent with the same producer id, epoch and sequence — to whoever the
  * metadata says leads — until it is acknowledged. The network loses, delays, reorders and
  * duplicates its requests and answers; the fault injector crashes and fences leaders under it.
@@ -101,12 +101,12 @@ export class SimIdempotentProducer {
     for (let p = 0; p < this.ctx.partitions; p++) {
       const q = this.queues[p]!;
       let wire = q.reduce((n, b) => n + b.inFlight, 0);
-      let window = 0;
-      for (let i = 0; i < q.length && wire < MAX_IN_FLIGHT && window < MAX_IN_FLIGHT; i++) {
+      // The leader remembers a producer's last MAX_IN_FLIGHT batches: nothing past that many from the
+      // first unacknowledged one may be sent, or a resend of that one would be out of its window.
+      const first = q.findIndex((b) => b.ackedOffset === null);
+      for (let i = first; i >= 0 && i < q.length && i < first + MAX_IN_FLIGHT && wire < MAX_IN_FLIGHT; i++) {
         const b = q[i]!;
-        if (b.ackedOffset !== null) continue;
-        window++;
-        if (b.inFlight > 0 || b.retryAtMs > now) continue;
+        if (b.ackedOffset !== null || b.inFlight > 0 || b.retryAtMs > now) continue;
         wire++;
         this.send(p, i);
       }
@@ -142,8 +142,10 @@ export class SimIdempotentProducer {
     const b = this.queues[partition]![index]!;
     const leader = this.ctx.leaderGuess(partition);
     if (leader <= 0) {
-      b.retryAtMs = this.ctx.scheduler.nowMs + this.random.int(20, 200);
-      return this.later();
+      const delayMs = this.random.int(20, 200);
+      b.retryAtMs = this.ctx.scheduler.nowMs + delayMs;
+      this.ctx.scheduler.after(delayMs, () => this.pump());
+      return;
     }
     const bytes = encodeBatch(
       b.values.map((v) => ({ key: null, value: Buffer.from(v), timestamp: 0, headers: [] })),
@@ -174,7 +176,11 @@ export class SimIdempotentProducer {
     if (r.errorCode !== ErrorCode.NONE) {
       this.refusals++;
       if (headWhenSent && (r.errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || r.errorCode === ErrorCode.UNKNOWN_PRODUCER_ID)) {
-        this.ctx.fail(new Violation(`${tp}: leader ${leader} refused sequence ${b.seq} of producer ${this.producerId} with ${errorName(r.errorCode)}, though every batch before it was acknowledged (lost producer state)`));
+        this.ctx.fail(
+          new Violation(
+            `${tp}: leader ${leader} refused sequence ${b.seq} of producer ${this.producerId} with ${errorName(r.errorCode)}, though every batch before it was acknowledged (lost producer state)`,
+          ),
+        );
       }
       if (r.errorCode === ErrorCode.INVALID_PRODUCER_EPOCH) this.ctx.fail(new Violation(`${tp}: producer ${this.producerId} epoch ${this.producerEpoch} fenced, though nothing bumped it`));
       this.ctx.log(`idempotent ${tp} seq ${b.seq} at ${leader}: ${errorName(r.errorCode)}`);
@@ -182,7 +188,8 @@ export class SimIdempotentProducer {
       return;
     }
     if (b.ackedOffset !== null) {
-      if (b.ackedOffset !== r.baseOffset) this.ctx.fail(new Violation(`${tp}: sequence ${b.seq} of producer ${this.producerId} acknowledged at offset ${b.ackedOffset} and again at ${r.baseOffset} (written twice)`));
+      if (b.ackedOffset !== r.baseOffset)
+        this.ctx.fail(new Violation(`${tp}: sequence ${b.seq} of producer ${this.producerId} acknowledged at offset ${b.ackedOffset} and again at ${r.baseOffset} (written twice)`));
       return;
     }
     const q = this.queues[partition]!;
@@ -203,8 +210,9 @@ export class SimIdempotentProducer {
 
   private failed(b: SimBatch, decrement = true): void {
     if (decrement) b.inFlight--;
-    if (b.ackedOffset === null) b.retryAtMs = this.ctx.scheduler.nowMs + this.random.int(10, 150);
-    this.later();
+    const delayMs = this.random.int(10, 150);
+    if (b.ackedOffset === null) b.retryAtMs = this.ctx.scheduler.nowMs + delayMs;
+    this.ctx.scheduler.after(delayMs, () => this.pump());
   }
 
   /**
