@@ -136,6 +136,17 @@ export const FAULTS: Record<string, Fault> = {
     },
     heal: healNetwork,
   },
+  'drop-client-answers': {
+    name: 'drop-client-answers',
+    async apply(ctx) {
+      const { leader } = await leaderOf(ctx);
+      if (leader < 0) return 'no leader';
+      if (ctx.random.bool()) await ctx.cluster.dropAnswers(`c>n${leader}`, ctx.random.int(200, 3_000));
+      else await ctx.cluster.limitAnswers(`c>n${leader}`, ctx.random.int(100, 20_000));
+      return `answers from node ${leader} to the client lost after the leader wrote (requests still arrive)`;
+    },
+    heal: healNetwork,
+  },
   kill: {
     name: 'kill',
     async apply(ctx) {

@@ -74,7 +74,11 @@ const FIVE_NODES = {
   ],
 };
 
-const PLAIN = { strictDuplicates: false };
+/**
+ * Every workload producer is idempotent (the client's default, issue 17): a duplicate fails the run
+ * in every scenario.
+ */
+const IDEMPOTENT = { strictDuplicates: true };
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -84,7 +88,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['partition-leader'],
     holdMs: [3_000, 10_000],
     quietMs: [2_000, 5_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     checkControllers: true,
   },
   {
@@ -94,10 +98,10 @@ export const SCENARIOS: Scenario[] = [
     faults: ['shrink-isr-then-kill-leader'],
     holdMs: [2_000, 5_000],
     quietMs: [5_000, 8_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     ...FIVE_NODES,
   },
-  { name: 'pause', row: 3, summary: 'SIGSTOP the leader, a minority or every node, then SIGCONT', faults: ['pause'], holdMs: [1_000, 8_000], quietMs: [2_000, 5_000], ...PLAIN },
+  { name: 'pause', row: 3, summary: 'SIGSTOP the leader, a minority or every node, then SIGCONT', faults: ['pause'], holdMs: [1_000, 8_000], quietMs: [2_000, 5_000], ...IDEMPOTENT },
   {
     name: 'kill-random',
     row: 4,
@@ -105,7 +109,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['kill', 'kill', 'kill-all'],
     holdMs: [1_000, 6_000],
     quietMs: [3_000, 6_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     checkControllers: true,
   },
   {
@@ -115,7 +119,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['rolling-restart', 'kill-leader'],
     holdMs: [1_000, 4_000],
     quietMs: [3_000, 6_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     checkControllers: true,
   },
   {
@@ -125,7 +129,16 @@ export const SCENARIOS: Scenario[] = [
     faults: ['reset-client-leader'],
     holdMs: [2_000, 6_000],
     quietMs: [1_000, 3_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
+  },
+  {
+    name: 'client-answer-cut',
+    row: 5,
+    summary: 'the leader writes, the answer to the client is lost (a downstream timeout or limit_data): the idempotent producer resends and the batch is written once',
+    faults: ['drop-client-answers'],
+    holdMs: [1_000, 4_000],
+    quietMs: [1_000, 3_000],
+    ...IDEMPOTENT,
   },
   {
     name: 'one-way-ring',
@@ -134,7 +147,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['one-way', 'bridge'],
     holdMs: [3_000, 10_000],
     quietMs: [2_000, 5_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     checkControllers: true,
   },
   {
@@ -144,7 +157,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['lose-unfsynced'],
     holdMs: [1_000, 4_000],
     quietMs: [4_000, 8_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     fsyncJournal: true,
     noNegativeControl:
       'one node in three loses its page cache while one other is paused, so the third always holds every acknowledged write, whatever the flush policy; the unsafe setting once failed replicas-agree here through a recovery bug (the victim kept a hole), which recovery now catches as an offset gap and repairs from the leader',
@@ -156,7 +169,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['lose-unfsynced-all'],
     holdMs: [500, 2_000],
     quietMs: [6_000, 10_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     fsyncJournal: true,
     negativeControl: NO_FSYNC_BEFORE_ACK,
   },
@@ -167,7 +180,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['torn-tail'],
     holdMs: [500, 1_500],
     quietMs: [6_000, 10_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     fsyncJournal: true,
     minInsync: 1,
     fsyncDelayMs: 40,
@@ -181,7 +194,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['kill-leader-twice'],
     holdMs: [1_000, 4_000],
     quietMs: [4_000, 8_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
   },
   {
     name: 'corrupt-minority',
@@ -190,7 +203,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['corrupt-minority'],
     holdMs: [2_000, 5_000],
     quietMs: [4_000, 8_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     noNegativeControl:
       "what catches the damage (CRC checks of every segment after an unclean shutdown, a damaged replica out of the ISR and leadership) is code, not a setting; the checkers' own tests cover a replica that differs",
   },
@@ -201,7 +214,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['disk-full'],
     holdMs: [2_000, 6_000],
     quietMs: [3_000, 6_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     tmpfsNode1MiB: 256,
     noNegativeControl: 'a full disk fails writes before they are acknowledged under either flush policy; no setting acknowledges a write its leader could not write',
   },
@@ -212,7 +225,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['latency', 'bandwidth', 'clock-jump'],
     holdMs: [4_000, 10_000],
     quietMs: [2_000, 4_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     clockSkewMs: [0, 7_000, -13_000],
   },
   {
@@ -222,7 +235,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['reassign', 'kill', 'partition-leader'],
     holdMs: [2_000, 6_000],
     quietMs: [3_000, 6_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     nodes: 4,
     controllers: 3,
   },
@@ -266,7 +279,7 @@ export const SCENARIOS: Scenario[] = [
     strictDuplicates: true,
     notApplicable: 'transactions are not built yet',
   },
-  { name: 'steady', row: 19, summary: 'no fault at all: no uncommitted read, no bogus offset, no stuck client', faults: [], holdMs: [0, 0], quietMs: [5_000, 5_000], ...PLAIN, checkControllers: true },
+  { name: 'steady', row: 19, summary: 'no fault at all: no uncommitted read, no bogus offset, no stuck client', faults: [], holdMs: [0, 0], quietMs: [5_000, 5_000], ...IDEMPOTENT, checkControllers: true },
   {
     name: 'copy-job-bounces',
     row: 20,
@@ -294,7 +307,7 @@ export const SCENARIOS: Scenario[] = [
     faults: ['partition-controller', 'kill', 'reassign'],
     holdMs: [2_000, 6_000],
     quietMs: [3_000, 6_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     checkControllers: true,
   },
   {
@@ -313,6 +326,7 @@ export const SCENARIOS: Scenario[] = [
       'kill-leader-twice',
       'rolling-restart',
       'reset-client-leader',
+      'drop-client-answers',
       'latency',
       'clock-jump',
       'lose-unfsynced',
@@ -321,7 +335,7 @@ export const SCENARIOS: Scenario[] = [
     ],
     holdMs: [1_000, 6_000],
     quietMs: [2_000, 5_000],
-    ...PLAIN,
+    ...IDEMPOTENT,
     fsyncJournal: true,
     checkControllers: true,
   },

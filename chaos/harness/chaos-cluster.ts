@@ -357,6 +357,20 @@ export class ChaosCluster {
     await this.toxic(link, { name: 'limit-data', type: 'limit_data', stream: 'upstream', attributes: { bytes } });
   }
 
+  /**
+   * Lets requests through but not their answers (issue 17, rows 3 and 5): the node→client half of
+   * the link drops everything and, after `closeAfterMs` (0: never), closes the connection. The
+   * leader writes and acknowledges; the client never hears it and resends.
+   */
+  async dropAnswers(link: string, closeAfterMs: number): Promise<void> {
+    await this.toxic(link, { name: 'drop-answers', type: 'timeout', stream: 'downstream', attributes: { timeout: closeAfterMs } });
+  }
+
+  /** Closes client connections once `bytes` bytes of answers have gone down them: the answers after that are lost, their requests written. */
+  async limitAnswers(link: string, bytes: number): Promise<void> {
+    await this.toxic(link, { name: 'limit-answers', type: 'limit_data', stream: 'downstream', attributes: { bytes } });
+  }
+
   /** Removes every toxic (Toxiproxy's /reset). */
   async healNetwork(): Promise<void> {
     await this.toxiproxy.reset();
