@@ -580,7 +580,11 @@ export class PartitionLog {
   expireProducers(nowMs: number): number {
     if (this.offlineReason !== null || this.closed) return 0;
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
-    const removed = this.producers.table.removeExpired(nowMs, this.config.producerIdExpirationMs);
+    return this.removeIdleProducers();
+  }
+
+  private removeIdleProducers(): number {
+    const removed = this.producers.table.removeExpired(this.wallClockMs, this.config.producerIdExpirationMs);
     if (removed > 0) this.logger.info({ removed, producers: this.producers.table.size }, 'idle producers expired');
     return removed;
   }
@@ -591,7 +595,7 @@ export class PartitionLog {
    * it is logged, not raised; segmentBasesIn removes the temporary file it may leave.
    */
   private snapshotProducers(): void {
-    this.expireProducers(this.wallClockMs);
+    this.removeIdleProducers();
     try {
       this.producers.takeSnapshot(this.logEndOffset);
     } catch (err) {
