@@ -30,6 +30,12 @@ export interface LogConfig {
   /** acks=all writes need at least this many in-sync replicas. */
   minInsyncReplicas: number;
   uncleanLeaderElectionEnable: boolean;
+  /**
+   * An idempotent producer that has not written to this partition for this long is forgotten
+   * (its next batch must start a new sequence). A broker setting in Kafka
+   * (producer.id.expiration.ms); a topic-level override here.
+   */
+  producerIdExpirationMs: number;
 }
 
 interface Spec<K extends keyof LogConfig> {
@@ -85,6 +91,11 @@ export const TOPIC_CONFIGS: { [name: string]: Spec<keyof LogConfig> } = {
   'min.cleanable.dirty.ratio': { field: 'minCleanableDirtyRatio', parse: ratio, doc: 'share of uncompacted bytes that triggers compaction' },
   'min.insync.replicas': { field: 'minInsyncReplicas', parse: int(1, 100), doc: 'in-sync replicas an acks=all write needs' },
   'unclean.leader.election.enable': { field: 'uncleanLeaderElectionEnable', parse: bool, doc: 'allow an out-of-sync replica to lead (may lose data)' },
+  'producer.id.expiration.ms': {
+    field: 'producerIdExpirationMs',
+    parse: int(1),
+    doc: "how long a partition remembers an idle idempotent producer's sequences (a broker setting in Kafka; a topic-level override here)",
+  },
 };
 
 export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
@@ -102,6 +113,7 @@ export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
   minCleanableDirtyRatio: 0.5,
   minInsyncReplicas: 1,
   uncleanLeaderElectionEnable: false,
+  producerIdExpirationMs: 86_400_000,
 });
 
 /** Throws INVALID_CONFIG naming the bad entry. */

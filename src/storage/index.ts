@@ -4,3 +4,5 @@ export * from './fsync-journal';
 export * from './log-manager';
 export * from './partition-log';
 export * from './slow-fsync';
+export * from './producer-state';
+export * from './producer-state-manager';

@@ -234,12 +234,13 @@ export class LogManager {
     new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, HIGH_WATERMARKS)).write(hws);
   }
 
-  /** One pass of retention and compaction over every log. */
+  /** One pass of retention, producer-id expiry and compaction over every log. */
   runMaintenance(): void {
     const now = this.o.nowMs();
     for (const log of this.logs.values()) {
       try {
         log.applyRetention(now);
+        log.expireProducers(now);
         if (this.cleaner.shouldClean(log)) this.cleaner.clean(log, now);
       } catch (err) {
         // Damage found by the cleaner is damage: the log goes offline as it would on a read.

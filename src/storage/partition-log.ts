@@ -7,6 +7,8 @@ import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
+import { incrementSequence, type ProducerEntry } from './producer-state';
+import { ProducerStateManager } from './producer-state-manager';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
 
@@ -37,9 +39,15 @@ export interface AppendInfo {
   /** The broker time stamped into the batches for LogAppendTime topics, else -1. */
   logAppendTimeMs: number;
   recordCount: number;
-  /** An idempotent producer's resent batch that is already in the log: nothing was written, and the offsets are the original's. */
+  /**
+   * The batch repeats one this idempotent producer already wrote (a retry): nothing was appended,
+   * and firstOffset/lastOffset are the original's. The caller answers once those are committed.
+   */
   duplicate?: boolean;
 }
+
+/** How much log one read of the producer-state replay takes at a time. */
+const PRODUCER_REPLAY_CHUNK_BYTES = 1 << 20;
 
 /** Bound on relative offsets within a segment: indexes store them as int32. */
 const MAX_RELATIVE_OFFSET = 2 ** 31 - 1;
@@ -72,6 +80,13 @@ export class PartitionLog {
   private readonly unsyncedDirs = new Set<string>();
   private offlineReason: string | null = null;
   private closed = false;
+  /** Idempotent producers' sequences, with their `<offset>.snapshot` files (KIP-98). */
+  private readonly producers: ProducerStateManager;
+  /**
+   * The latest wall time this log was given (open, appends, maintenance): the append time
+   * recorded for batches replayed from the log, whose real append time is not stored.
+   */
+  private wallClockMs: number;
 
   private constructor(o: LogOpenOptions) {
     this.dir = o.dir;
@@ -88,6 +103,8 @@ export class PartitionLog {
       this.goOffline(`fsync failed: ${err.message}`),
     );
     this.flushPolicy = o.flushPolicy;
+    this.producers = new ProducerStateManager(o.fs, o.dir, this.logger);
+    this.wallClockMs = o.nowMs;
   }
 
   readonly flushPolicy: FlushPolicy;
@@ -113,6 +130,8 @@ export class PartitionLog {
       this.logStartOffset = start;
       this.commit.durableOffset = start;
       this.fsynced.writeSync(start);
+      // Snapshots without their segments (a directory emptied by hand) describe nothing here.
+      this.producers.clear();
       return;
     }
     const recorded = this.fsynced.read();
@@ -135,6 +154,8 @@ export class PartitionLog {
     this.commit.durableOffset = this.logEndOffset;
     this.fsynced.writeSync(this.logEndOffset);
     this.epochs.truncateFromEnd(this.logEndOffset);
+    this.rebuildProducerState();
+    if (this.offlineReason !== null) return;
     this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: recovered.scanned }, 'log loaded');
   }
 
@@ -218,6 +239,8 @@ export class PartitionLog {
     this.segments.push(LogSegment.create(this.fs, this.dir, this.logEndOffset, this.config.indexIntervalBytes));
     this.unsyncedDirs.add(this.dir);
     this.logger.info({ baseOffset: this.logEndOffset }, 'segment rolled');
+    // Recovery then replays at most the active segment's batches (Kafka snapshots at every roll too).
+    this.snapshotProducers();
   }
 
   private write(buf: Buffer, batches: readonly { pos: number; size: number; lastOffset: number; maxTimestamp: number }[], nowMs: number): void {
@@ -243,8 +266,18 @@ export class PartitionLog {
   appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number): AppendInfo {
     this.checkUsable();
     // The caller waits for this write's fsync: refuse it before writing when too many already wait.
-    if (this.flushPolicy.kind === 'fsync') this.commit.admit();
     invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
+    this.wallClockMs = Math.max(this.wallClockMs, nowMs);
+    // Sequence rules first: a refusal or a duplicate writes nothing.
+    const producerBatch = this.idempotentBatch(validated);
+    if (producerBatch !== null) {
+      const verdict = this.producers.table.check(producerBatch.producerId, producerBatch.producerEpoch, producerBatch.firstSeq, producerBatch.lastSeq);
+      if (verdict.kind === 'duplicate') {
+        this.logger.debug({ producerId: producerBatch.producerId, firstSeq: producerBatch.firstSeq, firstOffset: verdict.firstOffset }, 'duplicate batch');
+        return { firstOffset: verdict.firstOffset, lastOffset: verdict.lastOffset, logAppendTimeMs: -1, recordCount: validated[0]!.recordCount, duplicate: true };
+      }
+    }
+    if (this.flushPolicy.kind === 'fsync') this.commit.admit();
     let next = this.logEndOffset;
     const firstOffset = next;
     let records = 0;
@@ -262,7 +295,24 @@ export class PartitionLog {
     });
     this.epochs.assign(leaderEpoch, firstOffset);
     this.write(buf, placed, nowMs);
+    if (producerBatch !== null) {
+      const p = producerBatch;
+      this.producers.table.update(p.producerId, p.producerEpoch, p.firstSeq, p.lastSeq, firstOffset, next - 1, nowMs);
+    }
     return { firstOffset, lastOffset: next - 1, logAppendTimeMs: logAppendTime ? nowMs : -1, recordCount: records };
+  }
+
+  /**
+   * The one idempotent batch of a leader append, or null when no batch has a producer id. Kafka
+   * refuses an idempotent batch that shares its partition's request with others: the sequence
+   * rules, and the duplicate answer with the original offsets, are per batch.
+   */
+  private idempotentBatch(validated: readonly ValidatedBatch[]): { producerId: number; producerEpoch: number; firstSeq: number; lastSeq: number } | null {
+    if (!validated.some((b) => b.producerId >= 0)) return null;
+    if (validated.length !== 1) throw new CairnError(ErrorCode.INVALID_RECORD, 'an idempotent batch must be the only batch of its partition in a request');
+    const b = validated[0]!;
+    const lastSeq = b.baseSequence < 0 ? b.baseSequence : incrementSequence(b.baseSequence, b.lastOffsetDelta);
+    return { producerId: b.producerId, producerEpoch: b.producerEpoch, firstSeq: b.baseSequence, lastSeq };
   }
 
   /**
@@ -275,11 +325,14 @@ export class PartitionLog {
     const v = validateBatches(buf, { maxBatchBytes: MAX_BATCH_BYTES_ON_DISK, allowControl: true, allowOffsetGaps: true, shallow: true });
     if (!v.ok) throw new CairnError(v.code, `replicated data for ${this.topic}-${this.partition}: ${v.message}`);
     let expected = this.logEndOffset;
+    this.wallClockMs = Math.max(this.wallClockMs, nowMs);
+    const bases: number[] = [];
     const placed = v.batches.map((b) => {
       const base = buf.readInt32BE(b.pos) * 4294967296 + buf.readUInt32BE(b.pos + 4);
       if (base < expected) throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `replicated batch at offset ${base} is below the log end ${expected}`);
       const epoch = buf.readInt32BE(b.pos + 12);
       this.epochs.assign(epoch, base);
+      bases.push(base);
       expected = base + b.lastOffsetDelta + 1;
       return { pos: b.pos, size: b.size, lastOffset: expected - 1, maxTimestamp: b.maxTimestamp };
     });
@@ -287,6 +340,11 @@ export class PartitionLog {
     this.maybeRoll(buf.length, expected - 1, nowMs);
     // A batch that starts past the end (after a compacted gap on the leader) may not fit the active segment's base.
     this.write(buf, placed, nowMs);
+    // The leader already judged these batches: record them without checking (Kafka's follower path).
+    v.batches.forEach((b, i) => {
+      if (b.producerId < 0 || b.control) return;
+      this.producers.table.update(b.producerId, b.producerEpoch, b.baseSequence, incrementSequence(b.baseSequence, b.lastOffsetDelta), bases[i]!, placed[i]!.lastOffset, nowMs);
+    });
     return { firstOffset, lastOffset: expected - 1, logAppendTimeMs: -1, recordCount: v.recordCount };
   }
 
@@ -331,21 +389,24 @@ export class PartitionLog {
       throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${startOffset} is outside ${this.logStartOffset}..${this.logEndOffset} of ${this.topic}-${this.partition}`);
     }
     if (startOffset >= maxOffset) return Buffer.alloc(0);
-    return this.offlineOnCorruption(() => {
-      let i = this.segmentIndexFor(startOffset);
-      let from = startOffset;
-      for (; i < this.segments.length; i++) {
-        const seg = this.segments[i]!;
-        const maxPosition = maxOffset < seg.nextOffset ? seg.positionOf(maxOffset) : seg.size;
-        const data = seg.read(from, maxBytes, maxPosition, minOneBatch);
-        if (data !== null) return data;
-        // Past this segment's last batch (a compacted gap): continue in the next one.
-        const next = this.segments[i + 1];
-        if (!next || next.baseOffset >= maxOffset) break;
-        from = next.baseOffset;
-      }
-      return Buffer.alloc(0);
-    });
+    return this.offlineOnCorruption(() => this.readSegments(startOffset, maxBytes, maxOffset, minOneBatch));
+  }
+
+  /** The reading behind `read`, without its checks; throws CorruptSegmentError on damage. */
+  private readSegments(startOffset: number, maxBytes: number, maxOffset: number, minOneBatch: boolean): Buffer {
+    let i = this.segmentIndexFor(startOffset);
+    let from = startOffset;
+    for (; i < this.segments.length; i++) {
+      const seg = this.segments[i]!;
+      const maxPosition = maxOffset < seg.nextOffset ? seg.positionOf(maxOffset) : seg.size;
+      const data = seg.read(from, maxBytes, maxPosition, minOneBatch);
+      if (data !== null) return data;
+      // Past this segment's last batch (a compacted gap): continue in the next one.
+      const next = this.segments[i + 1];
+      if (!next || next.baseOffset >= maxOffset) break;
+      from = next.baseOffset;
+    }
+    return Buffer.alloc(0);
   }
 
   /**
@@ -420,6 +481,8 @@ export class PartitionLog {
     this.commit.truncated(this.logEndOffset, new CairnError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'the log was truncated under a pending write'));
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.highWatermark = Math.min(this.highWatermark, this.logEndOffset);
+    // The cut batches may have been a producer's latest: rebuild from what the log still holds.
+    this.rebuildProducerState();
     this.logger.info({ truncateTo: offset, logEndOffset: this.logEndOffset, bytesRemoved: removed }, 'log truncated');
   }
 
@@ -437,6 +500,7 @@ export class PartitionLog {
     this.commit.durableOffset = offset;
     this.fsynced.writeSync(offset);
     this.epochs.clear();
+    this.producers.clear();
     this.logger.info({ startOffset: offset }, 'log reset');
   }
 
@@ -480,6 +544,8 @@ export class PartitionLog {
     if (deleted > 0) {
       this.logStartOffset = Math.max(this.logStartOffset, this.segments[0]!.baseOffset);
       this.epochs.truncateFromStart(this.logStartOffset);
+      // The snapshot at the first remaining segment's base stays: recovery starts there.
+      this.producers.deleteBelow(this.segments[0]!.baseOffset);
     }
     return deleted;
   }
@@ -503,6 +569,66 @@ export class PartitionLog {
     return segment;
   }
 
+  // ---- producer state (KIP-98) ----
+
+  /** What this partition knows of an idempotent producer (its epoch and latest batches), or undefined. */
+  producerState(producerId: number): ProducerEntry | undefined {
+    return this.producers.get(producerId);
+  }
+
+  /** Forgets producers idle for producer.id.expiration.ms at `nowMs` (with the periodic retention pass). */
+  expireProducers(nowMs: number): number {
+    if (this.offlineReason !== null || this.closed) return 0;
+    this.wallClockMs = Math.max(this.wallClockMs, nowMs);
+    return this.removeIdleProducers();
+  }
+
+  private removeIdleProducers(): number {
+    const removed = this.producers.table.removeExpired(this.wallClockMs, this.config.producerIdExpirationMs);
+    if (removed > 0) this.logger.info({ removed, producers: this.producers.table.size }, 'idle producers expired');
+    return removed;
+  }
+
+  /**
+   * Writes the producer snapshot at the log end offset, after expiring idle producers. A failed
+   * write costs only replay time at the next open (recovery falls back to an older snapshot), so
+   * it is logged, not raised; segmentBasesIn removes the temporary file it may leave.
+   */
+  private snapshotProducers(): void {
+    this.removeIdleProducers();
+    try {
+      this.producers.takeSnapshot(this.logEndOffset);
+    } catch (err) {
+      this.logger.error({ offset: this.logEndOffset, err: (err as Error).message }, 'producer snapshot not written');
+    }
+  }
+
+  /**
+   * Rebuilds the producer state for the current log (open, truncation): the latest valid
+   * snapshot between the first segment's base and the log end, then the headers of the batches
+   * after it. Damage found while replaying takes the log offline, as any read would.
+   */
+  private rebuildProducerState(): void {
+    const end = this.logEndOffset;
+    const start = this.segments[0]!.baseOffset;
+    const snapshot = this.producers.loadLatest(start, end);
+    let offset = snapshot ?? start;
+    const from = offset;
+    try {
+      while (offset < end) {
+        const next = this.producers.replay(this.readSegments(offset, PRODUCER_REPLAY_CHUNK_BYTES, end, true), end, this.wallClockMs);
+        if (next === null) break;
+        offset = next;
+      }
+    } catch (err) {
+      if (!(err instanceof CorruptSegmentError)) throw err;
+      this.producers.table.clear();
+      this.goOffline(err.message);
+      return;
+    }
+    this.logger.info({ snapshotOffset: snapshot, replayedFrom: from, logEndOffset: end, producers: this.producers.table.size }, 'producer state loaded');
+  }
+
   // ---- lifecycle ----
 
   async close(): Promise<void> {
@@ -521,6 +647,8 @@ export class PartitionLog {
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'fsynced offset not recorded at close');
       }
+      // A clean close leaves a snapshot at the log end: the next open replays nothing.
+      this.snapshotProducers();
     }
     this.fsynced.close();
     for (const s of this.segments) s.close();
