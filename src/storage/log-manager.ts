@@ -22,6 +22,8 @@ export interface LogManagerOptions {
   cleanerBackoffMs?: number;
   /** Runs the background work (retention, checkpoints, interval flushes); `systemTimers` when absent. */
   timers?: Timers;
+  /** Sees every log as it opens, before it takes a write: the whole-cluster simulation's seeded bugs break logs here (test/sim/cluster/bugs.ts). */
+  onLogOpened?: (log: PartitionLog) => void;
 }
 
 const RECOVERY_POINTS = 'recovery-point-offset-checkpoint';
@@ -121,6 +123,7 @@ export class LogManager {
       verifyAll: this.verifyAll,
     });
     log.resetHighWatermark(this.highWatermarks.get(key) ?? 0);
+    this.o.onLogOpened?.(log);
     return log;
   }
 

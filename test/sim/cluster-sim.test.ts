@@ -52,6 +52,10 @@ describe('whole-cluster simulation', () => {
     hwIgnoresMinIsr: { seeds: 20, caughtBy: /fsynced on only/ },
     restartedBrokerLeadsOldEpoch: { seeds: 40, caughtBy: /went back|both lead|without committed/ },
     skipsDirectoryFsync: { seeds: 40, caughtBy: /without committed|but .* was committed there|lost on broker|cannot start|liveness/ },
+    // The idempotent producer's state (issue 17).
+    leaderWritesDuplicates: { seeds: 10, caughtBy: /written twice|in the log twice|reordered/ },
+    followerSkipsProducerState: { seeds: 20, caughtBy: /lost producer state|written twice|in the log twice/ },
+    truncationKeepsProducerState: { seeds: 40, caughtBy: /but .* was committed there|lost producer state|written twice|in the log twice/ },
   };
 
   // The bugs of UncaughtBug are not caught by random faults (0 of 240-300 seeds; docs/simulation.md says why); they are not listed here.

@@ -11,6 +11,8 @@ import { LeaderState } from '../../../src/replication/leader-state';
 import { ReplicaCore } from '../../../src/replication/replica-core';
 import type { AlterPartitionOutcome, PartitionAssignment, ReplicaEffect, ReplicaLogView } from '../../../src/replication/replica-types';
 import { delegateTo, type FileSystem } from '../../../src/storage/file-system';
+import type { PartitionLog } from '../../../src/storage/partition-log';
+import { ProducerStateTable } from '../../../src/storage/producer-state';
 import type { ClusterSimOptions } from './simulation';
 
 export const CLUSTER_BUG_NAMES = [
@@ -26,6 +28,9 @@ export const CLUSTER_BUG_NAMES = [
   'oldEpochLookupUndefined',
   'followerPastLeaderEndWipes',
   'skipsDirectoryFsync',
+  'leaderWritesDuplicates',
+  'followerSkipsProducerState',
+  'truncationKeepsProducerState',
 ] as const;
 export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
 
@@ -194,6 +199,48 @@ function skipsDirectoryFsync(_node: number, disk: FileSystem): FileSystem {
   return { ...delegateTo(disk), fsyncDir: () => undefined };
 }
 
+/** A partition log's producer state, reached from outside as the seeded bugs below need it. */
+function producerTable(log: PartitionLog): { table: ProducerStateTable } {
+  return (log as unknown as { producers: { table: ProducerStateTable } }).producers;
+}
+
+/** The leader's duplicate check is gone: a resent batch is written again (Redpanda 21.10.1, Jepsen). */
+function writesDuplicates(log: PartitionLog): void {
+  const table = producerTable(log).table;
+  const check = table.check.bind(table);
+  table.check = (...args) => {
+    const verdict = check(...args);
+    return verdict.kind === 'duplicate' ? { kind: 'new' } : verdict;
+  };
+}
+
+/** Followers copy batches without building the producers' state from them: a new leader knows no producer. */
+function followerSkipsProducerState(log: PartitionLog): void {
+  const appendAsFollower = log.appendAsFollower.bind(log);
+  log.appendAsFollower = (buf, nowMs) => {
+    const manager = producerTable(log);
+    const update = manager.table.update;
+    manager.table.update = () => undefined;
+    try {
+      return appendAsFollower(buf, nowMs);
+    } finally {
+      manager.table.update = update;
+    }
+  };
+}
+
+/** A truncation cuts the log but keeps the producer state of the batches it removed: their resends are answered as duplicates at offsets that are gone. */
+function truncationKeepsProducerState(log: PartitionLog): void {
+  const truncateTo = log.truncateTo.bind(log);
+  log.truncateTo = (offset) => {
+    const manager = producerTable(log);
+    const before = manager.table.encodeSnapshot();
+    truncateTo(offset);
+    const kept = ProducerStateTable.decodeSnapshot(before);
+    if (kept.ok) manager.table = kept.table;
+  };
+}
+
 /** The options that switch `name` on. */
 export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes'> {
   switch (name) {
@@ -229,6 +276,12 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { createReplicaCore: (o, now) => new PastLeaderEndWipes(o, now) } };
     case 'skipsDirectoryFsync':
       return { overrides: { wrapDisk: skipsDirectoryFsync } };
+    case 'leaderWritesDuplicates':
+      return { overrides: { patchLog: writesDuplicates } };
+    case 'followerSkipsProducerState':
+      return { overrides: { patchLog: followerSkipsProducerState } };
+    case 'truncationKeepsProducerState':
+      return { overrides: { patchLog: truncationKeepsProducerState } };
   }
 }
 

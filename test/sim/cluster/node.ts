@@ -28,6 +28,7 @@ import { ProduceHandler } from '../../../src/server/produce-handler';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import type { FileSystem } from '../../../src/storage/file-system';
+import type { PartitionLog } from '../../../src/storage/partition-log';
 import { SimDisk } from '../sim-disk';
 import { SimRaftDisk } from './raft-disk';
 import { CallTimeout, type SimNetwork } from './network';
@@ -66,6 +67,8 @@ export interface NodeOverrides {
   createReplicaCore?: (options: ReplicaCoreOptions, nowMs: number) => ReplicaCore;
   /** Wraps each node's disk as the storage sees it (a disk that lies about fsync). */
   wrapDisk?: (node: number, disk: FileSystem) => FileSystem;
+  /** Breaks each partition log as it opens (its producer state). */
+  patchLog?: (log: PartitionLog) => void;
 }
 
 /** How long a controller call, a replica fetch beyond its long poll, and a produce may take. */
@@ -170,7 +173,7 @@ export class ClusterNode {
     });
 
     const fs = this.ctx.overrides.wrapDisk?.(this.id, this.disk) ?? this.disk;
-    const logs = new LogManager({ fs, dataDir: DATA_DIR, flushPolicy: { kind: 'fsync' }, logger, nowMs: () => time.wallMs(), timers: time });
+    const logs = new LogManager({ fs, dataDir: DATA_DIR, flushPolicy: { kind: 'fsync' }, logger, nowMs: () => time.wallMs(), timers: time, onLogOpened: this.ctx.overrides.patchLog });
     logs.load();
     this.logs = logs;
     let session: BrokerSessionClient | null = null;
