@@ -265,7 +265,6 @@ export class PartitionLog {
    */
   appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number): AppendInfo {
     this.checkUsable();
-    // The caller waits for this write's fsync: refuse it before writing when too many already wait.
     invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
     // Sequence rules first: a refusal or a duplicate writes nothing.
@@ -277,6 +276,7 @@ export class PartitionLog {
         return { firstOffset: verdict.firstOffset, lastOffset: verdict.lastOffset, logAppendTimeMs: -1, recordCount: validated[0]!.recordCount, duplicate: true };
       }
     }
+    // The caller waits for this write's fsync: refuse it before writing when too many already wait.
     if (this.flushPolicy.kind === 'fsync') this.commit.admit();
     let next = this.logEndOffset;
     const firstOffset = next;
