@@ -18,6 +18,10 @@ import { NO_SEQUENCE } from '../record';
  *   (a fatal code, or the delivery timeout): its sequence range is then a gap the broker will not
  *   fill, so the partition bumps its epoch once nothing is in flight and starts again at 0.
  * - INVALID_PRODUCER_EPOCH fails the batch without a bump: a newer producer fenced this one.
+ * - No new batch goes out while `maxInFlight` batches have been sent since the oldest one not yet
+ *   acknowledged (acknowledged ones after it included): the leader remembers only the last 5
+ *   batches per producer, so a resend of a batch whose answer was lost must still find its
+ *   original there, or it would be taken for a gap.
  */
 
 /** Kafka's limit for an idempotent producer: the broker remembers the last 5 batches per producer. */
@@ -60,6 +64,8 @@ export class PartitionSendState<B extends SequencedBatch> {
   private readonly inFlight = new Set<B>();
   /** Failed retriably, waiting for the rest of the partition's in-flight batches to come back. */
   private readonly waiting = new Set<B>();
+  /** Every batch first sent since the oldest unacknowledged one, that one included, in order. */
+  private window: B[] = [];
 
   constructor(
     readonly idempotent: boolean,
@@ -81,7 +87,9 @@ export class PartitionSendState<B extends SequencedBatch> {
 
   /** Whether the queue's head may be sent now. */
   canSend(): boolean {
-    return this.hasProducerId && !this.bumpNeeded && this.waiting.size === 0 && this.inFlight.size < this.maxInFlight;
+    if (!this.hasProducerId || this.bumpNeeded || this.waiting.size > 0 || this.inFlight.size >= this.maxInFlight) return false;
+    // A resend (an unacknowledged batch back in the queue) is already inside the window.
+    return this.unacked.some((b) => !this.inFlight.has(b)) || this.window.length < this.maxInFlight;
   }
 
   /** Failed batches wait, and nothing is in flight any more: time to take them back (after a bump, if one is due). */
@@ -119,6 +127,7 @@ export class PartitionSendState<B extends SequencedBatch> {
     this.bumpNeeded = false;
     this.nextSequence = 0;
     for (const b of this.unacked) this.assignSequence(b);
+    this.window = [...this.unacked];
   }
 
   private assignSequence(b: B): void {
@@ -141,6 +150,7 @@ export class PartitionSendState<B extends SequencedBatch> {
       if (firstNotInFlight !== undefined) throw new Error('a new batch is sent ahead of a batch waiting to be resent');
       if (this.idempotent) this.assignSequence(b);
       this.unacked.push(b);
+      this.window.push(b);
     }
     this.inFlight.add(b);
   }
@@ -192,6 +202,8 @@ export class PartitionSendState<B extends SequencedBatch> {
     const i = this.unacked.indexOf(b);
     if (i >= 0) this.unacked.splice(i, 1);
     this.waiting.delete(b);
+    const oldest = this.unacked[0];
+    this.window = oldest === undefined ? [] : this.window.slice(Math.max(0, this.window.indexOf(oldest)));
   }
 }
 

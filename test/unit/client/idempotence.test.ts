@@ -76,6 +76,17 @@ describe('PartitionSendState — sequences', () => {
     expect(() => s.onSend(new B('c', 1))).toThrow(/ahead/);
   });
 
+  it('sends nothing new while 5 batches have gone out since the oldest unacknowledged one (the leader remembers 5)', () => {
+    const s = started();
+    const bs = ['a', 'b', 'c', 'd', 'e'].map((n) => new B(n, 1));
+    for (const x of bs) s.onSend(x);
+    for (const x of bs.slice(1)) s.onResponse(x, ErrorCode.NONE); // a's answer is still out (maybe lost)
+    expect(s.inFlightCount).toBe(1);
+    expect(s.canSend()).toBe(false);
+    s.onResponse(bs[0]!, ErrorCode.NONE);
+    expect(s.canSend()).toBe(true);
+  });
+
   it('limits batches in flight to maxInFlight', () => {
     const s = started(2);
     s.onSend(new B('a', 1));
