@@ -61,12 +61,14 @@ async function main(): Promise<void> {
     await sys.start();
     await sys.createStream(stream);
     const producers = await Promise.all(
-      Array.from({ length: producersN }, () => sys.producer(stream, {
+      Array.from({ length: producersN }, () =>
+        sys.producer(stream, {
           acks,
           batchBytes: a['batch-size'] ? num(a['batch-size'], 'batch-size') : undefined,
           lingerMs: a['linger-ms'] ? num(a['linger-ms'], 'linger-ms') : undefined,
           idempotence,
-        })),
+        }),
+      ),
     );
     const consumers = await Promise.all(Array.from({ length: consumersN }, (_, i) => sys.consumer(stream, `perf-group-${i}`)));
     let produced = 0;

@@ -122,7 +122,10 @@ export class Producer {
     this.idempotent = opts.enableIdempotence ?? this.acks === -1;
     const maxInFlight = opts.maxInFlightPerPartition ?? MAX_IN_FLIGHT_PER_PARTITION;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || (this.idempotent && maxInFlight > MAX_IN_FLIGHT_PER_PARTITION)) {
-      throw new CairnError(ErrorCode.INVALID_CONFIG, `maxInFlightPerPartition must be an integer from 1${this.idempotent ? ` to ${MAX_IN_FLIGHT_PER_PARTITION} when idempotent` : ''} (got ${maxInFlight})`);
+      throw new CairnError(
+        ErrorCode.INVALID_CONFIG,
+        `maxInFlightPerPartition must be an integer from 1${this.idempotent ? ` to ${MAX_IN_FLIGHT_PER_PARTITION} when idempotent` : ''} (got ${maxInFlight})`,
+      );
     }
     this.o = {
       lingerMs: opts.lingerMs ?? 5,
@@ -199,7 +202,11 @@ export class Producer {
     }
     const p = partitions[partition]!;
     const now = this.clock.nowMs();
-    const { batch, closedFullBatch } = this.accumulator.append(p.q, { timestamp: record.timestamp ?? now, key, value, headers: toHeaders(record.headers), bytes: size, completion: { resolve, reject } }, now);
+    const { batch, closedFullBatch } = this.accumulator.append(
+      p.q,
+      { timestamp: record.timestamp ?? now, key, value, headers: toHeaders(record.headers), bytes: size, completion: { resolve, reject } },
+      now,
+    );
     this.bufferedBytes += size;
     this.pendingRecords++;
     if (closedFullBatch) this.sticky.onBatchClosed(p.q.topic, p.q.partition, n);
