@@ -26,8 +26,10 @@ async function main(): Promise<void> {
     duration: '',
     rate: '0',
     acks: '1',
-    'batch-size': '65536',
-    'linger-ms': '5',
+    // Empty: the producer's own defaults (Cairn: 64 KiB, 5 ms, idempotent with acks=all).
+    'batch-size': '',
+    'linger-ms': '',
+    idempotence: '',
     window: '',
     bootstrap: '',
     'flush-policy': '',
@@ -48,6 +50,8 @@ async function main(): Promise<void> {
             })();
   const availability = sys instanceof NatsSystem ? NatsSystem.availability() : sys instanceof RedisSystem ? RedisSystem.availability() : { ok: true as const };
   if (!availability.ok) throw new Error(`${availability.reason}; install it with: ${availability.install}`);
+  if (a.idempotence !== '' && a.idempotence !== 'true' && a.idempotence !== 'false') throw new Error('--idempotence: true or false');
+  const idempotence = a.idempotence === '' ? undefined : a.idempotence === 'true';
   const recordSize = num(a['record-size'], 'record-size');
   const producersN = num(a.producers, 'producers');
   const consumersN = num(a.consumers, 'consumers');
@@ -57,7 +61,14 @@ async function main(): Promise<void> {
     await sys.start();
     await sys.createStream(stream);
     const producers = await Promise.all(
-      Array.from({ length: producersN }, () => sys.producer(stream, { acks, batchBytes: num(a['batch-size'], 'batch-size'), lingerMs: num(a['linger-ms'], 'linger-ms') })),
+      Array.from({ length: producersN }, () =>
+        sys.producer(stream, {
+          acks,
+          batchBytes: a['batch-size'] ? num(a['batch-size'], 'batch-size') : undefined,
+          lingerMs: a['linger-ms'] ? num(a['linger-ms'], 'linger-ms') : undefined,
+          idempotence,
+        }),
+      ),
     );
     const consumers = await Promise.all(Array.from({ length: consumersN }, (_, i) => sys.consumer(stream, `perf-group-${i}`)));
     let produced = 0;

@@ -51,7 +51,14 @@ export class CairnSystem implements BenchSystem {
   }
 
   async producer(s: StreamSpec, spec: ProducerSpec): Promise<BenchProducer> {
-    const producer = new Producer({ bootstrap: this.bootstrap, acks: spec.acks, lingerMs: spec.lingerMs, batchSizeBytes: spec.batchBytes, bufferMemoryBytes: 256 * 1024 * 1024 });
+    const producer = new Producer({
+      bootstrap: this.bootstrap,
+      acks: spec.acks,
+      lingerMs: spec.lingerMs,
+      batchSizeBytes: spec.batchBytes,
+      enableIdempotence: spec.idempotence,
+      bufferMemoryBytes: 256 * 1024 * 1024,
+    });
     const topic = s.name;
     await producer.cluster.topic(topic);
     return {

@@ -90,6 +90,9 @@ export class RedisSystem implements BenchSystem {
     const redis = this.client();
     const keys = this.keys(s);
     const waitFor = spec.acks === 'all' ? s.replicas - 1 : 0;
+    // No client defaults of its own here: the same numbers as Cairn's producer.
+    const batchBytes = spec.batchBytes ?? 64 * 1024;
+    const lingerMs = spec.lingerMs ?? 5;
     let next = 0;
     let queue: { value: Buffer; resolve: () => void; reject: (e: Error) => void }[] = [];
     let queuedBytes = 0;
@@ -130,8 +133,8 @@ export class RedisSystem implements BenchSystem {
         return new Promise<void>((resolve, reject) => {
           queue.push({ value, resolve, reject });
           queuedBytes += value.length;
-          if (queuedBytes >= spec.batchBytes) send();
-          else if (!timer) timer = setTimeout(send, spec.lingerMs);
+          if (queuedBytes >= batchBytes) send();
+          else if (!timer) timer = setTimeout(send, lingerMs);
         });
       },
       async flush() {

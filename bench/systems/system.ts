@@ -16,9 +16,15 @@ export interface StreamSpec {
 export interface ProducerSpec {
   /** Wait for every replica ('all', the default) or only the leader (1). */
   acks: 'all' | 1;
-  /** Client-side batching where the client has it (Cairn's batch.size and linger.ms; Redis pipeline depth). */
-  batchBytes: number;
-  lingerMs: number;
+  /**
+   * Client-side batching where the client has it (Cairn's batch.size and linger.ms; Redis pipeline
+   * depth). Undefined: the client's own defaults (for Cairn, the Producer's), so the benchmark's
+   * defaults are the producer's defaults.
+   */
+  batchBytes?: number;
+  lingerMs?: number;
+  /** Cairn's enableIdempotence; undefined: the Producer's default (on with acks=all). */
+  idempotence?: boolean;
 }
 
 export interface BenchProducer {

@@ -93,8 +93,8 @@ export class Cluster {
     return this.meta;
   }
 
-  /** Addresses to try for cluster-wide calls: known brokers first, then the bootstrap list. */
-  private candidates(): string[] {
+  /** Addresses to try for cluster-wide calls (Metadata, InitProducerId): known brokers first, then the bootstrap list. */
+  brokerCandidates(): string[] {
     const known = (this.meta?.brokers ?? []).map((b) => `${b.host}:${b.port}`);
     return [...new Set([...known, ...this.bootstrap])];
   }
@@ -106,7 +106,7 @@ export class Cluster {
     const topics = all ? [] : [...this.topics];
     this.refreshing = (async () => {
       let last: unknown;
-      for (const address of this.candidates()) {
+      for (const address of this.brokerCandidates()) {
         try {
           const res = await this.connection(address).rpc.unary<{ topics: string[] }, MetadataResponse>('Metadata', { topics }, Math.min(this.requestTimeoutMs, 5_000));
           if (!all || topics.length === 0) {
@@ -118,7 +118,7 @@ export class Cluster {
           last = err;
         }
       }
-      throw last instanceof CairnError ? last : new CairnError(ErrorCode.NETWORK_EXCEPTION, `no broker answered (tried ${this.candidates().join(', ')})`);
+      throw last instanceof CairnError ? last : new CairnError(ErrorCode.NETWORK_EXCEPTION, `no broker answered (tried ${this.brokerCandidates().join(', ')})`);
     })().finally(() => {
       this.refreshing = null;
     });
@@ -187,7 +187,7 @@ export class Cluster {
       const b = this.meta?.brokers.find((x) => x.nodeId === ctl);
       if (b) list.push(`${b.host}:${b.port}`);
     }
-    for (const a of this.candidates()) if (!list.includes(a)) list.push(a);
+    for (const a of this.brokerCandidates()) if (!list.includes(a)) list.push(a);
     return list.map((address) => {
       let c = this.admins.get(address);
       if (!c) {

@@ -1,30 +1,55 @@
-import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common';
-import { Compression, type Header, RecordBatchBuilder } from '../record';
-import type { PartitionProduceResult, ProduceRequest, ProduceResponse } from '../protocol';
+import { CairnError, ErrorCode, needsMetadataRefresh } from '../common';
+import { Compression, type Header } from '../record';
+import type { InitProducerIdRequest, InitProducerIdResponse, PartitionProduceResult, ProduceRequest } from '../protocol';
 import { type BrokerConnection, Cluster, type ClientOptions } from './cluster';
+import { MAX_IN_FLIGHT_PER_PARTITION, PartitionSendState, type ProducerIdAndEpoch } from './idempotence';
 import { partitionForKey, StickyPartitioner } from './partitioner';
+import type { ProducerBatch, RecordMetadata } from './producer-batch';
+import { PartitionQueue, RecordAccumulator } from './record-accumulator';
 import { backoffMs } from './retry';
+
+export type { RecordMetadata } from './producer-batch';
 
 export type Acks = 0 | 1 | -1 | 'all';
 
 export interface ProducerOptions extends ClientOptions {
   /** 0: fire and forget; 1: the leader wrote it; 'all' (-1, the default): every in-sync replica has it durably. */
   acks?: Acks;
-  /** How long a batch waits for more records before it is sent (Kafka 4's default: 5). */
+  /**
+   * Idempotent sends (KIP-98): a producer id and per-partition sequence numbers let the leader drop
+   * a retried batch it already wrote and refuse gaps, so retries neither duplicate nor reorder.
+   * Default: on when acks is 'all', silently off otherwise (as Kafka); true with acks 0 or 1 is
+   * INVALID_CONFIG.
+   */
+  enableIdempotence?: boolean;
+  /** How long a batch waits for more records while its partition has requests in flight (Kafka 4's default: 5). A partition with nothing in flight sends at once. */
   lingerMs?: number;
-  /** Largest batch built, in bytes. */
+  /** Largest batch built, in bytes (default 64 KiB). */
   batchSizeBytes?: number;
   /** Bytes of records waiting to be sent before send() starts to wait for room. */
   bufferMemoryBytes?: number;
-  /** How long send() waits for room in the buffer before failing. */
+  /** How long send() waits for room in the buffer, or for the topic's metadata, before failing. */
   maxBlockMs?: number;
   /** Upper bound on the time from send() to success or failure, retries included. */
   deliveryTimeoutMs?: number;
-  /** Requests in flight per broker. Batches of one partition are never in flight twice, so order is kept across retries. */
-  maxInFlightPerBroker?: number;
-  /** Largest produce request, in bytes (many batches go in one request). */
+  /**
+   * Produce requests in flight per partition (default 5, at most 5 when idempotent). Idempotent,
+   * order holds across retries at any value; without idempotence a retry can reorder or duplicate
+   * records unless this is 1 (Kafka's max.in.flight.requests.per.connection).
+   */
+  maxInFlightPerPartition?: number;
+  /** Largest produce request, in bytes (batches of many partitions go in one request). */
   maxRequestBytes?: number;
   compression?: 'none' | 'gzip';
+  /** The producer's clock (default Date.now); for tests. */
+  clock?: { nowMs(): number };
+  /** Randomness for backoff jitter, in [0, 1) (default Math.random); for tests. */
+  random?: () => number;
+}
+
+/** Seams for tests and simulations: a Cluster whose brokers are fakes. */
+export interface ProducerDeps {
+  cluster?: Cluster;
 }
 
 export interface ProducerRecord {
@@ -38,49 +63,12 @@ export interface ProducerRecord {
   timestamp?: number;
 }
 
-export interface RecordMetadata {
-  topic: string;
-  partition: number;
-  /** -1 with acks=0 (the broker does not answer). */
-  offset: number;
-  timestamp: number;
-}
-
-class ProducerBatch {
-  readonly builder: RecordBatchBuilder;
-  readonly resolves: ((m: RecordMetadata) => void)[] = [];
-  readonly rejects: ((e: Error) => void)[] = [];
-  readonly timestamps: number[] = [];
-  built: Buffer | null = null;
-  bytes = 0;
-  attempts = 0;
-  /** Why the last attempt failed: reported if the delivery timeout runs out, since it says why. */
-  lastError: CairnError | null = null;
-
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-    maxBytes: number,
-    compression: Compression,
-    readonly createdMs: number,
-  ) {
-    this.builder = new RecordBatchBuilder(maxBytes, { compression });
-  }
-
-  close(): Buffer {
-    this.built ??= this.builder.build();
-    return this.built;
-  }
-}
-
-class PartitionQueue {
-  readonly batches: ProducerBatch[] = [];
-  inflight = false;
-  retryAtMs = 0;
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-  ) {}
+/** One partition as the shell sees it: its queue (accumulator) and its send bookkeeping. */
+interface Partition {
+  readonly q: PartitionQueue;
+  readonly s: PartitionSendState<ProducerBatch>;
+  /** An InitProducerId for this partition (its epoch ran out) is under way. */
+  newIdPending: boolean;
 }
 
 /** Bytes charged against bufferMemoryBytes per record beyond its key and value. */
@@ -95,44 +83,72 @@ function toHeaders(h: ProducerRecord['headers']): Header[] | undefined {
 }
 
 /**
- * The producer (design brief §3, §9): records accumulate per partition into batches (by linger
- * time and size), batches of many partitions go to each leader in one request over that broker's
- * produce stream, and retriable failures are retried with backoff after a metadata refresh until
- * the delivery timeout. A partition never has two requests in flight, so records of one partition
- * are written in send order even across retries.
+ * The producer (design brief §3, §7, §9), the shell around two pure parts: the RecordAccumulator
+ * builds batches per partition, PartitionSendState (idempotence.ts) keeps each partition's
+ * sequence numbers and in-flight batches. This file owns the timers, the clock and the sockets:
+ * a partition with nothing in flight sends at once, otherwise records batch up until full or
+ * lingerMs; up to maxInFlightPerPartition requests per partition; retriable failures are resent
+ * in order after a metadata refresh and backoff, until the delivery timeout.
  */
 export class Producer {
   readonly cluster: Cluster;
   private readonly acks: 0 | 1 | -1;
-  private readonly o: Required<Omit<ProducerOptions, keyof ClientOptions | 'acks' | 'compression'>> & { compression: Compression };
-  /** Per topic, one queue per partition (index = partition id). */
-  private readonly topicQueues = new Map<string, PartitionQueue[]>();
-  private readonly inflightPerBroker = new Map<number, number>();
+  private readonly idempotent: boolean;
+  private readonly o: Required<Omit<ProducerOptions, keyof ClientOptions | 'acks' | 'compression' | 'enableIdempotence' | 'clock' | 'random'>>;
+  private readonly clock: { nowMs(): number };
+  private readonly random: () => number;
+  private readonly accumulator: RecordAccumulator;
+  /** Per topic, one entry per partition (index = partition id). */
+  private readonly topics = new Map<string, Partition[]>();
   private readonly sticky = new StickyPartitioner();
+  /** The id every partition starts with; asked for once, before the first idempotent send. */
+  private producerId: ProducerIdAndEpoch | null = null;
+  private producerIdPending = false;
   private bufferedBytes = 0;
   private readonly roomWaiters: { bytes: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAtMs = Infinity;
+  private immediate: NodeJS.Immediate | null = null;
   private flushing = 0;
   private closed = false;
   private readonly idleWaiters: (() => void)[] = [];
   private pendingRecords = 0;
 
-  constructor(opts: ProducerOptions = {}) {
-    this.cluster = new Cluster(opts);
+  constructor(opts: ProducerOptions = {}, deps: ProducerDeps = {}) {
     const acks = opts.acks ?? 'all';
     this.acks = acks === 'all' ? -1 : acks;
     if (![0, 1, -1].includes(this.acks)) throw new CairnError(ErrorCode.INVALID_REQUIRED_ACKS, `acks must be 0, 1, -1 or 'all'`);
+    if (opts.enableIdempotence === true && this.acks !== -1) throw new CairnError(ErrorCode.INVALID_CONFIG, `enableIdempotence needs acks 'all' (got ${acks})`);
+    this.idempotent = opts.enableIdempotence ?? this.acks === -1;
+    const maxInFlight = opts.maxInFlightPerPartition ?? MAX_IN_FLIGHT_PER_PARTITION;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || (this.idempotent && maxInFlight > MAX_IN_FLIGHT_PER_PARTITION)) {
+      throw new CairnError(
+        ErrorCode.INVALID_CONFIG,
+        `maxInFlightPerPartition must be an integer from 1${this.idempotent ? ` to ${MAX_IN_FLIGHT_PER_PARTITION} when idempotent` : ''} (got ${maxInFlight})`,
+      );
+    }
     this.o = {
       lingerMs: opts.lingerMs ?? 5,
       batchSizeBytes: opts.batchSizeBytes ?? 64 * 1024,
       bufferMemoryBytes: opts.bufferMemoryBytes ?? 32 * 1024 * 1024,
       maxBlockMs: opts.maxBlockMs ?? 60_000,
       deliveryTimeoutMs: opts.deliveryTimeoutMs ?? 120_000,
-      maxInFlightPerBroker: opts.maxInFlightPerBroker ?? 5,
+      maxInFlightPerPartition: maxInFlight,
       maxRequestBytes: opts.maxRequestBytes ?? 8 * 1024 * 1024,
-      compression: opts.compression === 'gzip' ? Compression.GZIP : Compression.NONE,
     };
+    this.clock = opts.clock ?? { nowMs: () => Date.now() };
+    this.random = opts.random ?? Math.random;
+    this.accumulator = new RecordAccumulator({
+      batchSizeBytes: this.o.batchSizeBytes,
+      lingerMs: this.o.lingerMs,
+      compression: opts.compression === 'gzip' ? Compression.GZIP : Compression.NONE,
+    });
+    this.cluster = deps.cluster ?? new Cluster(opts);
+  }
+
+  /** Whether sends are idempotent (enableIdempotence, or its default for the acks chosen). */
+  get isIdempotent(): boolean {
+    return this.idempotent;
   }
 
   /** Sends one record; resolves when it is acknowledged as configured by `acks`, rejects with a CairnError otherwise. */
@@ -141,33 +157,37 @@ export class Producer {
     const key = toBuffer(record.key);
     const value = toBuffer(record.value);
     const size = (key?.length ?? 0) + (value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
-    const queues = this.topicQueues.get(record.topic);
+    const partitions = this.topics.get(record.topic);
     // The hot path: metadata cached and room in the buffer, so nothing to wait for.
-    if (queues !== undefined && (this.bufferedBytes + size <= this.o.bufferMemoryBytes || this.bufferedBytes === 0)) {
-      return new Promise<RecordMetadata>((resolve, reject) => this.place(record, queues, key, value, size, resolve, reject));
+    if (partitions !== undefined && (this.bufferedBytes + size <= this.o.bufferMemoryBytes || this.bufferedBytes === 0)) {
+      return new Promise<RecordMetadata>((resolve, reject) => this.place(record, partitions, key, value, size, resolve, reject));
     }
     return this.sendSlow(record, key, value, size);
   }
 
   private async sendSlow(record: ProducerRecord, key: Buffer | null, value: Buffer | null, size: number): Promise<RecordMetadata> {
     if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
-    let queues = this.topicQueues.get(record.topic);
-    if (queues === undefined) {
+    let partitions = this.topics.get(record.topic);
+    if (partitions === undefined) {
       // Kafka's producer waits up to max.block.ms for a topic's metadata (it may have just been created).
       const t = await this.cluster.waitForTopic(record.topic, this.o.maxBlockMs);
-      queues = this.topicQueues.get(record.topic);
-      if (queues === undefined) {
-        queues = t.partitions.map((p) => new PartitionQueue(record.topic, p.partition));
-        this.topicQueues.set(record.topic, queues);
+      partitions = this.topics.get(record.topic);
+      if (partitions === undefined) {
+        partitions = t.partitions.map((p) => ({
+          q: new PartitionQueue(record.topic, p.partition),
+          s: new PartitionSendState<ProducerBatch>(this.idempotent, this.o.maxInFlightPerPartition),
+          newIdPending: false,
+        }));
+        this.topics.set(record.topic, partitions);
       }
     }
-    const q = queues;
-    return new Promise<RecordMetadata>((resolve, reject) => this.place(record, q, key, value, size, resolve, reject));
+    const ps = partitions;
+    return new Promise<RecordMetadata>((resolve, reject) => this.place(record, ps, key, value, size, resolve, reject));
   }
 
   /** Chooses the partition (explicit, by key, or sticky) and appends. */
-  private place(record: ProducerRecord, queues: PartitionQueue[], key: Buffer | null, value: Buffer | null, size: number, resolve: (m: RecordMetadata) => void, reject: (e: Error) => void): void {
-    const n = queues.length;
+  private place(record: ProducerRecord, partitions: Partition[], key: Buffer | null, value: Buffer | null, size: number, resolve: (m: RecordMetadata) => void, reject: (e: Error) => void): void {
+    const n = partitions.length;
     let partition: number;
     if (record.partition !== undefined) {
       partition = record.partition;
@@ -180,38 +200,19 @@ export class Producer {
     } else {
       partition = this.sticky.partition(record.topic, n);
     }
-    this.append(queues[partition]!, n, record.timestamp ?? Date.now(), key, value, toHeaders(record.headers), size, resolve, reject);
-  }
-
-  private append(
-    q: PartitionQueue,
-    numPartitions: number,
-    ts: number,
-    key: Buffer | null,
-    value: Buffer | null,
-    headers: Header[] | undefined,
-    size: number,
-    resolve: (m: RecordMetadata) => void,
-    reject: (e: Error) => void,
-  ): void {
-    let batch = q.batches[q.batches.length - 1];
-    if (!batch || batch.built !== null || !batch.builder.tryAppend(ts, key, value, headers)) {
-      if (batch && batch.built === null) {
-        batch.close();
-        this.sticky.onBatchClosed(q.topic, q.partition, numPartitions);
-        this.schedule(0);
-      }
-      batch = new ProducerBatch(q.topic, q.partition, this.o.batchSizeBytes, this.o.compression, Date.now());
-      batch.builder.tryAppend(ts, key, value, headers);
-      q.batches.push(batch);
-      this.schedule(this.o.lingerMs);
-    }
-    batch.resolves.push(resolve);
-    batch.rejects.push(reject);
-    batch.timestamps.push(ts);
-    batch.bytes += size;
+    const p = partitions[partition]!;
+    const now = this.clock.nowMs();
+    const { batch, closedFullBatch } = this.accumulator.append(
+      p.q,
+      { timestamp: record.timestamp ?? now, key, value, headers: toHeaders(record.headers), bytes: size, completion: { resolve, reject } },
+      now,
+    );
     this.bufferedBytes += size;
     this.pendingRecords++;
+    if (closedFullBatch) this.sticky.onBatchClosed(p.q.topic, p.q.partition, n);
+    // Nothing in flight: leave at once — on the next turn of the event loop, so that records sent in the same tick share the batch.
+    if (p.s.inFlightCount === 0 || closedFullBatch) this.drainSoon();
+    else if (batch.recordCount === 1) this.drainAt(batch.createdMs + this.o.lingerMs);
   }
 
   private waitForRoom(bytes: number): Promise<void> {
@@ -225,9 +226,9 @@ export class Producer {
     });
   }
 
-  private release(bytes: number, records: number): void {
-    this.bufferedBytes -= bytes;
-    this.pendingRecords -= records;
+  private release(b: ProducerBatch): void {
+    this.bufferedBytes -= b.bytes;
+    this.pendingRecords -= b.recordCount;
     while (this.roomWaiters.length > 0 && this.bufferedBytes + this.roomWaiters[0]!.bytes <= this.o.bufferMemoryBytes) {
       const w = this.roomWaiters.shift()!;
       clearTimeout(w.timer);
@@ -236,159 +237,243 @@ export class Producer {
     if (this.pendingRecords === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  private schedule(delayMs: number): void {
-    const at = Date.now() + delayMs;
-    if (this.timer !== null && this.timerAtMs <= at) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timerAtMs = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAtMs = Infinity;
+  private drainSoon(): void {
+    this.immediate ??= setImmediate(() => {
+      this.immediate = null;
       this.drain();
-    }, delayMs);
+    });
   }
 
-  /** Sends every batch that is ready (full, lingered, or flushing) whose partition is free and whose leader has room. */
+  private drainAt(atMs: number): void {
+    if (this.timer !== null && this.timerAtMs <= atMs) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAtMs = atMs;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAtMs = Infinity;
+        this.drain();
+      },
+      Math.max(0, atMs - this.clock.nowMs()),
+    );
+  }
+
+  private *allPartitions(): Generator<Partition> {
+    for (const ps of this.topics.values()) yield* ps;
+  }
+
+  /** Sends every ready batch whose partition may send; at most one batch per partition per request. */
   private drain(): void {
-    const now = Date.now();
-    const byBroker = new Map<number, { queues: PartitionQueue[]; bytes: number }>();
+    if (this.closed) return;
+    const now = this.clock.nowMs();
+    const byBroker = new Map<number, Partition[]>();
     let nextWakeMs = Infinity;
-    for (const queues of this.topicQueues.values())
-      for (const q of queues) {
-        if (q.inflight || q.batches.length === 0) continue;
-        const head = q.batches[0]!;
-        if (now - head.createdMs > this.o.deliveryTimeoutMs) {
-          this.failBatches(q, q.batches.splice(0), this.timeoutError(head));
-          continue;
-        }
-        if (q.retryAtMs > now) {
-          nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
-          continue;
-        }
-        const ready = q.batches.length > 1 || head.built !== null || this.flushing > 0 || now - head.createdMs >= this.o.lingerMs || head.builder.sizeInBytes >= this.o.batchSizeBytes;
-        if (!ready) {
-          nextWakeMs = Math.min(nextWakeMs, head.createdMs + this.o.lingerMs);
-          continue;
-        }
-        const leader = this.cluster.cachedPartition(q.topic, q.partition)?.leaderId ?? -1;
-        if (leader < 0) {
-          q.retryAtMs = now + this.cluster.backoff.retryBackoffMs;
-          nextWakeMs = Math.min(nextWakeMs, q.retryAtMs);
-          void this.cluster.refresh().catch(() => undefined);
-          continue;
-        }
-        let group = byBroker.get(leader);
-        if (!group) {
-          group = { queues: [], bytes: 0 };
-          byBroker.set(leader, group);
-        }
-        group.queues.push(q);
+    for (const p of this.allPartitions()) {
+      this.settle(p, now);
+      this.expireQueued(p, now);
+      if (p.q.batches.length === 0 || !this.hasProducerId(p)) continue;
+      if (!p.s.canSend()) continue; // a response, or the new id, wakes it
+      if (p.q.retryAtMs > now) {
+        nextWakeMs = Math.min(nextWakeMs, p.q.retryAtMs);
+        continue;
       }
-    for (const [broker, group] of byBroker) {
-      let pending: PartitionQueue[] = group.queues;
-      while (pending.length > 0 && (this.inflightPerBroker.get(broker) ?? 0) < this.o.maxInFlightPerBroker) {
-        const taken: { q: PartitionQueue; batches: ProducerBatch[] }[] = [];
-        let bytes = 0;
-        const rest: PartitionQueue[] = [];
-        for (const q of pending) {
-          if (bytes >= this.o.maxRequestBytes) {
-            rest.push(q);
-            continue;
-          }
-          const batches: ProducerBatch[] = [];
-          while (q.batches.length > 0 && (batches.length === 0 || bytes + q.batches[0]!.builder.sizeInBytes <= this.o.maxRequestBytes)) {
-            const b = q.batches[0]!;
-            const isLast = q.batches.length === 1;
-            if (isLast && b.built === null && this.flushing === 0 && now - b.createdMs < this.o.lingerMs && b.builder.sizeInBytes < this.o.batchSizeBytes && batches.length > 0) break;
-            q.batches.shift();
-            bytes += b.close().length;
-            batches.push(b);
-          }
-          if (batches.length > 0) taken.push({ q, batches });
-        }
-        pending = rest;
-        if (taken.length === 0) break;
-        this.sendRequest(broker, taken);
+      const readyAt = this.accumulator.readyAtMs(p.q, now, { idle: p.s.inFlightCount === 0, flushing: this.flushing > 0 });
+      if (readyAt > now) {
+        nextWakeMs = Math.min(nextWakeMs, readyAt);
+        continue;
       }
+      const leader = this.cluster.cachedPartition(p.q.topic, p.q.partition)?.leaderId ?? -1;
+      if (leader < 0) {
+        p.q.retryAtMs = now + this.cluster.backoff.retryBackoffMs;
+        nextWakeMs = Math.min(nextWakeMs, p.q.retryAtMs);
+        void this.cluster.refresh().catch(() => undefined);
+        continue;
+      }
+      const group = byBroker.get(leader);
+      if (group) group.push(p);
+      else byBroker.set(leader, [p]);
     }
-    if (nextWakeMs < Infinity) this.schedule(Math.max(0, nextWakeMs - Date.now()));
+    for (const [broker, group] of byBroker) this.sendRounds(broker, group, now);
+    if (nextWakeMs < Infinity) this.drainAt(nextWakeMs);
   }
 
-  private sendRequest(broker: number, taken: { q: PartitionQueue; batches: ProducerBatch[] }[]): void {
+  /**
+   * Requests to one broker, each with at most one batch per partition (the broker requires it of
+   * idempotent batches; it also makes each in-flight request one batch of the partition): round
+   * after round while some partition has a ready batch and room in flight.
+   */
+  private sendRounds(broker: number, group: Partition[], now: number): void {
+    let pending = group;
+    while (pending.length > 0) {
+      const taken: { p: Partition; b: ProducerBatch }[] = [];
+      const next: Partition[] = [];
+      let bytes = 0;
+      for (const p of pending) {
+        if (!p.s.canSend() || this.accumulator.readyAtMs(p.q, now, { idle: p.s.inFlightCount === 0, flushing: this.flushing > 0 }) > now) continue;
+        const size = p.q.batches[0]!.close().length;
+        if (taken.length > 0 && bytes + size > this.o.maxRequestBytes) {
+          next.push(p);
+          continue;
+        }
+        const b = p.q.batches.shift()!;
+        p.s.onSend(b);
+        b.attempts++;
+        bytes += size;
+        taken.push({ p, b });
+        next.push(p);
+      }
+      if (taken.length === 0) return;
+      this.sendRequest(broker, taken);
+      pending = next;
+    }
+  }
+
+  /** What happens once nothing of the partition is in flight: expiry of failed batches, an epoch bump, resends. */
+  private settle(p: Partition, now: number): void {
+    if (p.s.inFlightCount > 0) return;
+    for (const b of p.s.waitingBatches()) {
+      if (b.createdMs + this.o.deliveryTimeoutMs > now) continue;
+      p.s.onExpired(b);
+      this.failBatch(b, this.timeoutError(b));
+    }
+    if (p.s.bumpDue && !p.newIdPending && !p.s.bumpEpoch()) this.newProducerIdFor(p);
+    if (p.s.resendDue) {
+      const resends = p.s.takeResends();
+      p.q.batches.unshift(...resends);
+      p.q.retryAtMs = now + backoffMs(resends[0]!.attempts, this.cluster.backoff, this.random());
+    }
+  }
+
+  /** Fails batches at the head of the queue that ran out of delivery time before they could leave. */
+  private expireQueued(p: Partition, now: number): void {
+    for (let b = p.q.batches[0]; b !== undefined && b.createdMs + this.o.deliveryTimeoutMs <= now; b = p.q.batches[0]) {
+      p.q.batches.shift();
+      p.s.onExpired(b);
+      this.failBatch(b, this.timeoutError(b));
+    }
+  }
+
+  /** Whether the partition can stamp batches: true without idempotence; else gives it the shared id, asking for one once. */
+  private hasProducerId(p: Partition): boolean {
+    if (p.s.hasProducerId) return true;
+    if (this.producerId !== null) {
+      p.s.setProducerId(this.producerId);
+      return true;
+    }
+    if (!this.producerIdPending) {
+      this.producerIdPending = true;
+      this.initProducerId().then(
+        (id) => {
+          this.producerIdPending = false;
+          this.producerId = id;
+          this.drain();
+        },
+        (err: CairnError) => {
+          // Nothing can be sent idempotently without an id: fail what waits for one; the next send asks again.
+          this.producerIdPending = false;
+          for (const x of this.allPartitions()) if (!x.s.hasProducerId) for (const b of x.q.batches.splice(0)) this.failBatch(b, err);
+        },
+      );
+    }
+    return false;
+  }
+
+  /** KIP-360 at the largest epoch: a new id for this partition; it stays blocked until then. */
+  private newProducerIdFor(p: Partition): void {
+    p.newIdPending = true;
+    this.initProducerId().then(
+      (id) => {
+        p.newIdPending = false;
+        p.s.setProducerId(id);
+        this.drain();
+      },
+      () => {
+        // Try again after a backoff; the delivery timeout bounds how long its batches wait.
+        p.newIdPending = false;
+        this.drainAt(this.clock.nowMs() + this.cluster.backoff.retryBackoffMaxMs);
+      },
+    );
+  }
+
+  /** InitProducerId at any broker, retried (any broker answers) until the delivery timeout. */
+  private initProducerId(): Promise<ProducerIdAndEpoch> {
+    return this.cluster.retrying(
+      'InitProducerId',
+      async (attempt) => {
+        const addresses = this.cluster.brokerCandidates();
+        const conn = this.cluster.connection(addresses[(attempt - 1) % addresses.length]!);
+        const res = await conn.rpc.unary<InitProducerIdRequest, InitProducerIdResponse>('InitProducerId', {}, this.cluster.requestTimeoutMs);
+        if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
+        return { producerId: res.producerId, producerEpoch: res.producerEpoch };
+      },
+      this.o.deliveryTimeoutMs,
+    );
+  }
+
+  private sendRequest(broker: number, taken: { p: Partition; b: ProducerBatch }[]): void {
     let conn: BrokerConnection;
     try {
       conn = this.cluster.broker(broker);
     } catch (err) {
-      for (const t of taken) this.retryOrFail(t.q, t.batches, err as CairnError);
+      const e = asCairnError(err);
+      for (const t of taken) this.onAnswer(t.p, t.b, e.code, e.message, -1, -1);
       void this.cluster.refresh().catch(() => undefined);
+      this.drainSoon();
       return;
     }
-    for (const t of taken) {
-      t.q.inflight = true;
-      for (const b of t.batches) b.attempts++;
-    }
-    this.inflightPerBroker.set(broker, (this.inflightPerBroker.get(broker) ?? 0) + 1);
     const req: Omit<ProduceRequest, 'correlationId'> = {
       acks: this.acks,
       timeoutMs: this.cluster.requestTimeoutMs,
-      partitions: taken.map((t) => ({
-        topic: t.q.topic,
-        partition: t.q.partition,
-        batches: t.batches.length === 1 ? t.batches[0]!.close() : Buffer.concat(t.batches.map((b) => b.close())),
-      })),
+      partitions: taken.map((t) => ({ topic: t.p.q.topic, partition: t.p.q.partition, batches: t.b.wireBytes() })),
     };
-    conn.produce.send(req, this.acks !== 0).then(
+    this.withRequestTimeout(conn.produce.send(req, this.acks !== 0)).then(
       (res) => {
-        this.inflightPerBroker.set(broker, this.inflightPerBroker.get(broker)! - 1);
-        this.onResponse(taken, res);
+        for (const t of taken) {
+          const r: PartitionProduceResult | null | undefined = res === null ? null : res.results.find((x) => x.topic === t.p.q.topic && x.partition === t.p.q.partition);
+          if (r === null) this.onAnswer(t.p, t.b, ErrorCode.NONE, '', -1, -1);
+          else if (r === undefined) this.onAnswer(t.p, t.b, ErrorCode.NETWORK_EXCEPTION, 'response had no result for the partition', -1, -1);
+          else this.onAnswer(t.p, t.b, r.errorCode, r.errorMessage ?? '', r.baseOffset, r.logAppendTimeMs);
+        }
         this.drain();
       },
-      (err: CairnError) => {
-        this.inflightPerBroker.set(broker, this.inflightPerBroker.get(broker)! - 1);
-        for (const t of taken) {
-          t.q.inflight = false;
-          this.retryOrFail(t.q, t.batches, err);
-        }
+      (err: unknown) => {
+        const e = asCairnError(err);
+        for (const t of taken) this.onAnswer(t.p, t.b, e.code, e.message, -1, -1);
         void this.cluster.refresh().catch(() => undefined);
         this.drain();
       },
     );
   }
 
-  private onResponse(taken: { q: PartitionQueue; batches: ProducerBatch[] }[], res: ProduceResponse | null): void {
-    for (const t of taken) {
-      t.q.inflight = false;
-      if (res === null) {
-        this.complete(t.batches, -1, -1);
-        continue;
-      }
-      const r: PartitionProduceResult | undefined = res.results.find((x) => x.topic === t.q.topic && x.partition === t.q.partition);
-      if (!r) {
-        this.retryOrFail(t.q, t.batches, new CairnError(ErrorCode.NETWORK_EXCEPTION, 'response had no result for the partition'));
-        continue;
-      }
-      if (r.errorCode === ErrorCode.NONE) {
-        this.complete(t.batches, r.baseOffset, r.logAppendTimeMs);
-      } else {
-        const err = new CairnError(r.errorCode, r.errorMessage || undefined);
-        if (needsMetadataRefresh(r.errorCode)) {
-          void this.cluster.refresh().catch(() => undefined);
-        }
-        this.retryOrFail(t.q, t.batches, err);
-      }
-    }
+  /** The stream has no deadline of its own: past requestTimeoutMs the outcome is unknown (REQUEST_TIMED_OUT, retriable). */
+  private withRequestTimeout<T>(answer: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new CairnError(ErrorCode.REQUEST_TIMED_OUT, `no answer within requestTimeoutMs ${this.cluster.requestTimeoutMs}`)), this.cluster.requestTimeoutMs);
+      answer.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e as Error);
+        },
+      );
+    });
   }
 
-  private complete(batches: ProducerBatch[], baseOffset: number, logAppendTimeMs: number): void {
-    let offset = baseOffset;
-    for (const b of batches) {
-      const n = b.resolves.length;
-      for (let i = 0; i < n; i++) {
-        b.resolves[i]!({ topic: b.topic, partition: b.partition, offset: baseOffset < 0 ? -1 : offset + i, timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : b.timestamps[i]! });
-      }
-      offset += n;
-      this.release(b.bytes, n);
+  /** One batch's answer, through the partition's bookkeeping: complete, fail, or keep for a resend (settle takes it back). */
+  private onAnswer(p: Partition, b: ProducerBatch, code: number, message: string, baseOffset: number, logAppendTimeMs: number): void {
+    const verdict = p.s.onResponse(b, code);
+    if (verdict === 'acked') {
+      b.complete(baseOffset, logAppendTimeMs);
+      this.release(b);
+      return;
     }
+    const err = new CairnError(code, message || undefined);
+    b.lastError = err;
+    if (needsMetadataRefresh(code)) void this.cluster.refresh().catch(() => undefined);
+    if (verdict === 'fail') this.failBatch(b, err);
   }
 
   /** The delivery timeout ran out: report the last failure's code (it says why), else a timeout. */
@@ -398,30 +483,9 @@ export class Producer {
     return why ? new CairnError(why.code, `${why.message} (${msg})`) : new CairnError(ErrorCode.REQUEST_TIMED_OUT, msg);
   }
 
-  private retryOrFail(q: PartitionQueue, batches: ProducerBatch[], err: CairnError): void {
-    const now = Date.now();
-    for (const b of batches) b.lastError = err;
-    const expired = batches[0]!.createdMs + this.o.deliveryTimeoutMs <= now;
-    if (!isRetriable(err.code) || this.closed) {
-      this.failBatches(q, batches, err);
-      return;
-    }
-    if (expired) {
-      this.failBatches(q, batches, this.timeoutError(batches[0]!));
-      return;
-    }
-    // Back to the head of the queue, in order: nothing of this partition overtakes them.
-    q.batches.unshift(...batches);
-    const attempts = batches[0]!.attempts;
-    q.retryAtMs = now + backoffMs(attempts, this.cluster.backoff, Math.random());
-    this.schedule(q.retryAtMs - now);
-  }
-
-  private failBatches(_q: PartitionQueue, batches: ProducerBatch[], err: Error): void {
-    for (const b of batches) {
-      for (const reject of b.rejects) reject(err);
-      this.release(b.bytes, b.rejects.length);
-    }
+  private failBatch(b: ProducerBatch, err: Error): void {
+    b.fail(err);
+    this.release(b);
   }
 
   /** Sends everything buffered now and resolves once every record sent before the call has completed. */
@@ -445,7 +509,12 @@ export class Producer {
     } finally {
       this.closed = true;
       if (this.timer) clearTimeout(this.timer);
+      if (this.immediate) clearImmediate(this.immediate);
       this.cluster.close();
     }
   }
+}
+
+function asCairnError(err: unknown): CairnError {
+  return err instanceof CairnError ? err : new CairnError(ErrorCode.NETWORK_EXCEPTION, err instanceof Error ? err.message : String(err));
 }

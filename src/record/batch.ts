@@ -144,6 +144,18 @@ export function stampLogAppendTime(buf: Buffer, pos: number, size: number, nowMs
   buf.writeUInt32BE(computeBatchCrc(buf, pos, size), pos + CRC);
 }
 
+/**
+ * Writes an idempotent producer's id, epoch and base sequence into a built batch in place and
+ * re-signs it (the CRC covers them). The producer assigns a batch's sequence when it first sends
+ * it, after the batch was built, and renumbers it after an epoch bump (KIP-360).
+ */
+export function stampProducerState(buf: Buffer, pos: number, size: number, producerId: number, producerEpoch: number, baseSequence: number): void {
+  writeInt64(buf, pos + PRODUCER_ID, producerId);
+  buf.writeInt16BE(producerEpoch, pos + PRODUCER_EPOCH);
+  buf.writeInt32BE(baseSequence, pos + BASE_SEQUENCE);
+  buf.writeUInt32BE(computeBatchCrc(buf, pos, size), pos + CRC);
+}
+
 // ---- encode ----
 
 export interface BatchOptions {

@@ -132,7 +132,8 @@ describe('client against a real node', () => {
     const got: string[] = [];
     while (got.length < 21) for (const r of await c.poll(1000)) got.push(r.value!.toString());
     c.close();
-    // Every record arrived, in send order (one request in flight per partition).
+    // Every record arrived once, in send order: idempotent (the default with acks=all), so up to 5
+    // requests in flight per partition are resent in order and duplicates are dropped by the leader.
     expect(got.filter((v) => v.startsWith('during-'))).toEqual(Array.from({ length: 20 }, (_, i) => `during-${i}`));
   });
 

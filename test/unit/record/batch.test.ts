@@ -17,6 +17,7 @@ import {
   RecordBatchBuilder,
   stampBatch,
   stampLogAppendTime,
+  stampProducerState,
   type RecordInput,
 } from '../../../src/record/batch';
 import { crc32c, crc32cJs } from '../../../src/record/crc32c';
@@ -110,6 +111,17 @@ describe('record batch', () => {
     stampLogAppendTime(batch, 0, batch.length, 999);
     expect(validate(batch, LIMITS).ok).toBe(true);
     expect(decodeRecords(batch)[0]!.timestamp).toBe(999);
+  });
+
+  it('producer-state stamping writes id, epoch and base sequence and re-signs, compressed or not', () => {
+    for (const compression of [Compression.NONE, Compression.GZIP]) {
+      const batch = encodeBatch([{ value: Buffer.from('a') }, { value: Buffer.from('b') }], { compression });
+      stampProducerState(batch, 0, batch.length, 4_000_000_000, 32767, 2147483646);
+      const h = readBatchHeader(batch);
+      expect([h.producerId, h.producerEpoch, h.baseSequence]).toEqual([4_000_000_000, 32767, 2147483646]);
+      expect(validate(batch, LIMITS).ok).toBe(true);
+      expect(decodeRecords(batch).map((r) => r.value!.toString())).toEqual(['a', 'b']);
+    }
   });
 
   it('rejects every single-bit flip in the bytes the CRC or the framing covers', () => {

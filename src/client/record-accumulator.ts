@@ -1,0 +1,90 @@
+import type { Compression, Header } from '../record';
+import { ProducerBatch, type RecordCompletion } from './producer-batch';
+
+/**
+ * The producer's record accumulator (Kafka's RecordAccumulator), pure: records and `nowMs` in,
+ * batches and "ready at" times out. No timers, no clock, no sockets — the Producer shell owns those.
+ */
+export interface AccumulatorConfig {
+  /** Largest batch built, in bytes (a first record larger than this still gets a batch of its own). */
+  batchSizeBytes: number;
+  /** How long a batch waits for more records while its partition has requests in flight. */
+  lingerMs: number;
+  compression: Compression;
+}
+
+/**
+ * One partition's batches waiting to be sent, oldest first. Batches taken back for a retry go
+ * to the head, in sequence order, so nothing of the partition overtakes them.
+ */
+export class PartitionQueue {
+  readonly batches: ProducerBatch[] = [];
+  /** No send before this time (retry backoff, or waiting for a leader). */
+  retryAtMs = 0;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+}
+
+/** One record for `RecordAccumulator.append`. */
+export interface AccumulatedRecord {
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Header[] | undefined;
+  /** Bytes charged against the producer's buffer memory. */
+  bytes: number;
+  completion: RecordCompletion;
+}
+
+/** What an append did, for the shell: whether a full batch was closed (sticky partitioner) and the batch used. */
+export interface AppendResult {
+  batch: ProducerBatch;
+  /** The previous open batch was full and is now closed. */
+  closedFullBatch: boolean;
+}
+
+/** When a partition's head batch may leave, given what the shell knows about the partition. */
+export interface ReadinessContext {
+  /** The partition has nothing in flight (a lone record then leaves at once instead of lingering). */
+  idle: boolean;
+  /** A flush() is waiting: everything leaves now. */
+  flushing: boolean;
+}
+
+export class RecordAccumulator {
+  constructor(readonly config: AccumulatorConfig) {}
+
+  /** Appends a record to the partition's open batch, opening a new one when there is none or it is full. */
+  append(q: PartitionQueue, r: AccumulatedRecord, nowMs: number): AppendResult {
+    let batch = q.batches[q.batches.length - 1];
+    let closedFullBatch = false;
+    if (batch === undefined || batch.built !== null || !batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers)) {
+      if (batch !== undefined && batch.built === null) {
+        batch.close();
+        closedFullBatch = true;
+      }
+      batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs);
+      batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers);
+      q.batches.push(batch);
+    }
+    batch.completions.push(r.completion);
+    batch.timestamps.push(r.timestamp);
+    batch.bytes += r.bytes;
+    return { batch, closedFullBatch };
+  }
+
+  /**
+   * When the partition's head batch may be sent: now (a time ≤ nowMs) if it is closed (full, or
+   * taken back for a retry), not the last batch, full, flushing, or its partition is idle; else
+   * when its linger ends. Infinity when the queue is empty. The retry backoff is the shell's.
+   */
+  readyAtMs(q: PartitionQueue, nowMs: number, ctx: ReadinessContext): number {
+    const head = q.batches[0];
+    if (head === undefined) return Infinity;
+    if (head.built !== null || q.batches.length > 1 || ctx.flushing || ctx.idle || head.builder.sizeInBytes >= this.config.batchSizeBytes) return nowMs;
+    return head.createdMs + this.config.lingerMs;
+  }
+}
