@@ -5,6 +5,7 @@
  * real parts from outside — a subclass of the replication core, a disk that lies, a setting —
  * so the code under test is the code we ship.
  */
+import { PartitionSendState } from '../../../src/client/idempotence';
 import { ErrorCode } from '../../../src/common/errors';
 import { UNDEFINED_EPOCH } from '../../../src/common/types';
 import { LeaderState } from '../../../src/replication/leader-state';
@@ -13,6 +14,7 @@ import type { AlterPartitionOutcome, PartitionAssignment, ReplicaEffect, Replica
 import { delegateTo, type FileSystem } from '../../../src/storage/file-system';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import { ProducerStateTable } from '../../../src/storage/producer-state';
+import { MAX_IN_FLIGHT, type SimBatch } from './idempotent-producer';
 import type { ClusterSimOptions } from './simulation';
 
 export const CLUSTER_BUG_NAMES = [
@@ -31,6 +33,7 @@ export const CLUSTER_BUG_NAMES = [
   'leaderWritesDuplicates',
   'followerSkipsProducerState',
   'truncationKeepsProducerState',
+  'producerIgnoresLeaderWindow',
 ] as const;
 export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
 
@@ -241,8 +244,22 @@ function truncationKeepsProducerState(log: PartitionLog): void {
   };
 }
 
+/**
+ * The client's core sends up to 5 batches in flight but forgets the leader's window: after a lost
+ * answer it keeps sending new batches, so the one to resend may have left the 5 the leader
+ * remembers (the bug the fake-broker test of the client caught while it was written).
+ */
+class IgnoresLeaderWindow extends PartitionSendState<SimBatch> {
+  constructor() {
+    super(true, MAX_IN_FLIGHT);
+  }
+  override canSend(): boolean {
+    return super.canSend() || (this.hasProducerId && !this.bumpNeeded && this.inFlightCount < this.maxInFlight && this.waitingBatches().length === 0);
+  }
+}
+
 /** The options that switch `name` on. */
-export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes'> {
+export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes' | 'producerCore'> {
   switch (name) {
     case 'followerReportsFetchedAsDurable':
       // min.insync.replicas 3: a commit then needs every follower's fsync, so one follower's lie is
@@ -282,6 +299,8 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { patchLog: followerSkipsProducerState } };
     case 'truncationKeepsProducerState':
       return { overrides: { patchLog: truncationKeepsProducerState } };
+    case 'producerIgnoresLeaderWindow':
+      return { producerCore: () => new IgnoresLeaderWindow() };
   }
 }
 

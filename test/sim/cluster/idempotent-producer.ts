@@ -1,17 +1,22 @@
 /**
- * The simulation's idempotent producer (issue 17): one producer id, every partition's batches
- * numbered from sequence 0, at most MAX_IN_FLIGHT batches past the first unacknowledged one sent, each
- * failed or lost attempt resent with the same producer id, epoch and sequence — to whoever the
- * metadata says leads — until it is acknowledged. The network loses, delays, reorders and
- * duplicates its requests and answers; the fault injector crashes and fences leaders under it.
+ * The simulation's idempotent producer (issue 17). Its send bookkeeping is the client's own pure
+ * core, `PartitionSendState` (src/client/idempotence.ts): sequence numbers, up to 5 batches in
+ * flight per partition, the window the leader remembers, resends in order after a failure, the
+ * KIP-360 epoch bump. The shell around it is the simulation's: producer ids from the brokers'
+ * ProducerIdManager (InitProducerId), requests to whoever the metadata says leads, over
+ * connections that keep their requests in order as a gRPC stream does (SimConnection).
  *
- * What it checks, besides the cluster checker's "an acknowledged record is never lost":
- * - every answer for a batch names the same offset (a resent batch is answered with its original);
+ * The network loses, delays and replays its requests and answers; the fault injector crashes,
+ * partitions and fences leaders under it. What it checks, besides the cluster checker's "an
+ * acknowledged record is never lost":
+ * - no batch is failed by the core (with a correct cluster and client every batch is eventually
+ *   written: a refusal of the first unacknowledged batch as out of order or from an unknown
+ *   producer means the leader lost the producer's state, or the producer sent past the 5 batches
+ *   the leader remembers);
  * - batches are acknowledged at increasing offsets in sequence order;
- * - a batch sent while everything before it was acknowledged is never refused as out of order or
- *   from an unknown producer (the leader lost the producer's state);
  * - at the end (`checkExactlyOnce`), every record is in the log exactly once, in the order sent.
  */
+import { PartitionSendState, type SequencedBatch } from '../../../src/client/idempotence';
 import { ErrorCode, errorName } from '../../../src/common/errors';
 import type { Random } from '../../../src/common/random';
 import { tpKey } from '../../../src/common/types';
@@ -23,7 +28,7 @@ import type { SimNetwork } from './network';
 import type { ClusterNode } from './node';
 import type { SimScheduler } from './scheduler';
 
-/** Kafka's max.in.flight.requests.per.connection bound for idempotence. */
+/** The client's default (Kafka's bound for idempotence). */
 export const MAX_IN_FLIGHT = 5;
 /** Batches waiting per partition before the producer stops making new ones (its buffer). */
 const MAX_QUEUED = 40;
@@ -31,12 +36,19 @@ const PRODUCE_TIMEOUT_MS = 1_500;
 /** Values of this producer's records start with this, so the checks can tell them from the plain producer's. */
 export const IDEMPOTENT_PREFIX = 'i';
 
-interface SimBatch {
-  readonly seq: number;
+export interface SimBatch extends SequencedBatch {
   readonly values: string[];
-  readonly bytes: Buffer;
-  inFlight: number;
   ackedOffset: number | null;
+}
+
+interface PartitionProducer {
+  readonly state: PartitionSendState<SimBatch>;
+  /** Not yet sent, or back for a resend, head first. */
+  readonly queue: SimBatch[];
+  /** Records made so far (the next record's number). */
+  made: number;
+  /** Each acknowledged batch: its first record's number and offset. */
+  readonly acked: { first: number; offset: number }[];
   retryAtMs: number;
 }
 
@@ -56,67 +68,102 @@ export interface IdempotentProducerContext {
   log(line: string): void;
 }
 
+/**
+ * One client connection to a broker, in order as an HTTP/2 stream is: a request that arrives
+ * before an earlier one waits for it; once a request or its answer is lost (the call timed out)
+ * the connection is broken, everything still waiting on it fails, and the next request opens a
+ * new one. A replayed delivery of a request already handed over runs again (the broker must
+ * answer it as the duplicate it is).
+ */
+class SimConnection {
+  private sent = 0;
+  private delivered = 0;
+  private readonly parked = new Map<number, () => void>();
+  broken = false;
+
+  next(): number {
+    return this.sent++;
+  }
+
+  arrive<T>(n: number, run: () => Promise<T>): Promise<T> {
+    if (this.broken) return Promise.reject(new Error('connection broken'));
+    if (n < this.delivered) return run();
+    return new Promise<T>((resolve, reject) => {
+      this.parked.set(n, () => {
+        if (this.broken) reject(new Error('connection broken'));
+        else run().then(resolve, reject);
+      });
+      while (this.parked.has(this.delivered)) {
+        const go = this.parked.get(this.delivered)!;
+        this.parked.delete(this.delivered);
+        this.delivered++;
+        go();
+      }
+    });
+  }
+
+  break(): void {
+    this.broken = true;
+    for (const go of this.parked.values()) go();
+    this.parked.clear();
+  }
+}
+
 export class SimIdempotentProducer {
   private producerId = -1;
-  private readonly producerEpoch = 0;
-  private readonly queues: SimBatch[][];
-  private readonly nextSeq: number[];
   private initInFlight = false;
+  private readonly parts: PartitionProducer[];
+  private readonly connections = new Map<number, SimConnection>();
   acked = 0;
-  refusals = 0;
 
   constructor(
     private readonly ctx: IdempotentProducerContext,
     private readonly random: Random,
+    /** The client's core, or a deliberately broken subclass of it (bugs.ts). */
+    createCore: () => PartitionSendState<SimBatch> = () => new PartitionSendState<SimBatch>(true, MAX_IN_FLIGHT),
   ) {
-    this.queues = Array.from({ length: ctx.partitions }, () => []);
-    this.nextSeq = Array.from({ length: ctx.partitions }, () => 0);
+    this.parts = Array.from({ length: ctx.partitions }, () => ({ state: createCore(), queue: [], made: 0, acked: [], retryAtMs: 0 }));
   }
 
   /** Adds a batch of 1–3 records to `partition` (unless its buffer is full) and sends what may go. */
   produce(partition: number): void {
-    const q = this.queues[partition]!;
-    if (q.filter((b) => b.ackedOffset === null).length < MAX_QUEUED) {
-      const seq = this.nextSeq[partition]!;
+    const p = this.parts[partition]!;
+    if (p.queue.length + p.state.inFlightCount < MAX_QUEUED) {
       const n = this.random.int(1, 3);
-      const values = Array.from({ length: n }, (_, k) => `${IDEMPOTENT_PREFIX}${partition}:${seq + k}`);
-      this.nextSeq[partition] = seq + n;
-      q.push({ seq, values, bytes: Buffer.alloc(0), inFlight: 0, ackedOffset: null, retryAtMs: 0 });
+      const values = Array.from({ length: n }, (_, k) => `${IDEMPOTENT_PREFIX}${partition}:${p.made + k}`);
+      p.made += n;
+      p.queue.push({ values, recordCount: n, producerId: -1, producerEpoch: -1, baseSequence: -1, ackedOffset: null });
     }
     this.pump();
   }
 
   /** Every batch made so far has been acknowledged. */
   get drained(): boolean {
-    return this.queues.every((q) => q.every((b) => b.ackedOffset !== null));
+    return this.parts.every((p) => p.queue.length === 0 && p.state.inFlightCount === 0 && !p.state.resendDue);
   }
 
-  /** Sends what may go: the first unacknowledged batches of each partition, at most MAX_IN_FLIGHT attempts on the wire. */
+  /** Sends, for every partition, what its core lets go. */
   pump(): void {
-    if (this.producerId < 0) {
-      this.init();
-      return;
-    }
+    if (this.producerId < 0) return this.init();
     const now = this.ctx.scheduler.nowMs;
-    for (let p = 0; p < this.ctx.partitions; p++) {
-      const q = this.queues[p]!;
-      let wire = q.reduce((n, b) => n + b.inFlight, 0);
-      // The leader remembers a producer's last MAX_IN_FLIGHT batches: nothing past that many from the
-      // first unacknowledged one may be sent, or a resend of that one would be out of its window.
-      const first = q.findIndex((b) => b.ackedOffset === null);
-      for (let i = first; i >= 0 && i < q.length && i < first + MAX_IN_FLIGHT && wire < MAX_IN_FLIGHT; i++) {
-        const b = q[i]!;
-        if (b.ackedOffset !== null || b.inFlight > 0 || b.retryAtMs > now) continue;
-        wire++;
-        this.send(p, i);
+    this.parts.forEach((p, partition) => {
+      const s = p.state;
+      if (!s.hasProducerId) s.setProducerId({ producerId: this.producerId, producerEpoch: 0 });
+      if (s.bumpDue && !s.bumpEpoch()) this.ctx.fail(new Violation(`producer ${this.producerId} ran out of epochs`));
+      if (s.resendDue) p.queue.unshift(...s.takeResends());
+      if (p.retryAtMs > now) return;
+      while (p.queue.length > 0 && s.canSend()) {
+        const b = p.queue.shift()!;
+        s.onSend(b);
+        this.send(partition, b);
       }
-    }
+    });
   }
 
   private init(): void {
     if (this.initInFlight) return;
     const up = this.ctx.upNodes().filter((n) => n.producerIds);
-    if (up.length === 0) return this.later();
+    if (up.length === 0) return this.wake(this.random.int(20, 200));
     const node = this.random.pick(up);
     this.initInFlight = true;
     this.ctx.network
@@ -130,89 +177,86 @@ export class SimIdempotentProducer {
       )
       .finally(() => {
         this.initInFlight = false;
-        this.later();
+        this.wake(0);
       });
   }
 
-  private later(): void {
-    this.ctx.scheduler.after(this.random.int(20, 200), () => this.pump());
+  private wake(afterMs: number): void {
+    this.ctx.scheduler.after(afterMs, () => this.pump());
   }
 
-  private send(partition: number, index: number): void {
-    const b = this.queues[partition]![index]!;
+  private connection(broker: number): SimConnection {
+    let c = this.connections.get(broker);
+    if (!c || c.broken) this.connections.set(broker, (c = new SimConnection()));
+    return c;
+  }
+
+  private send(partition: number, b: SimBatch): void {
     const leader = this.ctx.leaderGuess(partition);
     if (leader <= 0) {
-      const delayMs = this.random.int(20, 200);
-      b.retryAtMs = this.ctx.scheduler.nowMs + delayMs;
-      this.ctx.scheduler.after(delayMs, () => this.pump());
+      this.answered(partition, b, leader, ErrorCode.LEADER_NOT_AVAILABLE, -1);
       return;
     }
     const bytes = encodeBatch(
       b.values.map((v) => ({ key: null, value: Buffer.from(v), timestamp: 0, headers: [] })),
-      { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: b.seq },
+      { producerId: b.producerId, producerEpoch: b.producerEpoch, baseSequence: b.baseSequence },
     );
-    // Everything before it acknowledged when it left: a refusal for its sequence is then a lost state.
-    const headWhenSent = this.queues[partition]!.slice(0, index).every((x) => x.ackedOffset !== null);
-    b.inFlight++;
+    const conn = this.connection(leader);
+    const n = conn.next();
     this.ctx.network
-      .call<ProduceResponse>(this.ctx.client, leader, 'produce', PRODUCE_TIMEOUT_MS, () => {
-        const h = this.ctx.node(leader).produce;
-        // A copy per delivery: the broker stamps offsets into the buffer it is given.
-        return h
-          ? h.handle({ correlationId: 0, acks: -1, timeoutMs: PRODUCE_TIMEOUT_MS, partitions: [{ topic: this.ctx.topic, partition, batches: Buffer.from(bytes) }] })
-          : Promise.reject(new Error('down'));
-      })
-      .then(
-        (res) => this.answered(partition, b, leader, res, headWhenSent),
-        () => this.failed(b),
+      .call<ProduceResponse>(this.ctx.client, leader, 'produce', PRODUCE_TIMEOUT_MS, () =>
+        conn.arrive(n, () => {
+          const h = this.ctx.node(leader).produce;
+          // A copy per delivery: the broker stamps offsets into the buffer it is given.
+          return h
+            ? h.handle({ correlationId: 0, acks: -1, timeoutMs: PRODUCE_TIMEOUT_MS, partitions: [{ topic: this.ctx.topic, partition, batches: Buffer.from(bytes) }] })
+            : Promise.reject(new Error('down'));
+        }),
       )
-      .finally(() => this.pump());
+      .then(
+        (res) => this.answered(partition, b, leader, res.results[0]!.errorCode, res.results[0]!.baseOffset),
+        () => {
+          conn.break();
+          this.answered(partition, b, leader, ErrorCode.NETWORK_EXCEPTION, -1);
+        },
+      );
   }
 
-  private answered(partition: number, b: SimBatch, leader: number, res: ProduceResponse, headWhenSent: boolean): void {
-    b.inFlight--;
-    const r = res.results[0]!;
+  private answered(partition: number, b: SimBatch, leader: number, errorCode: ErrorCode, baseOffset: number): void {
+    const p = this.parts[partition]!;
     const tp = tpKey(this.ctx.topic, partition);
-    if (r.errorCode !== ErrorCode.NONE) {
-      this.refusals++;
-      if (headWhenSent && (r.errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || r.errorCode === ErrorCode.UNKNOWN_PRODUCER_ID)) {
-        this.ctx.fail(
-          new Violation(
-            `${tp}: leader ${leader} refused sequence ${b.seq} of producer ${this.producerId} with ${errorName(r.errorCode)}, though every batch before it was acknowledged (lost producer state)`,
-          ),
-        );
+    const verdict = p.state.onResponse(b, errorCode);
+    if (verdict === 'fail') {
+      this.ctx.fail(
+        new Violation(
+          `${tp}: the producer core failed sequence ${b.baseSequence} (epoch ${b.producerEpoch}) of producer ${b.producerId} on ${errorName(errorCode)} from ${leader}: the leader lost the producer's state, or the producer sent past the leader's window`,
+        ),
+      );
+    } else if (verdict === 'resend') {
+      this.ctx.log(`idempotent ${tp} seq ${b.baseSequence} at ${leader}: ${errorName(errorCode)}`);
+      const backoffMs = this.random.int(10, 150);
+      p.retryAtMs = Math.max(p.retryAtMs, this.ctx.scheduler.nowMs + backoffMs);
+      this.wake(backoffMs);
+      return;
+    } else {
+      // Answers may arrive in any order; offsets must still follow the order the records were made in.
+      const first = Number(b.values[0]!.slice(b.values[0]!.indexOf(':') + 1));
+      const before = p.acked.filter((x) => x.first < first).reduce<{ first: number; offset: number } | null>((m, x) => (m === null || x.first > m.first ? x : m), null);
+      const after = p.acked.filter((x) => x.first > first).reduce<{ first: number; offset: number } | null>((m, x) => (m === null || x.first < m.first ? x : m), null);
+      if ((before && before.offset >= baseOffset) || (after && after.offset <= baseOffset)) {
+        const other = before && before.offset >= baseOffset ? before : after!;
+        this.ctx.fail(new Violation(`${tp}: record ${first} acknowledged at offset ${baseOffset}, record ${other.first} at ${other.offset} (reordered)`));
       }
-      if (r.errorCode === ErrorCode.INVALID_PRODUCER_EPOCH) this.ctx.fail(new Violation(`${tp}: producer ${this.producerId} epoch ${this.producerEpoch} fenced, though nothing bumped it`));
-      this.ctx.log(`idempotent ${tp} seq ${b.seq} at ${leader}: ${errorName(r.errorCode)}`);
-      this.failed(b, false);
-      return;
+      b.ackedOffset = baseOffset;
+      p.acked.push({ first, offset: baseOffset });
+      this.acked++;
+      try {
+        b.values.forEach((v, k) => this.ctx.onAck(tp, baseOffset + k, v));
+      } catch (err) {
+        this.ctx.fail(err as Violation);
+      }
     }
-    if (b.ackedOffset !== null) {
-      if (b.ackedOffset !== r.baseOffset)
-        this.ctx.fail(new Violation(`${tp}: sequence ${b.seq} of producer ${this.producerId} acknowledged at offset ${b.ackedOffset} and again at ${r.baseOffset} (written twice)`));
-      return;
-    }
-    const q = this.queues[partition]!;
-    const i = q.indexOf(b);
-    const before = q.slice(0, i).filter((x) => x.ackedOffset !== null);
-    const prev = before[before.length - 1];
-    if (prev && prev.ackedOffset! >= r.baseOffset) {
-      this.ctx.fail(new Violation(`${tp}: sequence ${b.seq} acknowledged at offset ${r.baseOffset}, not after sequence ${prev.seq} at ${prev.ackedOffset} (reordered)`));
-    }
-    b.ackedOffset = r.baseOffset;
-    this.acked++;
-    try {
-      b.values.forEach((v, k) => this.ctx.onAck(tp, r.baseOffset + k, v));
-    } catch (err) {
-      this.ctx.fail(err as Violation);
-    }
-  }
-
-  private failed(b: SimBatch, decrement = true): void {
-    if (decrement) b.inFlight--;
-    const delayMs = this.random.int(10, 150);
-    if (b.ackedOffset === null) b.retryAtMs = this.ctx.scheduler.nowMs + delayMs;
-    this.ctx.scheduler.after(delayMs, () => this.pump());
+    this.pump();
   }
 
   /**
@@ -222,20 +266,21 @@ export class SimIdempotentProducer {
   checkExactlyOnce(leaderViews: readonly ReplicaView[]): void {
     for (const v of leaderViews) {
       const partition = Number(v.tp.slice(v.tp.lastIndexOf('-') + 1));
+      const prefix = `${IDEMPOTENT_PREFIX}${partition}:`;
       const seen = new Map<number, number>();
       let last = -1;
       for (let o = v.logStartOffset; o < v.logEndOffset; o++) {
         const value = v.valueAt(o);
-        if (value === undefined || !value.startsWith(`${IDEMPOTENT_PREFIX}${partition}:`)) continue;
-        const seq = Number(value.slice(value.indexOf(':') + 1));
-        const first = seen.get(seq);
+        if (value === undefined || !value.startsWith(prefix)) continue;
+        const n = Number(value.slice(prefix.length));
+        const first = seen.get(n);
         if (first !== undefined) throw new Violation(`${v.tp}: record ${value} is in the log twice, at offsets ${first} and ${o}`);
-        seen.set(seq, o);
-        if (seq !== last + 1) throw new Violation(`${v.tp}: record ${value} at offset ${o} follows sequence ${last} (out of order or missing)`);
-        last = seq;
+        seen.set(n, o);
+        if (n !== last + 1) throw new Violation(`${v.tp}: record ${value} at offset ${o} follows record ${last} (out of order or missing)`);
+        last = n;
       }
-      const expected = this.nextSeq[partition]!;
-      if (last + 1 !== expected && v.logStartOffset === 0) throw new Violation(`${v.tp}: the log ends this producer's records at sequence ${last}, but ${expected} were sent and acknowledged`);
+      const made = this.parts[partition]!.made;
+      if (last + 1 !== made && v.logStartOffset === 0) throw new Violation(`${v.tp}: the log ends this producer's records at ${last}, but ${made} were sent and acknowledged`);
     }
   }
 }

@@ -21,7 +21,8 @@ import type { ControllerService } from '../../../src/controller/controller-servi
 import type { ProduceResponse } from '../../../src/protocol/messages';
 import { decodeAllRecords } from '../../../src/record/batch';
 import type { PartitionLog } from '../../../src/storage/partition-log';
-import { SimIdempotentProducer } from './idempotent-producer';
+import type { PartitionSendState } from '../../../src/client/idempotence';
+import { type SimBatch, SimIdempotentProducer } from './idempotent-producer';
 import { ClusterChecker, type MetadataView, type ReplicaView, Violation } from './invariants';
 import { CALM_LINKS, type LinkFaults, SimNetwork } from './network';
 import { type ClusterConfig, ClusterNode, callController, type NodeOverrides, type SimContext } from './node';
@@ -40,6 +41,8 @@ export interface ClusterSimOptions {
   links?: Partial<LinkFaults>;
   overrides?: NodeOverrides;
   config?: Partial<ClusterConfig>;
+  /** The idempotent producer's send core (a broken one, for a seeded bug); the client's by default. */
+  producerCore?: () => PartitionSendState<SimBatch>;
   /** Mean simulated ms between faults. */
   faultMeanIntervalMs?: number;
   /** One line per event. */
@@ -144,6 +147,7 @@ export class ClusterSimulation implements SimContext {
         log: (line) => this.log(line),
       },
       this.random.fork(),
+      o.producerCore,
     );
   }
 
