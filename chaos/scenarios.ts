@@ -279,7 +279,16 @@ export const SCENARIOS: Scenario[] = [
     strictDuplicates: true,
     notApplicable: 'transactions are not built yet',
   },
-  { name: 'steady', row: 19, summary: 'no fault at all: no uncommitted read, no bogus offset, no stuck client', faults: [], holdMs: [0, 0], quietMs: [5_000, 5_000], ...IDEMPOTENT, checkControllers: true },
+  {
+    name: 'steady',
+    row: 19,
+    summary: 'no fault at all: no uncommitted read, no bogus offset, no stuck client',
+    faults: [],
+    holdMs: [0, 0],
+    quietMs: [5_000, 5_000],
+    ...IDEMPOTENT,
+    checkControllers: true,
+  },
   {
     name: 'copy-job-bounces',
     row: 20,
