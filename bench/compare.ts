@@ -25,7 +25,10 @@ export interface Workload {
   rate: number;
   groups?: number;
   records?: number;
-  lingerMs: number;
+  /** The producer's linger; absent: the client's own default. */
+  lingerMs?: number;
+  /** Records outstanding at once, for every system (1: each send awaited before the next). */
+  window?: number;
 }
 
 function workloads(a: Record<string, string>): Workload[] {
@@ -37,6 +40,8 @@ function workloads(a: Record<string, string>): Workload[] {
     { id: 'c', title: `latency at ${rate.toLocaleString('en')} records/s, 100 B, acks=all`, kind: 'produce', recordSize: 100, rate, lingerMs: 1 },
     { id: 'd', title: 'fan-out: one producer at max rate, four consumer groups', kind: 'fanout', recordSize: 100, rate: 0, groups: 4, lingerMs: 5 },
     { id: 'e', title: `replay ${replay.toLocaleString('en')} records from the start, one reader`, kind: 'replay', recordSize: 100, rate: 0, records: replay, lingerMs: 5 },
+    // A user's first program: await every send. Each system's producer at its defaults.
+    { id: 'f', title: 'one send at a time, each awaited, 100 B, 3 copies, acks=all', kind: 'produce', recordSize: 100, rate: 0, window: 1 },
   ];
 }
 
@@ -52,8 +57,8 @@ async function runWorkload(
 ): Promise<WorkloadResult> {
   const stream: StreamSpec = { name: `bench-${w.id}-${Date.now()}`, partitions: o.partitions, replicas: o.replicas };
   await sys.createStream(stream);
-  const spec: ProducerSpec = { acks: 'all', batchBytes: o.batchBytes, lingerMs: w.lingerMs };
-  const window = o.window[sys.name] ?? sys.preferredWindow ?? Math.max(1, Math.floor(o.windowBytes / w.recordSize));
+  const spec: ProducerSpec = w.window === 1 ? { acks: 'all' } : { acks: 'all', batchBytes: o.batchBytes, ...(w.lingerMs === undefined ? {} : { lingerMs: w.lingerMs }) };
+  const window = w.window ?? o.window[sys.name] ?? sys.preferredWindow ?? Math.max(1, Math.floor(o.windowBytes / w.recordSize));
   const label = `${sys.name} (${w.id})`;
   const producer = await sys.producer(stream, spec);
   let producerOpen = true;
@@ -138,7 +143,7 @@ function parseWindows(spec: string): Record<string, number> {
 async function main(): Promise<void> {
   const a = args({
     systems: 'cairn,nats,redis',
-    workloads: 'a,b,c,d,e',
+    workloads: 'a,b,c,d,e,f',
     duration: '15',
     rate: '20000',
     'replay-records': '10000000',

@@ -46,6 +46,8 @@ export interface NegativeControl {
   setting: string;
   /** Server flags for every node. */
   flags: Record<string, string>;
+  /** Producer settings of the workload (a client-side unsafe setting). */
+  producer?: { enableIdempotence?: boolean };
   /**
    * The checker that must fail: lost-write where the unsafe setting loses acknowledged writes
    * (docs/chaos.md, "Negative controls").
@@ -61,6 +63,17 @@ const NO_FSYNC_BEFORE_ACK: NegativeControl = {
   setting: 'log.flush.policy=interval, log.flush.interval.ms=600000',
   flags: { 'log-flush-policy': 'interval', 'log-flush-interval-ms': '600000' },
   expect: 'lost-write',
+};
+
+/**
+ * The workload's producers without idempotence: a resend after a lost answer writes the batch
+ * again, which the strict duplicate checker must report.
+ */
+const NO_IDEMPOTENCE: NegativeControl = {
+  setting: 'enable.idempotence=false (producer)',
+  flags: {},
+  producer: { enableIdempotence: false },
+  expect: 'duplicate',
 };
 
 /** Where faults need a partition's replicas off the controllers: five nodes, three controllers, replicas on 4, 5 and one controller. */
@@ -139,6 +152,7 @@ export const SCENARIOS: Scenario[] = [
     holdMs: [1_000, 4_000],
     quietMs: [1_000, 3_000],
     ...IDEMPOTENT,
+    negativeControl: NO_IDEMPOTENCE,
   },
   {
     name: 'one-way-ring',

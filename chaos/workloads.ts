@@ -16,6 +16,8 @@ export interface ProducerWorkloadOptions {
   ratePerProducer: number;
   /** Sends in flight per producer. */
   concurrency: number;
+  /** Default true (the client's default); false only for a negative control. */
+  enableIdempotence?: boolean;
   history: History;
 }
 
@@ -37,6 +39,7 @@ export class ProducerWorkload {
       const producer = new Producer({
         bootstrap: this.o.bootstrap,
         acks: 'all',
+        enableIdempotence: this.o.enableIdempotence ?? true,
         lingerMs: 2,
         deliveryTimeoutMs: 10_000,
         requestTimeoutMs: 4_000,
