@@ -40,6 +40,14 @@ export class ProducerIdManager {
     return id;
   }
 
+  /**
+   * Asks for a first block now if there is none, so that the first InitProducerId after a start does
+   * not wait for a metadata-log commit. Failures are left to the next call (nextId asks again).
+   */
+  warmUp(): void {
+    if (this.current === null && this.prefetched === null && this.fetching === null) void this.fetch().catch(() => undefined);
+  }
+
   private take(): number | null {
     if (this.current === null || this.current.next >= this.current.end) {
       this.current = this.prefetched;

@@ -44,6 +44,7 @@ export class CairnNode {
   private controllerRole: ControllerRole | null = null;
   private fetchTransport: MetadataFetchTransport | null = null;
   private replicas: ReplicaManager | null = null;
+  private producerIds: ProducerIdManager | null = null;
   private lifecycle: BrokerLifecycle | null = null;
   private controllers: ControllerClient;
   private accepting = false;
@@ -161,16 +162,18 @@ export class CairnNode {
     const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
     this.internalServer = c.internal ? internal : null;
     const image = () => this.publisher.image;
+    const producerIds = new ProducerIdManager(
+      () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
+      this.logger,
+    );
+    this.producerIds = producerIds;
     if (this.replicas) {
       this.server.addService(
         serviceDefinition('cairn.v1.Broker'),
         brokerService({
           logger: this.logger,
           produce: new ProduceHandler(this.replicas, this.clock, this.logger),
-          producerIds: new ProducerIdManager(
-            () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
-            this.logger,
-          ),
+          producerIds,
           fetch: new FetchHandler(this.replicas, this.clock, this.logger),
           image,
           controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
@@ -243,7 +246,10 @@ export class CairnNode {
       // partition directory was deleted as a "stray" on restart).
       this.publisher.addListener((img) => {
         const me = img.brokers.get(c.nodeId);
-        this.maybeDeleteStrays(me !== undefined && me.incarnationId === this.incarnationId && !me.fenced);
+        const current = me !== undefined && me.incarnationId === this.incarnationId && !me.fenced;
+        this.maybeDeleteStrays(current);
+        // Registered and unfenced: have a block of producer ids ready before the first InitProducerId.
+        if (current) this.producerIds?.warmUp();
       });
       void this.lifecycle.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'broker registration gave up'));
     }
