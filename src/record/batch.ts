@@ -224,7 +224,8 @@ export class RecordBatchBuilder {
       partitionLeaderEpoch: options.partitionLeaderEpoch ?? NO_PARTITION_LEADER_EPOCH,
       baseOffset: options.baseOffset ?? 0,
     };
-    this.enc = new Encoder(Math.min(Math.max(maxBytes, 256), 1 << 20) + 64);
+    // Start at most 64 KiB and grow by doubling: a batch of one record need not hold its maximum.
+    this.enc = new Encoder(Math.min(Math.max(maxBytes, 256), 64 * 1024) + 64);
     this.enc.pos = BATCH_HEADER_BYTES;
   }
 
