@@ -25,7 +25,11 @@ export class ProducerBatch {
   readonly builder: RecordBatchBuilder;
   readonly completions: RecordCompletion[] = [];
   readonly timestamps: number[] = [];
+  /** No more records: full, or sent. */
+  sealed = false;
   built: Buffer | null = null;
+  /** The producer id, epoch and sequence in `built` (what it was built or last stamped with). */
+  private wire = { producerId: NO_PRODUCER_ID, producerEpoch: NO_PRODUCER_EPOCH, baseSequence: NO_SEQUENCE };
   /** Bytes charged against the producer's buffer memory. */
   bytes = 0;
   /** Sends so far (1 after the first). */
@@ -55,17 +59,30 @@ export class ProducerBatch {
     return this.attempts > 0;
   }
 
-  /** Stops appending and returns the batch's bytes (built once). */
-  close(): Buffer {
-    this.built ??= this.builder.build();
-    return this.built;
+  /** Stops appending (the batch is full); it is built when first sent. */
+  seal(): void {
+    this.sealed = true;
   }
 
-  /** The bytes to send, with the producer id, epoch and sequence stamped when the batch has them. */
+  /** Its size on the wire: exact once built, else the uncompressed size so far. */
+  get sizeBytes(): number {
+    return this.built?.length ?? this.builder.sizeInBytes;
+  }
+
+  /**
+   * The bytes to send, with the producer id, epoch and sequence when the batch has them. Built at
+   * the first send with those fields (one CRC); a resend after an epoch bump re-stamps them.
+   */
   wireBytes(): Buffer {
-    const buf = this.close();
-    if (this.baseSequence !== NO_SEQUENCE) stampProducerState(buf, 0, buf.length, this.producerId, this.producerEpoch, this.baseSequence);
-    return buf;
+    this.sealed = true;
+    const fields = { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: this.baseSequence };
+    if (this.built === null) {
+      this.built = this.builder.build(fields);
+    } else if (fields.producerId !== this.wire.producerId || fields.producerEpoch !== this.wire.producerEpoch || fields.baseSequence !== this.wire.baseSequence) {
+      stampProducerState(this.built, 0, this.built.length, fields.producerId, fields.producerEpoch, fields.baseSequence);
+    }
+    this.wire = fields;
+    return this.built;
   }
 
   /** Resolves every record: offsets from `baseOffset` (-1 with acks=0), broker time when it stamped one. */

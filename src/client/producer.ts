@@ -319,7 +319,7 @@ export class Producer {
       let bytes = 0;
       for (const p of pending) {
         if (!p.s.canSend() || this.accumulator.readyAtMs(p.q, now, { idle: p.s.inFlightCount === 0, flushing: this.flushing > 0 }) > now) continue;
-        const size = p.q.batches[0]!.close().length;
+        const size = p.q.batches[0]!.sizeBytes;
         if (taken.length > 0 && bytes + size > this.o.maxRequestBytes) {
           next.push(p);
           continue;

@@ -61,9 +61,9 @@ export class RecordAccumulator {
   append(q: PartitionQueue, r: AccumulatedRecord, nowMs: number): AppendResult {
     let batch = q.batches[q.batches.length - 1];
     let closedFullBatch = false;
-    if (batch === undefined || batch.built !== null || !batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers)) {
-      if (batch !== undefined && batch.built === null) {
-        batch.close();
+    if (batch === undefined || batch.sealed || !batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers)) {
+      if (batch !== undefined && !batch.sealed) {
+        batch.seal();
         closedFullBatch = true;
       }
       batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs);
@@ -84,7 +84,7 @@ export class RecordAccumulator {
   readyAtMs(q: PartitionQueue, nowMs: number, ctx: ReadinessContext): number {
     const head = q.batches[0];
     if (head === undefined) return Infinity;
-    if (head.built !== null || q.batches.length > 1 || ctx.flushing || ctx.idle || head.builder.sizeInBytes >= this.config.batchSizeBytes) return nowMs;
+    if (head.sealed || q.batches.length > 1 || ctx.flushing || ctx.idle || head.builder.sizeInBytes >= this.config.batchSizeBytes) return nowMs;
     return head.createdMs + this.config.lingerMs;
   }
 }

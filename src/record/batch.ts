@@ -263,9 +263,10 @@ export class RecordBatchBuilder {
   }
 
   /** Finishes the batch. The builder must not be used afterwards. */
-  build(): Buffer {
+  /** The batch's bytes; `producer` (an idempotent producer's id, epoch and sequence) overrides the options', so the CRC is computed once. */
+  build(producer?: { producerId: number; producerEpoch: number; baseSequence: number }): Buffer {
     if (this.count === 0) throw new Error('cannot build an empty batch');
-    const o = this.options;
+    const o = producer === undefined ? this.options : { ...this.options, ...producer };
     let out = this.enc.finish();
     if (o.compression !== Compression.NONE) {
       const compressed = compress(o.compression, out.subarray(BATCH_HEADER_BYTES));

@@ -36,7 +36,7 @@ describe('RecordAccumulator', () => {
     for (let i = 0; i < 20; i++) if (acc.append(q, rec('x'.repeat(40)), 1000).closedFullBatch) closed++;
     expect(q.batches.length).toBeGreaterThan(1);
     expect(closed).toBe(q.batches.length - 1);
-    expect(q.batches[0]!.built).not.toBeNull();
+    expect(q.batches[0]!.sealed).toBe(true);
     expect(q.batches[0]!.builder.sizeInBytes).toBeLessThanOrEqual(200);
     expect(acc.readyAtMs(q, 1000, busy)).toBe(1000);
     expect(q.batches.reduce((n, b) => n + b.recordCount, 0)).toBe(20);
@@ -49,10 +49,10 @@ describe('RecordAccumulator', () => {
     expect(acc.readyAtMs(q, 1000, busy)).toBe(1000);
   });
 
-  it('records after a batch was sent (built) go to a new batch', () => {
+  it('records after a batch was sent go to a new batch', () => {
     const q = new PartitionQueue('t', 0);
     acc.append(q, rec('a'), 1000);
-    q.batches[0]!.close();
+    q.batches[0]!.wireBytes();
     acc.append(q, rec('b'), 1001);
     expect(q.batches.map((b) => b.recordCount)).toEqual([1, 1]);
   });
