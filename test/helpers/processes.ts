@@ -8,6 +8,15 @@ function assertBuilt(): void {
 
 export { freePorts };
 
+/** Short session, election and ISR timeouts, so failover tests with real processes take seconds. */
+export const FAST_FAILOVER_FLAGS: Record<string, string> = {
+  'broker-session-timeout-ms': '3000',
+  'broker-heartbeat-interval-ms': '500',
+  'controller-quorum-election-timeout-ms': '500',
+  'controller-quorum-heartbeat-interval-ms': '100',
+  'replica-lag-time-max-ms': '3000',
+};
+
 /** A LocalCluster of the compiled CLI (dist/; the tests run from source), under a test's temp directory. */
 export class TestCluster extends LocalCluster {
   constructor(baseDir: string, ports: number[], flags: Record<string, string> = {}, controllers = ports.length) {

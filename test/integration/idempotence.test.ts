@@ -10,16 +10,8 @@ import { silentLogger } from '../../src/common/io/logger';
 import type { InitProducerIdResponse, ProduceResponse } from '../../src/protocol/messages';
 import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { encodeBatch } from '../../src/record/batch';
-import { freePorts, TestCluster } from '../helpers/processes';
+import { FAST_FAILOVER_FLAGS as FAST, freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
-
-const FAST = {
-  'broker-session-timeout-ms': '3000',
-  'broker-heartbeat-interval-ms': '500',
-  'controller-quorum-election-timeout-ms': '500',
-  'controller-quorum-heartbeat-interval-ms': '100',
-  'replica-lag-time-max-ms': '3000',
-};
 
 let cluster: TestCluster | null = null;
 let chaos: ChaosCluster | null = null;

@@ -3,17 +3,9 @@ import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
 import { ErrorCode } from '../../src/common/errors';
-import { freePorts, TestCluster } from '../helpers/processes';
+import { FAST_FAILOVER_FLAGS as FAST, freePorts, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 import { logBytes } from '../../chaos/verify';
-
-const FAST = {
-  'broker-session-timeout-ms': '3000',
-  'broker-heartbeat-interval-ms': '500',
-  'controller-quorum-election-timeout-ms': '500',
-  'controller-quorum-heartbeat-interval-ms': '100',
-  'replica-lag-time-max-ms': '3000',
-};
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CairnError, ErrorCode } from '../../../src/common/errors';
+import { ErrorCode } from '../../../src/common/errors';
 import { silentLogger } from '../../../src/common/io/logger';
 import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig } from '../../../src/common/log-config';
 import { type Logger } from '../../../src/common/logger';
@@ -11,6 +11,7 @@ import { validateBatches } from '../../../src/record/validate';
 import { nodeFileSystem } from '../../../src/storage/file-system';
 import { type AppendInfo, PartitionLog } from '../../../src/storage/partition-log';
 import { tmpDir } from '../../helpers/tmp';
+import { codeOf } from '../../helpers/errors';
 
 function openLog(dir: string, config: Partial<LogConfig> = {}, logger: Logger = silentLogger, nowMs = 0) {
   return PartitionLog.open({
@@ -44,16 +45,6 @@ function produce(log: PartitionLog, seq: number, values: string[], o: { pid?: nu
   const v = validateBatches(batch, { maxBatchBytes: 1 << 20 });
   if (!v.ok) throw new Error(v.message);
   return log.appendAsLeader(batch, v.batches, 0, o.nowMs ?? 1000);
-}
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CairnError) return err.code;
-    throw err;
-  }
-  return 'no error';
 }
 
 function readAll(log: PartitionLog): string[] {

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CairnError, ErrorCode } from '../../../src/common/errors';
+import { ErrorCode } from '../../../src/common/errors';
 import { crc32c } from '../../../src/record/crc32c';
 import { incrementSequence, PRODUCER_BATCHES_RETAINED, ProducerStateTable } from '../../../src/storage/producer-state';
+import { codeOf } from '../../helpers/errors';
 
 const MAX_SEQ = 2 ** 31 - 1;
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CairnError) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 /** A table where producer 7 at epoch 0 wrote sequences 0..9 in two batches at offsets 100..109. */
 function tableWithProducer(): ProducerStateTable {
