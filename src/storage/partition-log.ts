@@ -7,7 +7,7 @@ import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
-import { incrementSequence, type ProducerEntry } from './producer-state';
+import { idempotentBatchOf, incrementSequence, type ProducerEntry } from './producer-state';
 import { ProducerStateManager } from './producer-state-manager';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
@@ -268,7 +268,7 @@ export class PartitionLog {
     invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
     // Sequence rules first: a refusal or a duplicate writes nothing.
-    const producerBatch = this.idempotentBatch(validated);
+    const producerBatch = idempotentBatchOf(validated);
     if (producerBatch !== null) {
       const verdict = this.producers.table.check(producerBatch.producerId, producerBatch.producerEpoch, producerBatch.firstSeq, producerBatch.lastSeq);
       if (verdict.kind === 'duplicate') {
@@ -300,19 +300,6 @@ export class PartitionLog {
       this.producers.table.update(p.producerId, p.producerEpoch, p.firstSeq, p.lastSeq, firstOffset, next - 1, nowMs);
     }
     return { firstOffset, lastOffset: next - 1, logAppendTimeMs: logAppendTime ? nowMs : -1, recordCount: records };
-  }
-
-  /**
-   * The one idempotent batch of a leader append, or null when no batch has a producer id. Kafka
-   * refuses an idempotent batch that shares its partition's request with others: the sequence
-   * rules, and the duplicate answer with the original offsets, are per batch.
-   */
-  private idempotentBatch(validated: readonly ValidatedBatch[]): { producerId: number; producerEpoch: number; firstSeq: number; lastSeq: number } | null {
-    if (!validated.some((b) => b.producerId >= 0)) return null;
-    if (validated.length !== 1) throw new CairnError(ErrorCode.INVALID_RECORD, 'an idempotent batch must be the only batch of its partition in a request');
-    const b = validated[0]!;
-    const lastSeq = b.baseSequence < 0 ? b.baseSequence : incrementSequence(b.baseSequence, b.lastOffsetDelta);
-    return { producerId: b.producerId, producerEpoch: b.producerEpoch, firstSeq: b.baseSequence, lastSeq };
   }
 
   /**
@@ -584,49 +571,23 @@ export class PartitionLog {
   }
 
   private removeIdleProducers(): number {
-    const removed = this.producers.table.removeExpired(this.wallClockMs, this.config.producerIdExpirationMs);
-    if (removed > 0) this.logger.info({ removed, producers: this.producers.table.size }, 'idle producers expired');
-    return removed;
+    return this.producers.expire(this.wallClockMs, this.config.producerIdExpirationMs);
   }
 
-  /**
-   * Writes the producer snapshot at the log end offset, after expiring idle producers. A failed
-   * write costs only replay time at the next open (recovery falls back to an older snapshot), so
-   * it is logged, not raised; segmentBasesIn removes the temporary file it may leave.
-   */
+  /** The producer snapshot at the log end offset, after expiring idle producers (a failed write is logged, not raised). */
   private snapshotProducers(): void {
-    this.removeIdleProducers();
-    try {
-      this.producers.takeSnapshot(this.logEndOffset);
-    } catch (err) {
-      this.logger.error({ offset: this.logEndOffset, err: (err as Error).message }, 'producer snapshot not written');
-    }
+    this.producers.snapshotAt(this.logEndOffset, this.wallClockMs, this.config.producerIdExpirationMs);
   }
 
-  /**
-   * Rebuilds the producer state for the current log (open, truncation): the latest valid
-   * snapshot between the first segment's base and the log end, then the headers of the batches
-   * after it. Damage found while replaying takes the log offline, as any read would.
-   */
+  /** Rebuilds the producer state for the current log (open, truncation); damage found while replaying takes the log offline, as any read would. */
   private rebuildProducerState(): void {
-    const end = this.logEndOffset;
-    const start = this.segments[0]!.baseOffset;
-    const snapshot = this.producers.loadLatest(start, end);
-    let offset = snapshot ?? start;
-    const from = offset;
     try {
-      while (offset < end) {
-        const next = this.producers.replay(this.readSegments(offset, PRODUCER_REPLAY_CHUNK_BYTES, end, true), end, this.wallClockMs);
-        if (next === null) break;
-        offset = next;
-      }
+      this.producers.rebuild(this.segments[0]!.baseOffset, this.logEndOffset, (offset, end) => this.readSegments(offset, PRODUCER_REPLAY_CHUNK_BYTES, end, true), this.wallClockMs);
     } catch (err) {
       if (!(err instanceof CorruptSegmentError)) throw err;
       this.producers.table.clear();
       this.goOffline(err.message);
-      return;
     }
-    this.logger.info({ snapshotOffset: snapshot, replayedFrom: from, logEndOffset: end, producers: this.producers.table.size }, 'producer state loaded');
   }
 
   // ---- lifecycle ----

@@ -130,6 +130,43 @@ export class ProducerStateManager {
     return next;
   }
 
+  /** Forgets producers idle for `expirationMs` at `nowMs`; returns how many. */
+  expire(nowMs: number, expirationMs: number): number {
+    const removed = this.table.removeExpired(nowMs, expirationMs);
+    if (removed > 0) this.logger.info({ removed, producers: this.table.size }, 'idle producers expired');
+    return removed;
+  }
+
+  /**
+   * Expires idle producers, then writes the snapshot at `offset`. A failed write costs only replay
+   * time at the next open (recovery falls back to an older snapshot), so it is logged, not raised;
+   * segmentBasesIn removes the temporary file it may leave.
+   */
+  snapshotAt(offset: number, nowMs: number, expirationMs: number): void {
+    this.expire(nowMs, expirationMs);
+    try {
+      this.takeSnapshot(offset);
+    } catch (err) {
+      this.logger.error({ offset, err: (err as Error).message }, 'producer snapshot not written');
+    }
+  }
+
+  /**
+   * The state for a log holding [start, end): the latest valid snapshot in that range, then the
+   * headers of the batches after it, read through `read(offset, end)` (whose errors pass through).
+   */
+  rebuild(start: number, end: number, read: (offset: number, end: number) => Buffer, nowMs: number): void {
+    const snapshot = this.loadLatest(start, end);
+    let offset = snapshot ?? start;
+    const from = offset;
+    while (offset < end) {
+      const next = this.replay(read(offset, end), end, nowMs);
+      if (next === null) break;
+      offset = next;
+    }
+    this.logger.info({ snapshotOffset: snapshot, replayedFrom: from, logEndOffset: end, producers: this.table.size }, 'producer state loaded');
+  }
+
   get(producerId: number): ProducerEntry | undefined {
     return this.table.get(producerId);
   }

@@ -1,5 +1,5 @@
 import { CairnError, ErrorCode } from '../common';
-import { crc32c, DecodeError, Decoder, Encoder } from '../record';
+import { crc32c, DecodeError, Decoder, Encoder, type ValidatedBatch } from '../record';
 
 /**
  * How many batches of each producer the leader remembers to recognise a retried one (Kafka's
@@ -252,3 +252,16 @@ const SNAPSHOT_CRC_END = 6;
 const SNAPSHOT_HEADER_BYTES = SNAPSHOT_CRC_END + 4;
 /** producerId + epoch + lastTimestampMs + batchCount. */
 const MIN_ENTRY_BYTES = 8 + 2 + 8 + 1;
+
+/**
+ * The one idempotent batch of a leader append, or null when no batch has a producer id. Kafka
+ * refuses an idempotent batch that shares its partition's request with others: the sequence
+ * rules, and the duplicate answer with the original offsets, are per batch.
+ */
+export function idempotentBatchOf(validated: readonly ValidatedBatch[]): { producerId: number; producerEpoch: number; firstSeq: number; lastSeq: number } | null {
+  if (!validated.some((b) => b.producerId >= 0)) return null;
+  if (validated.length !== 1) throw new CairnError(ErrorCode.INVALID_RECORD, 'an idempotent batch must be the only batch of its partition in a request');
+  const b = validated[0]!;
+  const lastSeq = b.baseSequence < 0 ? b.baseSequence : incrementSequence(b.baseSequence, b.lastOffsetDelta);
+  return { producerId: b.producerId, producerEpoch: b.producerEpoch, firstSeq: b.baseSequence, lastSeq };
+}
