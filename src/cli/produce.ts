@@ -5,13 +5,14 @@ import { BOOTSTRAP, intOption, parse, UsageError } from './args';
 
 export const PRODUCE_HELP = `Usage: cairn produce TOPIC [options] < lines
 
-Sends one record per line of standard input.
+Sends one record per line of standard input. With --acks all (the default) the producer is
+idempotent: a record resent after a lost answer or a leader failover is written once, in order.
 
 Options:
   --acks all|1|0            acknowledgement level (default all)
   --key-separator SEP       split each line at the first SEP into key and value
   --partition N             send every record to partition N
-  --linger-ms N             batching delay (default 5)
+  --linger-ms N             batching delay while requests are in flight (default 5)
   -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
 
 /** Records in flight before reading more input: bounded memory for any input size. */
