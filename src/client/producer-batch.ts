@@ -10,12 +10,6 @@ export interface RecordMetadata {
   timestamp: number;
 }
 
-/** How one record's `send()` promise is settled. */
-export interface RecordCompletion {
-  resolve: (m: RecordMetadata) => void;
-  reject: (e: Error) => void;
-}
-
 /**
  * One batch of one partition, from its first record to its acknowledgement: the builder, the
  * callers waiting on its records, and (idempotent producer) the producer id, epoch and base
@@ -23,7 +17,9 @@ export interface RecordCompletion {
  */
 export class ProducerBatch {
   readonly builder: RecordBatchBuilder;
-  readonly completions: RecordCompletion[] = [];
+  /** How each record's `send()` promise is settled, in record order (two arrays: no object per record on the hot path). */
+  readonly resolves: ((m: RecordMetadata) => void)[] = [];
+  readonly rejects: ((e: Error) => void)[] = [];
   readonly timestamps: number[] = [];
   /** No more records: full, or sent. */
   sealed = false;
@@ -51,7 +47,7 @@ export class ProducerBatch {
   }
 
   get recordCount(): number {
-    return this.completions.length;
+    return this.resolves.length;
   }
 
   /** Whether the batch has been sent at least once (its outcome may be unknown). */
@@ -87,8 +83,8 @@ export class ProducerBatch {
 
   /** Resolves every record: offsets from `baseOffset` (-1 with acks=0), broker time when it stamped one. */
   complete(baseOffset: number, logAppendTimeMs: number): void {
-    for (let i = 0; i < this.completions.length; i++) {
-      this.completions[i]!.resolve({
+    for (let i = 0; i < this.resolves.length; i++) {
+      this.resolves[i]!({
         topic: this.topic,
         partition: this.partition,
         offset: baseOffset < 0 ? -1 : baseOffset + i,
@@ -99,6 +95,6 @@ export class ProducerBatch {
 
   /** Rejects every record with `err`. */
   fail(err: Error): void {
-    for (const c of this.completions) c.reject(err);
+    for (const reject of this.rejects) reject(err);
   }
 }

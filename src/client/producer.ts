@@ -211,11 +211,10 @@ export class Producer {
     }
     const p = partitions[partition]!;
     const now = this.clock.nowMs();
-    const { batch, closedFullBatch } = this.accumulator.append(
-      p.q,
-      { timestamp: record.timestamp ?? now, key, value, headers: toHeaders(record.headers), bytes: size, completion: { resolve, reject } },
-      now,
-    );
+    const open = p.q.batches[p.q.batches.length - 1];
+    const wasOpen = open !== undefined && !open.sealed;
+    const batch = this.accumulator.append(p.q, { timestamp: record.timestamp ?? now, key, value, headers: toHeaders(record.headers), bytes: size, resolve, reject }, now);
+    const closedFullBatch = wasOpen && open.sealed;
     this.bufferedBytes += size;
     this.pendingRecords++;
     if (closedFullBatch) this.sticky.onBatchClosed(p.q.topic, p.q.partition, n);

@@ -1,5 +1,5 @@
 import type { Compression, Header } from '../record';
-import { ProducerBatch, type RecordCompletion } from './producer-batch';
+import { ProducerBatch, type RecordMetadata } from './producer-batch';
 
 /**
  * The producer's record accumulator (Kafka's RecordAccumulator), pure: records and `nowMs` in,
@@ -36,14 +36,8 @@ export interface AccumulatedRecord {
   headers: Header[] | undefined;
   /** Bytes charged against the producer's buffer memory. */
   bytes: number;
-  completion: RecordCompletion;
-}
-
-/** What an append did, for the shell: whether a full batch was closed (sticky partitioner) and the batch used. */
-export interface AppendResult {
-  batch: ProducerBatch;
-  /** The previous open batch was full and is now closed. */
-  closedFullBatch: boolean;
+  resolve: (m: RecordMetadata) => void;
+  reject: (e: Error) => void;
 }
 
 /** When a partition's head batch may leave, given what the shell knows about the partition. */
@@ -57,23 +51,24 @@ export interface ReadinessContext {
 export class RecordAccumulator {
   constructor(readonly config: AccumulatorConfig) {}
 
-  /** Appends a record to the partition's open batch, opening a new one when there is none or it is full. */
-  append(q: PartitionQueue, r: AccumulatedRecord, nowMs: number): AppendResult {
+  /**
+   * Appends a record to the partition's open batch, opening a new one when there is none or it is
+   * full (then the full one is sealed: the shell sees that its last batch changed and was sealed).
+   * Returns the batch the record went to.
+   */
+  append(q: PartitionQueue, r: AccumulatedRecord, nowMs: number): ProducerBatch {
     let batch = q.batches[q.batches.length - 1];
-    let closedFullBatch = false;
     if (batch === undefined || batch.sealed || !batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers)) {
-      if (batch !== undefined && !batch.sealed) {
-        batch.seal();
-        closedFullBatch = true;
-      }
+      if (batch !== undefined && !batch.sealed) batch.seal();
       batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs);
       batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers);
       q.batches.push(batch);
     }
-    batch.completions.push(r.completion);
+    batch.resolves.push(r.resolve);
+    batch.rejects.push(r.reject);
     batch.timestamps.push(r.timestamp);
     batch.bytes += r.bytes;
-    return { batch, closedFullBatch };
+    return batch;
   }
 
   /**
