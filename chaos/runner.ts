@@ -155,7 +155,16 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     } finally {
       admin.close();
     }
-    producers = new ProducerWorkload({ bootstrap: cluster.bootstrap, topic, partitions, producers: o.producers ?? 3, ratePerProducer: o.ratePerProducer ?? 100, concurrency: 8, history, enableIdempotence: control?.producer?.enableIdempotence });
+    producers = new ProducerWorkload({
+      bootstrap: cluster.bootstrap,
+      topic,
+      partitions,
+      producers: o.producers ?? 3,
+      ratePerProducer: o.ratePerProducer ?? 100,
+      concurrency: 8,
+      history,
+      enableIdempotence: control?.producer?.enableIdempotence,
+    });
     reader = new ReaderWorkload({ bootstrap: cluster.bootstrap, topic, partitions, history, process: 100 });
     producers.start();
     reader.start();
