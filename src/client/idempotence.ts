@@ -1,5 +1,5 @@
 import { ErrorCode, isRetriable } from '../common';
-import { NO_SEQUENCE } from '../record';
+import { incrementSequence, NO_SEQUENCE, PRODUCER_BATCHES_RETAINED } from '../record';
 
 /**
  * Per-partition send bookkeeping of the producer, pure: which batches of a partition are in
@@ -24,12 +24,10 @@ import { NO_SEQUENCE } from '../record';
  *   original there, or it would be taken for a gap.
  */
 
-/** Kafka's limit for an idempotent producer: the broker remembers the last 5 batches per producer. */
-export const MAX_IN_FLIGHT_PER_PARTITION = 5;
+/** Kafka's limit for an idempotent producer: the leader remembers only this many batches per producer. */
+export const MAX_IN_FLIGHT_PER_PARTITION = PRODUCER_BATCHES_RETAINED;
 /** The largest producer epoch (int16); past it the producer needs a new id. */
 export const MAX_PRODUCER_EPOCH = 32767;
-/** Sequence numbers wrap from 2^31 - 1 to 0. */
-export const SEQUENCE_MODULUS = 2 ** 31;
 
 /** A producer id and epoch, as InitProducerId answers. */
 export interface ProducerIdAndEpoch {
@@ -47,11 +45,6 @@ export interface SequencedBatch {
 
 /** What to do with a batch after its answer. */
 export type BatchVerdict = 'acked' | 'resend' | 'fail';
-
-/** `seq` advanced by `count`, wrapping at 2^31. */
-export function nextSequenceAfter(seq: number, count: number): number {
-  return (seq + count) % SEQUENCE_MODULUS;
-}
 
 export class PartitionSendState<B extends SequencedBatch> {
   producerId = -1;
@@ -134,7 +127,7 @@ export class PartitionSendState<B extends SequencedBatch> {
     b.producerId = this.producerId;
     b.producerEpoch = this.producerEpoch;
     b.baseSequence = this.nextSequence;
-    this.nextSequence = nextSequenceAfter(this.nextSequence, b.recordCount);
+    this.nextSequence = incrementSequence(this.nextSequence, b.recordCount);
   }
 
   /**

@@ -54,6 +54,22 @@ export const NO_PRODUCER_EPOCH = -1;
 export const NO_SEQUENCE = -1;
 export const NO_PARTITION_LEADER_EPOCH = -1;
 
+/**
+ * How many batches of each idempotent producer a partition leader remembers to recognise a
+ * retried one (Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN), and so how many batches past
+ * its oldest unacknowledged one a producer may send (max.in.flight.requests.per.connection ≤ 5
+ * with idempotence): any retry it can send is then one of these.
+ */
+export const PRODUCER_BATCHES_RETAINED = 5;
+
+/** Sequences are int32 and wrap from 2^31 - 1 to 0 (Kafka's DefaultRecordBatch.incrementSequence). */
+const SEQUENCE_MODULUS = 2 ** 31;
+
+/** The sequence `delta` past `sequence`, wrapping past 2^31 - 1 to 0. */
+export function incrementSequence(sequence: number, delta: number): number {
+  return (sequence + delta) % SEQUENCE_MODULUS;
+}
+
 export interface Header {
   key: string;
   value: Buffer | null;
@@ -262,8 +278,10 @@ export class RecordBatchBuilder {
     return true;
   }
 
-  /** Finishes the batch. The builder must not be used afterwards. */
-  /** The batch's bytes; `producer` (an idempotent producer's id, epoch and sequence) overrides the options', so the CRC is computed once. */
+  /**
+   * Finishes the batch; the builder must not be used afterwards. `producer` (an idempotent
+   * producer's id, epoch and sequence) overrides the options', so the CRC is computed once.
+   */
   build(producer?: { producerId: number; producerEpoch: number; baseSequence: number }): Buffer {
     if (this.count === 0) throw new Error('cannot build an empty batch');
     const o = producer === undefined ? this.options : { ...this.options, ...producer };

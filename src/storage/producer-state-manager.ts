@@ -1,9 +1,9 @@
 import * as path from 'node:path';
 import type { Logger } from '../common';
-import { BATCH_HEADER_BYTES, batchBaseOffset, batchBaseSequence, batchIsControl, batchLastOffsetDelta, batchProducerEpoch, batchProducerId, batchSize } from '../record';
+import { BATCH_HEADER_BYTES, batchBaseOffset, batchBaseSequence, batchIsControl, batchLastOffsetDelta, batchProducerEpoch, batchProducerId, batchSize, incrementSequence } from '../record';
 import { writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
-import { incrementSequence, type ProducerEntry, ProducerStateTable } from './producer-state';
+import { type ProducerEntry, ProducerStateTable } from './producer-state';
 
 export const PRODUCER_SNAPSHOT_SUFFIX = '.snapshot';
 const SNAPSHOT_NAME = /^(\d{20})\.snapshot$/;

@@ -1,13 +1,5 @@
 import { CairnError, ErrorCode } from '../common';
-import { crc32c, DecodeError, Decoder, Encoder, type ValidatedBatch } from '../record';
-
-/**
- * How many batches of each producer the leader remembers to recognise a retried one (Kafka's
- * ProducerStateEntry.NUM_BATCHES_TO_RETAIN): a producer keeps at most this many requests in
- * flight per partition (max.in.flight.requests.per.connection ≤ 5 with idempotence), so any retry
- * it can send is one of these.
- */
-export const PRODUCER_BATCHES_RETAINED = 5;
+import { crc32c, DecodeError, Decoder, Encoder, incrementSequence, PRODUCER_BATCHES_RETAINED, type ValidatedBatch } from '../record';
 
 /**
  * Default bound on the producers one partition remembers. Kafka has no per-partition bound (only
@@ -17,14 +9,6 @@ export const PRODUCER_BATCHES_RETAINED = 5;
  * new sequence at 0, is refused with UNKNOWN_PRODUCER_ID.
  */
 export const MAX_PRODUCERS_PER_PARTITION = 10_000;
-
-/** Sequences are int32 and wrap from 2^31 - 1 to 0 (Kafka's DefaultRecordBatch.incrementSequence). */
-const SEQUENCE_MODULUS = 2 ** 31;
-
-/** The sequence `delta` past `sequence`, wrapping past 2^31 - 1 to 0. */
-export function incrementSequence(sequence: number, delta: number): number {
-  return (sequence + delta) % SEQUENCE_MODULUS;
-}
 
 /** One appended batch of a producer, as the leader remembers it. */
 export interface ProducerBatch {

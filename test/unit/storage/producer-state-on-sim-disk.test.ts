@@ -6,7 +6,8 @@ import { batchSize, encodeBatch, readBatchHeader } from '../../../src/record/bat
 import { validateBatches } from '../../../src/record/validate';
 import { LogManager } from '../../../src/storage/log-manager';
 import type { PartitionLog } from '../../../src/storage/partition-log';
-import { incrementSequence, ProducerStateTable } from '../../../src/storage/producer-state';
+import { incrementSequence } from '../../../src/record/batch';
+import { ProducerStateTable } from '../../../src/storage/producer-state';
 import { SimScheduler } from '../../sim/cluster/scheduler';
 import { SimDisk } from '../../sim/sim-disk';
 

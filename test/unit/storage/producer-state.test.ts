@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/common/errors';
 import { crc32c } from '../../../src/record/crc32c';
-import { incrementSequence, PRODUCER_BATCHES_RETAINED, ProducerStateTable } from '../../../src/storage/producer-state';
+import { incrementSequence, PRODUCER_BATCHES_RETAINED } from '../../../src/record/batch';
+import { ProducerStateTable } from '../../../src/storage/producer-state';
 import { codeOf } from '../../helpers/errors';
 
 const MAX_SEQ = 2 ** 31 - 1;
