@@ -162,12 +162,12 @@ export class CairnNode {
     const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
     this.internalServer = c.internal ? internal : null;
     const image = () => this.publisher.image;
-    const producerIds = new ProducerIdManager(
-      () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
-      this.logger,
-    );
-    this.producerIds = producerIds;
     if (this.replicas) {
+      const producerIds = new ProducerIdManager(
+        () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
+        this.logger,
+      );
+      this.producerIds = producerIds;
       this.server.addService(
         serviceDefinition('cairn.v1.Broker'),
         brokerService({

@@ -7,7 +7,7 @@ import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
-import { idempotentBatchOf, incrementSequence, type ProducerEntry } from './producer-state';
+import { idempotentBatchOf, type ProducerEntry } from './producer-state';
 import { ProducerStateManager } from './producer-state-manager';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
@@ -313,13 +313,11 @@ export class PartitionLog {
     if (!v.ok) throw new CairnError(v.code, `replicated data for ${this.topic}-${this.partition}: ${v.message}`);
     let expected = this.logEndOffset;
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
-    const bases: number[] = [];
     const placed = v.batches.map((b) => {
       const base = buf.readInt32BE(b.pos) * 4294967296 + buf.readUInt32BE(b.pos + 4);
       if (base < expected) throw new CairnError(ErrorCode.CORRUPT_MESSAGE, `replicated batch at offset ${base} is below the log end ${expected}`);
       const epoch = buf.readInt32BE(b.pos + 12);
       this.epochs.assign(epoch, base);
-      bases.push(base);
       expected = base + b.lastOffsetDelta + 1;
       return { pos: b.pos, size: b.size, lastOffset: expected - 1, maxTimestamp: b.maxTimestamp };
     });
@@ -327,11 +325,8 @@ export class PartitionLog {
     this.maybeRoll(buf.length, expected - 1, nowMs);
     // A batch that starts past the end (after a compacted gap on the leader) may not fit the active segment's base.
     this.write(buf, placed, nowMs);
-    // The leader already judged these batches: record them without checking (Kafka's follower path).
-    v.batches.forEach((b, i) => {
-      if (b.producerId < 0 || b.control) return;
-      this.producers.table.update(b.producerId, b.producerEpoch, b.baseSequence, incrementSequence(b.baseSequence, b.lastOffsetDelta), bases[i]!, placed[i]!.lastOffset, nowMs);
-    });
+    // The leader already judged these batches: record them without checking (Kafka's follower path), as recovery replays them.
+    this.producers.replay(buf, expected, nowMs);
     return { firstOffset, lastOffset: expected - 1, logAppendTimeMs: -1, recordCount: v.recordCount };
   }
 
@@ -567,10 +562,6 @@ export class PartitionLog {
   expireProducers(nowMs: number): number {
     if (this.offlineReason !== null || this.closed) return 0;
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
-    return this.removeIdleProducers();
-  }
-
-  private removeIdleProducers(): number {
     return this.producers.expire(this.wallClockMs, this.config.producerIdExpirationMs);
   }
 
