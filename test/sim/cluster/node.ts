@@ -200,10 +200,7 @@ export class ClusterNode {
     driver.subscribe(publisher);
     this.produce = new ProduceHandler(replicas, time, logger);
     this.producerIds = new ProducerIdManager(
-      () =>
-        this.callController('allocateProducerIds', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) =>
-          c.allocateProducerIds({ brokerId: this.id, brokerEpoch: session?.brokerEpoch ?? -1 }).then((r) => ({ ...r, errorCode: r.errorCode })),
-        ),
+      () => this.callController('allocateProducerIds', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.allocateProducerIds({ brokerId: this.id, brokerEpoch: session?.brokerEpoch ?? -1 })),
       logger,
     );
     const transport: ControllerTransport = {
