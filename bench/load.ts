@@ -95,8 +95,12 @@ export async function produceLoad(o: ProduceLoadOptions): Promise<LoadResult> {
       o.producers.map(async (producer) => {
         let outstanding = 0;
         let resume: (() => void) | null = null;
+        // A full window resumes the loop once an eighth of it has drained, not at every
+        // acknowledgement: one await per record was most of the load generator's own garbage.
+        // A window of 1 (one awaited send at a time) still resumes at 0.
+        const resumeBelow = o.window - Math.floor(o.window / 8);
         const release = () => {
-          if (--outstanding < o.window && resume) {
+          if (--outstanding < resumeBelow && resume) {
             const r = resume;
             resume = null;
             r();

@@ -42,8 +42,9 @@ export class ProducerBatch {
     maxBytes: number,
     compression: Compression,
     readonly createdMs: number,
+    initialCapacity?: number,
   ) {
-    this.builder = new RecordBatchBuilder(maxBytes, { compression });
+    this.builder = new RecordBatchBuilder(maxBytes, { compression, initialCapacity });
   }
 
   get recordCount(): number {

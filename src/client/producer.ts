@@ -324,6 +324,7 @@ export class Producer {
           continue;
         }
         const b = p.q.batches.shift()!;
+        p.q.lastBatchBytes = b.sizeBytes;
         p.s.onSend(b);
         b.attempts++;
         bytes += size;

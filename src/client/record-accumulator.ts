@@ -21,6 +21,11 @@ export class PartitionQueue {
   readonly batches: ProducerBatch[] = [];
   /** No send before this time (retry backoff, or waiting for a leader). */
   retryAtMs = 0;
+  /**
+   * Bytes the partition's last sealed batch reached: a new batch reserves that much up front, so
+   * a partition whose batches fill up builds each in one buffer instead of growing it by doubling.
+   */
+  lastBatchBytes = 0;
 
   constructor(
     readonly topic: string,
@@ -59,8 +64,11 @@ export class RecordAccumulator {
   append(q: PartitionQueue, r: AccumulatedRecord, nowMs: number): ProducerBatch {
     let batch = q.batches[q.batches.length - 1];
     if (batch === undefined || batch.sealed || !batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers)) {
-      if (batch !== undefined && !batch.sealed) batch.seal();
-      batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs);
+      if (batch !== undefined) {
+        if (!batch.sealed) batch.seal();
+        q.lastBatchBytes = batch.builder.sizeInBytes;
+      }
+      batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs, q.lastBatchBytes || undefined);
       batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers);
       q.batches.push(batch);
     }

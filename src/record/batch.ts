@@ -183,6 +183,8 @@ export interface BatchOptions {
   control?: boolean;
   partitionLeaderEpoch?: number;
   baseOffset?: number;
+  /** Bytes to reserve up front (a builder; default 64 KiB, never more than maxBytes). */
+  initialCapacity?: number;
 }
 
 export interface RecordInput {
@@ -224,7 +226,7 @@ export class RecordBatchBuilder {
   private count = 0;
   private baseTimestamp = -1;
   private maxTimestamp = -1;
-  private readonly options: Required<Omit<BatchOptions, 'control'>> & { control: boolean };
+  private readonly options: Required<Omit<BatchOptions, 'control' | 'initialCapacity'>> & { control: boolean };
 
   constructor(
     readonly maxBytes: number,
@@ -240,8 +242,9 @@ export class RecordBatchBuilder {
       partitionLeaderEpoch: options.partitionLeaderEpoch ?? NO_PARTITION_LEADER_EPOCH,
       baseOffset: options.baseOffset ?? 0,
     };
-    // Start at most 64 KiB and grow by doubling: a batch of one record need not hold its maximum.
-    this.enc = new Encoder(Math.min(Math.max(maxBytes, 256), 64 * 1024) + 64);
+    // Start at most 64 KiB (or the caller's estimate) and grow by doubling: a batch of one record
+    // need not hold its maximum, and a partition whose batches fill up can start at full size.
+    this.enc = new Encoder(Math.min(Math.max(maxBytes, 256), options.initialCapacity ?? 64 * 1024) + 64);
     this.enc.pos = BATCH_HEADER_BYTES;
   }
 

@@ -47,6 +47,15 @@ describe('RecordAccumulator', () => {
     expect(q.batches.reduce((n, b) => n + b.recordCount, 0)).toBe(20);
   });
 
+  it('a partition remembers how large its last full batch grew, so the next one reserves that much', () => {
+    const q = new PartitionQueue('t', 0);
+    expect(q.lastBatchBytes).toBe(0);
+    for (let i = 0; i < 6; i++) acc.append(q, rec('x'.repeat(40)), 1000);
+    expect(q.batches.length).toBeGreaterThan(1);
+    expect(q.lastBatchBytes).toBe(q.batches[0]!.builder.sizeInBytes);
+    expect(q.lastBatchBytes).toBeGreaterThan(100);
+  });
+
   it('a record larger than the batch size still gets a batch of its own', () => {
     const q = new PartitionQueue('t', 0);
     acc.append(q, rec('y'.repeat(500)), 1000);
