@@ -19,6 +19,38 @@ export function writeFileAtomicSync(fsys: FileSystem, file: string, data: string
   fsys.fsyncDir(path.dirname(file));
 }
 
+/**
+ * writeFileAtomicSync with its two fsyncs off the event loop, for the periodic checkpoints: the
+ * temporary file is written (page cache) and renamed on the loop, the file and then the directory
+ * are fsynced in the thread pool. The same guarantee once it resolves, and until then a crash
+ * leaves the old file or the new one, as with the synchronous write. Callers must not start a
+ * second write of the same file before the first settles (they share the temporary file).
+ */
+export function writeFileAtomic(fsys: FileSystem, file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  return new Promise<void>((resolve, reject) => {
+    const fd = fsys.open(tmp, 'w');
+    try {
+      writeFully(fsys, fd, bytes, 0, bytes.length, 0);
+    } catch (err) {
+      fsys.close(fd);
+      throw err;
+    }
+    fsys.fsync(fd, (err) => {
+      try {
+        fsys.close(fd);
+        if (err) throw err;
+        fsys.rename(tmp, file);
+      } catch (e) {
+        reject(e as Error);
+        return;
+      }
+      fsys.fsyncDirAsync(path.dirname(file), (dirErr) => (dirErr ? reject(dirErr) : resolve()));
+    });
+  });
+}
+
 export class CheckpointFormatError extends Error {}
 
 /**
@@ -35,9 +67,18 @@ export class OffsetCheckpointFile {
   ) {}
 
   write(entries: Map<string, { topic: string; partition: number; offset: number }>): void {
+    writeFileAtomicSync(this.fsys, this.file, OffsetCheckpointFile.format(entries));
+  }
+
+  /** `write` with its fsyncs off the event loop (see writeFileAtomic). */
+  writeAsync(entries: Map<string, { topic: string; partition: number; offset: number }>): Promise<void> {
+    return writeFileAtomic(this.fsys, this.file, OffsetCheckpointFile.format(entries));
+  }
+
+  private static format(entries: Map<string, { topic: string; partition: number; offset: number }>): string {
     const lines = [String(OffsetCheckpointFile.VERSION), String(entries.size)];
     for (const e of entries.values()) lines.push(`${e.topic} ${e.partition} ${e.offset}`);
-    writeFileAtomicSync(this.fsys, this.file, lines.join('\n') + '\n');
+    return lines.join('\n') + '\n';
   }
 
   /** Entries keyed `topic-partition`; a missing file reads as empty, a malformed one throws. */

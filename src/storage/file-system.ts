@@ -22,7 +22,8 @@ export interface FileStat {
  * fills up; the chaos suite wraps the real one (slow fsync, fsync journal).
  *
  * Synchronous where storage is synchronous (the append path writes on the event loop by design);
- * only `fsync` is asynchronous, because the group commit waits for it off the event loop.
+ * only `fsync` and `fsyncDirAsync` are asynchronous, because the group commit and the periodic
+ * checkpoints wait for them off the event loop.
  * Errors are node's: `err.code` is `ENOENT`, `EEXIST`, `ENOSPC`, `EIO`, `EBADF`, ...
  */
 export interface FileSystem {
@@ -39,6 +40,8 @@ export interface FileSystem {
   fsyncSync(fd: number): void;
   /** Makes a directory's entries (files created, renamed, removed in it) durable. */
   fsyncDir(dir: string): void;
+  /** fsyncDir off the event loop (periodic checkpoints); `callback` runs once the entries are durable, or with the error. */
+  fsyncDirAsync(dir: string, callback: (err: NodeJS.ErrnoException | null) => void): void;
   /** The current size of an open file. */
   fileSize(fd: number): number;
   ftruncate(fd: number, length: number): void;
@@ -75,6 +78,12 @@ export const nodeFileSystem: FileSystem = {
     } finally {
       fs.closeSync(fd);
     }
+  },
+  fsyncDirAsync: (dir, callback) => {
+    fs.open(dir, 'r', (err, fd) => {
+      if (err) return callback(err);
+      fs.fsync(fd, (syncErr) => fs.close(fd, (closeErr) => callback(syncErr ?? closeErr)));
+    });
   },
   fileSize: (fd) => fs.fstatSync(fd).size,
   ftruncate: (fd, length) => fs.ftruncateSync(fd, length),
@@ -120,6 +129,7 @@ export function delegateTo(inner: FileSystem): FileSystem {
     fsync: (fd, callback) => inner.fsync(fd, callback),
     fsyncSync: (fd) => inner.fsyncSync(fd),
     fsyncDir: (dir) => inner.fsyncDir(dir),
+    fsyncDirAsync: (dir, callback) => inner.fsyncDirAsync(dir, callback),
     fileSize: (fd) => inner.fileSize(fd),
     ftruncate: (fd, length) => inner.ftruncate(fd, length),
     truncate: (p, length) => inner.truncate(p, length),

@@ -304,6 +304,34 @@ export class SimDisk implements FileSystem {
     this.pending = still;
   }
 
+  fsyncDirAsync(dir: string, callback: (err: NodeJS.ErrnoException | null) => void): void {
+    const d = this.norm(dir);
+    const incarnation = this.incarnation;
+    const delay = this.random.int(this.faults.fsyncDelayMs.min, this.faults.fsyncDelayMs.max);
+    if (this.live.get(d)?.kind !== 'dir') {
+      this.schedule(delay, () => incarnation === this.incarnation && callback(fsError('ENOENT', 'open', dir)));
+      return;
+    }
+    // What it covers is decided when it starts: the changes of entries in `d` pending now.
+    const covered = new Set(this.pending.filter((op) => op.some((c) => path.posix.dirname(c.path) === d)));
+    const fails = this.random.bool(this.faults.fsyncEioProbability);
+    this.schedule(delay, () => {
+      if (incarnation !== this.incarnation) return; // the power went out first: it never completes
+      if (fails) {
+        this.injected.push({ kind: 'fsync-eio', file: d });
+        callback(fsError('EIO', 'fsync', dir));
+        return;
+      }
+      const still: TreeOp[] = [];
+      for (const op of this.pending) {
+        if (covered.has(op)) applyOp(this.durableTree, op);
+        else still.push(op);
+      }
+      this.pending = still;
+      callback(null);
+    });
+  }
+
   fileSize(fd: number): number {
     return this.fd(fd, 'fstat').file.size;
   }

@@ -194,12 +194,13 @@ class PastLeaderEndWipes extends ReplicaCore {
 
 /** A disk (or a broker) that acknowledges fsyncs it never did. */
 function skipsFsync(_node: number, disk: FileSystem): FileSystem {
-  return { ...delegateTo(disk), fsync: (_fd, callback) => void Promise.resolve().then(() => callback(null)), fsyncSync: () => undefined, fsyncDir: () => undefined };
+  const acknowledge = (callback: (err: null) => void) => void Promise.resolve().then(() => callback(null));
+  return { ...delegateTo(disk), fsync: (_fd, callback) => acknowledge(callback), fsyncSync: () => undefined, fsyncDir: () => undefined, fsyncDirAsync: (_dir, callback) => acknowledge(callback) };
 }
 
 /** Files are fsynced but directories never are: a new segment or partition directory, or a rename, is lost to a power cut (the storage bugs of issue 16). */
 function skipsDirectoryFsync(_node: number, disk: FileSystem): FileSystem {
-  return { ...delegateTo(disk), fsyncDir: () => undefined };
+  return { ...delegateTo(disk), fsyncDir: () => undefined, fsyncDirAsync: (_dir, callback) => void Promise.resolve().then(() => callback(null)) };
 }
 
 /** A partition log's producer state, reached from outside as the seeded bugs below need it. */
