@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { ATTRIBUTES, BATCH_HEADER_BYTES, batchBaseOffset, batchLastOffset, batchMaxTimestamp, CRC, crc32c, isIntactBatch, LOG_OVERHEAD, MAGIC, MAGIC_OFFSET } from '../record';
 import type { FileSystem } from './file-system';
 import { OffsetIndex, TimeIndex } from './index-file';
+import { RecentBatches } from './recent-batches';
 import { MAX_MESSAGE_BYTES_LIMIT } from '../common';
 
 export const LOG_SUFFIX = '.log';
@@ -74,6 +75,8 @@ export class LogSegment {
   private syncsInFlight = 0;
   private closeRequested = false;
   private readonly header = Buffer.alloc(BATCH_HEADER_BYTES);
+  /** The last batches appended, as written: fetches of the log's end are answered from them. */
+  private readonly recent = new RecentBatches();
 
   private constructor(
     private readonly fsys: FileSystem,
@@ -313,12 +316,24 @@ export class LogSegment {
       throw err;
     }
     for (const b of batches) this.track(b.lastOffset, b.maxTimestamp, before + (b.pos - start), b.size);
+    this.recent.add(
+      buf.subarray(start, end),
+      before,
+      // From the bytes written, so that a location from memory is the one the file's header gives.
+      batches.map((b) => ({ at: b.pos - start, size: b.size, baseOffset: batchBaseOffset(buf, b.pos), lastOffset: batchLastOffset(buf, b.pos), maxTimestamp: batchMaxTimestamp(buf, b.pos) })),
+    );
     this.size = before + written;
     if (this.rollStartMs === null) this.rollStartMs = nowMs;
   }
 
   /** The first batch whose last offset is ≥ `target`, starting the scan at the index entry below it. */
   findBatch(target: number): BatchLocation | null {
+    if (target >= this.nextOffset) return null;
+    return this.recent.locate(target) ?? this.findBatchInFile(target);
+  }
+
+  /** findBatch by a walk of the file's batch headers from the nearest index entry. */
+  private findBatchInFile(target: number): BatchLocation | null {
     if (target >= this.nextOffset) return null;
     const loc = this.scanFrom(this.index.lookup(target).position, (l) => l.lastOffset >= target);
     // Some batch ends at nextOffset - 1, so the walk must find one: else a header sent it astray.
@@ -348,7 +363,12 @@ export class LogSegment {
    * a bit flipped on disk is reported, not served.
    */
   read(startOffset: number, maxBytes: number, maxPosition: number, minOneBatch: boolean): Buffer | null {
-    const first = this.findBatch(startOffset);
+    return this.recent.read(startOffset, maxBytes, maxPosition, minOneBatch) ?? this.readFromFile(startOffset, maxBytes, maxPosition, minOneBatch);
+  }
+
+  /** `read` from the file, every batch checked (its CRC, its offsets): what `read` answers when the recent batches do not cover `startOffset`. */
+  readFromFile(startOffset: number, maxBytes: number, maxPosition: number, minOneBatch: boolean): Buffer | null {
+    const first = this.findBatchInFile(startOffset);
     if (first === null) return null;
     if (first.position >= maxPosition) return Buffer.alloc(0);
     let length = Math.min(maxBytes, maxPosition - first.position);
@@ -421,6 +441,7 @@ export class LogSegment {
 
   truncateToPosition(position: number): number {
     const removed = this.size - position;
+    this.recent.truncateFrom(position);
     this.fsys.ftruncate(this.fd, position);
     this.size = position;
     this.index.truncateToPosition(position);
@@ -462,6 +483,7 @@ export class LogSegment {
    * unflushed data, so a roll never blocks the event loop on the disk.
    */
   onBecomeInactive(): void {
+    this.recent.clear();
     if (this.maxTimestamp >= 0) this.timeIndex.append(this.maxTimestamp, this.offsetOfMaxTimestamp);
     this.index.flush();
     this.timeIndex.flush();
