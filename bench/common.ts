@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
 /** Flags as strings; each benchmark converts what it needs. */
@@ -43,4 +45,53 @@ export function progress(line: string): void {
  */
 export function hrMs(): number {
   return performance.now();
+}
+
+/** Clock ticks per second of /proc/PID/stat's times (getconf CLK_TCK; 100 on Linux when that fails). */
+let clockTicks = 0;
+function ticksPerSecond(): number {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** CPU seconds (user + system, every thread) a process has used so far; null where /proc cannot tell. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are the 14th and 15th overall.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * How much CPU this process and the given server processes use over an interval, in cores
+ * (CPU seconds per wall second): `start()` before the load, `stop()` after. Servers whose /proc
+ * entry cannot be read are left out (another OS, or a process that exited).
+ */
+export function cpuMeter(serverPids: number[]): { stop(): { client_cores: number; server_cores: number | null } } {
+  const t0 = hrMs();
+  const self0 = process.cpuUsage();
+  const servers0 = serverPids.map(processCpuSeconds);
+  return {
+    stop() {
+      const seconds = (hrMs() - t0) / 1000;
+      const self = process.cpuUsage(self0);
+      let server: number | null = null;
+      serverPids.forEach((pid, i) => {
+        const before = servers0[i];
+        const after = processCpuSeconds(pid);
+        if (before !== null && before !== undefined && after !== null) server = (server ?? 0) + (after - before);
+      });
+      return { client_cores: (self.user + self.system) / 1e6 / seconds, server_cores: server === null ? null : server / seconds };
+    },
+  };
 }

@@ -6,7 +6,7 @@
  * line while it runs, a one-line summary, and one JSON object as its last line.
  * `npm run bench:produce` is this tool with Cairn on one node.
  */
-import { args, num, progress, report } from './common';
+import { args, cpuMeter, num, progress, report } from './common';
 import { consumeLoad, produceLoad } from './load';
 import { CairnSystem } from './systems/cairn';
 import { NatsSystem } from './systems/nats';
@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     let producing = true;
     const reading = consumersN > 0 ? consumeLoad({ consumers, expected: () => produced, done: () => !producing }) : Promise.resolve([]);
     const window = a.window ? num(a.window, 'window') : (sys.preferredWindow ?? 20_000);
+    const cpu = cpuMeter(sys.serverPids?.() ?? []);
     const p = await produceLoad({
       producers,
       recordSize,
@@ -83,12 +84,19 @@ async function main(): Promise<void> {
       rate: num(a.rate, 'rate'),
       window,
     });
+    const used = cpu.stop();
     produced = p.records;
     producing = false;
     await Promise.all(producers.map((x) => x.close()));
     const readers = await reading;
     const human = `${sys.name}: ${Math.round(p.records_per_s).toLocaleString('en')} records/s produced (${p.mb_per_s.toFixed(1)} MB/s), latency p50 ${p.p50_ms.toFixed(1)} ms, p99 ${p.p99_ms.toFixed(1)} ms, p99.9 ${p.p999_ms.toFixed(1)} ms, max ${p.max_ms.toFixed(1)} ms, ${p.errors} errors`;
     process.stderr.write('\n' + human + '\n');
+    const perRecord = (cores: number) => (cores * p.seconds * 1e6) / Math.max(1, p.records);
+    process.stderr.write(
+      `  CPU while producing: benchmark process ${used.client_cores.toFixed(2)} cores (${perRecord(used.client_cores).toFixed(2)} µs/record)` +
+        (used.server_cores === null ? '' : `, servers ${used.server_cores.toFixed(2)} cores (${perRecord(used.server_cores).toFixed(2)} µs/record)`) +
+        '\n',
+    );
     for (const [i, r] of readers.entries())
       process.stderr.write(
         `  reader ${i}: ${r.records.toLocaleString('en')} records, ${Math.round(r.records_per_s).toLocaleString('en')} records/s, end-to-end p50 ${r.p50_ms.toFixed(1)} ms, p99 ${r.p99_ms.toFixed(1)} ms\n`,
@@ -115,6 +123,11 @@ async function main(): Promise<void> {
       p999_ms: p.p999_ms,
       max_ms: p.max_ms,
       errors: p.errors + readers.reduce((s, r) => s + r.errors, 0),
+      // CPU seconds per wall second while producing (readers included); servers: the ones this run started.
+      client_cores: used.client_cores,
+      server_cores: used.server_cores,
+      client_us_per_record: perRecord(used.client_cores),
+      server_us_per_record: used.server_cores === null ? null : perRecord(used.server_cores),
       readers: readers.map((r) => ({ records: r.records, records_per_s: Math.round(r.records_per_s), e2e_p50_ms: r.p50_ms, e2e_p99_ms: r.p99_ms, errors: r.errors })),
     });
   } finally {

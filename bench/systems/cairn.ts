@@ -46,6 +46,11 @@ export class CairnSystem implements BenchSystem {
     await this.cluster.waitReady();
   }
 
+  serverPids(): number[] {
+    if (!this.cluster) return [];
+    return Array.from({ length: this.o.nodes }, (_, i) => this.cluster!.process(i + 1)?.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
   async createStream(s: StreamSpec): Promise<void> {
     await createBenchTopic(this.bootstrap, s.name, s.partitions, s.replicas, s.replicas >= 3 ? { 'min.insync.replicas': '2' } : {});
   }

@@ -70,6 +70,8 @@ export interface BenchSystem {
   fill?(stream: StreamSpec, records: number, recordSize: number): Promise<number>;
   /** Outstanding records per producer that suit this system best, when it has its own. */
   readonly preferredWindow?: number;
+  /** The pids of the server processes it started (for the CPU each one used), when it knows them. */
+  serverPids?(): number[];
   /** Stops the servers and removes their data. */
   stop(): Promise<void>;
 }
