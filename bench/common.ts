@@ -74,8 +74,8 @@ function processCpuSeconds(pid: number): number | null {
 
 /**
  * How much CPU this process and the given server processes use over an interval, in cores
- * (CPU seconds per wall second): `start()` before the load, `stop()` after. Servers whose /proc
- * entry cannot be read are left out (another OS, or a process that exited).
+ * (CPU seconds per wall second): measuring starts at the call, and `stop()` ends it. Servers whose
+ * /proc entry cannot be read are left out (another OS, or a process that exited).
  */
 export function cpuMeter(serverPids: number[]): { stop(): { client_cores: number; server_cores: number | null } } {
   const t0 = hrMs();

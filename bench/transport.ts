@@ -143,8 +143,8 @@ async function main(): Promise<void> {
   const best = results.reduce((x, y) => (x.sender_ns_per_byte + x.receiver_ns_per_byte <= y.sender_ns_per_byte + y.receiver_ns_per_byte ? x : y));
   const rf = num(a['replication-factor'], 'replication-factor');
   const bytesPerS = num(a['records-per-s'], 'records-per-s') * num(a['record-bytes'], 'record-bytes');
-  // Producer → leader once; leader → each follower once.
-  const hops = 1 + (rf - 1);
+  // Each byte crosses rf links: producer → leader once, leader → each of the rf - 1 followers once.
+  const hops = rf;
   const cores = (bytesPerS * hops * (best.sender_ns_per_byte + best.receiver_ns_per_byte)) / 1e9;
   progress(`at ${a['records-per-s']} records/s of ${a['record-bytes']} bytes, RF=${rf}: ${hops} transfers of each byte, ${cores.toFixed(2)} cores for the transport alone`);
   report({

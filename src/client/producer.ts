@@ -323,8 +323,7 @@ export class Producer {
           next.push(p);
           continue;
         }
-        const b = p.q.batches.shift()!;
-        p.q.lastBatchBytes = b.sizeBytes;
+        const b = this.accumulator.take(p.q)!;
         p.s.onSend(b);
         b.attempts++;
         bytes += size;

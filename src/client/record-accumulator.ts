@@ -22,8 +22,9 @@ export class PartitionQueue {
   /** No send before this time (retry backoff, or waiting for a leader). */
   retryAtMs = 0;
   /**
-   * Bytes the partition's last sealed batch reached: a new batch reserves that much up front, so
-   * a partition whose batches fill up builds each in one buffer instead of growing it by doubling.
+   * Bytes the partition's last closed batch reached (full, or taken to be sent): a new batch
+   * reserves that much up front, so a partition whose batches fill up builds each in one buffer
+   * instead of growing it by doubling.
    */
   lastBatchBytes = 0;
 
@@ -76,6 +77,13 @@ export class RecordAccumulator {
     batch.rejects.push(r.reject);
     batch.timestamps.push(r.timestamp);
     batch.bytes += r.bytes;
+    return batch;
+  }
+
+  /** Takes the partition's head batch to be sent (its size is the next batch's estimate). */
+  take(q: PartitionQueue): ProducerBatch | undefined {
+    const batch = q.batches.shift();
+    if (batch !== undefined) q.lastBatchBytes = batch.builder.sizeInBytes;
     return batch;
   }
 

@@ -6,17 +6,28 @@ import { type FileSystem, writeFully } from './file-system';
  * old one, fsync the directory. A crash leaves either the old or the new file, never a mix.
  */
 export function writeFileAtomicSync(fsys: FileSystem, file: string, data: string | Buffer): void {
-  const tmp = `${file}.tmp`;
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const fd = fsys.open(tmp, 'w');
+  const { tmp, fd } = writeTemporary(fsys, file, data);
   try {
-    writeFully(fsys, fd, bytes, 0, bytes.length, 0);
     fsys.fsyncSync(fd);
   } finally {
     fsys.close(fd);
   }
   fsys.rename(tmp, file);
   fsys.fsyncDir(path.dirname(file));
+}
+
+/** The first step of both atomic writes: `data` written to `<file>.tmp`, left open (closed if the write fails). */
+function writeTemporary(fsys: FileSystem, file: string, data: string | Buffer): { tmp: string; fd: number } {
+  const tmp = `${file}.tmp`;
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const fd = fsys.open(tmp, 'w');
+  try {
+    writeFully(fsys, fd, bytes, 0, bytes.length, 0);
+  } catch (err) {
+    fsys.close(fd);
+    throw err;
+  }
+  return { tmp, fd };
 }
 
 /**
@@ -27,16 +38,8 @@ export function writeFileAtomicSync(fsys: FileSystem, file: string, data: string
  * second write of the same file before the first settles (they share the temporary file).
  */
 export function writeFileAtomic(fsys: FileSystem, file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   return new Promise<void>((resolve, reject) => {
-    const fd = fsys.open(tmp, 'w');
-    try {
-      writeFully(fsys, fd, bytes, 0, bytes.length, 0);
-    } catch (err) {
-      fsys.close(fd);
-      throw err;
-    }
+    const { tmp, fd } = writeTemporary(fsys, file, data);
     fsys.fsync(fd, (err) => {
       try {
         fsys.close(fd);

@@ -98,9 +98,9 @@ export class LogManager {
       // The partition directories' own entries, likewise (each log fsyncs its directory as it opens).
       this.fs.fsyncDir(this.o.dataDir);
     }
-    this.recoveryPoints = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, RECOVERY_POINTS)).read();
-    this.logStartOffsets = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, LOG_START_OFFSETS)).read();
-    this.highWatermarks = new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, HIGH_WATERMARKS)).read();
+    this.recoveryPoints = this.checkpointFile(RECOVERY_POINTS).read();
+    this.logStartOffsets = this.checkpointFile(LOG_START_OFFSETS).read();
+    this.highWatermarks = this.checkpointFile(HIGH_WATERMARKS).read();
     for (const name of this.fs.readdir(this.o.dataDir)) {
       const tp = parsePartitionDir(name);
       if (!tp || !this.fs.stat(path.join(this.o.dataDir, name)).isDirectory) continue;
@@ -223,7 +223,7 @@ export class LogManager {
 
   /** Writes recovery points, log start offsets and high watermarks of every online log (on the event loop: shutdown, tests). */
   checkpoint(): void {
-    for (const [file, entries] of this.checkpointEntries()) new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, file)).write(entries);
+    for (const [file, entries] of this.checkpointEntries()) this.checkpointFile(file).write(entries);
   }
 
   /**
@@ -236,7 +236,7 @@ export class LogManager {
   checkpointInBackground(): Promise<void> {
     if (this.checkpointRunning !== null) return this.checkpointRunning;
     if (this.closed) return Promise.resolve();
-    const writes = [...this.checkpointEntries()].map(([file, entries]) => new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, file)).writeAsync(entries));
+    const writes = [...this.checkpointEntries()].map(([file, entries]) => this.checkpointFile(file).writeAsync(entries));
     this.checkpointRunning = Promise.all(writes).then(
       () => {
         this.checkpointRunning = null;
@@ -247,6 +247,11 @@ export class LogManager {
       },
     );
     return this.checkpointRunning;
+  }
+
+  /** One of the data directory's checkpoint files, by name. */
+  private checkpointFile(name: string): OffsetCheckpointFile {
+    return new OffsetCheckpointFile(this.fs, path.join(this.o.dataDir, name));
   }
 
   /** What each checkpoint file holds now, by file name; also records each log's fsynced offset. */

@@ -328,7 +328,6 @@ export class LogSegment {
 
   /** The first batch whose last offset is ≥ `target`, starting the scan at the index entry below it. */
   findBatch(target: number): BatchLocation | null {
-    if (target >= this.nextOffset) return null;
     return this.recent.locate(target) ?? this.findBatchInFile(target);
   }
 

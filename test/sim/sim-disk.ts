@@ -296,9 +296,14 @@ export class SimDisk implements FileSystem {
       throw fsError('EIO', 'fsync', dir);
     }
     // Every change of an entry in `d`, in order, becomes durable (with the rest of its operation).
+    this.makeDurable((op) => touchesDir(op, d));
+  }
+
+  /** The pending directory operations `covered` picks become durable, in order; the rest stay pending. */
+  private makeDurable(covered: (op: TreeOp) => boolean): void {
     const still: TreeOp[] = [];
     for (const op of this.pending) {
-      if (op.some((c) => path.posix.dirname(c.path) === d)) applyOp(this.durableTree, op);
+      if (covered(op)) applyOp(this.durableTree, op);
       else still.push(op);
     }
     this.pending = still;
@@ -313,7 +318,7 @@ export class SimDisk implements FileSystem {
       return;
     }
     // What it covers is decided when it starts: the changes of entries in `d` pending now.
-    const covered = new Set(this.pending.filter((op) => op.some((c) => path.posix.dirname(c.path) === d)));
+    const covered = new Set(this.pending.filter((op) => touchesDir(op, d)));
     const fails = this.random.bool(this.faults.fsyncEioProbability);
     this.schedule(delay, () => {
       if (incarnation !== this.incarnation) return; // the power went out first: it never completes
@@ -322,12 +327,7 @@ export class SimDisk implements FileSystem {
         callback(fsError('EIO', 'fsync', dir));
         return;
       }
-      const still: TreeOp[] = [];
-      for (const op of this.pending) {
-        if (covered.has(op)) applyOp(this.durableTree, op);
-        else still.push(op);
-      }
-      this.pending = still;
+      this.makeDurable((op) => covered.has(op));
       callback(null);
     });
   }
@@ -542,6 +542,11 @@ export class SimDisk implements FileSystem {
 
 function emptyFile(): SimFile {
   return { kind: 'file', data: Buffer.alloc(0), size: 0, version: 0, durable: Buffer.alloc(0), durableVersion: 0 };
+}
+
+/** Whether an operation changes an entry of directory `dir`. */
+function touchesDir(op: TreeOp, dir: string): boolean {
+  return op.some((c) => path.posix.dirname(c.path) === dir);
 }
 
 function applyOp(tree: Map<string, Entry>, op: TreeOp): void {

@@ -54,6 +54,12 @@ describe('RecordAccumulator', () => {
     expect(q.batches.length).toBeGreaterThan(1);
     expect(q.lastBatchBytes).toBe(q.batches[0]!.builder.sizeInBytes);
     expect(q.lastBatchBytes).toBeGreaterThan(100);
+    // A batch taken to be sent before it filled sets the estimate too.
+    const small = new PartitionQueue('t', 1);
+    acc.append(small, rec('a'), 1000);
+    const taken = acc.take(small)!;
+    expect(small.batches).toHaveLength(0);
+    expect(small.lastBatchBytes).toBe(taken.builder.sizeInBytes);
   });
 
   it('a record larger than the batch size still gets a batch of its own', () => {
