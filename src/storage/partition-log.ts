@@ -1,14 +1,16 @@
 import * as path from 'node:path';
 import { CairnError, deletesByRetention, ErrorCode, invariant, type LogConfig, type Logger } from '../common';
-import { decodeRecords, stampBatch, stampLogAppendTime, validateBatches, type ValidatedBatch } from '../record';
+import { stampBatch, stampLogAppendTime, validateBatches, type ValidatedBatch } from '../record';
 import type { FileSystem } from './file-system';
 import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
 import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
+import { LogSegments } from './log-segments';
 import { idempotentBatchOf, type ProducerEntry } from './producer-state';
 import { ProducerStateManager } from './producer-state-manager';
+import { expiredByTime, retentionPlan } from './retention';
 
 export type FlushPolicy = { kind: 'fsync' } | { kind: 'interval'; intervalMs: number };
 
@@ -55,16 +57,16 @@ const MAX_RELATIVE_OFFSET = 2 ** 31 - 1;
 const isDiskFull = (err: unknown) => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '');
 
 /**
- * One partition's log (Kafka's UnifiedLog, local part): an ordered list of segments, the log
- * start and end offsets, durable (fsynced) offset, high watermark and leader-epoch cache. All
- * mutations run on the event loop; only fsync leaves it (group commit).
+ * One partition's log (Kafka's UnifiedLog, local part): its segments (LogSegments), the log
+ * start and end offsets, durable (fsynced) offset, high watermark, leader-epoch cache and
+ * producer state. All mutations run on the event loop; only fsync leaves it (group commit).
  */
 export class PartitionLog {
   readonly dir: string;
   readonly topic: string;
   readonly partition: number;
   config: LogConfig;
-  private segments: LogSegment[] = [];
+  private segments = new LogSegments([]);
   logStartOffset = 0;
   highWatermark = 0;
   readonly epochs: LeaderEpochCache;
@@ -145,24 +147,24 @@ export class PartitionLog {
       verifyAll: o.verifyAll === true,
       logger: this.logger,
     });
-    this.segments = recovered.segments;
+    this.segments = new LogSegments(recovered.segments);
     if (recovered.offline !== null) {
       this.goOffline(recovered.offline);
       return;
     }
-    this.logStartOffset = Math.max(o.logStartOffset, this.segments[0]!.baseOffset);
+    this.logStartOffset = Math.max(o.logStartOffset, this.segments.oldest.baseOffset);
     this.commit.durableOffset = this.logEndOffset;
     this.fsynced.writeSync(this.logEndOffset);
     this.epochs.truncateFromEnd(this.logEndOffset);
     this.rebuildProducerState();
     if (this.offlineReason !== null) return;
-    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.length, segmentsScanned: recovered.scanned }, 'log loaded');
+    this.logger.info({ logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, segments: this.segments.count, segmentsScanned: recovered.scanned }, 'log loaded');
   }
 
   // ---- state ----
 
   get logEndOffset(): number {
-    return this.activeSegment.nextOffset;
+    return this.segments.endOffset;
   }
 
   /** Offset below which every record is fsynced (under the interval policy: written). */
@@ -176,17 +178,15 @@ export class PartitionLog {
   }
 
   get activeSegment(): LogSegment {
-    return this.segments[this.segments.length - 1]!;
+    return this.segments.active;
   }
 
   get sizeInBytes(): number {
-    let total = 0;
-    for (const s of this.segments) total += s.size;
-    return total;
+    return this.segments.sizeInBytes;
   }
 
   get segmentCount(): number {
-    return this.segments.length;
+    return this.segments.count;
   }
 
   get isOffline(): boolean {
@@ -198,12 +198,12 @@ export class PartitionLog {
   }
 
   segmentBaseOffsets(): number[] {
-    return this.segments.map((s) => s.baseOffset);
+    return this.segments.baseOffsets();
   }
 
   /** For the cleaner: the segments, oldest first. */
   allSegments(): readonly LogSegment[] {
-    return this.segments;
+    return this.segments.all();
   }
 
   private checkUsable(): void {
@@ -354,9 +354,7 @@ export class PartitionLog {
       this.fs.fsyncDir(dir);
       this.unsyncedDirs.delete(dir);
     }
-    const durable = this.commit.durableOffset;
-    const pending = this.segments.filter((s) => s.nextOffset > durable || s === this.activeSegment);
-    await Promise.all(pending.map((s) => s.syncAsync()));
+    await Promise.all(this.segments.unflushed(this.commit.durableOffset).map((s) => s.syncAsync()));
   }
 
   // ---- read ----
@@ -371,24 +369,7 @@ export class PartitionLog {
       throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${startOffset} is outside ${this.logStartOffset}..${this.logEndOffset} of ${this.topic}-${this.partition}`);
     }
     if (startOffset >= maxOffset) return Buffer.alloc(0);
-    return this.offlineOnCorruption(() => this.readSegments(startOffset, maxBytes, maxOffset, minOneBatch));
-  }
-
-  /** The reading behind `read`, without its checks; throws CorruptSegmentError on damage. */
-  private readSegments(startOffset: number, maxBytes: number, maxOffset: number, minOneBatch: boolean): Buffer {
-    let i = this.segmentIndexFor(startOffset);
-    let from = startOffset;
-    for (; i < this.segments.length; i++) {
-      const seg = this.segments[i]!;
-      const maxPosition = maxOffset < seg.nextOffset ? seg.positionOf(maxOffset) : seg.size;
-      const data = seg.read(from, maxBytes, maxPosition, minOneBatch);
-      if (data !== null) return data;
-      // Past this segment's last batch (a compacted gap): continue in the next one.
-      const next = this.segments[i + 1];
-      if (!next || next.baseOffset >= maxOffset) break;
-      from = next.baseOffset;
-    }
-    return Buffer.alloc(0);
+    return this.offlineOnCorruption(() => this.segments.read(startOffset, maxBytes, maxOffset, minOneBatch));
   }
 
   /**
@@ -407,32 +388,10 @@ export class PartitionLog {
     }
   }
 
-  private segmentIndexFor(offset: number): number {
-    let lo = 0;
-    let hi = this.segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.segments[mid]!.baseOffset <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
   /** The earliest offset whose record timestamp is ≥ `timestamp`, or null if none (ListOffsets by time). */
   offsetForTimestamp(timestamp: number, maxOffset: number): { offset: number; timestamp: number } | null {
     this.checkUsable();
-    return this.offlineOnCorruption(() => {
-      for (const seg of this.segments) {
-        if (seg.maxTimestamp < timestamp) continue;
-        const loc = seg.findBatchByTimestamp(timestamp);
-        if (loc === null) continue;
-        for (const r of decodeRecords(seg.readBatch(loc))) {
-          if (r.offset >= maxOffset) return null;
-          if (r.timestamp >= timestamp && r.offset >= this.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
-        }
-      }
-      return null;
-    });
+    return this.offlineOnCorruption(() => this.segments.offsetForTimestamp(timestamp, maxOffset, this.logStartOffset));
   }
 
   // ---- truncation and retention ----
@@ -448,14 +407,11 @@ export class PartitionLog {
     const target = Math.max(offset, this.logStartOffset);
     // Lower the recorded fsynced offset first, durably, to at most what the cut leaves: recovery
     // after a crash mid-cut must not take the removed records for fsynced data that went missing.
-    this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.segments[this.segmentIndexFor(target)]!.baseOffset));
-    let deleted = false;
-    while (this.segments.length > 1 && this.activeSegment.baseOffset >= target) {
-      this.segments.pop()!.deleteFiles();
-      deleted = true;
-    }
+    this.fsynced.writeSync(Math.min(this.commit.durableOffset, this.segments.floor(target).baseOffset));
+    const removedSegments = this.segments.popFrom(target);
+    for (const seg of removedSegments) seg.deleteFiles();
     // Removed segments must stay removed: one that came back after a power cut would serve the cut records.
-    if (deleted) this.fs.fsyncDir(this.dir);
+    if (removedSegments.length > 0) this.fs.fsyncDir(this.dir);
     const removed = this.offlineOnCorruption(() => this.activeSegment.truncateTo(target));
     // Make the cut durable now: truncated records that came back after a crash would carry epochs the cache no longer knows.
     this.activeSegment.syncSync();
@@ -473,8 +429,8 @@ export class PartitionLog {
     this.checkUsable();
     // Nothing is known fsynced while the old segments go (a crash in between leaves any subset).
     this.fsynced.writeSync(0);
-    for (const s of this.segments) s.deleteFiles();
-    this.segments = [LogSegment.create(this.fs, this.dir, offset, this.config.indexIntervalBytes)];
+    for (const s of this.segments.all()) s.deleteFiles();
+    this.segments.resetTo(LogSegment.create(this.fs, this.dir, offset, this.config.indexIntervalBytes));
     this.fs.fsyncDir(this.dir);
     this.logStartOffset = offset;
     this.highWatermark = offset;
@@ -505,37 +461,28 @@ export class PartitionLog {
   applyRetention(nowMs: number): number {
     if (this.offlineReason !== null || this.closed || !deletesByRetention(this.config)) return 0;
     const { retentionMs, retentionBytes } = this.config;
-    let excess = retentionBytes < 0 ? 0 : this.sizeInBytes - retentionBytes;
-    const expired = (s: LogSegment) => retentionMs >= 0 && s.maxTimestamp >= 0 && nowMs - s.maxTimestamp > retentionMs;
     // Kafka rolls an expired active segment so that it, too, can go.
-    if (this.activeSegment.size > 0 && expired(this.activeSegment) && this.activeSegment.nextOffset <= this.highWatermark) this.roll();
-    let deleted = 0;
-    while (this.segments.length > 1) {
-      const oldest = this.segments[0]!;
-      const next = this.segments[1]!;
-      if (next.baseOffset > this.highWatermark) break;
-      const bySize = excess > 0 && excess >= oldest.size;
-      const byStart = next.baseOffset <= this.logStartOffset;
-      if (!expired(oldest) && !bySize && !byStart) break;
-      excess -= oldest.size;
-      this.segments.shift();
+    const active = this.activeSegment;
+    if (active.size > 0 && expiredByTime(active, retentionMs, nowMs) && active.nextOffset <= this.highWatermark) this.roll();
+    const plan = retentionPlan(this.segments.all(), { retentionMs, retentionBytes, highWatermark: this.highWatermark, logStartOffset: this.logStartOffset, nowMs });
+    for (const reason of plan) {
+      const oldest = this.segments.shiftOldest();
       oldest.deleteFiles();
-      deleted++;
-      this.logger.info({ baseOffset: oldest.baseOffset, reason: byStart ? 'log-start' : expired(oldest) ? 'retention.ms' : 'retention.bytes' }, 'segment deleted');
+      this.logger.info({ baseOffset: oldest.baseOffset, reason }, 'segment deleted');
     }
-    if (deleted > 0) {
-      this.logStartOffset = Math.max(this.logStartOffset, this.segments[0]!.baseOffset);
+    if (plan.length > 0) {
+      const base = this.segments.oldest.baseOffset;
+      this.logStartOffset = Math.max(this.logStartOffset, base);
       this.epochs.truncateFromStart(this.logStartOffset);
       // The snapshot at the first remaining segment's base stays: recovery starts there.
-      this.producers.deleteBelow(this.segments[0]!.baseOffset);
+      this.producers.deleteBelow(base);
     }
-    return deleted;
+    return plan.length;
   }
 
   /** Replaces segment `old` with a compacted copy (see LogCleaner); the caller wrote `cleanedFile` and synced it. */
   replaceSegment(old: LogSegment, cleanedFile: string): LogSegment {
-    const i = this.segments.indexOf(old);
-    invariant(i >= 0 && old !== this.activeSegment, 'replaceSegment on an unknown or active segment', { base: old.baseOffset });
+    invariant(this.segments.all().includes(old) && old !== this.activeSegment, 'replaceSegment on an unknown or active segment', { base: old.baseOffset });
     // The cleaned copy may end before the next segment's base (its last batch compacted away).
     // Recovery accepts such a gap only below the recorded fsynced offset, so make that durable first.
     this.fsynced.writeSync(this.commit.durableOffset);
@@ -547,7 +494,7 @@ export class PartitionLog {
     const { segment } = LogSegment.open(this.fs, this.dir, old.baseOffset, this.config.indexIntervalBytes, true);
     segment.onBecomeInactive();
     segment.syncSync();
-    this.segments[i] = segment;
+    this.segments.replace(old, segment);
     return segment;
   }
 
@@ -573,7 +520,7 @@ export class PartitionLog {
   /** Rebuilds the producer state for the current log (open, truncation); damage found while replaying takes the log offline, as any read would. */
   private rebuildProducerState(): void {
     try {
-      this.producers.rebuild(this.segments[0]!.baseOffset, this.logEndOffset, (offset, end) => this.readSegments(offset, PRODUCER_REPLAY_CHUNK_BYTES, end, true), this.wallClockMs);
+      this.producers.rebuild(this.segments.oldest.baseOffset, this.logEndOffset, (offset, end) => this.segments.read(offset, PRODUCER_REPLAY_CHUNK_BYTES, end, true), this.wallClockMs);
     } catch (err) {
       if (!(err instanceof CorruptSegmentError)) throw err;
       this.producers.table.clear();
@@ -603,7 +550,7 @@ export class PartitionLog {
       this.snapshotProducers();
     }
     this.fsynced.close();
-    for (const s of this.segments) s.close();
+    this.segments.closeAll();
   }
 
   /** Makes the recorded fsynced offset durable in the background (with the periodic checkpoints). */
@@ -616,7 +563,7 @@ export class PartitionLog {
     this.closed = true;
     this.commit.failAll(new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, 'partition deleted'));
     this.fsynced.close();
-    for (const s of this.segments) s.close();
+    this.segments.closeAll();
     this.fs.rm(this.dir, { recursive: true, force: true });
   }
 }
