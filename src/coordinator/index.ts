@@ -1,0 +1,7 @@
+/** The coordinator layer: the group coordinator's pure state machine over `__consumer_offsets` records, its assignors and reconciliation. Pure; the shell will be coordinator/io. */
+export * from './assignors';
+export * from './group-coordinator';
+export * from './group-state';
+export * from './reconcile';
+export * as TopicPartitionSets from './topic-partitions';
+export type { TopicPartitions } from './topic-partitions';
