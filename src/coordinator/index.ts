@@ -5,3 +5,4 @@ export * from './group-state';
 export * from './reconcile';
 export * as TopicPartitionSets from './topic-partitions';
 export type { TopicPartitions } from './topic-partitions';
+export * from './group-record-codec';
