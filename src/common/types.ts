@@ -35,3 +35,6 @@ export function tpKey(topic: string, partition: number): string {
 export function isSafeOffset(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
+
+/** The internal topic of consumer groups' records and committed offsets (compacted; created by the brokers). */
+export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets';

@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode, type Random, validateTopicConfigs } from '../common';
+import { CairnError, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Random, validateTopicConfigs } from '../common';
 import { type ConfigRecord, type MetadataImage, type MetadataRecord, NO_LEADER } from '../metadata';
 import type { CreatableTopic, CreateTopicResult } from '../protocol';
 import { assignReplicas } from './placement';
@@ -52,7 +52,10 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
   for (const t of image.topicsByName.values()) partitionCount += t.partitions.length;
   for (const t of topics) {
     try {
-      validateTopicName(t.name);
+      const internal = t.name === CONSUMER_OFFSETS_TOPIC;
+      validateTopicName(t.name, internal);
+      // The brokers create it when a group first needs it; it must be compacted, whoever creates it.
+      if (internal && t.configs?.['cleanup.policy'] !== 'compact') throw new CairnError(ErrorCode.INVALID_CONFIG, `${t.name} must have cleanup.policy=compact`);
       if (seen.has(t.name)) throw new CairnError(ErrorCode.INVALID_REQUEST, `topic "${t.name}" appears twice in the request`);
       seen.add(t.name);
       if (names.has(t.name)) throw new CairnError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${t.name}" already exists`);

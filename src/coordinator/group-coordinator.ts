@@ -170,9 +170,10 @@ export class GroupCoordinator {
     );
   }
 
-  commitOffsets(req: OffsetCommitRequest, nowMs: number): CoordinatorResult<OffsetCommitResponse> {
+  /** `wallMs` (an integer, wall-clock time) is recorded as the commit's timestamp. */
+  commitOffsets(req: OffsetCommitRequest, wallMs: number): CoordinatorResult<OffsetCommitResponse> {
     return this.run(
-      (emit) => this.doCommit(req, nowMs, emit),
+      (emit) => this.doCommit(req, wallMs, emit),
       (err) => ({ ...errorOf(err), results: [] }),
     );
   }
@@ -422,7 +423,7 @@ export class GroupCoordinator {
 
   // ---- offsets ----
 
-  private doCommit(req: OffsetCommitRequest, nowMs: number, emit: (r: GroupRecord) => void): OffsetCommitResponse {
+  private doCommit(req: OffsetCommitRequest, wallMs: number, emit: (r: GroupRecord) => void): OffsetCommitResponse {
     checkName(req.groupId, ErrorCode.INVALID_GROUP_ID, 'group id');
     const g = this.state.groups.get(req.groupId);
     if (req.memberEpoch < 0) {
@@ -439,7 +440,7 @@ export class GroupCoordinator {
       if (!Number.isSafeInteger(o.offset) || o.offset < 0) return result(ErrorCode.INVALID_REQUEST, `offset ${o.offset} is not valid`);
       if (Buffer.byteLength(o.metadata, 'utf8') > this.config.offsetMetadataMaxBytes)
         return result(ErrorCode.OFFSET_METADATA_TOO_LARGE, `metadata is over offset.metadata.max.bytes ${this.config.offsetMetadataMaxBytes}`);
-      emit({ kind: 'offset', groupId: req.groupId, topic: o.topic, partition: o.partition, value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: nowMs } });
+      emit({ kind: 'offset', groupId: req.groupId, topic: o.topic, partition: o.partition, value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: wallMs } });
       return result(ErrorCode.NONE);
     });
     return { errorCode: ErrorCode.NONE, errorMessage: '', results };

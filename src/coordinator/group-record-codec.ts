@@ -2,9 +2,6 @@ import { CairnError, ErrorCode } from '../common';
 import type { CommittedOffset, GroupRecord, MemberAssignment, MemberSubscription } from './group-state';
 import { canonical, type TopicPartitions } from './topic-partitions';
 
-/** The internal topic that holds every group's records and committed offsets (compacted). */
-export const OFFSETS_TOPIC = '__consumer_offsets';
-
 /** The version written first in every key and value; a reader refuses versions it does not know. */
 const VERSION = 1;
 

@@ -298,3 +298,120 @@ export interface ReplicaFetchResponse {
   correlationId: number;
   results: ReplicaFetchResult[];
 }
+
+// ---- consumer groups (cairn.proto Broker.FindCoordinator … DeleteGroups) ----
+
+/** Partitions by topic on the wire; a field of this type that is null was absent ("unchanged" or "all"). */
+export interface PartitionSet {
+  topics: { topic: string; partitions: number[] }[];
+}
+
+export interface FindCoordinatorRequest {
+  key: string;
+}
+
+export interface FindCoordinatorResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  nodeId: number;
+  host: string;
+  port: number;
+}
+
+export interface ConsumerGroupHeartbeatRequest {
+  groupId: string;
+  memberId: string;
+  memberEpoch: number;
+  instanceId: string;
+  rebalanceTimeoutMs: number;
+  subscribedTopicNames: { names: string[] } | null;
+  serverAssignor: string;
+  owned: PartitionSet | null;
+  clientId: string;
+}
+
+export interface ConsumerGroupHeartbeatResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  memberId: string;
+  memberEpoch: number;
+  heartbeatIntervalMs: number;
+  assignment: PartitionSet | null;
+}
+
+export interface OffsetCommitRequest {
+  groupId: string;
+  memberId: string;
+  memberEpoch: number;
+  offsets: { topic: string; partition: number; offset: number; leaderEpoch: number; metadata: string }[];
+}
+
+export interface GroupPartitionResult {
+  topic: string;
+  partition: number;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+}
+
+export interface OffsetCommitResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  results: GroupPartitionResult[];
+}
+
+export interface OffsetFetchRequest {
+  groupId: string;
+  partitions: PartitionSet | null;
+}
+
+export interface CommittedOffsetInfo {
+  topic: string;
+  partition: number;
+  offset: number;
+  leaderEpoch: number;
+  metadata: string;
+}
+
+export interface OffsetFetchResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  offsets: CommittedOffsetInfo[];
+}
+
+export interface ListGroupsResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  groups: { groupId: string; state: string; members: number }[];
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  instanceId: string;
+  clientId: string;
+  clientHost: string;
+  memberEpoch: number;
+  state: string;
+  subscribedTopics: string[];
+  assigned: PartitionSet;
+  pendingRevocation: PartitionSet;
+  target: PartitionSet;
+}
+
+export interface DescribedGroup {
+  groupId: string;
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  state: string;
+  groupEpoch: number;
+  assignmentEpoch: number;
+  members: GroupMemberDescription[];
+  offsets: CommittedOffsetInfo[];
+}
+
+export interface DescribeGroupsResponse {
+  groups: DescribedGroup[];
+}
+
+export interface DeleteGroupsResponse {
+  results: { groupId: string; errorCode: ErrorCode; errorMessage?: string }[];
+}

@@ -1,8 +1,21 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode, type Logger } from '../common';
 import type { ProducerIdManager } from '../controller';
+import type { GroupCoordinatorShell } from '../coordinator/io';
 import { type MetadataImage, NO_LEADER } from '../metadata';
-import type { FetchRequest, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, TopicMetadata } from '../protocol';
+import type {
+  ConsumerGroupHeartbeatRequest,
+  FetchRequest,
+  FindCoordinatorRequest,
+  InitProducerIdRequest,
+  InitProducerIdResponse,
+  MetadataRequest,
+  MetadataResponse,
+  OffsetCommitRequest,
+  OffsetFetchRequest,
+  ProduceRequest,
+  TopicMetadata,
+} from '../protocol';
 import type { FetchHandler } from './fetch-handler';
 import { bidi, unary } from './grpc-util';
 import type { ProduceHandler } from './produce-handler';
@@ -15,6 +28,8 @@ export interface BrokerServiceDeps {
   controllerId: () => number;
   /** Producer ids for InitProducerId, from blocks the controller allocates. */
   producerIds: ProducerIdManager;
+  /** The group coordinators of the `__consumer_offsets` partitions this broker leads. */
+  groups: GroupCoordinatorShell;
   /** Refuses new work while the node shuts down. */
   acceptingRequests: () => boolean;
 }
@@ -104,5 +119,18 @@ export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplemen
     FetchStream: bidi(d.logger, (req: FetchRequest, cancelled) => fetch(req, cancelled)),
     InitProducerId: unary(d.logger, (req: InitProducerIdRequest) => initProducerId(d.producerIds, req)),
     ListOffsets: unary(d.logger, (req: Parameters<FetchHandler['listOffsets']>[0]) => d.fetch.listOffsets(req)),
+    FindCoordinator: unary(d.logger, (req: FindCoordinatorRequest) => d.groups.findCoordinator(req.key)),
+    ConsumerGroupHeartbeat: unary(d.logger, (req: ConsumerGroupHeartbeatRequest, call) => d.groups.heartbeat(req, peerHost(call.getPeer()))),
+    OffsetCommit: unary(d.logger, (req: OffsetCommitRequest) => d.groups.commitOffsets(req)),
+    OffsetFetch: unary(d.logger, (req: OffsetFetchRequest) => d.groups.fetchOffsets(req)),
+    ListGroups: unary(d.logger, () => d.groups.listGroups()),
+    DescribeGroups: unary(d.logger, (req: { groupIds: string[] }) => d.groups.describeGroups(req.groupIds)),
+    DeleteGroups: unary(d.logger, (req: { groupIds: string[] }) => d.groups.deleteGroups(req.groupIds)),
   };
+}
+
+/** "ipv4:127.0.0.1:50312" → "127.0.0.1" (the client host a group member is described with). */
+function peerHost(peer: string): string {
+  const m = /^(?:ipv[46]:)?\[?(.*?)\]?:\d+$/.exec(peer);
+  return m ? m[1]! : peer;
 }

@@ -53,6 +53,10 @@ export interface NodeConfig {
   autoLeaderRebalance: boolean;
   leaderImbalanceCheckIntervalMs: number;
   logRetentionCheckIntervalMs: number;
+  offsetsTopicPartitions: number;
+  offsetsTopicReplicationFactor: number;
+  groupSessionTimeoutMs: number;
+  groupHeartbeatIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -115,6 +119,10 @@ export const KEYS: Record<string, string> = {
   'auto.leader.rebalance.enable': 'move leadership back to preferred replicas',
   'leader.imbalance.check.interval.seconds': 'how often preferred leaders are checked',
   'log.retention.check.interval.ms': 'how often retention and compaction run',
+  'offsets.topic.num.partitions': 'partitions of __consumer_offsets, made when a group first needs it',
+  'offsets.topic.replication.factor': 'replication factor of __consumer_offsets (-1: min(3, brokers))',
+  'group.consumer.session.timeout.ms': 'a consumer group member not heard from for this long is removed',
+  'group.consumer.heartbeat.interval.ms': 'how often consumer group members are told to heartbeat',
 };
 
 const LOG_DEFAULT_KEYS: Record<string, string> = {
@@ -188,6 +196,12 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   if (policy !== 'fsync' && policy !== 'interval') throw new ConfigError(`log.flush.policy: fsync or interval, not "${policy}"`);
   const maxPartitions = int(props, 'max.partitions', DEFAULT_MAX_PARTITIONS);
   if (maxPartitions < 1) throw new ConfigError(`max.partitions: expected at least 1, got ${maxPartitions}`);
+  for (const key of ['offsets.topic.num.partitions', 'group.consumer.session.timeout.ms', 'group.consumer.heartbeat.interval.ms']) {
+    if (int(props, key, 1) < 1) throw new ConfigError(`${key}: expected at least 1, got ${props[key]}`);
+  }
+  if (int(props, 'group.consumer.heartbeat.interval.ms', 5_000) >= int(props, 'group.consumer.session.timeout.ms', 45_000)) {
+    throw new ConfigError('group.consumer.heartbeat.interval.ms must be below group.consumer.session.timeout.ms');
+  }
   const logDefaults: Record<string, string> = {};
   for (const [key, topicKey] of Object.entries(LOG_DEFAULT_KEYS)) if (props[key] !== undefined) logDefaults[topicKey] = props[key]!;
   return {
@@ -216,6 +230,10 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     autoLeaderRebalance: (props['auto.leader.rebalance.enable'] ?? 'true') === 'true',
     leaderImbalanceCheckIntervalMs: int(props, 'leader.imbalance.check.interval.seconds', 300) * 1000,
     logRetentionCheckIntervalMs: int(props, 'log.retention.check.interval.ms', 30_000),
+    offsetsTopicPartitions: int(props, 'offsets.topic.num.partitions', 16),
+    offsetsTopicReplicationFactor: int(props, 'offsets.topic.replication.factor', -1),
+    groupSessionTimeoutMs: int(props, 'group.consumer.session.timeout.ms', 45_000),
+    groupHeartbeatIntervalMs: int(props, 'group.consumer.heartbeat.interval.ms', 5_000),
   };
 }
 

@@ -3,10 +3,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, systemClock, systemTimers } from '../common/io';
-import { CairnError, type Clock, DEFAULT_LOG_CONFIG, ErrorCode, type Logger, resolveLogConfig, validateTopicConfigs } from '../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, DEFAULT_LOG_CONFIG, ErrorCode, type Logger, resolveLogConfig, validateTopicConfigs } from '../common';
 import { MetadataFetchTransport } from '../metadata/io';
 import { type MetadataLog, MetadataPublisher } from '../metadata';
 import { type AllocateProducerIdsResponse, ProducerIdManager } from '../controller';
+import { DEFAULT_GROUP_COORDINATOR_CONFIG } from '../coordinator';
+import { GroupCoordinatorShell } from '../coordinator/io';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/io';
 import { RaftDriver } from '../raft/io';
 import { GrpcReplicaFetchTransport, ReplicaManager } from '../replication/io';
@@ -45,6 +47,7 @@ export class CairnNode {
   private fetchTransport: MetadataFetchTransport | null = null;
   private replicas: ReplicaManager | null = null;
   private producerIds: ProducerIdManager | null = null;
+  private groups: GroupCoordinatorShell | null = null;
   private lifecycle: BrokerLifecycle | null = null;
   private controllers: ControllerClient;
   private accepting = false;
@@ -152,6 +155,19 @@ export class CairnNode {
       this.replicas = rm;
       // The replica manager acts on an image only once this incarnation's registration is in it (ReplicaCore.admitImage).
       this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
+      const groups = new GroupCoordinatorShell({
+        nodeId: c.nodeId,
+        replicas: rm,
+        image: () => this.publisher.image,
+        createOffsetsTopic: () => this.createOffsetsTopic(),
+        config: { ...DEFAULT_GROUP_COORDINATOR_CONFIG, sessionTimeoutMs: c.groupSessionTimeoutMs, heartbeatIntervalMs: c.groupHeartbeatIntervalMs },
+        clock: this.clock,
+        timers: systemTimers,
+        logger: this.logger,
+      });
+      this.groups = groups;
+      // After the replica manager: the coordinators follow the leaderships it just took or gave up.
+      this.publisher.addListener((image) => groups.onImage(image));
     }
     this.metadataLog.subscribe(this.publisher);
 
@@ -174,6 +190,7 @@ export class CairnNode {
           logger: this.logger,
           produce: new ProduceHandler(this.replicas, this.clock, this.logger),
           producerIds,
+          groups: this.groups!,
           fetch: new FetchHandler(this.replicas, this.clock, this.logger),
           image,
           controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
@@ -302,6 +319,17 @@ export class CairnNode {
     }
   }
 
+  /** Asks the controller for `__consumer_offsets`, compacted; it existing already is fine. */
+  private async createOffsetsTopic(): Promise<void> {
+    const c = this.config;
+    const res = await this.adminChannel()(false).createTopics({
+      topics: [{ name: CONSUMER_OFFSETS_TOPIC, numPartitions: c.offsetsTopicPartitions, replicationFactor: c.offsetsTopicReplicationFactor, configs: { 'cleanup.policy': 'compact' } }],
+    });
+    const r = res.results[0];
+    if (r && r.errorCode !== ErrorCode.NONE && r.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(r.errorCode, r.errorMessage || `creating ${CONSUMER_OFFSETS_TOPIC} failed`);
+    this.logger.info({ topic: CONSUMER_OFFSETS_TOPIC, partitions: c.offsetsTopicPartitions }, 'offsets topic requested');
+  }
+
   /** Admin calls run at the local controller when it is active, and are forwarded to the active one otherwise. */
   private adminChannel(): (forwarded: boolean) => ControllerChannel {
     return (forwarded) => {
@@ -390,6 +418,7 @@ export class CairnNode {
           }),
       ),
     );
+    this.groups?.close();
     await this.replicas?.close();
     await this.logs?.close();
     await this.controllerRole?.close();

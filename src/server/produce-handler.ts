@@ -1,4 +1,4 @@
-import { CairnError, type Clock, ErrorCode, invariant, isCompacted, type Logger } from '../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, invariant, isCompacted, type Logger } from '../common';
 import {
   batchAttributes,
   checkInflatedBatch,
@@ -63,6 +63,8 @@ export class ProduceHandler {
 
   private async producePartition(data: PartitionProduceData, acks: number, timeoutMs: number): Promise<PartitionProduceResult> {
     try {
+      // Its records are the group coordinators' alone (Kafka refuses produce to internal topics too).
+      if (data.topic === CONSUMER_OFFSETS_TOPIC) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `${data.topic} is internal: clients cannot produce to it`);
       const p = this.replicas.lookup(data.topic, data.partition);
       const config = p.log.config;
       const now = this.clock.wallMs(); // record timestamps (LogAppendTime) and segment roll times

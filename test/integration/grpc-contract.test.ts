@@ -90,7 +90,22 @@ describe('server reflection', () => {
     expect(names).toEqual(['cairn.v1.Admin', 'cairn.v1.Broker', 'cairn.v1.Controller', 'cairn.v1.Raft', 'cairn.v1.Replica', 'grpc.health.v1.Health']);
     // describe: the file that holds each service, with its dependencies, is enough to call it.
     const expectations: Record<string, string[]> = {
-      'cairn.v1.Broker': ['Metadata', 'Produce', 'ProduceStream', 'Fetch', 'FetchStream', 'ListOffsets', 'InitProducerId'],
+      'cairn.v1.Broker': [
+        'Metadata',
+        'Produce',
+        'ProduceStream',
+        'Fetch',
+        'FetchStream',
+        'ListOffsets',
+        'InitProducerId',
+        'FindCoordinator',
+        'ConsumerGroupHeartbeat',
+        'OffsetCommit',
+        'OffsetFetch',
+        'ListGroups',
+        'DescribeGroups',
+        'DeleteGroups',
+      ],
       'cairn.v1.Admin': ['CreateTopics', 'DeleteTopics', 'ListTopics', 'DescribeTopics', 'AlterConfigs', 'AlterPartitionReassignments', 'DescribeQuorum', 'ElectLeaders'],
       'cairn.v1.Raft': ['Send'],
       'grpc.health.v1.Health': ['Check', 'Watch', 'List'],

@@ -1,0 +1,2 @@
+/** The coordinator layer's shell: the group coordinators of the `__consumer_offsets` partitions this broker leads. */
+export * from './group-coordinator-shell';
