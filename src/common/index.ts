@@ -6,3 +6,5 @@ export * from './logger';
 export * from './random';
 export * from './timers';
 export * from './types';
+export * as TopicPartitionSets from './topic-partitions';
+export type { TopicPartitions } from './topic-partitions';

@@ -1,4 +1,6 @@
-import { canonical, pairsOf, type TopicPartitions } from './topic-partitions';
+import { TopicPartitionSets, type TopicPartitions } from '../common';
+
+const { canonical, pairsOf } = TopicPartitionSets;
 
 /** A member as an assignor sees it: what it subscribes to and its previous target (for stickiness). */
 export interface AssignmentMember {

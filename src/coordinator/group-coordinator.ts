@@ -1,8 +1,9 @@
-import { CairnError, ErrorCode, type Random } from '../common';
+import { CairnError, ErrorCode, type Random, TopicPartitionSets, type TopicPartitions } from '../common';
 import { ASSIGNORS, DEFAULT_ASSIGNOR, type AssignmentMember } from './assignors';
 import { type ConsumerGroup, type GroupRecord, GroupsState, type Member, type MemberAssignment, type MemberSubscription, offsetKey } from './group-state';
 import { reconcile } from './reconcile';
-import { equals, filter, has, isEmpty, NO_PARTITIONS, type TopicPartitions } from './topic-partitions';
+
+const { equals, filter, has, isEmpty, NO_PARTITIONS } = TopicPartitionSets;
 
 export interface GroupCoordinatorConfig {
   /** group.consumer.session.timeout.ms: a member not heard from for this long is removed. */

@@ -1,6 +1,7 @@
-import { CairnError, ErrorCode } from '../common';
+import { CairnError, ErrorCode, TopicPartitionSets, type TopicPartitions } from '../common';
 import type { CommittedOffset, GroupRecord, MemberAssignment, MemberSubscription } from './group-state';
-import { canonical, type TopicPartitions } from './topic-partitions';
+
+const { canonical } = TopicPartitionSets;
 
 /** The version written first in every key and value; a reader refuses versions it does not know. */
 const VERSION = 1;

@@ -1,5 +1,6 @@
-import { invariant } from '../common';
-import { NO_PARTITIONS, pairsOf, type TopicPartitions } from './topic-partitions';
+import { invariant, TopicPartitionSets, type TopicPartitions } from '../common';
+
+const { NO_PARTITIONS, pairsOf } = TopicPartitionSets;
 
 /**
  * Where a member is in moving to its target assignment (KIP-848's reconciliation):

@@ -3,6 +3,4 @@ export * from './assignors';
 export * from './group-coordinator';
 export * from './group-state';
 export * from './reconcile';
-export * as TopicPartitionSets from './topic-partitions';
-export type { TopicPartitions } from './topic-partitions';
 export * from './group-record-codec';

@@ -1,5 +1,7 @@
+import { TopicPartitionSets, type TopicPartitions } from '../common';
 import type { MemberAssignment } from './group-state';
-import { countOf, equals, filter, intersect, intersects, isEmpty, minus, NO_PARTITIONS, union, type TopicPartitions } from './topic-partitions';
+
+const { countOf, equals, filter, intersect, intersects, isEmpty, minus, NO_PARTITIONS, union } = TopicPartitionSets;
 
 /**
  * One step of a member towards its target assignment (KIP-848's CurrentAssignmentBuilder), the

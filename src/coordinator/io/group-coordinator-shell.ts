@@ -1,4 +1,4 @@
-import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type TimerHandle, type Timers } from '../../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type TimerHandle, type Timers, TopicPartitionSets, type TopicPartitions } from '../../common';
 import { type MetadataImage, NO_LEADER } from '../../metadata';
 import type {
   CommittedOffsetInfo,
@@ -16,17 +16,7 @@ import type {
 } from '../../protocol';
 import { batchIsControl, batchLastOffset, batchSize, decodeRecords, encodeBatch, validateBatches } from '../../record';
 import type { Partition, ReplicaManager } from '../../replication/io';
-import {
-  type CoordinatorResult,
-  decodeGroupRecord,
-  encodeGroupRecord,
-  type GroupCoordinatorConfig,
-  GroupCoordinator,
-  type GroupRecord,
-  offsetsPartitionFor,
-  TopicPartitionSets,
-  type TopicPartitions,
-} from '..';
+import { type CoordinatorResult, decodeGroupRecord, encodeGroupRecord, type GroupCoordinatorConfig, GroupCoordinator, type GroupRecord, offsetsPartitionFor } from '..';
 
 /** How often a loaded coordinator expires sessions and revocations. */
 const TICK_MS = 250;

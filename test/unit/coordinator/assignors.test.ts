@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRandom, type Random } from '../../../src/common';
-import { rangeAssignor, uniformAssignor, type AssignmentMember, type AssignmentSpec, type Assignor, type TopicPartitions } from '../../../src/coordinator';
-import { countOf, minus, pairsOf } from '../../../src/coordinator/topic-partitions';
+import { rangeAssignor, uniformAssignor, type AssignmentMember, type AssignmentSpec, type Assignor } from '../../../src/coordinator';
+import type { TopicPartitions } from '../../../src/common';
+import { countOf, minus, pairsOf } from '../../../src/common/topic-partitions';
 
 const TOPICS = ['a', 'b', 'c', 'd'];
 

@@ -8,9 +8,9 @@ import {
   LEAVE_GROUP_MEMBER_EPOCH,
   LEAVE_GROUP_STATIC_MEMBER_EPOCH,
   recordKey,
-  type TopicPartitions,
 } from '../../../src/coordinator';
-import { countOf, intersects } from '../../../src/coordinator/topic-partitions';
+import type { TopicPartitions } from '../../../src/common';
+import { countOf, intersects } from '../../../src/common/topic-partitions';
 
 const topics = { partitionCount: (t: string) => ({ orders: 6, audit: 2 })[t] };
 const config = { ...DEFAULT_GROUP_COORDINATOR_CONFIG, sessionTimeoutMs: 3000 };

@@ -26,9 +26,9 @@ import {
   type MemberAssignment,
   LEAVE_GROUP_STATIC_MEMBER_EPOCH,
   recordKey,
-  type TopicPartitions,
 } from '../../../src/coordinator';
-import { countOf, describe as describeTp, equals, intersects, isEmpty, minus, NO_PARTITIONS, pairsOf } from '../../../src/coordinator/topic-partitions';
+import type { TopicPartitions } from '../../../src/common';
+import { countOf, describe as describeTp, equals, intersects, isEmpty, minus, NO_PARTITIONS, pairsOf } from '../../../src/common/topic-partitions';
 
 export interface GroupSimOptions {
   seed: number;
