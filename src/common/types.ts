@@ -38,3 +38,9 @@ export function isSafeOffset(n: unknown): n is number {
 
 /** The internal topic of consumer groups' records and committed offsets (compacted; created by the brokers). */
 export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets';
+
+/** Member epochs with a meaning of their own in a consumer group heartbeat (KIP-848). */
+export const JOIN_GROUP_MEMBER_EPOCH = 0;
+export const LEAVE_GROUP_MEMBER_EPOCH = -1;
+/** A static member leaving for a while: its partitions wait for its return, until its session ends. */
+export const LEAVE_GROUP_STATIC_MEMBER_EPOCH = -2;

@@ -1,4 +1,4 @@
-import { CairnError, ErrorCode, type Random, TopicPartitionSets, type TopicPartitions } from '../common';
+import { CairnError, ErrorCode, type Random, TopicPartitionSets, type TopicPartitions, JOIN_GROUP_MEMBER_EPOCH, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH } from '../common';
 import { ASSIGNORS, DEFAULT_ASSIGNOR, type AssignmentMember } from './assignors';
 import { type ConsumerGroup, type GroupRecord, GroupsState, type Member, type MemberAssignment, type MemberSubscription, offsetKey } from './group-state';
 import { reconcile } from './reconcile';
@@ -27,12 +27,6 @@ export const DEFAULT_GROUP_COORDINATOR_CONFIG: GroupCoordinatorConfig = Object.f
 export interface TopicsView {
   partitionCount(topic: string): number | undefined;
 }
-
-/** Member epochs with a meaning of their own in a heartbeat (KIP-848). */
-export const JOIN_GROUP_MEMBER_EPOCH = 0;
-export const LEAVE_GROUP_MEMBER_EPOCH = -1;
-/** A static member leaving for a while: its partitions wait for its return, until its session ends. */
-export const LEAVE_GROUP_STATIC_MEMBER_EPOCH = -2;
 
 const MAX_NAME_LENGTH = 249;
 const MAX_SUBSCRIBED_TOPICS = 10_000;
@@ -65,6 +59,11 @@ export interface ConsumerHeartbeatResponse {
   memberId: string;
   memberEpoch: number;
   heartbeatIntervalMs: number;
+  /**
+   * The coordinator's session timeout (Cairn's addition to KIP-848's answer): the member must
+   * drop its partitions once no heartbeat of its has been answered for this long (docs/groups.md).
+   */
+  sessionTimeoutMs: number;
   /** The partitions the member may own now; null when what it reported already is that. */
   assignment: TopicPartitions | null;
 }
@@ -167,7 +166,14 @@ export class GroupCoordinator {
   heartbeat(req: ConsumerHeartbeatRequest, topics: TopicsView, nowMs: number): CoordinatorResult<ConsumerHeartbeatResponse> {
     return this.run(
       (emit) => this.doHeartbeat(req, topics, nowMs, emit),
-      (err) => ({ ...errorOf(err), memberId: req.memberId, memberEpoch: req.memberEpoch, heartbeatIntervalMs: this.config.heartbeatIntervalMs, assignment: null }),
+      (err) => ({
+        ...errorOf(err),
+        memberId: req.memberId,
+        memberEpoch: req.memberEpoch,
+        heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+        sessionTimeoutMs: this.config.sessionTimeoutMs,
+        assignment: null,
+      }),
     );
   }
 
@@ -339,6 +345,7 @@ export class GroupCoordinator {
       memberId,
       memberEpoch: after.memberEpoch,
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
       assignment: sendAssignment ? after.assigned : null,
     };
   }
@@ -367,7 +374,15 @@ export class GroupCoordinator {
       this.removeMember(g, m.memberId, emit);
       this.clearTimers(g.groupId, m.memberId);
     }
-    return { errorCode: ErrorCode.NONE, errorMessage: '', memberId: req.memberId, memberEpoch: req.memberEpoch, heartbeatIntervalMs: this.config.heartbeatIntervalMs, assignment: null };
+    return {
+      errorCode: ErrorCode.NONE,
+      errorMessage: '',
+      memberId: req.memberId,
+      memberEpoch: req.memberEpoch,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      assignment: null,
+    };
   }
 
   /** A static member's new instance takes the place of the one that left: same partitions, same epoch, no rebalance unless its subscription changed. */

@@ -336,6 +336,7 @@ export interface ConsumerGroupHeartbeatResponse {
   memberId: string;
   memberEpoch: number;
   heartbeatIntervalMs: number;
+  sessionTimeoutMs: number;
   assignment: PartitionSet | null;
 }
 

@@ -228,7 +228,14 @@ export class GroupCoordinatorShell {
       );
       return { ...res, assignment: res.assignment === null ? null : toWire(res.assignment) };
     } catch (err) {
-      return { ...refusal(err), memberId: req.memberId, memberEpoch: req.memberEpoch, heartbeatIntervalMs: this.o.config.heartbeatIntervalMs, assignment: null };
+      return {
+        ...refusal(err),
+        memberId: req.memberId,
+        memberEpoch: req.memberEpoch,
+        heartbeatIntervalMs: this.o.config.heartbeatIntervalMs,
+        sessionTimeoutMs: this.o.config.sessionTimeoutMs,
+        assignment: null,
+      };
     }
   }
 

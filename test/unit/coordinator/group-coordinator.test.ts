@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SeededRandom } from '../../../src/common';
-import {
-  type ConsumerHeartbeatRequest,
-  DEFAULT_GROUP_COORDINATOR_CONFIG,
-  GroupCoordinator,
-  type GroupRecord,
-  LEAVE_GROUP_MEMBER_EPOCH,
-  LEAVE_GROUP_STATIC_MEMBER_EPOCH,
-  recordKey,
-} from '../../../src/coordinator';
-import type { TopicPartitions } from '../../../src/common';
+import { type ConsumerHeartbeatRequest, DEFAULT_GROUP_COORDINATOR_CONFIG, GroupCoordinator, type GroupRecord, recordKey } from '../../../src/coordinator';
+import { LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, type TopicPartitions } from '../../../src/common';
 import { countOf, intersects } from '../../../src/common/topic-partitions';
 
 const topics = { partitionCount: (t: string) => ({ orders: 6, audit: 2 })[t] };

@@ -16,19 +16,11 @@
  * After the faults stop: the group settles — every partition of a subscribed topic consumed by
  * exactly one member, the coordinator's view equal to the members', counts within one.
  */
+import { GroupMemberCore, type MemberEffect } from '../../../src/client/group-member';
 import { ErrorCode, SeededRandom, type Random } from '../../../src/common';
-import {
-  type ConsumerHeartbeatResponse,
-  GroupCoordinator,
-  type GroupCoordinatorConfig,
-  type GroupRecord,
-  LEAVE_GROUP_MEMBER_EPOCH,
-  type MemberAssignment,
-  LEAVE_GROUP_STATIC_MEMBER_EPOCH,
-  recordKey,
-} from '../../../src/coordinator';
+import { type ConsumerHeartbeatResponse, GroupCoordinator, type GroupCoordinatorConfig, type GroupRecord, type MemberAssignment, recordKey } from '../../../src/coordinator';
 import type { TopicPartitions } from '../../../src/common';
-import { countOf, describe as describeTp, equals, intersects, isEmpty, minus, NO_PARTITIONS, pairsOf } from '../../../src/common/topic-partitions';
+import { countOf, describe as describeTp, equals, NO_PARTITIONS, pairsOf } from '../../../src/common/topic-partitions';
 
 export interface GroupSimOptions {
   seed: number;
@@ -76,6 +68,8 @@ export interface GroupSimResult {
 }
 
 const GROUP = 'g';
+/** Errors a member may see: fencing and unknown member ids, a static member's id still in use. */
+const EXPECTED_ERRORS = new Set([ErrorCode.NONE, ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMBER_ID, ErrorCode.UNRELEASED_INSTANCE_ID]);
 const SESSION_MS = 3000;
 const HEARTBEAT_MS = 300;
 const REQUEST_TIMEOUT_MS = 600;
@@ -84,22 +78,22 @@ interface SimMember {
   name: string;
   incarnation: number;
   instanceId: string | null;
-  memberId: string;
-  epoch: number;
-  topics: string[];
   rebalanceTimeoutMs: number;
-  owned: TopicPartitions;
-  /**
-   * Partitions the member is giving up, the assignment it takes once done, and the send time of
-   * its last answered heartbeat before the one whose answer asked for this: the coordinator asked
-   * later than that, so its rebalance deadline is later than `anchor` + the rebalance timeout.
-   */
-  revoking: { partitions: TopicPartitions; then: TopicPartitions; doneAt: number; anchor: number; done: boolean } | null;
-  lastSuccessSentAt: number;
-  inFlight: number | null;
+  /** The client's member core of this incarnation (src/client/group-member.ts). */
+  core: GroupMemberCore;
+  /** When the revocation handler in progress finishes (the simulated slow handler), or null. */
+  revokeDoneAt: number | null;
   crashed: boolean;
   pausedUntil: number;
-  leaving: boolean;
+  /** The times deadline timers are set for. */
+  deadlineTimers: Set<number>;
+}
+
+/** The seeded client bug: a member that never applies its own deadlines. */
+class IgnoresDeadlines extends GroupMemberCore {
+  override checkDeadlines(): MemberEffect[] {
+    return [];
+  }
 }
 
 export function runGroupSim(o: GroupSimOptions): GroupSimResult {
@@ -125,148 +119,114 @@ export function runGroupSim(o: GroupSimOptions): GroupSimResult {
   };
   const pickTopics = () => (r.bool(0.7) ? ['orders', 'clicks'] : r.shuffle(Object.keys(topics)).slice(0, r.int(1, 3)).sort());
 
+  const newCore = (name: string, incarnation: number, instanceId: string | null, rebalanceTimeoutMs: number, subscribed: readonly string[]) => {
+    const Core = o.bug === 'clientIgnoresDeadlines' ? IgnoresDeadlines : GroupMemberCore;
+    // A new process names itself (KIP-1082), so a join retried after a lost answer is the same member.
+    const core = new Core({ groupId: GROUP, memberId: `${name}.${incarnation}`, instanceId, rebalanceTimeoutMs, serverAssignor: null, clientId: name }, now);
+    core.subscribe(subscribed);
+    return core;
+  };
   const members: SimMember[] = [];
   for (let i = 0; i < (o.members ?? 4); i++) {
+    const instanceId = r.bool(0.4) ? `host-${i}` : null;
+    const rebalanceTimeoutMs = r.pick([2000, 6000]);
     members.push({
       name: `c${i}`,
       incarnation: 0,
-      instanceId: r.bool(0.4) ? `host-${i}` : null,
-      memberId: `c${i}.0`,
-      epoch: 0,
-      topics: ['orders', 'clicks'],
-      rebalanceTimeoutMs: r.pick([2000, 6000]),
-      owned: NO_PARTITIONS,
-      revoking: null,
-      lastSuccessSentAt: 0,
-      inFlight: null,
+      instanceId,
+      rebalanceTimeoutMs,
+      core: newCore(`c${i}`, 0, instanceId, rebalanceTimeoutMs, ['orders', 'clicks']),
+      revokeDoneAt: null,
       crashed: false,
       pausedUntil: 0,
-      leaving: false,
+      deadlineTimers: new Set(),
     });
   }
 
   const running = (m: SimMember) => !m.crashed && m.pausedUntil <= now;
 
+  /** Carries out what the member core asks of its shell. */
+  const apply = (m: SimMember, effects: MemberEffect[]) => {
+    for (const e of effects) {
+      if (e.kind === 'lost') {
+        note(`${m.name} loses [${describeTp(e.partitions)}]: ${e.reason}`);
+        m.revokeDoneAt = null;
+      } else if (e.kind === 'revoke' && m.revokeDoneAt === null) {
+        // The handler gives them up after a while; sometimes longer than it may take.
+        const slow = r.bool(0.05) ? m.rebalanceTimeoutMs + r.int(0, 2000) : r.int(0, 400);
+        m.revokeDoneAt = now + slow;
+        note(`${m.name} revoking [${describeTp(e.partitions)}] until ${m.revokeDoneAt}`);
+        const incarnation = m.incarnation;
+        at(m.revokeDoneAt, () => finishRevocation(m, incarnation));
+      } else if (e.kind === 'left') restart(m, r.int(100, 2000));
+    }
+    // A timer at the member's next deadline, unless one is set for then already.
+    const deadline = m.core.nextDeadline();
+    if (deadline > now && deadline < Infinity && !m.deadlineTimers.has(deadline)) {
+      m.deadlineTimers.add(deadline);
+      at(deadline, () => {
+        m.deadlineTimers.delete(deadline);
+        enforceDeadlines(m);
+      });
+    }
+  };
+
   /** The member's own deadlines: what it must give up by now. */
   const enforceDeadlines = (m: SimMember) => {
-    if (!running(m) || o.bug === 'clientIgnoresDeadlines') return;
-    if (!isEmpty(m.owned) && now >= m.lastSuccessSentAt + Math.min(SESSION_MS, m.rebalanceTimeoutMs) - 1) lose(m);
-    else if (m.revoking && now >= m.revoking.anchor + m.rebalanceTimeoutMs - 1) lose(m);
-  };
-  const lose = (m: SimMember) => {
-    note(`${m.name} loses [${describeTp(m.owned)}]`);
-    m.owned = NO_PARTITIONS;
-    m.revoking = null;
-    m.epoch = 0;
-    // An answer to a heartbeat sent before this must not hand anything back: it is ignored.
-    m.inFlight = null;
+    if (running(m)) apply(m, m.core.checkDeadlines(now));
   };
 
   const sendHeartbeat = (m: SimMember) => {
     enforceDeadlines(m);
-    if (!running(m) || m.inFlight !== null) return;
-    const sentAt = now;
-    const id = seq;
-    m.inFlight = id;
+    if (!running(m)) return;
+    const hb = m.core.heartbeat(now);
+    if (hb === null) return;
     const incarnation = m.incarnation;
-    const leaving = m.leaving;
-    const req = {
-      groupId: GROUP,
-      memberId: m.memberId,
-      memberEpoch: leaving ? (m.instanceId !== null ? LEAVE_GROUP_STATIC_MEMBER_EPOCH : LEAVE_GROUP_MEMBER_EPOCH) : m.epoch,
-      instanceId: m.instanceId,
-      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
-      subscribedTopicNames: m.topics,
-      serverAssignor: null,
-      ownedPartitions: m.epoch === 0 ? NO_PARTITIONS : m.owned,
-      clientId: m.name,
-      clientHost: '127.0.0.1',
-    };
     heartbeats++;
-    // Request timeout: try again (the same epoch and owned partitions) if nothing came back.
+    // Request timeout: the next heartbeat may go (the same epoch and owned partitions) if nothing came back.
     at(now + REQUEST_TIMEOUT_MS, () => {
-      if (m.inFlight === id && m.incarnation === incarnation) m.inFlight = null;
+      if (m.incarnation === incarnation) m.core.onNoAnswer(hb.id);
     });
     if (r.bool(lossRate)) return;
     at(now + r.int(0, 40), () => {
-      const { records, response } = coordinator.heartbeat(req, view, now);
+      const { records, response } = coordinator.heartbeat({ ...hb.request, clientHost: '127.0.0.1' }, view, now);
       log.push(...records);
       note(
-        `${m.name} hb epoch ${req.memberEpoch} owned [${describeTp(req.ownedPartitions)}] -> ${response.errorCode} epoch ${response.memberEpoch} assignment ${response.assignment ? `[${describeTp(response.assignment)}]` : '-'}`,
+        `${m.name} hb epoch ${hb.request.memberEpoch} owned [${describeTp(hb.request.ownedPartitions)}] -> ${response.errorCode} epoch ${response.memberEpoch} assignment ${response.assignment ? `[${describeTp(response.assignment)}]` : '-'}`,
       );
       if (r.bool(lossRate)) return;
-      at(now + r.int(0, 40), () => onResponse(m, incarnation, id, sentAt, leaving, req.ownedPartitions, response));
+      at(now + r.int(0, 40), () => onResponse(m, incarnation, hb.id, response));
     });
   };
 
-  const onResponse = (m: SimMember, incarnation: number, id: number, sentAt: number, leaving: boolean, reported: TopicPartitions, res: ConsumerHeartbeatResponse) => {
-    if (m.incarnation !== incarnation || m.inFlight !== id || !running(m)) return;
-    m.inFlight = null;
-    if (leaving) {
-      if (res.errorCode === ErrorCode.NONE || res.errorCode === ErrorCode.UNKNOWN_MEMBER_ID) restart(m, r.int(100, 2000));
-      return;
-    }
-    if (res.errorCode === ErrorCode.FENCED_MEMBER_EPOCH || res.errorCode === ErrorCode.UNKNOWN_MEMBER_ID) {
-      lose(m);
-      return;
-    }
-    // A static member's last process crashed without leaving: its session has to end first.
-    if (res.errorCode === ErrorCode.UNRELEASED_INSTANCE_ID && m.epoch === 0) return;
-    if (res.errorCode !== ErrorCode.NONE) {
-      violations.push(`t=${now} ${m.name}: unexpected heartbeat error ${res.errorCode} ${res.errorMessage}`);
-      return;
-    }
-    note(`${m.name} answer to ${sentAt}: epoch ${res.memberEpoch} assignment ${res.assignment ? `[${describeTp(res.assignment)}]` : '-'}`);
-    m.memberId = res.memberId;
-    m.epoch = res.memberEpoch;
-    const previousSuccess = m.lastSuccessSentAt;
-    m.lastSuccessSentAt = sentAt;
-    at(sentAt + Math.min(SESSION_MS, m.rebalanceTimeoutMs) - 1, () => enforceDeadlines(m));
-    // A revocation is over for the coordinator only once it has heard that it is done locally.
-    if (m.revoking?.done && !intersects(reported, m.revoking.partitions) && (res.assignment === null || isEmpty(minus(reported, res.assignment)))) m.revoking = null;
-    if (res.assignment !== null) {
-      const revoke = minus(m.owned, res.assignment);
-      if (isEmpty(revoke)) {
-        m.owned = res.assignment;
-        if (m.revoking && !m.revoking.done) m.revoking = null;
-      } else if (m.revoking && !m.revoking.done) {
-        m.revoking = { ...m.revoking, partitions: revoke, then: res.assignment };
-      } else {
-        // The handler gives them up after a while; sometimes longer than it may take.
-        const slow = r.bool(0.05) ? m.rebalanceTimeoutMs + r.int(0, 2000) : r.int(0, 400);
-        m.revoking = { partitions: revoke, then: res.assignment, doneAt: now + slow, anchor: previousSuccess, done: false };
-        note(`${m.name} revoking [${describeTp(revoke)}] until ${m.revoking.doneAt} (anchor ${previousSuccess})`);
-        at(m.revoking.doneAt, () => finishRevocation(m, incarnation));
-        at(previousSuccess + m.rebalanceTimeoutMs - 1, () => enforceDeadlines(m));
-      }
-    }
+  const onResponse = (m: SimMember, incarnation: number, id: number, res: ConsumerHeartbeatResponse) => {
+    if (m.incarnation !== incarnation || !running(m)) return;
+    if (!EXPECTED_ERRORS.has(res.errorCode)) violations.push(`t=${now} ${m.name}: unexpected heartbeat error ${res.errorCode} ${res.errorMessage}`);
+    apply(m, m.core.onAnswer(id, res));
   };
 
   const finishRevocation = (m: SimMember, incarnation: number) => {
-    if (m.incarnation !== incarnation || !m.revoking || m.revoking.done || m.revoking.doneAt > now) return;
+    if (m.incarnation !== incarnation || m.revokeDoneAt === null || m.revokeDoneAt > now) return;
     if (!running(m)) {
       at(m.pausedUntil, () => finishRevocation(m, incarnation));
       return;
     }
     enforceDeadlines(m);
-    if (!m.revoking) return;
-    m.owned = m.revoking.then;
-    m.revoking = { ...m.revoking, done: true };
-    note(`${m.name} revoked, owns [${describeTp(m.owned)}]`);
+    if (m.revokeDoneAt === null) return;
+    m.revokeDoneAt = null;
+    m.core.revocationDone();
+    note(`${m.name} revoked, owns [${describeTp(m.core.owned)}]`);
     sendHeartbeat(m);
   };
 
   const restart = (m: SimMember, afterMs: number) => {
     m.incarnation++;
     m.crashed = true;
-    lose(m);
-    m.inFlight = null;
-    m.leaving = false;
+    m.revokeDoneAt = null;
+    const subscribed = m.core.subscription;
     at(now + afterMs, () => {
       m.crashed = false;
-      // A new process names itself (KIP-1082), so a join retried after a lost answer is the same member; a static member keeps its instance id.
-      m.memberId = `${m.name}.${m.incarnation}`;
-      m.lastSuccessSentAt = now;
+      m.core = newCore(m.name, m.incarnation, m.instanceId, m.rebalanceTimeoutMs, subscribed);
       sendHeartbeat(m);
     });
   };
@@ -277,7 +237,7 @@ export function runGroupSim(o: GroupSimOptions): GroupSimResult {
       if (!running(m)) continue;
       // A member applies its deadlines before it consumes anything (a real one checks before each poll).
       enforceDeadlines(m);
-      for (const [t, p] of pairsOf(m.owned)) {
+      for (const [t, p] of pairsOf(m.core.owned)) {
         const k = `${t}-${p}`;
         const other = owners.get(k);
         if (other !== undefined) violations.push(`t=${now} ${k} consumed by ${other} and ${m.name}`);
@@ -289,7 +249,7 @@ export function runGroupSim(o: GroupSimOptions): GroupSimResult {
   // Heartbeat loops and coordinator ticks.
   for (const m of members) {
     const loop = () => {
-      if (running(m) && !m.leaving) sendHeartbeat(m);
+      if (running(m)) sendHeartbeat(m);
       at(now + HEARTBEAT_MS, loop);
     };
     at(r.int(0, HEARTBEAT_MS), loop);
@@ -313,13 +273,12 @@ export function runGroupSim(o: GroupSimOptions): GroupSimResult {
         m.pausedUntil = now + r.int(100, SESSION_MS * 2);
         note(`${m.name} paused until ${m.pausedUntil}`);
         at(m.pausedUntil, () => enforceDeadlines(m));
-      } else if (roll < 0.4 && running(m) && !m.crashed) {
-        // A clean leave: give everything up first.
-        lose(m);
-        m.leaving = true;
-        m.inFlight = null;
+      } else if (roll < 0.4 && running(m)) {
+        // A clean leave: everything is given up first, then the leave goes.
+        note(`${m.name} leaves, giving up [${describeTp(m.core.leave())}]`);
+        m.revokeDoneAt = null;
         sendHeartbeat(m);
-      } else if (roll < 0.5) m.topics = pickTopics();
+      } else if (roll < 0.5) m.core.subscribe(pickTopics());
       else if (roll < 0.55) topics[r.pick(Object.keys(topics))]! += r.int(1, 3);
       else if (roll < 0.65) {
         failovers++;
@@ -331,11 +290,14 @@ export function runGroupSim(o: GroupSimOptions): GroupSimResult {
   at(faultMs, () => {
     lossRate = 0;
     for (const m of members) {
-      if (m.leaving) m.leaving = false;
       if (m.crashed) continue;
       m.pausedUntil = Math.min(m.pausedUntil, now);
       enforceDeadlines(m);
-      if (m.revoking && !m.revoking.done) m.revoking.doneAt = Math.min(m.revoking.doneAt, now + 100);
+      if (m.revokeDoneAt !== null && m.revokeDoneAt > now + 100) {
+        m.revokeDoneAt = now + 100;
+        const incarnation = m.incarnation;
+        at(m.revokeDoneAt, () => finishRevocation(m, incarnation));
+      }
     }
   });
 
@@ -383,21 +345,21 @@ function checkSettled(c: GroupCoordinator, members: SimMember[], topics: Record<
   }
   if (d.state !== 'stable')
     violations.push(`settled: group state ${d.state}, epochs ${d.groupEpoch}/${d.assignmentEpoch}: ${JSON.stringify(d.members.map((m) => [m.memberId, m.memberEpoch, m.state]))}`);
-  const subscribed = new Set(live.flatMap((m) => m.topics));
+  const subscribed = new Set(live.flatMap((m) => m.core.subscription));
   const consumed = new Map<string, string>();
   for (const m of live) {
-    const described = d.members.find((x) => x.memberId === m.memberId);
-    if (!described) violations.push(`settled: ${m.name} (${m.memberId}) is not a member`);
-    else if (!equals(described.assigned, m.owned)) violations.push(`settled: ${m.name} consumes ${describeTp(m.owned)}, the coordinator says ${describeTp(described.assigned)}`);
-    for (const [t, p] of pairsOf(m.owned)) consumed.set(`${t}-${p}`, m.name);
+    const described = d.members.find((x) => x.memberId === m.core.settings.memberId);
+    if (!described) violations.push(`settled: ${m.name} (${m.core.settings.memberId}) is not a member`);
+    else if (!equals(described.assigned, m.core.owned)) violations.push(`settled: ${m.name} consumes ${describeTp(m.core.owned)}, the coordinator says ${describeTp(described.assigned)}`);
+    for (const [t, p] of pairsOf(m.core.owned)) consumed.set(`${t}-${p}`, m.name);
   }
   for (const t of subscribed) for (let p = 0; p < topics[t]!; p++) if (!consumed.has(`${t}-${p}`)) violations.push(`settled: ${t}-${p} is consumed by nobody`);
-  const homogeneous = new Set(live.map((m) => m.topics.join(','))).size === 1;
+  const homogeneous = new Set(live.map((m) => m.core.subscription.join(','))).size === 1;
   if (homogeneous && live.length > 0) {
-    const counts = live.map((m) => countOf(m.owned));
+    const counts = live.map((m) => countOf(m.core.owned));
     if (Math.max(...counts) - Math.min(...counts) > 1)
       violations.push(
-        `settled: unbalanced ${counts.join('/')}: ${JSON.stringify(d.members.map((x) => [x.memberId, x.subscribedTopics, x.target]))} ${JSON.stringify(live.map((m) => [m.name, m.topics]))}`,
+        `settled: unbalanced ${counts.join('/')}: ${JSON.stringify(d.members.map((x) => [x.memberId, x.subscribedTopics, x.target]))} ${JSON.stringify(live.map((m) => [m.name, m.core.subscription]))}`,
       );
   }
 }
