@@ -2,6 +2,7 @@ import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../com
 import { decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record';
 import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
+import { GroupMembership, type RebalanceListener } from './group-membership';
 import { backoffMs } from './retry';
 
 export interface ConsumerOptions extends ClientOptions {
@@ -17,6 +18,21 @@ export interface ConsumerOptions extends ClientOptions {
   maxPollRecords?: number;
   /** Bytes buffered per partition before prefetching pauses (bounded memory). */
   prefetchBytes?: number;
+  /** Join this consumer group with subscribe() (docs/groups.md); without it, assign() partitions yourself. */
+  groupId?: string;
+  /** group.instance.id: a static member, whose partitions wait for it across a restart (KIP-345). */
+  groupInstanceId?: string;
+  /** How long the member may take to give partitions up (Kafka's max.poll.interval.ms). */
+  rebalanceTimeoutMs?: number;
+  /** The server-side assignor to ask for: 'uniform' (the group's default) or 'range'. */
+  groupRemoteAssignor?: 'uniform' | 'range';
+  /** Commit positions every autoCommitIntervalMs, before giving partitions up, and on close (default true). */
+  enableAutoCommit?: boolean;
+  autoCommitIntervalMs?: number;
+  /** Partitions given to, taken from, or lost by this member. */
+  onAssigned?: RebalanceListener['onAssigned'];
+  onRevoked?: RebalanceListener['onRevoked'];
+  onLost?: RebalanceListener['onLost'];
 }
 
 export interface ConsumerRecord {
@@ -71,7 +87,9 @@ const EARLIEST = -2;
  */
 export class Consumer {
   readonly cluster: Cluster;
-  private readonly o: Required<Omit<ConsumerOptions, keyof ClientOptions>>;
+  private readonly o: Required<Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes'>>;
+  /** The group membership, with groupId. */
+  readonly group: GroupMembership | null;
   private readonly assigned = new Map<string, Assigned>();
   private readonly inflight = new Set<number>();
   private readonly dataWaiters: (() => void)[] = [];
@@ -90,30 +108,68 @@ export class Consumer {
       maxPollRecords: opts.maxPollRecords ?? 10_000,
       prefetchBytes: opts.prefetchBytes ?? 4 * 1024 * 1024,
     };
+    this.group =
+      opts.groupId === undefined
+        ? null
+        : new GroupMembership(
+            this.cluster,
+            {
+              add: (ps) => this.addPartitions(ps),
+              remove: (ps) => this.removePartitions(ps),
+              positions: () => [...this.assigned.values()].filter((a) => a.position !== null).map((a) => ({ topic: a.topic, partition: a.partition, offset: a.position! })),
+            },
+            {
+              groupId: opts.groupId,
+              instanceId: opts.groupInstanceId ?? null,
+              rebalanceTimeoutMs: opts.rebalanceTimeoutMs ?? 300_000,
+              serverAssignor: opts.groupRemoteAssignor ?? null,
+              clientId: 'cairn-consumer',
+              autoCommit: opts.enableAutoCommit ?? true,
+              autoCommitIntervalMs: opts.autoCommitIntervalMs ?? 5_000,
+              requestTimeoutMs: this.cluster.requestTimeoutMs,
+              onAssigned: opts.onAssigned,
+              onRevoked: opts.onRevoked,
+              onLost: opts.onLost,
+            },
+          );
+  }
+
+  /**
+   * Joins the group (options.groupId) for these topics, or for every topic matching the pattern
+   * (matched here against the cluster's topic list, every 10 s): the coordinator assigns this
+   * member its share, moved incrementally as members come and go.
+   */
+  subscribe(topics: readonly string[] | RegExp): void {
+    if (!this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'subscribe() needs the groupId option; assign() partitions without a group');
+    this.group.subscribe(topics);
+  }
+
+  /** Commits positions (default: every owned partition's) for the group, with this member's epoch. */
+  async commit(offsets?: { topic: string; partition: number; offset: number }[]): Promise<void> {
+    if (!this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'commit() needs the groupId option');
+    await this.group.commit(offsets);
+  }
+
+  /** The group's committed offsets of these partitions (-1: none). */
+  async committed(partitions: { topic: string; partition: number }[]): Promise<{ topic: string; partition: number; offset: number }[]> {
+    if (!this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'committed() needs the groupId option');
+    return (await this.group.committed(partitions)).map(({ topic, partition, offset }) => ({ topic, partition, offset }));
+  }
+
+  private addPartitions(partitions: { topic: string; partition: number; offset: number | undefined }[]): void {
+    for (const p of partitions) this.assigned.set(`${p.topic}\u0000${p.partition}`, newAssigned(p.topic, p.partition, p.offset));
+    this.kick();
+  }
+
+  private removePartitions(partitions: { topic: string; partition: number }[]): void {
+    for (const p of partitions) this.assigned.delete(`${p.topic}\u0000${p.partition}`);
   }
 
   /** Replaces the assignment. Partitions given an offset start there; others by autoOffsetReset. */
   assign(partitions: TopicPartitionOffset[]): void {
+    if (this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'a consumer with a groupId gets its partitions from the group: use subscribe()');
     this.assigned.clear();
-    for (const p of partitions) {
-      this.assigned.set(`${p.topic}\u0000${p.partition}`, {
-        topic: p.topic,
-        partition: p.partition,
-        position: p.offset ?? null,
-        fetchPosition: p.offset ?? null,
-        buffered: [],
-        bufferedBytes: 0,
-        decoded: [],
-        decodedNext: 0,
-        decodedEnd: 0,
-        highWatermark: -1,
-        paused: false,
-        generation: 0,
-        retryAtMs: 0,
-        failures: 0,
-        leaderEpoch: -1,
-      });
-    }
+    for (const p of partitions) this.assigned.set(`${p.topic}\u0000${p.partition}`, newAssigned(p.topic, p.partition, p.offset));
     this.kick();
   }
 
@@ -410,12 +466,35 @@ export class Consumer {
     }, ms);
   }
 
-  close(): void {
+  /** Stops; a group member first commits (with auto-commit), gives its partitions up and leaves the group. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.group) await this.group.close().catch(() => undefined);
     this.closed = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const w of this.dataWaiters.splice(0)) w();
     this.cluster.close();
   }
+}
+
+function newAssigned(topic: string, partition: number, offset: number | undefined): Assigned {
+  return {
+    topic,
+    partition,
+    position: offset ?? null,
+    fetchPosition: offset ?? null,
+    buffered: [],
+    bufferedBytes: 0,
+    decoded: [],
+    decodedNext: 0,
+    decodedEnd: 0,
+    highWatermark: -1,
+    paused: false,
+    generation: 0,
+    retryAtMs: 0,
+    failures: 0,
+    leaderEpoch: -1,
+  };
 }
 
 function dropBuffered(a: Assigned): void {

@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import { CairnError, type Clock, ErrorCode, isRetriable, TopicPartitionSets as tps, type TopicPartitions } from '../common';
+import { systemClock } from '../common/io';
+import type {
+  CommittedOffsetInfo,
+  ConsumerGroupHeartbeatRequest,
+  ConsumerGroupHeartbeatResponse,
+  FindCoordinatorResponse,
+  MetadataResponse,
+  OffsetCommitResponse,
+  OffsetFetchResponse,
+  PartitionSet,
+} from '../protocol';
+import type { Cluster } from './cluster';
+import { GroupMemberCore, type MemberEffect } from './group-member';
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** A group's callbacks, as Kafka's ConsumerRebalanceListener (they may be async; the member waits). */
+export interface RebalanceListener {
+  /** Partitions given to this member; it reads them from their committed offsets. */
+  onAssigned?: (partitions: TopicPartition[]) => void | Promise<void>;
+  /** Partitions it gives up (after their positions are committed when auto-commit is on). */
+  onRevoked?: (partitions: TopicPartition[]) => void | Promise<void>;
+  /** Partitions it lost without giving them up (fenced, or past a deadline): others may have them already. */
+  onLost?: (partitions: TopicPartition[]) => void | Promise<void>;
+}
+
+export interface GroupMembershipOptions extends RebalanceListener {
+  groupId: string;
+  instanceId: string | null;
+  rebalanceTimeoutMs: number;
+  serverAssignor: string | null;
+  clientId: string;
+  autoCommit: boolean;
+  autoCommitIntervalMs: number;
+  requestTimeoutMs: number;
+}
+
+/** What the membership asks of its consumer. */
+export interface MemberConsumer {
+  /** Starts fetching these; `offset` undefined: by autoOffsetReset. */
+  add(partitions: { topic: string; partition: number; offset: number | undefined }[]): void;
+  remove(partitions: TopicPartition[]): void;
+  /** Positions to commit: the next offset each owned partition would return. */
+  positions(): { topic: string; partition: number; offset: number }[];
+}
+
+const toList = (s: TopicPartitions): TopicPartition[] => [...tps.pairsOf(s)].map(([topic, partition]) => ({ topic, partition }));
+const toWire = (s: TopicPartitions): PartitionSet => ({ topics: Object.keys(s).map((topic) => ({ topic, partitions: [...s[topic]!] })) });
+const fromWire = (s: PartitionSet): TopicPartitions => tps.fromPairs((s.topics ?? []).flatMap((t) => t.partitions.map((p) => [t.topic, p] as const)));
+
+/**
+ * A Consumer's membership in a group (KIP-848; docs/groups.md): the shell around GroupMemberCore.
+ * It finds the coordinator, heartbeats on a timer of its own (not tied to poll, so a slow handler
+ * is not evicted while it heartbeats), carries out the core's effects on the consumer, commits
+ * offsets with the member epoch, and leaves on close.
+ */
+export class GroupMembership {
+  readonly core: GroupMemberCore;
+  private coordinator: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private nextHeartbeatAt = 0;
+  private closed = false;
+  /** Effects are carried out one at a time, in order. */
+  private effects: Promise<void> = Promise.resolve();
+  private regex: RegExp | null = null;
+  private nextCommitAt = 0;
+  private regexCheckedAt = -Infinity;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly consumer: MemberConsumer,
+    private readonly o: GroupMembershipOptions,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.core = new GroupMemberCore(
+      { groupId: o.groupId, memberId: randomUUID(), instanceId: o.instanceId, rebalanceTimeoutMs: o.rebalanceTimeoutMs, serverAssignor: o.serverAssignor, clientId: o.clientId },
+      clock.nowMs(),
+    );
+  }
+
+  /** Topic names, or a pattern matched against the cluster's topics here (never on the broker). */
+  subscribe(topics: readonly string[] | RegExp): void {
+    if (topics instanceof RegExp) {
+      this.regex = topics;
+      this.regexCheckedAt = -Infinity;
+    } else {
+      this.regex = null;
+      this.core.subscribe(topics);
+    }
+    this.nextHeartbeatAt = 0;
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.step(), delayMs);
+  }
+
+  /** One turn: deadlines, the pattern's topics, then a heartbeat if one is due. */
+  private async step(): Promise<void> {
+    this.timer = null;
+    if (this.closed) return;
+    const now = this.clock.nowMs();
+    this.run(this.core.checkDeadlines(now));
+    try {
+      if (this.regex && now - this.regexCheckedAt > 10_000) await this.resolvePattern(now);
+      if (now >= this.nextHeartbeatAt) await this.heartbeatOnce();
+      if (this.o.autoCommit && now >= this.nextCommitAt && this.core.epoch > 0) {
+        this.nextCommitAt = now + this.o.autoCommitIntervalMs;
+        void this.commit().catch(() => undefined);
+      }
+    } catch {
+      // The next turn tries again (the error is retriable, or the coordinator is looked up again).
+      this.coordinator = null;
+      this.nextHeartbeatAt = this.clock.nowMs() + this.cluster.backoff.retryBackoffMs;
+    }
+    const deadline = this.core.nextDeadline() - this.clock.nowMs();
+    const nextCommit = this.o.autoCommit ? this.nextCommitAt - this.clock.nowMs() : Infinity;
+    this.schedule(Math.max(0, Math.min(this.nextHeartbeatAt - this.clock.nowMs(), deadline, nextCommit, 1_000)));
+  }
+
+  private async resolvePattern(now: number): Promise<void> {
+    this.regexCheckedAt = now;
+    const address = this.cluster.brokerCandidates()[0]!;
+    const md = await this.cluster.connection(address).rpc.unary<{ topics: string[] }, MetadataResponse>('Metadata', { topics: [] }, this.o.requestTimeoutMs);
+    const names = md.topics.map((t) => t.name).filter((n) => !n.startsWith('__') && this.regex!.test(n));
+    this.core.subscribe(names);
+  }
+
+  private async coordinatorAddress(): Promise<string> {
+    if (this.coordinator !== null) return this.coordinator;
+    const found = await this.cluster.retrying(`the coordinator of group "${this.o.groupId}"`, async (attempt) => {
+      const candidates = this.cluster.brokerCandidates();
+      const res = await this.cluster
+        .connection(candidates[(attempt - 1) % candidates.length]!)
+        .rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: this.o.groupId }, this.o.requestTimeoutMs);
+      if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
+      return `${res.host}:${res.port}`;
+    });
+    this.coordinator = found;
+    return found;
+  }
+
+  private async heartbeatOnce(): Promise<void> {
+    const address = await this.coordinatorAddress();
+    const hb = this.core.heartbeat(this.clock.nowMs());
+    if (hb === null) return;
+    const r = hb.request;
+    const req: ConsumerGroupHeartbeatRequest = {
+      groupId: r.groupId,
+      memberId: r.memberId,
+      memberEpoch: r.memberEpoch,
+      instanceId: r.instanceId ?? '',
+      rebalanceTimeoutMs: r.rebalanceTimeoutMs,
+      subscribedTopicNames: { names: [...r.subscribedTopicNames] },
+      serverAssignor: r.serverAssignor ?? '',
+      owned: toWire(r.ownedPartitions),
+      clientId: r.clientId,
+    };
+    let res: ConsumerGroupHeartbeatResponse;
+    try {
+      res = await this.cluster.connection(address).rpc.unary<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>('ConsumerGroupHeartbeat', req, this.o.requestTimeoutMs);
+    } catch (err) {
+      this.core.onNoAnswer(hb.id);
+      throw err;
+    }
+    const effects = this.core.onAnswer(hb.id, { ...res, assignment: res.assignment ? fromWire(res.assignment) : null });
+    this.nextHeartbeatAt = this.clock.nowMs() + (res.errorCode === ErrorCode.NONE ? this.core.heartbeatIntervalMs : this.cluster.backoff.retryBackoffMs);
+    if (
+      res.errorCode !== ErrorCode.NONE &&
+      !isRetriable(res.errorCode) &&
+      res.errorCode !== ErrorCode.FENCED_MEMBER_EPOCH &&
+      res.errorCode !== ErrorCode.UNKNOWN_MEMBER_ID &&
+      res.errorCode !== ErrorCode.UNRELEASED_INSTANCE_ID
+    ) {
+      throw new CairnError(res.errorCode, res.errorMessage || undefined);
+    }
+    this.run(effects);
+  }
+
+  private run(effects: MemberEffect[]): void {
+    for (const e of effects) this.effects = this.effects.then(() => this.apply(e)).catch(() => undefined);
+  }
+
+  private async apply(e: MemberEffect): Promise<void> {
+    switch (e.kind) {
+      case 'rediscover':
+        this.coordinator = null;
+        return;
+      case 'lost':
+        this.consumer.remove(toList(e.partitions));
+        await this.o.onLost?.(toList(e.partitions));
+        return;
+      case 'assign': {
+        const list = toList(e.partitions);
+        const committed = await this.committed(list).catch(() => [] as CommittedOffsetInfo[]);
+        this.consumer.add(list.map((p) => ({ ...p, offset: committed.find((c) => c.topic === p.topic && c.partition === p.partition && c.offset >= 0)?.offset })));
+        await this.o.onAssigned?.(list);
+        return;
+      }
+      case 'revoke': {
+        const list = toList(e.partitions);
+        if (this.o.autoCommit) await this.commit(this.consumer.positions().filter((p) => tps.has(e.partitions, p.topic, p.partition))).catch(() => undefined);
+        await this.o.onRevoked?.(list);
+        this.consumer.remove(toList(this.core.revocationDone()));
+        // Say so at once: the partitions go to their next owner only after this heartbeat.
+        this.nextHeartbeatAt = 0;
+        this.schedule(0);
+        return;
+      }
+      case 'left':
+        return;
+    }
+  }
+
+  /** Commits offsets with this member's epoch (default: the positions of what it owns). */
+  async commit(offsets = this.consumer.positions()): Promise<void> {
+    if (offsets.length === 0) return;
+    const address = await this.coordinatorAddress();
+    const res = await this.cluster
+      .connection(address)
+      .rpc.unary<object, OffsetCommitResponse>(
+        'OffsetCommit',
+        { groupId: this.o.groupId, memberId: this.core.settings.memberId, memberEpoch: this.core.epoch, offsets: offsets.map((o) => ({ ...o, leaderEpoch: -1, metadata: '' })) },
+        this.o.requestTimeoutMs,
+      );
+    if (res.errorCode !== ErrorCode.NONE) {
+      if (res.errorCode === ErrorCode.NOT_COORDINATOR || res.errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE) this.coordinator = null;
+      throw new CairnError(res.errorCode, res.errorMessage || undefined);
+    }
+    const failed = res.results.find((r) => r.errorCode !== ErrorCode.NONE);
+    if (failed) throw new CairnError(failed.errorCode, `${failed.topic}-${failed.partition}: ${failed.errorMessage ?? ''}`);
+  }
+
+  async committed(partitions: TopicPartition[]): Promise<CommittedOffsetInfo[]> {
+    const address = await this.coordinatorAddress();
+    const res = await this.cluster
+      .connection(address)
+      .rpc.unary<object, OffsetFetchResponse>(
+        'OffsetFetch',
+        { groupId: this.o.groupId, partitions: toWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) },
+        this.o.requestTimeoutMs,
+      );
+    if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
+    return res.offsets;
+  }
+
+  /** Leaves: commits (with auto-commit) and gives up everything, then says so to the coordinator. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.effects;
+    const owned = toList(this.core.owned);
+    if (this.o.autoCommit) await this.commit().catch(() => undefined);
+    if (owned.length > 0) await this.o.onRevoked?.(owned);
+    this.consumer.remove(toList(this.core.leave()));
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.heartbeatOnce().catch(() => undefined);
+  }
+}

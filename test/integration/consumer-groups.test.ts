@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Admin } from '../../src/client/admin';
+import { Consumer } from '../../src/client/consumer';
+import type { TopicPartition } from '../../src/client/group-membership';
+import { Producer } from '../../src/client/producer';
+import { FAST_FAILOVER_FLAGS, freePorts, TestCluster } from '../helpers/processes';
+import { tmpDir, waitFor } from '../helpers/tmp';
+
+let cluster: TestCluster | null = null;
+const consumers: Consumer[] = [];
+afterEach(async () => {
+  await Promise.all(consumers.splice(0).map((c) => c.close()));
+  await cluster?.stopAll();
+  cluster = null;
+});
+
+const FLAGS = { ...FAST_FAILOVER_FLAGS, 'offsets-topic-num-partitions': '4', 'group-consumer-session-timeout-ms': '4000', 'group-consumer-heartbeat-interval-ms': '300' };
+
+describe('consumer groups from the TypeScript client', () => {
+  it('three members share six partitions with one owner each at every moment; a killed member’s partitions move on; another group gets everything too', async () => {
+    cluster = new TestCluster(tmpDir('cairn-cgroups-'), await freePorts(3), FLAGS);
+    cluster.startAll();
+    await cluster.waitReady(3);
+    const bootstrap = cluster.bootstrap;
+    const admin = new Admin({ bootstrap });
+    await admin.createTopic({ name: 'jobs', partitions: 6, replicationFactor: 3 });
+    const producer = new Producer({ bootstrap });
+    const produce = async (from: number, n: number) => {
+      for (let i = from; i < from + n; i++) void producer.send({ topic: 'jobs', key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`) });
+      await producer.flush();
+    };
+    await produce(0, 600);
+
+    // Ownership as the members' callbacks report it: a partition given to a member while another holds it fails the test.
+    const owner = new Map<string, string>();
+    const violations: string[] = [];
+    const seen = new Map<string, Set<string>>(); // group → values read
+    const member = (group: string, name: string) => {
+      const key = (p: TopicPartition) => `${group}/${p.topic}-${p.partition}`;
+      const c = new Consumer({
+        bootstrap,
+        groupId: group,
+        autoOffsetReset: 'earliest',
+        maxWaitMs: 200,
+        autoCommitIntervalMs: 500,
+        onAssigned: (ps) => {
+          for (const p of ps) {
+            if (owner.has(key(p))) violations.push(`${key(p)} given to ${name} while ${owner.get(key(p))} has it`);
+            owner.set(key(p), name);
+          }
+        },
+        onRevoked: (ps) => ps.forEach((p) => owner.get(key(p)) === name && owner.delete(key(p))),
+        onLost: (ps) => ps.forEach((p) => owner.get(key(p)) === name && owner.delete(key(p))),
+      });
+      consumers.push(c);
+      c.subscribe(['jobs']);
+      const values = seen.get(group) ?? new Set<string>();
+      seen.set(group, values);
+      let stopped = false;
+      void (async () => {
+        while (!stopped) {
+          const records = await c.poll(200).catch(() => null);
+          if (records === null) return; // closed
+          for (const r of records) values.add(r.value!.toString());
+        }
+      })();
+      return { c, name, stop: () => (stopped = true) };
+    };
+    const workers = ['w1', 'w2', 'w3'].map((n) => member('workers', n));
+    await waitFor(() => seen.get('workers')!.size === 600, 'the three workers to read all 600 records', 60_000);
+    await waitFor(() => workers.every((w) => w.c.assignment().length === 2), 'two partitions each', 30_000);
+    expect(violations).toEqual([]);
+
+    // w3 stops dead (no leave, no more heartbeats): its session ends and w1, w2 take its partitions over.
+    const dead = workers[2]!;
+    dead.stop();
+    (dead.c.group as unknown as { closed: boolean }).closed = true;
+    for (const [k, v] of owner) if (v === 'w3') owner.delete(k);
+    await produce(600, 300);
+    await waitFor(() => seen.get('workers')!.size === 900, 'the two remaining workers to read the rest', 60_000);
+    await waitFor(() => workers[0]!.c.assignment().length + workers[1]!.c.assignment().length === 6, 'all six partitions with the survivors', 30_000);
+    expect(violations).toEqual([]);
+
+    // A second group reads everything again (fan-out), from the beginning.
+    member('audit', 'a1');
+    await waitFor(() => seen.get('audit')?.size === 900, 'the audit group to read all 900', 60_000);
+    await producer.close();
+    admin.close();
+  }, 240_000);
+});
