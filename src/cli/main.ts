@@ -2,6 +2,7 @@ import { CairnError, errorName } from '../common';
 import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
+import { GROUPS_HELP, groupsCommand } from './groups';
 import { DEV_HELP, devCommand } from './dev';
 import { drained, installStdoutGuard } from './output';
 import { PRODUCE_HELP, produceCommand } from './produce';
@@ -17,7 +18,8 @@ Commands:
   dev        run a local cluster on loopback       (what npm start runs)
   topics     create, list, describe, delete, alter topics
   produce    send stdin lines as records
-  consume    print records
+  consume    print records (as a member of a group with --group)
+  groups     list, describe (with lag), delete consumer groups; reset their offsets
   cluster    status of the controller quorum and brokers; preferred-leader election
 
 Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092).`;
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   topics: { run: topicsCommand, help: TOPICS_HELP },
   produce: { run: produceCommand, help: PRODUCE_HELP },
   consume: { run: consumeCommand, help: CONSUME_HELP },
+  groups: { run: groupsCommand, help: GROUPS_HELP },
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
 };
 

@@ -11,6 +11,7 @@ import type {
   TopicDescription,
 } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
+import { GroupAdmin } from './group-admin';
 
 export interface NewTopic {
   name: string;
@@ -48,9 +49,12 @@ function transientItem(items: readonly ItemResult[]): CairnError | null {
  */
 export class Admin {
   readonly cluster: Cluster;
+  /** Consumer groups: list, describe with lag, delete, reset offsets. */
+  readonly groups: GroupAdmin;
 
   constructor(opts: ClientOptions = {}) {
     this.cluster = new Cluster(opts);
+    this.groups = new GroupAdmin(this.cluster, opts.bootstrap);
   }
 
   /**

@@ -206,6 +206,12 @@ export class Consumer {
     await this.resetTo(tps, LATEST);
   }
 
+  /** Each partition to its first record with a timestamp ≥ `timestampMs`, or to its end when none is that late. */
+  async seekToTimestamp(timestampMs: number, tps = this.assignment()): Promise<void> {
+    if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new CairnError(ErrorCode.INVALID_REQUEST, `timestamp ${timestampMs} is not valid`);
+    await this.resetTo(tps, timestampMs);
+  }
+
   position(topic: string, partition: number): number | null {
     return this.get(topic, partition).position;
   }
@@ -302,7 +308,8 @@ export class Consumer {
   private async resetTo(tps: { topic: string; partition: number }[], which: number): Promise<void> {
     await Promise.all(
       tps.map(async (tp) => {
-        const offset = await this.listOffset(tp.topic, tp.partition, which);
+        let offset = await this.listOffset(tp.topic, tp.partition, which);
+        if (offset < 0) offset = await this.listOffset(tp.topic, tp.partition, LATEST);
         this.seek(tp.topic, tp.partition, offset);
       }),
     );
