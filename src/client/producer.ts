@@ -114,6 +114,9 @@ export class Producer {
   private producerId: ProducerIdAndEpoch | null = null;
   private producerIdPending = false;
   private bufferedBytes = 0;
+  /** Sends waiting for metadata or buffer room (not in a batch yet), and flushes waiting for them. */
+  private waitingSends = 0;
+  private readonly sendWaiters: (() => void)[] = [];
   private readonly roomWaiters: { bytes: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAtMs = Infinity;
@@ -175,23 +178,39 @@ export class Producer {
   }
 
   private async sendSlow(record: ProducerRecord, key: Buffer | null, value: Buffer | null, size: number): Promise<RecordMetadata> {
-    if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
-    let partitions = this.topics.get(record.topic);
-    if (partitions === undefined) {
-      // Kafka's producer waits up to max.block.ms for a topic's metadata (it may have just been created).
-      const t = await this.cluster.waitForTopic(record.topic, this.o.maxBlockMs);
-      partitions = this.topics.get(record.topic);
+    // flush() and close() wait for this send too: it is not in a batch yet while it waits.
+    this.waitingSends++;
+    let placed = false;
+    try {
+      if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
+      let partitions = this.topics.get(record.topic);
       if (partitions === undefined) {
-        partitions = t.partitions.map((p) => ({
-          q: new PartitionQueue(record.topic, p.partition),
-          s: new PartitionSendState<ProducerBatch>(this.idempotent, this.o.maxInFlightPerPartition),
-          newIdPending: false,
-        }));
-        this.topics.set(record.topic, partitions);
+        // Kafka's producer waits up to max.block.ms for a topic's metadata (it may have just been created).
+        const t = await this.cluster.waitForTopic(record.topic, this.o.maxBlockMs);
+        partitions = this.topics.get(record.topic);
+        if (partitions === undefined) {
+          partitions = t.partitions.map((p) => ({
+            q: new PartitionQueue(record.topic, p.partition),
+            s: new PartitionSendState<ProducerBatch>(this.idempotent, this.o.maxInFlightPerPartition),
+            newIdPending: false,
+          }));
+          this.topics.set(record.topic, partitions);
+        }
       }
+      const ps = partitions;
+      // The executor runs at once: the record is in its batch before this send stops counting as waiting.
+      const sent = new Promise<RecordMetadata>((resolve, reject) => this.place(record, ps, key, value, size, resolve, reject));
+      placed = true;
+      this.sendPlaced();
+      return await sent;
+    } finally {
+      if (!placed) this.sendPlaced();
     }
-    const ps = partitions;
-    return new Promise<RecordMetadata>((resolve, reject) => this.place(record, ps, key, value, size, resolve, reject));
+  }
+
+  /** A send that waited (for metadata or room) is placed, or failed: flush() may go on once none waits. */
+  private sendPlaced(): void {
+    if (--this.waitingSends === 0) for (const w of this.sendWaiters.splice(0)) w();
   }
 
   /** Chooses the partition (explicit, by key, or sticky) and appends. */
@@ -498,6 +517,7 @@ export class Producer {
 
   /** Sends everything buffered now and resolves once every record sent before the call has completed. */
   async flush(): Promise<void> {
+    while (this.waitingSends > 0) await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
     if (this.pendingRecords === 0) return;
     this.flushing++;
     try {

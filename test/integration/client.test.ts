@@ -116,6 +116,20 @@ describe('client against a real node', () => {
     await p.close();
   });
 
+  it('producer: close() delivers sends that were not awaited, made before the topic was known to it', async () => {
+    await admin.createTopic({ name: 'fire-and-forget', partitions: 3 });
+    const producer = new Producer({ bootstrap: cluster.bootstrap });
+    // Not awaited: each waits for the topic's metadata, so none is in a batch when close() starts.
+    for (let i = 0; i < 50; i++) void producer.send({ topic: 'fire-and-forget', key: `k${i}`, value: `v${i}` });
+    await producer.close();
+    const consumer = new Consumer({ bootstrap: cluster.bootstrap });
+    await consumer.assignTopic('fire-and-forget', 0);
+    await consumer.seekToEnd();
+    const ends = consumer.assignment().reduce((n, p) => n + (consumer.position(p.topic, p.partition) ?? 0), 0);
+    await consumer.close();
+    expect(ends).toBe(50);
+  });
+
   it('producer retries through a broker restart and delivers every record once the broker is back', async () => {
     await admin.createTopic({ name: 'retry', partitions: 1 });
     const p = new Producer({ bootstrap: cluster.bootstrap, lingerMs: 1, deliveryTimeoutMs: 60_000, retryBackoffMs: 50 });
