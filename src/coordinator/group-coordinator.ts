@@ -351,14 +351,8 @@ export class GroupCoordinator {
   }
 
   /** One reconciliation step (`reconcile`); a seam for the simulation's seeded bugs. */
-  protected reconcileMember(
-    current: MemberAssignment,
-    targetEpoch: number,
-    target: TopicPartitions,
-    owned: TopicPartitions | null,
-    ownedByOther: (topic: string, partition: number) => boolean,
-  ): MemberAssignment {
-    return reconcile(current, targetEpoch, target, owned, ownedByOther);
+  protected reconcileMember(...args: Parameters<typeof reconcile>): MemberAssignment {
+    return reconcile(...args);
   }
 
   private leave(req: ConsumerHeartbeatRequest, emit: (r: GroupRecord) => void): ConsumerHeartbeatResponse {
