@@ -87,4 +87,72 @@ describe('consumer groups from the TypeScript client', () => {
     await producer.close();
     admin.close();
   }, 240_000);
+
+  it('a static member that restarts within its session gets its partitions back, and the other member is not disturbed', async () => {
+    cluster = new TestCluster(tmpDir('cairn-cgroups-static-'), await freePorts(1), FLAGS);
+    cluster.startAll();
+    await cluster.waitReady(1);
+    const bootstrap = cluster.bootstrap;
+    const admin = new Admin({ bootstrap });
+    await admin.createTopic({ name: 'tasks', partitions: 4 });
+    admin.close();
+    const changes: string[] = [];
+    const member = (name: string, instanceId?: string) => {
+      const c = new Consumer({
+        bootstrap,
+        groupId: 'static',
+        groupInstanceId: instanceId,
+        maxWaitMs: 100,
+        onAssigned: (ps) => {
+          changes.push(`${name}+${ps.map((p) => p.partition).join(',')}`);
+        },
+        onRevoked: (ps) => {
+          changes.push(`${name}-${ps.map((p) => p.partition).join(',')}`);
+        },
+      });
+      consumers.push(c);
+      c.subscribe(['tasks']);
+      return c;
+    };
+    const settled = async (cs: Consumer[], each: number) => {
+      await waitFor(
+        async () => {
+          await Promise.all(cs.map((c) => c.poll(50)));
+          return cs.every((c) => c.assignment().length === each);
+        },
+        `${each} partitions each`,
+        30_000,
+      );
+    };
+    const a = member('a', 'host-a');
+    const b = member('b');
+    await settled([a, b], 2);
+    const aHad = a.assignment().map((p) => p.partition);
+    const bHad = b.assignment().map((p) => p.partition);
+    changes.length = 0;
+
+    // a restarts: it leaves for a while (epoch -2) and a new process with the same instance id comes back.
+    await a.close();
+    consumers.splice(consumers.indexOf(a), 1);
+    // Before a comes back, b has heartbeated at the group's current epoch: had a's leave freed its
+    // partitions (a dynamic leave), b would have taken them by then.
+    const groups = new Admin({ bootstrap });
+    await waitFor(
+      async () => {
+        await b.poll(50);
+        const d = await groups.groups.describeGroup('static');
+        const bm = d.members.find((m) => m.memberId === b.group!.core.settings.memberId);
+        return bm !== undefined && bm.memberEpoch === d.groupEpoch && bm.state === 'stable' && b.group!.core.epoch === d.groupEpoch;
+      },
+      'b at the current group epoch',
+      30_000,
+    );
+    groups.close();
+    const a2 = member('a2', 'host-a');
+    await settled([a2, b], 2);
+    expect(a2.assignment().map((p) => p.partition)).toEqual(aHad);
+    expect(b.assignment().map((p) => p.partition)).toEqual(bHad);
+    // b was never asked to give anything up, nor given a's partitions in between.
+    expect(changes.filter((c) => c.startsWith('b'))).toEqual([]);
+  }, 120_000);
 });
