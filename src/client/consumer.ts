@@ -116,6 +116,7 @@ export class Consumer {
             {
               add: (ps) => this.addPartitions(ps),
               remove: (ps) => this.removePartitions(ps),
+              pause: (ps) => this.pause(ps.filter((p) => this.assigned.has(`${p.topic}\u0000${p.partition}`))),
               positions: () => [...this.assigned.values()].filter((a) => a.position !== null).map((a) => ({ topic: a.topic, partition: a.partition, offset: a.position! })),
             },
             {

@@ -45,6 +45,8 @@ export interface MemberConsumer {
   /** Starts fetching these; `offset` undefined: by autoOffsetReset. */
   add(partitions: { topic: string; partition: number; offset: number | undefined }[]): void;
   remove(partitions: TopicPartition[]): void;
+  /** Stops handing out records of these (they are being given up), so their positions hold still. */
+  pause(partitions: TopicPartition[]): void;
   /** Positions to commit: the next offset each owned partition would return. */
   positions(): { topic: string; partition: number; offset: number }[];
 }
@@ -206,6 +208,8 @@ export class GroupMembership {
       }
       case 'revoke': {
         const list = toList(e.partitions);
+        // Nothing more of them goes to the application: what it was given is what gets committed.
+        this.consumer.pause(list);
         if (this.o.autoCommit) await this.commit(this.consumer.positions().filter((p) => tps.has(e.partitions, p.topic, p.partition))).catch(() => undefined);
         await this.o.onRevoked?.(list);
         this.consumer.remove(toList(this.core.revocationDone()));
