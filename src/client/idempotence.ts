@@ -17,6 +17,13 @@ import { incrementSequence, NO_SEQUENCE, PRODUCER_BATCHES_RETAINED } from '../re
  *   unacknowledged batch they fail that batch, and so does any other failure of a sent batch
  *   (a fatal code, or the delivery timeout): its sequence range is then a gap the broker will not
  *   fill, so the partition bumps its epoch once nothing is in flight and starts again at 0.
+ * - Except when a sent batch expires (its outcome unknown) while later batches of the partition
+ *   are still unacknowledged: the broker may have written it and them, so renumbering them under a
+ *   new epoch would write them twice. They keep their epoch and sequences ("an unresolved gap",
+ *   as Kafka's producer has): an acknowledgement of one of them shows the expired batch was
+ *   written; OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID on the first of them shows it
+ *   was not, and since the broker writes nothing past a gap, the bump is safe then (the chaos
+ *   suite's kill-random found the duplicates the earlier rule made).
  * - INVALID_PRODUCER_EPOCH fails the batch without a bump: a newer producer fenced this one.
  * - No new batch goes out while `maxInFlight` batches have been sent since the oldest one not yet
  *   acknowledged (acknowledged ones after it included): the leader remembers only the last 5
@@ -52,6 +59,8 @@ export class PartitionSendState<B extends SequencedBatch> {
   nextSequence = 0;
   /** A sent batch failed: bump the epoch once nothing is in flight (idempotent only). */
   bumpNeeded = false;
+  /** A sent batch expired with later ones unacknowledged: whether it was written is not known yet. */
+  unresolvedGap = false;
   /** Sent and not yet acknowledged or failed, in sequence (send) order. */
   private readonly unacked: B[] = [];
   private readonly inFlight = new Set<B>();
@@ -118,6 +127,7 @@ export class PartitionSendState<B extends SequencedBatch> {
   private restartSequences(): void {
     if (this.inFlight.size > 0) throw new Error(`restarting sequences with ${this.inFlight.size} batches in flight`);
     this.bumpNeeded = false;
+    this.unresolvedGap = false;
     this.nextSequence = 0;
     for (const b of this.unacked) this.assignSequence(b);
     this.window = [...this.unacked];
@@ -152,10 +162,19 @@ export class PartitionSendState<B extends SequencedBatch> {
   onResponse(b: B, errorCode: number): BatchVerdict {
     if (!this.inFlight.delete(b)) throw new Error('answer for a batch that is not in flight');
     if (errorCode === ErrorCode.NONE) {
+      // Written after the gap: so was whatever expired before it.
+      this.unresolvedGap = false;
       this.forget(b);
       return 'acked';
     }
     const sequenceError = errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || errorCode === ErrorCode.UNKNOWN_PRODUCER_ID;
+    if (this.idempotent && sequenceError && this.unresolvedGap && this.unacked[0] === b) {
+      // The expired batch was not written, nor anything after it: renumber under a new epoch and resend.
+      this.unresolvedGap = false;
+      this.bumpNeeded = true;
+      this.waiting.add(b);
+      return 'resend';
+    }
     // Behind an unacknowledged batch, or with a bump coming that renumbers it anyway: resend in order.
     const resend = this.idempotent && sequenceError ? this.unacked[0] !== b || this.bumpNeeded : isRetriable(errorCode);
     if (resend) {
@@ -169,13 +188,18 @@ export class PartitionSendState<B extends SequencedBatch> {
 
   /**
    * A batch not in flight is being failed by the shell (delivery timeout). If it was ever sent,
-   * its sequence range may be a gap, so an idempotent partition bumps its epoch.
+   * its sequence range may be a gap: an idempotent partition bumps its epoch, unless later batches
+   * are unacknowledged (then the gap is unresolved until the broker answers one of them).
    */
   onExpired(b: B): void {
     if (this.inFlight.has(b)) throw new Error('expiring a batch that is in flight');
-    if (!this.unacked.includes(b)) return; // never sent: no sequence to account for
+    const i = this.unacked.indexOf(b);
+    if (i < 0) return; // never sent: no sequence to account for
+    const laterSent = this.unacked.length > i + 1;
     this.forget(b);
-    if (this.idempotent) this.bumpNeeded = true;
+    if (!this.idempotent) return;
+    if (laterSent) this.unresolvedGap = true;
+    else this.bumpNeeded = true;
   }
 
   /** The failed batches, oldest first, to go back to the head of the queue; call when `resendDue`. */

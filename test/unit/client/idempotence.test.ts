@@ -140,6 +140,43 @@ describe('PartitionSendState — recovery (KIP-360)', () => {
     expect(s.bumpNeeded).toBe(false);
   });
 
+  it('a sent batch that expires with later ones unacknowledged leaves them their sequences: an ack of one resolves the gap', () => {
+    const s = started();
+    const [a, b, c] = [new B('a', 1), new B('b', 1), new B('c', 1)];
+    for (const x of [a, b, c]) s.onSend(x);
+    for (const x of [a, b, c]) s.onResponse(x, ErrorCode.REQUEST_TIMED_OUT);
+    // a's delivery timeout passes; b and c, later, may have been written with it: no renumbering.
+    s.onExpired(a);
+    expect([s.bumpNeeded, s.unresolvedGap]).toEqual([false, true]);
+    expect(s.takeResends()).toEqual([b, c]);
+    expect(seqs([b, c])).toEqual([
+      ['b', 0, 1],
+      ['c', 0, 2],
+    ]);
+    s.onSend(b);
+    expect(s.onResponse(b, ErrorCode.NONE)).toBe('acked');
+    expect([s.bumpNeeded, s.unresolvedGap]).toEqual([false, false]);
+  });
+
+  it('…and OUT_OF_ORDER_SEQUENCE_NUMBER on the first of them shows the gap is real: bump, renumber, resend', () => {
+    const s = started();
+    const [a, b, c] = [new B('a', 1), new B('b', 1), new B('c', 1)];
+    for (const x of [a, b, c]) s.onSend(x);
+    for (const x of [a, b, c]) s.onResponse(x, ErrorCode.NETWORK_EXCEPTION);
+    s.onExpired(a);
+    s.takeResends();
+    s.onSend(b);
+    s.onSend(c);
+    expect(s.onResponse(b, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER)).toBe('resend');
+    expect(s.onResponse(c, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER)).toBe('resend');
+    expect(s.bumpDue).toBe(true);
+    s.bumpEpoch();
+    expect(seqs(s.takeResends())).toEqual([
+      ['b', 1, 0],
+      ['c', 1, 1],
+    ]);
+  });
+
   it('INVALID_PRODUCER_EPOCH fails the batch without a bump (this producer was fenced)', () => {
     const s = started();
     const a = new B('a', 1);
