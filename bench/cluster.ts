@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, LocalCluster } from '../src/cli/local-cluster';
 import { Admin } from '../src/client/admin';
+import { Producer } from '../src/client/producer';
+import { progress } from './common';
 
 /**
  * A cluster to benchmark: `--bootstrap` to use one that is already running, else a fresh local
@@ -36,4 +38,21 @@ export async function createBenchTopic(bootstrap: string, name: string, partitio
   } finally {
     admin.close();
   }
+}
+
+/** Writes `records` records of `size` bytes to `topic` (acks=1, 100,000 in flight at most), with a progress line per 100,000. */
+export async function fillTopic(bootstrap: string, topic: string, records: number, size: number): Promise<void> {
+  const producer = new Producer({ bootstrap, acks: 1, bufferMemoryBytes: 256 * 1024 * 1024 });
+  const value = Buffer.alloc(size, 0x63);
+  let pending: Promise<unknown>[] = [];
+  for (let i = 0; i < records; i++) {
+    pending.push(producer.send({ topic, value }));
+    if (pending.length >= 100_000) {
+      await Promise.all(pending);
+      pending = [];
+      progress(`filled ${i + 1} records`);
+    }
+  }
+  await Promise.all(pending);
+  await producer.close();
 }

@@ -3,9 +3,8 @@
  * gRPC (Kafka's consumer-perf-test). Latency here is per poll() call.
  */
 import { Consumer } from '../src/client/consumer';
-import { Producer } from '../src/client/producer';
 import { args, hrMs, num, percentiles, progress, report } from './common';
-import { benchCluster, createBenchTopic } from './cluster';
+import { benchCluster, createBenchTopic, fillTopic } from './cluster';
 
 async function main(): Promise<void> {
   const a = args({ records: '5000000', 'record-size': '100', partitions: '3', brokers: '1', 'replication-factor': '1', bootstrap: '', topic: '' });
@@ -16,19 +15,7 @@ async function main(): Promise<void> {
   const topic = a.topic || `bench-consume-${Date.now()}`;
   try {
     await createBenchTopic(cluster.bootstrap, topic, num(a.partitions, 'partitions'), num(a['replication-factor'], 'replication-factor'));
-    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 1, bufferMemoryBytes: 256 * 1024 * 1024 });
-    const value = Buffer.alloc(size, 0x63);
-    let pending: Promise<unknown>[] = [];
-    for (let i = 0; i < records; i++) {
-      pending.push(producer.send({ topic, value }));
-      if (pending.length >= 100_000) {
-        await Promise.all(pending);
-        pending = [];
-        progress(`filled ${i + 1} records`);
-      }
-    }
-    await Promise.all(pending);
-    await producer.close();
+    await fillTopic(cluster.bootstrap, topic, records, size);
 
     const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
     await consumer.assignTopic(topic, 0);

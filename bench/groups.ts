@@ -7,9 +7,8 @@
  *    `--heartbeat-interval-ms` as the brokers' group settings.
  */
 import { Consumer } from '../src/client/consumer';
-import { Producer } from '../src/client/producer';
 import { args, hrMs, num, progress, report } from './common';
-import { benchCluster, createBenchTopic } from './cluster';
+import { benchCluster, createBenchTopic, fillTopic } from './cluster';
 
 async function main(): Promise<void> {
   const a = args({
@@ -34,19 +33,7 @@ async function main(): Promise<void> {
   const topic = `bench-groups-${Date.now()}`;
   try {
     await createBenchTopic(cluster.bootstrap, topic, partitions, num(a['replication-factor'], 'replication-factor'));
-    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 1, bufferMemoryBytes: 256 * 1024 * 1024 });
-    const value = Buffer.alloc(size, 0x63);
-    let pending: Promise<unknown>[] = [];
-    for (let i = 0; i < records; i++) {
-      pending.push(producer.send({ topic, value }));
-      if (pending.length >= 100_000) {
-        await Promise.all(pending);
-        pending = [];
-        progress(`filled ${i + 1} records`);
-      }
-    }
-    await Promise.all(pending);
-    await producer.close();
+    await fillTopic(cluster.bootstrap, topic, records, size);
 
     // 1. The group reads everything.
     let owned = 0;

@@ -1,16 +1,8 @@
 import { CairnError, ErrorCode } from '../common';
-import type {
-  DeleteGroupsResponse,
-  DescribedGroup,
-  DescribeGroupsResponse,
-  FindCoordinatorResponse,
-  ListGroupsResponse,
-  MetadataResponse,
-  OffsetCommitResponse,
-  OffsetFetchResponse,
-} from '../protocol';
+import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse } from '../protocol';
 import type { Cluster } from './cluster';
 import { Consumer } from './consumer';
+import { askForCoordinator } from './group-membership';
 
 export interface GroupOffsetLag {
   topic: string;
@@ -35,12 +27,8 @@ export class GroupAdmin {
   /** A call at the group's coordinator, found again and retried while it moves or loads. */
   private atCoordinator<Res>(groupId: string, method: string, req: unknown, failed: (res: Res) => CairnError | null): Promise<Res> {
     return this.cluster.retrying(`${method} for group "${groupId}"`, async (attempt) => {
-      const candidates = this.cluster.brokerCandidates();
-      const found = await this.cluster
-        .connection(candidates[(attempt - 1) % candidates.length]!)
-        .rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: groupId }, this.cluster.requestTimeoutMs);
-      if (found.errorCode !== ErrorCode.NONE) throw new CairnError(found.errorCode, found.errorMessage || undefined);
-      const res = await this.cluster.connection(`${found.host}:${found.port}`).rpc.unary<unknown, Res>(method, req, this.cluster.requestTimeoutMs);
+      const coordinator = await askForCoordinator(this.cluster, groupId, attempt, this.cluster.requestTimeoutMs);
+      const res = await this.cluster.connection(coordinator).rpc.unary<unknown, Res>(method, req, this.cluster.requestTimeoutMs);
       const err = failed(res);
       if (err) throw err;
       return res;

@@ -9,8 +9,8 @@ import type {
   MetadataResponse,
   OffsetCommitResponse,
   OffsetFetchResponse,
-  PartitionSet,
 } from '../protocol';
+import { partitionsFromWire, partitionsToWire } from '../protocol';
 import type { Cluster } from './cluster';
 import { GroupMemberCore, type MemberEffect } from './group-member';
 
@@ -52,8 +52,17 @@ export interface MemberConsumer {
 }
 
 const toList = (s: TopicPartitions): TopicPartition[] => [...tps.pairsOf(s)].map(([topic, partition]) => ({ topic, partition }));
-const toWire = (s: TopicPartitions): PartitionSet => ({ topics: Object.keys(s).map((topic) => ({ topic, partitions: [...s[topic]!] })) });
-const fromWire = (s: PartitionSet): TopicPartitions => tps.fromPairs((s.topics ?? []).flatMap((t) => t.partitions.map((p) => [t.topic, p] as const)));
+
+/**
+ * One attempt at FindCoordinator, at the known brokers in turn (`attempt` from 1): the address of
+ * the group's coordinator, or its error (retriable while `__consumer_offsets` is being made).
+ */
+export async function askForCoordinator(cluster: Cluster, groupId: string, attempt: number, timeoutMs: number): Promise<string> {
+  const candidates = cluster.brokerCandidates();
+  const res = await cluster.connection(candidates[(attempt - 1) % candidates.length]!).rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: groupId }, timeoutMs);
+  if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
+  return `${res.host}:${res.port}`;
+}
 
 /**
  * A Consumer's membership in a group (KIP-848; docs/groups.md): the shell around GroupMemberCore.
@@ -137,14 +146,7 @@ export class GroupMembership {
 
   private async coordinatorAddress(): Promise<string> {
     if (this.coordinator !== null) return this.coordinator;
-    const found = await this.cluster.retrying(`the coordinator of group "${this.o.groupId}"`, async (attempt) => {
-      const candidates = this.cluster.brokerCandidates();
-      const res = await this.cluster
-        .connection(candidates[(attempt - 1) % candidates.length]!)
-        .rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: this.o.groupId }, this.o.requestTimeoutMs);
-      if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
-      return `${res.host}:${res.port}`;
-    });
+    const found = await this.cluster.retrying(`the coordinator of group "${this.o.groupId}"`, (attempt) => askForCoordinator(this.cluster, this.o.groupId, attempt, this.o.requestTimeoutMs));
     this.coordinator = found;
     return found;
   }
@@ -162,7 +164,7 @@ export class GroupMembership {
       rebalanceTimeoutMs: r.rebalanceTimeoutMs,
       subscribedTopicNames: { names: [...r.subscribedTopicNames] },
       serverAssignor: r.serverAssignor ?? '',
-      owned: toWire(r.ownedPartitions),
+      owned: partitionsToWire(r.ownedPartitions),
       clientId: r.clientId,
     };
     let res: ConsumerGroupHeartbeatResponse;
@@ -172,7 +174,15 @@ export class GroupMembership {
       this.core.onNoAnswer(hb.id);
       throw err;
     }
-    const effects = this.core.onAnswer(hb.id, { ...res, assignment: res.assignment ? fromWire(res.assignment) : null });
+    let assignment: TopicPartitions | null;
+    try {
+      assignment = res.assignment ? partitionsFromWire(res.assignment) : null;
+    } catch (err) {
+      // A malformed answer counts as none: the next heartbeat goes as if this one were lost.
+      this.core.onNoAnswer(hb.id);
+      throw err;
+    }
+    const effects = this.core.onAnswer(hb.id, { ...res, assignment });
     this.nextHeartbeatAt = this.clock.nowMs() + (res.errorCode === ErrorCode.NONE ? this.core.heartbeatIntervalMs : this.cluster.backoff.retryBackoffMs);
     if (
       res.errorCode !== ErrorCode.NONE &&
@@ -248,7 +258,7 @@ export class GroupMembership {
       .connection(address)
       .rpc.unary<object, OffsetFetchResponse>(
         'OffsetFetch',
-        { groupId: this.o.groupId, partitions: toWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) },
+        { groupId: this.o.groupId, partitions: partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) },
         this.o.requestTimeoutMs,
       );
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);

@@ -1,4 +1,4 @@
-import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type TimerHandle, type Timers, TopicPartitionSets, type TopicPartitions } from '../../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type TimerHandle, type Timers } from '../../common';
 import { type MetadataImage, NO_LEADER } from '../../metadata';
 import type {
   CommittedOffsetInfo,
@@ -12,8 +12,8 @@ import type {
   OffsetCommitResponse,
   OffsetFetchRequest,
   OffsetFetchResponse,
-  PartitionSet,
 } from '../../protocol';
+import { partitionsFromWire, partitionsToWire } from '../../protocol';
 import { batchIsControl, batchLastOffset, batchSize, decodeRecords, encodeBatch, validateBatches } from '../../record';
 import type { Partition, ReplicaManager } from '../../replication/io';
 import { type CoordinatorResult, decodeGroupRecord, encodeGroupRecord, type GroupCoordinatorConfig, GroupCoordinator, type GroupRecord, offsetsPartitionFor } from '..';
@@ -218,7 +218,7 @@ export class GroupCoordinatorShell {
             rebalanceTimeoutMs: req.rebalanceTimeoutMs,
             subscribedTopicNames: req.subscribedTopicNames === null ? null : req.subscribedTopicNames.names,
             serverAssignor: req.serverAssignor === '' ? null : req.serverAssignor,
-            ownedPartitions: req.owned === null ? null : fromWire(req.owned),
+            ownedPartitions: req.owned === null ? null : partitionsFromWire(req.owned),
             clientId: req.clientId,
             clientHost,
           },
@@ -226,7 +226,7 @@ export class GroupCoordinatorShell {
           now,
         ),
       );
-      return { ...res, assignment: res.assignment === null ? null : toWire(res.assignment) };
+      return { ...res, assignment: res.assignment === null ? null : partitionsToWire(res.assignment) };
     } catch (err) {
       return {
         ...refusal(err),
@@ -251,7 +251,7 @@ export class GroupCoordinatorShell {
   async fetchOffsets(req: OffsetFetchRequest): Promise<OffsetFetchResponse> {
     try {
       const e = this.coordinatorOf(req.groupId);
-      return { errorCode: ErrorCode.NONE, offsets: e.coordinator.fetchOffsets(req.groupId, req.partitions === null ? null : fromWire(req.partitions)) as CommittedOffsetInfo[] };
+      return { errorCode: ErrorCode.NONE, offsets: e.coordinator.fetchOffsets(req.groupId, req.partitions === null ? null : partitionsFromWire(req.partitions)) as CommittedOffsetInfo[] };
     } catch (err) {
       return { ...refusal(err), offsets: [] };
     }
@@ -276,9 +276,9 @@ export class GroupCoordinatorShell {
               ...m,
               instanceId: m.instanceId ?? '',
               subscribedTopics: [...m.subscribedTopics],
-              assigned: toWire(m.assigned),
-              pendingRevocation: toWire(m.pendingRevocation),
-              target: toWire(m.target),
+              assigned: partitionsToWire(m.assigned),
+              pendingRevocation: partitionsToWire(m.pendingRevocation),
+              target: partitionsToWire(m.target),
             })),
           };
         } catch (err) {
@@ -305,18 +305,4 @@ export class GroupCoordinatorShell {
 function refusal(err: unknown): { errorCode: ErrorCode; errorMessage: string } {
   if (err instanceof CairnError) return { errorCode: err.code, errorMessage: err.message };
   throw err;
-}
-
-export function fromWire(s: PartitionSet): TopicPartitions {
-  const out: Record<string, number[]> = {};
-  for (const t of s.topics ?? []) {
-    if (typeof t.topic !== 'string' || t.topic.length === 0) throw new CairnError(ErrorCode.INVALID_REQUEST, 'a partition set names an empty topic');
-    for (const p of t.partitions ?? []) if (!Number.isInteger(p) || p < 0) throw new CairnError(ErrorCode.INVALID_REQUEST, `partition ${p} of ${t.topic} is not valid`);
-    (out[t.topic] ??= []).push(...(t.partitions ?? []));
-  }
-  return TopicPartitionSets.canonical(out);
-}
-
-export function toWire(tp: TopicPartitions): PartitionSet {
-  return { topics: Object.keys(tp).map((topic) => ({ topic, partitions: [...tp[topic]!] })) };
 }
