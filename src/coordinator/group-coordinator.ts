@@ -1,133 +1,37 @@
-import { CairnError, ErrorCode, type Random, TopicPartitionSets, type TopicPartitions, JOIN_GROUP_MEMBER_EPOCH, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH } from '../common';
-import { ASSIGNORS, DEFAULT_ASSIGNOR, type AssignmentMember } from './assignors';
+import { CairnError, ErrorCode, JOIN_GROUP_MEMBER_EPOCH, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, type Random, TopicPartitionSets, type TopicPartitions } from '../common';
+import { ASSIGNORS, type AssignmentMember } from './assignors';
+import type {
+  ConsumerHeartbeatRequest,
+  ConsumerHeartbeatResponse,
+  CoordinatorResult,
+  ExpiryReason,
+  FetchedOffset,
+  GroupCoordinatorConfig,
+  GroupDescription,
+  GroupStateName,
+  OffsetCommitRequest,
+  OffsetCommitResponse,
+  PartitionResult,
+  TopicsView,
+} from './group-messages';
+import {
+  assignmentInputsDiffer,
+  checkEpoch,
+  checkName,
+  MAX_ID_LENGTH,
+  MAX_NAME_LENGTH,
+  checkTopics,
+  chooseAssignor,
+  newMemberId,
+  sameCounts,
+  sameSubscription,
+  stateOf,
+  subscribedCounts,
+} from './group-rules';
 import { type ConsumerGroup, type GroupRecord, GroupsState, type Member, type MemberAssignment, type MemberSubscription, offsetKey } from './group-state';
 import { reconcile } from './reconcile';
 
-const { equals, filter, has, isEmpty, NO_PARTITIONS } = TopicPartitionSets;
-
-export interface GroupCoordinatorConfig {
-  /** group.consumer.session.timeout.ms: a member not heard from for this long is removed. */
-  sessionTimeoutMs: number;
-  /** group.consumer.heartbeat.interval.ms: how often members are told to heartbeat. */
-  heartbeatIntervalMs: number;
-  /** group.consumer.max.size */
-  maxGroupSize: number;
-  /** offset.metadata.max.bytes */
-  offsetMetadataMaxBytes: number;
-}
-
-export const DEFAULT_GROUP_COORDINATOR_CONFIG: GroupCoordinatorConfig = Object.freeze({
-  sessionTimeoutMs: 45_000,
-  heartbeatIntervalMs: 5_000,
-  maxGroupSize: 1_000,
-  offsetMetadataMaxBytes: 4_096,
-});
-
-/** What the coordinator needs of the cluster's metadata: the partition count of a topic, undefined if it does not exist. */
-export interface TopicsView {
-  partitionCount(topic: string): number | undefined;
-}
-
-const MAX_NAME_LENGTH = 249;
-const MAX_SUBSCRIBED_TOPICS = 10_000;
-const MAX_ID_LENGTH = 255;
-
-/** ConsumerGroupHeartbeat (KIP-848): how a member joins, stays, learns its assignment and leaves. */
-export interface ConsumerHeartbeatRequest {
-  groupId: string;
-  /** Empty on a first join: the coordinator names the member. */
-  memberId: string;
-  /** 0 to join, -1 to leave, -2 for a static member to leave for a while, else the member's current epoch. */
-  memberEpoch: number;
-  /** group.instance.id (KIP-345), or null for a dynamic member. */
-  instanceId: string | null;
-  /** How long the member may take to give up partitions; ≤ 0 keeps the previous value. Required on join. */
-  rebalanceTimeoutMs: number;
-  /** Null: unchanged since the last heartbeat. Required on join. */
-  subscribedTopicNames: readonly string[] | null;
-  /** Null: the group's default (uniform). */
-  serverAssignor: string | null;
-  /** What the member owns now; null: unchanged since the last heartbeat. */
-  ownedPartitions: TopicPartitions | null;
-  clientId: string;
-  clientHost: string;
-}
-
-export interface ConsumerHeartbeatResponse {
-  errorCode: ErrorCode;
-  errorMessage: string;
-  memberId: string;
-  memberEpoch: number;
-  heartbeatIntervalMs: number;
-  /**
-   * The coordinator's session timeout (Cairn's addition to KIP-848's answer): the member must
-   * drop its partitions once no heartbeat of its has been answered for this long (docs/groups.md).
-   */
-  sessionTimeoutMs: number;
-  /** The partitions the member may own now; null when what it reported already is that. */
-  assignment: TopicPartitions | null;
-}
-
-export interface OffsetCommitRequest {
-  groupId: string;
-  /** Empty, with memberEpoch -1: a commit from outside the group's membership (an admin tool, a consumer that assigns itself). */
-  memberId: string;
-  memberEpoch: number;
-  offsets: readonly { topic: string; partition: number; offset: number; leaderEpoch: number; metadata: string }[];
-}
-
-export interface PartitionResult {
-  topic: string;
-  partition: number;
-  errorCode: ErrorCode;
-  errorMessage: string;
-}
-
-export interface OffsetCommitResponse {
-  errorCode: ErrorCode;
-  errorMessage: string;
-  results: PartitionResult[];
-}
-
-export interface FetchedOffset {
-  topic: string;
-  partition: number;
-  /** -1: nothing committed. */
-  offset: number;
-  leaderEpoch: number;
-  metadata: string;
-}
-
-/** Kafka's consumer group states, as `groups describe` shows them. */
-export type GroupStateName = 'empty' | 'assigning' | 'reconciling' | 'stable';
-
-export interface GroupDescription {
-  groupId: string;
-  state: GroupStateName;
-  groupEpoch: number;
-  assignmentEpoch: number;
-  members: {
-    memberId: string;
-    instanceId: string | null;
-    clientId: string;
-    clientHost: string;
-    memberEpoch: number;
-    state: MemberAssignment['state'];
-    subscribedTopics: readonly string[];
-    assigned: TopicPartitions;
-    pendingRevocation: TopicPartitions;
-    target: TopicPartitions;
-  }[];
-  offsets: FetchedOffset[];
-}
-
-/** A handler's output: the records to append (already replayed into the state) and the answer to send once they are durable. */
-export interface CoordinatorResult<T> {
-  records: GroupRecord[];
-  response: T;
-}
-
-export type ExpiryReason = 'session timeout' | 'rebalance timeout';
+const { equals, isEmpty, NO_PARTITIONS } = TopicPartitionSets;
 
 /**
  * The group coordinator of one `__consumer_offsets` partition: a pure state machine (no I/O, time
@@ -487,85 +391,4 @@ const timerKey = (groupId: string, memberId: string) => JSON.stringify([groupId,
 
 function errorOf(err: CairnError): { errorCode: ErrorCode; errorMessage: string } {
   return { errorCode: err.code, errorMessage: err.message };
-}
-
-function checkName(value: unknown, code: ErrorCode, what: string, max = MAX_NAME_LENGTH): void {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new CairnError(code, `${what} must be 1 to ${max} characters`);
-}
-
-function checkTopics(names: readonly string[]): string[] {
-  if (!Array.isArray(names) || names.length > MAX_SUBSCRIBED_TOPICS) throw new CairnError(ErrorCode.INVALID_REQUEST, `a member subscribes to at most ${MAX_SUBSCRIBED_TOPICS} topics`);
-  for (const n of names) checkName(n, ErrorCode.INVALID_TOPIC_EXCEPTION, 'a subscribed topic name');
-  return [...new Set(names)].sort();
-}
-
-/** KIP-848's epoch check: the current epoch, or the previous one from a member that missed an answer and owns nothing new. */
-function checkEpoch(m: Member, req: ConsumerHeartbeatRequest): void {
-  const a = m.assignment;
-  if (req.memberEpoch === a.memberEpoch) return;
-  const missedAnswer = req.memberEpoch === a.previousMemberEpoch && (req.ownedPartitions === null || isEmpty(filter(req.ownedPartitions, (t, p) => !has(a.assigned, t, p))));
-  if (a.memberEpoch !== LEAVE_GROUP_STATIC_MEMBER_EPOCH && req.memberEpoch < a.memberEpoch && missedAnswer) return;
-  throw new CairnError(ErrorCode.FENCED_MEMBER_EPOCH, `member ${m.memberId} sent epoch ${req.memberEpoch}; its epoch is ${a.memberEpoch}`);
-}
-
-/** Whether the target assignment depends on the difference: the topics or the assignor asked for. */
-function assignmentInputsDiffer(a: MemberSubscription, b: MemberSubscription): boolean {
-  return a.topics.join('\u0000') !== b.topics.join('\u0000') || a.serverAssignor !== b.serverAssignor;
-}
-
-function sameSubscription(a: MemberSubscription, b: MemberSubscription): boolean {
-  return (
-    a.instanceId === b.instanceId &&
-    a.clientId === b.clientId &&
-    a.clientHost === b.clientHost &&
-    a.rebalanceTimeoutMs === b.rebalanceTimeoutMs &&
-    a.serverAssignor === b.serverAssignor &&
-    a.topics.join('\u0000') === b.topics.join('\u0000')
-  );
-}
-
-/** The partition counts of every topic some member subscribes to and that exists. */
-function subscribedCounts(g: ConsumerGroup, topics: TopicsView): Record<string, number> {
-  const names = new Set<string>();
-  for (const m of g.members.values()) for (const t of m.subscription.topics) names.add(t);
-  const counts: Record<string, number> = {};
-  for (const t of [...names].sort()) {
-    const n = topics.partitionCount(t);
-    if (n !== undefined && n > 0) counts[t] = n;
-  }
-  return counts;
-}
-
-function sameCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
-}
-
-/** The assignor most members ask for (ties by name), else the default. */
-function chooseAssignor(members: readonly Member[]): string {
-  const votes = new Map<string, number>();
-  for (const m of members) if (m.subscription.serverAssignor !== null) votes.set(m.subscription.serverAssignor, (votes.get(m.subscription.serverAssignor) ?? 0) + 1);
-  let best = DEFAULT_ASSIGNOR;
-  let bestVotes = 0;
-  for (const [name, n] of [...votes].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (n > bestVotes) {
-      best = name;
-      bestVotes = n;
-    }
-  }
-  return best;
-}
-
-function stateOf(g: ConsumerGroup): GroupStateName {
-  if (g.isEmpty) return 'empty';
-  if (g.epoch > g.assignmentEpoch) return 'assigning';
-  for (const m of g.members.values()) if (m.assignment.state !== 'stable' || m.assignment.memberEpoch !== g.assignmentEpoch) return 'reconciling';
-  return 'stable';
-}
-
-/** 16 random bytes, base64url: a member id (Kafka's are UUIDs). */
-function newMemberId(random: Random): string {
-  const bytes = Buffer.alloc(16);
-  for (let i = 0; i < 16; i++) bytes[i] = random.int(0, 255);
-  return bytes.toString('base64url');
 }
