@@ -56,6 +56,12 @@ interface Assigned {
   partition: number;
   /** Next offset poll() returns; null until known (reset pending). */
   position: number | null;
+  /**
+   * The application is done with every record before this offset: what a group commits. Records
+   * handed out by a poll are done when poll is called again (Kafka's rule), or, under async
+   * iteration, when the loop comes back for the next record.
+   */
+  processed: number | null;
   /** Next offset to fetch (ahead of `position` by what is buffered). */
   fetchPosition: number | null;
   /** Raw fetched data waiting to be decoded, in offset order. */
@@ -93,6 +99,10 @@ export class Consumer {
   private readonly assigned = new Map<string, Assigned>();
   private readonly inflight = new Set<number>();
   private readonly dataWaiters: (() => void)[] = [];
+  private readonly processedWaiters: { partitions: { topic: string; partition: number }[]; resolve: () => void }[] = [];
+  /** The async iterator stopped inside a batch: close() then commits only what the loop finished. */
+  private iteratorMidBatch = false;
+  private closing = false;
   private fetchError: Error | null = null;
   private closed = false;
   private wakeTimer: NodeJS.Timeout | null = null;
@@ -117,7 +127,8 @@ export class Consumer {
               add: (ps) => this.addPartitions(ps),
               remove: (ps) => this.removePartitions(ps),
               pause: (ps) => this.pause(ps.filter((p) => this.assigned.has(`${p.topic}\u0000${p.partition}`))),
-              positions: () => [...this.assigned.values()].filter((a) => a.position !== null).map((a) => ({ topic: a.topic, partition: a.partition, offset: a.position! })),
+              positions: () => [...this.assigned.values()].filter((a) => a.processed !== null).map((a) => ({ topic: a.topic, partition: a.partition, offset: a.processed! })),
+              whenProcessed: (ps) => this.whenProcessed(ps),
             },
             {
               groupId: opts.groupId,
@@ -164,6 +175,36 @@ export class Consumer {
 
   private removePartitions(partitions: { topic: string; partition: number }[]): void {
     for (const p of partitions) this.assigned.delete(`${p.topic}\u0000${p.partition}`);
+    this.notifyProcessed();
+  }
+
+  /** Resolves once the application is done with every record it was given of these partitions (or they are gone). */
+  private whenProcessed(partitions: { topic: string; partition: number }[]): Promise<void> {
+    return new Promise((resolve) => {
+      this.processedWaiters.push({ partitions, resolve });
+      this.notifyProcessed();
+    });
+  }
+
+  private notifyProcessed(): void {
+    for (let i = this.processedWaiters.length - 1; i >= 0; i--) {
+      const w = this.processedWaiters[i]!;
+      const settled =
+        this.closing ||
+        w.partitions.every((p) => {
+          const a = this.assigned.get(`${p.topic}\u0000${p.partition}`);
+          return !a || a.position === null || a.processed === a.position;
+        });
+      if (!settled) continue;
+      this.processedWaiters.splice(i, 1);
+      w.resolve();
+    }
+  }
+
+  /** Everything handed out so far is done with (poll was called again). */
+  private markAllProcessed(): void {
+    for (const a of this.assigned.values()) a.processed = a.position;
+    this.notifyProcessed();
   }
 
   /** Replaces the assignment. Partitions given an offset start there; others by autoOffsetReset. */
@@ -193,6 +234,7 @@ export class Consumer {
   seek(topic: string, partition: number, offset: number): void {
     const a = this.get(topic, partition);
     a.position = offset;
+    a.processed = offset;
     a.fetchPosition = offset;
     dropBuffered(a);
     a.generation++;
@@ -235,7 +277,11 @@ export class Consumer {
   async poll(timeoutMs = 1000): Promise<ConsumerRecord[]> {
     if (this.closed) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, 'consumer is closed');
     const deadline = Date.now() + timeoutMs;
+    // What the last poll handed out is done with: a group may commit past it, a revocation may finish.
+    this.markAllProcessed();
     for (;;) {
+      // A member past its session or rebalance deadline drops its partitions before handing out another record.
+      this.group?.enforceDeadlines();
       if (this.fetchError) {
         const e = this.fetchError;
         this.fetchError = null;
@@ -263,7 +309,20 @@ export class Consumer {
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumerRecord> {
     while (!this.closed) {
       const records = await this.poll(1000);
-      for (const r of records) yield r;
+      this.iteratorMidBatch = records.length > 0;
+      for (const r of records) {
+        try {
+          yield r;
+        } finally {
+          // The loop came back for more, or broke out after r: either way it is done with r.
+          const a = this.assigned.get(`${r.topic}\u0000${r.partition}`);
+          if (a && a.processed !== null && r.offset + 1 > a.processed) {
+            a.processed = r.offset + 1;
+            this.notifyProcessed();
+          }
+        }
+      }
+      this.iteratorMidBatch = false;
     }
   }
 
@@ -375,6 +434,7 @@ export class Consumer {
       const offset = await this.listOffset(a.topic, a.partition, this.o.autoOffsetReset === 'earliest' ? EARLIEST : LATEST);
       if (a.generation === generation) {
         a.position = offset;
+        a.processed = offset;
         a.fetchPosition = offset;
       }
       a.retryAtMs = 0;
@@ -427,6 +487,7 @@ export class Consumer {
       if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         a.fetchPosition = null;
         a.position = null;
+        a.processed = null;
         dropBuffered(a);
         return;
       }
@@ -477,6 +538,11 @@ export class Consumer {
   /** Stops; a group member first commits (with auto-commit), gives its partitions up and leaves the group. */
   async close(): Promise<void> {
     if (this.closed) return;
+    // Closing says the application is done with what poll gave it (unless an async loop broke out mid-batch).
+    if (!this.iteratorMidBatch) this.markAllProcessed();
+    // A revocation in progress stops waiting for the application: it commits what was finished.
+    this.closing = true;
+    this.notifyProcessed();
     if (this.group) await this.group.close().catch(() => undefined);
     this.closed = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
@@ -490,6 +556,7 @@ function newAssigned(topic: string, partition: number, offset: number | undefine
     topic,
     partition,
     position: offset ?? null,
+    processed: offset ?? null,
     fetchPosition: offset ?? null,
     buffered: [],
     bufferedBytes: 0,

@@ -47,8 +47,10 @@ export interface MemberConsumer {
   remove(partitions: TopicPartition[]): void;
   /** Stops handing out records of these (they are being given up), so their positions hold still. */
   pause(partitions: TopicPartition[]): void;
-  /** Positions to commit: the next offset each owned partition would return. */
+  /** Positions to commit: for each owned partition, the offset after what the application is done with. */
   positions(): { topic: string; partition: number; offset: number }[];
+  /** Resolves once the application is done with what it was given of these partitions. */
+  whenProcessed(partitions: TopicPartition[]): Promise<void>;
 }
 
 const toList = (s: TopicPartitions): TopicPartition[] => [...tps.pairsOf(s)].map(([topic, partition]) => ({ topic, partition }));
@@ -118,7 +120,7 @@ export class GroupMembership {
     this.timer = null;
     if (this.closed) return;
     const now = this.clock.nowMs();
-    this.run(this.core.checkDeadlines(now));
+    this.enforceDeadlines();
     try {
       if (this.regex && now - this.regexCheckedAt > 10_000) await this.resolvePattern(now);
       if (now >= this.nextHeartbeatAt) await this.heartbeatOnce();
@@ -134,6 +136,15 @@ export class GroupMembership {
     const deadline = this.core.nextDeadline() - this.clock.nowMs();
     const nextCommit = this.o.autoCommit ? this.nextCommitAt - this.clock.nowMs() : Infinity;
     this.schedule(Math.max(0, Math.min(this.nextHeartbeatAt - this.clock.nowMs(), deadline, nextCommit, 1_000)));
+  }
+
+  /**
+   * The member's own deadlines, now: partitions past one leave the consumer at once (the consumer
+   * calls this before it hands out records, so a member resumed after a pause longer than its
+   * session hands out nothing of what others may own by now); onLost follows in order.
+   */
+  enforceDeadlines(): void {
+    this.run(this.core.checkDeadlines(this.clock.nowMs()));
   }
 
   private async resolvePattern(now: number): Promise<void> {
@@ -197,7 +208,11 @@ export class GroupMembership {
   }
 
   private run(effects: MemberEffect[]): void {
-    for (const e of effects) this.effects = this.effects.then(() => this.apply(e)).catch(() => undefined);
+    for (const e of effects) {
+      // Lost partitions stop at once, ahead of any effect still in progress: others may own them already.
+      if (e.kind === 'lost') this.consumer.remove(toList(e.partitions));
+      this.effects = this.effects.then(() => this.apply(e)).catch(() => undefined);
+    }
   }
 
   private async apply(e: MemberEffect): Promise<void> {
@@ -206,20 +221,26 @@ export class GroupMembership {
         this.coordinator = null;
         return;
       case 'lost':
-        this.consumer.remove(toList(e.partitions));
         await this.o.onLost?.(toList(e.partitions));
         return;
       case 'assign': {
         const list = toList(e.partitions);
         const committed = await this.committed(list).catch(() => [] as CommittedOffsetInfo[]);
-        this.consumer.add(list.map((p) => ({ ...p, offset: committed.find((c) => c.topic === p.topic && c.partition === p.partition && c.offset >= 0)?.offset })));
-        await this.o.onAssigned?.(list);
+        // Lost while the offsets were looked up: nothing to start.
+        const still = list.filter((p) => tps.has(this.core.owned, p.topic, p.partition));
+        if (still.length === 0) return;
+        this.consumer.add(still.map((p) => ({ ...p, offset: committed.find((c) => c.topic === p.topic && c.partition === p.partition && c.offset >= 0)?.offset })));
+        await this.o.onAssigned?.(still);
         return;
       }
       case 'revoke': {
         const list = toList(e.partitions);
-        // Nothing more of them goes to the application: what it was given is what gets committed.
+        // Nothing more of them goes to the application; once it is done with what it was given (it
+        // polls again, as in Kafka), that is what gets committed.
         this.consumer.pause(list);
+        await this.consumer.whenProcessed(list);
+        // Lost meanwhile (past the rebalance timeout, or fenced): onLost has been called instead.
+        if (this.core.revoking === null) return;
         if (this.o.autoCommit) await this.commit(this.consumer.positions().filter((p) => tps.has(e.partitions, p.topic, p.partition))).catch(() => undefined);
         await this.o.onRevoked?.(list);
         this.consumer.remove(toList(this.core.revocationDone()));

@@ -155,4 +155,74 @@ describe('consumer groups from the TypeScript client', () => {
     // b was never asked to give anything up, nor given a's partitions in between.
     expect(changes.filter((c) => c.startsWith('b'))).toEqual([]);
   }, 120_000);
+  it('what the application is still working on is neither committed nor handed to another member (Kafka’s rule: done once it comes back for more)', async () => {
+    cluster = new TestCluster(tmpDir('cairn-cgroups-inhand-'), await freePorts(1), FLAGS);
+    cluster.startAll();
+    await cluster.waitReady(1);
+    const bootstrap = cluster.bootstrap;
+    const admin = new Admin({ bootstrap });
+    await admin.createTopic({ name: 'work', partitions: 2 });
+    admin.close();
+    const producer = new Producer({ bootstrap });
+    for (let i = 0; i < 40; i++) void producer.send({ topic: 'work', partition: i % 2, value: Buffer.from(`r${i}`) });
+    await producer.close();
+
+    const groups = new Admin({ bootstrap });
+    const committed = async () => (await groups.groups.describeGroup('inhand')).offsets.map((o) => o.offset).sort((x, y) => x - y);
+    const processedBy = new Map<string, string[]>();
+    const processed = (name: string, value: string) => processedBy.set(name, [...(processedBy.get(name) ?? []), value]);
+    // a is handed both partitions' records in one batch and stops on the first one until released.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let released = false;
+    const a = new Consumer({ bootstrap, groupId: 'inhand', autoOffsetReset: 'earliest', autoCommitIntervalMs: 100, maxWaitMs: 100 });
+    consumers.push(a);
+    a.subscribe(['work']);
+    let blockedOn = -1;
+    // Both partitions fetched before the first poll, so that poll hands out records of both.
+    await waitFor(() => a.lag().length === 2 && a.lag().every((l) => l.lag === 20), 'a to fetch both partitions');
+    const aLoop = (async () => {
+      for await (const r of a) {
+        if (blockedOn < 0) {
+          blockedOn = r.offset;
+          await gate;
+        }
+        processed('a', r.value!.toString());
+        if ((processedBy.get('a')?.length ?? 0) === 40) return;
+      }
+    })();
+    await waitFor(() => blockedOn >= 0, 'a to start on its first record');
+    // Auto-commit runs every 100 ms while a works: it must commit nothing past the record a is on.
+    await waitFor(async () => JSON.stringify(await committed()) === JSON.stringify([0, 0]), 'offsets 0 and 0 committed (a has finished nothing)', 20_000);
+
+    // b joins: one partition moves to it, which a gives up only once done with what it was handed.
+    const bAssigned: boolean[] = [];
+    const b = new Consumer({ bootstrap, groupId: 'inhand', autoOffsetReset: 'earliest', maxWaitMs: 100, onAssigned: () => void bAssigned.push(released) });
+    consumers.push(b);
+    b.subscribe(['work']);
+    const bCore = b.group!.core as unknown as { nextId: number };
+    await waitFor(() => a.group!.core.revoking !== null, 'the coordinator to ask a for a partition');
+    const asked = bCore.nextId;
+    // b heartbeats three more times while a holds the partition: it gets nothing meanwhile.
+    const bLoop = (async () => {
+      for (;;) {
+        const records = await b.poll(100).catch(() => null);
+        if (records === null) return;
+        for (const r of records) processed('b', r.value!.toString());
+      }
+    })();
+    await waitFor(() => bCore.nextId >= asked + 3, 'b to heartbeat three times');
+    expect(b.assignment()).toEqual([]);
+    released = true;
+    release();
+    await aLoop;
+    await waitFor(() => b.assignment().length === 1, 'b to get its partition');
+    expect(bAssigned).toEqual([true]);
+    // a finished all 40 and committed them; b starts after them, so nothing is read twice.
+    await waitFor(async () => JSON.stringify(await committed()) === JSON.stringify([20, 20]), 'offsets 20 and 20 committed', 20_000);
+    expect(processedBy.get('b') ?? []).toEqual([]);
+    groups.close();
+    await b.close();
+    await bLoop;
+  }, 120_000);
 });
