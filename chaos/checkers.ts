@@ -1,4 +1,5 @@
-import type { History, OwnershipOp, ReadOp, SendOp, TxnOp } from './history';
+import { checkCommittedOffsets, checkGroupOwnership } from './group-checkers';
+import type { History, ReadOp, SendOp, TxnOp } from './history';
 
 /** What the cluster holds after the drain: partition → offset → value. */
 export type FinalLog = Map<number, Map<number, string>>;
@@ -126,21 +127,6 @@ export function checkNoAbortedReads(txns: readonly TxnOp[], reads: readonly Read
   return result('aborted-read', problems, `${txns.length} transactions, ${reads.length} reads`);
 }
 
-/** Within one group generation, no partition has two owners. */
-export function checkSingleOwnership(owns: readonly OwnershipOp[]): CheckResult {
-  const owner = new Map<string, string>();
-  const problems: string[] = [];
-  for (const o of owns) {
-    for (const p of o.partitions) {
-      const key = `${o.group}/${o.generation}/${p}`;
-      const prev = owner.get(key);
-      if (prev !== undefined && prev !== o.member) problems.push(`group ${o.group} generation ${o.generation}: partition ${p} owned by ${prev} and ${o.member}`);
-      else owner.set(key, o.member);
-    }
-  }
-  return result('single-ownership', problems, `${owns.length} assignments`);
-}
-
 /** The cluster took writes again within `boundMs` of the faults healing. */
 export function checkRecovery(sends: readonly SendOp[], healedAtMs: number, boundMs: number): CheckResult {
   const first = sends.find((s) => s.type === 'ok' && s.timeMs >= healedAtMs);
@@ -154,7 +140,7 @@ export function checkAll(history: History, final: FinalLog, opts: { strictDuplic
   const sends = history.sends();
   const reads = history.reads();
   const txns = history.ops.filter((o): o is TxnOp => o.kind === 'txn');
-  const owns = history.ops.filter((o): o is OwnershipOp => o.kind === 'owns');
+  const group = history.groupOps();
   const out = [
     checkLostWrites(sends, final),
     checkFailedAbsent(sends, final),
@@ -165,7 +151,7 @@ export function checkAll(history: History, final: FinalLog, opts: { strictDuplic
     checkRecovery(sends, opts.healedAtMs, opts.recoveryBoundMs),
   ];
   if (txns.length > 0) out.push(checkNoAbortedReads(txns, reads));
-  if (owns.length > 0) out.push(checkSingleOwnership(owns));
+  if (group.length > 0) out.push(checkGroupOwnership(group), checkCommittedOffsets(group));
   return out;
 }
 

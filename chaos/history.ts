@@ -44,13 +44,26 @@ export interface TxnOp {
   timeMs: number;
 }
 
-/** A group member's view of its assignment at a generation, for the ownership checker. */
-export interface OwnershipOp {
-  kind: 'owns';
+export type GroupEvent = 'assigned' | 'revoked' | 'lost' | 'read' | 'committed' | 'observed';
+
+/**
+ * What a consumer group member did (chaos/group-member.ts), or what the observer read of the
+ * group's committed offsets, for the group checkers (chaos/group-checkers.ts):
+ * - `assigned` / `revoked` / `lost`: `partitions` given to, given up by, or lost by `member`;
+ * - `read`: the member was handed the record `value` at `partition`:`offset` (stamped as poll returned);
+ * - `committed`: the coordinator acknowledged `offsets` (partition → next offset), sent at `sentMs`;
+ * - `observed`: the observer asked at `timeMs` and the group's committed offsets were `offsets`.
+ */
+export interface GroupOp {
+  kind: 'group';
   member: string;
-  group: string;
-  generation: number;
-  partitions: number[];
+  event: GroupEvent;
+  partitions?: number[];
+  partition?: number;
+  offset?: number;
+  value?: string;
+  offsets?: Record<number, number>;
+  sentMs?: number;
   timeMs: number;
 }
 
@@ -63,16 +76,26 @@ export interface FaultOp {
   timeMs: number;
 }
 
-export type Op = SendOp | ReadOp | TxnOp | OwnershipOp | FaultOp;
+export type Op = SendOp | ReadOp | TxnOp | GroupOp | FaultOp;
 
 export class History {
   readonly ops: Op[] = [];
   /** Monotonic (performance.now): a node's or this machine's wall-clock jump never bends the timeline. */
   private readonly startMs = performance.now();
+  /** The same instant on process.hrtime's clock (ms). */
+  private readonly monotonicStartMs = Number(process.hrtime.bigint()) / 1e6 - (performance.now() - this.startMs);
 
   /** Milliseconds since the history began: every op's `timeMs`. */
   now(): number {
     return Math.round(performance.now() - this.startMs);
+  }
+
+  /**
+   * A time another process read from the machine's monotonic clock (process.hrtime, in ms) on this
+   * history's clock, unrounded, so that events of different processes keep their order.
+   */
+  fromMonotonic(ms: number): number {
+    return ms - this.monotonicStartMs;
   }
 
   send(process: number, type: OpType, value: string, seq: number, extra: Partial<SendOp> = {}): void {
@@ -85,6 +108,14 @@ export class History {
 
   fault(phase: 'start' | 'end', fault: string, detail = ''): void {
     this.ops.push({ kind: 'fault', phase, fault, detail, timeMs: this.now() });
+  }
+
+  group(op: Omit<GroupOp, 'kind'>): void {
+    this.ops.push({ kind: 'group', ...op });
+  }
+
+  groupOps(): GroupOp[] {
+    return this.ops.filter((o): o is GroupOp => o.kind === 'group');
   }
 
   sends(): SendOp[] {

@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import type { Random } from '../src/common/random';
 import { Admin } from '../src/client/admin';
 import type { PartitionDescription } from '../src/protocol/messages';
+import { GROUP_FAULTS } from './group-faults';
+import type { GroupWorkload } from './group-workload';
 import type { ChaosCluster } from './harness/chaos-cluster';
 import type { History } from './history';
 
@@ -14,6 +16,8 @@ export interface NemesisContext {
   topic: string;
   partitions: number;
   history: History;
+  /** The group workload, in scenarios with one (reliability.md row 21). */
+  group?: GroupWorkload;
 }
 
 /** One fault: `apply` starts it and says what it did; `heal` undoes it. */
@@ -393,4 +397,5 @@ export const FAULTS: Record<string, Fault> = {
     },
     heal: restartDead,
   },
+  ...GROUP_FAULTS,
 };

@@ -5,6 +5,8 @@ import { Admin } from '../src/client/admin';
 import type { Logger } from '../src/common/logger';
 import { SeededRandom } from '../src/common/random';
 import { checkAll, checkControllersAgree, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
+import { checkGroupCoverage } from './group-checkers';
+import { GroupWorkload } from './group-workload';
 import { ChaosCluster } from './harness/chaos-cluster';
 import { History } from './history';
 import { FAULTS, type NemesisContext, restartDead } from './nemesis';
@@ -103,7 +105,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   if (o.negativeControl && !control) throw new Error(`scenario ${s.name} has no negative control${s.noNegativeControl ? `: ${s.noNegativeControl}` : ''}`);
   const reportDir = path.join(o.resultsDir, `${stamp}-${s.name}${control ? '-negative-control' : ''}-seed${o.seed}`);
   const dataDir = path.join(reportDir, 'cluster');
-  const partitions = s.assignment?.length ?? o.partitions ?? 3;
+  const partitions = s.assignment?.length ?? s.partitions ?? o.partitions ?? 3;
   const nodes = s.nodes ?? 3;
   const random = new SeededRandom(o.seed);
   const history = new History();
@@ -130,12 +132,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       'controller-quorum-election-timeout-ms': '1000',
       'controller-quorum-heartbeat-interval-ms': '200',
       'metadata-snapshot-max-entries': '200',
+      ...s.flags,
       ...control?.flags,
     },
   });
   const topic = 'chaos';
   let producers: ProducerWorkload | null = null;
   let reader: ReaderWorkload | null = null;
+  let group: GroupWorkload | null = null;
   const checks: CheckResult[] = [];
   let healedAtMs = 0;
   let final: FinalLog = new Map();
@@ -168,11 +172,23 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     reader = new ReaderWorkload({ bootstrap: cluster.bootstrap, topic, partitions, history, process: 100 });
     producers.start();
     reader.start();
-    const ctx: NemesisContext = { cluster, random, topic, partitions, history };
+    if (s.group) {
+      group = new GroupWorkload({
+        bootstrap: cluster.bootstrap,
+        topic,
+        group: 'chaos-group',
+        history,
+        logDir: path.join(reportDir, 'members'),
+        commitBeforeProcessing: control?.member?.commitBeforeProcessing,
+      });
+      group.start(3);
+    }
+    const ctx: NemesisContext = { cluster, random, topic, partitions, history, ...(group ? { group } : {}) };
     const endAt = performance.now() + o.durationS * 1000;
     await sleep(2_000);
-    while (performance.now() < endAt && s.faults.length > 0) {
-      const fault = FAULTS[random.pick(s.faults)]!;
+    const faults = control?.faults ?? s.faults;
+    while (performance.now() < endAt && faults.length > 0) {
+      const fault = FAULTS[random.pick(faults)]!;
       let detail: string;
       try {
         detail = await fault.apply(ctx);
@@ -200,6 +216,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     const drained = await drain(cluster.bootstrap, topic, partitions, producers.lastAcked(), 60_000);
     final = drained.log;
     drainComplete = drained.complete;
+    if (group) {
+      // The members read on until the group has committed every partition's end, then leave.
+      const ends = new Map([...final].map(([p, log]) => [p, log.size === 0 ? 0 : Math.max(...log.keys()) + 1]));
+      const committed = await group.waitCaughtUp(ends, 60_000);
+      await group.stop();
+      checks.push(checkGroupCoverage(history.groupOps(), final, committed));
+    }
     checks.push(...checkAll(history, final, { strictDuplicates: s.strictDuplicates, healedAtMs, recoveryBoundMs: o.recoveryBoundMs ?? 30_000 }));
     if (s.checkControllers) checks.push(await checkControllers(cluster));
     const admin2 = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 5_000 });
@@ -227,6 +250,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   } finally {
     await producers?.stop().catch(() => undefined);
     await reader?.stop().catch(() => undefined);
+    await group?.stop().catch(() => undefined);
     await cluster.stop();
   }
   const sends = history.sends();

@@ -1,8 +1,11 @@
 /**
  * The chaos scenarios, one per row of shared/reliability.md that the cluster's features reach.
- * Rows about transactions and consumer groups (15-18, 20, 21) are listed as not applicable until
- * those features exist; their checkers are already here and tested (chaos/checkers.ts).
+ * Rows about transactions (15-18, 20) are listed as not applicable until transactions exist; their
+ * checkers are already here and tested (chaos/checkers.ts). Row 21 runs consumer group members
+ * (chaos/group-workload.ts, chaos/group-checkers.ts).
  */
+import { CHAOS_OFFSETS_PARTITIONS } from './group-faults';
+
 export interface Scenario {
   name: string;
   /** Row of reliability.md's scenario table. */
@@ -30,6 +33,12 @@ export interface Scenario {
   nodes?: number;
   controllers?: number;
   assignment?: number[][];
+  /** The topic's partition count (default 3, or the assignment's). */
+  partitions?: number;
+  /** Run consumer group members and check the group (reliability.md row 21; chaos/group-checkers.ts). */
+  group?: boolean;
+  /** Server flags for every node, beside the suite's own. */
+  flags?: Record<string, string>;
   /** Set when the scenario cannot run yet, with the reason. */
   notApplicable?: string;
   /**
@@ -48,6 +57,10 @@ export interface NegativeControl {
   flags: Record<string, string>;
   /** Producer settings of the workload (a client-side unsafe setting). */
   producer?: { enableIdempotence?: boolean };
+  /** How the group workload's members behave (an unsafe application). */
+  member?: { commitBeforeProcessing?: boolean };
+  /** The faults to rotate instead of the scenario's own. */
+  faults?: string[];
   /**
    * The checker that must fail: lost-write where the unsafe setting loses acknowledged writes
    * (docs/chaos.md, "Negative controls").
@@ -85,6 +98,13 @@ const FIVE_NODES = {
     [5, 4, 2],
     [4, 1, 5],
   ],
+};
+
+/** A short group session (members are paused past it) and a small __consumer_offsets. */
+const GROUP_FLAGS = {
+  'group-consumer-session-timeout-ms': '4000',
+  'group-consumer-heartbeat-interval-ms': '500',
+  'offsets-topic-num-partitions': String(CHAOS_OFFSETS_PARTITIONS),
 };
 
 /**
@@ -316,12 +336,21 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'group-coordinator',
     row: 21,
-    summary: 'kill/pause the group coordinator while members join and leave',
-    faults: [],
-    holdMs: [0, 0],
-    quietMs: [0, 0],
-    strictDuplicates: false,
-    notApplicable: 'consumer groups are not built yet',
+    summary: "kill -9 or SIGSTOP the group coordinator's broker; kill -9, SIGSTOP, close and add members of a group reading six partitions",
+    faults: ['kill-coordinator', 'pause-coordinator', 'kill-member', 'pause-member', 'member-leaves', 'member-joins'],
+    holdMs: [1_000, 8_000],
+    quietMs: [2_000, 5_000],
+    ...IDEMPOTENT,
+    partitions: 6,
+    group: true,
+    flags: GROUP_FLAGS,
+    negativeControl: {
+      setting: 'members commit what poll returned before processing it (at most once)',
+      flags: {},
+      member: { commitBeforeProcessing: true },
+      faults: ['kill-member'],
+      expect: 'group-coverage',
+    },
   },
   {
     name: 'controller-failover',

@@ -1,5 +1,6 @@
-import { CairnError, ErrorCode } from '../common';
-import type { DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse } from '../protocol';
+import { CairnError, ErrorCode, TopicPartitionSets as tps } from '../common';
+import { partitionsToWire } from '../protocol';
+import type { CommittedOffsetInfo, DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse } from '../protocol';
 import type { Cluster } from './cluster';
 import { Consumer } from './consumer';
 import { askForCoordinator } from './group-membership';
@@ -54,6 +55,14 @@ export class GroupAdmin {
     const ends = await this.logEnds(g.offsets.map((o) => ({ topic: o.topic, partition: o.partition })));
     const lag = g.offsets.map((o, i) => ({ topic: o.topic, partition: o.partition, committed: o.offset, logEndOffset: ends[i]!, lag: Math.max(0, ends[i]! - Math.max(0, o.offset)) }));
     return { ...g, lag };
+  }
+
+  /** The group's committed offsets (every one, or of these partitions: -1 where none), as Kafka's listConsumerGroupOffsets. */
+  async fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffsetInfo[]> {
+    const req = { groupId, ...(partitions ? { partitions: partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) } : {}) };
+    const res = await this.atCoordinator<OffsetFetchResponse>(groupId, 'OffsetFetch', req, (r) => retriable(r));
+    if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
+    return res.offsets;
   }
 
   async deleteGroup(groupId: string): Promise<void> {

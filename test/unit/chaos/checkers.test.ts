@@ -10,12 +10,12 @@ import {
   checkReaderProgress,
   checkRecovery,
   checkReplicasAgree,
-  checkSingleOwnership,
   type ControllerImage,
   type FinalLog,
   type ReplicaCopy,
 } from '../../../chaos/checkers';
-import type { OwnershipOp, ReadOp, SendOp, TxnOp } from '../../../chaos/history';
+import { checkCommittedOffsets, checkGroupCoverage, checkGroupOwnership } from '../../../chaos/group-checkers';
+import type { GroupOp, ReadOp, SendOp, TxnOp } from '../../../chaos/history';
 
 const send = (type: SendOp['type'], value: string, seq: number, partition?: number, offset?: number, timeMs = 0): SendOp => ({ kind: 'send', process: 1, type, value, seq, partition, offset, timeMs });
 const read = (partition: number, offset: number, value: string, process = 1, session = 0): ReadOp => ({ kind: 'read', process, session, partition, offset, value, timeMs: 0 });
@@ -78,12 +78,77 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
     expect(bad.problems[0]).toMatch(/aborted transaction t2/);
   });
 
-  it('double ownership: two members own one partition in one generation', () => {
-    const own = (member: string, generation: number, partitions: number[]): OwnershipOp => ({ kind: 'owns', member, group: 'g', generation, partitions, timeMs: 0 });
-    expect(checkSingleOwnership([own('m1', 1, [0, 1]), own('m2', 1, [2]), own('m2', 2, [0])]).ok).toBe(true);
-    const bad = checkSingleOwnership([own('m1', 1, [0, 1]), own('m2', 1, [1])]);
-    expect(bad.ok).toBe(false);
-    expect(bad.problems[0]).toMatch(/partition 1 owned by m1 and m2/);
+  describe('consumer groups', () => {
+    const ev = (timeMs: number, member: string, event: GroupOp['event'], extra: Partial<GroupOp> = {}): GroupOp => ({ kind: 'group', member, event, timeMs, ...extra });
+    const read = (timeMs: number, member: string, partition: number, offset: number) => ev(timeMs, member, 'read', { partition, offset, value: `v${partition}-${offset}` });
+
+    it('single owner: a record handed to a member that gave the partition up, lost it, or was superseded', () => {
+      const handover = [
+        ev(0, 'm1', 'assigned', { partitions: [0, 1] }),
+        read(1, 'm1', 0, 0),
+        ev(2, 'm1', 'revoked', { partitions: [0] }),
+        ev(3, 'm2', 'assigned', { partitions: [0] }),
+        read(4, 'm2', 0, 1),
+        read(5, 'm1', 1, 0),
+      ];
+      expect(checkGroupOwnership(handover).ok).toBe(true);
+      // Events arrive out of order from different processes: the checker orders them by time.
+      expect(checkGroupOwnership([...handover].reverse()).ok).toBe(true);
+      // m1 was paused past its session: m2 got partition 0, and m1 (resumed) was handed a record before dropping it.
+      const zombie = checkGroupOwnership([
+        ev(0, 'm1', 'assigned', { partitions: [0] }),
+        ev(10, 'm2', 'assigned', { partitions: [0] }),
+        read(11, 'm2', 0, 5),
+        read(12, 'm1', 0, 5),
+        ev(13, 'm1', 'lost', { partitions: [0] }),
+      ]);
+      expect(zombie.ok).toBe(false);
+      expect(zombie.problems[0]).toMatch(/m1 was handed v0-5 .* after m2 was given partition 0/);
+      const afterRevoke = checkGroupOwnership([ev(0, 'm1', 'assigned', { partitions: [0] }), ev(1, 'm1', 'revoked', { partitions: [0] }), read(2, 'm1', 0, 3)]);
+      expect(afterRevoke.problems[0]).toMatch(/without holding partition 0/);
+      // Lost and given back to the same member: fine again.
+      expect(checkGroupOwnership([ev(0, 'm1', 'assigned', { partitions: [0] }), ev(1, 'm1', 'lost', { partitions: [0] }), ev(2, 'm1', 'assigned', { partitions: [0] }), read(3, 'm1', 0, 0)]).ok).toBe(
+        true,
+      );
+    });
+
+    it('committed offsets: a commit or a read of the offsets below what was acknowledged before it', () => {
+      const commit = (sentMs: number, timeMs: number, member: string, offsets: Record<number, number>) => ev(timeMs, member, 'committed', { sentMs, offsets });
+      const observe = (timeMs: number, offsets: Record<number, number>) => ev(timeMs, 'observer', 'observed', { sentMs: timeMs, offsets });
+      const good = [commit(0, 1, 'm1', { 0: 10 }), observe(2, { 0: 10 }), commit(3, 4, 'm2', { 0: 12 }), observe(3.5, { 0: 10 }), observe(5, { 0: 12 })];
+      expect(checkCommittedOffsets(good).ok).toBe(true);
+      const lostCommit = checkCommittedOffsets([commit(0, 1, 'm1', { 0: 10 }), observe(5, { 0: 7 })]);
+      expect(lostCommit.problems[0]).toMatch(/read at 5 ms was 7, below 10 acknowledged to m1/);
+      const wentBack = checkCommittedOffsets([observe(1, { 3: 10 }), observe(2, { 3: 9 })]);
+      expect(wentBack.problems[0]).toMatch(/went back from 10/);
+      const lowerCommit = checkCommittedOffsets([commit(0, 1, 'm1', { 0: 10 }), commit(2, 3, 'm2', { 0: 4 })]);
+      expect(lowerCommit.problems[0]).toMatch(/m2 committed 4 for partition 0 .*below 10 that m1 had committed/);
+      // Concurrent commits (the second sent before the first was acknowledged) are not ordered.
+      expect(checkCommittedOffsets([commit(0, 3, 'm1', { 0: 10 }), commit(2, 4, 'm2', { 0: 4 })]).ok).toBe(true);
+    });
+
+    it('coverage: a record below the committed offset that no member was handed, or a group short of the end', () => {
+      const final: FinalLog = new Map([
+        [
+          0,
+          new Map([
+            [0, 'a'],
+            [1, 'b'],
+            [2, 'c'],
+          ]),
+        ],
+      ]);
+      const ops = [ev(0, 'm1', 'assigned', { partitions: [0] }), read(1, 'm1', 0, 0), read(1, 'm1', 0, 1), read(1, 'm1', 0, 2)];
+      expect(checkGroupCoverage(ops, final, new Map([[0, 3]])).ok).toBe(true);
+      const skipped = checkGroupCoverage(
+        ops.filter((o) => o.offset !== 1),
+        final,
+        new Map([[0, 3]]),
+      );
+      expect(skipped.problems).toEqual(['b (partition 0 offset 1) is below the committed offset 3 but no member was handed it']);
+      expect(checkGroupCoverage(ops, final, new Map([[0, 2]])).problems[0]).toMatch(/committed 2, short of the log end 3/);
+      expect(checkGroupCoverage(ops, final, new Map()).problems[0]).toMatch(/committed nothing/);
+    });
   });
 
   it('recovery: writes must resume within the bound after the heal', () => {

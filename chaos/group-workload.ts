@@ -1,0 +1,195 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as readline from 'node:readline';
+import { Admin } from '../src/client/admin';
+import type { Random } from '../src/common/random';
+import type { GroupEvent, History } from './history';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The compiled member script: beside this file under dist/, or the built copy when this runs from source (vitest). */
+const MEMBER_BESIDE = path.join(__dirname, 'group-member.js');
+const MEMBER_SCRIPT = fs.existsSync(MEMBER_BESIDE) ? MEMBER_BESIDE : path.resolve(__dirname, '../dist/chaos/group-member.js');
+
+export interface GroupWorkloadOptions {
+  bootstrap: string;
+  topic: string;
+  group: string;
+  history: History;
+  /** Where each member's stderr goes. */
+  logDir: string;
+  /** Members commit before processing (the negative control's unsafe application). */
+  commitBeforeProcessing?: boolean;
+}
+
+interface Member {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+  paused: boolean;
+}
+
+/**
+ * Consumer group members as processes of their own (chaos/group-member.ts), so that faults can kill
+ * and pause them, plus an observer that reads the group's committed offsets every 500 ms. Every
+ * member event and observation goes into the history, on the history's clock.
+ */
+export class GroupWorkload {
+  private readonly members = new Map<string, Member>();
+  private nextName = 1;
+  private observing = false;
+  private observer: Promise<void> | null = null;
+
+  constructor(private readonly o: GroupWorkloadOptions) {}
+
+  get groupId(): string {
+    return this.o.group;
+  }
+
+  /** Starts `n` members and the observer. */
+  start(n: number): void {
+    for (let i = 0; i < n; i++) this.addMember();
+    this.observing = true;
+    this.observer = this.observe();
+  }
+
+  /** Names of the members running now (paused ones included). */
+  running(): string[] {
+    return [...this.members.keys()];
+  }
+
+  addMember(): string {
+    const name = `m${this.nextName++}`;
+    const args = JSON.stringify({ bootstrap: this.o.bootstrap, topic: this.o.topic, group: this.o.group, name, commitBeforeProcessing: this.o.commitBeforeProcessing });
+    fs.mkdirSync(this.o.logDir, { recursive: true });
+    const err = fs.openSync(path.join(this.o.logDir, `${name}.log`), 'a');
+    const child = spawn(process.execPath, [MEMBER_SCRIPT, args], { stdio: ['ignore', 'pipe', err], env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
+    fs.closeSync(err);
+    const lines = readline.createInterface({ input: child.stdout! });
+    lines.on('line', (line) => this.record(name, line));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const member: Member = { name, child, exited, paused: false };
+    this.members.set(name, member);
+    void exited.then(() => {
+      if (this.members.get(name) === member) this.members.delete(name);
+    });
+    return name;
+  }
+
+  private record(member: string, line: string): void {
+    let e: { e: GroupEvent; t: number; ps?: number[]; p?: number; o?: number; v?: string; sent?: number; offsets?: Record<string, number> };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      return; // not an event (a stray line)
+    }
+    const h = this.o.history;
+    h.group({
+      member,
+      event: e.e,
+      timeMs: h.fromMonotonic(e.t),
+      ...(e.ps ? { partitions: e.ps } : {}),
+      ...(e.p !== undefined ? { partition: e.p, offset: e.o, value: e.v } : {}),
+      ...(e.offsets ? { offsets: numericKeys(e.offsets), sentMs: h.fromMonotonic(e.sent ?? e.t) } : {}),
+    });
+  }
+
+  /** A member chosen by `random` among those not paused (null: none). */
+  pick(random: Random): string | null {
+    const live = [...this.members.values()].filter((m) => !m.paused).map((m) => m.name);
+    return live.length === 0 ? null : random.pick(live);
+  }
+
+  async kill(name: string): Promise<void> {
+    const m = this.members.get(name);
+    if (!m) return;
+    m.child.kill('SIGCONT');
+    m.child.kill('SIGKILL');
+    await m.exited;
+  }
+
+  pause(name: string): void {
+    const m = this.members.get(name);
+    if (!m) return;
+    m.child.kill('SIGSTOP');
+    m.paused = true;
+  }
+
+  resumeAll(): void {
+    for (const m of this.members.values()) {
+      if (!m.paused) continue;
+      m.child.kill('SIGCONT');
+      m.paused = false;
+    }
+  }
+
+  /** A clean leave: the member closes its consumer (commit, give up, leave) and exits. */
+  async leave(name: string): Promise<void> {
+    const m = this.members.get(name);
+    if (!m) return;
+    m.child.kill('SIGTERM');
+    await Promise.race([m.exited, sleep(20_000)]);
+    if (this.members.has(name)) await this.kill(name);
+  }
+
+  /** Reads the group's committed offsets until stopped; each answer is recorded as of when it was asked. */
+  private async observe(): Promise<void> {
+    const admin = new Admin({ bootstrap: this.o.bootstrap, requestTimeoutMs: 2_000 });
+    const h = this.o.history;
+    try {
+      while (this.observing) {
+        const asked = h.now();
+        try {
+          const offsets: Record<number, number> = {};
+          for (const o of await admin.groups.fetchOffsets(this.o.group)) if (o.topic === this.o.topic && o.offset >= 0) offsets[o.partition] = o.offset;
+          h.group({ member: 'observer', event: 'observed', timeMs: asked, offsets, sentMs: asked });
+        } catch {
+          // the coordinator is moving or down: the next round asks again
+        }
+        await sleep(500);
+      }
+    } finally {
+      admin.close();
+    }
+  }
+
+  /** The group's committed offsets now (null when no coordinator answers). */
+  async committed(): Promise<Map<number, number> | null> {
+    const admin = new Admin({ bootstrap: this.o.bootstrap, requestTimeoutMs: 3_000 });
+    try {
+      return new Map((await admin.groups.fetchOffsets(this.o.group)).filter((o) => o.topic === this.o.topic).map((o) => [o.partition, o.offset]));
+    } catch {
+      return null;
+    } finally {
+      admin.close();
+    }
+  }
+
+  /** Waits until the group has committed `ends` (partition → log end) or the deadline passes; returns the last offsets seen. */
+  async waitCaughtUp(ends: Map<number, number>, timeoutMs: number): Promise<Map<number, number>> {
+    const deadline = performance.now() + timeoutMs;
+    let last = new Map<number, number>();
+    while (performance.now() < deadline) {
+      last = (await this.committed()) ?? last;
+      if ([...ends].every(([p, end]) => (last.get(p) ?? 0) >= end)) break;
+      await sleep(500);
+    }
+    return last;
+  }
+
+  /** Every member leaves cleanly (killed if it does not within 20 s); the observer stops. */
+  async stop(): Promise<void> {
+    this.resumeAll();
+    this.observing = false;
+    await Promise.all([...this.members.keys()].map((name) => this.leave(name)));
+    await this.observer;
+  }
+}
+
+function numericKeys(o: Record<string, number>): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const [k, v] of Object.entries(o)) out[Number(k)] = v;
+  return out;
+}
