@@ -13,7 +13,7 @@ function result(checker: string, problems: string[], summary: string): CheckResu
 }
 
 const byTime = (ops: readonly GroupOp[]) => [...ops].sort((a, b) => a.timeMs - b.timeMs);
-const ms = (t: number) => `${Math.round(t)} ms`;
+const ms = (t: number) => `${t.toFixed(1)} ms`;
 
 /**
  * One owner per partition at every moment, as the application sees it: a member is handed a

@@ -394,7 +394,7 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 /** The short selection CI runs (a few minutes in all). */
-export const SMOKE = ['partition-leader', 'kill-random', 'lose-unfsynced-all'];
+export const SMOKE = ['partition-leader', 'kill-random', 'lose-unfsynced-all', 'group-coordinator'];
 
 export function scenario(name: string): Scenario {
   const s = SCENARIOS.find((x) => x.name === name);

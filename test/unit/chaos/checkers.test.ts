@@ -118,7 +118,7 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
       const good = [commit(0, 1, 'm1', { 0: 10 }), observe(2, { 0: 10 }), commit(3, 4, 'm2', { 0: 12 }), observe(3.5, { 0: 10 }), observe(5, { 0: 12 })];
       expect(checkCommittedOffsets(good).ok).toBe(true);
       const lostCommit = checkCommittedOffsets([commit(0, 1, 'm1', { 0: 10 }), observe(5, { 0: 7 })]);
-      expect(lostCommit.problems[0]).toMatch(/read at 5 ms was 7, below 10 acknowledged to m1/);
+      expect(lostCommit.problems[0]).toMatch(/read at 5.0 ms was 7, below 10 acknowledged to m1/);
       const wentBack = checkCommittedOffsets([observe(1, { 3: 10 }), observe(2, { 3: 9 })]);
       expect(wentBack.problems[0]).toMatch(/went back from 10/);
       const lowerCommit = checkCommittedOffsets([commit(0, 1, 'm1', { 0: 10 }), commit(2, 3, 'm2', { 0: 4 })]);
