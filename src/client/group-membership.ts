@@ -83,6 +83,7 @@ export class GroupMembership {
   private regex: RegExp | null = null;
   private nextCommitAt = 0;
   private regexCheckedAt = -Infinity;
+  private commitChain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly cluster: Cluster,
@@ -254,8 +255,18 @@ export class GroupMembership {
     }
   }
 
-  /** Commits offsets with this member's epoch (default: the positions of what it owns). */
-  async commit(offsets = this.consumer.positions()): Promise<void> {
+  /**
+   * Commits offsets with this member's epoch (default: the positions of what it owns). Commits go
+   * one after another, so an older one never lands after a newer one (a revocation's last commit
+   * waits for an auto-commit still in flight).
+   */
+  commit(offsets = this.consumer.positions()): Promise<void> {
+    const run = this.commitChain.then(() => this.commitNow(offsets));
+    this.commitChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async commitNow(offsets: { topic: string; partition: number; offset: number }[]): Promise<void> {
     if (offsets.length === 0) return;
     const address = await this.coordinatorAddress();
     const res = await this.cluster

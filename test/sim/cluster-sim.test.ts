@@ -58,6 +58,9 @@ describe('whole-cluster simulation', () => {
     truncationKeepsProducerState: { seeds: 40, caughtBy: /but .* was committed there|producer core failed|in the log twice/ },
     // The client's own send core, driven by the simulation (src/client/idempotence.ts).
     producerIgnoresLeaderWindow: { seeds: 40, caughtBy: /producer core failed/ },
+    // The group coordinator and the client's member core (issue 18).
+    groupCoordinatorAnswersBeforeCommitted: { seeds: 20, caughtBy: /group: the committed offset .* below|group: .* is consumed by/ },
+    groupMemberIgnoresDeadlines: { seeds: 20, caughtBy: /group: .* is consumed by/ },
   };
 
   // The bugs of UncaughtBug are not caught by random faults (0 of 240-300 seeds; docs/simulation.md says why); they are not listed here.

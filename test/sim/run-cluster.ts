@@ -40,6 +40,8 @@ async function main(): Promise<void> {
   let simulatedMs = 0;
   let acked = 0;
   let steps = 0;
+  let groupCommits = 0;
+  let groupHandovers = 0;
   for (let seed = start; seed < start + seeds; seed++) {
     const sim = new ClusterSimulation({
       seed,
@@ -51,6 +53,8 @@ async function main(): Promise<void> {
     const r = await sim.run();
     simulatedMs += r.simulatedMs;
     acked += r.stats.acked;
+    groupCommits += r.stats.groupCommits;
+    groupHandovers += r.stats.groupHandovers;
     steps += r.stats.steps;
     if (!r.ok) {
       failed++;
@@ -67,6 +71,8 @@ async function main(): Promise<void> {
     bug,
     failed,
     acknowledgedWritesChecked: acked,
+    groupCommitsChecked: groupCommits,
+    groupHandovers,
     steps,
     simulatedSeconds: +(simulatedMs / 1000).toFixed(1),
     wallSeconds: +wallS.toFixed(1),

@@ -142,8 +142,8 @@ export class GroupCoordinatorShell {
     this.append(entry, records).catch(() => undefined);
   }
 
-  /** Appends records the core just made; on failure the core is ahead of the log, so it is reloaded. */
-  private async append(entry: Loaded, records: readonly GroupRecord[]): Promise<void> {
+  /** Appends records the core just made; on failure the core is ahead of the log, so it is reloaded. (Protected: the simulation's seeded bugs break it.) */
+  protected async append(entry: Loaded, records: readonly GroupRecord[]): Promise<void> {
     if (records.length === 0) return;
     try {
       const now = this.o.clock.wallMs();

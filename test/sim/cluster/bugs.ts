@@ -14,6 +14,7 @@ import type { AlterPartitionOutcome, PartitionAssignment, ReplicaEffect, Replica
 import { delegateTo, type FileSystem } from '../../../src/storage/file-system';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import { ProducerStateTable } from '../../../src/storage/producer-state';
+import { GroupCoordinatorShell } from '../../../src/coordinator/io/group-coordinator-shell';
 import { MAX_IN_FLIGHT, type SimBatch } from './idempotent-producer';
 import type { ClusterSimOptions } from './simulation';
 
@@ -34,6 +35,8 @@ export const CLUSTER_BUG_NAMES = [
   'followerSkipsProducerState',
   'truncationKeepsProducerState',
   'producerIgnoresLeaderWindow',
+  'groupCoordinatorAnswersBeforeCommitted',
+  'groupMemberIgnoresDeadlines',
 ] as const;
 export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
 
@@ -259,8 +262,19 @@ class IgnoresLeaderWindow extends PartitionSendState<SimBatch> {
   }
 }
 
+/**
+ * The group coordinator answers a commit (or a heartbeat) once its records are appended on the
+ * leader, without waiting for the in-sync replicas: a leader that dies then takes acknowledged
+ * commits with it, and the next coordinator hands out older offsets.
+ */
+class AnswersBeforeCommitted extends GroupCoordinatorShell {
+  protected override async append(entry: Parameters<GroupCoordinatorShell['append']>[0], records: Parameters<GroupCoordinatorShell['append']>[1]): Promise<void> {
+    void super.append(entry, records).catch(() => undefined);
+  }
+}
+
 /** The options that switch `name` on. */
-export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes' | 'producerCore'> {
+export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes' | 'producerCore' | 'groupMembersIgnoreDeadlines'> {
   switch (name) {
     case 'followerReportsFetchedAsDurable':
       // min.insync.replicas 3: a commit then needs every follower's fsync, so one follower's lie is
@@ -302,6 +316,10 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { patchLog: truncationKeepsProducerState } };
     case 'producerIgnoresLeaderWindow':
       return { producerCore: () => new IgnoresLeaderWindow() };
+    case 'groupCoordinatorAnswersBeforeCommitted':
+      return { overrides: { createGroupShell: (o) => new AnswersBeforeCommitted(o) } };
+    case 'groupMemberIgnoresDeadlines':
+      return { groupMembersIgnoreDeadlines: true };
   }
 }
 

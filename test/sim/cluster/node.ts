@@ -25,6 +25,9 @@ import { ReplicaManager } from '../../../src/replication/io/replica-manager';
 import type { AlterPartitionRequest, AlterPartitionResponse, ReplicaCoreOptions } from '../../../src/replication/replica-types';
 import { ProducerIdManager } from '../../../src/controller/producer-id-manager';
 import { ProduceHandler } from '../../../src/server/produce-handler';
+import { CONSUMER_OFFSETS_TOPIC } from '../../../src/common/types';
+import { DEFAULT_GROUP_COORDINATOR_CONFIG } from '../../../src/coordinator/group-messages';
+import { GroupCoordinatorShell, type GroupCoordinatorShellOptions } from '../../../src/coordinator/io/group-coordinator-shell';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import type { FileSystem } from '../../../src/storage/file-system';
@@ -47,6 +50,10 @@ export interface ClusterConfig {
   metadataSnapshotEvery: number;
   uncleanLeaderElection: boolean;
   segmentBytes: number;
+  /** offsets.topic.num.partitions, and the group coordinator's session and heartbeat interval. */
+  offsetsTopicPartitions: number;
+  groupSessionTimeoutMs: number;
+  groupHeartbeatIntervalMs: number;
 }
 
 /** What a node needs of the simulation around it. */
@@ -69,6 +76,8 @@ export interface NodeOverrides {
   wrapDisk?: (node: number, disk: FileSystem) => FileSystem;
   /** Breaks each partition log as it opens (its producer state). */
   patchLog?: (log: PartitionLog) => void;
+  /** Builds each broker's group coordinators (a broken subclass). */
+  createGroupShell?: (options: GroupCoordinatorShellOptions) => GroupCoordinatorShell;
 }
 
 /** How long a controller call, a replica fetch beyond its long poll, and a produce may take. */
@@ -90,6 +99,7 @@ export class ClusterNode {
   replicas: ReplicaManager | null = null;
   produce: ProduceHandler | null = null;
   producerIds: ProducerIdManager | null = null;
+  groups: GroupCoordinatorShell | null = null;
   restartAtMs = Number.POSITIVE_INFINITY;
   private readonly voters: number[];
 
@@ -197,6 +207,20 @@ export class ClusterNode {
     });
     this.replicas = replicas;
     publisher.addListener((image, changes) => replicas.applyImage(image, changes));
+    const groupOptions: GroupCoordinatorShellOptions = {
+      nodeId: this.id,
+      replicas,
+      image: () => publisher.image,
+      createOffsetsTopic: () => this.createOffsetsTopic(alive),
+      config: { ...DEFAULT_GROUP_COORDINATOR_CONFIG, sessionTimeoutMs: config.groupSessionTimeoutMs, heartbeatIntervalMs: config.groupHeartbeatIntervalMs },
+      clock: time,
+      timers: time,
+      logger,
+    };
+    const groups = this.ctx.overrides.createGroupShell?.(groupOptions) ?? new GroupCoordinatorShell(groupOptions);
+    this.groups = groups;
+    // After the replica manager, as CairnNode does: the coordinators follow the leaderships it just took or gave up.
+    publisher.addListener((image) => groups.onImage(image));
     driver.subscribe(publisher);
     this.produce = new ProduceHandler(replicas, time, logger);
     this.producerIds = new ProducerIdManager(
@@ -246,7 +270,21 @@ export class ClusterNode {
     this.logs = null;
     this.produce = null;
     this.producerIds = null;
+    this.groups = null;
     this.publisher = null;
+  }
+
+  /** As CairnNode asks for it: `__consumer_offsets`, compacted; it existing already is fine. */
+  private async createOffsetsTopic(alive: () => boolean): Promise<void> {
+    const { config } = this.ctx;
+    const res = await this.callController('createTopics', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) =>
+      c
+        .createTopics({
+          topics: [{ name: CONSUMER_OFFSETS_TOPIC, numPartitions: config.offsetsTopicPartitions, replicationFactor: config.replicationFactor, configs: { 'cleanup.policy': 'compact' } }],
+        })
+        .then((r) => ({ ...r, errorCode: r.results[0]?.errorCode ?? ErrorCode.NONE })),
+    );
+    if (res.errorCode !== ErrorCode.NONE && res.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(res.errorCode, `creating ${CONSUMER_OFFSETS_TOPIC} failed`);
   }
 
   /** A call at the active controller, as ControllerClient makes one: the known leader first, then every voter; NOT_CONTROLLER moves on. */

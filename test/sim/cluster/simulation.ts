@@ -16,12 +16,13 @@ import { ErrorCode, errorName } from '../../../src/common/errors';
 import { silentLogger } from '../../../src/common/io/logger';
 import { type Logger } from '../../../src/common/logger';
 import { SeededRandom, type Random } from '../../../src/common/random';
-import { tpKey } from '../../../src/common/types';
+import { CONSUMER_OFFSETS_TOPIC, tpKey } from '../../../src/common/types';
 import type { ControllerService } from '../../../src/controller/controller-service';
 import type { ProduceResponse } from '../../../src/protocol/messages';
 import { decodeAllRecords } from '../../../src/record/batch';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import type { PartitionSendState } from '../../../src/client/idempotence';
+import { SimGroup } from './group-members';
 import { type SimBatch, SimIdempotentProducer } from './idempotent-producer';
 import { ClusterChecker, type MetadataView, type ReplicaView, Violation } from './invariants';
 import { CALM_LINKS, type LinkFaults, SimNetwork } from './network';
@@ -45,6 +46,8 @@ export interface ClusterSimOptions {
   producerCore?: () => PartitionSendState<SimBatch>;
   /** Mean simulated ms between faults. */
   faultMeanIntervalMs?: number;
+  /** The consumer group's members never apply their own deadlines (a seeded bug). */
+  groupMembersIgnoreDeadlines?: boolean;
   /** One line per event. */
   trace?: (line: string) => void;
 }
@@ -67,6 +70,9 @@ export interface ClusterSimStats {
   clockJumps: number;
   messages: number;
   dropped: number;
+  /** Acknowledged commits of the consumer group, and partitions handed to its members. */
+  groupCommits: number;
+  groupHandovers: number;
 }
 
 export const DEFAULT_LINKS: LinkFaults = { dropProbability: 0.02, minDelayMs: 1, maxDelayMs: 8, longDelayProbability: 0.01, longDelayMaxMs: 400, duplicateProbability: 0.02 };
@@ -84,6 +90,9 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   metadataSnapshotEvery: 50,
   uncleanLeaderElection: false,
   segmentBytes: 4_096,
+  offsetsTopicPartitions: 2,
+  groupSessionTimeoutMs: 1_500,
+  groupHeartbeatIntervalMs: 150,
 };
 
 /** After the heal: a quiet time, then this long for a leader, a full ISR, a write and convergence per partition. */
@@ -114,7 +123,8 @@ export class ClusterSimulation implements SimContext {
   private readonly mirrors = new Map<string, Mirror>();
   private readonly digestCache = new Map<string, string>();
   readonly idempotent: SimIdempotentProducer;
-  readonly stats: ClusterSimStats = { steps: 0, acked: 0, produceErrors: 0, crashes: 0, powerCuts: 0, partitions: 0, clockJumps: 0, messages: 0, dropped: 0 };
+  readonly group: SimGroup;
+  readonly stats: ClusterSimStats = { steps: 0, acked: 0, produceErrors: 0, crashes: 0, powerCuts: 0, partitions: 0, clockJumps: 0, messages: 0, dropped: 0, groupCommits: 0, groupHandovers: 0 };
 
   constructor(o: ClusterSimOptions) {
     this.seed = o.seed;
@@ -149,6 +159,20 @@ export class ClusterSimulation implements SimContext {
       this.random.fork(),
       o.producerCore,
     );
+    this.group = new SimGroup(
+      {
+        scheduler: this.scheduler,
+        network: this.network,
+        client: CLIENT,
+        topic: TOPIC,
+        node: (id) => this.node(id),
+        upNodes: () => this.nodes.filter((n) => n.up),
+        fail: (v) => (this.pending ??= v),
+        log: (line) => this.log(line),
+      },
+      this.random.fork(),
+      o.groupMembersIgnoreDeadlines,
+    );
   }
 
   node(id: number): ClusterNode {
@@ -167,6 +191,7 @@ export class ClusterSimulation implements SimContext {
       for (const n of this.nodes) this.startNode(n);
       await this.createTopic();
       this.startProducer();
+      this.group.start();
       this.scheduleFault();
       await this.runUntil(this.chaosMs);
       this.heal();
@@ -193,6 +218,7 @@ export class ClusterSimulation implements SimContext {
 
   private check(): void {
     this.checker.check(this.replicaViews(), this.metadataViews());
+    this.group.check();
   }
 
   // ---- the workload ----
@@ -210,8 +236,14 @@ export class ClusterSimulation implements SimContext {
         () => true,
         (c: ControllerService) =>
           c
-            .createTopics({ topics: [{ name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} }] })
-            .then((r) => ({ ...r, errorCode: r.results[0]?.errorCode })),
+            .createTopics({
+              topics: [
+                { name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} },
+                // The group coordinators' topic too (brokers would make it on the first FindCoordinator), so the group starts with the chaos.
+                { name: CONSUMER_OFFSETS_TOPIC, numPartitions: this.config.offsetsTopicPartitions, replicationFactor: this.config.replicationFactor, configs: { 'cleanup.policy': 'compact' } },
+              ],
+            })
+            .then((r) => ({ ...r, errorCode: r.results.find((x) => x.errorCode !== ErrorCode.NONE && x.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS)?.errorCode ?? ErrorCode.NONE })),
       ).then(
         (r) => {
           if (r.errorCode === ErrorCode.NONE || r.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) done = true;
@@ -366,6 +398,7 @@ export class ClusterSimulation implements SimContext {
 
   private heal(): void {
     this.chaos = false;
+    this.group.heal();
     this.network.healAll();
     this.network.faults = { ...CALM_LINKS };
     for (const n of this.nodes) {
@@ -388,7 +421,7 @@ export class ClusterSimulation implements SimContext {
         });
       }
       await this.runUntil(this.scheduler.nowMs + 500);
-      if (written.size === this.partitions && this.idempotent.drained && this.converged()) {
+      if (written.size === this.partitions && this.idempotent.drained && this.converged() && this.group.settled(this.partitions)) {
         const views = this.replicaViews();
         this.checker.checkConverged(views);
         this.idempotent.checkExactlyOnce(views.filter((v) => v.live && v.role === 'leader'));
@@ -407,7 +440,7 @@ export class ClusterSimulation implements SimContext {
       .join('; ');
     const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
     throw new Violation(
-      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
+      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, the group ${this.group.settled(this.partitions) ? 'settled' : `not settled (${this.group.describe()})`}, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
     );
   }
 
@@ -475,6 +508,8 @@ export class ClusterSimulation implements SimContext {
   private result(violation: string | null): ClusterSimResult {
     this.stats.messages = this.network.sent;
     this.stats.dropped = this.network.dropped;
+    this.stats.groupCommits = this.group.commits;
+    this.stats.groupHandovers = this.group.handovers;
     return {
       seed: this.seed,
       ok: violation === null,
