@@ -63,14 +63,15 @@ export class Cluster {
   readonly requestTimeoutMs: number;
   readonly defaultApiTimeoutMs: number;
   readonly backoff: BackoffOptions;
-  private readonly maxAgeMs: number;
+  /** metadata.max.age.ms: how old the cached metadata may get before it is fetched again. */
+  readonly metadataMaxAgeMs: number;
 
   constructor(opts: ClientOptions = {}) {
     this.bootstrap = bootstrapList(opts.bootstrap);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.defaultApiTimeoutMs = opts.defaultApiTimeoutMs ?? DEFAULT_API_TIMEOUT_MS;
     this.backoff = { retryBackoffMs: opts.retryBackoffMs ?? DEFAULT_BACKOFF.retryBackoffMs, retryBackoffMaxMs: opts.retryBackoffMaxMs ?? DEFAULT_BACKOFF.retryBackoffMaxMs };
-    this.maxAgeMs = opts.metadataMaxAgeMs ?? 300_000;
+    this.metadataMaxAgeMs = opts.metadataMaxAgeMs ?? 300_000;
   }
 
   /**
@@ -126,7 +127,7 @@ export class Cluster {
   }
 
   private stale(): boolean {
-    return this.meta === null || Date.now() - this.metaAtMs > this.maxAgeMs;
+    return this.meta === null || Date.now() - this.metaAtMs > this.metadataMaxAgeMs;
   }
 
   /** The topic's metadata, refreshing if the topic is new to this client, unknown, or the cache is old. */

@@ -123,7 +123,8 @@ export class GroupMembership {
     const now = this.clock.nowMs();
     this.enforceDeadlines();
     try {
-      if (this.regex && now - this.regexCheckedAt > 10_000) await this.resolvePattern(now);
+      // The pattern is matched again as often as metadata is refreshed (Kafka: metadata.max.age.ms), at least every 10 s.
+      if (this.regex && now - this.regexCheckedAt > Math.min(10_000, this.cluster.metadataMaxAgeMs)) await this.resolvePattern(now);
       if (now >= this.nextHeartbeatAt) await this.heartbeatOnce();
       if (this.o.autoCommit && now >= this.nextCommitAt && this.core.epoch > 0) {
         this.nextCommitAt = now + this.o.autoCommitIntervalMs;

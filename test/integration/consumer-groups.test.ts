@@ -225,4 +225,43 @@ describe('consumer groups from the TypeScript client', () => {
     await b.close();
     await bLoop;
   }, 120_000);
+  it('a pattern subscription takes the matching topics, and a matching topic created later', async () => {
+    cluster = new TestCluster(tmpDir('cairn-cgroups-regex-'), await freePorts(1), FLAGS);
+    cluster.startAll();
+    await cluster.waitReady(1);
+    const bootstrap = cluster.bootstrap;
+    const admin = new Admin({ bootstrap });
+    await admin.createTopic({ name: 'metrics-cpu', partitions: 2 });
+    await admin.createTopic({ name: 'metrics-disk', partitions: 1 });
+    await admin.createTopic({ name: 'logs', partitions: 1 });
+    const producer = new Producer({ bootstrap });
+    for (const topic of ['metrics-cpu', 'metrics-disk', 'logs']) await producer.send({ topic, value: Buffer.from(topic) });
+    const c = new Consumer({ bootstrap, groupId: 'pattern', autoOffsetReset: 'earliest', maxWaitMs: 100, metadataMaxAgeMs: 1_000 });
+    consumers.push(c);
+    c.subscribe(/^metrics-/);
+    const read = new Set<string>();
+    const names = () => [...new Set(c.assignment().map((p) => p.topic))].sort();
+    await waitFor(
+      async () => {
+        for (const r of await c.poll(100)) read.add(r.value!.toString());
+        return names().join() === 'metrics-cpu,metrics-disk' && read.size === 2;
+      },
+      'the two metrics topics assigned and read',
+      30_000,
+    );
+    expect(c.assignment()).toHaveLength(3);
+    await admin.createTopic({ name: 'metrics-net', partitions: 1 });
+    await producer.send({ topic: 'metrics-net', value: Buffer.from('metrics-net') });
+    await waitFor(
+      async () => {
+        for (const r of await c.poll(100)) read.add(r.value!.toString());
+        return read.has('metrics-net');
+      },
+      'the new metrics topic picked up',
+      30_000,
+    );
+    expect([...read].sort()).toEqual(['metrics-cpu', 'metrics-disk', 'metrics-net']);
+    await producer.close();
+    admin.close();
+  }, 120_000);
 });
