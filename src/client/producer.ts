@@ -297,7 +297,8 @@ export class Producer {
     let nextWakeMs = Infinity;
     for (const p of this.allPartitions()) {
       this.settle(p, now);
-      this.expireQueued(p, now);
+      // A resend that expires at the head of the queue can make an epoch bump due: settle again, or what is behind it never goes.
+      if (this.expireQueued(p, now)) this.settle(p, now);
       if (p.q.batches.length === 0 || !this.hasProducerId(p)) continue;
       if (!p.s.canSend()) continue; // a response, or the new id, wakes it
       if (p.q.retryAtMs > now) {
@@ -371,13 +372,16 @@ export class Producer {
     }
   }
 
-  /** Fails batches at the head of the queue that ran out of delivery time before they could leave. */
-  private expireQueued(p: Partition, now: number): void {
+  /** Fails batches at the head of the queue that ran out of delivery time before they could leave; says whether it failed any. */
+  private expireQueued(p: Partition, now: number): boolean {
+    let any = false;
     for (let b = p.q.batches[0]; b !== undefined && b.createdMs + this.o.deliveryTimeoutMs <= now; b = p.q.batches[0]) {
       p.q.batches.shift();
       p.s.onExpired(b);
       this.failBatch(b, this.timeoutError(b));
+      any = true;
     }
+    return any;
   }
 
   /** Whether the partition can stamp batches: true without idempotence; else gives it the shared id, asking for one once. */

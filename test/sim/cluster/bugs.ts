@@ -35,6 +35,7 @@ export const CLUSTER_BUG_NAMES = [
   'followerSkipsProducerState',
   'truncationKeepsProducerState',
   'producerIgnoresLeaderWindow',
+  'producerBumpsOnExpiry',
   'groupCoordinatorAnswersBeforeCommitted',
   'groupMemberIgnoresDeadlines',
 ] as const;
@@ -263,6 +264,24 @@ class IgnoresLeaderWindow extends PartitionSendState<SimBatch> {
 }
 
 /**
+ * The client's send core before 4610726: a sent batch that expires makes the partition bump its
+ * epoch at once, even while later batches of it are unacknowledged. The bump renumbers those,
+ * which the broker may already have written, and their resends are written again.
+ */
+class BumpsOnExpiry extends PartitionSendState<SimBatch> {
+  constructor() {
+    super(true, MAX_IN_FLIGHT);
+  }
+  override onExpired(b: SimBatch): void {
+    super.onExpired(b);
+    if (this.unresolvedGap) {
+      this.unresolvedGap = false;
+      this.bumpNeeded = true;
+    }
+  }
+}
+
+/**
  * The group coordinator answers a commit (or a heartbeat) once its records are appended on the
  * leader, without waiting for the in-sync replicas: a leader that dies then takes acknowledged
  * commits with it, and the next coordinator hands out older offsets.
@@ -316,6 +335,8 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { patchLog: truncationKeepsProducerState } };
     case 'producerIgnoresLeaderWindow':
       return { producerCore: () => new IgnoresLeaderWindow() };
+    case 'producerBumpsOnExpiry':
+      return { producerCore: () => new BumpsOnExpiry() };
     case 'groupCoordinatorAnswersBeforeCommitted':
       return { overrides: { createGroupShell: (o) => new AnswersBeforeCommitted(o) } };
     case 'groupMemberIgnoresDeadlines':

@@ -33,11 +33,14 @@ export const MAX_IN_FLIGHT = 5;
 /** Batches waiting per partition before the producer stops making new ones (its buffer). */
 const MAX_QUEUED = 40;
 const PRODUCE_TIMEOUT_MS = 1_500;
+/** A batch not acknowledged this long after it was made fails (the producer's deliveryTimeoutMs): whether it was written is unknown. */
+export const DELIVERY_TIMEOUT_MS = 5_000;
 /** Values of this producer's records start with this, so the checks can tell them from the plain producer's. */
 export const IDEMPOTENT_PREFIX = 'i';
 
 export interface SimBatch extends SequencedBatch {
   readonly values: string[];
+  readonly createdMs: number;
   ackedOffset: number | null;
 }
 
@@ -49,6 +52,8 @@ interface PartitionProducer {
   made: number;
   /** Each acknowledged batch: its first record's number and offset. */
   readonly acked: { first: number; offset: number }[];
+  /** Numbers of the records of batches that expired: each may be in the log once, or not at all. */
+  readonly expired: Set<number>;
   retryAtMs: number;
 }
 
@@ -115,6 +120,7 @@ export class SimIdempotentProducer {
   private readonly parts: PartitionProducer[];
   private readonly connections = new Map<number, SimConnection>();
   acked = 0;
+  expiredBatches = 0;
 
   constructor(
     private readonly ctx: IdempotentProducerContext,
@@ -122,7 +128,7 @@ export class SimIdempotentProducer {
     /** The client's core, or a deliberately broken subclass of it (bugs.ts). */
     createCore: () => PartitionSendState<SimBatch> = () => new PartitionSendState<SimBatch>(true, MAX_IN_FLIGHT),
   ) {
-    this.parts = Array.from({ length: ctx.partitions }, () => ({ state: createCore(), queue: [], made: 0, acked: [], retryAtMs: 0 }));
+    this.parts = Array.from({ length: ctx.partitions }, () => ({ state: createCore(), queue: [], made: 0, acked: [], expired: new Set<number>(), retryAtMs: 0 }));
   }
 
   /** Adds a batch of 1–3 records to `partition` (unless its buffer is full) and sends what may go. */
@@ -132,7 +138,7 @@ export class SimIdempotentProducer {
       const n = this.random.int(1, 3);
       const values = Array.from({ length: n }, (_, k) => `${IDEMPOTENT_PREFIX}${partition}:${p.made + k}`);
       p.made += n;
-      p.queue.push({ values, recordCount: n, producerId: -1, producerEpoch: -1, baseSequence: -1, ackedOffset: null });
+      p.queue.push({ values, recordCount: n, producerId: -1, producerEpoch: -1, baseSequence: -1, createdMs: this.ctx.scheduler.nowMs, ackedOffset: null });
     }
     this.pump();
   }
@@ -149,8 +155,21 @@ export class SimIdempotentProducer {
     this.parts.forEach((p, partition) => {
       const s = p.state;
       if (!s.hasProducerId) s.setProducerId({ producerId: this.producerId, producerEpoch: 0 });
-      if (s.bumpDue && !s.bumpEpoch()) this.ctx.fail(new Violation(`producer ${this.producerId} ran out of epochs`));
-      if (s.resendDue) p.queue.unshift(...s.takeResends());
+      // As the client's producer settles a partition: once nothing is in flight, batches past their
+      // delivery timeout fail, a due bump happens, failed batches go back to the queue; then batches
+      // at the queue's head past their delivery timeout fail, and if any did, it settles again.
+      const settle = () => {
+        if (s.inFlightCount === 0) for (const b of s.waitingBatches()) if (b.createdMs + DELIVERY_TIMEOUT_MS <= now) this.expire(p, b);
+        if (s.bumpDue && !s.bumpEpoch()) this.ctx.fail(new Violation(`producer ${this.producerId} ran out of epochs`));
+        if (s.resendDue) p.queue.unshift(...s.takeResends());
+      };
+      settle();
+      let expired = false;
+      while (p.queue.length > 0 && p.queue[0]!.createdMs + DELIVERY_TIMEOUT_MS <= now) {
+        this.expire(p, p.queue.shift()!);
+        expired = true;
+      }
+      if (expired) settle();
       if (p.retryAtMs > now) return;
       while (p.queue.length > 0 && s.canSend()) {
         const b = p.queue.shift()!;
@@ -158,6 +177,14 @@ export class SimIdempotentProducer {
         this.send(partition, b);
       }
     });
+  }
+
+  private expire(p: PartitionProducer, b: SimBatch): void {
+    p.state.onExpired(b);
+    const first = Number(b.values[0]!.slice(b.values[0]!.indexOf(':') + 1));
+    for (let k = 0; k < b.values.length; k++) p.expired.add(first + k);
+    this.expiredBatches++;
+    this.ctx.log(`idempotent ${b.values[0]}..: expired (sequence ${b.baseSequence}, epoch ${b.producerEpoch})`);
   }
 
   private init(): void {
@@ -267,6 +294,7 @@ export class SimIdempotentProducer {
     for (const v of leaderViews) {
       const partition = Number(v.tp.slice(v.tp.lastIndexOf('-') + 1));
       const prefix = `${IDEMPOTENT_PREFIX}${partition}:`;
+      const p = this.parts[partition]!;
       const seen = new Map<number, number>();
       let last = -1;
       for (let o = v.logStartOffset; o < v.logEndOffset; o++) {
@@ -276,11 +304,13 @@ export class SimIdempotentProducer {
         const first = seen.get(n);
         if (first !== undefined) throw new Violation(`${v.tp}: record ${value} is in the log twice, at offsets ${first} and ${o}`);
         seen.set(n, o);
-        if (n !== last + 1) throw new Violation(`${v.tp}: record ${value} at offset ${o} follows record ${last} (out of order or missing)`);
+        if (n <= last) throw new Violation(`${v.tp}: record ${value} at offset ${o} follows record ${last} (out of order)`);
+        // Records skipped over must be of expired batches (their outcome unknown); an acknowledged one is never missing.
+        for (let k = last + 1; k < n; k++) if (!p.expired.has(k)) throw new Violation(`${v.tp}: record ${prefix}${k} is missing before ${value} at offset ${o}`);
         last = n;
       }
-      const made = this.parts[partition]!.made;
-      if (last + 1 !== made && v.logStartOffset === 0) throw new Violation(`${v.tp}: the log ends this producer's records at ${last}, but ${made} were sent and acknowledged`);
+      if (v.logStartOffset === 0)
+        for (let k = last + 1; k < p.made; k++) if (!p.expired.has(k)) throw new Violation(`${v.tp}: the log ends this producer's records at ${last}, but ${prefix}${k} was acknowledged`);
     }
   }
 }

@@ -73,6 +73,8 @@ export interface ClusterSimStats {
   /** Acknowledged commits of the consumer group, and partitions handed to its members. */
   groupCommits: number;
   groupHandovers: number;
+  /** Idempotent batches that expired (delivery timeout) with their outcome unknown. */
+  expiredBatches: number;
 }
 
 export const DEFAULT_LINKS: LinkFaults = { dropProbability: 0.02, minDelayMs: 1, maxDelayMs: 8, longDelayProbability: 0.01, longDelayMaxMs: 400, duplicateProbability: 0.02 };
@@ -124,7 +126,20 @@ export class ClusterSimulation implements SimContext {
   private readonly digestCache = new Map<string, string>();
   readonly idempotent: SimIdempotentProducer;
   readonly group: SimGroup;
-  readonly stats: ClusterSimStats = { steps: 0, acked: 0, produceErrors: 0, crashes: 0, powerCuts: 0, partitions: 0, clockJumps: 0, messages: 0, dropped: 0, groupCommits: 0, groupHandovers: 0 };
+  readonly stats: ClusterSimStats = {
+    steps: 0,
+    acked: 0,
+    produceErrors: 0,
+    crashes: 0,
+    powerCuts: 0,
+    partitions: 0,
+    clockJumps: 0,
+    messages: 0,
+    dropped: 0,
+    groupCommits: 0,
+    groupHandovers: 0,
+    expiredBatches: 0,
+  };
 
   constructor(o: ClusterSimOptions) {
     this.seed = o.seed;
@@ -510,6 +525,7 @@ export class ClusterSimulation implements SimContext {
     this.stats.dropped = this.network.dropped;
     this.stats.groupCommits = this.group.commits;
     this.stats.groupHandovers = this.group.handovers;
+    this.stats.expiredBatches = this.idempotent.expiredBatches;
     return {
       seed: this.seed,
       ok: violation === null,

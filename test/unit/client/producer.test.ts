@@ -227,6 +227,32 @@ describe('Producer against a fake leader', () => {
     expect(epochs[epochs.length - 1]).toBe(1);
   });
 
+  it('a resend that runs out of delivery time at the head of the queue: the epoch is bumped and the batch behind it still goes', async () => {
+    const leader = new FakeLeader();
+    const producer = new Producer({ ...base, deliveryTimeoutMs: 25 }, { cluster: new FakeCluster(leader) });
+    const a = settle([producer.send({ topic: 't', value: 'a' })]);
+    await vi.advanceTimersByTimeAsync(0); // a leaves at once (t=0)
+    leader.script.push({ error: ErrorCode.NOT_LEADER_OR_FOLLOWER }, { error: ErrorCode.NOT_LEADER_OR_FOLLOWER });
+    leader.answerAll(); // back for a resend after 10 ms
+    await vi.advanceTimersByTimeAsync(10);
+    leader.answerAll(); // again: the next resend waits 20 ms (until t=30), past a's delivery timeout (t=25)
+    await vi.advanceTimersByTimeAsync(10);
+    // t=20: b joins the queue behind a. At t=30 a expires at the head, its sequence a gap that needs a
+    // new epoch; that turn must bump it, for no later one is due.
+    const b = settle([producer.send({ topic: 't', value: 'b' })]);
+    for (let i = 0; i < 40 && b.results[0] === undefined; i++) {
+      leader.answerAll();
+      await vi.advanceTimersByTimeAsync(5);
+    }
+    expect(a.results[0]).toBeInstanceOf(CairnError);
+    // The last failure's code says why; the message says the delivery timeout ran out.
+    expect((a.results[0] as CairnError).code).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect((a.results[0] as CairnError).message).toMatch(/deliveryTimeoutMs 25/);
+    expect(b.results[0]).toMatchObject({ offset: 0 });
+    expect(leader.log).toEqual(['b']);
+    expect(readBatchHeader(leader.requests[leader.requests.length - 1]!.partitions[0]!.batches!).producerEpoch).toBe(1);
+  });
+
   it('idempotence: on by default with acks=all, silently off with acks=1, INVALID_CONFIG if asked for with acks 0 or 1', () => {
     const cluster = new FakeCluster(new FakeLeader());
     expect(new Producer({}, { cluster }).isIdempotent).toBe(true);
