@@ -73,14 +73,25 @@ export class CairnSystem implements BenchSystem {
     };
   }
 
-  async consumer(s: StreamSpec): Promise<BenchConsumer> {
-    const consumer = new Consumer({ bootstrap: this.bootstrap, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
-    await consumer.assignTopic(s.name, 0);
+  /**
+   * A member of consumer group `group` (as NATS gets a durable consumer and Redis a consumer
+   * group): it subscribes, the group's coordinator assigns it every partition, and it reads from
+   * the start with auto-commit at its defaults. It is returned once it has its partitions, as the
+   * peers' consumers are once created.
+   */
+  async consumer(s: StreamSpec, group: string): Promise<BenchConsumer> {
+    const consumer = new Consumer({ bootstrap: this.bootstrap, groupId: group, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
+    consumer.subscribe([s.name]);
+    const deadline = Date.now() + 30_000;
+    while (consumer.assignment().length < s.partitions) {
+      if (Date.now() > deadline) throw new Error(`group ${group}: no assignment of ${s.name} within 30 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     return pollingConsumer(
       async (onRecord) => {
         for (const r of await consumer.poll(200)) onRecord(r.value!);
       },
-      () => consumer.close(),
+      () => void consumer.close(),
     );
   }
 
