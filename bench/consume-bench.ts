@@ -7,7 +7,7 @@ import { args, hrMs, num, percentiles, progress, report } from './common';
 import { benchCluster, createBenchTopic, fillTopic } from './cluster';
 
 async function main(): Promise<void> {
-  const a = args({ records: '5000000', 'record-size': '100', partitions: '3', brokers: '1', 'replication-factor': '1', bootstrap: '', topic: '' });
+  const a = args({ records: '5000000', 'record-size': '100', partitions: '3', brokers: '1', 'replication-factor': '1', bootstrap: '', topic: '', 'fetches-in-flight': '2' });
   const records = num(a.records, 'records');
   const size = num(a['record-size'], 'record-size');
   const brokers = num(a.brokers, 'brokers');
@@ -17,7 +17,8 @@ async function main(): Promise<void> {
     await createBenchTopic(cluster.bootstrap, topic, num(a.partitions, 'partitions'), num(a['replication-factor'], 'replication-factor'));
     await fillTopic(cluster.bootstrap, topic, records, size);
 
-    const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
+    const fetchesInFlight = num(a['fetches-in-flight'], 'fetches-in-flight');
+    const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest', maxPollRecords: 50_000, fetchesInFlight });
     await consumer.assignTopic(topic, 0);
     const pollMs: number[] = [];
     let read = 0;
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     report({
       benchmark: 'consume',
       brokers,
+      fetches_in_flight: fetchesInFlight,
       partitions: num(a.partitions, 'partitions'),
       record_size: size,
       records: read,

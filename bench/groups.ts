@@ -20,6 +20,8 @@ async function main(): Promise<void> {
     members: '3',
     'session-timeout-ms': '3000',
     'heartbeat-interval-ms': '500',
+    // The Consumer's default (pipelined fetches); 1: one fetch in flight per broker.
+    'fetches-in-flight': '2',
   });
   const records = num(a.records, 'records');
   const size = num(a['record-size'], 'record-size');
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
           groupId: `bench-${topic}`,
           autoOffsetReset: 'earliest',
           maxPollRecords: 50_000,
+          fetchesInFlight: num(a['fetches-in-flight'], 'fetches-in-flight'),
           onAssigned: (ps) => {
             owned += ps.length;
             lastAssignedAt = hrMs();
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
       brokers,
       partitions,
       members: membersWanted,
+      fetches_in_flight: num(a['fetches-in-flight'], 'fetches-in-flight'),
       record_size: size,
       records: read,
       records_per_s: read / readS,

@@ -1,6 +1,6 @@
 import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common';
-import { decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record';
-import type { FetchPartition, FetchPartitionResult, FetchResponse, ListOffsetsResponse } from '../protocol';
+import { batchBaseOffset, decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record';
+import { CONTINUE_FETCH, type FetchPartition, type FetchPartitionResult, type FetchResponse, type ListOffsetsResponse } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
 import { GroupMembership, type RebalanceListener } from './group-membership';
 import { backoffMs } from './retry';
@@ -18,6 +18,12 @@ export interface ConsumerOptions extends ClientOptions {
   maxPollRecords?: number;
   /** Bytes buffered per partition before prefetching pauses (bounded memory). */
   prefetchBytes?: number;
+  /**
+   * Fetch requests in flight per broker (default 2): the next leaves before the previous answer
+   * has arrived, continuing where it will end (a fetch session), so reading is not bound by the
+   * round trip. 1: one at a time.
+   */
+  fetchesInFlight?: number;
   /** Join this consumer group with subscribe() (docs/groups.md); without it, assign() partitions yourself. */
   groupId?: string;
   /** group.instance.id: a static member, whose partitions wait for it across a restart (KIP-345). */
@@ -76,6 +82,13 @@ interface Assigned {
   paused: boolean;
   /** Bumped by seek: a fetch issued before it is discarded. */
   generation: number;
+  /** Fetch requests in flight that include this partition. */
+  inflight: number;
+  /**
+   * The broker whose fetch stream goes on from where this partition's requests in flight end
+   * (they may be followed by a CONTINUE_FETCH request); -1: none, fetch by offset next.
+   */
+  sessionLeader: number;
   retryAtMs: number;
   /** Failed fetches in a row: the backoff before the next one grows with it (client/retry.ts). */
   failures: number;
@@ -93,11 +106,12 @@ const EARLIEST = -2;
  */
 export class Consumer {
   readonly cluster: Cluster;
-  private readonly o: Required<Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes'>>;
+  private readonly o: Required<Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes' | 'fetchesInFlight'>>;
   /** The group membership, with groupId. */
   readonly group: GroupMembership | null;
   private readonly assigned = new Map<string, Assigned>();
-  private readonly inflight = new Set<number>();
+  /** Fetch requests in flight per broker. */
+  private readonly inflight = new Map<number, number>();
   private readonly dataWaiters: (() => void)[] = [];
   private readonly processedWaiters: { partitions: { topic: string; partition: number }[]; resolve: () => void }[] = [];
   /** The async iterator stopped inside a batch: close() then commits only what the loop finished. */
@@ -117,7 +131,11 @@ export class Consumer {
       partitionMaxBytes: opts.partitionMaxBytes ?? 1024 * 1024,
       maxPollRecords: opts.maxPollRecords ?? 10_000,
       prefetchBytes: opts.prefetchBytes ?? 4 * 1024 * 1024,
+      fetchesInFlight: opts.fetchesInFlight ?? 2,
     };
+    if (!Number.isInteger(this.o.fetchesInFlight) || this.o.fetchesInFlight < 1 || this.o.fetchesInFlight > 16) {
+      throw new CairnError(ErrorCode.INVALID_CONFIG, `fetchesInFlight ${this.o.fetchesInFlight} must be 1..16`);
+    }
     this.group =
       opts.groupId === undefined
         ? null
@@ -238,6 +256,7 @@ export class Consumer {
     a.fetchPosition = offset;
     dropBuffered(a);
     a.generation++;
+    a.sessionLeader = -1;
     this.kick();
   }
 
@@ -393,7 +412,7 @@ export class Consumer {
   /** Issues one fetch per leader that has fetchable partitions and no fetch in flight. */
   private async fetchAll(): Promise<void> {
     const now = Date.now();
-    const byLeader = new Map<number, Assigned[]>();
+    const byLeader = new Map<number, { a: Assigned; offset: number }[]>();
     const needReset: Assigned[] = [];
     let needMetadata = false;
     for (const a of this.assigned.values()) {
@@ -407,8 +426,13 @@ export class Consumer {
         needMetadata = true;
         continue;
       }
-      if (this.inflight.has(leader)) continue;
-      byLeader.set(leader, [...(byLeader.get(leader) ?? []), a]);
+      if ((this.inflight.get(leader) ?? 0) >= this.o.fetchesInFlight) continue;
+      // Nothing in flight: from its position. Else only behind its own requests on that broker's stream.
+      let offset: number;
+      if (a.inflight === 0) offset = a.fetchPosition;
+      else if (a.sessionLeader === leader && a.inflight < this.o.fetchesInFlight) offset = CONTINUE_FETCH;
+      else continue;
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), { a, offset }]);
     }
     if (needMetadata || this.cluster.metadata === null) {
       try {
@@ -446,7 +470,8 @@ export class Consumer {
     this.kick();
   }
 
-  private fetchFrom(leader: number, parts: Assigned[]): void {
+  private fetchFrom(leader: number, asked: { a: Assigned; offset: number }[]): void {
+    const parts = asked.map((x) => x.a);
     let conn;
     try {
       conn = this.cluster.broker(leader);
@@ -455,35 +480,59 @@ export class Consumer {
       this.scheduleWake(100);
       return;
     }
-    this.inflight.add(leader);
+    this.inflight.set(leader, (this.inflight.get(leader) ?? 0) + 1);
+    for (const a of parts) {
+      a.inflight++;
+      a.sessionLeader = leader;
+    }
     const generations = parts.map((a) => a.generation);
-    const partitions: FetchPartition[] = parts.map((a) => ({
+    const partitions: FetchPartition[] = asked.map(({ a, offset }) => ({
       topic: a.topic,
       partition: a.partition,
-      fetchOffset: a.fetchPosition!,
+      fetchOffset: offset,
       partitionMaxBytes: this.o.partitionMaxBytes,
       currentLeaderEpoch: -1,
     }));
     conn.fetch.send({ maxWaitMs: this.o.maxWaitMs, minBytes: this.o.minBytes, maxBytes: this.o.maxBytes, partitions }).then(
       (res) => {
-        this.inflight.delete(leader);
+        this.fetchDone(leader, parts);
         this.onFetch(parts, generations, res as FetchResponse);
         this.kick();
       },
       () => {
-        this.inflight.delete(leader);
-        for (const a of parts) this.backOff(a);
+        this.fetchDone(leader, parts);
+        for (const a of parts) {
+          a.sessionLeader = -1;
+          this.backOff(a);
+        }
         void this.cluster.refresh().catch(() => undefined);
       },
     );
   }
 
+  private fetchDone(leader: number, parts: Assigned[]): void {
+    const n = (this.inflight.get(leader) ?? 1) - 1;
+    if (n > 0) this.inflight.set(leader, n);
+    else this.inflight.delete(leader);
+    for (const a of parts) a.inflight--;
+  }
+
   private onFetch(parts: Assigned[], generations: number[], res: FetchResponse): void {
     let gotData = false;
     parts.forEach((a, i) => {
-      if (a.generation !== generations[i] || this.assigned.get(`${a.topic}\u0000${a.partition}`) !== a) return;
+      if (this.assigned.get(`${a.topic}\u0000${a.partition}`) !== a) return;
+      if (a.generation !== generations[i]) {
+        // Fetched for a position given up by a seek: the stream's position is past it too.
+        a.sessionLeader = -1;
+        return;
+      }
       const r: FetchPartitionResult | undefined = res.results.find((x) => x.topic === a.topic && x.partition === a.partition);
-      if (!r) return;
+      if (!r) {
+        a.sessionLeader = -1;
+        return;
+      }
+      if (r.errorCode !== ErrorCode.NONE) a.sessionLeader = -1;
+      if (r.errorCode === ErrorCode.FETCH_SESSION_ID_NOT_FOUND) return; // fetched by offset next, at once
       if (r.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         a.fetchPosition = null;
         a.position = null;
@@ -505,7 +554,11 @@ export class Consumer {
       const data = r.batches;
       if (!data || data.length === 0) return;
       const next = offsetAfterBatches(data);
-      if (next <= a.fetchPosition!) return;
+      // The data must take up where the position is (a batch may begin before it); anything else: fetch by offset again.
+      if (batchBaseOffset(data) > a.fetchPosition! || next <= a.fetchPosition!) {
+        a.sessionLeader = -1;
+        return;
+      }
       a.buffered.push({ batches: data, from: a.fetchPosition!, lastOffsetPlusOne: next });
       a.bufferedBytes += data.length;
       a.fetchPosition = next;
@@ -566,6 +619,8 @@ function newAssigned(topic: string, partition: number, offset: number | undefine
     highWatermark: -1,
     paused: false,
     generation: 0,
+    inflight: 0,
+    sessionLeader: -1,
     retryAtMs: 0,
     failures: 0,
     leaderEpoch: -1,

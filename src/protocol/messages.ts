@@ -95,6 +95,9 @@ export interface FetchResponse {
   results: FetchPartitionResult[];
 }
 
+/** A partition's `fetchOffset` on a FetchStream: go on where the stream's previous answer for it ended (a fetch session). */
+export const CONTINUE_FETCH = -1;
+
 export interface FetchPartitionResult {
   topic: string;
   partition: number;

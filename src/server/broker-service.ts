@@ -16,7 +16,7 @@ import type {
   ProduceRequest,
   TopicMetadata,
 } from '../protocol';
-import type { FetchHandler } from './fetch-handler';
+import { type FetchHandler, FetchSession } from './fetch-handler';
 import { bidi, unary } from './grpc-util';
 import type { ProduceHandler } from './produce-handler';
 
@@ -104,7 +104,7 @@ function shuttingDown(req: { correlationId: number }, partitions: { topic: strin
 
 export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplementation {
   const produce = async (req: ProduceRequest) => (d.acceptingRequests() ? d.produce.handle(req) : shuttingDown(req, req.partitions));
-  const fetch = async (req: FetchRequest, cancelled?: () => boolean) => (d.acceptingRequests() ? d.fetch.handle(req, cancelled) : shuttingDown(req, req.partitions));
+  const fetch = async (req: FetchRequest, cancelled?: () => boolean, session?: FetchSession) => (d.acceptingRequests() ? d.fetch.handle(req, cancelled, session) : shuttingDown(req, req.partitions));
   return {
     Metadata: unary(d.logger, (req: MetadataRequest) => metadataResponse(d.image(), req.topics, d.controllerId())),
     Produce: unary(d.logger, async (req: ProduceRequest) => {
@@ -116,7 +116,12 @@ export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplemen
       return req.acks === 0 ? null : res;
     }),
     Fetch: unary(d.logger, (req: FetchRequest) => fetch(req)),
-    FetchStream: bidi(d.logger, (req: FetchRequest, cancelled) => fetch(req, cancelled)),
+    // Each stream is a fetch session: its requests are taken one at a time, in order, so a consumer can keep several in flight.
+    FetchStream: bidi(
+      d.logger,
+      (req: FetchRequest, cancelled, session: FetchSession) => session.run(() => fetch(req, cancelled, session)),
+      () => new FetchSession(),
+    ),
     InitProducerId: unary(d.logger, (req: InitProducerIdRequest) => initProducerId(d.producerIds, req)),
     ListOffsets: unary(d.logger, (req: Parameters<FetchHandler['listOffsets']>[0]) => d.fetch.listOffsets(req)),
     FindCoordinator: unary(d.logger, (req: FindCoordinatorRequest) => d.groups.findCoordinator(req.key)),

@@ -1,7 +1,17 @@
 import { wakeOnFirst } from '../common/io';
 import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
 import { decodeAllRecords, DecodeError, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
-import type { FetchPartition, FetchPartitionResult, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsResult, RecordMsg } from '../protocol';
+import {
+  CONTINUE_FETCH,
+  type FetchPartition,
+  type FetchPartitionResult,
+  type FetchRequest,
+  type FetchResponse,
+  type ListOffsetsRequest,
+  type ListOffsetsResponse,
+  type ListOffsetsResult,
+  type RecordMsg,
+} from '../protocol';
 import { type ReplicaManager, toErrorResult } from '../replication/io';
 
 /**
@@ -23,6 +33,40 @@ const RESULT_OVERHEAD_BYTES = 160;
 const RESPONSE_OVERHEAD_BYTES = 32;
 export const MAX_WAIT_MS_LIMIT = 60_000;
 
+/**
+ * A fetch session: the state of one FetchStream (Kafka's fetch sessions, KIP-227, used here for
+ * pipelining). The broker takes the stream's requests one at a time, in the order they came, and
+ * remembers per partition where its last answer ended, so a consumer may send its next request
+ * (with `fetch_offset` -1, CONTINUE_FETCH) before the previous answer has arrived: the broker reads
+ * the next data while the previous answer travels and is decoded.
+ */
+export class FetchSession {
+  /** topic\0partition → the offset after the last answer's data. */
+  private readonly next = new Map<string, number>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after every request of the stream that came before it. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** The offset a CONTINUE_FETCH of this partition starts at (undefined: the stream has no position for it). */
+  position(topic: string, partition: number): number | undefined {
+    return this.next.get(`${topic}\u0000${partition}`);
+  }
+
+  /** After an answer: where each partition goes on from (a partition that failed has no position until fetched by offset again). */
+  record(results: readonly FetchPartitionResult[]): void {
+    for (const r of results) {
+      const key = `${r.topic}\u0000${r.partition}`;
+      if (r.errorCode === ErrorCode.NONE && r.nextFetchOffset !== undefined) this.next.set(key, r.nextFetchOffset);
+      else this.next.delete(key);
+    }
+  }
+}
+
 export const LATEST_TIMESTAMP = -1;
 export const EARLIEST_TIMESTAMP = -2;
 
@@ -38,24 +82,26 @@ export class FetchHandler {
     private readonly logger: Logger,
   ) {}
 
-  async handle(req: FetchRequest, cancelled: () => boolean = () => false): Promise<FetchResponse> {
+  async handle(req: FetchRequest, cancelled: () => boolean = () => false, session?: FetchSession): Promise<FetchResponse> {
     const maxWaitMs = Math.min(req.maxWaitMs, MAX_WAIT_MS_LIMIT);
     const deadline = this.clock.nowMs() + maxWaitMs;
     for (;;) {
-      const { results, bytes, hasError } = this.readOnce(req);
+      const { results, bytes, hasError } = this.readOnce(req, session);
       const remaining = deadline - this.clock.nowMs();
       if (bytes >= Math.max(1, req.minBytes) || hasError || remaining <= 0 || cancelled()) {
+        session?.record(results);
         return { correlationId: req.correlationId, results };
       }
       await this.waitForData(req.partitions, remaining);
     }
   }
 
-  private readOnce(req: FetchRequest): { results: FetchPartitionResult[]; bytes: number; hasError: boolean } {
+  private readOnce(req: FetchRequest, session: FetchSession | undefined): { results: FetchPartitionResult[]; bytes: number; hasError: boolean } {
     let budget = Math.min(req.maxBytes > 0 ? req.maxBytes : DEFAULT_FETCH_MAX_BYTES, FETCH_MAX_BYTES_LIMIT) - RESPONSE_OVERHEAD_BYTES;
     let bytes = 0;
     let hasError = false;
-    const results = req.partitions.map((fp) => {
+    const results = req.partitions.map((asked) => {
+      const fp = asked.fetchOffset === CONTINUE_FETCH ? { ...asked, fetchOffset: session?.position(asked.topic, asked.partition) ?? CONTINUE_FETCH } : asked;
       budget -= RESULT_OVERHEAD_BYTES + Buffer.byteLength(fp.topic);
       const { result, dataBytes } = this.readPartition(fp, Math.max(0, budget), bytes === 0, req.decodeRecords === true);
       bytes += dataBytes;
@@ -69,6 +115,9 @@ export class FetchHandler {
   /** One partition's part of the response, and how many bytes of data (batches, or encoded records) it holds. */
   private readPartition(fp: FetchPartition, budget: number, minOne: boolean, decode: boolean): { result: FetchPartitionResult; dataBytes: number } {
     try {
+      if (fp.fetchOffset === CONTINUE_FETCH) {
+        throw new CairnError(ErrorCode.FETCH_SESSION_ID_NOT_FOUND, `fetch offset -1 (continue) for ${fp.topic}-${fp.partition}, which this fetch stream has no position for: fetch by offset first`);
+      }
       const p = this.replicas.lookup(fp.topic, fp.partition);
       p.checkLeader(fp.currentLeaderEpoch ?? -1);
       const log = p.log;

@@ -74,9 +74,12 @@ export const MAX_INFLIGHT_PER_STREAM = 256;
  * A bidirectional stream of requests, each answered (in any order) with the response `fn`
  * resolves to; null means "no response" (acks=0). Reading pauses while MAX_INFLIGHT_PER_STREAM
  * requests are pending or the client is not taking responses, so a slow client slows only itself.
+ * `newState` makes a value that lives as long as the stream and is passed to every `fn` call of
+ * it (a fetch session).
  */
-export function bidi<Req, Res>(logger: Logger, fn: (req: Req, isCancelled: () => boolean) => Promise<Res | null>): grpc.handleBidiStreamingCall<Req, Res> {
+export function bidi<Req, Res, S = undefined>(logger: Logger, fn: (req: Req, isCancelled: () => boolean, state: S) => Promise<Res | null>, newState?: () => S): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
+    const state = newState?.() as S;
     let inflight = 0;
     let ended = false;
     let blockedOnWrite = false;
@@ -105,7 +108,7 @@ export function bidi<Req, Res>(logger: Logger, fn: (req: Req, isCancelled: () =>
       if (inflight >= MAX_INFLIGHT_PER_STREAM) call.pause();
       let p: Promise<Res | null>;
       try {
-        p = fn(req, cancelled);
+        p = fn(req, cancelled, state);
       } catch (err) {
         p = Promise.reject(err);
       }
