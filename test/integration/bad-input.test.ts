@@ -199,9 +199,11 @@ describe.each(PRODUCE_PATHS)('bad produce input over %s is refused with typed co
 
 describe('bad input never crashes a node or damages a log (continued)', () => {
   it('answers out-of-range offsets and unknown topics on fetch with typed codes', async () => {
-    for (const offset of [-1, -1000, 2 ** 50, Number.MAX_SAFE_INTEGER]) {
+    for (const offset of [-2, -1000, 2 ** 50, Number.MAX_SAFE_INTEGER]) {
       expect((await fetchAt('good', 0, offset)).results[0]!.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
     }
+    // -1 continues a fetch session: on a request without a position for the partition, a typed refusal too.
+    expect((await fetchAt('good', 0, -1)).results[0]!.errorCode).toBe(ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
     expect((await fetchAt('nope', 0, 0)).results[0]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     await expectAlive();
   });
