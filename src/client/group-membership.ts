@@ -12,7 +12,7 @@ import type {
 } from '../protocol';
 import { partitionsFromWire, partitionsToWire } from '../protocol';
 import type { Cluster } from './cluster';
-import { GroupMemberCore, type MemberEffect } from './group-member';
+import { GroupMemberCore, type MemberEffect, type MemberHeartbeat } from './group-member';
 
 export interface TopicPartition {
   topic: string;
@@ -64,6 +64,22 @@ export async function askForCoordinator(cluster: Cluster, groupId: string, attem
   const res = await cluster.connection(candidates[(attempt - 1) % candidates.length]!).rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: groupId }, timeoutMs);
   if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
   return `${res.host}:${res.port}`;
+}
+
+/** The member core's heartbeat as the ConsumerGroupHeartbeat request on the wire. */
+export function heartbeatToWire(hb: MemberHeartbeat): ConsumerGroupHeartbeatRequest {
+  const r = hb.request;
+  return {
+    groupId: r.groupId,
+    memberId: r.memberId,
+    memberEpoch: r.memberEpoch,
+    instanceId: r.instanceId ?? '',
+    rebalanceTimeoutMs: r.rebalanceTimeoutMs,
+    subscribedTopicNames: { names: [...r.subscribedTopicNames] },
+    serverAssignor: r.serverAssignor ?? '',
+    owned: partitionsToWire(r.ownedPartitions),
+    clientId: r.clientId,
+  };
 }
 
 /**
@@ -168,18 +184,7 @@ export class GroupMembership {
     const address = await this.coordinatorAddress();
     const hb = this.core.heartbeat(this.clock.nowMs());
     if (hb === null) return;
-    const r = hb.request;
-    const req: ConsumerGroupHeartbeatRequest = {
-      groupId: r.groupId,
-      memberId: r.memberId,
-      memberEpoch: r.memberEpoch,
-      instanceId: r.instanceId ?? '',
-      rebalanceTimeoutMs: r.rebalanceTimeoutMs,
-      subscribedTopicNames: { names: [...r.subscribedTopicNames] },
-      serverAssignor: r.serverAssignor ?? '',
-      owned: partitionsToWire(r.ownedPartitions),
-      clientId: r.clientId,
-    };
+    const req = heartbeatToWire(hb);
     let res: ConsumerGroupHeartbeatResponse;
     try {
       res = await this.cluster.connection(address).rpc.unary<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>('ConsumerGroupHeartbeat', req, this.o.requestTimeoutMs);

@@ -17,10 +17,11 @@
  * and after the heal (`settled`): every partition consumed by exactly one member, none revoking.
  */
 import { GroupMemberCore, type MemberEffect } from '../../../src/client/group-member';
+import { heartbeatToWire } from '../../../src/client/group-membership';
 import { ErrorCode, errorName } from '../../../src/common/errors';
 import type { Random } from '../../../src/common/random';
 import { describe as describeTp, isEmpty, pairsOf } from '../../../src/common/topic-partitions';
-import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, OffsetCommitResponse, OffsetFetchResponse } from '../../../src/protocol/messages';
+import type { ConsumerGroupHeartbeatResponse, OffsetCommitResponse, OffsetFetchResponse } from '../../../src/protocol/messages';
 import { partitionsFromWire, partitionsToWire } from '../../../src/protocol/partition-set';
 import { Violation } from './invariants';
 import type { SimNetwork } from './network';
@@ -271,18 +272,7 @@ export class SimGroup {
     this.enforceDeadlines(m);
     const hb = m.core.heartbeat(this.now);
     if (hb === null) return;
-    const r = hb.request;
-    const req: ConsumerGroupHeartbeatRequest = {
-      groupId: r.groupId,
-      memberId: r.memberId,
-      memberEpoch: r.memberEpoch,
-      instanceId: r.instanceId ?? '',
-      rebalanceTimeoutMs: r.rebalanceTimeoutMs,
-      subscribedTopicNames: { names: [...r.subscribedTopicNames] },
-      serverAssignor: r.serverAssignor ?? '',
-      owned: partitionsToWire(r.ownedPartitions),
-      clientId: r.clientId,
-    };
+    const req = heartbeatToWire(hb);
     let res: ConsumerGroupHeartbeatResponse;
     try {
       res = await this.call<ConsumerGroupHeartbeatResponse>(m, 'groupHeartbeat', (n) => n.groups!.heartbeat(req, 'sim-client'));
