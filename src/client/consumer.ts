@@ -48,7 +48,8 @@ export interface ConsumerRecord {
   timestamp: number;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Header[];
+  /** Read-only (records without headers share one frozen empty list). */
+  headers: readonly Header[];
 }
 
 export interface TopicPartitionOffset {

@@ -80,8 +80,12 @@ export interface Record {
   timestamp: number;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Header[];
+  /** Read-only: records without headers share one frozen empty list (one allocation fewer per record read). */
+  headers: readonly Header[];
 }
+
+/** The headers of every decoded record that has none. */
+export const NO_HEADERS: readonly Header[] = Object.freeze([]);
 
 export interface BatchHeader {
   baseOffset: number;
@@ -190,11 +194,11 @@ export interface BatchOptions {
 export interface RecordInput {
   key?: Buffer | null;
   value: Buffer | null;
-  headers?: Header[];
+  headers?: readonly Header[];
   timestamp?: number;
 }
 
-function headersSize(headers: Header[] | undefined): number {
+function headersSize(headers: readonly Header[] | undefined): number {
   if (!headers || headers.length === 0) return 1;
   let size = sizeOfVarInt(headers.length);
   for (const h of headers) {
@@ -206,7 +210,7 @@ function headersSize(headers: Header[] | undefined): number {
 }
 
 /** Size of one record's body (everything after its length varint). */
-export function recordBodySize(timestampDelta: number, offsetDelta: number, key: Buffer | null, value: Buffer | null, headers?: Header[]): number {
+export function recordBodySize(timestampDelta: number, offsetDelta: number, key: Buffer | null, value: Buffer | null, headers?: readonly Header[]): number {
   return (
     1 +
     sizeOfVarInt(timestampDelta) +
@@ -262,7 +266,7 @@ export class RecordBatchBuilder {
    * accepted, however large, so an oversized record surfaces as MESSAGE_TOO_LARGE from the broker
    * rather than looping in the client.
    */
-  tryAppend(timestamp: number, key: Buffer | null, value: Buffer | null, headers?: Header[]): boolean {
+  tryAppend(timestamp: number, key: Buffer | null, value: Buffer | null, headers?: readonly Header[]): boolean {
     if (this.count === 0) this.baseTimestamp = timestamp;
     const timestampDelta = timestamp - this.baseTimestamp;
     const body = recordBodySize(timestampDelta, this.count, key, value, headers);
@@ -405,7 +409,7 @@ export function decodeRecords(buf: Buffer, pos = 0): Record[] {
 }
 
 /** Builds one decoded record; lets a reader build its own record type without an intermediate copy. */
-export type RecordMaker<T> = (offset: number, timestamp: number, key: Buffer | null, value: Buffer | null, headers: Header[]) => T;
+export type RecordMaker<T> = (offset: number, timestamp: number, key: Buffer | null, value: Buffer | null, headers: readonly Header[]) => T;
 
 const makeRecord: RecordMaker<Record> = (offset, timestamp, key, value, headers) => ({ offset, timestamp, key, value, headers });
 
@@ -433,11 +437,15 @@ export function decodeRecordsInto<T>(buf: Buffer, pos: number, minOffset: number
     const value = d.varBytes();
     const headerCount = d.varInt();
     if (headerCount < 0 || headerCount > length) throw new DecodeError(`record ${i} has invalid header count ${headerCount}`);
-    const headers: Header[] = [];
-    for (let h = 0; h < headerCount; h++) {
-      const hk = d.varBytes();
-      if (hk === null) throw new DecodeError(`record ${i} header ${h} has a null key`);
-      headers.push({ key: hk.toString('utf8'), value: d.varBytes() });
+    let headers = NO_HEADERS;
+    if (headerCount > 0) {
+      const list: Header[] = [];
+      for (let h = 0; h < headerCount; h++) {
+        const hk = d.varBytes();
+        if (hk === null) throw new DecodeError(`record ${i} header ${h} has a null key`);
+        list.push({ key: hk.toString('utf8'), value: d.varBytes() });
+      }
+      headers = list;
     }
     if (d.pos !== end) throw new DecodeError(`record ${i} length ${length} does not match its fields`);
     const offset = baseOffset + offsetDelta;

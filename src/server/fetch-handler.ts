@@ -232,7 +232,7 @@ function decodeWithin(data: Buffer, fetchOffset: number, maxBytes: number, minOn
   for (const r of decodeAllRecords(data, fetchOffset)) {
     const n = encodedRecordBytes(r);
     if (bytes + n > maxBytes && !(minOne && records.length === 0)) return { records, bytes, nextOffset: r.offset };
-    records.push({ offset: r.offset, timestampMs: r.timestamp, key: r.key, value: r.value, headers: r.headers });
+    records.push({ offset: r.offset, timestampMs: r.timestamp, key: r.key, value: r.value, headers: [...r.headers] });
     bytes += n;
   }
   return { records, bytes, nextOffset: offsetAfterBatches(data) };
