@@ -175,9 +175,14 @@ export class Consumer {
     this.group.subscribe(topics);
   }
 
-  /** Commits positions (default: every owned partition's) for the group, with this member's epoch. */
+  /**
+   * Commits offsets for the group, with this member's epoch. Without `offsets`, as Kafka's
+   * commitSync(): everything poll() returned counts as done (under `for await`, what the loop has
+   * finished), and every owned partition's position is committed.
+   */
   async commit(offsets?: { topic: string; partition: number; offset: number }[]): Promise<void> {
     if (!this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'commit() needs the groupId option');
+    if (offsets === undefined) this.finishHandedOut();
     await this.group.commit(offsets);
   }
 
@@ -218,6 +223,11 @@ export class Consumer {
       this.processedWaiters.splice(i, 1);
       w.resolve();
     }
+  }
+
+  /** The application says it is done with what it was handed (commit, close), unless an async loop broke out mid-batch. */
+  private finishHandedOut(): void {
+    if (!this.iteratorMidBatch) this.markAllProcessed();
   }
 
   /** Everything handed out so far is done with (poll was called again). */
@@ -592,8 +602,8 @@ export class Consumer {
   /** Stops; a group member first commits (with auto-commit), gives its partitions up and leaves the group. */
   async close(): Promise<void> {
     if (this.closed) return;
-    // Closing says the application is done with what poll gave it (unless an async loop broke out mid-batch).
-    if (!this.iteratorMidBatch) this.markAllProcessed();
+    // Closing says the application is done with what poll gave it.
+    this.finishHandedOut();
     // A revocation in progress stops waiting for the application: it commits what was finished.
     this.closing = true;
     this.notifyProcessed();

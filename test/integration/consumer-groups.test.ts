@@ -264,4 +264,24 @@ describe('consumer groups from the TypeScript client', () => {
     await producer.close();
     admin.close();
   }, 120_000);
+  it("commit() without offsets commits what the last poll returned, as Kafka's commitSync()", async () => {
+    cluster = new TestCluster(tmpDir('cairn-cgroups-commit-'), await freePorts(1), FLAGS);
+    cluster.startAll();
+    await cluster.waitReady(1);
+    const bootstrap = cluster.bootstrap;
+    const admin = new Admin({ bootstrap });
+    await admin.createTopic({ name: 'manual', partitions: 1 });
+    const producer = new Producer({ bootstrap });
+    for (let i = 0; i < 10; i++) void producer.send({ topic: 'manual', value: Buffer.from(`m${i}`) });
+    await producer.close();
+    const c = new Consumer({ bootstrap, groupId: 'manual', autoOffsetReset: 'earliest', enableAutoCommit: false, maxWaitMs: 100 });
+    consumers.push(c);
+    c.subscribe(['manual']);
+    let read = 0;
+    while (read < 10) read += (await c.poll(200)).length;
+    // Processed the poll's records; commit, without polling again.
+    await c.commit();
+    expect(await c.committed([{ topic: 'manual', partition: 0 }])).toEqual([{ topic: 'manual', partition: 0, offset: 10 }]);
+    admin.close();
+  }, 60_000);
 });
