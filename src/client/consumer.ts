@@ -97,6 +97,8 @@ interface Assigned {
 }
 
 const LATEST = -1;
+/** The key of a partition in `assigned`. */
+const keyOf = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 const EARLIEST = -2;
 
 /**
@@ -145,7 +147,7 @@ export class Consumer {
             {
               add: (ps) => this.addPartitions(ps),
               remove: (ps) => this.removePartitions(ps),
-              pause: (ps) => this.pause(ps.filter((p) => this.assigned.has(`${p.topic}\u0000${p.partition}`))),
+              pause: (ps) => this.pause(ps.filter((p) => this.assigned.has(keyOf(p.topic, p.partition)))),
               positions: () => [...this.assigned.values()].filter((a) => a.processed !== null).map((a) => ({ topic: a.topic, partition: a.partition, offset: a.processed! })),
               whenProcessed: (ps) => this.whenProcessed(ps),
             },
@@ -192,13 +194,13 @@ export class Consumer {
     return (await this.group.committed(partitions)).map(({ topic, partition, offset }) => ({ topic, partition, offset }));
   }
 
-  private addPartitions(partitions: { topic: string; partition: number; offset: number | undefined }[]): void {
-    for (const p of partitions) this.assigned.set(`${p.topic}\u0000${p.partition}`, newAssigned(p.topic, p.partition, p.offset));
+  private addPartitions(partitions: readonly TopicPartitionOffset[]): void {
+    for (const p of partitions) this.assigned.set(keyOf(p.topic, p.partition), newAssigned(p.topic, p.partition, p.offset));
     this.kick();
   }
 
   private removePartitions(partitions: { topic: string; partition: number }[]): void {
-    for (const p of partitions) this.assigned.delete(`${p.topic}\u0000${p.partition}`);
+    for (const p of partitions) this.assigned.delete(keyOf(p.topic, p.partition));
     this.notifyProcessed();
   }
 
@@ -216,7 +218,7 @@ export class Consumer {
       const settled =
         this.closing ||
         w.partitions.every((p) => {
-          const a = this.assigned.get(`${p.topic}\u0000${p.partition}`);
+          const a = this.assigned.get(keyOf(p.topic, p.partition));
           return !a || a.position === null || a.processed === a.position;
         });
       if (!settled) continue;
@@ -240,8 +242,7 @@ export class Consumer {
   assign(partitions: TopicPartitionOffset[]): void {
     if (this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'a consumer with a groupId gets its partitions from the group: use subscribe()');
     this.assigned.clear();
-    for (const p of partitions) this.assigned.set(`${p.topic}\u0000${p.partition}`, newAssigned(p.topic, p.partition, p.offset));
-    this.kick();
+    this.addPartitions(partitions);
   }
 
   /** Assigns every partition of `topic` (each from `offset`, or by autoOffsetReset). */
@@ -255,7 +256,7 @@ export class Consumer {
   }
 
   private get(topic: string, partition: number): Assigned {
-    const a = this.assigned.get(`${topic}\u0000${partition}`);
+    const a = this.assigned.get(keyOf(topic, partition));
     if (!a) throw new CairnError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `${topic}-${partition} is not assigned to this consumer`);
     return a;
   }
@@ -345,7 +346,7 @@ export class Consumer {
           yield r;
         } finally {
           // The loop came back for more, or broke out after r: either way it is done with r.
-          const a = this.assigned.get(`${r.topic}\u0000${r.partition}`);
+          const a = this.assigned.get(keyOf(r.topic, r.partition));
           if (a && a.processed !== null && r.offset + 1 > a.processed) {
             a.processed = r.offset + 1;
             this.notifyProcessed();
@@ -531,7 +532,7 @@ export class Consumer {
   private onFetch(parts: Assigned[], generations: number[], res: FetchResponse): void {
     let gotData = false;
     parts.forEach((a, i) => {
-      if (this.assigned.get(`${a.topic}\u0000${a.partition}`) !== a) return;
+      if (this.assigned.get(keyOf(a.topic, a.partition)) !== a) return;
       if (a.generation !== generations[i]) {
         // Fetched for a position given up by a seek: the stream's position is past it too.
         a.sessionLeader = -1;
