@@ -1,4 +1,5 @@
-import { CairnError, ErrorCode, TopicPartitionSets, type TopicPartitions } from '../common';
+import { CairnError, CONSUMER_OFFSETS_TOPIC, ErrorCode, TopicPartitionSets, type TopicPartitions } from '../common';
+import type { CreatableTopic } from '../protocol';
 import type { CommittedOffset, GroupRecord, MemberAssignment, MemberSubscription } from './group-state';
 
 const { canonical } = TopicPartitionSets;
@@ -123,4 +124,9 @@ export function offsetsPartitionFor(groupId: string, partitions: number): number
   let h = 0;
   for (let i = 0; i < groupId.length; i++) h = (Math.imul(31, h) + groupId.charCodeAt(i)) | 0;
   return (h === -2147483648 ? 0 : Math.abs(h)) % partitions;
+}
+
+/** `__consumer_offsets` as the brokers ask the controller for it: compacted, so each group's last records are kept. */
+export function offsetsTopicSpec(numPartitions: number, replicationFactor: number): CreatableTopic {
+  return { name: CONSUMER_OFFSETS_TOPIC, numPartitions, replicationFactor, configs: { 'cleanup.policy': 'compact' } };
 }

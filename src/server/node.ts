@@ -7,7 +7,7 @@ import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, DEFAULT_LOG_CONFIG, Err
 import { MetadataFetchTransport } from '../metadata/io';
 import { type MetadataLog, MetadataPublisher } from '../metadata';
 import { type AllocateProducerIdsResponse, ProducerIdManager } from '../controller';
-import { DEFAULT_GROUP_COORDINATOR_CONFIG } from '../coordinator';
+import { DEFAULT_GROUP_COORDINATOR_CONFIG, offsetsTopicSpec } from '../coordinator';
 import { GroupCoordinatorShell } from '../coordinator/io';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/io';
 import { RaftDriver } from '../raft/io';
@@ -323,7 +323,7 @@ export class CairnNode {
   private async createOffsetsTopic(): Promise<void> {
     const c = this.config;
     const res = await this.adminChannel()(false).createTopics({
-      topics: [{ name: CONSUMER_OFFSETS_TOPIC, numPartitions: c.offsetsTopicPartitions, replicationFactor: c.offsetsTopicReplicationFactor, configs: { 'cleanup.policy': 'compact' } }],
+      topics: [offsetsTopicSpec(c.offsetsTopicPartitions, c.offsetsTopicReplicationFactor)],
     });
     const r = res.results[0];
     if (r && r.errorCode !== ErrorCode.NONE && r.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(r.errorCode, r.errorMessage || `creating ${CONSUMER_OFFSETS_TOPIC} failed`);

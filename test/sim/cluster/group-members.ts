@@ -20,7 +20,7 @@ import { GroupMemberCore, type MemberEffect } from '../../../src/client/group-me
 import { heartbeatToWire } from '../../../src/client/group-membership';
 import { ErrorCode, errorName } from '../../../src/common/errors';
 import type { Random } from '../../../src/common/random';
-import { describe as describeTp, isEmpty, pairsOf } from '../../../src/common/topic-partitions';
+import { describe as describeTp, has, isEmpty, pairsOf } from '../../../src/common/topic-partitions';
 import type { ConsumerGroupHeartbeatResponse, OffsetCommitResponse, OffsetFetchResponse } from '../../../src/protocol/messages';
 import { partitionsFromWire, partitionsToWire } from '../../../src/protocol/partition-set';
 import { Violation } from './invariants';
@@ -191,7 +191,7 @@ export class SimGroup {
 
   /** Whether the member's incarnation still owns `p` (it may have lost it meanwhile). */
   private owns(m: Member, incarnation: number, p: number): boolean {
-    return m.incarnation === incarnation && [...pairsOf(m.core.owned)].some(([, q]) => q === p);
+    return m.incarnation === incarnation && has(m.core.owned, this.ctx.topic, p);
   }
 
   /** A new partition starts at its committed offset, once the coordinator says what that is. */

@@ -27,6 +27,7 @@ import { ProducerIdManager } from '../../../src/controller/producer-id-manager';
 import { ProduceHandler } from '../../../src/server/produce-handler';
 import { CONSUMER_OFFSETS_TOPIC } from '../../../src/common/types';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG } from '../../../src/coordinator/group-messages';
+import { offsetsTopicSpec } from '../../../src/coordinator/group-record-codec';
 import { GroupCoordinatorShell, type GroupCoordinatorShellOptions } from '../../../src/coordinator/io/group-coordinator-shell';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
@@ -280,7 +281,7 @@ export class ClusterNode {
     const res = await this.callController('createTopics', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) =>
       c
         .createTopics({
-          topics: [{ name: CONSUMER_OFFSETS_TOPIC, numPartitions: config.offsetsTopicPartitions, replicationFactor: config.replicationFactor, configs: { 'cleanup.policy': 'compact' } }],
+          topics: [offsetsTopicSpec(config.offsetsTopicPartitions, config.replicationFactor)],
         })
         .then((r) => ({ ...r, errorCode: r.results[0]?.errorCode ?? ErrorCode.NONE })),
     );

@@ -16,7 +16,8 @@ import { ErrorCode, errorName } from '../../../src/common/errors';
 import { silentLogger } from '../../../src/common/io/logger';
 import { type Logger } from '../../../src/common/logger';
 import { SeededRandom, type Random } from '../../../src/common/random';
-import { CONSUMER_OFFSETS_TOPIC, tpKey } from '../../../src/common/types';
+import { tpKey } from '../../../src/common/types';
+import { offsetsTopicSpec } from '../../../src/coordinator/group-record-codec';
 import type { ControllerService } from '../../../src/controller/controller-service';
 import type { ProduceResponse } from '../../../src/protocol/messages';
 import { decodeAllRecords } from '../../../src/record/batch';
@@ -255,7 +256,7 @@ export class ClusterSimulation implements SimContext {
               topics: [
                 { name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} },
                 // The group coordinators' topic too (brokers would make it on the first FindCoordinator), so the group starts with the chaos.
-                { name: CONSUMER_OFFSETS_TOPIC, numPartitions: this.config.offsetsTopicPartitions, replicationFactor: this.config.replicationFactor, configs: { 'cleanup.policy': 'compact' } },
+                offsetsTopicSpec(this.config.offsetsTopicPartitions, this.config.replicationFactor),
               ],
             })
             .then((r) => ({ ...r, errorCode: r.results.find((x) => x.errorCode !== ErrorCode.NONE && x.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS)?.errorCode ?? ErrorCode.NONE })),
