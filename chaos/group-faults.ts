@@ -24,12 +24,7 @@ async function coordinatorNode(ctx: NemesisContext): Promise<{ node: number; par
   return { node: await ctx.cluster.partitionLeader(CONSUMER_OFFSETS_TOPIC, partition), partition };
 }
 
-const restartNodes: Fault['heal'] = async (ctx) => {
-  for (const id of ctx.cluster.nodeIds()) {
-    ctx.cluster.resume(id);
-    if (!ctx.cluster.isRunning(id)) ctx.cluster.start(id);
-  }
-};
+const restartNodes: Fault['heal'] = async (ctx) => ctx.cluster.restartStopped();
 
 export const GROUP_FAULTS: Record<string, Fault> = {
   'kill-coordinator': {

@@ -56,10 +56,7 @@ async function waitForIsr(ctx: NemesisContext, partition: number, done: (isr: nu
 
 /** Restarts every node that is not running (and resumes paused ones). */
 export async function restartDead(ctx: NemesisContext): Promise<void> {
-  for (const id of ctx.cluster.nodeIds()) {
-    ctx.cluster.resume(id);
-    if (!ctx.cluster.isRunning(id)) ctx.cluster.start(id);
-  }
+  ctx.cluster.restartStopped();
 }
 
 const healNetwork: Fault['heal'] = (ctx) => ctx.cluster.healNetwork();

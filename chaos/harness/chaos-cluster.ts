@@ -236,6 +236,14 @@ export class ChaosCluster {
     this.cluster.resume(id);
   }
 
+  /** Resumes every paused node and starts every node that is not running. */
+  restartStopped(): void {
+    for (const id of this.ids) {
+      this.resume(id);
+      if (!this.isRunning(id)) this.start(id);
+    }
+  }
+
   /**
    * After a kill: cut every segment and Raft entry file back to its last fsynced size (to nothing if
    * never fsynced), drop derived indexes — what a power cut that loses the page cache leaves of the
