@@ -1,9 +1,8 @@
-import { CairnError, ErrorCode, TopicPartitionSets as tps } from '../common';
-import { partitionsToWire } from '../protocol';
+import { CairnError, ErrorCode } from '../common';
 import type { CommittedOffsetInfo, DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse } from '../protocol';
 import type { Cluster } from './cluster';
 import { Consumer } from './consumer';
-import { askForCoordinator } from './group-membership';
+import { askForCoordinator, offsetFetchRequest } from './group-membership';
 
 export interface GroupOffsetLag {
   topic: string;
@@ -59,8 +58,7 @@ export class GroupAdmin {
 
   /** The group's committed offsets (every one, or of these partitions: -1 where none), as Kafka's listConsumerGroupOffsets. */
   async fetchOffsets(groupId: string, partitions?: { topic: string; partition: number }[]): Promise<CommittedOffsetInfo[]> {
-    const req = { groupId, ...(partitions ? { partitions: partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) } : {}) };
-    const res = await this.atCoordinator<OffsetFetchResponse>(groupId, 'OffsetFetch', req, (r) => retriable(r));
+    const res = await this.atCoordinator<OffsetFetchResponse>(groupId, 'OffsetFetch', offsetFetchRequest(groupId, partitions), (r) => retriable(r));
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
     return res.offsets;
   }
@@ -83,13 +81,16 @@ export class GroupAdmin {
       const partitions = t.partitions.map((p) => p.partition);
       probe.assign(partitions.map((partition) => ({ topic, partition })));
       if ('shiftBy' in reset) {
-        const current = await this.atCoordinator<OffsetFetchResponse>(groupId, 'OffsetFetch', { groupId, partitions: { topics: [{ topic, partitions }] } }, (r) => retriable(r));
+        const current = await this.fetchOffsets(
+          groupId,
+          partitions.map((partition) => ({ topic, partition })),
+        );
         await probe.seekToBeginning();
         const starts = partitions.map((p) => probe.position(topic, p) ?? 0);
         await probe.seekToEnd();
         targets = partitions.map((partition, i) => {
           const end = probe.position(topic, partition) ?? 0;
-          const from = current.offsets.find((o) => o.partition === partition)?.offset ?? -1;
+          const from = current.find((o) => o.partition === partition)?.offset ?? -1;
           return { partition, offset: Math.min(end, Math.max(starts[i]!, (from < 0 ? starts[i]! : from) + reset.shiftBy)) };
         });
       } else {

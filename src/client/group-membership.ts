@@ -8,6 +8,7 @@ import type {
   FindCoordinatorResponse,
   MetadataResponse,
   OffsetCommitResponse,
+  OffsetFetchRequest,
   OffsetFetchResponse,
 } from '../protocol';
 import { partitionsFromWire, partitionsToWire } from '../protocol';
@@ -64,6 +65,11 @@ export async function askForCoordinator(cluster: Cluster, groupId: string, attem
   const res = await cluster.connection(candidates[(attempt - 1) % candidates.length]!).rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: groupId }, timeoutMs);
   if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
   return `${res.host}:${res.port}`;
+}
+
+/** An OffsetFetch request: the group's committed offsets of these partitions, or (none given) all of them. */
+export function offsetFetchRequest(groupId: string, partitions?: readonly TopicPartition[]): OffsetFetchRequest {
+  return { groupId, partitions: partitions ? partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) : null };
 }
 
 /** The member core's heartbeat as the ConsumerGroupHeartbeat request on the wire. */
@@ -292,13 +298,7 @@ export class GroupMembership {
 
   async committed(partitions: TopicPartition[]): Promise<CommittedOffsetInfo[]> {
     const address = await this.coordinatorAddress();
-    const res = await this.cluster
-      .connection(address)
-      .rpc.unary<object, OffsetFetchResponse>(
-        'OffsetFetch',
-        { groupId: this.o.groupId, partitions: partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) },
-        this.o.requestTimeoutMs,
-      );
+    const res = await this.cluster.connection(address).rpc.unary<OffsetFetchRequest, OffsetFetchResponse>('OffsetFetch', offsetFetchRequest(this.o.groupId, partitions), this.o.requestTimeoutMs);
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
     return res.offsets;
   }

@@ -54,6 +54,11 @@ describe('cairn consume --group and cairn groups', () => {
     expect(reset.code, reset.stderr).toBe(0);
     const again = await runCli(['consume', 'notes', '--group', 'readers', '--timeout-ms', '2000'], '', env);
     expect(lines(again.stdout)).toHaveLength(30);
+    // Back two records on each of the three partitions, from the committed offsets.
+    const shifted = await runCli(['groups', 'reset-offsets', 'readers', '--topic', 'notes', '--shift-by=-2'], '', env);
+    expect(shifted.code, shifted.stderr).toBe(0);
+    const replayed = await runCli(['consume', 'notes', '--group', 'readers', '--timeout-ms', '2000'], '', env);
+    expect(lines(replayed.stdout)).toHaveLength(6);
 
     const bad = await runCli(['groups', 'reset-offsets', 'readers', '--topic', 'notes'], '', env);
     expect(bad.code).not.toBe(0);
