@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CairnError, type Clock, ErrorCode, isRetriable, TopicPartitionSets as tps, type TopicPartitions } from '../common';
+import { CairnError, type Clock, ErrorCode, isRetriable, Serial, TopicPartitionSets as tps, type TopicPartitions } from '../common';
 import { systemClock } from '../common/io';
 import type {
   CommittedOffsetInfo,
@@ -101,11 +101,12 @@ export class GroupMembership {
   private nextHeartbeatAt = 0;
   private closed = false;
   /** Effects are carried out one at a time, in order. */
-  private effects: Promise<void> = Promise.resolve();
+  private readonly effects = new Serial();
   private regex: RegExp | null = null;
   private nextCommitAt = 0;
   private regexCheckedAt = -Infinity;
-  private commitChain: Promise<unknown> = Promise.resolve();
+  /** Commits go one after another. */
+  private readonly commits = new Serial();
 
   constructor(
     private readonly cluster: Cluster,
@@ -224,7 +225,7 @@ export class GroupMembership {
     for (const e of effects) {
       // Lost partitions stop at once, ahead of any effect still in progress: others may own them already.
       if (e.kind === 'lost') this.consumer.remove(toList(e.partitions));
-      this.effects = this.effects.then(() => this.apply(e)).catch(() => undefined);
+      this.effects.run(() => this.apply(e)).catch(() => undefined);
     }
   }
 
@@ -273,9 +274,7 @@ export class GroupMembership {
    * waits for an auto-commit still in flight).
    */
   commit(offsets = this.consumer.positions()): Promise<void> {
-    const run = this.commitChain.then(() => this.commitNow(offsets));
-    this.commitChain = run.catch(() => undefined);
-    return run;
+    return this.commits.run(() => this.commitNow(offsets));
   }
 
   private async commitNow(offsets: { topic: string; partition: number; offset: number }[]): Promise<void> {
@@ -306,7 +305,7 @@ export class GroupMembership {
   /** Leaves: commits (with auto-commit) and gives up everything, then says so to the coordinator. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.effects;
+    await this.effects.idle();
     const owned = toList(this.core.owned);
     if (this.o.autoCommit) await this.commit().catch(() => undefined);
     if (owned.length > 0) await this.o.onRevoked?.(owned);

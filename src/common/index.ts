@@ -4,6 +4,7 @@ export * from './errors';
 export * from './log-config';
 export * from './logger';
 export * from './random';
+export * from './serial';
 export * from './timers';
 export * from './types';
 export * as TopicPartitionSets from './topic-partitions';

@@ -1,5 +1,5 @@
 import { wakeOnFirst } from '../common/io';
-import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
+import { CairnError, type Clock, ErrorCode, type Logger, Serial } from '../common';
 import { decodeAllRecords, DecodeError, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
 import {
   CONTINUE_FETCH,
@@ -43,13 +43,11 @@ export const MAX_WAIT_MS_LIMIT = 60_000;
 export class FetchSession {
   /** topic\0partition → the offset after the last answer's data. */
   private readonly next = new Map<string, number>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly requests = new Serial();
 
   /** Runs `fn` after every request of the stream that came before it. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn);
-    this.chain = p.catch(() => undefined);
-    return p;
+    return this.requests.run(fn);
   }
 
   /** The offset a CONTINUE_FETCH of this partition starts at (undefined: the stream has no position for it). */
