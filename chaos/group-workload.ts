@@ -41,8 +41,12 @@ export class GroupWorkload {
   private nextName = 1;
   private observing = false;
   private observer: Promise<void> | null = null;
+  /** Reads the group's committed offsets, for the observer and the wait at the end. */
+  private readonly admin: Admin;
 
-  constructor(private readonly o: GroupWorkloadOptions) {}
+  constructor(private readonly o: GroupWorkloadOptions) {
+    this.admin = new Admin({ bootstrap: o.bootstrap, requestTimeoutMs: 2_000 });
+  }
 
   get groupId(): string {
     return this.o.group;
@@ -136,34 +140,22 @@ export class GroupWorkload {
 
   /** Reads the group's committed offsets until stopped; each answer is recorded as of when it was asked. */
   private async observe(): Promise<void> {
-    const admin = new Admin({ bootstrap: this.o.bootstrap, requestTimeoutMs: 2_000 });
     const h = this.o.history;
-    try {
-      while (this.observing) {
-        const asked = h.now();
-        try {
-          const offsets: Record<number, number> = {};
-          for (const o of await admin.groups.fetchOffsets(this.o.group)) if (o.topic === this.o.topic && o.offset >= 0) offsets[o.partition] = o.offset;
-          h.group({ member: 'observer', event: 'observed', timeMs: asked, offsets, sentMs: asked });
-        } catch {
-          // the coordinator is moving or down: the next round asks again
-        }
-        await sleep(500);
-      }
-    } finally {
-      admin.close();
+    while (this.observing) {
+      const asked = h.now();
+      const offsets = await this.committed();
+      // null: the coordinator is moving or down; the next round asks again.
+      if (offsets) h.group({ member: 'observer', event: 'observed', timeMs: asked, offsets: Object.fromEntries(offsets), sentMs: asked });
+      await sleep(500);
     }
   }
 
-  /** The group's committed offsets now (null when no coordinator answers). */
+  /** The group's committed offsets of the topic now, partition → offset, those without one left out (null when no coordinator answers). */
   async committed(): Promise<Map<number, number> | null> {
-    const admin = new Admin({ bootstrap: this.o.bootstrap, requestTimeoutMs: 3_000 });
     try {
-      return new Map((await admin.groups.fetchOffsets(this.o.group)).filter((o) => o.topic === this.o.topic).map((o) => [o.partition, o.offset]));
+      return new Map((await this.admin.groups.fetchOffsets(this.o.group)).filter((o) => o.topic === this.o.topic && o.offset >= 0).map((o) => [o.partition, o.offset]));
     } catch {
       return null;
-    } finally {
-      admin.close();
     }
   }
 
@@ -185,6 +177,7 @@ export class GroupWorkload {
     this.observing = false;
     await Promise.all([...this.members.keys()].map((name) => this.leave(name)));
     await this.observer;
+    this.admin.close();
   }
 }
 
