@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     'heartbeat-interval-ms': '500',
     // The Consumer's default (pipelined fetches); 1: one fetch in flight per broker.
     'fetches-in-flight': '2',
+    // Unset: the Consumer's default.
+    'max-poll-records': '',
   });
   const records = num(a.records, 'records');
   const size = num(a['record-size'], 'record-size');
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
           bootstrap: cluster.bootstrap,
           groupId: `bench-${topic}`,
           autoOffsetReset: 'earliest',
-          maxPollRecords: 50_000,
+          ...(a['max-poll-records'] ? { maxPollRecords: num(a['max-poll-records'], 'max-poll-records') } : {}),
           fetchesInFlight: num(a['fetches-in-flight'], 'fetches-in-flight'),
           onAssigned: (ps) => {
             owned += ps.length;

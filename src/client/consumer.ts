@@ -1,7 +1,8 @@
 import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common';
-import { batchBaseOffset, decodeAllRecordsWith, type Header, offsetAfterBatches } from '../record';
+import { batchBaseOffset, offsetAfterBatches } from '../record';
 import { CONTINUE_FETCH, type FetchPartition, type FetchPartitionResult, type FetchResponse, type ListOffsetsResponse } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
+import { type ConsumerRecord, FetchedRecords } from './fetched-records';
 import { GroupMembership, type RebalanceListener } from './group-membership';
 import { backoffMs } from './retry';
 
@@ -41,17 +42,6 @@ export interface ConsumerOptions extends ClientOptions {
   onLost?: RebalanceListener['onLost'];
 }
 
-export interface ConsumerRecord {
-  topic: string;
-  partition: number;
-  offset: number;
-  timestamp: number;
-  key: Buffer | null;
-  value: Buffer | null;
-  /** Read-only (records without headers share one frozen empty list). */
-  headers: readonly Header[];
-}
-
 export interface TopicPartitionOffset {
   topic: string;
   partition: number;
@@ -71,14 +61,8 @@ interface Assigned {
   processed: number | null;
   /** Next offset to fetch (ahead of `position` by what is buffered). */
   fetchPosition: number | null;
-  /** Raw fetched data waiting to be decoded, in offset order. */
-  buffered: { batches: Buffer; from: number; lastOffsetPlusOne: number }[];
-  bufferedBytes: number;
-  /** The records of the chunk being handed out, decoded once; `decodedNext` is the next to hand out. */
-  decoded: ConsumerRecord[];
-  decodedNext: number;
-  /** The offset after that chunk: where `position` goes once its records are all handed out. */
-  decodedEnd: number;
+  /** What fetches brought and poll() has not handed out yet, decoded as it is handed out. */
+  fetched: FetchedRecords;
   highWatermark: number;
   paused: boolean;
   /** Bumped by seek: a fetch issued before it is discarded. */
@@ -362,31 +346,8 @@ export class Consumer {
     const max = this.o.maxPollRecords;
     for (const a of this.assigned.values()) {
       if (a.paused) continue;
-      while (out.length < max) {
-        if (a.decodedNext === a.decoded.length) {
-          const chunk = a.buffered.shift();
-          if (!chunk) break;
-          a.bufferedBytes -= chunk.batches.length;
-          const { topic, partition } = a;
-          a.decoded = decodeAllRecordsWith(chunk.batches, a.position ?? chunk.from, (offset, timestamp, key, value, headers): ConsumerRecord => ({
-            topic,
-            partition,
-            offset,
-            timestamp,
-            key,
-            value,
-            headers,
-          }));
-          a.decodedNext = 0;
-          a.decodedEnd = chunk.lastOffsetPlusOne;
-        }
-        const n = Math.min(a.decoded.length - a.decodedNext, max - out.length);
-        for (let i = 0; i < n; i++) out.push(a.decoded[a.decodedNext + i]!);
-        a.decodedNext += n;
-        if (n > 0) a.position = a.decoded[a.decodedNext - 1]!.offset + 1;
-        // A chunk handed out in full: step over what it held without records (control batches, compacted gaps).
-        if (a.decodedNext === a.decoded.length) a.position = Math.max(a.position ?? 0, a.decodedEnd);
-      }
+      if (out.length >= max) break;
+      a.position = a.fetched.take(a.position, out, max);
     }
     return out;
   }
@@ -428,7 +389,7 @@ export class Consumer {
     const needReset: Assigned[] = [];
     let needMetadata = false;
     for (const a of this.assigned.values()) {
-      if (a.paused || a.retryAtMs > now || a.bufferedBytes >= this.o.prefetchBytes) continue;
+      if (a.paused || a.retryAtMs > now || a.fetched.bufferedBytes >= this.o.prefetchBytes) continue;
       if (a.fetchPosition === null) {
         needReset.push(a);
         continue;
@@ -571,8 +532,7 @@ export class Consumer {
         a.sessionLeader = -1;
         return;
       }
-      a.buffered.push({ batches: data, from: a.fetchPosition!, lastOffsetPlusOne: next });
-      a.bufferedBytes += data.length;
+      a.fetched.push(data, a.fetchPosition!, next);
       a.fetchPosition = next;
       gotData = true;
     });
@@ -623,11 +583,7 @@ function newAssigned(topic: string, partition: number, offset: number | undefine
     position: offset ?? null,
     processed: offset ?? null,
     fetchPosition: offset ?? null,
-    buffered: [],
-    bufferedBytes: 0,
-    decoded: [],
-    decodedNext: 0,
-    decodedEnd: 0,
+    fetched: new FetchedRecords(topic, partition),
     highWatermark: -1,
     paused: false,
     generation: 0,
@@ -640,8 +596,5 @@ function newAssigned(topic: string, partition: number, offset: number | undefine
 }
 
 function dropBuffered(a: Assigned): void {
-  a.buffered = [];
-  a.bufferedBytes = 0;
-  a.decoded = [];
-  a.decodedNext = 0;
+  a.fetched.clear();
 }

@@ -1,6 +1,7 @@
 export { Admin, type NewTopic } from './admin';
 export { Cluster, bootstrapList, type ClientOptions } from './cluster';
-export { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartitionOffset } from './consumer';
+export { Consumer, type ConsumerOptions, type TopicPartitionOffset } from './consumer';
+export type { ConsumerRecord } from './fetched-records';
 export type { RebalanceListener, TopicPartition } from './group-membership';
 export { murmur2, partitionForKey } from './partitioner';
 export { Producer, type Acks, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer';

@@ -477,14 +477,9 @@ export function forEachBatch(buf: Buffer, fn: (pos: number, size: number) => voi
 
 /** Decodes all records of all whole batches in `buf`, skipping control batches. */
 export function decodeAllRecords(buf: Buffer, minOffset = 0): Record[] {
-  return decodeAllRecordsWith(buf, minOffset, makeRecord);
-}
-
-/** decodeAllRecords, building each record with `make`. */
-export function decodeAllRecordsWith<T>(buf: Buffer, minOffset: number, make: RecordMaker<T>): T[] {
-  const out: T[] = [];
+  const out: Record[] = [];
   forEachBatch(buf, (pos) => {
-    if (!batchIsControl(buf, pos)) decodeRecordsInto(buf, pos, minOffset, make, out);
+    if (!batchIsControl(buf, pos)) decodeRecordsInto(buf, pos, minOffset, makeRecord, out);
   });
   return out;
 }
