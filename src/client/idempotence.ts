@@ -7,8 +7,13 @@ import { incrementSequence, NO_SEQUENCE, PRODUCER_BATCHES_RETAINED } from '../re
  * epoch and next sequence number, with the recovery of KIP-360 (bump the epoch, restart at 0).
  *
  * The rules (the broker's side is in the comment above InitProducerIdRequest in proto/cairn.proto):
- * - A batch gets its sequence when first sent and keeps it on every retry; only an epoch bump
- *   renumbers the batches not yet acknowledged.
+ * - A batch gets its sequence when first sent and keeps it on every retry. Nothing once sent is
+ *   ever renumbered: an epoch bump gives up every batch sent under the old epoch and not
+ *   acknowledged (`takeAbandoned`; the shell fails them as of unknown outcome). Any of them may be
+ *   in some replica's log — a leader that wrote it and lost leadership before answering can lead
+ *   again with it, even after another leader answered OUT_OF_ORDER_SEQUENCE_NUMBER for it — and
+ *   under a new epoch and sequence it would be written a second time. (Kafka's producer renumbers
+ *   them; the whole-cluster simulation found the duplicate that makes, seed 42.)
  * - Up to `maxInFlight` batches of a partition are in flight. Once one fails retriably (or its
  *   outcome is unknown), nothing new is sent until the others are back; then every failed batch
  *   goes back to the head of the queue, in sequence order, and is resent as it was.
@@ -18,12 +23,11 @@ import { incrementSequence, NO_SEQUENCE, PRODUCER_BATCHES_RETAINED } from '../re
  *   (a fatal code, or the delivery timeout): its sequence range is then a gap the broker will not
  *   fill, so the partition bumps its epoch once nothing is in flight and starts again at 0.
  * - Except when a sent batch expires (its outcome unknown) while later batches of the partition
- *   are still unacknowledged: the broker may have written it and them, so renumbering them under a
- *   new epoch would write them twice. They keep their epoch and sequences ("an unresolved gap",
- *   as Kafka's producer has): an acknowledgement of one of them shows the expired batch was
- *   written; OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID on the first of them shows it
- *   was not, and since the broker writes nothing past a gap, the bump is safe then (the chaos
- *   suite's kill-random found the duplicates the earlier rule made).
+ *   are still unacknowledged: the broker may have written it and them. They keep their epoch and
+ *   sequences and are resent ("an unresolved gap", as Kafka's producer has): an acknowledgement
+ *   of one of them shows the expired batch was written; OUT_OF_ORDER_SEQUENCE_NUMBER or
+ *   UNKNOWN_PRODUCER_ID on the first of them says this leader has a gap, and the partition bumps
+ *   (giving them up, as above).
  * - INVALID_PRODUCER_EPOCH fails the batch without a bump: a newer producer fenced this one.
  * - No new batch goes out while `maxInFlight` batches have been sent since the oldest one not yet
  *   acknowledged (acknowledged ones after it included): the leader remembers only the last 5
@@ -68,6 +72,8 @@ export class PartitionSendState<B extends SequencedBatch> {
   private readonly waiting = new Set<B>();
   /** Every batch first sent since the oldest unacknowledged one, that one included, in order. */
   private window: B[] = [];
+  /** Sent under an epoch that a bump left behind, not acknowledged: for the shell to fail. */
+  private abandoned: B[] = [];
 
   constructor(
     readonly idempotent: boolean,
@@ -112,9 +118,9 @@ export class PartitionSendState<B extends SequencedBatch> {
   }
 
   /**
-   * KIP-360: epoch + 1 with the same id, sequence back to 0, unacknowledged batches renumbered
-   * in order. Returns false, changing nothing, at the largest epoch: the caller must get a new
-   * id (InitProducerId) and call setProducerId.
+   * KIP-360: epoch + 1 with the same id, sequence back to 0; the unacknowledged batches are given
+   * up (`takeAbandoned`). Returns false, changing nothing, at the largest epoch: the caller must
+   * get a new id (InitProducerId) and call setProducerId.
    */
   bumpEpoch(): boolean {
     if (!this.bumpDue) throw new Error(`bumpEpoch with bumpNeeded=${this.bumpNeeded} and ${this.inFlight.size} in flight`);
@@ -129,8 +135,31 @@ export class PartitionSendState<B extends SequencedBatch> {
     this.bumpNeeded = false;
     this.unresolvedGap = false;
     this.nextSequence = 0;
-    for (const b of this.unacked) this.assignSequence(b);
-    this.window = [...this.unacked];
+    const kept = this.carriedOver([...this.unacked]);
+    for (const b of this.unacked) {
+      if (kept.includes(b)) continue;
+      this.abandoned.push(b);
+      this.waiting.delete(b);
+    }
+    this.unacked.splice(0, this.unacked.length, ...kept);
+    for (const b of kept) this.assignSequence(b);
+    this.window = [...kept];
+  }
+
+  /**
+   * Which of the unacknowledged batches a restart of the sequences keeps, to renumber: none, since
+   * any of them may have been written (class comment). The simulation's seeded bug
+   * `producerRenumbersSentBatches` keeps them all, as Kafka's producer does.
+   */
+  protected carriedOver(_unacked: B[]): B[] {
+    return [];
+  }
+
+  /** The batches a bump gave up, oldest first: the shell fails them (written or not, nobody knows). */
+  takeAbandoned(): B[] {
+    const out = this.abandoned;
+    this.abandoned = [];
+    return out;
   }
 
   private assignSequence(b: B): void {
@@ -169,13 +198,13 @@ export class PartitionSendState<B extends SequencedBatch> {
     }
     const sequenceError = errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || errorCode === ErrorCode.UNKNOWN_PRODUCER_ID;
     if (this.idempotent && sequenceError && this.unresolvedGap && this.unacked[0] === b) {
-      // The expired batch was not written, nor anything after it: renumber under a new epoch and resend.
+      // This leader has a gap where the expired batch was: bump (which gives up this batch and those after it).
       this.unresolvedGap = false;
       this.bumpNeeded = true;
       this.waiting.add(b);
       return 'resend';
     }
-    // Behind an unacknowledged batch, or with a bump coming that renumbers it anyway: resend in order.
+    // Behind an unacknowledged batch (resend in order), or with a bump coming (which gives it up): wait.
     const resend = this.idempotent && sequenceError ? this.unacked[0] !== b || this.bumpNeeded : isRetriable(errorCode);
     if (resend) {
       this.waiting.add(b);

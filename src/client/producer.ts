@@ -365,10 +365,23 @@ export class Producer {
       this.failBatch(b, this.timeoutError(b));
     }
     if (p.s.bumpDue && !p.newIdPending && !p.s.bumpEpoch()) this.newProducerIdFor(p);
+    this.failAbandoned(p);
     if (p.s.resendDue) {
       const resends = p.s.takeResends();
       p.q.batches.unshift(...resends);
       p.q.retryAtMs = now + backoffMs(resends[0]!.attempts, this.cluster.backoff, this.random());
+    }
+  }
+
+  /**
+   * Fails what an epoch bump gave up: batches sent under the old epoch and not acknowledged. Any
+   * of them may be in the log; resent under new numbers it could be written twice.
+   */
+  private failAbandoned(p: Partition): void {
+    for (const b of p.s.takeAbandoned()) {
+      const why = b.lastError;
+      const msg = 'given up when the partition bumped its producer epoch: it may or may not have been written';
+      this.failBatch(b, why ? new CairnError(why.code, `${why.message} (${msg})`) : new CairnError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, msg));
     }
   }
 
@@ -416,6 +429,7 @@ export class Producer {
       (id) => {
         p.newIdPending = false;
         p.s.setProducerId(id);
+        this.failAbandoned(p);
         this.drain();
       },
       () => {

@@ -167,7 +167,7 @@ export function stampLogAppendTime(buf: Buffer, pos: number, size: number, nowMs
 /**
  * Writes an idempotent producer's id, epoch and base sequence into a built batch in place and
  * re-signs it (the CRC covers them). The producer assigns a batch's sequence when it first sends
- * it, after the batch was built, and renumbers it after an epoch bump (KIP-360).
+ * it, after the batch was built (client/idempotence.ts).
  */
 export function stampProducerState(buf: Buffer, pos: number, size: number, producerId: number, producerEpoch: number, baseSequence: number): void {
   writeInt64(buf, pos + PRODUCER_ID, producerId);

@@ -58,7 +58,8 @@ describe('whole-cluster simulation', () => {
     truncationKeepsProducerState: { seeds: 40, caughtBy: /but .* was committed there|producer core failed|in the log twice/ },
     // The client's own send core, driven by the simulation (src/client/idempotence.ts).
     producerIgnoresLeaderWindow: { seeds: 40, caughtBy: /producer core failed/ },
-    producerBumpsOnExpiry: { seeds: 20, caughtBy: /in the log twice/ },
+    producerRenumbersSentBatches: { seeds: 60, caughtBy: /in the log twice/ },
+    producerBumpsOnExpiry: { seeds: 60, caughtBy: /in the log twice/ },
     // The group coordinator and the client's member core (issue 18).
     groupCoordinatorAnswersBeforeCommitted: { seeds: 20, caughtBy: /group: the committed offset .* below|group: .* is consumed by/ },
     groupMemberIgnoresDeadlines: { seeds: 20, caughtBy: /group: .* is consumed by/ },

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   let steps = 0;
   let groupCommits = 0;
   let groupHandovers = 0;
-  let expiredBatches = 0;
+  let failedBatches = 0;
   for (let seed = start; seed < start + seeds; seed++) {
     const sim = new ClusterSimulation({
       seed,
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     acked += r.stats.acked;
     groupCommits += r.stats.groupCommits;
     groupHandovers += r.stats.groupHandovers;
-    expiredBatches += r.stats.expiredBatches;
+    failedBatches += r.stats.failedBatches;
     steps += r.stats.steps;
     if (!r.ok) {
       failed++;
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     acknowledgedWritesChecked: acked,
     groupCommitsChecked: groupCommits,
     groupHandovers,
-    expiredIdempotentBatches: expiredBatches,
+    failedIdempotentBatches: failedBatches,
     steps,
     simulatedSeconds: +(simulatedMs / 1000).toFixed(1),
     wallSeconds: +wallS.toFixed(1),

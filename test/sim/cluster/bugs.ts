@@ -35,6 +35,7 @@ export const CLUSTER_BUG_NAMES = [
   'followerSkipsProducerState',
   'truncationKeepsProducerState',
   'producerIgnoresLeaderWindow',
+  'producerRenumbersSentBatches',
   'producerBumpsOnExpiry',
   'groupCoordinatorAnswersBeforeCommitted',
   'groupMemberIgnoresDeadlines',
@@ -264,14 +265,26 @@ class IgnoresLeaderWindow extends PartitionSendState<SimBatch> {
 }
 
 /**
- * The client's send core before 4610726: a sent batch that expires makes the partition bump its
- * epoch at once, even while later batches of it are unacknowledged. The bump renumbers those,
- * which the broker may already have written, and their resends are written again.
+ * Kafka's rule, and the client's send core before this project's seed 42: an epoch bump renumbers
+ * the batches sent under the old epoch and not acknowledged, and resends them. One of them may be
+ * in a replica's log although another leader answered OUT_OF_ORDER_SEQUENCE_NUMBER for it (the
+ * leader that wrote it leads again), and is then written a second time under its new numbers.
  */
-class BumpsOnExpiry extends PartitionSendState<SimBatch> {
+class RenumbersSentBatches extends PartitionSendState<SimBatch> {
   constructor() {
     super(true, MAX_IN_FLIGHT);
   }
+  protected override carriedOver(unacked: SimBatch[]): SimBatch[] {
+    return unacked;
+  }
+}
+
+/**
+ * The client's send core before 4610726: besides renumbering at a bump, a sent batch that expires
+ * makes the partition bump its epoch at once, even while later batches of it are unacknowledged,
+ * which the broker may already have written; their resends are written again.
+ */
+class BumpsOnExpiry extends RenumbersSentBatches {
   override onExpired(b: SimBatch): void {
     super.onExpired(b);
     if (this.unresolvedGap) {
@@ -335,6 +348,8 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { patchLog: truncationKeepsProducerState } };
     case 'producerIgnoresLeaderWindow':
       return { producerCore: () => new IgnoresLeaderWindow() };
+    case 'producerRenumbersSentBatches':
+      return { producerCore: () => new RenumbersSentBatches() };
     case 'producerBumpsOnExpiry':
       return { producerCore: () => new BumpsOnExpiry() };
     case 'groupCoordinatorAnswersBeforeCommitted':

@@ -52,8 +52,8 @@ interface PartitionProducer {
   made: number;
   /** Each acknowledged batch: its first record's number and offset. */
   readonly acked: { first: number; offset: number }[];
-  /** Numbers of the records of batches that expired: each may be in the log once, or not at all. */
-  readonly expired: Set<number>;
+  /** Numbers of the records of batches the producer failed (expired, or given up at a bump): each may be in the log once, or not at all. */
+  readonly failed: Set<number>;
   retryAtMs: number;
 }
 
@@ -120,7 +120,7 @@ export class SimIdempotentProducer {
   private readonly parts: PartitionProducer[];
   private readonly connections = new Map<number, SimConnection>();
   acked = 0;
-  expiredBatches = 0;
+  failedBatches = 0;
 
   constructor(
     private readonly ctx: IdempotentProducerContext,
@@ -128,7 +128,7 @@ export class SimIdempotentProducer {
     /** The client's core, or a deliberately broken subclass of it (bugs.ts). */
     createCore: () => PartitionSendState<SimBatch> = () => new PartitionSendState<SimBatch>(true, MAX_IN_FLIGHT),
   ) {
-    this.parts = Array.from({ length: ctx.partitions }, () => ({ state: createCore(), queue: [], made: 0, acked: [], expired: new Set<number>(), retryAtMs: 0 }));
+    this.parts = Array.from({ length: ctx.partitions }, () => ({ state: createCore(), queue: [], made: 0, acked: [], failed: new Set<number>(), retryAtMs: 0 }));
   }
 
   /** Adds a batch of 1–3 records to `partition` (unless its buffer is full) and sends what may go. */
@@ -156,11 +156,13 @@ export class SimIdempotentProducer {
       const s = p.state;
       if (!s.hasProducerId) s.setProducerId({ producerId: this.producerId, producerEpoch: 0 });
       // As the client's producer settles a partition: once nothing is in flight, batches past their
-      // delivery timeout fail, a due bump happens, failed batches go back to the queue; then batches
-      // at the queue's head past their delivery timeout fail, and if any did, it settles again.
+      // delivery timeout fail, a due bump happens and fails what it gave up, failed batches go back
+      // to the queue; then batches at the queue's head past their delivery timeout fail, and if
+      // any did, it settles again.
       const settle = () => {
         if (s.inFlightCount === 0) for (const b of s.waitingBatches()) if (b.createdMs + DELIVERY_TIMEOUT_MS <= now) this.expire(p, b);
         if (s.bumpDue && !s.bumpEpoch()) this.ctx.fail(new Violation(`producer ${this.producerId} ran out of epochs`));
+        for (const b of s.takeAbandoned()) this.giveUp(p, b, 'given up at the epoch bump');
         if (s.resendDue) p.queue.unshift(...s.takeResends());
       };
       settle();
@@ -181,10 +183,15 @@ export class SimIdempotentProducer {
 
   private expire(p: PartitionProducer, b: SimBatch): void {
     p.state.onExpired(b);
+    this.giveUp(p, b, 'expired');
+  }
+
+  /** The batch failed as the client fails it: its records may be in the log once, or not at all. */
+  private giveUp(p: PartitionProducer, b: SimBatch, why: string): void {
     const first = Number(b.values[0]!.slice(b.values[0]!.indexOf(':') + 1));
-    for (let k = 0; k < b.values.length; k++) p.expired.add(first + k);
-    this.expiredBatches++;
-    this.ctx.log(`idempotent ${b.values[0]}..: expired (sequence ${b.baseSequence}, epoch ${b.producerEpoch})`);
+    for (let k = 0; k < b.values.length; k++) p.failed.add(first + k);
+    this.failedBatches++;
+    this.ctx.log(`idempotent ${b.values[0]}..: ${why} (sequence ${b.baseSequence}, epoch ${b.producerEpoch})`);
   }
 
   private init(): void {
@@ -305,12 +312,12 @@ export class SimIdempotentProducer {
         if (first !== undefined) throw new Violation(`${v.tp}: record ${value} is in the log twice, at offsets ${first} and ${o}`);
         seen.set(n, o);
         if (n <= last) throw new Violation(`${v.tp}: record ${value} at offset ${o} follows record ${last} (out of order)`);
-        // Records skipped over must be of expired batches (their outcome unknown); an acknowledged one is never missing.
-        for (let k = last + 1; k < n; k++) if (!p.expired.has(k)) throw new Violation(`${v.tp}: record ${prefix}${k} is missing before ${value} at offset ${o}`);
+        // Records skipped over must be of failed batches (their outcome unknown); an acknowledged one is never missing.
+        for (let k = last + 1; k < n; k++) if (!p.failed.has(k)) throw new Violation(`${v.tp}: record ${prefix}${k} is missing before ${value} at offset ${o}`);
         last = n;
       }
       if (v.logStartOffset === 0)
-        for (let k = last + 1; k < p.made; k++) if (!p.expired.has(k)) throw new Violation(`${v.tp}: the log ends this producer's records at ${last}, but ${prefix}${k} was acknowledged`);
+        for (let k = last + 1; k < p.made; k++) if (!p.failed.has(k)) throw new Violation(`${v.tp}: the log ends this producer's records at ${last}, but ${prefix}${k} was acknowledged`);
     }
   }
 }

@@ -36,7 +36,7 @@ export const CLIENT = 100;
 
 export interface ClusterSimOptions {
   seed: number;
-  /** Simulated milliseconds of chaos. */
+  /** Simulated milliseconds of chaos, counted from when the topic exists and the producer and group start. */
   chaosMs?: number;
   partitions?: number;
   nodes?: 3 | 5;
@@ -74,8 +74,8 @@ export interface ClusterSimStats {
   /** Acknowledged commits of the consumer group, and partitions handed to its members. */
   groupCommits: number;
   groupHandovers: number;
-  /** Idempotent batches that expired (delivery timeout) with their outcome unknown. */
-  expiredBatches: number;
+  /** Idempotent batches the producer failed with their outcome unknown (delivery timeout, or given up at an epoch bump). */
+  failedBatches: number;
 }
 
 export const DEFAULT_LINKS: LinkFaults = { dropProbability: 0.02, minDelayMs: 1, maxDelayMs: 8, longDelayProbability: 0.01, longDelayMaxMs: 400, duplicateProbability: 0.02 };
@@ -139,7 +139,7 @@ export class ClusterSimulation implements SimContext {
     dropped: 0,
     groupCommits: 0,
     groupHandovers: 0,
-    expiredBatches: 0,
+    failedBatches: 0,
   };
 
   constructor(o: ClusterSimOptions) {
@@ -209,7 +209,7 @@ export class ClusterSimulation implements SimContext {
       this.startProducer();
       this.group.start();
       this.scheduleFault();
-      await this.runUntil(this.chaosMs);
+      await this.runUntil(this.scheduler.nowMs + this.chaosMs);
       this.heal();
       await this.runUntil(this.scheduler.nowMs + QUIET_MS);
       await this.checkLiveness();
@@ -526,7 +526,7 @@ export class ClusterSimulation implements SimContext {
     this.stats.dropped = this.network.dropped;
     this.stats.groupCommits = this.group.commits;
     this.stats.groupHandovers = this.group.handovers;
-    this.stats.expiredBatches = this.idempotent.expiredBatches;
+    this.stats.failedBatches = this.idempotent.failedBatches;
     return {
       seed: this.seed,
       ok: violation === null,

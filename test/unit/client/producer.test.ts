@@ -204,7 +204,7 @@ describe('Producer against a fake leader', () => {
     await producer.close();
   });
 
-  it('UNKNOWN_PRODUCER_ID on the first unacknowledged batch fails it; the partition bumps its epoch and the rest arrive once, in order', async () => {
+  it('UNKNOWN_PRODUCER_ID on the first unacknowledged batch fails it and the batches sent behind it; the partition bumps its epoch and the rest arrive once, in order', async () => {
     const leader = new FakeLeader();
     const producer = new Producer(base, { cluster: new FakeCluster(leader) });
     const values = Array.from({ length: 20 }, (_, i) => `v${String(i).padStart(2, '0')}`);
@@ -225,6 +225,16 @@ describe('Producer against a fake leader', () => {
     expect(leader.log).toEqual(values.slice(failed.length));
     const epochs = leader.requests.flatMap((r) => r.partitions.map((p) => readBatchHeader(p.batches!).producerEpoch));
     expect(epochs[epochs.length - 1]).toBe(1);
+    // Nothing sent under epoch 0 is sent again under epoch 1 (it may be in some replica's log): those sends failed instead.
+    const sentIn = (epoch: number) =>
+      new Set(
+        leader.requests.flatMap((r) => r.partitions.filter((p) => readBatchHeader(p.batches!).producerEpoch === epoch).flatMap((p) => decodeRecords(p.batches!).map((x) => x.value!.toString()))),
+      );
+    const [old, renewed] = [sentIn(0), sentIn(1)];
+    expect(old.size).toBeGreaterThan(decodeRecords(leader.requests[0]!.partitions[0]!.batches!).length); // more than the first batch went out under epoch 0
+    expect([...renewed].filter((v) => old.has(v))).toEqual([]);
+    expect(failed.length).toBe(old.size);
+    expect(failed[failed.length - 1]!.message).toMatch(/may or may not have been written/);
   });
 
   it('a resend that runs out of delivery time at the head of the queue: the epoch is bumped and the batch behind it still goes', async () => {
