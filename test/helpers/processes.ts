@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CAIRN_MAIN, freePorts, LocalCluster } from '../../src/cli/local-cluster';
+import { tmpDir } from './tmp';
 
 function assertBuilt(): void {
   if (!fs.existsSync(CAIRN_MAIN)) throw new Error(`${CAIRN_MAIN} is missing: run "npm run build" first (npm test does)`);
@@ -21,6 +22,22 @@ export const FAST_FAILOVER_FLAGS: Record<string, string> = {
 export class TestCluster extends LocalCluster {
   constructor(baseDir: string, ports: number[], flags: Record<string, string> = {}, controllers = ports.length) {
     super({ baseDir, ports, flags, controllers });
+  }
+
+  /**
+   * `nodes` nodes under a new temp directory named from `prefix`, started, with every broker
+   * registered. Stops them again if they do not get ready, since no caller holds them yet.
+   */
+  static async start(prefix: string, nodes: number, flags: Record<string, string> = {}, controllers = nodes): Promise<TestCluster> {
+    const cluster = new TestCluster(tmpDir(prefix), await freePorts(nodes), flags, controllers);
+    cluster.startAll();
+    try {
+      await cluster.waitReady();
+    } catch (err) {
+      await cluster.stopAll();
+      throw err;
+    }
+    return cluster;
   }
 }
 

@@ -10,8 +10,8 @@ import { CorrelatedStream, RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH, Compression, computeBatchCrc, CRC, encodeBatch, LOG_OVERHEAD } from '../../src/record/batch';
 import type { FetchResponse, ProduceResponse } from '../../src/protocol/messages';
-import { freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir, waitFor } from '../helpers/tmp';
+import { TestCluster } from '../helpers/processes';
+import { waitFor } from '../helpers/tmp';
 
 let cluster: TestCluster;
 let rpc: RpcClient;
@@ -86,9 +86,7 @@ async function expectAlive(): Promise<void> {
 }
 
 beforeAll(async () => {
-  cluster = new TestCluster(tmpDir('cairn-bad-'), await freePorts(1), { 'message-max-bytes': '100000' });
-  cluster.startAll();
-  await cluster.waitReady();
+  cluster = await TestCluster.start('cairn-bad-', 1, { 'message-max-bytes': '100000' });
   address = cluster.bootstrap;
   rpc = new RpcClient(address, 'cairn.v1.Broker');
   const admin = new Admin({ bootstrap: address });

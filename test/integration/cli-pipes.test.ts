@@ -1,17 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
-import { freePorts, runPipeline, TestCluster } from '../helpers/processes';
-import { tmpDir } from '../helpers/tmp';
+import { runPipeline, TestCluster } from '../helpers/processes';
 
 const RECORDS = 100_000;
 let cluster: TestCluster;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  cluster = new TestCluster(tmpDir('cairn-pipes-'), await freePorts(1));
-  cluster.startAll();
-  await cluster.waitReady();
+  cluster = await TestCluster.start('cairn-pipes-', 1);
   env = { CAIRN_BOOTSTRAP: cluster.bootstrap };
   const admin = new Admin({ bootstrap: cluster.bootstrap });
   await admin.createTopic({ name: 'lines', partitions: 3 });

@@ -5,16 +5,13 @@ import { Producer } from '../../src/client/producer';
 import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
 import type { FetchResponse, ListOffsetsResponse } from '../../src/protocol/messages';
-import { freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir } from '../helpers/tmp';
+import { TestCluster } from '../helpers/processes';
 
 let cluster: TestCluster;
 let admin: Admin;
 
 beforeAll(async () => {
-  cluster = new TestCluster(tmpDir('cairn-client-'), await freePorts(1));
-  cluster.startAll();
-  await cluster.waitReady();
+  cluster = await TestCluster.start('cairn-client-', 1);
   admin = new Admin({ bootstrap: cluster.bootstrap });
 });
 

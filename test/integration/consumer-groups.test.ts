@@ -3,8 +3,8 @@ import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import type { TopicPartition } from '../../src/client/group-membership';
 import { Producer } from '../../src/client/producer';
-import { FAST_FAILOVER_FLAGS, freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir, waitFor } from '../helpers/tmp';
+import { FAST_FAILOVER_FLAGS, TestCluster } from '../helpers/processes';
+import { waitFor } from '../helpers/tmp';
 
 let cluster: TestCluster | null = null;
 const consumers: Consumer[] = [];
@@ -18,9 +18,7 @@ const FLAGS = { ...FAST_FAILOVER_FLAGS, 'offsets-topic-num-partitions': '4', 'gr
 
 describe('consumer groups from the TypeScript client', () => {
   it('three members share six partitions with one owner each at every moment; a killed member’s partitions move on; another group gets everything too', async () => {
-    cluster = new TestCluster(tmpDir('cairn-cgroups-'), await freePorts(3), FLAGS);
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-cgroups-', 3, FLAGS);
     const bootstrap = cluster.bootstrap;
     const admin = new Admin({ bootstrap });
     await admin.createTopic({ name: 'jobs', partitions: 6, replicationFactor: 3 });
@@ -89,9 +87,7 @@ describe('consumer groups from the TypeScript client', () => {
   }, 240_000);
 
   it('a static member that restarts within its session gets its partitions back, and the other member is not disturbed', async () => {
-    cluster = new TestCluster(tmpDir('cairn-cgroups-static-'), await freePorts(1), FLAGS);
-    cluster.startAll();
-    await cluster.waitReady(1);
+    cluster = await TestCluster.start('cairn-cgroups-static-', 1, FLAGS);
     const bootstrap = cluster.bootstrap;
     const admin = new Admin({ bootstrap });
     await admin.createTopic({ name: 'tasks', partitions: 4 });
@@ -156,9 +152,7 @@ describe('consumer groups from the TypeScript client', () => {
     expect(changes.filter((c) => c.startsWith('b'))).toEqual([]);
   }, 120_000);
   it('what the application is still working on is neither committed nor handed to another member (Kafka’s rule: done once it comes back for more)', async () => {
-    cluster = new TestCluster(tmpDir('cairn-cgroups-inhand-'), await freePorts(1), FLAGS);
-    cluster.startAll();
-    await cluster.waitReady(1);
+    cluster = await TestCluster.start('cairn-cgroups-inhand-', 1, FLAGS);
     const bootstrap = cluster.bootstrap;
     const admin = new Admin({ bootstrap });
     await admin.createTopic({ name: 'work', partitions: 2 });
@@ -226,9 +220,7 @@ describe('consumer groups from the TypeScript client', () => {
     await bLoop;
   }, 120_000);
   it('a pattern subscription takes the matching topics, and a matching topic created later', async () => {
-    cluster = new TestCluster(tmpDir('cairn-cgroups-regex-'), await freePorts(1), FLAGS);
-    cluster.startAll();
-    await cluster.waitReady(1);
+    cluster = await TestCluster.start('cairn-cgroups-regex-', 1, FLAGS);
     const bootstrap = cluster.bootstrap;
     const admin = new Admin({ bootstrap });
     await admin.createTopic({ name: 'metrics-cpu', partitions: 2 });
@@ -265,9 +257,7 @@ describe('consumer groups from the TypeScript client', () => {
     admin.close();
   }, 120_000);
   it("commit() without offsets commits what the last poll returned, as Kafka's commitSync()", async () => {
-    cluster = new TestCluster(tmpDir('cairn-cgroups-commit-'), await freePorts(1), FLAGS);
-    cluster.startAll();
-    await cluster.waitReady(1);
+    cluster = await TestCluster.start('cairn-cgroups-commit-', 1, FLAGS);
     const bootstrap = cluster.bootstrap;
     const admin = new Admin({ bootstrap });
     await admin.createTopic({ name: 'manual', partitions: 1 });

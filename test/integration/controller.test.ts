@@ -3,8 +3,8 @@ import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
 import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { ErrorCode } from '../../src/common/errors';
-import { freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir, waitFor } from '../helpers/tmp';
+import { TestCluster } from '../helpers/processes';
+import { waitFor } from '../helpers/tmp';
 
 interface Quorum {
   leaderId: number;
@@ -58,9 +58,7 @@ async function activeController(c: TestCluster, among: number[]): Promise<number
 
 describe('controller quorum (three real processes)', () => {
   it('elects a new controller after kill -9 of the active one; metadata changes work again; the old one catches up by snapshot', async () => {
-    cluster = new TestCluster(tmpDir('cairn-ctl-'), await freePorts(3), { ...FAST, 'metadata-snapshot-max-entries': '5' });
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-ctl-', 3, { ...FAST, 'metadata-snapshot-max-entries': '5' });
     const admin = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 5_000 });
     await admin.createTopic({ name: 'before', partitions: 3, replicationFactor: 1 });
     const first = await activeController(cluster, [1, 2, 3]);
@@ -99,9 +97,7 @@ describe('controller quorum (three real processes)', () => {
   });
 
   it('fences a killed broker within its session timeout; its single-replica partitions go offline, not led by the dead', async () => {
-    cluster = new TestCluster(tmpDir('cairn-fence-'), await freePorts(3), FAST);
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-fence-', 3, FAST);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     await admin.createTopic({ name: 'single', partitions: 6, replicationFactor: 1 });
     const ctl = await activeController(cluster, [1, 2, 3]);
@@ -134,9 +130,7 @@ describe('controller quorum (three real processes)', () => {
   });
 
   it('a broker-only node registers, follows the metadata log and serves its partitions; admin calls to any node are forwarded', async () => {
-    cluster = new TestCluster(tmpDir('cairn-roles-'), await freePorts(4), FAST, 3);
-    cluster.startAll();
-    await cluster.waitReady(4);
+    cluster = await TestCluster.start('cairn-roles-', 4, FAST, 3);
     const viaBroker = new Admin({ bootstrap: `127.0.0.1:${cluster.node(4).port}` });
     // The broker-only node answers admin calls by forwarding them to the active controller.
     const created = await viaBroker.createTopic({ name: 'spread', partitions: 8, replicationFactor: 1 });
@@ -153,9 +147,7 @@ describe('controller quorum (three real processes)', () => {
   });
 
   it('a restarted broker keeps its partition data (it deletes only directories the current metadata does not assign to it)', async () => {
-    cluster = new TestCluster(tmpDir('cairn-keep-'), await freePorts(3), FAST);
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-keep-', 3, FAST);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     // Enough metadata after the topic that a replaying broker passes through offsets without it.
     await admin.createTopic({ name: 'kept', partitions: 3, replicationFactor: 3 });

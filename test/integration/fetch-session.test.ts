@@ -6,8 +6,7 @@ import { Producer } from '../../src/client/producer';
 import { ErrorCode } from '../../src/common/errors';
 import { CONTINUE_FETCH, type FetchResponse } from '../../src/protocol/messages';
 import { decodeAllRecords } from '../../src/record';
-import { freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir } from '../helpers/tmp';
+import { TestCluster } from '../helpers/processes';
 
 /**
  * Fetch sessions (docs/client.md, "Pipelined fetches"): on FetchStream, fetch_offset -1 continues
@@ -18,9 +17,7 @@ let cluster: TestCluster;
 let bootstrap: string;
 
 beforeAll(async () => {
-  cluster = new TestCluster(tmpDir('cairn-fetch-session-'), await freePorts(1));
-  cluster.startAll();
-  await cluster.waitReady(1);
+  cluster = await TestCluster.start('cairn-fetch-session-', 1);
   bootstrap = cluster.bootstrap;
   const admin = new Admin({ bootstrap });
   await admin.createTopic({ name: 's', partitions: 2 });

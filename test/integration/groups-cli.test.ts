@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Producer } from '../../src/client/producer';
-import { freePorts, runCli, TestCluster } from '../helpers/processes';
-import { tmpDir } from '../helpers/tmp';
+import { runCli, TestCluster } from '../helpers/processes';
 
 let cluster: TestCluster;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  cluster = new TestCluster(tmpDir('cairn-groups-cli-'), await freePorts(1), { 'offsets-topic-num-partitions': '2', 'group-consumer-heartbeat-interval-ms': '300' });
-  cluster.startAll();
-  await cluster.waitReady();
+  cluster = await TestCluster.start('cairn-groups-cli-', 1, { 'offsets-topic-num-partitions': '2', 'group-consumer-heartbeat-interval-ms': '300' });
   env = { CAIRN_BOOTSTRAP: cluster.bootstrap };
   const admin = new Admin({ bootstrap: cluster.bootstrap });
   await admin.createTopic({ name: 'notes', partitions: 3 });

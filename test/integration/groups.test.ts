@@ -13,8 +13,8 @@ import type {
 } from '../../src/protocol/messages';
 import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { encodeBatch } from '../../src/record/batch';
-import { FAST_FAILOVER_FLAGS, freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir, waitFor } from '../helpers/tmp';
+import { FAST_FAILOVER_FLAGS, TestCluster } from '../helpers/processes';
+import { waitFor } from '../helpers/tmp';
 
 let cluster: TestCluster | null = null;
 const clients: RpcClient[] = [];
@@ -73,9 +73,7 @@ async function heartbeatLoaded(c: RpcClient, memberId: string, memberEpoch: numb
 
 describe('consumer groups with real processes', () => {
   it('a group coordinator moves partitions incrementally, keeps offsets, and comes back from its broker being killed', async () => {
-    cluster = new TestCluster(tmpDir('cairn-groups-'), await freePorts(3), FLAGS);
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-groups-', 3, FLAGS);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     await admin.createTopic({ name: 'orders', partitions: 6, replicationFactor: 3 });
     const any = rpc(`127.0.0.1:${cluster.nodes[0]!.port}`);

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/common/io/logger';
 import type { InitProducerIdResponse, ProduceResponse } from '../../src/protocol/messages';
 import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { encodeBatch } from '../../src/record/batch';
-import { FAST_FAILOVER_FLAGS as FAST, freePorts, TestCluster } from '../helpers/processes';
+import { FAST_FAILOVER_FLAGS as FAST, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
 let cluster: TestCluster | null = null;
@@ -90,9 +90,7 @@ describe('the idempotent producer against real processes (issue 17)', () => {
   }
 
   it('a leader killed mid-stream with 5 requests in flight per partition: every acknowledged record once, all in send order', async () => {
-    cluster = new TestCluster(tmpDir('cairn-idem-kill-'), await freePorts(3), FAST);
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-idem-kill-', 3, FAST);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     await admin.createTopic({ name: 'stream', partitions: 1, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
     const leader = await leaderOf(admin, 'stream');
@@ -137,9 +135,7 @@ describe('the idempotent producer against real processes (issue 17)', () => {
   }, 180_000);
 
   it('a fenced producer (an older epoch of the same id) cannot write; the newer epoch can', async () => {
-    cluster = new TestCluster(tmpDir('cairn-idem-fence-'), await freePorts(1), FAST);
-    cluster.startAll();
-    await cluster.waitReady(1);
+    cluster = await TestCluster.start('cairn-idem-fence-', 1, FAST);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     await admin.createTopic({ name: 'fence', partitions: 1, replicationFactor: 1 });
     await leaderOf(admin, 'fence');

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runNotifications } from '../../examples/notifications';
-import { freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir } from '../helpers/tmp';
+import { TestCluster } from '../helpers/processes';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -11,9 +10,7 @@ afterEach(async () => {
 
 describe('examples/notifications.ts', () => {
   it('four groups each receive every notification; the three email members share them, each handled once', async () => {
-    cluster = new TestCluster(tmpDir('cairn-notifications-'), await freePorts(3), { 'offsets-topic-num-partitions': '4', 'group-consumer-heartbeat-interval-ms': '300' });
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-notifications-', 3, { 'offsets-topic-num-partitions': '4', 'group-consumer-heartbeat-interval-ms': '300' });
     const r = await runNotifications(cluster.bootstrap, 300);
     expect(r.received).toEqual({ email: 300, sms: 300, push: 300, 'in-app': 300 });
     const counts = Object.values(r.emailMembers);

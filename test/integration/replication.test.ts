@@ -3,8 +3,8 @@ import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
 import { ErrorCode } from '../../src/common/errors';
-import { FAST_FAILOVER_FLAGS as FAST, freePorts, TestCluster } from '../helpers/processes';
-import { tmpDir, waitFor } from '../helpers/tmp';
+import { FAST_FAILOVER_FLAGS as FAST, TestCluster } from '../helpers/processes';
+import { waitFor } from '../helpers/tmp';
 import { logBytes } from '../../chaos/verify';
 
 let cluster: TestCluster | null = null;
@@ -23,9 +23,7 @@ async function describe1(admin: Admin, topic: string) {
 // here checks the real wiring end to end.
 describe('replication with ISR acknowledgements (three real processes)', () => {
   it('loses no acknowledged write across kill -9 of the leader, its restart, and the loss of another broker; replicas end byte-identical', async () => {
-    cluster = new TestCluster(tmpDir('cairn-repl-'), await freePorts(3), FAST);
-    cluster.startAll();
-    await cluster.waitReady(3);
+    cluster = await TestCluster.start('cairn-repl-', 3, FAST);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     await admin.createTopic({ name: 'acked', partitions: 1, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
     await waitFor(async () => (await describe1(admin, 'acked')).partitions[0]!.leaderId > 0, 'a leader');
@@ -115,9 +113,7 @@ describe('replication with ISR acknowledgements (three real processes)', () => {
   });
 
   it('reassigns a partition to new replicas: they catch up, the old ones are dropped, and no record is lost', async () => {
-    cluster = new TestCluster(tmpDir('cairn-move-'), await freePorts(4), FAST, 3);
-    cluster.startAll();
-    await cluster.waitReady(4);
+    cluster = await TestCluster.start('cairn-move-', 4, FAST, 3);
     const admin = new Admin({ bootstrap: cluster.bootstrap });
     await admin.createTopic({ name: 'moving', assignments: [[1, 2]] });
     await waitFor(async () => (await describe1(admin, 'moving')).partitions[0]!.leaderId === 1, 'leader 1');

@@ -2,15 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
-import { freePorts, runCli, TestCluster } from '../helpers/processes';
-import { tmpDir } from '../helpers/tmp';
+import { runCli, TestCluster } from '../helpers/processes';
 
 let cluster: TestCluster;
 
 beforeEach(async () => {
-  cluster = new TestCluster(tmpDir('cairn-it-'), await freePorts(1));
-  cluster.startAll();
-  await cluster.waitReady();
+  cluster = await TestCluster.start('cairn-it-', 1);
 });
 
 afterEach(async () => {
