@@ -1,4 +1,4 @@
-import { BATCH_HEADER_BYTES, batchIsControl, batchSize, decodeRecordsInto, type Header, LOG_OVERHEAD } from '../record';
+import { batchIsControl, decodeRecordsInto, type Header, wholeBatchAt } from '../record';
 
 export interface ConsumerRecord {
   topic: string;
@@ -117,11 +117,4 @@ export class FetchedRecords {
     }
     return out.length > before ? out[out.length - 1]!.offset + 1 : position;
   }
-}
-
-/** The size of the whole batch at `pos` of `buf`, or 0 if none starts there (the end, or a partial batch). */
-function wholeBatchAt(buf: Buffer, pos: number): number {
-  if (pos + LOG_OVERHEAD > buf.length) return 0;
-  const size = batchSize(buf, pos);
-  return size >= BATCH_HEADER_BYTES && pos + size <= buf.length ? size : 0;
 }

@@ -463,12 +463,17 @@ export function offsetAfterBatches(buf: Buffer): number {
   return last + 1;
 }
 
+/** The size of the whole batch at `pos` of `buf`, or 0 if none starts there (the end, or a partial or impossible length). */
+export function wholeBatchAt(buf: Buffer, pos: number): number {
+  if (pos + LOG_OVERHEAD > buf.length) return 0;
+  const size = batchSize(buf, pos);
+  return size >= BATCH_HEADER_BYTES && pos + size <= buf.length ? size : 0;
+}
+
 /** Calls `fn(pos, size)` for each whole batch in a buffer of concatenated batches; stops at a partial one. */
 export function forEachBatch(buf: Buffer, fn: (pos: number, size: number) => void): number {
   let pos = 0;
-  while (pos + LOG_OVERHEAD <= buf.length) {
-    const size = batchSize(buf, pos);
-    if (size < BATCH_HEADER_BYTES || pos + size > buf.length) break;
+  for (let size = wholeBatchAt(buf, pos); size > 0; size = wholeBatchAt(buf, pos)) {
     fn(pos, size);
     pos += size;
   }
