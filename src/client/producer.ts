@@ -364,8 +364,10 @@ export class Producer {
       p.s.onExpired(b);
       this.failBatch(b, this.timeoutError(b));
     }
-    if (p.s.bumpDue && !p.newIdPending && !p.s.bumpEpoch()) this.newProducerIdFor(p);
-    this.failAbandoned(p);
+    if (p.s.bumpDue && !p.newIdPending) {
+      if (p.s.bumpEpoch()) this.failAbandoned(p);
+      else this.newProducerIdFor(p);
+    }
     if (p.s.resendDue) {
       const resends = p.s.takeResends();
       p.q.batches.unshift(...resends);

@@ -161,8 +161,10 @@ export class SimIdempotentProducer {
       // any did, it settles again.
       const settle = () => {
         if (s.inFlightCount === 0) for (const b of s.waitingBatches()) if (b.createdMs + DELIVERY_TIMEOUT_MS <= now) this.expire(p, b);
-        if (s.bumpDue && !s.bumpEpoch()) this.ctx.fail(new Violation(`producer ${this.producerId} ran out of epochs`));
-        for (const b of s.takeAbandoned()) this.giveUp(p, b, 'given up at the epoch bump');
+        if (s.bumpDue) {
+          if (s.bumpEpoch()) for (const b of s.takeAbandoned()) this.giveUp(p, b, 'given up at the epoch bump');
+          else this.ctx.fail(new Violation(`producer ${this.producerId} ran out of epochs`));
+        }
         if (s.resendDue) p.queue.unshift(...s.takeResends());
       };
       settle();
