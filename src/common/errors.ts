@@ -48,6 +48,11 @@ export enum ErrorCode {
   OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
   DUPLICATE_SEQUENCE_NUMBER = 46,
   INVALID_PRODUCER_EPOCH = 47,
+  INVALID_TXN_STATE = 48,
+  INVALID_PRODUCER_ID_MAPPING = 49,
+  INVALID_TRANSACTION_TIMEOUT = 50,
+  CONCURRENT_TRANSACTIONS = 51,
+  TRANSACTION_COORDINATOR_FENCED = 52,
   KAFKA_STORAGE_ERROR = 56,
   LOG_DIR_NOT_FOUND = 57,
   UNKNOWN_PRODUCER_ID = 59,
@@ -67,6 +72,7 @@ export enum ErrorCode {
   NO_REASSIGNMENT_IN_PROGRESS = 85,
   INVALID_RECORD = 87,
   THROTTLING_QUOTA_EXCEEDED = 89,
+  PRODUCER_FENCED = 90,
   INVALID_UPDATE_VERSION = 95,
   UNKNOWN_TOPIC_ID = 100,
   DUPLICATE_BROKER_REGISTRATION = 101,
@@ -78,6 +84,7 @@ export enum ErrorCode {
   UNRELEASED_INSTANCE_ID = 111,
   UNSUPPORTED_ASSIGNOR = 112,
   STALE_MEMBER_EPOCH = 113,
+  TRANSACTION_ABORTABLE = 120,
   // Cairn's own, from CAIRN_CODES_START.
   SHUTTING_DOWN = 10000,
 }
@@ -136,6 +143,13 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   ),
   [ErrorCode.DUPLICATE_SEQUENCE_NUMBER]: fatal('The batch is a duplicate of one already written.'),
   [ErrorCode.INVALID_PRODUCER_EPOCH]: fatal('The producer epoch is older than the one the partition last saw for this producer id: this producer has been fenced; nothing was written.'),
+  [ErrorCode.INVALID_TXN_STATE]: fatal(
+    'The request does not fit the state of the transaction (a transactional write to a partition not added to an ongoing transaction, a plain write while one is open, or a commit of an aborting transaction); nothing was changed.',
+  ),
+  [ErrorCode.INVALID_PRODUCER_ID_MAPPING]: fatal('The producer id or epoch does not belong to this transactional id (another producer took it over, or it was never initialized).'),
+  [ErrorCode.INVALID_TRANSACTION_TIMEOUT]: fatal('The transaction timeout is not positive or is above transaction.max.timeout.ms.'),
+  [ErrorCode.CONCURRENT_TRANSACTIONS]: retry('The previous transaction of this transactional id is still being completed (its markers are being written); retry shortly.'),
+  [ErrorCode.TRANSACTION_COORDINATOR_FENCED]: fatal('A transaction marker came from a coordinator older than the one this partition already heard from; it was not written.'),
   [ErrorCode.KAFKA_STORAGE_ERROR]: refreshAndRetry("The replica's log is offline or failed a write (disk full or I/O error)."),
   [ErrorCode.LOG_DIR_NOT_FOUND]: fatal('The log directory does not exist.'),
   [ErrorCode.UNKNOWN_PRODUCER_ID]: fatal(
@@ -166,6 +180,7 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.THROTTLING_QUOTA_EXCEEDED]: retry(
     "A bounded server queue was full (the controller's operations, Raft's uncommitted entries, or a partition's writes waiting for fsync); nothing was done, retry after a backoff.",
   ),
+  [ErrorCode.PRODUCER_FENCED]: fatal('A newer producer with the same transactional id has started (initTransactions): this one is fenced and must close.'),
   [ErrorCode.INVALID_UPDATE_VERSION]: fatal('The partition epoch in the request is stale.'),
   [ErrorCode.UNKNOWN_TOPIC_ID]: refreshAndRetry('This broker does not know the topic id.'),
   [ErrorCode.DUPLICATE_BROKER_REGISTRATION]: retry('Another live process registered with this broker id.'),
@@ -173,6 +188,7 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.INCONSISTENT_TOPIC_ID]: refreshAndRetry('The topic id does not match the one this broker has (the topic was recreated).'),
   [ErrorCode.INELIGIBLE_REPLICA]: fatal('The replica is not eligible to join the ISR (fenced or shutting down).'),
   [ErrorCode.NEW_LEADER_ELECTED]: retry('The partition elected a new leader while the request was pending.'),
+  [ErrorCode.TRANSACTION_ABORTABLE]: fatal('The transaction cannot commit (a write or offset commit of it failed, or it timed out); abort it and start again.'),
   [ErrorCode.SHUTTING_DOWN]: refreshAndRetry('The broker is shutting down; retry at another broker.'),
 };
 

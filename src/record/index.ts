@@ -3,3 +3,4 @@ export * from './crc32c';
 export * from './encoding';
 export * from './validate';
 export * from './rewrite';
+export * from './control';

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { CairnError, deletesByRetention, ErrorCode, invariant, type LogConfig, type Logger } from '../common';
-import { stampBatch, stampLogAppendTime, validateBatches, type ValidatedBatch } from '../record';
+import { encodeTxnMarker, stampBatch, stampLogAppendTime, type TxnMarker, validateBatches, type ValidatedBatch } from '../record';
 import type { FileSystem } from './file-system';
 import { FsyncedOffsetFile } from './fsynced-offset';
 import { GroupCommit } from './group-commit';
@@ -8,7 +8,7 @@ import { LeaderEpochCache } from './leader-epoch-cache';
 import { recoverSegments, segmentBasesIn } from './log-recovery';
 import { CorruptSegmentError, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, MAX_BATCH_BYTES_ON_DISK, TIME_INDEX_SUFFIX } from './log-segment';
 import { LogSegments } from './log-segments';
-import { idempotentBatchOf, type ProducerEntry } from './producer-state';
+import { idempotentBatchOf, type ProducerEntry, type VerificationGuard } from './producer-state';
 import { ProducerStateManager } from './producer-state-manager';
 import { expiredByTime, retentionPlan } from './retention';
 
@@ -261,9 +261,11 @@ export class PartitionLog {
 
   /**
    * Appends client batches that passed validation: stamps base offsets and the leader epoch in
-   * place (and the broker time for LogAppendTime topics), then writes them as they are.
+   * place (and the broker time for LogAppendTime topics), then writes them as they are. A
+   * transactional batch that opens its producer's transaction here needs the `guard` of a
+   * verification with the coordinator (see startTxnVerification).
    */
-  appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number): AppendInfo {
+  appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number, guard: VerificationGuard | null = null): AppendInfo {
     this.checkUsable();
     invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
@@ -275,6 +277,7 @@ export class PartitionLog {
         this.logger.debug({ producerId: producerBatch.producerId, firstSeq: producerBatch.firstSeq, firstOffset: verdict.firstOffset }, 'duplicate batch');
         return { firstOffset: verdict.firstOffset, lastOffset: verdict.lastOffset, logAppendTimeMs: -1, recordCount: validated[0]!.recordCount, duplicate: true };
       }
+      this.producers.table.checkTransactional(producerBatch.producerId, producerBatch.producerEpoch, producerBatch.transactional, guard);
     }
     // The caller waits for this write's fsync: refuse it before writing when too many already wait.
     if (this.flushPolicy.kind === 'fsync') this.commit.admit();
@@ -297,9 +300,31 @@ export class PartitionLog {
     this.write(buf, placed, nowMs);
     if (producerBatch !== null) {
       const p = producerBatch;
-      this.producers.table.update(p.producerId, p.producerEpoch, p.firstSeq, p.lastSeq, firstOffset, next - 1, nowMs);
+      this.producers.table.update(p.producerId, p.producerEpoch, p.firstSeq, p.lastSeq, firstOffset, next - 1, nowMs, p.transactional);
     }
     return { firstOffset, lastOffset: next - 1, logAppendTimeMs: logAppendTime ? nowMs : -1, recordCount: records };
+  }
+
+  /**
+   * Writes a transaction marker (on the coordinator's word): ends the producer's transaction
+   * here. Refused, with nothing written, when it comes from an older producer epoch or an
+   * older coordinator than the partition already saw (ProducerStateTable.checkMarker).
+   */
+  appendMarkerAsLeader(marker: TxnMarker, leaderEpoch: number, nowMs: number): AppendInfo {
+    this.checkUsable();
+    invariant(leaderEpoch >= this.epochs.latestEpoch, 'marker with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
+    this.wallClockMs = Math.max(this.wallClockMs, nowMs);
+    this.producers.table.checkMarker(marker);
+    if (this.flushPolicy.kind === 'fsync') this.commit.admit();
+    const buf = encodeTxnMarker(marker, nowMs);
+    const offset = this.logEndOffset;
+    this.maybeRoll(buf.length, offset, nowMs);
+    stampBatch(buf, 0, offset, leaderEpoch);
+    this.epochs.assign(leaderEpoch, offset);
+    this.write(buf, [{ pos: 0, size: buf.length, lastOffset: offset, maxTimestamp: nowMs }], nowMs);
+    this.producers.table.completeTxn(marker, offset, nowMs);
+    this.logger.debug({ producerId: marker.producerId, producerEpoch: marker.producerEpoch, commit: marker.commit, offset }, 'transaction marker written');
+    return { firstOffset: offset, lastOffset: offset, logAppendTimeMs: -1, recordCount: 1 };
   }
 
   /**
@@ -476,6 +501,7 @@ export class PartitionLog {
       this.epochs.truncateFromStart(this.logStartOffset);
       // The snapshot at the first remaining segment's base stays: recovery starts there.
       this.producers.deleteBelow(base);
+      this.producers.table.removeAbortedBelow(this.logStartOffset);
     }
     return plan.length;
   }
@@ -498,7 +524,32 @@ export class PartitionLog {
     return segment;
   }
 
-  // ---- producer state (KIP-98) ----
+  // ---- producer state (KIP-98) and transactions ----
+
+  /** The first offset a read_committed consumer may not read yet (≤ the high watermark; see ProducerStateTable.lastStableOffset). */
+  get lastStableOffset(): number {
+    return this.producers.table.lastStableOffset(this.highWatermark);
+  }
+
+  /** The aborted transactions a read_committed read of [fetchOffset, upperBound) needs. */
+  abortedTransactions(fetchOffset: number, upperBound: number): { producerId: number; firstOffset: number }[] {
+    return this.producers.table.abortedIn(fetchOffset, upperBound);
+  }
+
+  /** Open transactions here, oldest first (what holds the last stable offset back). */
+  openTransactions(): { producerId: number; firstOffset: number }[] {
+    return this.producers.table.openTransactions();
+  }
+
+  /** Whether a transactional write of `producerId` at `epoch` must first be verified with the coordinator. */
+  needsTxnVerification(producerId: number, epoch: number): boolean {
+    return this.producers.table.needsVerification(producerId, epoch);
+  }
+
+  /** Starts a verification: append with the guard once the coordinator confirmed (a marker in between voids it). */
+  startTxnVerification(producerId: number, epoch: number): VerificationGuard {
+    return this.producers.table.startVerification(producerId, epoch);
+  }
 
   /** What this partition knows of an idempotent producer (its epoch and latest batches), or undefined. */
   producerState(producerId: number): ProducerEntry | undefined {

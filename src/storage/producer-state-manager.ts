@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Logger } from '../common';
-import { BATCH_HEADER_BYTES, batchBaseOffset, batchBaseSequence, batchIsControl, batchLastOffsetDelta, batchProducerEpoch, batchProducerId, batchSize, incrementSequence } from '../record';
+import { BATCH_HEADER_BYTES, batchBaseOffset, batchBaseSequence, batchIsControl, batchIsTransactional, batchLastOffsetDelta, batchProducerEpoch, batchProducerId, batchSize, readTxnMarker, incrementSequence } from '../record';
 import { writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 import { type ProducerEntry, ProducerStateTable } from './producer-state';
@@ -110,9 +110,10 @@ export class ProducerStateManager {
 
   /**
    * Replays the headers of the whole batches in `buf` (as stored: offsets stamped) into the
-   * table, stopping before `endOffset`. Batches without a producer id and control batches
-   * (transaction markers, which carry no sequence) are skipped. Returns the offset after the last
-   * batch replayed, or null when `buf` held none.
+   * table, stopping before `endOffset`: sequences, transactions opened by transactional batches
+   * and ended by markers. Batches without a producer id, and control batches that are not
+   * markers, are skipped. Returns the offset after the last batch replayed, or null when `buf`
+   * held none.
    */
   replay(buf: Buffer, endOffset: number, nowMs: number): number | null {
     let next: number | null = null;
@@ -122,10 +123,15 @@ export class ProducerStateManager {
       const last = base + batchLastOffsetDelta(buf, pos);
       next = last + 1;
       const producerId = batchProducerId(buf, pos);
-      if (producerId < 0 || batchIsControl(buf, pos)) continue;
+      if (producerId < 0) continue;
+      if (batchIsControl(buf, pos)) {
+        const marker = readTxnMarker(buf, pos);
+        if (marker !== null) this.table.completeTxn(marker, base, nowMs);
+        continue;
+      }
       const firstSeq = batchBaseSequence(buf, pos);
       // Kafka's lastSequence counts offset deltas, not records: a compacted batch keeps its range.
-      this.table.update(producerId, batchProducerEpoch(buf, pos), firstSeq, incrementSequence(firstSeq, batchLastOffsetDelta(buf, pos)), base, last, nowMs);
+      this.table.update(producerId, batchProducerEpoch(buf, pos), firstSeq, incrementSequence(firstSeq, batchLastOffsetDelta(buf, pos)), base, last, nowMs, batchIsTransactional(buf, pos));
     }
     return next;
   }
