@@ -39,6 +39,9 @@ export function isSafeOffset(n: unknown): n is number {
 /** The internal topic of consumer groups' records and committed offsets (compacted; created by the brokers). */
 export const CONSUMER_OFFSETS_TOPIC = '__consumer_offsets';
 
+/** The internal topic of the transaction coordinators' state (compacted; created by the brokers). */
+export const TRANSACTION_STATE_TOPIC = '__transaction_state';
+
 /** Member epochs with a meaning of their own in a consumer group heartbeat (KIP-848). */
 export const JOIN_GROUP_MEMBER_EPOCH = 0;
 export const LEAVE_GROUP_MEMBER_EPOCH = -1;

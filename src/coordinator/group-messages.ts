@@ -115,8 +115,8 @@ export interface GroupDescription {
 }
 
 /** A handler's output: the records to append (already replayed into the state) and the answer to send once they are durable. */
-export interface CoordinatorResult<T> {
-  records: GroupRecord[];
+export interface CoordinatorResult<T, R = GroupRecord> {
+  records: R[];
   response: T;
 }
 

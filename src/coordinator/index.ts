@@ -5,3 +5,6 @@ export * from './group-messages';
 export * from './group-state';
 export * from './reconcile';
 export * from './group-record-codec';
+export * from './transaction-coordinator';
+export * from './txn-record-codec';
+export * from './txn-state';
