@@ -1,6 +1,6 @@
 import { CairnError, ErrorCode, isRetriable, needsMetadataRefresh } from '../common';
 import { batchBaseOffset, offsetAfterBatches } from '../record';
-import { CONTINUE_FETCH, type FetchPartition, type FetchPartitionResult, type FetchResponse, type ListOffsetsResponse } from '../protocol';
+import { CONTINUE_FETCH, type FetchPartition, type FetchPartitionResult, type FetchResponse, IsolationLevel, type ListOffsetsResponse } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
 import { type ConsumerRecord, FetchedRecords } from './fetched-records';
 import { GroupMembership, type RebalanceListener } from './group-membership';
@@ -17,6 +17,12 @@ export interface ConsumerOptions extends ClientOptions {
   partitionMaxBytes?: number;
   /** Most records one poll() returns. */
   maxPollRecords?: number;
+  /**
+   * 'read_uncommitted' (the default, as Kafka's): every record below the high watermark.
+   * 'read_committed': only records of committed transactions (and non-transactional ones), below
+   * the last stable offset; records of aborted transactions are dropped (docs/transactions.md).
+   */
+  isolationLevel?: 'read_committed' | 'read_uncommitted';
   /** Bytes buffered per partition before prefetching pauses (bounded memory). */
   prefetchBytes?: number;
   /**
@@ -93,7 +99,8 @@ const EARLIEST = -2;
  */
 export class Consumer {
   readonly cluster: Cluster;
-  private readonly o: Required<Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes' | 'fetchesInFlight'>>;
+  private readonly isolation: IsolationLevel;
+  private readonly o: Required<Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes' | 'fetchesInFlight' | 'isolationLevel'>>;
   /** The group membership, with groupId. */
   readonly group: GroupMembership | null;
   private readonly assigned = new Map<string, Assigned>();
@@ -119,7 +126,12 @@ export class Consumer {
       maxPollRecords: opts.maxPollRecords ?? 10_000,
       prefetchBytes: opts.prefetchBytes ?? 4 * 1024 * 1024,
       fetchesInFlight: opts.fetchesInFlight ?? 2,
+      isolationLevel: opts.isolationLevel ?? 'read_uncommitted',
     };
+    if (this.o.isolationLevel !== 'read_committed' && this.o.isolationLevel !== 'read_uncommitted') {
+      throw new CairnError(ErrorCode.INVALID_CONFIG, `isolationLevel "${String(this.o.isolationLevel)}" must be read_committed or read_uncommitted`);
+    }
+    this.isolation = this.o.isolationLevel === 'read_committed' ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED;
     if (!Number.isInteger(this.o.fetchesInFlight) || this.o.fetchesInFlight < 1 || this.o.fetchesInFlight > 16) {
       throw new CairnError(ErrorCode.INVALID_CONFIG, `fetchesInFlight ${this.o.fetchesInFlight} must be 1..16`);
     }
@@ -375,7 +387,7 @@ export class Consumer {
       if (leader < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
       const res = await this.cluster
         .broker(leader)
-        .rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }] }, this.cluster.requestTimeoutMs);
+        .rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }], isolationLevel: this.isolation }, this.cluster.requestTimeoutMs);
       const r = res.results[0];
       if (!r || r.errorCode !== ErrorCode.NONE) throw new CairnError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage || 'list offsets failed');
       return r.offset;
@@ -466,7 +478,7 @@ export class Consumer {
       partitionMaxBytes: this.o.partitionMaxBytes,
       currentLeaderEpoch: -1,
     }));
-    conn.fetch.send({ maxWaitMs: this.o.maxWaitMs, minBytes: this.o.minBytes, maxBytes: this.o.maxBytes, partitions }).then(
+    conn.fetch.send({ maxWaitMs: this.o.maxWaitMs, minBytes: this.o.minBytes, maxBytes: this.o.maxBytes, isolationLevel: this.isolation, partitions }).then(
       (res) => {
         this.fetchDone(leader, parts);
         this.onFetch(parts, generations, res as FetchResponse);
@@ -523,7 +535,8 @@ export class Consumer {
         return;
       }
       a.failures = 0;
-      a.highWatermark = r.highWatermark;
+      // Lag counts to what this consumer can read: the last stable offset under read_committed.
+      a.highWatermark = this.isolation === IsolationLevel.READ_COMMITTED ? r.lastStableOffset : r.highWatermark;
       const data = r.batches;
       if (!data || data.length === 0) return;
       const next = offsetAfterBatches(data);
@@ -532,7 +545,7 @@ export class Consumer {
         a.sessionLeader = -1;
         return;
       }
-      a.fetched.push(data, a.fetchPosition!, next);
+      a.fetched.push(data, a.fetchPosition!, next, r.abortedTransactions);
       a.fetchPosition = next;
       gotData = true;
     });

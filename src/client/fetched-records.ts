@@ -1,4 +1,4 @@
-import { batchIsControl, decodeRecordsInto, type Header, wholeBatchAt } from '../record';
+import { AbortedTransactionFilter, batchIsControl, decodeRecordsInto, type Header, wholeBatchAt } from '../record';
 
 export interface ConsumerRecord {
   topic: string;
@@ -17,6 +17,8 @@ interface Chunk {
   from: number;
   /** One past the last offset of the chunk's batches: where the position goes once it is handed out. */
   lastOffsetPlusOne: number;
+  /** read_committed: drops the batches of aborted transactions (null: every data batch is kept). */
+  filter: AbortedTransactionFilter | null;
 }
 
 /**
@@ -45,9 +47,12 @@ export class FetchedRecords {
     return this.bytes;
   }
 
-  /** Whole batches from one fetch; `from` is the offset the fetch asked for. */
-  push(batches: Buffer, from: number, lastOffsetPlusOne: number): void {
-    this.chunks.push({ batches, from, lastOffsetPlusOne });
+  /**
+   * Whole batches from one fetch; `from` is the offset the fetch asked for. `aborted` (a
+   * read_committed answer's aborted transactions) drops their records.
+   */
+  push(batches: Buffer, from: number, lastOffsetPlusOne: number, aborted?: readonly { producerId: number; firstOffset: number }[]): void {
+    this.chunks.push({ batches, from, lastOffsetPlusOne, filter: aborted !== undefined && aborted.length > 0 ? new AbortedTransactionFilter(aborted) : null });
     this.bytes += batches.length;
   }
 
@@ -81,7 +86,7 @@ export class FetchedRecords {
         if (!chunk) break;
         const size = wholeBatchAt(chunk.batches, this.pos);
         if (size > 0) {
-          if (!batchIsControl(chunk.batches, this.pos)) position = this.decodeBatch(chunk, position, out, max);
+          if (keeps(chunk, chunk.filter, this.pos)) position = this.decodeBatch(chunk, position, out, max);
           this.pos += size;
           this.bytes -= size;
         }
@@ -98,10 +103,11 @@ export class FetchedRecords {
     return position;
   }
 
-  /** No record left in `chunk` from `pos` on: no whole batch, or control batches only. */
+  /** No record left in `chunk` from `pos` on: no whole batch, or control batches (and aborted ones) only. */
   private onlyControlLeft(chunk: Chunk): boolean {
+    const filter = chunk.filter?.clone() ?? null;
     for (let pos = this.pos, size = wholeBatchAt(chunk.batches, pos); size > 0; pos += size, size = wholeBatchAt(chunk.batches, pos)) {
-      if (!batchIsControl(chunk.batches, pos)) return false;
+      if (keeps(chunk, filter, pos)) return false;
     }
     return true;
   }
@@ -117,4 +123,9 @@ export class FetchedRecords {
     }
     return out.length > before ? out[out.length - 1]!.offset + 1 : position;
   }
+}
+
+/** Whether the batch at `pos` of `chunk` holds records for the application (not a control batch, nor an aborted one). */
+function keeps(chunk: Chunk, filter: AbortedTransactionFilter | null, pos: number): boolean {
+  return filter === null ? !batchIsControl(chunk.batches, pos) : filter.keep(chunk.batches, pos);
 }

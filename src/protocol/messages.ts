@@ -110,6 +110,13 @@ export interface FetchPartitionResult {
   records?: RecordMsg[];
   currentLeader?: LeaderHint | null;
   nextFetchOffset?: number;
+  /** read_committed: the aborted transactions whose records may be in `batches`. */
+  abortedTransactions?: AbortedTransaction[];
+}
+
+export interface AbortedTransaction {
+  producerId: number;
+  firstOffset: number;
 }
 
 export interface ListOffsetsRequest {
@@ -309,8 +316,14 @@ export interface PartitionSet {
   topics: { topic: string; partitions: number[] }[];
 }
 
+export enum CoordinatorType {
+  GROUP = 0,
+  TRANSACTION = 1,
+}
+
 export interface FindCoordinatorRequest {
   key: string;
+  keyType?: CoordinatorType;
 }
 
 export interface FindCoordinatorResponse {
@@ -418,4 +431,119 @@ export interface DescribeGroupsResponse {
 
 export interface DeleteGroupsResponse {
   results: { groupId: string; errorCode: ErrorCode; errorMessage?: string }[];
+}
+
+// ---- transactions ----
+
+export interface AddPartitionsToTxnRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  partitions: PartitionSet | null;
+  verifyOnly: boolean;
+}
+
+export interface TxnErrorResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+}
+
+export interface AddOffsetsToTxnRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  groupId: string;
+}
+
+export interface TxnOffsetCommitRequest {
+  transactionalId: string;
+  groupId: string;
+  producerId: number;
+  producerEpoch: number;
+  memberId: string;
+  memberEpoch: number;
+  offsets: { topic: string; partition: number; offset: number; leaderEpoch: number; metadata: string }[];
+}
+
+export interface TxnOffsetCommitResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  results: GroupPartitionResult[];
+}
+
+export interface EndTxnRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  commit: boolean;
+}
+
+export interface EndTxnResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  producerId: number;
+  producerEpoch: number;
+}
+
+export interface ListTransactionsRequest {
+  stateFilters: string[];
+  producerIdFilters: number[];
+  durationFilterMs: number;
+}
+
+export interface TransactionListing {
+  transactionalId: string;
+  producerId: number;
+  state: string;
+}
+
+export interface ListTransactionsResponse {
+  errorCode: ErrorCode;
+  transactions: TransactionListing[];
+}
+
+export interface TransactionDescription {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  transactionalId: string;
+  state: string;
+  producerId: number;
+  producerEpoch: number;
+  transactionTimeoutMs: number;
+  transactionStartTimeMs: number;
+  partitions: PartitionSet | null;
+  coordinatorId: number;
+}
+
+export interface DescribeTransactionsResponse {
+  transactions: TransactionDescription[];
+}
+
+export interface ProducerStateMsg {
+  producerId: number;
+  producerEpoch: number;
+  lastSequence: number;
+  lastTimestampMs: number;
+  coordinatorEpoch: number;
+  currentTxnStartOffset: number;
+}
+
+export interface DescribeProducersResponse {
+  errorCode: ErrorCode;
+  errorMessage?: string;
+  lastStableOffset: number;
+  highWatermark: number;
+  producers: ProducerStateMsg[];
+}
+
+export interface WriteTxnMarkersRequest {
+  producerId: number;
+  producerEpoch: number;
+  commit: boolean;
+  coordinatorEpoch: number;
+  partitions: { topic: string; partition: number }[];
+}
+
+export interface WriteTxnMarkersResponse {
+  results: { topic: string; partition: number; errorCode: ErrorCode; errorMessage?: string }[];
 }

@@ -4,3 +4,4 @@ export * from './encoding';
 export * from './validate';
 export * from './rewrite';
 export * from './control';
+export * from './aborted-filter';

@@ -1,8 +1,10 @@
 import { wakeOnFirst } from '../common/io';
 import { CairnError, type Clock, ErrorCode, type Logger, Serial } from '../common';
-import { decodeAllRecords, DecodeError, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
+import { AbortedTransactionFilter, decodeAllRecords, DecodeError, forEachBatch, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
 import {
+  type AbortedTransaction,
   CONTINUE_FETCH,
+  IsolationLevel,
   type FetchPartition,
   type FetchPartitionResult,
   type FetchRequest,
@@ -101,7 +103,7 @@ export class FetchHandler {
     const results = req.partitions.map((asked) => {
       const fp = asked.fetchOffset === CONTINUE_FETCH ? { ...asked, fetchOffset: session?.position(asked.topic, asked.partition) ?? CONTINUE_FETCH } : asked;
       budget -= RESULT_OVERHEAD_BYTES + Buffer.byteLength(fp.topic);
-      const { result, dataBytes } = this.readPartition(fp, Math.max(0, budget), bytes === 0, req.decodeRecords === true);
+      const { result, dataBytes } = this.readPartition(fp, Math.max(0, budget), bytes === 0, req.decodeRecords === true, req.isolationLevel === IsolationLevel.READ_COMMITTED);
       bytes += dataBytes;
       budget -= dataBytes + Buffer.byteLength(result.errorMessage ?? '');
       if (result.errorCode !== ErrorCode.NONE) hasError = true;
@@ -111,7 +113,7 @@ export class FetchHandler {
   }
 
   /** One partition's part of the response, and how many bytes of data (batches, or encoded records) it holds. */
-  private readPartition(fp: FetchPartition, budget: number, minOne: boolean, decode: boolean): { result: FetchPartitionResult; dataBytes: number } {
+  private readPartition(fp: FetchPartition, budget: number, minOne: boolean, decode: boolean, readCommitted: boolean): { result: FetchPartitionResult; dataBytes: number } {
     try {
       if (fp.fetchOffset === CONTINUE_FETCH) {
         throw new CairnError(ErrorCode.FETCH_SESSION_ID_NOT_FOUND, `fetch offset -1 (continue) for ${fp.topic}-${fp.partition}, which this fetch stream has no position for: fetch by offset first`);
@@ -124,10 +126,14 @@ export class FetchHandler {
       if (fp.fetchOffset < log.logStartOffset || fp.fetchOffset > log.logEndOffset) {
         throw new CairnError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${fp.fetchOffset} is outside ${log.logStartOffset}..${log.logEndOffset} of ${fp.topic}-${fp.partition}`);
       }
-      const data = maxBytes > 0 || minOne ? log.read(fp.fetchOffset, maxBytes, hw, minOne) : EMPTY;
-      const base = { topic: fp.topic, partition: fp.partition, errorCode: ErrorCode.NONE, highWatermark: hw, lastStableOffset: hw, logStartOffset: log.logStartOffset };
-      if (!decode) return { result: { ...base, batches: data, nextFetchOffset: data.length > 0 ? offsetAfterBatches(data) : fp.fetchOffset }, dataBytes: data.length };
-      const { records, bytes, nextOffset } = decodeStored(data, fp.fetchOffset, maxBytes, minOne);
+      const lso = log.lastStableOffset;
+      // read_committed reads stop at the last stable offset: past it, transactions are undecided.
+      const data = maxBytes > 0 || minOne ? log.read(fp.fetchOffset, maxBytes, readCommitted ? lso : hw, minOne) : EMPTY;
+      const base = { topic: fp.topic, partition: fp.partition, errorCode: ErrorCode.NONE, highWatermark: hw, lastStableOffset: lso, logStartOffset: log.logStartOffset };
+      const end = data.length > 0 ? offsetAfterBatches(data) : fp.fetchOffset;
+      const aborted = readCommitted && data.length > 0 ? log.abortedTransactions(fp.fetchOffset, end) : NO_ABORTED;
+      if (!decode) return { result: { ...base, batches: data, nextFetchOffset: end, abortedTransactions: aborted }, dataBytes: data.length };
+      const { records, bytes, nextOffset } = decodeStored(aborted.length > 0 ? withoutAborted(data, aborted) : data, fp.fetchOffset, maxBytes, minOne, end);
       return { result: { ...base, batches: EMPTY, records, nextFetchOffset: nextOffset }, dataBytes: bytes };
     } catch (err) {
       const { errorCode, errorMessage } = toErrorResult(err, this.logger);
@@ -165,7 +171,7 @@ export class FetchHandler {
         const p = this.replicas.lookup(lp.topic, lp.partition);
         p.checkLeader(lp.currentLeaderEpoch ?? -1);
         const base = { topic: lp.topic, partition: lp.partition, errorCode: ErrorCode.NONE, leaderEpoch: p.leaderEpoch };
-        if (lp.timestampMs === LATEST_TIMESTAMP) return { ...base, offset: p.highWatermark, timestampMs: -1 };
+        if (lp.timestampMs === LATEST_TIMESTAMP) return { ...base, offset: req.isolationLevel === IsolationLevel.READ_COMMITTED ? p.log.lastStableOffset : p.highWatermark, timestampMs: -1 };
         if (lp.timestampMs === EARLIEST_TIMESTAMP) return { ...base, offset: p.log.logStartOffset, timestampMs: -1 };
         if (lp.timestampMs < 0) throw new CairnError(ErrorCode.INVALID_REQUEST, `timestamp ${lp.timestampMs}: use -1 (latest), -2 (earliest) or a time in ms`);
         const found = p.log.offsetForTimestamp(lp.timestampMs, p.highWatermark);
@@ -206,10 +212,25 @@ export function encodedRecordBytes(r: DecodedRecord): number {
   return lengthDelimited(body);
 }
 
+const NO_ABORTED: AbortedTransaction[] = [];
+
+/**
+ * The batches of `data` without those of aborted transactions (for the plain path, whose clients
+ * do not filter): Kafka's consumer rule, applied on the broker (see AbortedTransactionFilter).
+ */
+function withoutAborted(data: Buffer, aborted: readonly AbortedTransaction[]): Buffer {
+  const filter = new AbortedTransactionFilter(aborted);
+  const kept: Buffer[] = [];
+  forEachBatch(data, (pos, size) => {
+    if (filter.keep(data, pos)) kept.push(data.subarray(pos, pos + size));
+  });
+  return Buffer.concat(kept);
+}
+
 /** decodeWithin, with a stored batch that cannot be decoded answered by a typed error. */
-function decodeStored(data: Buffer, fetchOffset: number, maxBytes: number, minOne: boolean): ReturnType<typeof decodeWithin> {
+function decodeStored(data: Buffer, fetchOffset: number, maxBytes: number, minOne: boolean, end: number): ReturnType<typeof decodeWithin> {
   try {
-    return decodeWithin(data, fetchOffset, maxBytes, minOne);
+    return decodeWithin(data, fetchOffset, maxBytes, minOne, end);
   } catch (err) {
     if (err instanceof InflateLimitError)
       throw new CairnError(ErrorCode.MESSAGE_TOO_LARGE, `a stored batch at or after offset ${fetchOffset} inflates past ${err.limitBytes} bytes; fetch without decode_records to get its bytes`);
@@ -223,9 +244,9 @@ function decodeStored(data: Buffer, fetchOffset: number, maxBytes: number, minOn
  * (at least one when `minOne`), and where the next fetch starts — past the last record kept, or
  * past the whole data when every record fit (it may end in control batches or compacted gaps).
  */
-function decodeWithin(data: Buffer, fetchOffset: number, maxBytes: number, minOne: boolean): { records: RecordMsg[]; bytes: number; nextOffset: number } {
+function decodeWithin(data: Buffer, fetchOffset: number, maxBytes: number, minOne: boolean, end: number): { records: RecordMsg[]; bytes: number; nextOffset: number } {
   const records: RecordMsg[] = [];
-  if (data.length === 0) return { records, bytes: 0, nextOffset: fetchOffset };
+  if (data.length === 0) return { records, bytes: 0, nextOffset: end };
   let bytes = 0;
   for (const r of decodeAllRecords(data, fetchOffset)) {
     const n = encodedRecordBytes(r);
@@ -233,5 +254,5 @@ function decodeWithin(data: Buffer, fetchOffset: number, maxBytes: number, minOn
     records.push({ offset: r.offset, timestampMs: r.timestamp, key: r.key, value: r.value, headers: [...r.headers] });
     bytes += n;
   }
-  return { records, bytes, nextOffset: offsetAfterBatches(data) };
+  return { records, bytes, nextOffset: end };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ConsumerRecord, FetchedRecords } from '../../../src/client/fetched-records';
-import { encodeBatch } from '../../../src/record';
+import { encodeBatch, encodeTxnMarker } from '../../../src/record';
 
 /** A batch of `count` records with values "v<offset>", at `baseOffset`. */
 function batch(baseOffset: number, count: number, opts: { control?: boolean } = {}): Buffer {
@@ -103,3 +103,35 @@ function out0(f: FetchedRecords, position: number | null): number[] {
   f.take(position, out, 100);
   return offsets(out);
 }
+
+describe('FetchedRecords under read_committed', () => {
+  const txn = (baseOffset: number, pid: number, values: string[]) =>
+    encodeBatch(
+      values.map((v) => ({ value: Buffer.from(v) })),
+      { baseOffset, producerId: pid, producerEpoch: 0, baseSequence: 0, transactional: true },
+    );
+  const marker = (offset: number, pid: number, commit: boolean) => {
+    const m = encodeTxnMarker({ producerId: pid, producerEpoch: 1, coordinatorEpoch: 0, commit }, 0);
+    m.writeBigInt64BE(BigInt(offset), 0);
+    return m;
+  };
+
+  it('drops the records of aborted transactions and never hands out a marker, keeping interleaved committed ones', () => {
+    const f = new FetchedRecords('t', 0);
+    // Producer 1 (aborted) and 2 (committed) interleave; then producer 1 writes again and commits.
+    const data = Buffer.concat([txn(0, 1, ['a0', 'a1']), txn(2, 2, ['b2']), txn(3, 1, ['a3']), marker(4, 1, false), txn(5, 1, ['c5']), marker(6, 2, true), marker(7, 1, true)]);
+    f.push(data, 0, 8, [{ producerId: 1, firstOffset: 0 }]);
+    const out: ConsumerRecord[] = [];
+    // Nothing after c5 holds records for the application: the position steps past the trailing markers.
+    expect(f.take(0, out, 100)).toBe(8);
+    expect(out.map((r) => r.value!.toString())).toEqual(['b2', 'c5']);
+  });
+
+  it('keeps everything when the answer lists no aborted transaction (read_uncommitted, or none aborted)', () => {
+    const f = new FetchedRecords('t', 0);
+    f.push(Buffer.concat([txn(0, 1, ['a0']), marker(1, 1, false)]), 0, 2);
+    const out: ConsumerRecord[] = [];
+    expect(f.take(0, out, 100)).toBe(2);
+    expect(out.map((r) => r.value!.toString())).toEqual(['a0']);
+  });
+});
