@@ -71,6 +71,7 @@ export enum ErrorCode {
   ELECTION_NOT_NEEDED = 84,
   NO_REASSIGNMENT_IN_PROGRESS = 85,
   INVALID_RECORD = 87,
+  UNSTABLE_OFFSET_COMMIT = 88,
   THROTTLING_QUOTA_EXCEEDED = 89,
   PRODUCER_FENCED = 90,
   INVALID_UPDATE_VERSION = 95,
@@ -178,6 +179,7 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.ELECTION_NOT_NEEDED]: fatal('The preferred replica already leads.'),
   [ErrorCode.NO_REASSIGNMENT_IN_PROGRESS]: fatal('No reassignment is in progress for this partition.'),
   [ErrorCode.INVALID_RECORD]: fatal('A record failed validation.'),
+  [ErrorCode.UNSTABLE_OFFSET_COMMIT]: retry('A transaction that commits offsets of these partitions is not decided yet; fetch the committed offsets again shortly.'),
   [ErrorCode.THROTTLING_QUOTA_EXCEEDED]: retry(
     "A bounded server queue was full (the controller's operations, Raft's uncommitted entries, or a partition's writes waiting for fsync); nothing was done, retry after a backoff.",
   ),

@@ -46,6 +46,12 @@ export class GroupCoordinator {
   readonly state = new GroupsState();
   private readonly sessionDeadlines = new Map<string, number>();
   private readonly revocationDeadlines = new Map<string, number>();
+  /**
+   * Offsets committed inside transactions not yet decided, by producer id (KIP-447): they become
+   * committed offsets when the producer's commit marker reaches this partition, and vanish with
+   * its abort marker.
+   */
+  private readonly pendingTxnOffsets = new Map<number, GroupRecord[]>();
 
   constructor(
     private readonly config: GroupCoordinatorConfig,
@@ -87,6 +93,42 @@ export class GroupCoordinator {
       (emit) => this.doCommit(req, wallMs, emit),
       (err) => ({ ...errorOf(err), results: [] }),
     );
+  }
+
+  /**
+   * TxnOffsetCommit: the same checks as a commit, but the records stay pending for producer
+   * `producerId` (the shell appends them as its transactional batch) until its transaction ends.
+   */
+  txnOffsetCommit(req: OffsetCommitRequest, producerId: number, wallMs: number): CoordinatorResult<OffsetCommitResponse> {
+    const result = this.run(
+      (emit) => this.doCommit(req, wallMs, emit, false),
+      (err) => ({ ...errorOf(err), results: [] }),
+    );
+    if (result.records.length > 0) this.pendingTxnOffsets.set(producerId, [...(this.pendingTxnOffsets.get(producerId) ?? []), ...result.records]);
+    return result;
+  }
+
+  /** Replays an offset record of a transactional batch of `producerId` (loading): pending until its marker. */
+  replayTxnOffset(producerId: number, r: GroupRecord): void {
+    this.pendingTxnOffsets.set(producerId, [...(this.pendingTxnOffsets.get(producerId) ?? []), r]);
+  }
+
+  /** The transaction of `producerId` ended here: its pending offsets are committed, or dropped. */
+  completeTxn(producerId: number, commit: boolean): void {
+    const pending = this.pendingTxnOffsets.get(producerId);
+    this.pendingTxnOffsets.delete(producerId);
+    if (commit) for (const r of pending ?? []) this.state.replay(r);
+  }
+
+  /** Whether a transaction not yet decided commits offsets of `groupId` (in `partitions`, or any). */
+  hasPendingTxnOffsets(groupId: string, partitions: TopicPartitions | null): boolean {
+    for (const records of this.pendingTxnOffsets.values()) {
+      for (const r of records) {
+        if (r.kind !== 'offset' || r.groupId !== groupId) continue;
+        if (partitions === null || partitions[r.topic]?.includes(r.partition)) return true;
+      }
+    }
+    return false;
   }
 
   /** Committed offsets of `partitions` (all of the group's when null); -1 where nothing is committed. */
@@ -337,7 +379,7 @@ export class GroupCoordinator {
 
   // ---- offsets ----
 
-  private doCommit(req: OffsetCommitRequest, wallMs: number, emit: (r: GroupRecord) => void): OffsetCommitResponse {
+  private doCommit(req: OffsetCommitRequest, wallMs: number, emit: (r: GroupRecord, apply?: boolean) => void, apply = true): OffsetCommitResponse {
     checkName(req.groupId, ErrorCode.INVALID_GROUP_ID, 'group id');
     const g = this.state.groups.get(req.groupId);
     if (req.memberEpoch < 0) {
@@ -354,7 +396,7 @@ export class GroupCoordinator {
       if (!Number.isSafeInteger(o.offset) || o.offset < 0) return result(ErrorCode.INVALID_REQUEST, `offset ${o.offset} is not valid`);
       if (Buffer.byteLength(o.metadata, 'utf8') > this.config.offsetMetadataMaxBytes)
         return result(ErrorCode.OFFSET_METADATA_TOO_LARGE, `metadata is over offset.metadata.max.bytes ${this.config.offsetMetadataMaxBytes}`);
-      emit({ kind: 'offset', groupId: req.groupId, topic: o.topic, partition: o.partition, value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: wallMs } });
+      emit({ kind: 'offset', groupId: req.groupId, topic: o.topic, partition: o.partition, value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: wallMs } }, apply);
       return result(ErrorCode.NONE);
     });
     return { errorCode: ErrorCode.NONE, errorMessage: '', results };
@@ -362,15 +404,16 @@ export class GroupCoordinator {
 
   // ---- plumbing ----
 
-  private emitter(records: GroupRecord[]): (r: GroupRecord) => void {
-    return (r) => {
-      this.state.replay(r);
+  /** Records go to `records`, and into the state at once unless `apply` is false (a transaction's offsets). */
+  private emitter(records: GroupRecord[]): (r: GroupRecord, apply?: boolean) => void {
+    return (r, apply = true) => {
+      if (apply) this.state.replay(r);
       records.push(r);
     };
   }
 
   /** Runs a handler; a refusal (thrown before any record) becomes its error answer. */
-  private run<T>(handler: (emit: (r: GroupRecord) => void) => T, refused: (err: CairnError) => T): CoordinatorResult<T> {
+  private run<T>(handler: (emit: (r: GroupRecord, apply?: boolean) => void) => T, refused: (err: CairnError) => T): CoordinatorResult<T> {
     const records: GroupRecord[] = [];
     try {
       return { records, response: handler(this.emitter(records)) };

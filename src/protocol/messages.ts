@@ -379,6 +379,7 @@ export interface OffsetCommitResponse {
 export interface OffsetFetchRequest {
   groupId: string;
   partitions: PartitionSet | null;
+  requireStable?: boolean;
 }
 
 export interface CommittedOffsetInfo {

@@ -35,6 +35,13 @@ export interface LogOpenOptions {
   nowMs: number;
 }
 
+export interface LeaderAppendOptions {
+  /** A verification with the transaction coordinator, for a transactional batch that opens its producer's transaction here. */
+  guard?: VerificationGuard | null;
+  /** 'coordinator': written by a coordinator of this broker, not a client (no sequence; Kafka's AppendOrigin.COORDINATOR). */
+  origin?: 'client' | 'coordinator';
+}
+
 export interface AppendInfo {
   firstOffset: number;
   lastOffset: number;
@@ -265,19 +272,25 @@ export class PartitionLog {
    * transactional batch that opens its producer's transaction here needs the `guard` of a
    * verification with the coordinator (see startTxnVerification).
    */
-  appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number, guard: VerificationGuard | null = null): AppendInfo {
+  appendAsLeader(buf: Buffer, validated: readonly ValidatedBatch[], leaderEpoch: number, nowMs: number, opts: LeaderAppendOptions = {}): AppendInfo {
     this.checkUsable();
     invariant(leaderEpoch >= this.epochs.latestEpoch, 'append with an epoch older than the log has', { leaderEpoch, latest: this.epochs.latestEpoch });
     this.wallClockMs = Math.max(this.wallClockMs, nowMs);
     // Sequence rules first: a refusal or a duplicate writes nothing.
     const producerBatch = idempotentBatchOf(validated);
     if (producerBatch !== null) {
-      const verdict = this.producers.table.check(producerBatch.producerId, producerBatch.producerEpoch, producerBatch.firstSeq, producerBatch.lastSeq);
-      if (verdict.kind === 'duplicate') {
-        this.logger.debug({ producerId: producerBatch.producerId, firstSeq: producerBatch.firstSeq, firstOffset: verdict.firstOffset }, 'duplicate batch');
-        return { firstOffset: verdict.firstOffset, lastOffset: verdict.lastOffset, logAppendTimeMs: -1, recordCount: validated[0]!.recordCount, duplicate: true };
+      const { producerId, producerEpoch } = producerBatch;
+      if (opts.origin === 'coordinator') {
+        // A coordinator's own transactional write (offsets of a transaction) carries no sequence: only its epoch is checked.
+        this.producers.table.checkEpoch(producerId, producerEpoch);
+      } else {
+        const verdict = this.producers.table.check(producerId, producerEpoch, producerBatch.firstSeq, producerBatch.lastSeq);
+        if (verdict.kind === 'duplicate') {
+          this.logger.debug({ producerId, firstSeq: producerBatch.firstSeq, firstOffset: verdict.firstOffset }, 'duplicate batch');
+          return { firstOffset: verdict.firstOffset, lastOffset: verdict.lastOffset, logAppendTimeMs: -1, recordCount: validated[0]!.recordCount, duplicate: true };
+        }
       }
-      this.producers.table.checkTransactional(producerBatch.producerId, producerBatch.producerEpoch, producerBatch.transactional, guard);
+      this.producers.table.checkTransactional(producerId, producerEpoch, producerBatch.transactional, opts.guard ?? null);
     }
     // The caller waits for this write's fsync: refuse it before writing when too many already wait.
     if (this.flushPolicy.kind === 'fsync') this.commit.admit();

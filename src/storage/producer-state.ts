@@ -175,6 +175,15 @@ export class ProducerStateTable {
     throw new CairnError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, `producer ${producerId} epoch ${epoch} sent sequence ${firstSeq}, expected ${expected}`);
   }
 
+  /** The epoch rule alone (a coordinator's write, which has no sequence): INVALID_PRODUCER_EPOCH for an epoch older than the partition's. */
+  checkEpoch(producerId: number, epoch: number): void {
+    const e = this.entries.get(producerId);
+    if (epoch < 0) throw new CairnError(ErrorCode.INVALID_RECORD, `a batch of producer ${producerId} needs a producer epoch`);
+    if (e !== undefined && epoch < e.producerEpoch) {
+      throw new CairnError(ErrorCode.INVALID_PRODUCER_EPOCH, `producer ${producerId} sent epoch ${epoch}, older than its current epoch ${e.producerEpoch}: it has been fenced`);
+    }
+  }
+
   /**
    * Records an appended batch without checking it: the leader after `check` and a successful
    * write; followers and recovery for every batch with a producer id. A batch of a newer epoch
@@ -196,8 +205,9 @@ export class ProducerStateTable {
       this.guards.delete(producerId);
     }
     // A batch of an older epoch can only come through replication or replay, where the leader
-    // already judged it; it keeps the entry's newer epoch and is not remembered.
-    if (epoch === e.producerEpoch) {
+    // already judged it; it keeps the entry's newer epoch and is not remembered. A batch without
+    // a sequence (a coordinator's) has nothing to remember either.
+    if (epoch === e.producerEpoch && firstSeq >= 0) {
       e.batches.push({ firstSeq, lastSeq, firstOffset, lastOffset });
       if (e.batches.length > PRODUCER_BATCHES_RETAINED) e.batches.shift();
     }

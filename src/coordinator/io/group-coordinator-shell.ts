@@ -1,4 +1,4 @@
-import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type TimerHandle, type Timers } from '../../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type Timers } from '../../common';
 import { type MetadataImage, NO_LEADER } from '../../metadata';
 import type {
   CommittedOffsetInfo,
@@ -12,18 +12,18 @@ import type {
   OffsetCommitResponse,
   OffsetFetchRequest,
   OffsetFetchResponse,
+  TxnOffsetCommitRequest,
+  TxnOffsetCommitResponse,
 } from '../../protocol';
 import { partitionsFromWire, partitionsToWire } from '../../protocol';
-import { batchIsControl, batchLastOffset, batchSize, decodeRecords, encodeBatch, validateBatches } from '../../record';
-import type { Partition, ReplicaManager } from '../../replication/io';
+import { batchIsControl, batchIsTransactional, batchProducerId, decodeRecords, encodeBatch, readTxnMarker } from '../../record';
+import type { ReplicaManager } from '../../replication/io';
 import { type CoordinatorResult, decodeGroupRecord, encodeGroupRecord, type GroupCoordinatorConfig, GroupCoordinator, type GroupRecord, offsetsPartitionFor } from '..';
+import { CoordinatorPartitions, type LoadedPartition } from './coordinator-partitions';
+import type { TxnVerifier } from './txn-verifier';
 
 /** How often a loaded coordinator expires sessions and revocations. */
 const TICK_MS = 250;
-/** How long an append of group records may wait for the in-sync replicas. */
-const APPEND_TIMEOUT_MS = 30_000;
-/** How much of the log one read takes while loading. */
-const LOAD_CHUNK_BYTES = 1 << 20;
 
 export interface GroupCoordinatorShellOptions {
   nodeId: number;
@@ -31,113 +31,90 @@ export interface GroupCoordinatorShellOptions {
   image: () => MetadataImage;
   /** Asks the controller for `__consumer_offsets` (partitions, compacted); TOPIC_ALREADY_EXISTS is fine. */
   createOffsetsTopic: () => Promise<void>;
+  /** Confirms with a transaction coordinator that a group's offsets joined a transaction (TxnOffsetCommit; KIP-890). */
+  verifier?: TxnVerifier;
   config: GroupCoordinatorConfig;
   clock: Clock;
   timers: Timers;
   logger: Logger;
 }
 
-interface Loaded {
-  partition: Partition;
-  leaderEpoch: number;
-  coordinator: GroupCoordinator;
-  state: 'loading' | 'active';
-  tick: TimerHandle | null;
-}
+type Loaded = LoadedPartition<GroupCoordinator>;
 
 /**
  * The group coordinators of this broker: one GroupCoordinator core for each `__consumer_offsets`
- * partition it leads, loaded by replaying that partition when it becomes leader and dropped when
- * it stops. A request runs on its group's core. The core changes its state at once. The shell
- * appends the records (acks=all) in the same turn of the event loop, so the log has them in the
- * order the state took them, and it answers once they are committed. If an append fails, the
- * state is ahead of the log: the shell drops it and loads the partition again.
+ * partition it leads (CoordinatorPartitions: loaded by replaying the partition, dropped when it
+ * stops leading, reloaded when an append fails). A request runs on its group's core; the shell
+ * appends the records the core made (acks=all) and answers once they are committed. Offsets
+ * committed inside a transaction are appended as the producer's transactional batch and become
+ * committed when its marker reaches the partition (onTxnMarker).
  */
 export class GroupCoordinatorShell {
-  private readonly loaded = new Map<number, Loaded>();
+  private readonly partitions: CoordinatorPartitions<GroupCoordinator>;
   private creating: Promise<void> | null = null;
   private seed = 1;
 
-  constructor(private readonly o: GroupCoordinatorShellOptions) {}
-
-  /** After the replica manager applied an image: load what this broker now leads, drop what it no longer does. */
-  onImage(image: MetadataImage): void {
-    const topic = image.topicsByName.get(CONSUMER_OFFSETS_TOPIC);
-    const leading = new Set<number>();
-    for (const reg of topic?.partitions ?? []) {
-      if (reg.leader !== this.o.nodeId) continue;
-      const p = this.o.replicas.get(CONSUMER_OFFSETS_TOPIC, reg.partition);
-      if (!p || p.role !== 'leader') continue;
-      leading.add(reg.partition);
-      const cur = this.loaded.get(reg.partition);
-      if (cur && cur.leaderEpoch === p.leaderEpoch && cur.partition === p) continue;
-      if (cur) this.unload(reg.partition, 'new leader epoch');
-      this.load(p);
-    }
-    for (const partition of [...this.loaded.keys()]) if (!leading.has(partition)) this.unload(partition, 'no longer the leader');
-  }
-
-  close(): void {
-    for (const partition of [...this.loaded.keys()]) this.unload(partition, 'shutting down');
-  }
-
-  private load(p: Partition): void {
-    const entry: Loaded = { partition: p, leaderEpoch: p.leaderEpoch, coordinator: new GroupCoordinator(this.o.config, new SeededRandom(this.seed++)), state: 'loading', tick: null };
-    this.loaded.set(p.partition, entry);
-    // Off this turn: loading reads the whole partition.
-    this.o.timers.after(0, () => {
-      if (this.loaded.get(p.partition) !== entry) return;
-      try {
-        const records = this.replay(entry);
-        entry.state = 'active';
-        entry.coordinator.onLoaded(this.o.clock.nowMs());
-        entry.tick = this.o.timers.every(TICK_MS, () => this.tick(entry));
-        this.o.logger.info({ topic: CONSUMER_OFFSETS_TOPIC, partition: p.partition, epoch: p.leaderEpoch, records, groups: entry.coordinator.state.groups.size }, 'group coordinator loaded');
-      } catch (err) {
-        this.o.logger.error({ topic: CONSUMER_OFFSETS_TOPIC, partition: p.partition, err: (err as Error).message }, 'group coordinator load failed; trying again');
-        this.unload(p.partition, 'load failed');
-        this.o.timers.after(1_000, () => this.onImage(this.o.image()));
-      }
+  constructor(private readonly o: GroupCoordinatorShellOptions) {
+    this.partitions = new CoordinatorPartitions<GroupCoordinator>({
+      topic: CONSUMER_OFFSETS_TOPIC,
+      what: 'group',
+      nodeId: o.nodeId,
+      replicas: o.replicas,
+      image: o.image,
+      timers: o.timers,
+      logger: o.logger,
+      newCore: () => new GroupCoordinator(o.config, new SeededRandom(this.seed++)),
+      replayBatch: (entry, buf, pos) => this.replayBatch(entry, buf, pos),
+      onLoaded: (entry) => {
+        entry.core.onLoaded(o.clock.nowMs());
+        entry.timers.push(o.timers.every(TICK_MS, () => this.tick(entry)));
+      },
     });
   }
 
-  /** Replays the partition from its start to its end; a record that does not decode is logged and skipped. */
-  private replay(entry: Loaded): number {
-    const log = entry.partition.log;
-    const end = log.logEndOffset;
-    let offset = log.logStartOffset;
+  /** After the replica manager applied an image: load what this broker now leads, drop what it no longer does. */
+  onImage(image: MetadataImage): void {
+    this.partitions.onImage(image);
+  }
+
+  close(): void {
+    this.partitions.close();
+  }
+
+  /**
+   * A transaction marker was written (and replicated) to `__consumer_offsets-partition` here: the
+   * producer's pending offsets there are committed or dropped.
+   */
+  onTxnMarker(partition: number, producerId: number, commit: boolean): void {
+    for (const e of this.partitions.active()) if (e.partition.partition === partition) e.core.completeTxn(producerId, commit);
+  }
+
+  /** Replays one batch while loading: group records, a transaction's offsets (pending), or a marker that ends them. */
+  private replayBatch(entry: Loaded, buf: Buffer, pos: number): number {
+    if (batchIsControl(buf, pos)) {
+      const marker = readTxnMarker(buf, pos);
+      if (marker !== null) entry.core.completeTxn(marker.producerId, marker.commit);
+      return 0;
+    }
+    const transactional = batchIsTransactional(buf, pos);
     let count = 0;
-    while (offset < end) {
-      const buf = log.read(offset, LOAD_CHUNK_BYTES, end, true);
-      if (buf.length === 0) break;
-      for (let pos = 0; pos < buf.length; pos += batchSize(buf, pos)) {
-        offset = batchLastOffset(buf, pos) + 1;
-        if (batchIsControl(buf, pos)) continue;
-        for (const r of decodeRecords(buf, pos)) {
-          try {
-            entry.coordinator.replay(decodeGroupRecord(r.key, r.value));
-            count++;
-          } catch (err) {
-            if (!(err instanceof CairnError)) throw err;
-            this.o.logger.warn({ topic: CONSUMER_OFFSETS_TOPIC, partition: entry.partition.partition, offset: r.offset, err: err.message }, 'skipping a group record that does not decode');
-          }
-        }
+    for (const r of decodeRecords(buf, pos)) {
+      try {
+        const record = decodeGroupRecord(r.key, r.value);
+        if (transactional) entry.core.replayTxnOffset(batchProducerId(buf, pos), record);
+        else entry.core.replay(record);
+        count++;
+      } catch (err) {
+        if (!(err instanceof CairnError)) throw err;
+        this.o.logger.warn({ topic: CONSUMER_OFFSETS_TOPIC, partition: entry.partition.partition, offset: r.offset, err: err.message }, 'skipping a group record that does not decode');
       }
     }
     return count;
   }
 
-  private unload(partition: number, reason: string): void {
-    const e = this.loaded.get(partition);
-    if (!e) return;
-    e.tick?.cancel();
-    this.loaded.delete(partition);
-    this.o.logger.info({ topic: CONSUMER_OFFSETS_TOPIC, partition, epoch: e.leaderEpoch, reason }, 'group coordinator unloaded');
-  }
-
   private tick(entry: Loaded): void {
-    if (this.loaded.get(entry.partition.partition) !== entry || entry.state !== 'active') return;
-    const { records, response } = entry.coordinator.tick(this.o.clock.nowMs());
+    if (!this.partitions.isCurrent(entry)) return;
+    const { records, response } = entry.core.tick(this.o.clock.nowMs());
     for (const x of response) this.o.logger.info({ group: x.groupId, member: x.memberId, reason: x.reason }, 'group member removed');
     this.append(entry, records).catch(() => undefined);
   }
@@ -145,23 +122,8 @@ export class GroupCoordinatorShell {
   /** Appends records the core just made; on failure the core is ahead of the log, so it is reloaded. (Protected: the simulation's seeded bugs break it.) */
   protected async append(entry: Loaded, records: readonly GroupRecord[]): Promise<void> {
     if (records.length === 0) return;
-    try {
-      const now = this.o.clock.wallMs();
-      const buf = encodeBatch(records.map(encodeGroupRecord), {}, now);
-      const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, requireKeys: true });
-      if (!v.ok) throw new CairnError(ErrorCode.UNKNOWN_SERVER_ERROR, `group records do not validate: ${v.message}`);
-      await this.o.replicas.appendAsLeader(entry.partition, buf, v.batches, -1, APPEND_TIMEOUT_MS, now).acked;
-    } catch (err) {
-      const e = err instanceof CairnError ? err : new CairnError(ErrorCode.UNKNOWN_SERVER_ERROR, (err as Error).message);
-      this.o.logger.warn({ topic: CONSUMER_OFFSETS_TOPIC, partition: entry.partition.partition, err: e.message }, 'group records not written; reloading the coordinator');
-      if (this.loaded.get(entry.partition.partition) === entry) {
-        this.unload(entry.partition.partition, 'append failed');
-        this.o.timers.after(0, () => this.onImage(this.o.image()));
-      }
-      throw e.code === ErrorCode.NOT_LEADER_OR_FOLLOWER || e.code === ErrorCode.FENCED_LEADER_EPOCH
-        ? new CairnError(ErrorCode.NOT_COORDINATOR, e.message)
-        : new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, e.message);
-    }
+    const now = this.o.clock.wallMs();
+    await this.partitions.append(entry, encodeBatch(records.map(encodeGroupRecord), {}, now), now);
   }
 
   /** The loaded core of a group's partition, or the error a client should see. */
@@ -169,17 +131,13 @@ export class GroupCoordinatorShell {
     if (typeof groupId !== 'string' || groupId.length === 0) throw new CairnError(ErrorCode.INVALID_GROUP_ID, 'group id is empty');
     const topic = this.o.image().topicsByName.get(CONSUMER_OFFSETS_TOPIC);
     if (!topic) throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${CONSUMER_OFFSETS_TOPIC} does not exist yet`);
-    const partition = offsetsPartitionFor(groupId, topic.partitions.length);
-    const e = this.loaded.get(partition);
-    if (!e) throw new CairnError(ErrorCode.NOT_COORDINATOR, `broker ${this.o.nodeId} does not coordinate group "${groupId}" (${CONSUMER_OFFSETS_TOPIC}-${partition})`);
-    if (e.state === 'loading') throw new CairnError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, `${CONSUMER_OFFSETS_TOPIC}-${partition} is loading`);
-    return e;
+    return this.partitions.entryFor(offsetsPartitionFor(groupId, topic.partitions.length), groupId);
   }
 
   /** Runs a handler on the group's core, appends its records and answers once they are committed. */
   private async run<T>(groupId: string, fn: (c: GroupCoordinator, nowMs: number) => CoordinatorResult<T>): Promise<T> {
     const e = this.coordinatorOf(groupId);
-    const { records, response } = fn(e.coordinator, this.o.clock.nowMs());
+    const { records, response } = fn(e.core, this.o.clock.nowMs());
     await this.append(e, records);
     return response;
   }
@@ -248,17 +206,53 @@ export class GroupCoordinatorShell {
     }
   }
 
+  /**
+   * TxnOffsetCommit (KIP-447): the offsets are appended as the producer's transactional batch
+   * (after the transaction coordinator confirms this partition is in its transaction, KIP-890),
+   * and are committed only when the transaction commits.
+   */
+  async txnOffsetCommit(req: TxnOffsetCommitRequest): Promise<TxnOffsetCommitResponse> {
+    try {
+      const e = this.coordinatorOf(req.groupId);
+      const log = e.partition.log;
+      if (!Number.isSafeInteger(req.producerId) || req.producerId < 0 || !Number.isInteger(req.producerEpoch) || req.producerEpoch < 0) {
+        throw new CairnError(ErrorCode.INVALID_REQUEST, 'a transactional offset commit needs a producer id and epoch');
+      }
+      let guard = null;
+      if (log.needsTxnVerification(req.producerId, req.producerEpoch)) {
+        if (!this.o.verifier) throw new CairnError(ErrorCode.INVALID_TXN_STATE, 'this broker cannot verify transactions');
+        guard = log.startTxnVerification(req.producerId, req.producerEpoch);
+        await this.o.verifier.verify({ ...req, topic: CONSUMER_OFFSETS_TOPIC, partition: e.partition.partition, verifyOnly: true });
+      }
+      const current = this.coordinatorOf(req.groupId);
+      if (current !== e) throw new CairnError(ErrorCode.NOT_COORDINATOR, `group "${req.groupId}" moved while its transaction was verified`);
+      const { records, response } = e.core.txnOffsetCommit(req, req.producerId, Math.floor(this.o.clock.wallMs()));
+      if (records.length > 0) {
+        const now = this.o.clock.wallMs();
+        const buf = encodeBatch(records.map(encodeGroupRecord), { producerId: req.producerId, producerEpoch: req.producerEpoch, transactional: true }, now);
+        await this.partitions.append(e, buf, now, { origin: 'coordinator', guard });
+      }
+      return response;
+    } catch (err) {
+      return { ...refusal(err), results: [] };
+    }
+  }
+
   async fetchOffsets(req: OffsetFetchRequest): Promise<OffsetFetchResponse> {
     try {
       const e = this.coordinatorOf(req.groupId);
-      return { errorCode: ErrorCode.NONE, offsets: e.coordinator.fetchOffsets(req.groupId, req.partitions === null ? null : partitionsFromWire(req.partitions)) as CommittedOffsetInfo[] };
+      const partitions = req.partitions === null ? null : partitionsFromWire(req.partitions);
+      if (req.requireStable === true && e.core.hasPendingTxnOffsets(req.groupId, partitions)) {
+        throw new CairnError(ErrorCode.UNSTABLE_OFFSET_COMMIT, `a transaction commits offsets of group "${req.groupId}" and is not decided yet`);
+      }
+      return { errorCode: ErrorCode.NONE, offsets: e.core.fetchOffsets(req.groupId, partitions) as CommittedOffsetInfo[] };
     } catch (err) {
       return { ...refusal(err), offsets: [] };
     }
   }
 
   listGroups(): ListGroupsResponse {
-    const groups = [...this.loaded.values()].filter((e) => e.state === 'active').flatMap((e) => e.coordinator.listGroups());
+    const groups = this.partitions.active().flatMap((e) => e.core.listGroups());
     return { errorCode: ErrorCode.NONE, groups: groups.sort((a, b) => (a.groupId < b.groupId ? -1 : 1)) };
   }
 
@@ -267,7 +261,7 @@ export class GroupCoordinatorShell {
       groups: groupIds.map((groupId) => {
         const empty = { groupId, state: '', groupEpoch: -1, assignmentEpoch: -1, members: [], offsets: [] };
         try {
-          const d = this.coordinatorOf(groupId).coordinator.describeGroup(groupId);
+          const d = this.coordinatorOf(groupId).core.describeGroup(groupId);
           if (!d) return { ...empty, errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errorMessage: `no group "${groupId}"` };
           return {
             ...d,

@@ -8,8 +8,8 @@
  */
 import { brokerEpoch as toBrokerEpoch, CairnError, type Clock, ErrorCode, errorName, type Logger, type TimerHandle, type Timers } from '../../common';
 import type { ReplicaFetchRequest } from '../../protocol';
-import type { ValidatedBatch } from '../../record';
-import type { AppendInfo } from '../../storage';
+import type { TxnMarker, ValidatedBatch } from '../../record';
+import type { AppendInfo, LeaderAppendOptions } from '../../storage';
 import type { Partition } from './partition';
 import {
   type AlterPartitionOutcome,
@@ -89,11 +89,20 @@ export class ReplicaDriver {
    * 1, and for -1 (all) once the high watermark has passed the last offset written. Throws a
    * CairnError, with nothing appended, when this replica may not take the write.
    */
-  appendAsLeader(p: Partition, buf: Buffer, validated: readonly ValidatedBatch[], acks: number, timeoutMs: number, wallMs: number): LeaderAppend {
+  appendAsLeader(p: Partition, buf: Buffer, validated: readonly ValidatedBatch[], acks: number, timeoutMs: number, wallMs: number, opts?: LeaderAppendOptions): LeaderAppend {
+    return this.append(p, acks, timeoutMs, () => p.log.appendAsLeader(buf, validated, p.leaderEpoch, wallMs, opts));
+  }
+
+  /** Writes a transaction marker as leader, acks=all (see PartitionLog.appendMarkerAsLeader). */
+  appendMarkerAsLeader(p: Partition, marker: TxnMarker, timeoutMs: number, wallMs: number): LeaderAppend {
+    return this.append(p, -1, timeoutMs, () => p.log.appendMarkerAsLeader(marker, p.leaderEpoch, wallMs));
+  }
+
+  private append(p: Partition, acks: number, timeoutMs: number, write: () => AppendInfo): LeaderAppend {
     const minInsync = p.log.config.minInsyncReplicas;
     const refusal = this.core.appendRefusal(p.tp, acks, minInsync);
     if (refusal !== null) throw new CairnError(refusal.code, refusal.message);
-    const info = p.log.appendAsLeader(buf, validated, p.leaderEpoch, wallMs);
+    const info = write();
     const endOffset = info.lastOffset + 1;
     // A resent idempotent batch already in the log (`duplicate`) wrote nothing: it is answered with
     // its original offsets once those are acknowledged as an append of them would be.

@@ -1,8 +1,8 @@
 import { CairnError, type Clock, ErrorCode, errorInfo, type LogConfig, type Logger, resolveLogConfig, type Timers, tpKey } from '../../common';
 import type { ImageChanges, MetadataImage, PartitionRegistration } from '../../metadata';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
-import type { ValidatedBatch } from '../../record';
-import type { LogManager } from '../../storage';
+import type { TxnMarker, ValidatedBatch } from '../../record';
+import type { LeaderAppendOptions, LogManager } from '../../storage';
 import { Partition } from './partition';
 import { type LeaderAppend, ReplicaDriver, type ReplicaDriverOptions } from './replica-driver';
 import { ReplicaFetchServer } from './replica-fetch-shell';
@@ -80,8 +80,13 @@ export class ReplicaManager {
    * Appends validated batches to `p` as its leader; `acked` settles when `acks` are met (see
    * ReplicaDriver.appendAsLeader). Throws a CairnError, with nothing appended, when it may not.
    */
-  appendAsLeader(p: Partition, buf: Buffer, validated: readonly ValidatedBatch[], acks: number, timeoutMs: number, wallMs: number): LeaderAppend {
-    return this.driver.appendAsLeader(p, buf, validated, acks, timeoutMs, wallMs);
+  appendAsLeader(p: Partition, buf: Buffer, validated: readonly ValidatedBatch[], acks: number, timeoutMs: number, wallMs: number, opts?: LeaderAppendOptions): LeaderAppend {
+    return this.driver.appendAsLeader(p, buf, validated, acks, timeoutMs, wallMs, opts);
+  }
+
+  /** Writes a transaction marker to `p` as its leader, acks=all; throws a CairnError, with nothing written, when it may not. */
+  appendMarkerAsLeader(p: Partition, marker: TxnMarker, timeoutMs: number, wallMs: number): LeaderAppend {
+    return this.driver.appendMarkerAsLeader(p, marker, timeoutMs, wallMs);
   }
 
   /** The leader's side of a follower's fetch (design brief §6), long poll included. */

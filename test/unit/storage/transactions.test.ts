@@ -174,9 +174,9 @@ describe('PartitionLog transactions', () => {
     const a = txnBatch(1, 0, 0, ['a1', 'a2']);
     expect(codeOf(() => log.appendAsLeader(a.buf, a.batches, 0, 0))).toBe(ErrorCode.INVALID_TXN_STATE);
     expect(log.logEndOffset).toBe(0);
-    log.appendAsLeader(a.buf, a.batches, 0, 0, log.startTxnVerification(1, 0));
+    log.appendAsLeader(a.buf, a.batches, 0, 0, { guard: log.startTxnVerification(1, 0) });
     const b = txnBatch(2, 0, 0, ['b1']);
-    log.appendAsLeader(b.buf, b.batches, 0, 0, log.startTxnVerification(2, 0));
+    log.appendAsLeader(b.buf, b.batches, 0, 0, { guard: log.startTxnVerification(2, 0) });
     const a2 = txnBatch(1, 0, 2, ['a3']);
     log.appendAsLeader(a2.buf, a2.batches, 0, 0);
     log.appendMarkerAsLeader(abort(1, 1), 0, 0);
@@ -185,7 +185,7 @@ describe('PartitionLog transactions', () => {
     expect(log.abortedTransactions(0, 2)).toEqual([{ producerId: 1, firstOffset: 0 }]);
     // A late write of producer 1's old epoch is refused: the abort marker bumped it.
     const late = txnBatch(1, 0, 3, ['late']);
-    expect(codeOf(() => log.appendAsLeader(late.buf, late.batches, 0, 0, log.startTxnVerification(1, 0)))).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
+    expect(codeOf(() => log.appendAsLeader(late.buf, late.batches, 0, 0, { guard: log.startTxnVerification(1, 0) }))).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
     log.appendMarkerAsLeader(commit(2, 1), 0, 0);
     log.updateHighWatermark(log.logEndOffset);
     expect(log.lastStableOffset).toBe(log.logEndOffset);
@@ -218,7 +218,7 @@ describe('PartitionLog transactions', () => {
     if (!pv.ok) throw new Error(pv.message);
     log.appendAsLeader(plain, pv.batches, 0, 0);
     const a = txnBatch(1, 0, 0, ['a1']);
-    log.appendAsLeader(a.buf, a.batches, 0, 0, log.startTxnVerification(1, 0));
+    log.appendAsLeader(a.buf, a.batches, 0, 0, { guard: log.startTxnVerification(1, 0) });
     log.appendMarkerAsLeader(abort(7, 0), 0, 0); // a marker for a producer with nothing open: written, no effect on the LSO
     log.updateHighWatermark(log.logEndOffset);
     expect(log.lastStableOffset).toBe(1);
