@@ -29,6 +29,7 @@ export interface ProduceRequest {
   acks: number;
   timeoutMs?: number;
   partitions: PartitionProduceData[];
+  transactionalId?: string;
 }
 
 export interface PartitionProduceData {

@@ -1,20 +1,26 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode, type Logger } from '../common';
 import type { ProducerIdManager } from '../controller';
-import type { GroupCoordinatorShell } from '../coordinator/io';
+import type { GroupCoordinatorShell, TransactionCoordinatorShell } from '../coordinator/io';
 import { type MetadataImage, NO_LEADER } from '../metadata';
-import type {
-  ConsumerGroupHeartbeatRequest,
-  FetchRequest,
-  FindCoordinatorRequest,
-  InitProducerIdRequest,
-  InitProducerIdResponse,
-  MetadataRequest,
-  MetadataResponse,
-  OffsetCommitRequest,
-  OffsetFetchRequest,
-  ProduceRequest,
-  TopicMetadata,
+import {
+  type AddOffsetsToTxnRequest,
+  type AddPartitionsToTxnRequest,
+  CoordinatorType,
+  type EndTxnRequest,
+  type ListTransactionsRequest,
+  type TxnOffsetCommitRequest,
+  type ConsumerGroupHeartbeatRequest,
+  type FetchRequest,
+  type FindCoordinatorRequest,
+  type InitProducerIdRequest,
+  type InitProducerIdResponse,
+  type MetadataRequest,
+  type MetadataResponse,
+  type OffsetCommitRequest,
+  type OffsetFetchRequest,
+  type ProduceRequest,
+  type TopicMetadata,
 } from '../protocol';
 import { type FetchHandler, FetchSession } from './fetch-handler';
 import { bidi, unary } from './grpc-util';
@@ -30,6 +36,8 @@ export interface BrokerServiceDeps {
   producerIds: ProducerIdManager;
   /** The group coordinators of the `__consumer_offsets` partitions this broker leads. */
   groups: GroupCoordinatorShell;
+  /** The transaction coordinators of the `__transaction_state` partitions this broker leads. */
+  txns: TransactionCoordinatorShell;
   /** Refuses new work while the node shuts down. */
   acceptingRequests: () => boolean;
 }
@@ -66,16 +74,13 @@ export function metadataResponse(image: MetadataImage, topics: readonly string[]
 /**
  * InitProducerId for an idempotent producer: a fresh id at epoch 0 (KIP-98). A producer that must
  * recover (UNKNOWN_PRODUCER_ID, an out-of-order sequence) bumps its epoch itself (KIP-360) and
- * comes back only when its epoch is exhausted. Transactional ids are not served yet.
+ * comes back only when its epoch is exhausted. With a transactional id, the id's transaction
+ * coordinator answers (see TransactionCoordinatorShell.initProducerId).
  */
-export async function initProducerId(ids: ProducerIdManager, req: InitProducerIdRequest): Promise<InitProducerIdResponse> {
+export async function initProducerId(ids: ProducerIdManager, req: InitProducerIdRequest, txns?: TransactionCoordinatorShell): Promise<InitProducerIdResponse> {
   if (req.transactionalId) {
-    return {
-      errorCode: ErrorCode.INVALID_REQUEST,
-      errorMessage: 'transactional ids are not supported yet; leave transactional_id empty for an idempotent producer',
-      producerId: -1,
-      producerEpoch: -1,
-    };
+    if (!txns) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'this node has no transaction coordinator', producerId: -1, producerEpoch: -1 };
+    return txns.initProducerId({ transactionalId: req.transactionalId, transactionTimeoutMs: req.transactionTimeoutMs ?? 0 });
   }
   try {
     return { errorCode: ErrorCode.NONE, producerId: await ids.nextId(), producerEpoch: 0 };
@@ -122,15 +127,23 @@ export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplemen
       (req: FetchRequest, cancelled, session: FetchSession) => session.run(() => fetch(req, cancelled, session)),
       () => new FetchSession(),
     ),
-    InitProducerId: unary(d.logger, (req: InitProducerIdRequest) => initProducerId(d.producerIds, req)),
+    InitProducerId: unary(d.logger, (req: InitProducerIdRequest) => initProducerId(d.producerIds, req, d.txns)),
     ListOffsets: unary(d.logger, (req: Parameters<FetchHandler['listOffsets']>[0]) => d.fetch.listOffsets(req)),
-    FindCoordinator: unary(d.logger, (req: FindCoordinatorRequest) => d.groups.findCoordinator(req.key)),
+    FindCoordinator: unary(d.logger, (req: FindCoordinatorRequest) => (req.keyType === CoordinatorType.TRANSACTION ? d.txns.findCoordinator(req.key) : d.groups.findCoordinator(req.key))),
     ConsumerGroupHeartbeat: unary(d.logger, (req: ConsumerGroupHeartbeatRequest, call) => d.groups.heartbeat(req, peerHost(call.getPeer()))),
     OffsetCommit: unary(d.logger, (req: OffsetCommitRequest) => d.groups.commitOffsets(req)),
     OffsetFetch: unary(d.logger, (req: OffsetFetchRequest) => d.groups.fetchOffsets(req)),
     ListGroups: unary(d.logger, () => d.groups.listGroups()),
     DescribeGroups: unary(d.logger, (req: { groupIds: string[] }) => d.groups.describeGroups(req.groupIds)),
     DeleteGroups: unary(d.logger, (req: { groupIds: string[] }) => d.groups.deleteGroups(req.groupIds)),
+    AddPartitionsToTxn: unary(d.logger, (req: AddPartitionsToTxnRequest) => d.txns.addPartitions(req)),
+    AddOffsetsToTxn: unary(d.logger, (req: AddOffsetsToTxnRequest) => d.txns.addOffsets(req)),
+    TxnOffsetCommit: unary(d.logger, (req: TxnOffsetCommitRequest) => d.groups.txnOffsetCommit(req)),
+    EndTxn: unary(d.logger, (req: EndTxnRequest) => d.txns.endTxn(req)),
+    ListTransactions: unary(d.logger, (req: ListTransactionsRequest) => d.txns.listTransactions(req)),
+    DescribeTransactions: unary(d.logger, (req: { transactionalIds: string[] }) => d.txns.describeTransactions(req.transactionalIds ?? [])),
+    AbortTransaction: unary(d.logger, (req: { transactionalId: string }) => d.txns.forceAbort(req.transactionalId)),
+    DescribeProducers: unary(d.logger, (req: { topic: string; partition: number }) => d.fetch.describeProducers(req.topic, req.partition)),
   };
 }
 

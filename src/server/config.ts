@@ -57,6 +57,13 @@ export interface NodeConfig {
   offsetsTopicReplicationFactor: number;
   groupSessionTimeoutMs: number;
   groupHeartbeatIntervalMs: number;
+  /** transaction.state.log.num.partitions, transaction.state.log.replication.factor */
+  transactionTopicPartitions: number;
+  transactionTopicReplicationFactor: number;
+  /** transaction.max.timeout.ms: the longest transaction timeout a producer may ask for. */
+  transactionMaxTimeoutMs: number;
+  /** transaction.abort.timed.out.transaction.cleanup.interval.ms */
+  transactionAbortCheckIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -123,6 +130,10 @@ export const KEYS: Record<string, string> = {
   'offsets.topic.replication.factor': 'replication factor of __consumer_offsets (-1: min(3, brokers))',
   'group.consumer.session.timeout.ms': 'a consumer group member not heard from for this long is removed',
   'group.consumer.heartbeat.interval.ms': 'how often consumer group members are told to heartbeat',
+  'transaction.state.log.num.partitions': 'partitions of __transaction_state, made when a transactional producer first needs it',
+  'transaction.state.log.replication.factor': 'replication factor of __transaction_state (-1: min(3, brokers))',
+  'transaction.max.timeout.ms': 'the longest transaction.timeout.ms a producer may ask for',
+  'transaction.abort.timed.out.transaction.cleanup.interval.ms': 'how often the transaction coordinator aborts transactions past their timeout',
 };
 
 const LOG_DEFAULT_KEYS: Record<string, string> = {
@@ -196,7 +207,14 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   if (policy !== 'fsync' && policy !== 'interval') throw new ConfigError(`log.flush.policy: fsync or interval, not "${policy}"`);
   const maxPartitions = int(props, 'max.partitions', DEFAULT_MAX_PARTITIONS);
   if (maxPartitions < 1) throw new ConfigError(`max.partitions: expected at least 1, got ${maxPartitions}`);
-  for (const key of ['offsets.topic.num.partitions', 'group.consumer.session.timeout.ms', 'group.consumer.heartbeat.interval.ms']) {
+  for (const key of [
+    'offsets.topic.num.partitions',
+    'group.consumer.session.timeout.ms',
+    'group.consumer.heartbeat.interval.ms',
+    'transaction.state.log.num.partitions',
+    'transaction.max.timeout.ms',
+    'transaction.abort.timed.out.transaction.cleanup.interval.ms',
+  ]) {
     if (int(props, key, 1) < 1) throw new ConfigError(`${key}: expected at least 1, got ${props[key]}`);
   }
   if (int(props, 'group.consumer.heartbeat.interval.ms', 5_000) >= int(props, 'group.consumer.session.timeout.ms', 45_000)) {
@@ -234,6 +252,10 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     offsetsTopicReplicationFactor: int(props, 'offsets.topic.replication.factor', -1),
     groupSessionTimeoutMs: int(props, 'group.consumer.session.timeout.ms', 45_000),
     groupHeartbeatIntervalMs: int(props, 'group.consumer.heartbeat.interval.ms', 5_000),
+    transactionTopicPartitions: int(props, 'transaction.state.log.num.partitions', 16),
+    transactionTopicReplicationFactor: int(props, 'transaction.state.log.replication.factor', -1),
+    transactionMaxTimeoutMs: int(props, 'transaction.max.timeout.ms', 900_000),
+    transactionAbortCheckIntervalMs: int(props, 'transaction.abort.timed.out.transaction.cleanup.interval.ms', 1_000),
   };
 }
 

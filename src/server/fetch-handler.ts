@@ -3,6 +3,7 @@ import { CairnError, type Clock, ErrorCode, type Logger, Serial } from '../commo
 import { AbortedTransactionFilter, decodeAllRecords, DecodeError, forEachBatch, InflateLimitError, offsetAfterBatches, type Record as DecodedRecord } from '../record';
 import {
   type AbortedTransaction,
+  type DescribeProducersResponse,
   CONTINUE_FETCH,
   IsolationLevel,
   type FetchPartition,
@@ -163,6 +164,30 @@ export class FetchHandler {
         return p ? [p.onHighWatermark(wake), p.onLeadershipChange(wake)] : [];
       }),
     );
+  }
+
+  /** DescribeProducers: the producers the partition's leader knows, with their open transactions (what holds the LSO back). */
+  describeProducers(topic: string, partition: number): DescribeProducersResponse {
+    try {
+      const p = this.replicas.lookup(topic, partition);
+      p.checkLeader(-1);
+      const log = p.log;
+      return {
+        errorCode: ErrorCode.NONE,
+        lastStableOffset: log.lastStableOffset,
+        highWatermark: p.highWatermark,
+        producers: log.producerEntries().map((e) => ({
+          producerId: e.producerId,
+          producerEpoch: e.producerEpoch,
+          lastSequence: e.batches[e.batches.length - 1]?.lastSeq ?? -1,
+          lastTimestampMs: e.lastTimestampMs,
+          coordinatorEpoch: e.coordinatorEpoch,
+          currentTxnStartOffset: e.currentTxnFirstOffset,
+        })),
+      };
+    } catch (err) {
+      return { ...toErrorResult(err, this.logger), lastStableOffset: -1, highWatermark: -1, producers: [] };
+    }
   }
 
   listOffsets(req: ListOffsetsRequest): ListOffsetsResponse {

@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, systemClock, systemTimers } from '../common/io';
-import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, DEFAULT_LOG_CONFIG, ErrorCode, type Logger, resolveLogConfig, validateTopicConfigs } from '../common';
+import { CairnError, type Clock, DEFAULT_LOG_CONFIG, ErrorCode, type Logger, resolveLogConfig, validateTopicConfigs } from '../common';
 import { MetadataFetchTransport } from '../metadata/io';
 import { type MetadataLog, MetadataPublisher } from '../metadata';
 import { type AllocateProducerIdsResponse, ProducerIdManager } from '../controller';
-import { DEFAULT_GROUP_COORDINATOR_CONFIG, offsetsTopicSpec } from '../coordinator';
-import { GroupCoordinatorShell } from '../coordinator/io';
+import { DEFAULT_GROUP_COORDINATOR_CONFIG, offsetsTopicSpec, transactionTopicSpec } from '../coordinator';
+import { CoordinatorTxnVerifier, GroupCoordinatorShell, TransactionCoordinatorShell, writeTxnMarkers } from '../coordinator/io';
+import type { CreatableTopic, TxnErrorResponse, WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../protocol';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/io';
 import { RaftDriver } from '../raft/io';
 import { GrpcReplicaFetchTransport, ReplicaManager } from '../replication/io';
@@ -23,6 +24,7 @@ import { FetchHandler } from './fetch-handler';
 import { ControllerAlterPartitionTransport } from './alter-partition-manager';
 import { bidi, tuneServerConnections, unary } from './grpc-util';
 import { addReflection, NodeHealth } from './health';
+import { PeerClients } from './peer-clients';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
 
@@ -48,6 +50,9 @@ export class CairnNode {
   private replicas: ReplicaManager | null = null;
   private producerIds: ProducerIdManager | null = null;
   private groups: GroupCoordinatorShell | null = null;
+  private txns: TransactionCoordinatorShell | null = null;
+  private verifier: CoordinatorTxnVerifier | null = null;
+  private readonly peers: PeerClients;
   private lifecycle: BrokerLifecycle | null = null;
   private controllers: ControllerClient;
   private accepting = false;
@@ -67,6 +72,13 @@ export class CairnNode {
   ) {
     this.logger = logger ?? createLogger({ node: config.nodeId });
     this.publisher = new MetadataPublisher(this.logger);
+    this.peers = new PeerClients((id, service) => {
+      const b = this.publisher.image.brokers.get(id);
+      if (!b) return null;
+      // The Broker service is on the client listener; Replica on the internal one (the same without internal.listeners).
+      const a = service === 'cairn.v1.Broker' ? { host: b.host, port: b.port } : peerAddress(config, id, { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
+      return a ? `${a.host}:${a.port}` : null;
+    });
     this.controllers = new ControllerClient(
       config.voters.map((v) => {
         const a = peerAddress(config, v.id, v)!;
@@ -155,19 +167,42 @@ export class CairnNode {
       this.replicas = rm;
       // The replica manager acts on an image only once this incarnation's registration is in it (ReplicaCore.admitImage).
       this.publisher.addListener((image, changes) => rm.applyImage(image, changes));
+      const producerIds = new ProducerIdManager(
+        () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
+        this.logger,
+      );
+      this.producerIds = producerIds;
+      const txns = new TransactionCoordinatorShell({
+        nodeId: c.nodeId,
+        replicas: rm,
+        image: () => this.publisher.image,
+        createTransactionTopic: () => this.createInternalTopic(transactionTopicSpec(c.transactionTopicPartitions, c.transactionTopicReplicationFactor)),
+        newProducerId: () => producerIds.nextId(),
+        writeMarkers: (to, req) => (to === c.nodeId ? this.writeTxnMarkers(req) : this.peers.unary<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(to, 'cairn.v1.Replica', 'WriteTxnMarkers', req, 35_000)),
+        config: { maxTimeoutMs: c.transactionMaxTimeoutMs, abortCheckIntervalMs: c.transactionAbortCheckIntervalMs },
+        clock: this.clock,
+        timers: systemTimers,
+        logger: this.logger,
+      });
+      this.txns = txns;
+      this.verifier = new CoordinatorTxnVerifier(
+        () => this.publisher.image,
+        (to, req) => (to === c.nodeId ? txns.addPartitions(req) : this.peers.unary<typeof req, TxnErrorResponse>(to, 'cairn.v1.Broker', 'AddPartitionsToTxn', req, 10_000)),
+      );
       const groups = new GroupCoordinatorShell({
         nodeId: c.nodeId,
         replicas: rm,
         image: () => this.publisher.image,
-        createOffsetsTopic: () => this.createOffsetsTopic(),
+        createOffsetsTopic: () => this.createInternalTopic(offsetsTopicSpec(c.offsetsTopicPartitions, c.offsetsTopicReplicationFactor)),
+        verifier: this.verifier,
         config: { ...DEFAULT_GROUP_COORDINATOR_CONFIG, sessionTimeoutMs: c.groupSessionTimeoutMs, heartbeatIntervalMs: c.groupHeartbeatIntervalMs },
         clock: this.clock,
         timers: systemTimers,
         logger: this.logger,
       });
       this.groups = groups;
-      // After the replica manager: the coordinators follow the leaderships it just took or gave up.
       this.publisher.addListener((image) => groups.onImage(image));
+      this.publisher.addListener((image) => txns.onImage(image));
     }
     this.metadataLog.subscribe(this.publisher);
 
@@ -179,18 +214,14 @@ export class CairnNode {
     this.internalServer = c.internal ? internal : null;
     const image = () => this.publisher.image;
     if (this.replicas) {
-      const producerIds = new ProducerIdManager(
-        () => this.controllers.call<AllocateProducerIdsResponse>('Controller', 'AllocateProducerIds', { brokerId: c.nodeId, brokerEpoch: this.lifecycle?.brokerEpoch ?? -1 }),
-        this.logger,
-      );
-      this.producerIds = producerIds;
       this.server.addService(
         serviceDefinition('cairn.v1.Broker'),
         brokerService({
           logger: this.logger,
-          produce: new ProduceHandler(this.replicas, this.clock, this.logger),
-          producerIds,
+          produce: new ProduceHandler(this.replicas, this.clock, this.logger, this.verifier!),
+          producerIds: this.producerIds!,
           groups: this.groups!,
+          txns: this.txns!,
           fetch: new FetchHandler(this.replicas, this.clock, this.logger),
           image,
           controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
@@ -203,6 +234,7 @@ export class CairnNode {
       internal.addService(serviceDefinition('cairn.v1.Replica'), {
         Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
         OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),
+        WriteTxnMarkers: unary(this.logger, (req: WriteTxnMarkersRequest) => this.writeTxnMarkers(req)),
       });
     }
     const admin = adminService(this.logger, this.adminChannel(), image, () => this.describeQuorum());
@@ -319,15 +351,19 @@ export class CairnNode {
     }
   }
 
-  /** Asks the controller for `__consumer_offsets`, compacted; it existing already is fine. */
-  private async createOffsetsTopic(): Promise<void> {
-    const c = this.config;
-    const res = await this.adminChannel()(false).createTopics({
-      topics: [offsetsTopicSpec(c.offsetsTopicPartitions, c.offsetsTopicReplicationFactor)],
-    });
+  /** Asks the controller for an internal topic (`__consumer_offsets`, `__transaction_state`); it existing already is fine. */
+  private async createInternalTopic(spec: CreatableTopic): Promise<void> {
+    const res = await this.adminChannel()(false).createTopics({ topics: [spec] });
     const r = res.results[0];
-    if (r && r.errorCode !== ErrorCode.NONE && r.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(r.errorCode, r.errorMessage || `creating ${CONSUMER_OFFSETS_TOPIC} failed`);
-    this.logger.info({ topic: CONSUMER_OFFSETS_TOPIC, partitions: c.offsetsTopicPartitions }, 'offsets topic requested');
+    if (r && r.errorCode !== ErrorCode.NONE && r.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(r.errorCode, r.errorMessage || `creating ${spec.name} failed`);
+    this.logger.info({ topic: spec.name, partitions: spec.numPartitions }, 'internal topic requested');
+  }
+
+  /** This broker's side of WriteTxnMarkers (from a transaction coordinator, here or on another broker). */
+  private writeTxnMarkers(req: WriteTxnMarkersRequest): Promise<WriteTxnMarkersResponse> {
+    if (!this.replicas || !this.accepting) return Promise.reject(new CairnError(ErrorCode.SHUTTING_DOWN, 'broker is shutting down'));
+    const groups = this.groups;
+    return writeTxnMarkers(this.replicas, req, this.clock, this.logger, (partition, producerId, commit) => groups?.onTxnMarker(partition, producerId, commit));
   }
 
   /** Admin calls run at the local controller when it is active, and are forwarded to the active one otherwise. */
@@ -419,6 +455,8 @@ export class CairnNode {
       ),
     );
     this.groups?.close();
+    this.txns?.close();
+    this.peers.close();
     await this.replicas?.close();
     await this.logs?.close();
     await this.controllerRole?.close();

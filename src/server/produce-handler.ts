@@ -1,4 +1,4 @@
-import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, invariant, isCompacted, type Logger } from '../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, invariant, isCompacted, type Logger, TRANSACTION_STATE_TOPIC } from '../common';
 import {
   batchAttributes,
   checkInflatedBatch,
@@ -18,6 +18,8 @@ import {
 } from '../record';
 import type { PartitionProduceData, PartitionProduceResult, ProduceRequest, ProduceResponse, RecordMsg } from '../protocol';
 import { type LeaderAppend, type Partition, type ReplicaManager, toErrorResult } from '../replication/io';
+import type { TxnVerifier } from '../coordinator/io';
+import type { VerificationGuard } from '../storage';
 import { PartitionAppendQueue } from './partition-append-queue';
 
 export const DEFAULT_PRODUCE_TIMEOUT_MS = 30_000;
@@ -43,6 +45,8 @@ export class ProduceHandler {
     private readonly replicas: ReplicaManager,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** Asks the transaction coordinator before a producer's first transactional write here (KIP-890); without one, transactional writes are refused. */
+    private readonly verifier: TxnVerifier | null = null,
   ) {}
 
   async handle(req: ProduceRequest): Promise<ProduceResponse> {
@@ -51,7 +55,7 @@ export class ProduceHandler {
       return { correlationId: req.correlationId, results: req.partitions.map((p) => this.failure(p, new CairnError(ErrorCode.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, not ${acks}`))) };
     }
     const timeoutMs = Math.min(req.timeoutMs && req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_PRODUCE_TIMEOUT_MS, MAX_PRODUCE_TIMEOUT_MS);
-    const results = await Promise.all(req.partitions.map((p) => this.producePartition(p, acks, timeoutMs)));
+    const results = await Promise.all(req.partitions.map((p) => this.producePartition(p, acks, timeoutMs, req.transactionalId ?? '')));
     return { correlationId: req.correlationId, results };
   }
 
@@ -61,10 +65,10 @@ export class ProduceHandler {
     return { topic: p.topic, partition: p.partition, errorCode, errorMessage, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, currentLeader: hint };
   }
 
-  private async producePartition(data: PartitionProduceData, acks: number, timeoutMs: number): Promise<PartitionProduceResult> {
+  private async producePartition(data: PartitionProduceData, acks: number, timeoutMs: number, transactionalId: string): Promise<PartitionProduceResult> {
     try {
       // Its records are the group coordinators' alone (Kafka refuses produce to internal topics too).
-      if (data.topic === CONSUMER_OFFSETS_TOPIC) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `${data.topic} is internal: clients cannot produce to it`);
+      if (data.topic === CONSUMER_OFFSETS_TOPIC || data.topic === TRANSACTION_STATE_TOPIC) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `${data.topic} is internal: clients cannot produce to it`);
       const p = this.replicas.lookup(data.topic, data.partition);
       const config = p.log.config;
       const now = this.clock.wallMs(); // record timestamps (LogAppendTime) and segment roll times
@@ -78,14 +82,23 @@ export class ProduceHandler {
       const v = validateBatches(buf, options);
       if (!v.ok) throw this.refused(data, v);
       let appended: LeaderAppend;
-      if (!this.appendQueue.busy(p) && !v.batches.some((b) => b.compressed)) {
+      const first = v.batches[0]!;
+      // A producer's first transactional write of an epoch here waits for its coordinator's word.
+      const verify = first.transactional && p.log.needsTxnVerification(first.producerId, first.producerEpoch);
+      if (!this.appendQueue.busy(p) && !verify && !v.batches.some((b) => b.compressed)) {
         appended = this.replicas.appendAsLeader(p, buf, v.batches, acks, timeoutMs, now);
       } else {
         const turn = this.appendQueue.reserve(p);
         try {
+          let guard: VerificationGuard | null = null;
+          if (verify) {
+            if (this.verifier === null) throw new CairnError(ErrorCode.INVALID_TXN_STATE, 'this broker does not take transactional writes');
+            guard = p.log.startTxnVerification(first.producerId, first.producerEpoch);
+            await this.verifier.verify({ transactionalId, producerId: first.producerId, producerEpoch: first.producerEpoch, topic: data.topic, partition: data.partition, verifyOnly: false });
+          }
           await Promise.all(v.batches.filter((b) => b.compressed).map((b) => this.checkCompressed(data, buf, b, options)));
           await turn.ready;
-          appended = this.replicas.appendAsLeader(p, buf, v.batches, acks, timeoutMs, this.clock.wallMs());
+          appended = this.replicas.appendAsLeader(p, buf, v.batches, acks, timeoutMs, this.clock.wallMs(), { guard });
         } finally {
           turn.release();
         }

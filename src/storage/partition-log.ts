@@ -549,6 +549,11 @@ export class PartitionLog {
     return this.producers.table.abortedIn(fetchOffset, upperBound);
   }
 
+  /** Every producer this partition knows, least recently written first. */
+  producerEntries(): ProducerEntry[] {
+    return this.producers.table.all();
+  }
+
   /** Open transactions here, oldest first (what holds the last stable offset back). */
   openTransactions(): { producerId: number; firstOffset: number }[] {
     return this.producers.table.openTransactions();

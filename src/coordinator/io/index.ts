@@ -2,3 +2,5 @@
 export * from './group-coordinator-shell';
 export * from './coordinator-partitions';
 export * from './txn-verifier';
+export * from './transaction-coordinator-shell';
+export * from './txn-marker-writer';
