@@ -3,7 +3,7 @@ import { batchBaseOffset, offsetAfterBatches } from '../record';
 import { CONTINUE_FETCH, type FetchPartition, type FetchPartitionResult, type FetchResponse, IsolationLevel, type ListOffsetsResponse } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
 import { type ConsumerRecord, FetchedRecords } from './fetched-records';
-import { GroupMembership, type RebalanceListener } from './group-membership';
+import { type ConsumerGroupMetadata, GroupMembership, type RebalanceListener } from './group-membership';
 import { backoffMs } from './retry';
 
 export interface ConsumerOptions extends ClientOptions {
@@ -156,6 +156,7 @@ export class Consumer {
               autoCommit: opts.enableAutoCommit ?? true,
               autoCommitIntervalMs: opts.autoCommitIntervalMs ?? 5_000,
               requestTimeoutMs: this.cluster.requestTimeoutMs,
+              requireStable: opts.isolationLevel === 'read_committed',
               onAssigned: opts.onAssigned,
               onRevoked: opts.onRevoked,
               onLost: opts.onLost,
@@ -185,6 +186,12 @@ export class Consumer {
   }
 
   /** The group's committed offsets of these partitions (-1: none). */
+  /** This member's group, id and epoch, for a transactional producer's sendOffsetsToTransaction (consume-transform-produce). */
+  groupMetadata(): ConsumerGroupMetadata {
+    if (!this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'groupMetadata() needs the groupId option');
+    return this.group.groupMetadata();
+  }
+
   async committed(partitions: { topic: string; partition: number }[]): Promise<{ topic: string; partition: number; offset: number }[]> {
     if (!this.group) throw new CairnError(ErrorCode.INVALID_REQUEST, 'committed() needs the groupId option');
     return (await this.group.committed(partitions)).map(({ topic, partition, offset }) => ({ topic, partition, offset }));

@@ -20,6 +20,14 @@ export interface TopicPartition {
   partition: number;
 }
 
+/** A consumer's place in its group, as a transactional producer's offset commit names it (Kafka's ConsumerGroupMetadata). */
+export interface ConsumerGroupMetadata {
+  groupId: string;
+  memberId: string;
+  /** -1: not checked (offsets of a group without members). */
+  memberEpoch: number;
+}
+
 /** A group's callbacks, as Kafka's ConsumerRebalanceListener (they may be async; the member waits). */
 export interface RebalanceListener {
   /** Partitions given to this member; it reads them from their committed offsets. */
@@ -39,6 +47,12 @@ export interface GroupMembershipOptions extends RebalanceListener {
   autoCommit: boolean;
   autoCommitIntervalMs: number;
   requestTimeoutMs: number;
+  /**
+   * Fetch committed offsets with require_stable (KIP-447): wait while a transaction that commits
+   * offsets of the group is undecided (a read_committed consumer does, so a copy job's new owner
+   * never starts from an offset its predecessor's transaction is about to move).
+   */
+  requireStable?: boolean;
 }
 
 /** What the membership asks of its consumer. */
@@ -68,8 +82,8 @@ export async function askForCoordinator(cluster: Cluster, groupId: string, attem
 }
 
 /** An OffsetFetch request: the group's committed offsets of these partitions, or (none given) all of them. */
-export function offsetFetchRequest(groupId: string, partitions?: readonly TopicPartition[]): OffsetFetchRequest {
-  return { groupId, partitions: partitions ? partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) : null };
+export function offsetFetchRequest(groupId: string, partitions?: readonly TopicPartition[], requireStable = false): OffsetFetchRequest {
+  return { groupId, partitions: partitions ? partitionsToWire(tps.fromPairs(partitions.map((p) => [p.topic, p.partition] as const))) : null, requireStable };
 }
 
 /** The member core's heartbeat as the ConsumerGroupHeartbeat request on the wire. */
@@ -295,11 +309,24 @@ export class GroupMembership {
     if (failed) throw new CairnError(failed.errorCode, `${failed.topic}-${failed.partition}: ${failed.errorMessage ?? ''}`);
   }
 
-  async committed(partitions: TopicPartition[]): Promise<CommittedOffsetInfo[]> {
-    const address = await this.coordinatorAddress();
-    const res = await this.cluster.connection(address).rpc.unary<OffsetFetchRequest, OffsetFetchResponse>('OffsetFetch', offsetFetchRequest(this.o.groupId, partitions), this.o.requestTimeoutMs);
-    if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
-    return res.offsets;
+  /** The group's committed offsets of `partitions`, retrying what is retriable (a moving coordinator, an undecided transaction) up to defaultApiTimeoutMs. */
+  committed(partitions: TopicPartition[]): Promise<CommittedOffsetInfo[]> {
+    return this.cluster.retrying(`OffsetFetch ${this.o.groupId}`, async () => {
+      const address = await this.coordinatorAddress();
+      const res = await this.cluster
+        .connection(address)
+        .rpc.unary<OffsetFetchRequest, OffsetFetchResponse>('OffsetFetch', offsetFetchRequest(this.o.groupId, partitions, this.o.requireStable === true), this.o.requestTimeoutMs);
+      if (res.errorCode !== ErrorCode.NONE) {
+        if (res.errorCode === ErrorCode.NOT_COORDINATOR || res.errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE) this.coordinator = null;
+        throw new CairnError(res.errorCode, res.errorMessage || undefined);
+      }
+      return res.offsets;
+    });
+  }
+
+  /** What a transactional producer commits offsets with (sendOffsetsToTransaction): the group, this member and its epoch. */
+  groupMetadata(): ConsumerGroupMetadata {
+    return { groupId: this.o.groupId, memberId: this.core.settings.memberId, memberEpoch: this.core.epoch };
   }
 
   /** Leaves: commits (with auto-commit) and gives up everything, then says so to the coordinator. */

@@ -43,8 +43,9 @@ export class ProducerBatch {
     compression: Compression,
     readonly createdMs: number,
     initialCapacity?: number,
+    transactional = false,
   ) {
-    this.builder = new RecordBatchBuilder(maxBytes, { compression, initialCapacity });
+    this.builder = new RecordBatchBuilder(maxBytes, { compression, initialCapacity, transactional });
   }
 
   get recordCount(): number {

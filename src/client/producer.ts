@@ -3,7 +3,9 @@ import { Compression, type Header } from '../record';
 import type { InitProducerIdRequest, InitProducerIdResponse, PartitionProduceResult, ProduceRequest } from '../protocol';
 import { type BrokerConnection, Cluster, type ClientOptions } from './cluster';
 import { MAX_IN_FLIGHT_PER_PARTITION, PartitionSendState, type ProducerIdAndEpoch } from './idempotence';
+import type { ConsumerGroupMetadata } from './group-membership';
 import { partitionForKey, StickyPartitioner } from './partitioner';
+import { isFatalTxnError, TransactionCoordinatorClient, type TransactionState } from './transactions';
 import type { ProducerBatch, RecordMetadata } from './producer-batch';
 import { PartitionQueue, RecordAccumulator } from './record-accumulator';
 import { backoffMs } from './retry';
@@ -41,6 +43,15 @@ export interface ProducerOptions extends ClientOptions {
   /** Largest produce request, in bytes (batches of many partitions go in one request). */
   maxRequestBytes?: number;
   compression?: 'none' | 'gzip';
+  /**
+   * Makes this a transactional producer (KIP-98; docs/transactions.md): call initTransactions()
+   * once, then beginTransaction(), send() and sendOffsetsToTransaction(), and commitTransaction()
+   * or abortTransaction(). Records of a transaction are seen by read_committed consumers only if
+   * it commits. A second producer with the same id fences this one. Implies idempotence.
+   */
+  transactionalId?: string;
+  /** How long a transaction may stay open before its coordinator aborts it (transaction.timeout.ms, default 60 000). */
+  transactionTimeoutMs?: number;
   /** The producer's clock (default Date.now); for tests. */
   clock?: { nowMs(): number };
   /** Randomness for backoff jitter, in [0, 1) (default Math.random); for tests. */
@@ -103,7 +114,11 @@ export class Producer {
   readonly cluster: Cluster;
   private readonly acks: 0 | 1 | -1;
   private readonly idempotent: boolean;
-  private readonly o: Required<Omit<ProducerOptions, keyof ClientOptions | 'acks' | 'compression' | 'enableIdempotence' | 'clock' | 'random'>>;
+  private readonly o: Required<Omit<ProducerOptions, keyof ClientOptions | 'acks' | 'compression' | 'enableIdempotence' | 'clock' | 'random' | 'transactionalId' | 'transactionTimeoutMs'>>;
+  /** Transactional only: the coordinator conversations, the transaction's state, and why it must abort (or why the producer is fenced). */
+  private readonly txn: TransactionCoordinatorClient | null;
+  private txnState: TransactionState = 'uninitialized';
+  private txnError: CairnError | null = null;
   private readonly clock: { nowMs(): number };
   private readonly random: () => number;
   private readonly accumulator: RecordAccumulator;
@@ -131,7 +146,10 @@ export class Producer {
     this.acks = acks === 'all' ? -1 : acks;
     if (![0, 1, -1].includes(this.acks)) throw new CairnError(ErrorCode.INVALID_REQUIRED_ACKS, `acks must be 0, 1, -1 or 'all'`);
     if (opts.enableIdempotence === true && this.acks !== -1) throw new CairnError(ErrorCode.INVALID_CONFIG, `enableIdempotence needs acks 'all' (got ${acks})`);
-    this.idempotent = opts.enableIdempotence ?? this.acks === -1;
+    const transactional = opts.transactionalId !== undefined;
+    if (transactional && (this.acks !== -1 || opts.enableIdempotence === false)) throw new CairnError(ErrorCode.INVALID_CONFIG, 'a transactional producer is idempotent, with acks all');
+    if (transactional && (typeof opts.transactionalId !== 'string' || opts.transactionalId.length === 0)) throw new CairnError(ErrorCode.INVALID_CONFIG, 'transactionalId is empty');
+    this.idempotent = transactional || (opts.enableIdempotence ?? this.acks === -1);
     const maxInFlight = opts.maxInFlightPerPartition ?? MAX_IN_FLIGHT_PER_PARTITION;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || (this.idempotent && maxInFlight > MAX_IN_FLIGHT_PER_PARTITION)) {
       throw new CairnError(
@@ -154,8 +172,12 @@ export class Producer {
       batchSizeBytes: this.o.batchSizeBytes,
       lingerMs: this.o.lingerMs,
       compression: opts.compression === 'gzip' ? Compression.GZIP : Compression.NONE,
+      transactional,
     });
     this.cluster = deps.cluster ?? new Cluster(opts);
+    const txnTimeoutMs = opts.transactionTimeoutMs ?? 60_000;
+    if (!Number.isInteger(txnTimeoutMs) || txnTimeoutMs <= 0) throw new CairnError(ErrorCode.INVALID_CONFIG, `transactionTimeoutMs must be a positive integer (got ${txnTimeoutMs})`);
+    this.txn = transactional ? new TransactionCoordinatorClient(this.cluster, opts.transactionalId!, txnTimeoutMs, this.o.maxBlockMs) : null;
   }
 
   /** Whether sends are idempotent (enableIdempotence, or its default for the acks chosen). */
@@ -166,6 +188,7 @@ export class Producer {
   /** Sends one record; resolves when it is acknowledged as configured by `acks`, rejects with a CairnError otherwise. */
   send(record: ProducerRecord): Promise<RecordMetadata> {
     if (this.closed) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed'));
+    if (this.txn !== null && this.txnState !== 'inTransaction') return Promise.reject(this.txnRefusal('send'));
     const key = toBuffer(record.key);
     const value = toBuffer(record.value);
     const size = (key?.length ?? 0) + (value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
@@ -365,8 +388,16 @@ export class Producer {
       this.failBatch(b, this.timeoutError(b));
     }
     if (p.s.bumpDue && !p.newIdPending) {
-      if (p.s.bumpEpoch()) this.failAbandoned(p);
+      if (this.txn !== null) {
+        // The epoch is the coordinator's: the transaction must abort, whose end gives the next epoch.
+        this.txnFailed(new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`));
+        for (const b of p.q.batches.splice(0)) this.failBatch(b, this.txnError!);
+      } else if (p.s.bumpEpoch()) this.failAbandoned(p);
       else this.newProducerIdFor(p);
+    }
+    if (p.s.resendDue && this.txn !== null && this.txnState === 'aborting') {
+      // Nothing of an aborted transaction is worth resending.
+      for (const b of p.s.takeResends()) this.failBatch(b, new CairnError(ErrorCode.TRANSACTION_ABORTABLE, 'the transaction was aborted'));
     }
     if (p.s.resendDue) {
       const resends = p.s.takeResends();
@@ -406,7 +437,8 @@ export class Producer {
       p.s.setProducerId(this.producerId);
       return true;
     }
-    if (!this.producerIdPending) {
+    // A transactional producer's id comes from initTransactions() alone.
+    if (this.txn === null && !this.producerIdPending) {
       this.producerIdPending = true;
       this.initProducerId().then(
         (id) => {
@@ -471,6 +503,7 @@ export class Producer {
     const req: Omit<ProduceRequest, 'correlationId'> = {
       acks: this.acks,
       timeoutMs: this.cluster.requestTimeoutMs,
+      transactionalId: this.txn?.transactionalId ?? '',
       partitions: taken.map((t) => ({ topic: t.p.q.topic, partition: t.p.q.partition, batches: t.b.wireBytes() })),
     };
     this.withRequestTimeout(conn.produce.send(req, this.acks !== 0)).then(
@@ -531,8 +564,156 @@ export class Producer {
   }
 
   private failBatch(b: ProducerBatch, err: Error): void {
+    // In a transaction, any lost write means the transaction cannot commit.
+    if (this.txn !== null) this.txnFailed(err instanceof CairnError ? err : new CairnError(ErrorCode.TRANSACTION_ABORTABLE, err.message));
     b.fail(err);
     this.release(b);
+  }
+
+  // ---- transactions ----
+
+  /**
+   * Registers the transactional id with its coordinator and gets this producer's id and epoch:
+   * any earlier producer with the same id is fenced, and a transaction it left open is aborted
+   * (the call waits for that). Call once, before the first transaction.
+   */
+  async initTransactions(): Promise<void> {
+    const txn = this.requireTxn('initTransactions');
+    if (this.txnState !== 'uninitialized') throw new CairnError(ErrorCode.INVALID_TXN_STATE, `initTransactions() was already called (the producer is ${this.txnState})`);
+    const id = await this.txnCall(() => txn.initProducerId());
+    this.useProducerId(id);
+    this.txnState = 'ready';
+  }
+
+  beginTransaction(): void {
+    this.requireTxn('beginTransaction');
+    if (this.txnState !== 'ready') throw this.txnRefusal('beginTransaction');
+    this.txnState = 'inTransaction';
+  }
+
+  /**
+   * Commits consumed offsets as part of the transaction (KIP-447): they become the group's
+   * committed offsets only if it commits. `group` is the consumer's groupMetadata(), so a
+   * consumer that lost its partitions (a zombie) cannot commit for them.
+   */
+  async sendOffsetsToTransaction(offsets: readonly { topic: string; partition: number; offset: number; leaderEpoch?: number; metadata?: string }[], group: ConsumerGroupMetadata): Promise<void> {
+    const txn = this.requireTxn('sendOffsetsToTransaction');
+    if (this.txnState !== 'inTransaction') throw this.txnRefusal('sendOffsetsToTransaction');
+    if (offsets.length === 0) return;
+    try {
+      await this.txnCall(() => txn.addOffsets(this.producerId!, group.groupId));
+      await this.txnCall(() => txn.txnOffsetCommit(this.producerId!, group, offsets));
+    } catch (err) {
+      this.txnFailed(err as CairnError);
+      throw err;
+    }
+  }
+
+  /**
+   * Sends everything of the transaction, then commits it: its records become visible to
+   * read_committed consumers, its offsets committed. Throws TRANSACTION_ABORTABLE when a write of
+   * it failed (call abortTransaction()); after a timeout or network failure it may be called
+   * again (the coordinator answers a repeated commit as the first).
+   */
+  async commitTransaction(): Promise<void> {
+    const txn = this.requireTxn('commitTransaction');
+    if (this.txnState !== 'inTransaction' && this.txnState !== 'committing') throw this.txnRefusal('commitTransaction');
+    this.txnState = 'committing';
+    await this.flush();
+    if (this.txnError !== null) {
+      if ((this.txnState as TransactionState) !== 'fenced') this.txnState = 'abortable';
+      throw new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `the transaction cannot commit: ${this.txnError.message}`);
+    }
+    const next = await this.txnCall(() => txn.endTxn(this.producerId!, true));
+    this.useProducerId(next);
+    this.txnState = 'ready';
+  }
+
+  /**
+   * Aborts the transaction: what was not sent yet fails, what is in flight is waited for, and
+   * the coordinator writes abort markers (read_committed consumers drop its records). May be
+   * called again after a timeout or network failure.
+   */
+  async abortTransaction(): Promise<void> {
+    const txn = this.requireTxn('abortTransaction');
+    if (!['inTransaction', 'abortable', 'aborting', 'committing'].includes(this.txnState)) throw this.txnRefusal('abortTransaction');
+    this.txnState = 'aborting';
+    const aborted = new CairnError(ErrorCode.TRANSACTION_ABORTABLE, 'the transaction was aborted');
+    for (const p of this.allPartitions()) for (const b of p.q.batches.splice(0)) this.failBatch(b, aborted);
+    await this.idle();
+    const next = await this.txnCall(() => txn.endTxn(this.producerId!, false));
+    this.useProducerId(next);
+    this.txnError = null;
+    this.txnState = 'ready';
+  }
+
+  /** Where the transaction is (transactional producers only). */
+  get transactionState(): TransactionState {
+    return this.txnState;
+  }
+
+  private requireTxn(what: string): TransactionCoordinatorClient {
+    if (this.txn === null) throw new CairnError(ErrorCode.INVALID_CONFIG, `${what}() needs the transactionalId option`);
+    if (this.closed) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed');
+    return this.txn;
+  }
+
+  private txnRefusal(what: string): CairnError {
+    if (this.txnState === 'fenced' && this.txnError) return this.txnError;
+    if (this.txnState === 'abortable' && this.txnError) return new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `${what}(): the transaction must be aborted first (${this.txnError.message})`);
+    const hint: Partial<Record<TransactionState, string>> = {
+      uninitialized: 'call initTransactions() first',
+      ready: 'call beginTransaction() first',
+      inTransaction: 'a transaction is already open',
+      committing: 'the transaction is committing',
+      aborting: 'the transaction is aborting',
+    };
+    return new CairnError(ErrorCode.INVALID_TXN_STATE, `${what}() while the producer is ${this.txnState}: ${hint[this.txnState] ?? ''}`);
+  }
+
+  /** A call at a coordinator; a fencing answer makes the producer fenced for good. */
+  private async txnCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err instanceof CairnError ? err : new CairnError(ErrorCode.NETWORK_EXCEPTION, (err as Error).message);
+      if (isFatalTxnError(e.code)) this.fence(e);
+      throw e;
+    }
+  }
+
+  /** A write or offset commit of the transaction failed: only an abort can follow (or it is fenced, for good). */
+  private txnFailed(err: CairnError): void {
+    if (isFatalTxnError(err.code)) {
+      this.fence(err);
+      return;
+    }
+    if (this.txnState === 'aborting' || this.txnState === 'fenced') return;
+    this.txnError ??= err;
+    if (this.txnState === 'inTransaction') this.txnState = 'abortable';
+  }
+
+  private fence(err: CairnError): void {
+    this.txnState = 'fenced';
+    this.txnError = new CairnError(ErrorCode.PRODUCER_FENCED, `transactional id "${this.txn?.transactionalId}" is fenced: ${err.message}`);
+  }
+
+  /** The producer's identity from now on (after init or a transaction's end): every partition starts its sequences again. */
+  private useProducerId(id: ProducerIdAndEpoch): void {
+    this.producerId = id;
+    for (const p of this.allPartitions()) {
+      if (!p.s.hasProducerId && p.q.batches.length === 0) continue;
+      p.s.setProducerId(id);
+      this.failAbandoned(p);
+    }
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  private idle(): Promise<void> {
+    if (this.pendingRecords === 0) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.drain();
+    return done;
   }
 
   /** Sends everything buffered now and resolves once every record sent before the call has completed. */

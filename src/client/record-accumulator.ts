@@ -11,6 +11,8 @@ export interface AccumulatorConfig {
   /** How long a batch waits for more records while its partition has requests in flight. */
   lingerMs: number;
   compression: Compression;
+  /** Batches of a transactional producer (the TRANSACTIONAL attribute). */
+  transactional?: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ export class RecordAccumulator {
         if (!batch.sealed) batch.seal();
         q.lastBatchBytes = batch.builder.sizeInBytes;
       }
-      batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs, q.lastBatchBytes || undefined);
+      batch = new ProducerBatch(q.topic, q.partition, this.config.batchSizeBytes, this.config.compression, nowMs, q.lastBatchBytes || undefined, this.config.transactional === true);
       batch.builder.tryAppend(r.timestamp, r.key, r.value, r.headers);
       q.batches.push(batch);
     }
