@@ -60,7 +60,13 @@ export class TransactionCoordinatorClient {
     );
   }
 
-  addOffsets(id: ProducerIdAndEpoch, groupId: string): Promise<void> {
+  /** Finds the group's coordinator first (which makes `__consumer_offsets` if no group made it yet), then adds the group's offsets partition to the transaction. */
+  async addOffsets(id: ProducerIdAndEpoch, groupId: string): Promise<void> {
+    await this.cluster.retrying(`FindCoordinator ${groupId}`, (attempt) => this.forgettingOnFailure(CoordinatorType.GROUP, groupId, () => this.coordinator(CoordinatorType.GROUP, groupId, attempt)), this.timeoutMs);
+    return this.addOffsetsPartition(id, groupId);
+  }
+
+  private addOffsetsPartition(id: ProducerIdAndEpoch, groupId: string): Promise<void> {
     return this.atTxnCoordinator<AddOffsetsToTxnRequest, TxnErrorResponse, void>('AddOffsetsToTxn', { transactionalId: this.transactionalId, ...id, groupId }, () => undefined);
   }
 

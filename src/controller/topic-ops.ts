@@ -1,4 +1,4 @@
-import { CairnError, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Random, validateTopicConfigs } from '../common';
+import { CairnError, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Random, TRANSACTION_STATE_TOPIC, validateTopicConfigs } from '../common';
 import { type ConfigRecord, type MetadataImage, type MetadataRecord, NO_LEADER } from '../metadata';
 import type { CreatableTopic, CreateTopicResult } from '../protocol';
 import { assignReplicas } from './placement';
@@ -52,9 +52,9 @@ export function createTopics(image: MetadataImage, topics: readonly CreatableTop
   for (const t of image.topicsByName.values()) partitionCount += t.partitions.length;
   for (const t of topics) {
     try {
-      const internal = t.name === CONSUMER_OFFSETS_TOPIC;
+      const internal = t.name === CONSUMER_OFFSETS_TOPIC || t.name === TRANSACTION_STATE_TOPIC;
       validateTopicName(t.name, internal);
-      // The brokers create it when a group first needs it; it must be compacted, whoever creates it.
+      // The brokers create these when a group or a transactional producer first needs one; they must be compacted, whoever creates them.
       if (internal && t.configs?.['cleanup.policy'] !== 'compact') throw new CairnError(ErrorCode.INVALID_CONFIG, `${t.name} must have cleanup.policy=compact`);
       if (seen.has(t.name)) throw new CairnError(ErrorCode.INVALID_REQUEST, `topic "${t.name}" appears twice in the request`);
       seen.add(t.name);
