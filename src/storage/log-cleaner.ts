@@ -1,5 +1,5 @@
 import { isCompacted, type Logger } from '../common';
-import { batchIsControl, batchMaxTimestamp, decodeRecords, forEachBatch, isIntactBatch, type Record, rewriteBatch } from '../record';
+import { AbortedTransactionFilter, batchIsControl, batchMaxTimestamp, batchRecordCount, decodeRecords, forEachBatch, isIntactBatch, type Record, rewriteBatch } from '../record';
 import { type FileSystem, writeFully } from './file-system';
 import { CLEANED_SUFFIX, CorruptSegmentError, type LogSegment } from './log-segment';
 import type { PartitionLog } from './partition-log';
@@ -20,7 +20,9 @@ export interface CleanResult {
 /**
  * Key compaction (Kafka's LogCleaner, one log at a time): for every key, keep only its newest
  * record; drop tombstones (null values) once they are older than delete.retention.ms. Only
- * inactive segments below the high watermark are touched. Each segment is rewritten to a
+ * inactive segments below the last stable offset are touched (an open transaction's records wait
+ * for its outcome). Records of aborted transactions are no key's newest record, and are removed;
+ * transaction markers stay. Each segment is rewritten to a
  * `.cleaned` file, fsynced, and renamed over the original — a crash leaves one or the other.
  */
 export class LogCleaner {
@@ -50,7 +52,7 @@ export class LogCleaner {
     const active = segs[segs.length - 1];
     // Below the fsynced end too: recovery accepts the gap a cleaned segment may leave before the
     // next one only where everything was fsynced (see PartitionLog.replaceSegment).
-    const limit = Math.min(log.highWatermark, log.fsyncedEndOffset);
+    const limit = Math.min(log.lastStableOffset, log.fsyncedEndOffset);
     return segs.filter((s, i) => s !== active && segs[i + 1]!.baseOffset <= limit);
   }
 
@@ -69,7 +71,7 @@ export class LogCleaner {
     let mapEnd = firstDirty;
     outer: for (const s of segs) {
       if (s.nextOffset <= firstDirty) continue;
-      for (const records of this.recordsOf(s)) {
+      for (const records of this.recordsOf(log, s)) {
         for (const r of records) {
           if (r.offset < firstDirty || r.key === null) continue;
           const k = r.key.toString('latin1');
@@ -123,11 +125,18 @@ export class LogCleaner {
     }
   }
 
-  private *recordsOf(s: LogSegment): Generator<Record[]> {
+  /** Drops the data batches of aborted transactions in `s`, fed every batch in order (markers included). */
+  private abortedFilter(log: PartitionLog, s: LogSegment): (buf: Buffer, pos: number) => boolean {
+    const filter = new AbortedTransactionFilter(log.abortedTransactions(s.baseOffset, Number.MAX_SAFE_INTEGER));
+    return (buf, pos) => filter.keep(buf, pos) || batchIsControl(buf, pos);
+  }
+
+  private *recordsOf(log: PartitionLog, s: LogSegment): Generator<Record[]> {
+    const keeps = this.abortedFilter(log, s);
     for (const chunk of this.chunksOf(s)) {
       const records: Record[] = [];
       forEachBatch(chunk, (p) => {
-        if (!batchIsControl(chunk, p)) for (const r of decodeRecords(chunk, p)) records.push(r);
+        if (keeps(chunk, p) && !batchIsControl(chunk, p)) for (const r of decodeRecords(chunk, p)) records.push(r);
       });
       yield records;
     }
@@ -138,10 +147,15 @@ export class LogCleaner {
     const fd = this.fsys.open(cleanedFile, 'w');
     let removed = 0;
     let written = 0;
+    const keeps = this.abortedFilter(log, s);
     try {
       for (const data of this.chunksOf(s)) {
         const parts: Buffer[] = [];
         forEachBatch(data, (p, size) => {
+          if (!keeps(data, p)) {
+            removed += batchRecordCount(data, p);
+            return;
+          }
           if (batchIsControl(data, p)) {
             parts.push(data.subarray(p, p + size));
             return;

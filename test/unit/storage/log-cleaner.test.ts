@@ -49,7 +49,36 @@ function openLog(): PartitionLog {
   });
 }
 
+/** A transactional write of producer `pid` (epoch 0): the first one of its transaction opens it. */
+function putTxn(log: PartitionLog, pid: number, seq: number, key: string, value: string) {
+  const batch = encodeBatch([{ key: Buffer.from(key), value: Buffer.from(value), timestamp: 0 }], { producerId: pid, producerEpoch: 0, baseSequence: seq, transactional: true });
+  const v = validateBatches(batch, { maxBatchBytes: 1 << 20 });
+  if (!v.ok) throw new Error(v.message);
+  log.appendAsLeader(batch, v.batches, 0, 0, { guard: log.startTxnVerification(pid, 0) });
+}
+
 describe('LogCleaner', () => {
+  it('an aborted transaction never shadows a committed value, and its records go; an open one is not cleaned', async () => {
+    const log = openLog();
+    put(log, 'group-offset', 'committed-5');
+    putTxn(log, 7, 0, 'group-offset', 'aborted-9');
+    log.appendMarkerAsLeader({ producerId: 7, producerEpoch: 1, coordinatorEpoch: 0, commit: false }, 0, 0);
+    for (let k = 0; k < 6; k++) put(log, `filler-${k}`, 'x');
+    putTxn(log, 8, 0, 'open-key', 'pending');
+    put(log, 'open-key', 'plain-after'); // a later value of the key, behind the open transaction
+    log.roll();
+    put(log, 'tail', 'active');
+    log.updateHighWatermark(log.logEndOffset);
+    await log.flush();
+    const cleaner = new LogCleaner(silentLogger, nodeFileSystem);
+    cleaner.clean(log, 0);
+    const after = contents(log);
+    // The committed offset survives; the aborted record is gone.
+    expect(after.filter(([, k]) => k === 'group-offset')).toEqual([[0, 'group-offset', 'committed-5']]);
+    // Nothing at or past the open transaction was touched.
+    expect(after.filter(([, k]) => k === 'open-key').map(([, , v]) => v)).toEqual(['pending', 'plain-after']);
+  });
+
   it('keeps only the newest value of each key, at its original offset', async () => {
     const log = openLog();
     for (let round = 0; round < 10; round++) for (let k = 0; k < 3; k++) put(log, `k${k}`, `v${round}`);
