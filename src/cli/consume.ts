@@ -1,5 +1,6 @@
 import { Consumer } from '../client';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+import { isolationLevel } from './groups';
 import { outputClosed, write } from './output';
 
 export const CONSUME_HELP = `Usage: cairn consume TOPIC [options]
@@ -19,6 +20,7 @@ Options:
   --print-key               print "key<TAB>value"
   --print-offset            print "partition:offset<TAB>..." before each record
   --timeout-ms N            give up after N ms without a record (default: wait forever with --follow)
+  --isolation-level L       read_uncommitted (default) or read_committed: only committed transactions' records
   -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
 
 export async function consumeCommand(argv: string[]): Promise<number> {
@@ -33,6 +35,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
     'print-key': { type: 'boolean' },
     'print-offset': { type: 'boolean' },
     'timeout-ms': { type: 'string' },
+    'isolation-level': { type: 'string' },
   });
   if (positionals.length !== 1) throw new UsageError('consume takes exactly one topic');
   const topic = positionals[0]!;
@@ -41,7 +44,8 @@ export async function consumeCommand(argv: string[]): Promise<number> {
   const timeoutMs = intOption(values, 'timeout-ms', -1);
   const group = typeof values.group === 'string' ? values.group : undefined;
   if (group !== undefined && (values.partition !== undefined || values.offset !== undefined)) throw new UsageError('--group reads the partitions the group gives: no --partition or --offset');
-  const consumer = new Consumer({ bootstrap: values.bootstrap as string | undefined, autoOffsetReset: values['from-beginning'] ? 'earliest' : 'latest', groupId: group });
+  const isolation = isolationLevel(values['isolation-level']);
+  const consumer = new Consumer({ bootstrap: values.bootstrap as string | undefined, autoOffsetReset: values['from-beginning'] ? 'earliest' : 'latest', groupId: group, isolationLevel: isolation });
   const stop = () => void consumer.close();
   process.once('SIGINT', stop);
   try {
@@ -54,7 +58,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
     // Where "everything that is there now" ends, per partition.
     const ends = new Map<number, number>();
     if (!follow) {
-      const probe = new Consumer({ bootstrap: values.bootstrap as string | undefined });
+      const probe = new Consumer({ bootstrap: values.bootstrap as string | undefined, isolationLevel: isolation });
       try {
         probe.assign(partitions.map((partition) => ({ topic, partition })));
         await probe.seekToEnd();

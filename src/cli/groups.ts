@@ -7,6 +7,7 @@ export const GROUPS_HELP = `Usage: cairn groups <command> [options]
 Commands:
   list                              every consumer group, its state and member count
   describe GROUP                    members, their partitions, committed offsets and lag
+                                    (--isolation-level read_committed: lag to the last stable offset)
   delete GROUP                      a group without members, and its committed offsets
   reset-offsets GROUP --topic T (--to-earliest | --to-latest | --to-datetime ISO-8601 | --shift-by N)
                                     move the group's offsets of topic T (the group must have no members)
@@ -15,6 +16,13 @@ Options:
   -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
 
 const partitionsText = (s: { topics: { topic: string; partitions: number[] }[] } | null | undefined) => (s?.topics ?? []).flatMap((t) => t.partitions.map((p) => `${t.topic}-${p}`)).join(',') || '-';
+
+/** --isolation-level read_committed|read_uncommitted (default read_uncommitted, as Kafka's tools). */
+export function isolationLevel(v: unknown): 'read_committed' | 'read_uncommitted' {
+  if (v === undefined) return 'read_uncommitted';
+  if (v === 'read_committed' || v === 'read_uncommitted') return v;
+  throw new UsageError(`--isolation-level must be read_committed or read_uncommitted, not "${String(v)}"`);
+}
 
 export async function groupsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -25,6 +33,7 @@ export async function groupsCommand(argv: string[]): Promise<number> {
     'to-latest': { type: 'boolean' },
     'to-datetime': { type: 'string' },
     'shift-by': { type: 'string' },
+    'isolation-level': { type: 'string' },
   });
   const admin = new Admin({ bootstrap: values.bootstrap as string | undefined });
   try {
@@ -37,7 +46,7 @@ export async function groupsCommand(argv: string[]): Promise<number> {
       }
       case 'describe': {
         if (positionals.length !== 1) throw new UsageError('groups describe takes exactly one group');
-        const g = await admin.groups.describeGroup(positionals[0]!);
+        const g = await admin.groups.describeGroup(positionals[0]!, isolationLevel(values['isolation-level']));
         out(`Group: ${g.groupId}\tState: ${g.state}\tGroupEpoch: ${g.groupEpoch}\tAssignmentEpoch: ${g.assignmentEpoch}\tMembers: ${g.members.length}`);
         for (const m of g.members) {
           out(

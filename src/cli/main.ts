@@ -2,12 +2,14 @@ import { CairnError, errorName } from '../common';
 import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
+import { COPY_HELP, copyCommand } from './copy';
 import { GROUPS_HELP, groupsCommand } from './groups';
 import { DEV_HELP, devCommand } from './dev';
 import { drained, installStdoutGuard } from './output';
 import { PRODUCE_HELP, produceCommand } from './produce';
 import { SERVER_HELP, serverCommand } from './server';
 import { TOPICS_HELP, topicsCommand } from './topics';
+import { TRANSACTIONS_HELP, transactionsCommand } from './transactions';
 
 const HELP = `Cairn: a replicated commit log.
 
@@ -20,6 +22,8 @@ Commands:
   produce    send stdin lines as records
   consume    print records (as a member of a group with --group)
   groups     list, describe (with lag), delete consumer groups; reset their offsets
+  copy       copy one topic to another exactly once (transactions)
+  transactions  list, describe, find hanging and abort transactions
   cluster    status of the controller quorum and brokers; preferred-leader election
 
 Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092).`;
@@ -31,6 +35,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   produce: { run: produceCommand, help: PRODUCE_HELP },
   consume: { run: consumeCommand, help: CONSUME_HELP },
   groups: { run: groupsCommand, help: GROUPS_HELP },
+  copy: { run: copyCommand, help: COPY_HELP },
+  transactions: { run: transactionsCommand, help: TRANSACTIONS_HELP },
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
 };
 

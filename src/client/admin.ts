@@ -11,6 +11,7 @@ import type {
   TopicDescription,
 } from '../protocol';
 import { Cluster, type ClientOptions } from './cluster';
+import { TransactionAdmin } from './transaction-admin';
 import { GroupAdmin } from './group-admin';
 
 export interface NewTopic {
@@ -51,10 +52,13 @@ export class Admin {
   readonly cluster: Cluster;
   /** Consumer groups: list, describe with lag, delete, reset offsets. */
   readonly groups: GroupAdmin;
+  /** Transactions: list, describe, open and hanging ones, abort. */
+  readonly transactions: TransactionAdmin;
 
   constructor(opts: ClientOptions = {}) {
     this.cluster = new Cluster(opts);
     this.groups = new GroupAdmin(this.cluster, opts.bootstrap);
+    this.transactions = new TransactionAdmin(this.cluster);
   }
 
   /**

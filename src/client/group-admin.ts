@@ -46,12 +46,20 @@ export class GroupAdmin {
     return [...all.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
   }
 
-  /** Members, assignment and committed offsets, with each partition's lag against its log end now. */
-  async describeGroup(groupId: string): Promise<DescribedGroup & { lag: GroupOffsetLag[] }> {
+  /**
+   * Members, assignment and committed offsets, with each partition's lag against its log end now:
+   * the high watermark, or for a group that reads `read_committed` the last stable offset (what
+   * such a consumer can reach; an open transaction holds it back). The partitions' leaders
+   * answer, so every node gives the same figure.
+   */
+  async describeGroup(groupId: string, isolationLevel: 'read_committed' | 'read_uncommitted' = 'read_uncommitted'): Promise<DescribedGroup & { lag: GroupOffsetLag[] }> {
     const res = await this.atCoordinator<DescribeGroupsResponse>(groupId, 'DescribeGroups', { groupIds: [groupId] }, (r) => retriable(r.groups[0]));
     const g = res.groups[0]!;
     if (g.errorCode !== ErrorCode.NONE) throw new CairnError(g.errorCode, g.errorMessage || undefined);
-    const ends = await this.logEnds(g.offsets.map((o) => ({ topic: o.topic, partition: o.partition })));
+    const ends = await this.logEnds(
+      g.offsets.map((o) => ({ topic: o.topic, partition: o.partition })),
+      isolationLevel,
+    );
     const lag = g.offsets.map((o, i) => ({ topic: o.topic, partition: o.partition, committed: o.offset, logEndOffset: ends[i]!, lag: Math.max(0, ends[i]! - Math.max(0, o.offset)) }));
     return { ...g, lag };
   }
@@ -113,9 +121,9 @@ export class GroupAdmin {
     return targets;
   }
 
-  private async logEnds(partitions: { topic: string; partition: number }[]): Promise<number[]> {
+  private async logEnds(partitions: { topic: string; partition: number }[], isolationLevel: 'read_committed' | 'read_uncommitted'): Promise<number[]> {
     if (partitions.length === 0) return [];
-    const probe = new Consumer({ bootstrap: this.bootstrap });
+    const probe = new Consumer({ bootstrap: this.bootstrap, isolationLevel });
     try {
       probe.assign(partitions);
       await probe.seekToEnd();

@@ -11,7 +11,7 @@ import type {
   OffsetFetchRequest,
   OffsetFetchResponse,
 } from '../protocol';
-import { partitionsFromWire, partitionsToWire } from '../protocol';
+import { CoordinatorType, partitionsFromWire, partitionsToWire } from '../protocol';
 import type { Cluster } from './cluster';
 import { GroupMemberCore, type MemberEffect, type MemberHeartbeat } from './group-member';
 
@@ -74,9 +74,11 @@ const toList = (s: TopicPartitions): TopicPartition[] => [...tps.pairsOf(s)].map
  * One attempt at FindCoordinator, at the known brokers in turn (`attempt` from 1): the address of
  * the group's coordinator, or its error (retriable while `__consumer_offsets` is being made).
  */
-export async function askForCoordinator(cluster: Cluster, groupId: string, attempt: number, timeoutMs: number): Promise<string> {
+export async function askForCoordinator(cluster: Cluster, groupId: string, attempt: number, timeoutMs: number, keyType = CoordinatorType.GROUP): Promise<string> {
   const candidates = cluster.brokerCandidates();
-  const res = await cluster.connection(candidates[(attempt - 1) % candidates.length]!).rpc.unary<{ key: string }, FindCoordinatorResponse>('FindCoordinator', { key: groupId }, timeoutMs);
+  const res = await cluster
+    .connection(candidates[(attempt - 1) % candidates.length]!)
+    .rpc.unary<{ key: string; keyType: CoordinatorType }, FindCoordinatorResponse>('FindCoordinator', { key: groupId, keyType }, timeoutMs);
   if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || undefined);
   return `${res.host}:${res.port}`;
 }

@@ -7,3 +7,4 @@ export type { TransactionState } from './transactions';
 export { murmur2, partitionForKey } from './partitioner';
 export { Producer, type Acks, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer';
 export { CairnError, ErrorCode, errorName, isRetriable } from '../common';
+export { consumeTransformProduce, type ConsumeTransformProduceOptions, type ConsumeTransformProduceResult } from './transform';

@@ -528,6 +528,7 @@ export interface ProducerStateMsg {
   lastTimestampMs: number;
   coordinatorEpoch: number;
   currentTxnStartOffset: number;
+  currentTxnStartTimeMs: number;
 }
 
 export interface DescribeProducersResponse {

@@ -183,6 +183,7 @@ export class FetchHandler {
           lastTimestampMs: e.lastTimestampMs,
           coordinatorEpoch: e.coordinatorEpoch,
           currentTxnStartOffset: e.currentTxnFirstOffset,
+          currentTxnStartTimeMs: e.currentTxnStartTimestampMs,
         })),
       };
     } catch (err) {

@@ -555,7 +555,7 @@ export class PartitionLog {
   }
 
   /** Open transactions here, oldest first (what holds the last stable offset back). */
-  openTransactions(): { producerId: number; firstOffset: number }[] {
+  openTransactions(): { producerId: number; firstOffset: number; startTimestampMs: number }[] {
     return this.producers.table.openTransactions();
   }
 

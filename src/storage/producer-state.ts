@@ -28,6 +28,8 @@ export interface ProducerEntry {
   readonly lastTimestampMs: number;
   /** The first offset of its transaction open in this partition, or -1 (none). */
   readonly currentTxnFirstOffset: number;
+  /** Wall time of that transaction's first write here, or -1: how long it has held the last stable offset back. */
+  readonly currentTxnStartTimestampMs: number;
   /** The coordinator epoch of the latest transaction marker written for it here, or -1. */
   readonly coordinatorEpoch: number;
 }
@@ -72,6 +74,7 @@ interface MutableEntry {
   batches: ProducerBatch[];
   lastTimestampMs: number;
   currentTxnFirstOffset: number;
+  currentTxnStartTimestampMs: number;
   coordinatorEpoch: number;
 }
 
@@ -81,6 +84,7 @@ const newEntry = (producerId: number, producerEpoch: number, nowMs: number): Mut
   batches: [],
   lastTimestampMs: nowMs,
   currentTxnFirstOffset: -1,
+  currentTxnStartTimestampMs: -1,
   coordinatorEpoch: -1,
 });
 
@@ -124,9 +128,9 @@ export class ProducerStateTable {
     return e === undefined ? undefined : { ...e, batches: [...e.batches] };
   }
 
-  /** Open transactions here, oldest first: producer id and first offset. */
-  openTransactions(): { producerId: number; firstOffset: number }[] {
-    return [...this.ongoing].map(([producerId, firstOffset]) => ({ producerId, firstOffset }));
+  /** Open transactions here, oldest first: producer id, first offset, and when it was written. */
+  openTransactions(): { producerId: number; firstOffset: number; startTimestampMs: number }[] {
+    return [...this.ongoing].map(([producerId, firstOffset]) => ({ producerId, firstOffset, startTimestampMs: this.entries.get(producerId)?.currentTxnStartTimestampMs ?? -1 }));
   }
 
   /** Aborted transactions remembered, in marker order. */
@@ -201,6 +205,7 @@ export class ProducerStateTable {
     }
     if (transactional && e.currentTxnFirstOffset < 0) {
       e.currentTxnFirstOffset = firstOffset;
+      e.currentTxnStartTimestampMs = nowMs;
       this.ongoing.set(producerId, firstOffset);
       this.guards.delete(producerId);
     }
@@ -304,6 +309,7 @@ export class ProducerStateTable {
     const firstOffset = e.currentTxnFirstOffset;
     if (firstOffset >= 0) {
       e.currentTxnFirstOffset = -1;
+      e.currentTxnStartTimestampMs = -1;
       this.ongoing.delete(producerId);
       this.unreplicated.push({ producerId, firstOffset, lastOffset: markerOffset });
       if (!marker.commit) {
@@ -411,7 +417,7 @@ export class ProducerStateTable {
    * The snapshot of this table (Kafka's producer snapshot, simplified), big-endian:
    * `version int16 | crc32c uint32 | producerCount int32 | producers… | abortedCount int32 | aborted…`,
    * each producer `producerId int64 | epoch int16 | lastTimestampMs int64 | currentTxnFirstOffset int64 |
-   * coordinatorEpoch int32 | batchCount int8 | batches…`, each batch `firstSeq int32 | lastSeq int32 |
+   * currentTxnStartTimestampMs int64 | coordinatorEpoch int32 | batchCount int8 | batches…`, each batch `firstSeq int32 | lastSeq int32 |
    * firstOffset int64 | lastOffset int64`, each aborted transaction `producerId int64 | firstOffset int64 |
    * lastOffset int64 | lastStableOffset int64` (Cairn keeps the aborted-transaction index here, not in
    * per-segment files). Producers in least-recently-written order, so the LRU bound evicts the same
@@ -422,7 +428,7 @@ export class ProducerStateTable {
     const enc = new Encoder(20 + this.entries.size * (MIN_ENTRY_BYTES + PRODUCER_BATCHES_RETAINED * 24) + this.aborted.length * 32);
     enc.int16(SNAPSHOT_VERSION).uint32(0).int32(this.entries.size);
     for (const e of this.entries.values()) {
-      enc.int64(e.producerId).int16(e.producerEpoch).int64(e.lastTimestampMs).int64(e.currentTxnFirstOffset).int32(e.coordinatorEpoch).int8(e.batches.length);
+      enc.int64(e.producerId).int16(e.producerEpoch).int64(e.lastTimestampMs).int64(e.currentTxnFirstOffset).int64(e.currentTxnStartTimestampMs).int32(e.coordinatorEpoch).int8(e.batches.length);
       for (const b of e.batches) enc.int32(b.firstSeq).int32(b.lastSeq).int64(b.firstOffset).int64(b.lastOffset);
     }
     enc.int32(this.aborted.length);
@@ -452,6 +458,7 @@ export class ProducerStateTable {
         const producerEpoch = d.int16();
         const lastTimestampMs = d.int64();
         const currentTxnFirstOffset = withTxns ? d.int64() : -1;
+        const currentTxnStartTimestampMs = withTxns ? d.int64() : -1;
         const coordinatorEpoch = withTxns ? d.int32() : -1;
         const batchCount = d.int8();
         if (producerId < 0 || producerEpoch < 0) return { ok: false, reason: `producer ${i} has id ${producerId}, epoch ${producerEpoch}` };
@@ -467,7 +474,7 @@ export class ProducerStateTable {
           }
           batches.push(b);
         }
-        table.entries.set(producerId, { producerId, producerEpoch, batches, lastTimestampMs, currentTxnFirstOffset, coordinatorEpoch });
+        table.entries.set(producerId, { producerId, producerEpoch, batches, lastTimestampMs, currentTxnFirstOffset, currentTxnStartTimestampMs, coordinatorEpoch });
       }
       if (withTxns) {
         const abortedCount = d.int32();
@@ -498,8 +505,8 @@ const SNAPSHOT_VERSION = 2;
 /** version (2) + crc (4): the CRC covers the bytes from here. */
 const SNAPSHOT_CRC_END = 6;
 const SNAPSHOT_HEADER_BYTES = SNAPSHOT_CRC_END + 4;
-/** producerId + epoch + lastTimestampMs + currentTxnFirstOffset + coordinatorEpoch + batchCount. */
-const MIN_ENTRY_BYTES = 8 + 2 + 8 + 8 + 4 + 1;
+/** producerId + epoch + lastTimestampMs + currentTxnFirstOffset + currentTxnStartTimestampMs + coordinatorEpoch + batchCount. */
+const MIN_ENTRY_BYTES = 8 + 2 + 8 + 8 + 8 + 4 + 1;
 /** Version 1: producerId + epoch + lastTimestampMs + batchCount. */
 const MIN_ENTRY_BYTES_V1 = 8 + 2 + 8 + 1;
 

@@ -58,7 +58,7 @@ describe('ProducerStateTable sequence rules (KIP-98)', () => {
     expect(codeOf(() => t.check(7, 1, 10, 10))).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
     expect(t.check(7, 1, 0, 0)).toEqual({ kind: 'new' });
     t.update(7, 1, 0, 0, 110, 110, 2000);
-    expect(t.get(7)).toEqual({ producerId: 7, producerEpoch: 1, batches: [{ firstSeq: 0, lastSeq: 0, firstOffset: 110, lastOffset: 110 }], lastTimestampMs: 2000, currentTxnFirstOffset: -1, coordinatorEpoch: -1 });
+    expect(t.get(7)).toEqual({ producerId: 7, producerEpoch: 1, batches: [{ firstSeq: 0, lastSeq: 0, firstOffset: 110, lastOffset: 110 }], lastTimestampMs: 2000, currentTxnFirstOffset: -1, currentTxnStartTimestampMs: -1, coordinatorEpoch: -1 });
     // The old epoch's batch 0..4 is no duplicate any more, and the old epoch is fenced.
     expect(codeOf(() => t.check(7, 0, 0, 4))).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
   });
@@ -159,7 +159,7 @@ describe('ProducerStateTable snapshots', () => {
     const t = new ProducerStateTable();
     t.update(7, 0, 0, 0, 0, 0, 0);
     const buf = Buffer.from(t.encodeSnapshot());
-    buf.writeInt8(6, 10 + 8 + 2 + 8 + 8 + 4);
+    buf.writeInt8(6, 10 + 8 + 2 + 8 + 8 + 8 + 4);
     buf.writeUInt32BE(crc32c(buf.subarray(6)), 2);
     const decoded = ProducerStateTable.decodeSnapshot(buf);
     expect(decoded.ok).toBe(false);

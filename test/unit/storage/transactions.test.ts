@@ -125,7 +125,7 @@ describe('ProducerStateTable transactions', () => {
     t.update(2, 0, 0, 1, 6, 7, 0, true);
     const decoded = ProducerStateTable.decodeSnapshot(t.encodeSnapshot());
     if (!decoded.ok) throw new Error(decoded.reason);
-    expect(decoded.table.openTransactions()).toEqual([{ producerId: 2, firstOffset: 6 }]);
+    expect(decoded.table.openTransactions()).toEqual([{ producerId: 2, firstOffset: 6, startTimestampMs: 0 }]);
     expect(decoded.table.abortedTransactions()).toEqual(t.abortedTransactions());
     expect(decoded.table.get(1)).toEqual(t.get(1));
     expect(decoded.table.lastStableOffset(100)).toBe(6);
@@ -226,7 +226,7 @@ describe('PartitionLog transactions', () => {
     follower.appendAsFollower(log.read(0, 1 << 20, log.logEndOffset, true), 0);
     follower.updateHighWatermark(follower.logEndOffset);
     expect(follower.lastStableOffset).toBe(1);
-    expect(follower.openTransactions()).toEqual([{ producerId: 1, firstOffset: 1 }]);
+    expect(follower.openTransactions()).toEqual([{ producerId: 1, firstOffset: 1, startTimestampMs: 0 }]);
     await log.close();
     const again = openLog(dir);
     again.resetHighWatermark(again.logEndOffset);
