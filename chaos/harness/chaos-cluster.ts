@@ -348,6 +348,11 @@ export class ChaosCluster {
     }
   }
 
+  /** Delays what goes one way on one link (`c>n2`: the client's requests to node 2) by `ms`. */
+  async latencyOn(link: string, ms: number): Promise<void> {
+    await this.toxic(link, { name: `latency-on-${link}`, type: 'latency', stream: 'upstream', attributes: { latency: ms, jitter: 0 } });
+  }
+
   async bandwidth(kbPerS: number): Promise<void> {
     for (const [name] of this.proxies) {
       if (name.startsWith(`${CLIENT}>`)) continue;

@@ -84,7 +84,11 @@ export class ProducerBatch {
   }
 
   /** Resolves every record: offsets from `baseOffset` (-1 with acks=0), broker time when it stamped one. */
+  /** Completed or failed: settled once, whatever calls come after (the buffer it held is released once). */
+  settled = false;
+
   complete(baseOffset: number, logAppendTimeMs: number): void {
+    this.settled = true;
     for (let i = 0; i < this.resolves.length; i++) {
       this.resolves[i]!({
         topic: this.topic,
@@ -97,6 +101,7 @@ export class ProducerBatch {
 
   /** Rejects every record with `err`. */
   fail(err: Error): void {
+    this.settled = true;
     for (const reject of this.rejects) reject(err);
   }
 }

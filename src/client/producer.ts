@@ -119,6 +119,10 @@ export class Producer {
   private readonly txn: TransactionCoordinatorClient | null;
   private txnState: TransactionState = 'uninitialized';
   private txnError: CairnError | null = null;
+  /** Which transaction (counted by beginTransaction) a waiting send belongs to. */
+  private txnGeneration = 0;
+  /** Sends that wait for metadata or room, in the order send() was called: each is placed after the one before. */
+  private slowSends: Promise<void> = Promise.resolve();
   private readonly clock: { nowMs(): number };
   private readonly random: () => number;
   private readonly accumulator: RecordAccumulator;
@@ -185,7 +189,12 @@ export class Producer {
     return this.idempotent;
   }
 
-  /** Sends one record; resolves when it is acknowledged as configured by `acks`, rejects with a CairnError otherwise. */
+  /**
+   * Sends one record; resolves when it is acknowledged as configured by `acks`, rejects with a
+   * CairnError otherwise. Records sent one after another to a partition are written in that
+   * order: a send that must wait (for the topic's metadata, or room in the buffer) holds back
+   * every later send until it is placed.
+   */
   send(record: ProducerRecord): Promise<RecordMetadata> {
     if (this.closed) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed'));
     if (this.txn !== null && this.txnState !== 'inTransaction') return Promise.reject(this.txnRefusal('send'));
@@ -193,42 +202,48 @@ export class Producer {
     const value = toBuffer(record.value);
     const size = (key?.length ?? 0) + (value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
     const partitions = this.topics.get(record.topic);
-    // The hot path: metadata cached and room in the buffer, so nothing to wait for.
-    if (partitions !== undefined && (this.bufferedBytes + size <= this.o.bufferMemoryBytes || this.bufferedBytes === 0)) {
+    // The hot path: metadata cached, room in the buffer, and no earlier send still waiting, so nothing to wait for.
+    if (partitions !== undefined && this.waitingSends === 0 && (this.bufferedBytes + size <= this.o.bufferMemoryBytes || this.bufferedBytes === 0)) {
       return new Promise<RecordMetadata>((resolve, reject) => this.place(record, partitions, key, value, size, resolve, reject));
     }
     return this.sendSlow(record, key, value, size);
   }
 
-  private async sendSlow(record: ProducerRecord, key: Buffer | null, value: Buffer | null, size: number): Promise<RecordMetadata> {
+  /** Waits, behind every earlier waiting send, for room and metadata; then places the record (if its transaction is still the open one). */
+  private sendSlow(record: ProducerRecord, key: Buffer | null, value: Buffer | null, size: number): Promise<RecordMetadata> {
     // flush() and close() wait for this send too: it is not in a batch yet while it waits.
     this.waitingSends++;
-    let placed = false;
-    try {
-      if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
-      let partitions = this.topics.get(record.topic);
-      if (partitions === undefined) {
-        // Kafka's producer waits up to max.block.ms for a topic's metadata (it may have just been created).
-        const t = await this.cluster.waitForTopic(record.topic, this.o.maxBlockMs);
-        partitions = this.topics.get(record.topic);
-        if (partitions === undefined) {
-          partitions = t.partitions.map((p) => ({
-            q: new PartitionQueue(record.topic, p.partition),
-            s: new PartitionSendState<ProducerBatch>(this.idempotent, this.o.maxInFlightPerPartition),
-            newIdPending: false,
-          }));
-          this.topics.set(record.topic, partitions);
+    const generation = this.txnGeneration;
+    return new Promise<RecordMetadata>((resolve, reject) => {
+      this.slowSends = this.slowSends.then(async () => {
+        try {
+          if (this.bufferedBytes + size > this.o.bufferMemoryBytes && this.bufferedBytes > 0) await this.waitForRoom(size);
+          let partitions = this.topics.get(record.topic);
+          if (partitions === undefined) {
+            // Kafka's producer waits up to max.block.ms for a topic's metadata (it may have just been created).
+            const t = await this.cluster.waitForTopic(record.topic, this.o.maxBlockMs);
+            partitions = this.topics.get(record.topic);
+            if (partitions === undefined) {
+              partitions = t.partitions.map((p) => ({
+                q: new PartitionQueue(record.topic, p.partition),
+                s: new PartitionSendState<ProducerBatch>(this.idempotent, this.o.maxInFlightPerPartition),
+                newIdPending: false,
+              }));
+              this.topics.set(record.topic, partitions);
+            }
+          }
+          // A transactional send placed after its transaction ended would open a transaction nobody ends.
+          if (this.txn !== null && (generation !== this.txnGeneration || (this.txnState !== 'inTransaction' && this.txnState !== 'committing'))) {
+            throw new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `the transaction this record was sent in has ended (the producer is ${this.txnState})`);
+          }
+          this.place(record, partitions, key, value, size, resolve, reject);
+        } catch (err) {
+          reject(err as Error);
+        } finally {
+          this.sendPlaced();
         }
-      }
-      const ps = partitions;
-      // The executor runs at once: the record is in its batch before this send stops counting as waiting.
-      const sent = new Promise<RecordMetadata>((resolve, reject) => this.place(record, ps, key, value, size, resolve, reject));
-      placed = true;
-      this.sendPlaced();
-      return await sent;
-    } finally {
-      if (!placed) this.sendPlaced();
-    }
+      });
+    });
   }
 
   /** A send that waited (for metadata or room) is placed, or failed: flush() may go on once none waits. */
@@ -387,17 +402,22 @@ export class Producer {
       p.s.onExpired(b);
       this.failBatch(b, this.timeoutError(b));
     }
-    if (p.s.bumpDue && !p.newIdPending) {
-      if (this.txn !== null) {
-        // The epoch is the coordinator's: the transaction must abort, whose end gives the next epoch.
-        this.txnFailed(new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`));
-        for (const b of p.q.batches.splice(0)) this.failBatch(b, this.txnError!);
-      } else if (p.s.bumpEpoch()) this.failAbandoned(p);
-      else this.newProducerIdFor(p);
+    if (this.txn !== null && (p.s.bumpDue || (p.s.resendDue && this.txnState === 'aborting'))) {
+      // The epoch is the coordinator's: the transaction must abort, whose end gives the next
+      // epoch; and nothing of an aborted transaction is worth resending. What waits fails here,
+      // forgotten by the partition's bookkeeping, and the partition sends nothing until then.
+      const err = new CairnError(ErrorCode.TRANSACTION_ABORTABLE, this.txnState === 'aborting' ? 'the transaction was aborted' : `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`);
+      if (p.s.bumpDue) this.txnFailed(err);
+      for (const b of p.s.waitingBatches()) {
+        p.s.onExpired(b);
+        this.failBatch(b, err);
+      }
+      for (const b of p.q.batches.splice(0)) this.failBatch(b, err);
+      return;
     }
-    if (p.s.resendDue && this.txn !== null && this.txnState === 'aborting') {
-      // Nothing of an aborted transaction is worth resending.
-      for (const b of p.s.takeResends()) this.failBatch(b, new CairnError(ErrorCode.TRANSACTION_ABORTABLE, 'the transaction was aborted'));
+    if (p.s.bumpDue && !p.newIdPending) {
+      if (p.s.bumpEpoch()) this.failAbandoned(p);
+      else this.newProducerIdFor(p);
     }
     if (p.s.resendDue) {
       const resends = p.s.takeResends();
@@ -546,6 +566,7 @@ export class Producer {
   private onAnswer(p: Partition, b: ProducerBatch, code: number, message: string, baseOffset: number, logAppendTimeMs: number): void {
     const verdict = p.s.onResponse(b, code);
     if (verdict === 'acked') {
+      if (b.settled) return;
       b.complete(baseOffset, logAppendTimeMs);
       this.release(b);
       return;
@@ -564,6 +585,7 @@ export class Producer {
   }
 
   private failBatch(b: ProducerBatch, err: Error): void {
+    if (b.settled) return;
     // In a transaction, any lost write means the transaction cannot commit.
     if (this.txn !== null) this.txnFailed(err instanceof CairnError ? err : new CairnError(ErrorCode.TRANSACTION_ABORTABLE, err.message));
     b.fail(err);
@@ -588,6 +610,7 @@ export class Producer {
   beginTransaction(): void {
     this.requireTxn('beginTransaction');
     if (this.txnState !== 'ready') throw this.txnRefusal('beginTransaction');
+    this.txnGeneration++;
     this.txnState = 'inTransaction';
   }
 
@@ -638,6 +661,8 @@ export class Producer {
     const txn = this.requireTxn('abortTransaction');
     if (!['inTransaction', 'abortable', 'aborting', 'committing'].includes(this.txnState)) throw this.txnRefusal('abortTransaction');
     this.txnState = 'aborting';
+    // Sends still waiting for metadata or room fail as they come to be placed (the transaction is aborting).
+    while (this.waitingSends > 0) await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
     const aborted = new CairnError(ErrorCode.TRANSACTION_ABORTABLE, 'the transaction was aborted');
     for (const p of this.allPartitions()) for (const b of p.q.batches.splice(0)) this.failBatch(b, aborted);
     await this.idle();
