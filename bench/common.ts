@@ -3,11 +3,14 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
 /** Flags as strings; each benchmark converts what it needs. */
+/** `--name value` options with string defaults; an option whose default is 'false' is a flag (`--name` alone makes it 'true'). */
 export function args(defaults: Record<string, string>): Record<string, string> {
-  const options: Record<string, { type: 'string' }> = {};
-  for (const k of Object.keys(defaults)) options[k] = { type: 'string' };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [k, v] of Object.entries(defaults)) options[k] = { type: v === 'false' ? 'boolean' : 'string' };
   const { values } = parseArgs({ args: process.argv.slice(2), options, strict: true, allowPositionals: false });
-  return { ...defaults, ...(values as Record<string, string>) };
+  const out: Record<string, string> = { ...defaults };
+  for (const [k, v] of Object.entries(values)) out[k] = String(v);
+  return out;
 }
 
 export const num = (v: string | undefined, name: string): number => {

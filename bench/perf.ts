@@ -33,10 +33,14 @@ async function main(): Promise<void> {
     window: '',
     bootstrap: '',
     'flush-policy': '',
+    // Cairn: transactional producers, committing every --records-per-transaction records.
+    transactional: 'false',
+    'records-per-transaction': '100',
   });
   const brokers = num(a.brokers, 'brokers');
   const rf = num(a['replication-factor'], 'replication-factor');
-  const acks = a.acks === 'all' || a.acks === '-1' ? 'all' : num(a.acks, 'acks') === 1 ? 1 : null;
+  // A transactional producer is idempotent, which needs acks=all.
+  const acks = a.acks === 'all' || a.acks === '-1' || a.transactional === 'true' ? 'all' : num(a.acks, 'acks') === 1 ? 1 : null;
   if (acks === null) throw new Error('--acks: 1 or all');
   const sys: BenchSystem =
     a.system === 'cairn'
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
           batchBytes: a['batch-size'] ? num(a['batch-size'], 'batch-size') : undefined,
           lingerMs: a['linger-ms'] ? num(a['linger-ms'], 'linger-ms') : undefined,
           idempotence,
+          recordsPerTransaction: a.transactional === 'true' ? num(a['records-per-transaction'], 'records-per-transaction') : undefined,
         }),
       ),
     );
@@ -108,6 +113,8 @@ async function main(): Promise<void> {
       brokers,
       replication_factor: rf,
       acks: String(acks),
+      transactional: a.transactional === 'true',
+      records_per_transaction: a.transactional === 'true' ? num(a['records-per-transaction'], 'records-per-transaction') : null,
       partitions: stream.partitions,
       producers: producersN,
       consumers: consumersN,

@@ -9,6 +9,7 @@ import { type BenchConsumer, type BenchProducer, type BenchSystem, pollingConsum
 
 /** Cairn: `nodes` combined controller+broker processes on loopback, default durability policy. */
 export class CairnSystem implements BenchSystem {
+  private producerCount = 0;
   readonly name = 'cairn';
   readonly durability: string;
   private cluster: LocalCluster | null = null;
@@ -56,6 +57,7 @@ export class CairnSystem implements BenchSystem {
   }
 
   async producer(s: StreamSpec, spec: ProducerSpec): Promise<BenchProducer> {
+    const perTxn = spec.recordsPerTransaction;
     const producer = new Producer({
       bootstrap: this.bootstrap,
       acks: spec.acks,
@@ -63,13 +65,44 @@ export class CairnSystem implements BenchSystem {
       batchSizeBytes: spec.batchBytes,
       enableIdempotence: spec.idempotence,
       bufferMemoryBytes: 256 * 1024 * 1024,
+      transactionalId: perTxn === undefined ? undefined : `bench-${s.name}-${++this.producerCount}`,
     });
     const topic = s.name;
     await producer.cluster.topic(topic);
+    if (perTxn === undefined) {
+      return {
+        send: (value) => producer.send({ topic, value }),
+        flush: () => producer.flush(),
+        close: () => producer.close(),
+      };
+    }
+    await producer.initTransactions();
+    // One transaction per `perTxn` records: a send that comes while one commits waits for the next to begin.
+    let inTxn = 0;
+    let committing: Promise<void> | null = null;
+    const commit = () => {
+      inTxn = 0;
+      committing = producer.commitTransaction().finally(() => (committing = null));
+      return committing;
+    };
+    const send = async (value: Buffer): Promise<unknown> => {
+      while (committing !== null) await committing;
+      if (inTxn === 0) producer.beginTransaction();
+      const sent = producer.send({ topic, value });
+      if (++inTxn >= perTxn) void commit().catch(() => undefined);
+      return sent;
+    };
     return {
-      send: (value) => producer.send({ topic, value }),
-      flush: () => producer.flush(),
-      close: () => producer.close(),
+      send,
+      flush: async () => {
+        while (committing !== null) await committing;
+        if (inTxn > 0) await commit();
+      },
+      close: async () => {
+        while (committing !== null) await committing.catch(() => undefined);
+        if (inTxn > 0) await commit().catch(() => undefined);
+        await producer.close();
+      },
     };
   }
 

@@ -25,6 +25,8 @@ export interface ProducerSpec {
   lingerMs?: number;
   /** Cairn's enableIdempotence; undefined: the Producer's default (on with acks=all). */
   idempotence?: boolean;
+  /** Cairn only: send in transactions of this many records each (a transactional producer, one id per producer). */
+  recordsPerTransaction?: number;
 }
 
 export interface BenchProducer {

@@ -33,6 +33,8 @@ import { CoordinatorPartitions, type LoadedPartition } from './coordinator-parti
 
 /** How often a loaded coordinator looks for transactions past their timeout (Kafka: transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s). */
 export const DEFAULT_TXN_ABORT_CHECK_INTERVAL_MS = 1_000;
+/** How long an EndTxn answer waits for the transaction's markers before it goes anyway (the outcome is durable already). */
+const END_TXN_COMPLETION_WAIT_MS = 5_000;
 /** Backoff between attempts to write a marker that failed (a leader moving, a broker down), doubling up to the second. */
 const MARKER_RETRY_MIN_MS = 50;
 const MARKER_RETRY_MAX_MS = 1_000;
@@ -67,6 +69,8 @@ export class TransactionCoordinatorShell {
   private readonly partitions: CoordinatorPartitions<TransactionCoordinator>;
   /** Marker writes in progress, by transactional id, for the loaded core that started them. */
   private readonly writing = new Map<string, Loaded>();
+  /** EndTxn answers waiting for their transaction to complete, by transactional id. */
+  private readonly completionWaiters = new Map<string, (() => void)[]>();
   private creating: Promise<void> | null = null;
 
   constructor(private readonly o: TransactionCoordinatorShellOptions) {
@@ -193,14 +197,38 @@ export class TransactionCoordinatorShell {
     }
   }
 
+  /**
+   * EndTxn: the decision is durable before the answer; the answer also waits (up to
+   * END_TXN_COMPLETION_WAIT_MS) for the markers, so the producer's next transaction does not
+   * meet CONCURRENT_TRANSACTIONS from this one (Kafka's client retries that instead). A
+   * transaction then costs four replicated appends in a row: the coordinator's add, the data,
+   * the decision, the markers (docs/transactions.md, "Cost").
+   */
   async endTxn(req: EndTxnRequest): Promise<EndTxnResponse> {
     try {
       const e = this.coordinatorOf(req.transactionalId);
       const newId = e.core.needsProducerIdForEnd(req.transactionalId) ? await this.o.newProducerId() : null;
-      return await this.run(req.transactionalId, (c, now) => c.endTxn(req, now, newId));
+      const res = await this.run(req.transactionalId, (c, now) => c.endTxn(req, now, newId));
+      if (res.errorCode === ErrorCode.NONE) await this.completed(e, req.transactionalId);
+      return res;
     } catch (err) {
       return { ...refusal(err), producerId: -1, producerEpoch: -1 };
     }
+  }
+
+  /** Resolves once `transactionalId` has no decided transaction still to complete, or after END_TXN_COMPLETION_WAIT_MS. */
+  private completed(entry: Loaded, transactionalId: string): Promise<void> {
+    const state = entry.core.describe(transactionalId)?.state;
+    if (state !== 'PrepareCommit' && state !== 'PrepareAbort') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = this.o.timers.after(END_TXN_COMPLETION_WAIT_MS, resolve);
+      const list = this.completionWaiters.get(transactionalId) ?? [];
+      list.push(() => {
+        timer.cancel();
+        resolve();
+      });
+      this.completionWaiters.set(transactionalId, list);
+    });
   }
 
   async forceAbort(transactionalId: string): Promise<TxnErrorResponse> {
@@ -286,7 +314,12 @@ export class TransactionCoordinatorShell {
     if (!this.partitions.isCurrent(entry)) return;
     const { records, response } = entry.core.markersWritten(pending, Math.floor(this.o.clock.wallMs()));
     if (!response) return;
-    this.o.logger.info({ transactionalId: pending.transactionalId, producerId: pending.producerId, producerEpoch: pending.producerEpoch, commit: pending.commit }, 'transaction completed');
+    this.o.logger.debug({ transactionalId: pending.transactionalId, producerId: pending.producerId, producerEpoch: pending.producerEpoch, commit: pending.commit }, 'transaction completed');
+    // Every marker is written: the answer may go now. The Complete record follows; the producer's
+    // next records for this id are appended after it, in order, and a failover rewrites the markers.
+    const waiters = this.completionWaiters.get(pending.transactionalId) ?? [];
+    this.completionWaiters.delete(pending.transactionalId);
+    for (const w of waiters) w();
     await this.append(entry, records).catch(() => undefined);
   }
 
