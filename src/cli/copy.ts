@@ -13,7 +13,7 @@ Options:
   --group G                       the consumer group (its committed offsets are the job's progress)
   --transactional-id T            the producer's transactional id (a restarted copy fences the old one)
   --max-messages N                stop after copying N records
-  --records-per-transaction N     most records one transaction covers (default 1000)
+  --records-per-transaction N     most records one transaction covers (default 10000: what one poll brings)
   --from-latest                   a new group starts at the end of IN (default: the beginning)
   -b, --bootstrap host:port       a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
 
@@ -44,7 +44,7 @@ export async function copyCommand(argv: string[]): Promise<number> {
       // The same key, value, headers and timestamp; the partition by key, as a producer would choose it.
       transform: (r) => ({ topic: output, key: r.key, value: r.value, headers: [...r.headers], timestamp: r.timestamp }),
       maxMessages: intOption(values, 'max-messages', Number.MAX_SAFE_INTEGER),
-      maxRecordsPerTransaction: intOption(values, 'records-per-transaction', 1000),
+      maxRecordsPerTransaction: intOption(values, 'records-per-transaction', 10_000),
       autoOffsetReset: values['from-latest'] ? 'latest' : 'earliest',
       signal: controller.signal,
     });

@@ -13,7 +13,7 @@ export interface ConsumeTransformProduceOptions extends ClientOptions {
   transactionalId: string;
   /** What to write for one input record: nothing (null or []), one record, or several. */
   transform: (r: ConsumerRecord) => ProducerRecord | ProducerRecord[] | null | Promise<ProducerRecord | ProducerRecord[] | null>;
-  /** Most input records one transaction covers (the consumer's maxPollRecords; default 1000). */
+  /** Most input records one transaction covers (the consumer's maxPollRecords; default 10 000: a transaction covers what one poll brings, so a job that falls behind catches up in larger ones). */
   maxRecordsPerTransaction?: number;
   /** Stop after this many input records (default: until stop() or the signal). */
   maxMessages?: number;
@@ -49,7 +49,7 @@ export async function consumeTransformProduce(o: ConsumeTransformProduceOptions)
     groupId,
     transactionalId,
     transform,
-    maxRecordsPerTransaction = 1000,
+    maxRecordsPerTransaction = 10_000,
     maxMessages = Number.MAX_SAFE_INTEGER,
     autoOffsetReset = 'earliest',
     transactionTimeoutMs,
