@@ -73,11 +73,22 @@ export interface PendingMarkers {
  */
 export class TransactionCoordinator {
   readonly state = new TxnsState();
+  /**
+   * When each open transaction times out, on the monotonic clock: a wall clock that jumps back
+   * must not keep a transaction open (its recorded start, a wall time, is for people). Not
+   * records: a coordinator that loads a partition gives every open transaction a full timeout.
+   */
+  private readonly deadlines = new Map<string, number>();
 
   constructor(private readonly config: TransactionCoordinatorConfig = DEFAULT_TRANSACTION_COORDINATOR_CONFIG) {}
 
   replay(r: TxnRecord): void {
     this.state.replay(r);
+  }
+
+  /** Loading done: every open transaction's timeout starts now (monotonic ms). */
+  onLoaded(monoMs: number): void {
+    for (const m of this.state.txns.values()) if (m.state === 'Ongoing') this.deadlines.set(m.transactionalId, monoMs + m.timeoutMs);
   }
 
   /** Whether an InitProducerId for `transactionalId` needs a fresh producer id from the shell (a new id, or an exhausted epoch). */
@@ -141,7 +152,7 @@ export class TransactionCoordinator {
    * transactional write of a producer epoch (KIP-890 part 2: the client never adds partitions
    * itself); with `verifyOnly`, it only checks they are in (part 1, for clients that add them).
    */
-  addPartitions(req: AddPartitionsRequest, nowMs: number): CoordinatorResult<SimpleResponse, TxnRecord> {
+  addPartitions(req: AddPartitionsRequest, nowMs: number, monoMs = nowMs): CoordinatorResult<SimpleResponse, TxnRecord> {
     return this.run(
       (emit) => {
         const m = this.current(req.transactionalId, req.producerId, req.producerEpoch);
@@ -156,6 +167,7 @@ export class TransactionCoordinator {
         }
         const partitions = union(m.state === 'Ongoing' ? m.partitions : NO_TXN_PARTITIONS, req.partitions);
         if (m.state === 'Ongoing' && equals(partitions, m.partitions)) return ok();
+        if (m.state !== 'Ongoing') this.deadlines.set(m.transactionalId, monoMs + m.timeoutMs);
         emit({
           transactionalId: m.transactionalId,
           value: { ...m, state: 'Ongoing', partitions, txnStartTimestampMs: m.state === 'Ongoing' ? m.txnStartTimestampMs : nowMs, lastUpdateTimestampMs: nowMs },
@@ -242,12 +254,15 @@ export class TransactionCoordinator {
     return { records, response: true };
   }
 
-  /** Aborts every open transaction past its timeout (bumping the epoch: the producer is fenced from it). */
-  tick(nowMs: number): CoordinatorResult<string[], TxnRecord> {
+  /** Aborts every open transaction past its timeout (bumping the epoch: the producer is fenced from it). `nowMs` is wall time (for records), `monoMs` the monotonic clock the deadlines run on. */
+  tick(nowMs: number, monoMs = nowMs): CoordinatorResult<string[], TxnRecord> {
     const records: TxnRecord[] = [];
     const aborted: string[] = [];
     for (const m of [...this.state.txns.values()]) {
-      if (m.state !== 'Ongoing' || m.txnStartTimestampMs + m.timeoutMs > nowMs) continue;
+      if (m.state !== 'Ongoing') continue;
+      const deadline = this.deadlines.get(m.transactionalId) ?? monoMs + m.timeoutMs;
+      if (!this.deadlines.has(m.transactionalId)) this.deadlines.set(m.transactionalId, deadline);
+      if (deadline > monoMs) continue;
       // An exhausted epoch cannot be bumped here without a new id; the producer's own end or init moves it on.
       if (m.producerEpoch + 1 >= MAX_PRODUCER_EPOCH) continue;
       const value = this.ending(m, false, m.producerId, m.producerEpoch + 1, nowMs);
@@ -310,6 +325,7 @@ export class TransactionCoordinator {
 
   /** The decided state of `m`'s transaction, the producer moving to (producerId, producerEpoch); markers carry m's id at m's epoch + 1. */
   private ending(m: TxnMetadata, commit: boolean, producerId: number, producerEpoch: number, nowMs: number): TxnMetadata {
+    this.deadlines.delete(m.transactionalId);
     return { ...m, producerId, producerEpoch, prevProducerId: m.producerId, prevProducerEpoch: m.producerEpoch, state: commit ? 'PrepareCommit' : 'PrepareAbort', lastUpdateTimestampMs: nowMs };
   }
 

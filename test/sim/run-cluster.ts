@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   let groupCommits = 0;
   let groupHandovers = 0;
   let failedBatches = 0;
+  const txns = { committed: 0, aborted: 0, unknown: 0 };
   for (let seed = start; seed < start + seeds; seed++) {
     const sim = new ClusterSimulation({
       seed,
@@ -57,6 +58,9 @@ async function main(): Promise<void> {
     groupCommits += r.stats.groupCommits;
     groupHandovers += r.stats.groupHandovers;
     failedBatches += r.stats.failedBatches;
+    txns.committed += r.stats.txnCommitted;
+    txns.aborted += r.stats.txnAborted;
+    txns.unknown += r.stats.txnUnknown;
     steps += r.stats.steps;
     if (!r.ok) {
       failed++;
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
     groupCommitsChecked: groupCommits,
     groupHandovers,
     failedIdempotentBatches: failedBatches,
+    transactionsChecked: txns,
     steps,
     simulatedSeconds: +(simulatedMs / 1000).toFixed(1),
     wallSeconds: +wallS.toFixed(1),

@@ -19,6 +19,8 @@ export interface LoadedPartition<C> {
   state: 'loading' | 'active';
   /** Timers of the loaded core (its tick), cancelled when it is dropped. */
   readonly timers: TimerHandle[];
+  /** Settles when every append issued so far is committed; rejects once any of them failed. */
+  written: Promise<void>;
 }
 
 export interface CoordinatorPartitionsOptions<C> {
@@ -91,7 +93,7 @@ export class CoordinatorPartitions<C> {
   }
 
   private load(p: Partition): void {
-    const entry: LoadedPartition<C> = { partition: p, leaderEpoch: p.leaderEpoch, core: this.o.newCore(p.partition), state: 'loading', timers: [] };
+    const entry: LoadedPartition<C> = { partition: p, leaderEpoch: p.leaderEpoch, core: this.o.newCore(p.partition), state: 'loading', timers: [], written: Promise.resolve() };
     this.loaded.set(p.partition, entry);
     const where = { topic: this.o.topic, partition: p.partition, epoch: p.leaderEpoch };
     // Off this turn: loading reads the whole partition.
@@ -140,7 +142,24 @@ export class CoordinatorPartitions<C> {
    * failure the core is ahead of the log: the partition is loaded again, and the caller gets
    * NOT_COORDINATOR (leadership moved) or COORDINATOR_NOT_AVAILABLE.
    */
-  async append(entry: LoadedPartition<C>, buf: Buffer, nowMs: number, opts?: LeaderAppendOptions): Promise<void> {
+  append(entry: LoadedPartition<C>, buf: Buffer, nowMs: number, opts?: LeaderAppendOptions): Promise<void> {
+    const appended = this.appendOne(entry, buf, nowMs, opts);
+    entry.written = Promise.all([entry.written, appended]).then(() => undefined);
+    entry.written.catch(() => undefined);
+    return appended;
+  }
+
+  /**
+   * Resolves once every record the core made so far is committed: what an answer that changes
+   * nothing must wait for when it reads state that earlier records made (a repeated request sees
+   * a partition already added, a group already joined). Without this wait it could confirm what a
+   * failed append then takes back. Rejects as the failed append did.
+   */
+  committed(entry: LoadedPartition<C>): Promise<void> {
+    return entry.written;
+  }
+
+  private async appendOne(entry: LoadedPartition<C>, buf: Buffer, nowMs: number, opts?: LeaderAppendOptions): Promise<void> {
     try {
       const v = validateBatches(buf, { maxBatchBytes: Number.MAX_SAFE_INTEGER, requireKeys: true });
       if (!v.ok) throw new CairnError(ErrorCode.UNKNOWN_SERVER_ERROR, `${this.o.what} records do not validate: ${v.message}`);

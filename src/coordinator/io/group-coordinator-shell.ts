@@ -121,7 +121,8 @@ export class GroupCoordinatorShell {
 
   /** Appends records the core just made; on failure the core is ahead of the log, so it is reloaded. (Protected: the simulation's seeded bugs break it.) */
   protected async append(entry: Loaded, records: readonly GroupRecord[]): Promise<void> {
-    if (records.length === 0) return;
+    // An answer from state alone still waits for the records that made that state.
+    if (records.length === 0) return this.partitions.committed(entry);
     const now = this.o.clock.wallMs();
     await this.partitions.append(entry, encodeBatch(records.map(encodeGroupRecord), {}, now), now);
   }

@@ -34,7 +34,7 @@ import { CoordinatorPartitions, type LoadedPartition } from './coordinator-parti
 /** How often a loaded coordinator looks for transactions past their timeout (Kafka: transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s). */
 export const DEFAULT_TXN_ABORT_CHECK_INTERVAL_MS = 1_000;
 /** How long an EndTxn answer waits for the transaction's markers before it goes anyway (the outcome is durable already). */
-const END_TXN_COMPLETION_WAIT_MS = 5_000;
+const END_TXN_COMPLETION_WAIT_MS = 1_000;
 /** Backoff between attempts to write a marker that failed (a leader moving, a broker down), doubling up to the second. */
 const MARKER_RETRY_MIN_MS = 50;
 const MARKER_RETRY_MAX_MS = 1_000;
@@ -85,6 +85,7 @@ export class TransactionCoordinatorShell {
       newCore: () => new TransactionCoordinator(o.config),
       replayBatch: (entry, buf, pos) => this.replayBatch(entry, buf, pos),
       onLoaded: (entry) => {
+        entry.core.onLoaded(o.clock.nowMs());
         entry.timers.push(o.timers.every(o.config.abortCheckIntervalMs ?? DEFAULT_TXN_ABORT_CHECK_INTERVAL_MS, () => this.abortTimedOut(entry)));
         // A failover finishes whatever the previous coordinator decided.
         this.writePendingMarkers(entry);
@@ -117,7 +118,8 @@ export class TransactionCoordinatorShell {
 
   /** Appends records the core just made (acks=all), then starts writing the markers of any transaction they decided. */
   protected async append(entry: Loaded, records: readonly TxnRecord[]): Promise<void> {
-    if (records.length === 0) return;
+    // An answer from state alone still waits for the records that made that state.
+    if (records.length === 0) return this.partitions.committed(entry);
     const now = this.o.clock.wallMs();
     await this.partitions.append(entry, encodeBatch(records.map(encodeTxnRecord), {}, now), now);
     this.writePendingMarkers(entry);
@@ -178,7 +180,7 @@ export class TransactionCoordinatorShell {
     try {
       const partitions = req.partitions === null ? {} : partitionsFromWire(req.partitions);
       if (TopicPartitionSets.isEmpty(partitions)) throw new CairnError(ErrorCode.INVALID_REQUEST, 'no partitions to add');
-      return await this.run(req.transactionalId, (c, now) => c.addPartitions({ ...req, partitions, verifyOnly: req.verifyOnly === true }, now));
+      return await this.run(req.transactionalId, (c, now) => c.addPartitions({ ...req, partitions, verifyOnly: req.verifyOnly === true }, now, this.o.clock.nowMs()));
     } catch (err) {
       return refusal(err);
     }
@@ -191,7 +193,7 @@ export class TransactionCoordinatorShell {
       const offsets = this.o.image().topicsByName.get(CONSUMER_OFFSETS_TOPIC);
       if (!offsets) throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${CONSUMER_OFFSETS_TOPIC} does not exist yet`);
       const partitions = { [CONSUMER_OFFSETS_TOPIC]: [offsetsPartitionFor(req.groupId, offsets.partitions.length)] };
-      return await this.run(req.transactionalId, (c, now) => c.addPartitions({ ...req, partitions, verifyOnly: false }, now));
+      return await this.run(req.transactionalId, (c, now) => c.addPartitions({ ...req, partitions, verifyOnly: false }, now, this.o.clock.nowMs()));
     } catch (err) {
       return refusal(err);
     }
@@ -281,7 +283,7 @@ export class TransactionCoordinatorShell {
 
   private abortTimedOut(entry: Loaded): void {
     if (!this.partitions.isCurrent(entry)) return;
-    const { records, response } = entry.core.tick(Math.floor(this.o.clock.wallMs()));
+    const { records, response } = entry.core.tick(Math.floor(this.o.clock.wallMs()), this.o.clock.nowMs());
     for (const id of response) this.o.logger.warn({ transactionalId: id }, 'transaction timed out; aborting it');
     this.append(entry, records).catch(() => undefined);
   }

@@ -18,17 +18,21 @@ import { BrokerSessionClient, type ControllerTransport } from '../../../src/cont
 import { ControllerService } from '../../../src/controller/controller-service';
 import { MetadataPublisher } from '../../../src/metadata/metadata-publisher';
 import { encodeRecords } from '../../../src/metadata/records';
-import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../../src/protocol/messages';
+import type { CreatableTopic, ReplicaFetchRequest, ReplicaFetchResponse } from '../../../src/protocol/messages';
 import { RaftDriver } from '../../../src/raft/io/raft-driver';
 import type { ReplicaCore } from '../../../src/replication/replica-core';
 import { ReplicaManager } from '../../../src/replication/io/replica-manager';
 import type { AlterPartitionRequest, AlterPartitionResponse, ReplicaCoreOptions } from '../../../src/replication/replica-types';
 import { ProducerIdManager } from '../../../src/controller/producer-id-manager';
 import { ProduceHandler } from '../../../src/server/produce-handler';
-import { CONSUMER_OFFSETS_TOPIC } from '../../../src/common/types';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG } from '../../../src/coordinator/group-messages';
 import { offsetsTopicSpec } from '../../../src/coordinator/group-record-codec';
 import { GroupCoordinatorShell, type GroupCoordinatorShellOptions } from '../../../src/coordinator/io/group-coordinator-shell';
+import { TransactionCoordinatorShell, type TransactionCoordinatorShellOptions } from '../../../src/coordinator/io/transaction-coordinator-shell';
+import { writeTxnMarkers } from '../../../src/coordinator/io/txn-marker-writer';
+import { CoordinatorTxnVerifier } from '../../../src/coordinator/io/txn-verifier';
+import { transactionTopicSpec } from '../../../src/coordinator/txn-record-codec';
+import type { AddPartitionsToTxnRequest, TxnErrorResponse, WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../../../src/protocol/messages';
 import { DEFAULT_LOG_CONFIG, resolveLogConfig } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import type { FileSystem } from '../../../src/storage/file-system';
@@ -55,6 +59,9 @@ export interface ClusterConfig {
   offsetsTopicPartitions: number;
   groupSessionTimeoutMs: number;
   groupHeartbeatIntervalMs: number;
+  /** transaction.state.log.num.partitions, and how often coordinators abort timed-out transactions. */
+  transactionTopicPartitions: number;
+  transactionAbortCheckIntervalMs: number;
 }
 
 /** What a node needs of the simulation around it. */
@@ -79,6 +86,10 @@ export interface NodeOverrides {
   patchLog?: (log: PartitionLog) => void;
   /** Builds each broker's group coordinators (a broken subclass). */
   createGroupShell?: (options: GroupCoordinatorShellOptions) => GroupCoordinatorShell;
+  /** Builds each broker's transaction coordinators (a broken subclass). */
+  createTxnShell?: (options: TransactionCoordinatorShellOptions) => TransactionCoordinatorShell;
+  /** The leaders write a producer's first transactional batch of an epoch without asking its coordinator (a seeded bug). */
+  skipTxnVerification?: boolean;
 }
 
 /** How long a controller call, a replica fetch beyond its long poll, and a produce may take. */
@@ -101,6 +112,7 @@ export class ClusterNode {
   produce: ProduceHandler | null = null;
   producerIds: ProducerIdManager | null = null;
   groups: GroupCoordinatorShell | null = null;
+  txns: TransactionCoordinatorShell | null = null;
   restartAtMs = Number.POSITIVE_INFINITY;
   private readonly voters: number[];
 
@@ -208,11 +220,35 @@ export class ClusterNode {
     });
     this.replicas = replicas;
     publisher.addListener((image, changes) => replicas.applyImage(image, changes));
+    this.producerIds = new ProducerIdManager(
+      () => this.callController('allocateProducerIds', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.allocateProducerIds({ brokerId: this.id, brokerEpoch: session?.brokerEpoch ?? -1 })),
+      logger,
+    );
+    const producerIds = this.producerIds;
+    const txnOptions: TransactionCoordinatorShellOptions = {
+      nodeId: this.id,
+      replicas,
+      image: () => publisher.image,
+      createTransactionTopic: () => this.createInternalTopic(transactionTopicSpec(config.transactionTopicPartitions, config.replicationFactor), alive),
+      newProducerId: () => producerIds.nextId(),
+      writeMarkers: (to, req) => this.writeMarkersAt(to, req, alive),
+      config: { maxTimeoutMs: 900_000, abortCheckIntervalMs: config.transactionAbortCheckIntervalMs },
+      clock: time,
+      timers: time,
+      logger,
+    };
+    const txns = this.ctx.overrides.createTxnShell?.(txnOptions) ?? new TransactionCoordinatorShell(txnOptions);
+    this.txns = txns;
+    const verifier = new CoordinatorTxnVerifier(
+      () => publisher.image,
+      (to, req) => this.addPartitionsAt(to, req, alive),
+    );
     const groupOptions: GroupCoordinatorShellOptions = {
       nodeId: this.id,
       replicas,
       image: () => publisher.image,
-      createOffsetsTopic: () => this.createOffsetsTopic(alive),
+      verifier,
+      createOffsetsTopic: () => this.createInternalTopic(offsetsTopicSpec(config.offsetsTopicPartitions, config.replicationFactor), alive),
       config: { ...DEFAULT_GROUP_COORDINATOR_CONFIG, sessionTimeoutMs: config.groupSessionTimeoutMs, heartbeatIntervalMs: config.groupHeartbeatIntervalMs },
       clock: time,
       timers: time,
@@ -222,12 +258,9 @@ export class ClusterNode {
     this.groups = groups;
     // After the replica manager, as CairnNode does: the coordinators follow the leaderships it just took or gave up.
     publisher.addListener((image) => groups.onImage(image));
+    publisher.addListener((image) => txns.onImage(image));
     driver.subscribe(publisher);
-    this.produce = new ProduceHandler(replicas, time, logger);
-    this.producerIds = new ProducerIdManager(
-      () => this.callController('allocateProducerIds', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.allocateProducerIds({ brokerId: this.id, brokerEpoch: session?.brokerEpoch ?? -1 })),
-      logger,
-    );
+    this.produce = new ProduceHandler(replicas, time, logger, this.ctx.overrides.skipTxnVerification ? { verify: () => Promise.resolve() } : verifier);
     const transport: ControllerTransport = {
       registerBroker: (req) => this.callController('registerBroker', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) => c.registerBroker(req)),
       brokerHeartbeat: (req, timeoutMs) => this.callController('brokerHeartbeat', timeoutMs, alive, (c) => c.brokerHeartbeat(req)),
@@ -272,20 +305,44 @@ export class ClusterNode {
     this.produce = null;
     this.producerIds = null;
     this.groups = null;
+    this.txns = null;
     this.publisher = null;
   }
 
-  /** As CairnNode asks for it: `__consumer_offsets`, compacted; it existing already is fine. */
-  private async createOffsetsTopic(alive: () => boolean): Promise<void> {
-    const { config } = this.ctx;
+  /** This broker's side of WriteTxnMarkers, as CairnNode's Replica service runs it. */
+  writeTxnMarkers(req: WriteTxnMarkersRequest): Promise<WriteTxnMarkersResponse> {
+    const { replicas, groups } = this;
+    if (!replicas) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, `broker ${this.id} is down`));
+    return writeTxnMarkers(replicas, req, this.time, this.ctx.logger, (partition, producerId, commit) => groups?.onTxnMarker(partition, producerId, commit));
+  }
+
+  /** A transaction coordinator's WriteTxnMarkers at broker `to`, over the simulated network (in process when `to` is this broker, as CairnNode does). */
+  private writeMarkersAt(to: number, req: WriteTxnMarkersRequest, alive: () => boolean): Promise<WriteTxnMarkersResponse> {
+    if (!alive()) return new Promise(() => undefined);
+    if (to === this.id) return this.writeTxnMarkers(req);
+    return this.ctx.network.call(this.id, to, 'writeTxnMarkers', CONTROLLER_CALL_TIMEOUT_MS * 5, () => this.ctx.node(to).writeTxnMarkers(req));
+  }
+
+  /** A leader's AddPartitionsToTxn at the coordinator `to` (KIP-890 verification). */
+  private addPartitionsAt(to: number, req: AddPartitionsToTxnRequest, alive: () => boolean): Promise<TxnErrorResponse> {
+    if (!alive()) return new Promise(() => undefined);
+    const at = async () => {
+      const t = this.ctx.node(to).txns;
+      if (!t) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, `broker ${to} is down`);
+      const res = await t.addPartitions(req);
+      this.ctx.logger.debug({ node: this.id, coordinator: to, transactionalId: req.transactionalId, producerEpoch: req.producerEpoch, partitions: JSON.stringify(req.partitions), errorCode: res.errorCode }, 'txn verification answered');
+      return res;
+    };
+    if (to === this.id) return at();
+    return this.ctx.network.call(this.id, to, 'addPartitionsToTxn', CONTROLLER_CALL_TIMEOUT_MS, at);
+  }
+
+  /** As CairnNode asks for them: `__consumer_offsets`, `__transaction_state`; one existing already is fine. */
+  private async createInternalTopic(spec: CreatableTopic, alive: () => boolean): Promise<void> {
     const res = await this.callController('createTopics', CONTROLLER_CALL_TIMEOUT_MS, alive, (c) =>
-      c
-        .createTopics({
-          topics: [offsetsTopicSpec(config.offsetsTopicPartitions, config.replicationFactor)],
-        })
-        .then((r) => ({ ...r, errorCode: r.results[0]?.errorCode ?? ErrorCode.NONE })),
+      c.createTopics({ topics: [spec] }).then((r) => ({ ...r, errorCode: r.results[0]?.errorCode ?? ErrorCode.NONE })),
     );
-    if (res.errorCode !== ErrorCode.NONE && res.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(res.errorCode, `creating ${CONSUMER_OFFSETS_TOPIC} failed`);
+    if (res.errorCode !== ErrorCode.NONE && res.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new CairnError(res.errorCode, `creating ${spec.name} failed`);
   }
 
   /** A call at the active controller, as ControllerClient makes one: the known leader first, then every voter; NOT_CONTROLLER moves on. */

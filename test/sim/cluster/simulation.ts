@@ -18,9 +18,11 @@ import { type Logger } from '../../../src/common/logger';
 import { SeededRandom, type Random } from '../../../src/common/random';
 import { tpKey } from '../../../src/common/types';
 import { offsetsTopicSpec } from '../../../src/coordinator/group-record-codec';
+import { transactionTopicSpec } from '../../../src/coordinator/txn-record-codec';
 import type { ControllerService } from '../../../src/controller/controller-service';
 import type { ProduceResponse } from '../../../src/protocol/messages';
-import { decodeAllRecords } from '../../../src/record/batch';
+import { batchLastOffset, batchSize, decodeAllRecords, forEachBatch } from '../../../src/record/batch';
+import { readTxnMarker } from '../../../src/record/control';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import type { PartitionSendState } from '../../../src/client/idempotence';
 import { SimGroup } from './group-members';
@@ -29,6 +31,7 @@ import { ClusterChecker, type MetadataView, type ReplicaView, Violation } from '
 import { CALM_LINKS, type LinkFaults, SimNetwork } from './network';
 import { type ClusterConfig, ClusterNode, callController, type NodeOverrides, type SimContext } from './node';
 import { SimScheduler } from './scheduler';
+import { SimTransactionalProducers } from './transactional-producers';
 
 export const TOPIC = 'sim';
 /** The client's address on the simulated network; it never crashes. */
@@ -76,6 +79,10 @@ export interface ClusterSimStats {
   groupHandovers: number;
   /** Idempotent batches the producer failed with their outcome unknown (delivery timeout, or given up at an epoch bump). */
   failedBatches: number;
+  /** Transactions of the transactional producers, by what they were told. */
+  txnCommitted: number;
+  txnAborted: number;
+  txnUnknown: number;
 }
 
 export const DEFAULT_LINKS: LinkFaults = { dropProbability: 0.02, minDelayMs: 1, maxDelayMs: 8, longDelayProbability: 0.01, longDelayMaxMs: 400, duplicateProbability: 0.02 };
@@ -96,6 +103,8 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   offsetsTopicPartitions: 2,
   groupSessionTimeoutMs: 1_500,
   groupHeartbeatIntervalMs: 150,
+  transactionTopicPartitions: 2,
+  transactionAbortCheckIntervalMs: 200,
 };
 
 /** After the heal: a quiet time, then this long for a leader, a full ISR, a write and convergence per partition. */
@@ -140,7 +149,11 @@ export class ClusterSimulation implements SimContext {
     groupCommits: 0,
     groupHandovers: 0,
     failedBatches: 0,
+    txnCommitted: 0,
+    txnAborted: 0,
+    txnUnknown: 0,
   };
+  readonly transactional: SimTransactionalProducers;
 
   constructor(o: ClusterSimOptions) {
     this.seed = o.seed;
@@ -189,6 +202,21 @@ export class ClusterSimulation implements SimContext {
       this.random.fork(),
       o.groupMembersIgnoreDeadlines,
     );
+    this.transactional = new SimTransactionalProducers(
+      {
+        scheduler: this.scheduler,
+        network: this.network,
+        client: CLIENT,
+        topic: TOPIC,
+        partitions: this.partitions,
+        node: (id) => this.node(id),
+        upNodes: () => this.nodes.filter((n) => n.up),
+        leaderGuess: (p) => this.leaderGuess(p),
+        active: () => this.chaos,
+        log: (line) => this.log(line),
+      },
+      this.random.fork(),
+    );
   }
 
   node(id: number): ClusterNode {
@@ -208,6 +236,7 @@ export class ClusterSimulation implements SimContext {
       await this.createTopic();
       this.startProducer();
       this.group.start();
+      this.transactional.start((err) => (this.pending ??= err instanceof Violation ? err : new Violation(`a transactional producer threw: ${err.stack ?? err.message}`)));
       this.scheduleFault();
       await this.runUntil(this.scheduler.nowMs + this.chaosMs);
       this.heal();
@@ -255,8 +284,9 @@ export class ClusterSimulation implements SimContext {
             .createTopics({
               topics: [
                 { name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} },
-                // The group coordinators' topic too (brokers would make it on the first FindCoordinator), so the group starts with the chaos.
+                // The coordinators' topics too (brokers would make them on the first FindCoordinator), so groups and transactions start with the chaos.
                 offsetsTopicSpec(this.config.offsetsTopicPartitions, this.config.replicationFactor),
+                transactionTopicSpec(this.config.transactionTopicPartitions, this.config.replicationFactor),
               ],
             })
             .then((r) => ({ ...r, errorCode: r.results.find((x) => x.errorCode !== ErrorCode.NONE && x.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS)?.errorCode ?? ErrorCode.NONE })),
@@ -437,10 +467,11 @@ export class ClusterSimulation implements SimContext {
         });
       }
       await this.runUntil(this.scheduler.nowMs + 500);
-      if (written.size === this.partitions && this.idempotent.drained && this.converged() && this.group.settled(this.partitions)) {
+      if (written.size === this.partitions && this.idempotent.drained && this.converged() && this.group.settled(this.partitions) && this.transactional.stable(this.leaderLogs())) {
         const views = this.replicaViews();
         this.checker.checkConverged(views);
         this.idempotent.checkExactlyOnce(views.filter((v) => v.live && v.role === 'leader'));
+        this.transactional.check(this.leaderLogs());
         return;
       }
     }
@@ -456,8 +487,19 @@ export class ClusterSimulation implements SimContext {
       .join('; ');
     const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
     throw new Violation(
-      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, the group ${this.group.settled(this.partitions) ? 'settled' : `not settled (${this.group.describe()})`}, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
+      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, the group ${this.group.settled(this.partitions) ? 'settled' : `not settled (${this.group.describe()})`}, transactions ${this.transactional.stable(this.leaderLogs()) ? 'ended' : `still hold a last stable offset back (${this.leaderLogs().map((l) => (l ? `${l.lastStableOffset}/${l.highWatermark} ${JSON.stringify(l.openTransactions())}` : 'no leader')).join('; ')})`}, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
     );
+  }
+
+  /** Each partition's leader's log, undefined where none leads. */
+  private leaderLogs(): (PartitionLog | undefined)[] {
+    return Array.from({ length: this.partitions }, (_, p) => {
+      for (const n of this.nodes) {
+        const part = n.up ? n.replicas?.get(TOPIC, p) : undefined;
+        if (part?.role === 'leader') return part.log;
+      }
+      return undefined;
+    });
   }
 
   /** Every partition has a leader whose ISR is every replica, and every replica ends where the leader does. */
@@ -527,6 +569,10 @@ export class ClusterSimulation implements SimContext {
     this.stats.groupCommits = this.group.commits;
     this.stats.groupHandovers = this.group.handovers;
     this.stats.failedBatches = this.idempotent.failedBatches;
+    const t = this.transactional.transactions;
+    this.stats.txnCommitted = t.committed;
+    this.stats.txnAborted = t.aborted;
+    this.stats.txnUnknown = t.unknown;
     return {
       seed: this.seed,
       ok: violation === null,
@@ -580,13 +626,25 @@ class Mirror {
     while (this.end < log.logEndOffset) {
       const buf = log.read(this.end, 1 << 20, log.logEndOffset, true);
       if (buf.length === 0) break;
-      const records = decodeAllRecords(buf, this.end);
-      if (records.length === 0) break;
-      for (const r of records) {
-        if (r.offset >= log.logEndOffset) break;
-        this.values[r.offset] = r.value?.toString() ?? '';
-        this.end = r.offset + 1;
-      }
+      const before = this.end;
+      forEachBatch(buf, (pos) => {
+        // A transaction marker holds its offset too: the mirror names it, so the checker sees the offset held.
+        const marker = readTxnMarker(buf, pos);
+        if (marker !== null) {
+          const offset = batchLastOffset(buf, pos);
+          if (offset >= this.end && offset < log.logEndOffset) {
+            this.values[offset] = `${marker.commit ? 'commit' : 'abort'}-marker:${marker.producerId}:${marker.producerEpoch}`;
+            this.end = offset + 1;
+          }
+          return;
+        }
+        for (const r of decodeAllRecords(buf.subarray(pos, pos + batchSize(buf, pos)), this.end)) {
+          if (r.offset >= log.logEndOffset) break;
+          this.values[r.offset] = r.value?.toString() ?? '';
+          this.end = r.offset + 1;
+        }
+      });
+      if (this.end === before) break;
     }
   }
 

@@ -76,6 +76,20 @@ describe('TransactionCoordinator', () => {
     expect(c.addPartitions(add(0, { out: [1] }), 1_000 + TIMEOUT + 1).response.errorCode).toBe(ErrorCode.PRODUCER_FENCED);
   });
 
+  it('times out on the monotonic clock: a wall clock jumping back does not keep a transaction open; a loaded coordinator gives it a full timeout', () => {
+    const { c, log, keep } = setup();
+    keep(c.addPartitions(add(0, { out: [0] }), 1_000, 50));
+    // The wall clock went back an hour; the monotonic one went on past the timeout.
+    expect(keep(c.tick(1_000 - 3_600_000, 50 + TIMEOUT))).toEqual([TID]);
+    // A coordinator that loads an open transaction from the log counts its timeout from the load.
+    const loaded = new TransactionCoordinator();
+    for (const r of log.slice(0, 2)) loaded.replay(r);
+    expect(loaded.describe(TID)?.state).toBe('Ongoing');
+    loaded.onLoaded(10_000);
+    expect(loaded.tick(0, 10_000 + TIMEOUT - 1).response).toEqual([]);
+    expect(loaded.tick(0, 10_000 + TIMEOUT).response).toEqual([TID]);
+  });
+
   it('a new producer instance fences the old one and aborts what it left open', () => {
     const { c, keep } = setup();
     keep(c.addPartitions(add(0, { out: [0] }), 10));
