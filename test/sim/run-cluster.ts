@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       seed,
       nodes: nodes as 3 | 5,
       chaosMs,
+      ...(flag('--no-transactions') ? { transactions: false } : {}),
       ...(bug ? clusterBug(bug) : {}),
       ...(flag('--trace') ? { trace: (line: string) => process.stdout.write(line + '\n') } : {}),
     });

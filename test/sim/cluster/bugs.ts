@@ -15,6 +15,7 @@ import { delegateTo, type FileSystem } from '../../../src/storage/file-system';
 import type { PartitionLog } from '../../../src/storage/partition-log';
 import { ProducerStateTable } from '../../../src/storage/producer-state';
 import { GroupCoordinatorShell } from '../../../src/coordinator/io/group-coordinator-shell';
+import { TransactionCoordinatorShell, type TransactionCoordinatorShellOptions } from '../../../src/coordinator/io/transaction-coordinator-shell';
 import { MAX_IN_FLIGHT, type SimBatch } from './idempotent-producer';
 import type { ClusterSimOptions } from './simulation';
 
@@ -39,6 +40,9 @@ export const CLUSTER_BUG_NAMES = [
   'producerBumpsOnExpiry',
   'groupCoordinatorAnswersBeforeCommitted',
   'groupMemberIgnoresDeadlines',
+  'leaderSkipsTxnVerification',
+  'txnCoordinatorAnswersFromUncommittedState',
+  'txnMarkerRefusalCountsAsWritten',
 ] as const;
 export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
 
@@ -305,8 +309,35 @@ class AnswersBeforeCommitted extends GroupCoordinatorShell {
   }
 }
 
+/**
+ * The transaction coordinator answers a request that makes no record (a partition already added)
+ * from its state at once, though the record that put it there may still fail: the fix of this
+ * session's simulation run, undone.
+ */
+class AnswersFromUncommittedState extends TransactionCoordinatorShell {
+  protected override async append(entry: Parameters<TransactionCoordinatorShell['append']>[0], records: Parameters<TransactionCoordinatorShell['append']>[1]): Promise<void> {
+    if (records.length === 0) return;
+    return super.append(entry, records);
+  }
+}
+
+/**
+ * Partition leaders take any marker refusal as the marker written: a leader that is not the
+ * leader any more (NOT_LEADER) makes the coordinator complete a transaction whose marker never
+ * reached the partition.
+ */
+function markerRefusalCountsAsWritten(o: TransactionCoordinatorShellOptions): TransactionCoordinatorShell {
+  return new TransactionCoordinatorShell({
+    ...o,
+    writeMarkers: async (to, req) => {
+      const res = await o.writeMarkers(to, req);
+      return { results: res.results.map((r) => ({ ...r, errorCode: ErrorCode.NONE })) };
+    },
+  });
+}
+
 /** The options that switch `name` on. */
-export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes' | 'producerCore' | 'groupMembersIgnoreDeadlines'> {
+export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overrides' | 'config' | 'nodes' | 'producerCore' | 'groupMembersIgnoreDeadlines' | 'transactions'> {
   switch (name) {
     case 'followerReportsFetchedAsDurable':
       // min.insync.replicas 3: a commit then needs every follower's fsync, so one follower's lie is
@@ -356,6 +387,12 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { createGroupShell: (o) => new AnswersBeforeCommitted(o) } };
     case 'groupMemberIgnoresDeadlines':
       return { groupMembersIgnoreDeadlines: true };
+    case 'leaderSkipsTxnVerification':
+      return { overrides: { skipTxnVerification: true } };
+    case 'txnCoordinatorAnswersFromUncommittedState':
+      return { overrides: { createTxnShell: (o) => new AnswersFromUncommittedState(o) } };
+    case 'txnMarkerRefusalCountsAsWritten':
+      return { overrides: { createTxnShell: markerRefusalCountsAsWritten } };
   }
 }
 

@@ -52,6 +52,8 @@ export interface ClusterSimOptions {
   faultMeanIntervalMs?: number;
   /** The consumer group's members never apply their own deadlines (a seeded bug). */
   groupMembersIgnoreDeadlines?: boolean;
+  /** Run transactional producers (and make `__transaction_state`); default true. Off, a seed runs as it did before transactions. */
+  transactions?: boolean;
   /** One line per event. */
   trace?: (line: string) => void;
 }
@@ -127,6 +129,7 @@ export class ClusterSimulation implements SimContext {
   private readonly faultMeanMs: number;
   private readonly trace: ((line: string) => void) | undefined;
   private chaos = true;
+  private readonly transactions: boolean;
   private nextValue = 0;
   private fatalError: string | null = null;
   private readonly startFailures = new Map<number, string>();
@@ -202,6 +205,8 @@ export class ClusterSimulation implements SimContext {
       this.random.fork(),
       o.groupMembersIgnoreDeadlines,
     );
+    this.transactions = o.transactions ?? true;
+    // Its own stream, not a fork of the simulation's: with transactions off, a seed's faults are what they were before them.
     this.transactional = new SimTransactionalProducers(
       {
         scheduler: this.scheduler,
@@ -215,7 +220,8 @@ export class ClusterSimulation implements SimContext {
         active: () => this.chaos,
         log: (line) => this.log(line),
       },
-      this.random.fork(),
+      new SeededRandom(o.seed * 31 + 19),
+      this.transactions ? 2 : 0,
     );
   }
 
@@ -286,7 +292,7 @@ export class ClusterSimulation implements SimContext {
                 { name: TOPIC, numPartitions: this.partitions, replicationFactor: this.config.replicationFactor, configs: {} },
                 // The coordinators' topics too (brokers would make them on the first FindCoordinator), so groups and transactions start with the chaos.
                 offsetsTopicSpec(this.config.offsetsTopicPartitions, this.config.replicationFactor),
-                transactionTopicSpec(this.config.transactionTopicPartitions, this.config.replicationFactor),
+                ...(this.transactions ? [transactionTopicSpec(this.config.transactionTopicPartitions, this.config.replicationFactor)] : []),
               ],
             })
             .then((r) => ({ ...r, errorCode: r.results.find((x) => x.errorCode !== ErrorCode.NONE && x.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS)?.errorCode ?? ErrorCode.NONE })),
@@ -487,7 +493,13 @@ export class ClusterSimulation implements SimContext {
       .join('; ');
     const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
     throw new Violation(
-      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, the group ${this.group.settled(this.partitions) ? 'settled' : `not settled (${this.group.describe()})`}, transactions ${this.transactional.stable(this.leaderLogs()) ? 'ended' : `still hold a last stable offset back (${this.leaderLogs().map((l) => (l ? `${l.lastStableOffset}/${l.highWatermark} ${JSON.stringify(l.openTransactions())}` : 'no leader')).join('; ')})`}, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
+      `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, the group ${this.group.settled(this.partitions) ? 'settled' : `not settled (${this.group.describe()})`}, transactions ${
+        this.transactional.stable(this.leaderLogs())
+          ? 'ended'
+          : `still hold a last stable offset back (${this.leaderLogs()
+              .map((l) => (l ? `${l.lastStableOffset}/${l.highWatermark} ${JSON.stringify(l.openTransactions())}` : 'no leader'))
+              .join('; ')})`
+      }, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
     );
   }
 
