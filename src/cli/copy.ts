@@ -48,7 +48,9 @@ export async function copyCommand(argv: string[]): Promise<number> {
       autoOffsetReset: values['from-latest'] ? 'latest' : 'earliest',
       signal: controller.signal,
     });
-    process.stderr.write(`Copied ${result.records} record(s) from ${input} to ${output} in ${result.transactions} transaction(s)${result.aborted > 0 ? ` (${result.aborted} aborted and retried)` : ''}.\n`);
+    process.stderr.write(
+      `Copied ${result.records} record(s) from ${input} to ${output} in ${result.transactions} transaction(s)${result.aborted > 0 ? ` (${result.aborted} aborted and retried)` : ''}.\n`,
+    );
     return 0;
   } finally {
     process.off('SIGINT', stop);

@@ -53,7 +53,8 @@ export async function transactionsCommand(argv: string[]): Promise<number> {
         if (open.length === 0) process.stderr.write('No open transactions.\n');
         out('TOPIC\tPARTITION\tPRODUCER-ID\tEPOCH\tSTART-OFFSET\tAGE-MS\tLAST-STABLE-OFFSET\tHIGH-WATERMARK');
         const now = Date.now();
-        for (const t of open) out(`${t.topic}\t${t.partition}\t${t.producerId}\t${t.producerEpoch}\t${t.startOffset}\t${t.startTimeMs < 0 ? '-' : now - t.startTimeMs}\t${t.lastStableOffset}\t${t.highWatermark}`);
+        for (const t of open)
+          out(`${t.topic}\t${t.partition}\t${t.producerId}\t${t.producerEpoch}\t${t.startOffset}\t${t.startTimeMs < 0 ? '-' : now - t.startTimeMs}\t${t.lastStableOffset}\t${t.highWatermark}`);
         return 0;
       }
       case 'find-hanging': {

@@ -100,7 +100,9 @@ const EARLIEST = -2;
 export class Consumer {
   readonly cluster: Cluster;
   private readonly isolation: IsolationLevel;
-  private readonly o: Required<Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes' | 'fetchesInFlight' | 'isolationLevel'>>;
+  private readonly o: Required<
+    Pick<ConsumerOptions, 'autoOffsetReset' | 'maxWaitMs' | 'minBytes' | 'maxBytes' | 'partitionMaxBytes' | 'maxPollRecords' | 'prefetchBytes' | 'fetchesInFlight' | 'isolationLevel'>
+  >;
   /** The group membership, with groupId. */
   readonly group: GroupMembership | null;
   private readonly assigned = new Map<string, Assigned>();
@@ -394,7 +396,11 @@ export class Consumer {
       if (leader < 0) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
       const res = await this.cluster
         .broker(leader)
-        .rpc.unary<unknown, ListOffsetsResponse>('ListOffsets', { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }], isolationLevel: this.isolation }, this.cluster.requestTimeoutMs);
+        .rpc.unary<unknown, ListOffsetsResponse>(
+          'ListOffsets',
+          { partitions: [{ topic, partition, timestampMs: timestamp, currentLeaderEpoch: -1 }], isolationLevel: this.isolation },
+          this.cluster.requestTimeoutMs,
+        );
       const r = res.results[0];
       if (!r || r.errorCode !== ErrorCode.NONE) throw new CairnError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage || 'list offsets failed');
       return r.offset;

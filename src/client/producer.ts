@@ -406,7 +406,10 @@ export class Producer {
       // The epoch is the coordinator's: the transaction must abort, whose end gives the next
       // epoch; and nothing of an aborted transaction is worth resending. What waits fails here,
       // forgotten by the partition's bookkeeping, and the partition sends nothing until then.
-      const err = new CairnError(ErrorCode.TRANSACTION_ABORTABLE, this.txnState === 'aborting' ? 'the transaction was aborted' : `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`);
+      const err = new CairnError(
+        ErrorCode.TRANSACTION_ABORTABLE,
+        this.txnState === 'aborting' ? 'the transaction was aborted' : `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`,
+      );
       if (p.s.bumpDue) this.txnFailed(err);
       for (const b of p.s.waitingBatches()) {
         p.s.onExpired(b);

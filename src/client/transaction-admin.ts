@@ -59,7 +59,9 @@ export class TransactionAdmin {
   async listTransactions(filter: { states?: string[]; producerIds?: number[]; minDurationMs?: number } = {}): Promise<TransactionListing[]> {
     const md = await this.brokers();
     const req = { stateFilters: filter.states ?? [], producerIdFilters: filter.producerIds ?? [], durationFilterMs: filter.minDurationMs ?? 0 };
-    const lists = await Promise.all(md.brokers.map((b) => this.cluster.connection(`${b.host}:${b.port}`).rpc.unary<typeof req, ListTransactionsResponse>('ListTransactions', req, this.cluster.requestTimeoutMs)));
+    const lists = await Promise.all(
+      md.brokers.map((b) => this.cluster.connection(`${b.host}:${b.port}`).rpc.unary<typeof req, ListTransactionsResponse>('ListTransactions', req, this.cluster.requestTimeoutMs)),
+    );
     const all = new Map<string, TransactionListing>();
     for (const l of lists) for (const t of l.transactions) all.set(t.transactionalId, t);
     return [...all.values()].sort((a, b) => (a.transactionalId < b.transactionalId ? -1 : 1));
@@ -129,7 +131,15 @@ export class TransactionAdmin {
     }
     return open
       .filter((t) => !known.has(`${t.producerId}/${t.topic}/${t.partition}`))
-      .map((t) => ({ topic: t.topic, partition: t.partition, producerId: t.producerId, producerEpoch: t.producerEpoch, coordinatorEpoch: t.coordinatorEpoch, startOffset: t.startOffset, ageMs: nowMs - t.startTimeMs }));
+      .map((t) => ({
+        topic: t.topic,
+        partition: t.partition,
+        producerId: t.producerId,
+        producerEpoch: t.producerEpoch,
+        coordinatorEpoch: t.coordinatorEpoch,
+        startOffset: t.startOffset,
+        ageMs: nowMs - t.startTimeMs,
+      }));
   }
 
   /**

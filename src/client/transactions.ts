@@ -62,7 +62,11 @@ export class TransactionCoordinatorClient {
 
   /** Finds the group's coordinator first (which makes `__consumer_offsets` if no group made it yet), then adds the group's offsets partition to the transaction. */
   async addOffsets(id: ProducerIdAndEpoch, groupId: string): Promise<void> {
-    await this.cluster.retrying(`FindCoordinator ${groupId}`, (attempt) => this.forgettingOnFailure(CoordinatorType.GROUP, groupId, () => this.coordinator(CoordinatorType.GROUP, groupId, attempt)), this.timeoutMs);
+    await this.cluster.retrying(
+      `FindCoordinator ${groupId}`,
+      (attempt) => this.forgettingOnFailure(CoordinatorType.GROUP, groupId, () => this.coordinator(CoordinatorType.GROUP, groupId, attempt)),
+      this.timeoutMs,
+    );
     return this.addOffsetsPartition(id, groupId);
   }
 
@@ -79,7 +83,11 @@ export class TransactionCoordinatorClient {
   }
 
   /** TxnOffsetCommit at the group's coordinator: the offsets commit with the transaction. */
-  txnOffsetCommit(id: ProducerIdAndEpoch, group: ConsumerGroupMetadata, offsets: readonly { topic: string; partition: number; offset: number; leaderEpoch?: number; metadata?: string }[]): Promise<void> {
+  txnOffsetCommit(
+    id: ProducerIdAndEpoch,
+    group: ConsumerGroupMetadata,
+    offsets: readonly { topic: string; partition: number; offset: number; leaderEpoch?: number; metadata?: string }[],
+  ): Promise<void> {
     const req: TxnOffsetCommitRequest = {
       transactionalId: this.transactionalId,
       groupId: group.groupId,

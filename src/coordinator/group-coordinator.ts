@@ -396,7 +396,10 @@ export class GroupCoordinator {
       if (!Number.isSafeInteger(o.offset) || o.offset < 0) return result(ErrorCode.INVALID_REQUEST, `offset ${o.offset} is not valid`);
       if (Buffer.byteLength(o.metadata, 'utf8') > this.config.offsetMetadataMaxBytes)
         return result(ErrorCode.OFFSET_METADATA_TOO_LARGE, `metadata is over offset.metadata.max.bytes ${this.config.offsetMetadataMaxBytes}`);
-      emit({ kind: 'offset', groupId: req.groupId, topic: o.topic, partition: o.partition, value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: wallMs } }, apply);
+      emit(
+        { kind: 'offset', groupId: req.groupId, topic: o.topic, partition: o.partition, value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata, commitTimestampMs: wallMs } },
+        apply,
+      );
       return result(ErrorCode.NONE);
     });
     return { errorCode: ErrorCode.NONE, errorMessage: '', results };

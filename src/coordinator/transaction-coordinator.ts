@@ -307,7 +307,8 @@ export class TransactionCoordinator {
     const m = this.state.txns.get(transactionalId);
     if (m === undefined) throw new CairnError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, `no transactional id "${transactionalId}"; call initTransactions first`);
     if (producerId !== m.producerId) {
-      if (producerId === m.prevProducerId) throw new CairnError(ErrorCode.PRODUCER_FENCED, `producer ${producerId} of "${transactionalId}" moved to id ${m.producerId}; this request is from an ended transaction`);
+      if (producerId === m.prevProducerId)
+        throw new CairnError(ErrorCode.PRODUCER_FENCED, `producer ${producerId} of "${transactionalId}" moved to id ${m.producerId}; this request is from an ended transaction`);
       throw new CairnError(ErrorCode.INVALID_PRODUCER_ID_MAPPING, `producer ${producerId} is not the producer of "${transactionalId}" (${m.producerId})`);
     }
     if (producerEpoch < m.producerEpoch) {
@@ -346,7 +347,18 @@ export class TransactionCoordinator {
 }
 
 function idle(transactionalId: string, producerId: number, producerEpoch: number, timeoutMs: number, nowMs: number): TxnMetadata {
-  return { transactionalId, producerId, producerEpoch, prevProducerId: -1, prevProducerEpoch: -1, timeoutMs, state: 'Empty', partitions: NO_TXN_PARTITIONS, txnStartTimestampMs: -1, lastUpdateTimestampMs: nowMs };
+  return {
+    transactionalId,
+    producerId,
+    producerEpoch,
+    prevProducerId: -1,
+    prevProducerEpoch: -1,
+    timeoutMs,
+    state: 'Empty',
+    partitions: NO_TXN_PARTITIONS,
+    txnStartTimestampMs: -1,
+    lastUpdateTimestampMs: nowMs,
+  };
 }
 
 function identity(m: TxnMetadata): TxnIdentityResponse {

@@ -178,7 +178,8 @@ export class CairnNode {
         image: () => this.publisher.image,
         createTransactionTopic: () => this.createInternalTopic(transactionTopicSpec(c.transactionTopicPartitions, c.transactionTopicReplicationFactor)),
         newProducerId: () => producerIds.nextId(),
-        writeMarkers: (to, req) => (to === c.nodeId ? this.writeTxnMarkers(req) : this.peers.unary<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(to, 'cairn.v1.Replica', 'WriteTxnMarkers', req, 35_000)),
+        writeMarkers: (to, req) =>
+          to === c.nodeId ? this.writeTxnMarkers(req) : this.peers.unary<WriteTxnMarkersRequest, WriteTxnMarkersResponse>(to, 'cairn.v1.Replica', 'WriteTxnMarkers', req, 35_000),
         config: { maxTimeoutMs: c.transactionMaxTimeoutMs, abortCheckIntervalMs: c.transactionAbortCheckIntervalMs },
         clock: this.clock,
         timers: systemTimers,

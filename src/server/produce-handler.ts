@@ -68,7 +68,8 @@ export class ProduceHandler {
   private async producePartition(data: PartitionProduceData, acks: number, timeoutMs: number, transactionalId: string): Promise<PartitionProduceResult> {
     try {
       // Its records are the group coordinators' alone (Kafka refuses produce to internal topics too).
-      if (data.topic === CONSUMER_OFFSETS_TOPIC || data.topic === TRANSACTION_STATE_TOPIC) throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `${data.topic} is internal: clients cannot produce to it`);
+      if (data.topic === CONSUMER_OFFSETS_TOPIC || data.topic === TRANSACTION_STATE_TOPIC)
+        throw new CairnError(ErrorCode.INVALID_TOPIC_EXCEPTION, `${data.topic} is internal: clients cannot produce to it`);
       const p = this.replicas.lookup(data.topic, data.partition);
       const config = p.log.config;
       const now = this.clock.wallMs(); // record timestamps (LogAppendTime) and segment roll times

@@ -1,6 +1,18 @@
 import * as path from 'node:path';
 import type { Logger } from '../common';
-import { BATCH_HEADER_BYTES, batchBaseOffset, batchBaseSequence, batchIsControl, batchIsTransactional, batchLastOffsetDelta, batchProducerEpoch, batchProducerId, batchSize, readTxnMarker, incrementSequence } from '../record';
+import {
+  BATCH_HEADER_BYTES,
+  batchBaseOffset,
+  batchBaseSequence,
+  batchIsControl,
+  batchIsTransactional,
+  batchLastOffsetDelta,
+  batchProducerEpoch,
+  batchProducerId,
+  batchSize,
+  readTxnMarker,
+  incrementSequence,
+} from '../record';
 import { writeFileAtomicSync } from './checkpoint';
 import type { FileSystem } from './file-system';
 import { type ProducerEntry, ProducerStateTable } from './producer-state';

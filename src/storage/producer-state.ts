@@ -247,7 +247,10 @@ export class ProducerStateTable {
     }
     if (open && epoch === e.producerEpoch) return;
     if (guard !== null && this.guards.get(producerId) === guard && guard.producerEpoch === epoch) return;
-    throw new CairnError(ErrorCode.INVALID_TXN_STATE, `producer ${producerId} epoch ${epoch} has no transaction open in this partition that the coordinator verified; the partition was not added, or its transaction already ended`);
+    throw new CairnError(
+      ErrorCode.INVALID_TXN_STATE,
+      `producer ${producerId} epoch ${epoch} has no transaction open in this partition that the coordinator verified; the partition was not added, or its transaction already ended`,
+    );
   }
 
   /**
@@ -462,7 +465,8 @@ export class ProducerStateTable {
         const coordinatorEpoch = withTxns ? d.int32() : -1;
         const batchCount = d.int8();
         if (producerId < 0 || producerEpoch < 0) return { ok: false, reason: `producer ${i} has id ${producerId}, epoch ${producerEpoch}` };
-        if (currentTxnFirstOffset < -1 || coordinatorEpoch < -1) return { ok: false, reason: `producer ${producerId} has transaction offset ${currentTxnFirstOffset}, coordinator epoch ${coordinatorEpoch}` };
+        if (currentTxnFirstOffset < -1 || coordinatorEpoch < -1)
+          return { ok: false, reason: `producer ${producerId} has transaction offset ${currentTxnFirstOffset}, coordinator epoch ${coordinatorEpoch}` };
         if (batchCount < 0 || batchCount > PRODUCER_BATCHES_RETAINED) return { ok: false, reason: `producer ${producerId} has ${batchCount} batches` };
         if (table.entries.has(producerId)) return { ok: false, reason: `producer ${producerId} appears twice` };
         const batches: ProducerBatch[] = [];

@@ -179,7 +179,13 @@ describe('transactions under failures (issue 19)', () => {
 
 /** The node that coordinates `transactionalId` now (the leader of its __transaction_state partition). */
 async function coordinatorOf(c: ChaosCluster, transactionalId: string): Promise<number> {
-  const admin = new Admin({ bootstrap: c.nodeIds().filter((id) => c.isRunning(id)).map((id) => c.direct(id)).join(',') });
+  const admin = new Admin({
+    bootstrap: c
+      .nodeIds()
+      .filter((id) => c.isRunning(id))
+      .map((id) => c.direct(id))
+      .join(','),
+  });
   try {
     return (await admin.transactions.describeTransaction(transactionalId)).coordinatorId;
   } catch {

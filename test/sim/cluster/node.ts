@@ -330,7 +330,10 @@ export class ClusterNode {
       const t = this.ctx.node(to).txns;
       if (!t) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, `broker ${to} is down`);
       const res = await t.addPartitions(req);
-      this.ctx.logger.debug({ node: this.id, coordinator: to, transactionalId: req.transactionalId, producerEpoch: req.producerEpoch, partitions: JSON.stringify(req.partitions), errorCode: res.errorCode }, 'txn verification answered');
+      this.ctx.logger.debug(
+        { node: this.id, coordinator: to, transactionalId: req.transactionalId, producerEpoch: req.producerEpoch, partitions: JSON.stringify(req.partitions), errorCode: res.errorCode },
+        'txn verification answered',
+      );
       return res;
     };
     if (to === this.id) return at();

@@ -109,7 +109,9 @@ class SimTransactionalProducer {
   private async init(): Promise<void> {
     for (;;) {
       if (!this.ctx.active()) throw new Fenced();
-      const res = await this.atCoordinator<InitProducerIdResponse>('initProducerId', (n) => n.txns!.initProducerId({ transactionalId: this.transactionalId, transactionTimeoutMs: SIM_TXN_TIMEOUT_MS }));
+      const res = await this.atCoordinator<InitProducerIdResponse>('initProducerId', (n) =>
+        n.txns!.initProducerId({ transactionalId: this.transactionalId, transactionTimeoutMs: SIM_TXN_TIMEOUT_MS }),
+      );
       if (res && res.errorCode === ErrorCode.NONE) {
         this.producerId = res.producerId;
         this.producerEpoch = res.producerEpoch;
@@ -134,7 +136,9 @@ class SimTransactionalProducer {
           const res = await this.ctx.network.call<ProduceResponse>(this.ctx.client, leader, 'produce', CALL_TIMEOUT_MS, () => {
             const h = this.ctx.node(leader).produce;
             const batches = encodeBatch([{ value: Buffer.from(value) }], { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: seq, transactional: true });
-            return h ? h.handle({ correlationId: 0, acks: -1, timeoutMs: CALL_TIMEOUT_MS, transactionalId: this.transactionalId, partitions: [{ topic: this.ctx.topic, partition, batches }] }) : Promise.reject(new Error('down'));
+            return h
+              ? h.handle({ correlationId: 0, acks: -1, timeoutMs: CALL_TIMEOUT_MS, transactionalId: this.transactionalId, partitions: [{ topic: this.ctx.topic, partition, batches }] })
+              : Promise.reject(new Error('down'));
           });
           const r = res.results[0]!;
           if (r.errorCode === ErrorCode.NONE) return 'yes';
@@ -215,7 +219,10 @@ export class SimTransactionalProducers {
     const visible = new Map<string, number>();
     for (const [p, log] of leaders.entries()) {
       if (!log) throw new Violation(`transactions: partition ${p} has no leader to read`);
-      if (log.lastStableOffset !== log.highWatermark) throw new Violation(`transactions: ${log.topic}-${p} has its last stable offset ${log.lastStableOffset} held back below ${log.highWatermark}: a hanging transaction (${JSON.stringify(log.openTransactions())})`);
+      if (log.lastStableOffset !== log.highWatermark)
+        throw new Violation(
+          `transactions: ${log.topic}-${p} has its last stable offset ${log.lastStableOffset} held back below ${log.highWatermark}: a hanging transaction (${JSON.stringify(log.openTransactions())})`,
+        );
       for (const value of readCommitted(log)) if (value.startsWith(TXN_PREFIX)) visible.set(value, (visible.get(value) ?? 0) + 1);
     }
     for (const [value, n] of visible) if (n > 1) throw new Violation(`transactions: ${value} is visible ${n} times at read_committed`);
@@ -223,7 +230,9 @@ export class SimTransactionalProducers {
       const seen = t.acked.filter((v) => visible.has(v));
       const seenUncertain = t.uncertain.filter((v) => visible.has(v));
       if (t.outcome === 'committed' && seen.length !== t.acked.length) {
-        throw new Violation(`transactions: committed transaction ${t.name} shows ${seen.length} of its ${t.acked.length} records at read_committed (lost: ${t.acked.filter((v) => !visible.has(v)).join(', ')})`);
+        throw new Violation(
+          `transactions: committed transaction ${t.name} shows ${seen.length} of its ${t.acked.length} records at read_committed (lost: ${t.acked.filter((v) => !visible.has(v)).join(', ')})`,
+        );
       }
       if ((t.outcome === 'aborted' || t.outcome === 'open') && seen.length + seenUncertain.length > 0) {
         throw new Violation(`transactions: ${t.outcome} transaction ${t.name} shows ${[...seen, ...seenUncertain].join(', ')} at read_committed`);

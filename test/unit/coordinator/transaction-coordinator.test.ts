@@ -109,7 +109,18 @@ describe('TransactionCoordinator', () => {
     const c = new TransactionCoordinator();
     c.replay({
       transactionalId: TID,
-      value: { transactionalId: TID, producerId: 100, producerEpoch: MAX_PRODUCER_EPOCH - 1, prevProducerId: 100, prevProducerEpoch: MAX_PRODUCER_EPOCH - 2, timeoutMs: TIMEOUT, state: 'CompleteCommit', partitions: {}, txnStartTimestampMs: -1, lastUpdateTimestampMs: 0 },
+      value: {
+        transactionalId: TID,
+        producerId: 100,
+        producerEpoch: MAX_PRODUCER_EPOCH - 1,
+        prevProducerId: 100,
+        prevProducerEpoch: MAX_PRODUCER_EPOCH - 2,
+        timeoutMs: TIMEOUT,
+        state: 'CompleteCommit',
+        partitions: {},
+        txnStartTimestampMs: -1,
+        lastUpdateTimestampMs: 0,
+      },
     });
     c.addPartitions(add(MAX_PRODUCER_EPOCH - 1, { out: [0] }), 1);
     expect(c.needsProducerIdForEnd(TID)).toBe(true);

@@ -58,7 +58,15 @@ describe('ProducerStateTable sequence rules (KIP-98)', () => {
     expect(codeOf(() => t.check(7, 1, 10, 10))).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
     expect(t.check(7, 1, 0, 0)).toEqual({ kind: 'new' });
     t.update(7, 1, 0, 0, 110, 110, 2000);
-    expect(t.get(7)).toEqual({ producerId: 7, producerEpoch: 1, batches: [{ firstSeq: 0, lastSeq: 0, firstOffset: 110, lastOffset: 110 }], lastTimestampMs: 2000, currentTxnFirstOffset: -1, currentTxnStartTimestampMs: -1, coordinatorEpoch: -1 });
+    expect(t.get(7)).toEqual({
+      producerId: 7,
+      producerEpoch: 1,
+      batches: [{ firstSeq: 0, lastSeq: 0, firstOffset: 110, lastOffset: 110 }],
+      lastTimestampMs: 2000,
+      currentTxnFirstOffset: -1,
+      currentTxnStartTimestampMs: -1,
+      coordinatorEpoch: -1,
+    });
     // The old epoch's batch 0..4 is no duplicate any more, and the old epoch is fenced.
     expect(codeOf(() => t.check(7, 0, 0, 4))).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
   });
