@@ -206,7 +206,6 @@ export class ClusterSimulation implements SimContext {
       o.groupMembersIgnoreDeadlines,
     );
     this.transactions = o.transactions ?? true;
-    // Its own stream, not a fork of the simulation's: with transactions off, a seed's faults are what they were before them.
     this.transactional = new SimTransactionalProducers(
       {
         scheduler: this.scheduler,
@@ -220,7 +219,7 @@ export class ClusterSimulation implements SimContext {
         active: () => this.chaos,
         log: (line) => this.log(line),
       },
-      new SeededRandom(o.seed * 31 + 19),
+      this.random.fork(),
       this.transactions ? 2 : 0,
     );
   }

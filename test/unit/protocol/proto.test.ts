@@ -126,6 +126,7 @@ const KAFKA_ERRORS: Record<string, number> = {
   UNRELEASED_INSTANCE_ID: 111,
   UNSUPPORTED_ASSIGNOR: 112,
   STALE_MEMBER_EPOCH: 113,
+  TRANSACTION_ABORTABLE: 120,
 };
 
 describe('wire contract', () => {
