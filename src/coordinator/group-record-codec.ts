@@ -1,8 +1,7 @@
-import { CairnError, CONSUMER_OFFSETS_TOPIC, ErrorCode, TopicPartitionSets, type TopicPartitions } from '../common';
+import { CONSUMER_OFFSETS_TOPIC } from '../common';
 import type { CreatableTopic } from '../protocol';
 import type { CommittedOffset, GroupRecord, MemberAssignment, MemberSubscription } from './group-state';
-
-const { canonical } = TopicPartitionSets;
+import { corrupt, int, parseJson, partitionsField, short } from './record-json';
 
 /** The version written first in every key and value; a reader refuses versions it does not know. */
 const VERSION = 1;
@@ -22,7 +21,7 @@ export function encodeGroupRecord(r: GroupRecord): { key: Buffer; value: Buffer 
 }
 
 export function decodeGroupRecord(key: Buffer | null, value: Buffer | null): GroupRecord {
-  const k = parse(key, 'key');
+  const k = parseJson(key, 'group', 'key');
   if (!Array.isArray(k) || k[0] !== VERSION) throw corrupt(`key ${short(key)}: not a version ${VERSION} group record key`);
   const [, kind, groupId] = k as unknown[];
   const str = (x: unknown, what: string): string => {
@@ -30,7 +29,7 @@ export function decodeGroupRecord(key: Buffer | null, value: Buffer | null): Gro
     return x;
   };
   const gid = str(groupId, 'group id');
-  const v = value === null ? null : (parse(value, 'value') as Record<string, unknown>);
+  const v = value === null ? null : (parseJson(value, 'group', 'value') as Record<string, unknown>);
   if (v !== null && (typeof v !== 'object' || v.v !== VERSION)) throw corrupt(`value of ${short(key)}: not version ${VERSION}`);
   switch (kind) {
     case 'group':
@@ -40,7 +39,7 @@ export function decodeGroupRecord(key: Buffer | null, value: Buffer | null): Gro
     case 'member':
       return { kind, groupId: gid, memberId: str(k[3], 'member id'), value: v === null ? null : subscription(v) };
     case 'target':
-      return { kind, groupId: gid, memberId: str(k[3], 'member id'), value: v === null ? null : partitions(v.partitions) };
+      return { kind, groupId: gid, memberId: str(k[3], 'member id'), value: v === null ? null : partitionsField(v.partitions) };
     case 'current':
       return { kind, groupId: gid, memberId: str(k[3], 'member id'), value: v === null ? null : assignment(v) };
     case 'offset':
@@ -50,38 +49,11 @@ export function decodeGroupRecord(key: Buffer | null, value: Buffer | null): Gro
   }
 }
 
-function parse(buf: Buffer | null, what: string): unknown {
-  if (buf === null) throw corrupt(`group record without a ${what}`);
-  try {
-    return JSON.parse(buf.toString('utf8'));
-  } catch {
-    throw corrupt(`group record ${what} ${short(buf)} is not JSON`);
-  }
-}
-
-const corrupt = (message: string) => new CairnError(ErrorCode.CORRUPT_MESSAGE, message);
-const short = (buf: Buffer | null) => (buf === null ? 'null' : JSON.stringify(buf.toString('utf8').slice(0, 80)));
-
-function int(x: unknown, what: string): number {
-  if (!Number.isSafeInteger(x)) throw corrupt(`${what} is not an integer`);
-  return x as number;
-}
-
 function counts(x: unknown): Record<string, number> {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw corrupt('topics is not an object');
   const out: Record<string, number> = {};
   for (const [t, n] of Object.entries(x)) out[t] = int(n, `partition count of ${t}`);
   return out;
-}
-
-function partitions(x: unknown): TopicPartitions {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw corrupt('partitions is not an object');
-  const out: Record<string, number[]> = {};
-  for (const [t, ps] of Object.entries(x)) {
-    if (!Array.isArray(ps)) throw corrupt(`partitions of ${t} is not a list`);
-    out[t] = ps.map((p) => int(p, `a partition of ${t}`));
-  }
-  return canonical(out);
 }
 
 function subscription(v: Record<string, unknown>): MemberSubscription {
@@ -106,8 +78,8 @@ function assignment(v: Record<string, unknown>): MemberAssignment {
     memberEpoch: int(v.memberEpoch, 'memberEpoch'),
     previousMemberEpoch: int(v.previousMemberEpoch, 'previousMemberEpoch'),
     state: v.state,
-    assigned: partitions(v.assigned),
-    pendingRevocation: partitions(v.pendingRevocation),
+    assigned: partitionsField(v.assigned),
+    pendingRevocation: partitionsField(v.pendingRevocation),
   };
 }
 

@@ -1,9 +1,8 @@
-import { CairnError, ErrorCode, TopicPartitionSets, TRANSACTION_STATE_TOPIC } from '../common';
+import { TRANSACTION_STATE_TOPIC } from '../common';
 import type { CreatableTopic } from '../protocol';
 import { offsetsPartitionFor } from './group-record-codec';
+import { corrupt, int, parseJson, partitionsField, short } from './record-json';
 import { TXN_STATES, type TxnMetadata, type TxnRecord, type TxnState } from './txn-state';
-
-const { canonical } = TopicPartitionSets;
 
 /** The version written first in every key and value; a reader refuses versions it does not know. */
 const VERSION = 1;
@@ -22,11 +21,11 @@ export function encodeTxnRecord(r: TxnRecord): { key: Buffer; value: Buffer | nu
 }
 
 export function decodeTxnRecord(key: Buffer | null, value: Buffer | null): TxnRecord {
-  const k = parse(key, 'key');
+  const k = parseJson(key, 'transaction', 'key');
   if (!Array.isArray(k) || k[0] !== VERSION || k[1] !== 'txn' || typeof k[2] !== 'string' || k[2].length === 0) throw corrupt(`key ${short(key)}: not a version ${VERSION} transaction record key`);
   const transactionalId = k[2];
   if (value === null) return { transactionalId, value: null };
-  const v = parse(value, 'value') as Record<string, unknown>;
+  const v = parseJson(value, 'transaction', 'value') as Record<string, unknown>;
   if (typeof v !== 'object' || v === null || v.v !== VERSION) throw corrupt(`value of ${short(key)}: not version ${VERSION}`);
   if (!TXN_STATES.includes(v.state as TxnState)) throw corrupt(`state ${JSON.stringify(v.state)} is not a transaction state`);
   const m: TxnMetadata = {
@@ -37,39 +36,12 @@ export function decodeTxnRecord(key: Buffer | null, value: Buffer | null): TxnRe
     prevProducerEpoch: int(v.prevProducerEpoch, 'prevProducerEpoch'),
     timeoutMs: int(v.timeoutMs, 'timeoutMs'),
     state: v.state as TxnState,
-    partitions: partitions(v.partitions),
+    partitions: partitionsField(v.partitions),
     txnStartTimestampMs: int(v.txnStartTimestampMs, 'txnStartTimestampMs'),
     lastUpdateTimestampMs: int(v.lastUpdateTimestampMs, 'lastUpdateTimestampMs'),
   };
   if (m.producerId < 0 || m.producerEpoch < 0) throw corrupt(`"${transactionalId}" has producer ${m.producerId} epoch ${m.producerEpoch}`);
   return { transactionalId, value: m };
-}
-
-function parse(buf: Buffer | null, what: string): unknown {
-  if (buf === null) throw corrupt(`transaction record without a ${what}`);
-  try {
-    return JSON.parse(buf.toString('utf8'));
-  } catch {
-    throw corrupt(`transaction record ${what} ${short(buf)} is not JSON`);
-  }
-}
-
-const corrupt = (message: string) => new CairnError(ErrorCode.CORRUPT_MESSAGE, message);
-const short = (buf: Buffer | null) => (buf === null ? 'null' : JSON.stringify(buf.toString('utf8').slice(0, 80)));
-
-function int(x: unknown, what: string): number {
-  if (!Number.isSafeInteger(x)) throw corrupt(`${what} is not an integer`);
-  return x as number;
-}
-
-function partitions(x: unknown): TxnMetadata['partitions'] {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw corrupt('partitions is not an object');
-  const out: Record<string, number[]> = {};
-  for (const [t, ps] of Object.entries(x)) {
-    if (!Array.isArray(ps)) throw corrupt(`partitions of ${t} is not a list`);
-    out[t] = ps.map((p) => int(p, `a partition of ${t}`));
-  }
-  return canonical(out);
 }
 
 /** The `__transaction_state` partition of a transactional id: the same hash as groups use (Kafka's). */
