@@ -174,54 +174,23 @@ export class ClusterSimulation implements SimContext {
       return n && n.up ? n.incarnation : null;
     });
     for (let id = 1; id <= this.config.nodes; id++) this.nodes.push(new ClusterNode(id, this, this.random.fork()));
-    this.idempotent = new SimIdempotentProducer(
-      {
-        scheduler: this.scheduler,
-        network: this.network,
-        client: CLIENT,
-        topic: TOPIC,
-        partitions: this.partitions,
-        node: (id) => this.node(id),
-        upNodes: () => this.nodes.filter((n) => n.up),
-        leaderGuess: (p) => this.leaderGuess(p),
-        onAck: (tp, offset, value) => this.checker.onAck(tp, offset, value),
-        fail: (v) => (this.pending ??= v),
-        log: (line) => this.log(line),
-      },
-      this.random.fork(),
-      o.producerCore,
-    );
-    this.group = new SimGroup(
-      {
-        scheduler: this.scheduler,
-        network: this.network,
-        client: CLIENT,
-        topic: TOPIC,
-        node: (id) => this.node(id),
-        upNodes: () => this.nodes.filter((n) => n.up),
-        fail: (v) => (this.pending ??= v),
-        log: (line) => this.log(line),
-      },
-      this.random.fork(),
-      o.groupMembersIgnoreDeadlines,
-    );
+    // What every client workload sees of the simulation: its clock, the network, the nodes, and the trace.
+    const client = {
+      scheduler: this.scheduler,
+      network: this.network,
+      client: CLIENT,
+      topic: TOPIC,
+      partitions: this.partitions,
+      node: (id: number) => this.node(id),
+      upNodes: () => this.nodes.filter((n) => n.up),
+      leaderGuess: (p: number) => this.leaderGuess(p),
+      fail: (v: Violation) => (this.pending ??= v),
+      log: (line: string) => this.log(line),
+    };
+    this.idempotent = new SimIdempotentProducer({ ...client, onAck: (tp, offset, value) => this.checker.onAck(tp, offset, value) }, this.random.fork(), o.producerCore);
+    this.group = new SimGroup(client, this.random.fork(), o.groupMembersIgnoreDeadlines);
     this.transactions = o.transactions ?? true;
-    this.transactional = new SimTransactionalProducers(
-      {
-        scheduler: this.scheduler,
-        network: this.network,
-        client: CLIENT,
-        topic: TOPIC,
-        partitions: this.partitions,
-        node: (id) => this.node(id),
-        upNodes: () => this.nodes.filter((n) => n.up),
-        leaderGuess: (p) => this.leaderGuess(p),
-        active: () => this.chaos,
-        log: (line) => this.log(line),
-      },
-      this.random.fork(),
-      this.transactions ? 2 : 0,
-    );
+    this.transactional = new SimTransactionalProducers({ ...client, active: () => this.chaos }, this.random.fork(), this.transactions ? 2 : 0);
   }
 
   node(id: number): ClusterNode {
