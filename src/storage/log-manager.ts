@@ -123,6 +123,7 @@ export class LogManager {
       logger: this.o.logger,
       nowMs: this.o.nowMs(),
       verifyAll: this.verifyAll,
+      onTruncated: () => this.checkpointAfterTruncation(),
     });
     log.resetHighWatermark(this.highWatermarks.get(key) ?? 0);
     this.o.onLogOpened?.(log);
@@ -219,6 +220,15 @@ export class LogManager {
     this.logs.delete(key);
     if (log) await log.delete();
     else this.fs.rm(path.join(this.o.dataDir, key), { recursive: true, force: true });
+  }
+
+  /** A log was truncated: its recovery point goes down in the checkpoint now, durably (a failure is logged; the periodic checkpoint tries again). */
+  private checkpointAfterTruncation(): void {
+    try {
+      this.checkpoint();
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'checkpoint after a truncation failed');
+    }
   }
 
   /** Writes recovery points, log start offsets and high watermarks of every online log (on the event loop: shutdown, tests). */

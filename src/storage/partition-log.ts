@@ -33,6 +33,12 @@ export interface LogOpenOptions {
   flushPolicy: FlushPolicy;
   logger: Logger;
   nowMs: number;
+  /**
+   * Called after a truncation or reset, once the cut is durable: the owner writes the recovery
+   * points again (as Kafka's LogManager checkpoints after a truncation), so the fallback recovery
+   * uses when the fsynced-offset file is unreadable never describes the log before the cut.
+   */
+  onTruncated?: () => void;
 }
 
 export interface LeaderAppendOptions {
@@ -112,11 +118,13 @@ export class PartitionLog {
       this.goOffline(`fsync failed: ${err.message}`),
     );
     this.flushPolicy = o.flushPolicy;
+    this.onTruncated = o.onTruncated;
     this.producers = new ProducerStateManager(o.fs, o.dir, this.logger);
     this.wallClockMs = o.nowMs;
   }
 
   readonly flushPolicy: FlushPolicy;
+  private readonly onTruncated: (() => void) | undefined;
 
   /** Opens (creating if needed) and recovers the log in `dir`. A corrupt log opens offline, not at all silently. */
   static open(o: LogOpenOptions): PartitionLog {
@@ -460,6 +468,7 @@ export class PartitionLog {
     // The cut batches may have been a producer's latest: rebuild from what the log still holds.
     this.rebuildProducerState();
     this.logger.info({ truncateTo: offset, logEndOffset: this.logEndOffset, bytesRemoved: removed }, 'log truncated');
+    this.onTruncated?.();
   }
 
   /** Deletes everything and starts empty at `offset` (a follower far behind a leader's log start). */
@@ -478,6 +487,7 @@ export class PartitionLog {
     this.epochs.clear();
     this.producers.clear();
     this.logger.info({ startOffset: offset }, 'log reset');
+    this.onTruncated?.();
   }
 
   updateHighWatermark(offset: number): boolean {

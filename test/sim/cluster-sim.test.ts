@@ -55,7 +55,7 @@ describe('whole-cluster simulation', () => {
     // The idempotent producer's state (issue 17).
     leaderWritesDuplicates: { seeds: 10, caughtBy: /in the log twice|reordered/ },
     followerSkipsProducerState: { seeds: 20, caughtBy: /producer core failed|in the log twice/ },
-    truncationKeepsProducerState: { seeds: 40, caughtBy: /but .* was committed there|producer core failed|in the log twice/ },
+    truncationKeepsProducerState: { seeds: 40, caughtBy: /but .* was committed there|producer core failed|in the log twice|transactions: / },
     // The client's own send core, driven by the simulation (src/client/idempotence.ts).
     producerIgnoresLeaderWindow: { seeds: 40, caughtBy: /producer core failed/ },
     producerBumpsOnExpiry: { seeds: 60, caughtBy: /in the log twice/ },
