@@ -33,4 +33,11 @@ export function keyValues(list: unknown, flag: string): Record<string, string> {
   return out;
 }
 
+/** --isolation-level read_committed|read_uncommitted (default read_uncommitted, as Kafka's tools). */
+export function isolationLevel(v: unknown): 'read_committed' | 'read_uncommitted' {
+  if (v === undefined) return 'read_uncommitted';
+  if (v === 'read_committed' || v === 'read_uncommitted') return v;
+  throw new UsageError(`--isolation-level must be read_committed or read_uncommitted, not "${String(v)}"`);
+}
+
 export const BOOTSTRAP: Options = { bootstrap: { type: 'string', short: 'b' } };

@@ -1,6 +1,5 @@
 import { Consumer } from '../client';
-import { BOOTSTRAP, intOption, parse, UsageError } from './args';
-import { isolationLevel } from './groups';
+import { BOOTSTRAP, intOption, isolationLevel, parse, UsageError } from './args';
 import { outputClosed, write } from './output';
 
 export const CONSUME_HELP = `Usage: cairn consume TOPIC [options]

@@ -1,5 +1,5 @@
 import { Admin } from '../client';
-import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+import { BOOTSTRAP, intOption, isolationLevel, parse, UsageError } from './args';
 import { out } from './output';
 
 export const GROUPS_HELP = `Usage: cairn groups <command> [options]
@@ -16,13 +16,6 @@ Options:
   -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
 
 const partitionsText = (s: { topics: { topic: string; partitions: number[] }[] } | null | undefined) => (s?.topics ?? []).flatMap((t) => t.partitions.map((p) => `${t.topic}-${p}`)).join(',') || '-';
-
-/** --isolation-level read_committed|read_uncommitted (default read_uncommitted, as Kafka's tools). */
-export function isolationLevel(v: unknown): 'read_committed' | 'read_uncommitted' {
-  if (v === undefined) return 'read_uncommitted';
-  if (v === 'read_committed' || v === 'read_uncommitted') return v;
-  throw new UsageError(`--isolation-level must be read_committed or read_uncommitted, not "${String(v)}"`);
-}
 
 export async function groupsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

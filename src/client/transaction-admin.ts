@@ -15,18 +15,6 @@ import { RpcClient } from '../protocol/io';
 import type { Cluster } from './cluster';
 import { askForCoordinator } from './group-membership';
 
-/** A transaction that holds a partition's last stable offset back while its coordinator has no transaction open there (KIP-664's "hanging"). */
-export interface HangingTransaction {
-  topic: string;
-  partition: number;
-  producerId: number;
-  producerEpoch: number;
-  coordinatorEpoch: number;
-  startOffset: number;
-  /** How long it has been open, by the leader's clock at its first write. */
-  ageMs: number;
-}
-
 /** An open transaction of one partition, as its leader sees it (DescribeProducers). */
 export interface OpenTransaction {
   topic: string;
@@ -40,6 +28,12 @@ export interface OpenTransaction {
   highWatermark: number;
 }
 
+/** A transaction that holds a partition's last stable offset back while its coordinator has no transaction open there (KIP-664's "hanging"). */
+export type HangingTransaction = Omit<OpenTransaction, 'startTimeMs' | 'lastStableOffset' | 'highWatermark'> & {
+  /** How long it has been open, by the leader's clock at its first write. */
+  ageMs: number;
+};
+
 /**
  * Transaction administration (what Kafka's kafka-transactions.sh offers; docs/transactions.md):
  * list and describe transactions at their coordinators, see the open transactions of partitions
@@ -49,15 +43,16 @@ export interface OpenTransaction {
 export class TransactionAdmin {
   constructor(private readonly cluster: Cluster) {}
 
-  private async brokers(): Promise<MetadataResponse> {
+  /** Brokers, and `topics` (every topic when empty), from a known broker. */
+  private async metadata(topics: string[] = []): Promise<MetadataResponse> {
     return this.cluster.retrying('Metadata', () =>
-      this.cluster.connection(this.cluster.brokerCandidates()[0]!).rpc.unary<{ topics: string[] }, MetadataResponse>('Metadata', { topics: [] }, this.cluster.requestTimeoutMs),
+      this.cluster.connection(this.cluster.brokerCandidates()[0]!).rpc.unary<{ topics: string[] }, MetadataResponse>('Metadata', { topics }, this.cluster.requestTimeoutMs),
     );
   }
 
   /** Every transactional id, from every broker (each lists those it coordinates). */
   async listTransactions(filter: { states?: string[]; producerIds?: number[]; minDurationMs?: number } = {}): Promise<TransactionListing[]> {
-    const md = await this.brokers();
+    const md = await this.metadata();
     const req = { stateFilters: filter.states ?? [], producerIdFilters: filter.producerIds ?? [], durationFilterMs: filter.minDurationMs ?? 0 };
     const lists = await Promise.all(
       md.brokers.map((b) => this.cluster.connection(`${b.host}:${b.port}`).rpc.unary<typeof req, ListTransactionsResponse>('ListTransactions', req, this.cluster.requestTimeoutMs)),
@@ -84,9 +79,7 @@ export class TransactionAdmin {
 
   /** The open transactions of every partition of `topics` (all topics when empty), at their leaders. */
   async openTransactions(topics: string[] = []): Promise<OpenTransaction[]> {
-    const md = await this.cluster.retrying('Metadata', () =>
-      this.cluster.connection(this.cluster.brokerCandidates()[0]!).rpc.unary<{ topics: string[] }, MetadataResponse>('Metadata', { topics }, this.cluster.requestTimeoutMs),
-    );
+    const md = await this.metadata(topics);
     const out: OpenTransaction[] = [];
     for (const t of md.topics) {
       for (const p of t.partitions) {
@@ -150,7 +143,7 @@ export class TransactionAdmin {
   async abortHanging(topic: string, partition: number, producerId: number): Promise<void> {
     const open = (await this.openTransactions([topic])).find((t) => t.partition === partition && t.producerId === producerId);
     if (!open) throw new CairnError(ErrorCode.INVALID_TXN_STATE, `producer ${producerId} has no open transaction in ${topic}-${partition}`);
-    const md = await this.brokers();
+    const md = await this.metadata();
     const meta = await this.cluster.topic(topic);
     const leader = md.brokers.find((b) => b.nodeId === meta.partitions.find((p) => p.partition === partition)?.leaderId);
     if (!leader) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);

@@ -1,8 +1,8 @@
 import { CairnError, ErrorCode, TopicPartitionSets, type TopicPartitions } from '../common';
 import type { CoordinatorResult } from './group-messages';
-import { markerIdentity, NO_TXN_PARTITIONS, type TxnMetadata, type TxnRecord, TxnsState, type TxnState } from './txn-state';
+import { markerIdentity, type TxnMetadata, type TxnRecord, TxnsState, type TxnState } from './txn-state';
 
-const { equals, isEmpty, minus, union } = TopicPartitionSets;
+const { equals, isEmpty, minus, NO_PARTITIONS, union } = TopicPartitionSets;
 
 /** The largest producer epoch (int16). An end that would bump past it moves the producer to a new id. */
 export const MAX_PRODUCER_EPOCH = 32_767;
@@ -165,7 +165,7 @@ export class TransactionCoordinator {
         if (m.state === 'PrepareCommit' || m.state === 'PrepareAbort') {
           throw new CairnError(ErrorCode.CONCURRENT_TRANSACTIONS, `the previous transaction of "${req.transactionalId}" is being completed; retry`);
         }
-        const partitions = union(m.state === 'Ongoing' ? m.partitions : NO_TXN_PARTITIONS, req.partitions);
+        const partitions = union(m.state === 'Ongoing' ? m.partitions : NO_PARTITIONS, req.partitions);
         if (m.state === 'Ongoing' && equals(partitions, m.partitions)) return ok();
         if (m.state !== 'Ongoing') this.deadlines.set(m.transactionalId, monoMs + m.timeoutMs);
         emit({
@@ -219,7 +219,7 @@ export class TransactionCoordinator {
               prevProducerId: cur.producerId,
               prevProducerEpoch: cur.producerEpoch,
               state: req.commit ? 'CompleteCommit' : 'CompleteAbort',
-              partitions: NO_TXN_PARTITIONS,
+              partitions: NO_PARTITIONS,
               txnStartTimestampMs: -1,
               lastUpdateTimestampMs: nowMs,
             };
@@ -248,7 +248,7 @@ export class TransactionCoordinator {
     const m = this.state.txns.get(pending.transactionalId);
     const expected: TxnState = pending.commit ? 'PrepareCommit' : 'PrepareAbort';
     if (m === undefined || m.state !== expected || markerIdentity(m).producerEpoch !== pending.producerEpoch || m.prevProducerId !== pending.producerId) return { records, response: false };
-    const value: TxnMetadata = { ...m, state: pending.commit ? 'CompleteCommit' : 'CompleteAbort', partitions: NO_TXN_PARTITIONS, txnStartTimestampMs: -1, lastUpdateTimestampMs: nowMs };
+    const value: TxnMetadata = { ...m, state: pending.commit ? 'CompleteCommit' : 'CompleteAbort', partitions: NO_PARTITIONS, txnStartTimestampMs: -1, lastUpdateTimestampMs: nowMs };
     this.state.replay({ transactionalId: m.transactionalId, value });
     records.push({ transactionalId: m.transactionalId, value });
     return { records, response: true };
@@ -355,7 +355,7 @@ function idle(transactionalId: string, producerId: number, producerEpoch: number
     prevProducerEpoch: -1,
     timeoutMs,
     state: 'Empty',
-    partitions: NO_TXN_PARTITIONS,
+    partitions: NO_PARTITIONS,
     txnStartTimestampMs: -1,
     lastUpdateTimestampMs: nowMs,
   };
@@ -381,8 +381,4 @@ function required(newProducerId: number | null): number {
   // The shell asks needsProducerId* first; a race with another request for the same id lands here: retriable.
   if (newProducerId === null) throw new CairnError(ErrorCode.CONCURRENT_TRANSACTIONS, 'a new producer id is needed; retry');
   return newProducerId;
-}
-
-export function isEmptyTxn(m: TxnMetadata): boolean {
-  return isEmpty(m.partitions);
 }

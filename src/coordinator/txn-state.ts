@@ -1,4 +1,4 @@
-import { TopicPartitionSets, type TopicPartitions } from '../common';
+import type { TopicPartitions } from '../common';
 
 /**
  * The states of a transactional id (Kafka's TransactionState). A transaction runs
@@ -50,5 +50,3 @@ export class TxnsState {
 export function markerIdentity(m: TxnMetadata): { producerId: number; producerEpoch: number } {
   return { producerId: m.prevProducerId, producerEpoch: m.prevProducerEpoch + 1 };
 }
-
-export const NO_TXN_PARTITIONS: TopicPartitions = TopicPartitionSets.NO_PARTITIONS;

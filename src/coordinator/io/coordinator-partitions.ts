@@ -1,5 +1,6 @@
 import { CairnError, ErrorCode, type Logger, type TimerHandle, type Timers } from '../../common';
-import type { MetadataImage } from '../../metadata';
+import { type MetadataImage, NO_LEADER } from '../../metadata';
+import type { FindCoordinatorResponse } from '../../protocol';
 import { batchLastOffset, batchSize, validateBatches } from '../../record';
 import type { Partition, ReplicaManager } from '../../replication/io';
 import type { LeaderAppendOptions } from '../../storage';
@@ -28,6 +29,13 @@ export interface CoordinatorPartitionsOptions<C> {
   topic: string;
   /** What the coordinator coordinates, for messages ("group", "transactional id"). */
   what: string;
+  /** What a key is called ("group id", "transactional id"), and the error for an empty one. */
+  keyName: string;
+  emptyKeyError: ErrorCode;
+  /** The partition of the topic a key belongs to, out of `partitions`. */
+  partitionFor(key: string, partitions: number): number;
+  /** Asks the controller for the topic (compacted); TOPIC_ALREADY_EXISTS is fine. */
+  createTopic(): Promise<void>;
   nodeId: number;
   replicas: ReplicaManager;
   image: () => MetadataImage;
@@ -50,6 +58,7 @@ export interface CoordinatorPartitionsOptions<C> {
  */
 export class CoordinatorPartitions<C> {
   private readonly loaded = new Map<number, LoadedPartition<C>>();
+  private creating: Promise<void> | null = null;
 
   constructor(private readonly o: CoordinatorPartitionsOptions<C>) {}
 
@@ -84,8 +93,45 @@ export class CoordinatorPartitions<C> {
     return this.loaded.get(entry.partition.partition) === entry && entry.state === 'active';
   }
 
+  /**
+   * FindCoordinator: the broker that leads `key`'s partition, from this broker's image. While the
+   * topic does not exist this asks the controller for it, and answers COORDINATOR_NOT_AVAILABLE.
+   */
+  findCoordinator(key: string): FindCoordinatorResponse {
+    const none = { nodeId: -1, host: '', port: -1 };
+    if (typeof key !== 'string' || key.length === 0) return { errorCode: this.o.emptyKeyError, errorMessage: `${this.o.keyName} is empty`, ...none };
+    const image = this.o.image();
+    const topic = image.topicsByName.get(this.o.topic);
+    if (!topic) {
+      this.ensureTopic();
+      return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `creating ${this.o.topic}; retry shortly`, ...none };
+    }
+    const reg = topic.partitions[this.o.partitionFor(key, topic.partitions.length)]!;
+    const broker = reg.leader === NO_LEADER ? undefined : image.brokers.get(reg.leader);
+    if (!broker) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `${this.o.topic}-${reg.partition} has no leader`, ...none };
+    return { errorCode: ErrorCode.NONE, nodeId: broker.id, host: broker.host, port: broker.port };
+  }
+
+  /** The serving core of `key`'s partition, or the error a client should see; `createTopic`: ask for the topic if it does not exist yet. */
+  entryForKey(key: string, createTopic: boolean): LoadedPartition<C> {
+    if (typeof key !== 'string' || key.length === 0) throw new CairnError(this.o.emptyKeyError, `${this.o.keyName} is empty`);
+    const topic = this.o.image().topicsByName.get(this.o.topic);
+    if (!topic) {
+      if (createTopic) this.ensureTopic();
+      throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${this.o.topic} does not exist yet`);
+    }
+    return this.entryFor(this.o.partitionFor(key, topic.partitions.length), key);
+  }
+
+  private ensureTopic(): void {
+    this.creating ??= this.o
+      .createTopic()
+      .catch((err: unknown) => this.o.logger.warn({ err: (err as Error).message }, `${this.o.topic} not created`))
+      .finally(() => (this.creating = null));
+  }
+
   /** The serving core of partition `partition`, or the error a client should see. */
-  entryFor(partition: number, key: string): LoadedPartition<C> {
+  private entryFor(partition: number, key: string): LoadedPartition<C> {
     const e = this.loaded.get(partition);
     if (!e) throw new CairnError(ErrorCode.NOT_COORDINATOR, `broker ${this.o.nodeId} does not coordinate ${this.o.what} "${key}" (${this.o.topic}-${partition})`);
     if (e.state === 'loading') throw new CairnError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, `${this.o.topic}-${partition} is loading`);

@@ -1,5 +1,5 @@
 import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, SeededRandom, type Timers } from '../../common';
-import { type MetadataImage, NO_LEADER } from '../../metadata';
+import type { MetadataImage } from '../../metadata';
 import type {
   CommittedOffsetInfo,
   ConsumerGroupHeartbeatRequest,
@@ -51,13 +51,16 @@ type Loaded = LoadedPartition<GroupCoordinator>;
  */
 export class GroupCoordinatorShell {
   private readonly partitions: CoordinatorPartitions<GroupCoordinator>;
-  private creating: Promise<void> | null = null;
   private seed = 1;
 
   constructor(private readonly o: GroupCoordinatorShellOptions) {
     this.partitions = new CoordinatorPartitions<GroupCoordinator>({
       topic: CONSUMER_OFFSETS_TOPIC,
       what: 'group',
+      keyName: 'group id',
+      emptyKeyError: ErrorCode.INVALID_GROUP_ID,
+      partitionFor: offsetsPartitionFor,
+      createTopic: o.createOffsetsTopic,
       nodeId: o.nodeId,
       replicas: o.replicas,
       image: o.image,
@@ -129,10 +132,7 @@ export class GroupCoordinatorShell {
 
   /** The loaded core of a group's partition, or the error a client should see. */
   private coordinatorOf(groupId: string): Loaded {
-    if (typeof groupId !== 'string' || groupId.length === 0) throw new CairnError(ErrorCode.INVALID_GROUP_ID, 'group id is empty');
-    const topic = this.o.image().topicsByName.get(CONSUMER_OFFSETS_TOPIC);
-    if (!topic) throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${CONSUMER_OFFSETS_TOPIC} does not exist yet`);
-    return this.partitions.entryFor(offsetsPartitionFor(groupId, topic.partitions.length), groupId);
+    return this.partitions.entryForKey(groupId, false);
   }
 
   /** Runs a handler on the group's core, appends its records and answers once they are committed. */
@@ -144,25 +144,7 @@ export class GroupCoordinatorShell {
   }
 
   async findCoordinator(key: string): Promise<FindCoordinatorResponse> {
-    const none = { nodeId: -1, host: '', port: -1 };
-    if (typeof key !== 'string' || key.length === 0) return { errorCode: ErrorCode.INVALID_GROUP_ID, errorMessage: 'group id is empty', ...none };
-    const image = this.o.image();
-    const topic = image.topicsByName.get(CONSUMER_OFFSETS_TOPIC);
-    if (!topic) {
-      this.ensureOffsetsTopic();
-      return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `creating ${CONSUMER_OFFSETS_TOPIC}; retry shortly`, ...none };
-    }
-    const reg = topic.partitions[offsetsPartitionFor(key, topic.partitions.length)]!;
-    const broker = reg.leader === NO_LEADER ? undefined : image.brokers.get(reg.leader);
-    if (!broker) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `${CONSUMER_OFFSETS_TOPIC}-${reg.partition} has no leader`, ...none };
-    return { errorCode: ErrorCode.NONE, nodeId: broker.id, host: broker.host, port: broker.port };
-  }
-
-  private ensureOffsetsTopic(): void {
-    this.creating ??= this.o
-      .createOffsetsTopic()
-      .catch((err: unknown) => this.o.logger.warn({ err: (err as Error).message }, `${CONSUMER_OFFSETS_TOPIC} not created`))
-      .finally(() => (this.creating = null));
+    return this.partitions.findCoordinator(key);
   }
 
   async heartbeat(req: ConsumerGroupHeartbeatRequest, clientHost: string): Promise<ConsumerGroupHeartbeatResponse> {

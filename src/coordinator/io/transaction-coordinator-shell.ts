@@ -71,12 +71,15 @@ export class TransactionCoordinatorShell {
   private readonly writing = new Map<string, Loaded>();
   /** EndTxn answers waiting for their transaction to complete, by transactional id. */
   private readonly completionWaiters = new Map<string, (() => void)[]>();
-  private creating: Promise<void> | null = null;
 
   constructor(private readonly o: TransactionCoordinatorShellOptions) {
     this.partitions = new CoordinatorPartitions<TransactionCoordinator>({
       topic: TRANSACTION_STATE_TOPIC,
       what: 'transactional id',
+      keyName: 'transactional id',
+      emptyKeyError: ErrorCode.INVALID_REQUEST,
+      partitionFor: transactionPartitionFor,
+      createTopic: o.createTransactionTopic,
       nodeId: o.nodeId,
       replicas: o.replicas,
       image: o.image,
@@ -126,13 +129,7 @@ export class TransactionCoordinatorShell {
   }
 
   private coordinatorOf(transactionalId: string): Loaded {
-    if (typeof transactionalId !== 'string' || transactionalId.length === 0) throw new CairnError(ErrorCode.INVALID_REQUEST, 'transactional id is empty');
-    const topic = this.o.image().topicsByName.get(TRANSACTION_STATE_TOPIC);
-    if (!topic) {
-      this.ensureTopic();
-      throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${TRANSACTION_STATE_TOPIC} does not exist yet`);
-    }
-    return this.partitions.entryFor(transactionPartitionFor(transactionalId, topic.partitions.length), transactionalId);
+    return this.partitions.entryForKey(transactionalId, true);
   }
 
   private async run<T>(transactionalId: string, fn: (c: TransactionCoordinator, nowMs: number) => CoordinatorResult<T, TxnRecord>): Promise<T> {
@@ -145,25 +142,7 @@ export class TransactionCoordinatorShell {
   // ---- requests ----
 
   findCoordinator(key: string): FindCoordinatorResponse {
-    const none = { nodeId: -1, host: '', port: -1 };
-    if (typeof key !== 'string' || key.length === 0) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'transactional id is empty', ...none };
-    const image = this.o.image();
-    const topic = image.topicsByName.get(TRANSACTION_STATE_TOPIC);
-    if (!topic) {
-      this.ensureTopic();
-      return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `creating ${TRANSACTION_STATE_TOPIC}; retry shortly`, ...none };
-    }
-    const reg = topic.partitions[transactionPartitionFor(key, topic.partitions.length)]!;
-    const broker = reg.leader === NO_LEADER ? undefined : image.brokers.get(reg.leader);
-    if (!broker) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `${TRANSACTION_STATE_TOPIC}-${reg.partition} has no leader`, ...none };
-    return { errorCode: ErrorCode.NONE, nodeId: broker.id, host: broker.host, port: broker.port };
-  }
-
-  private ensureTopic(): void {
-    this.creating ??= this.o
-      .createTransactionTopic()
-      .catch((err: unknown) => this.o.logger.warn({ err: (err as Error).message }, `${TRANSACTION_STATE_TOPIC} not created`))
-      .finally(() => (this.creating = null));
+    return this.partitions.findCoordinator(key);
   }
 
   async initProducerId(req: { transactionalId: string; transactionTimeoutMs: number }): Promise<InitProducerIdResponse> {

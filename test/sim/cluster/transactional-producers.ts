@@ -19,10 +19,9 @@ import type { Random } from '../../../src/common/random';
 import type { EndTxnResponse, InitProducerIdResponse, ProduceResponse } from '../../../src/protocol/messages';
 import { AbortedTransactionFilter, batchIsControl, batchLastOffset, decodeRecords, encodeBatch, forEachBatch } from '../../../src/record';
 import type { PartitionLog } from '../../../src/storage/partition-log';
+import type { IdempotentProducerContext } from './idempotent-producer';
 import { Violation } from './invariants';
-import type { SimNetwork } from './network';
 import type { ClusterNode } from './node';
-import type { SimScheduler } from './scheduler';
 
 /** Values of transactional records start with this: `t:<producer>:<transaction>:<record>`. */
 export const TXN_PREFIX = 't:';
@@ -30,18 +29,10 @@ const CALL_TIMEOUT_MS = 1_500;
 /** transaction.timeout.ms of the simulated producers: an abandoned transaction is aborted by its coordinator within the liveness bound. */
 export const SIM_TXN_TIMEOUT_MS = 3_000;
 
-export interface TransactionalProducersContext {
-  readonly scheduler: SimScheduler;
-  readonly network: SimNetwork;
-  readonly client: number;
-  readonly topic: string;
-  readonly partitions: number;
-  node(id: number): ClusterNode;
-  upNodes(): ClusterNode[];
-  leaderGuess(partition: number): number;
+/** What the idempotent producer sees of the simulation, without its checker hooks, and whether the chaos still runs. */
+export type TransactionalProducersContext = Omit<IdempotentProducerContext, 'onAck' | 'fail'> & {
   active(): boolean;
-  log(line: string): void;
-}
+};
 
 type Outcome = 'committed' | 'aborted' | 'unknown';
 
