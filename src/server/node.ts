@@ -202,8 +202,8 @@ export class CairnNode {
         logger: this.logger,
       });
       this.groups = groups;
-      this.publisher.addListener((image) => groups.onImage(image));
-      this.publisher.addListener((image) => txns.onImage(image));
+      rm.addListener((image) => groups.onImage(image));
+      rm.addListener((image) => txns.onImage(image));
     }
     this.metadataLog.subscribe(this.publisher);
 

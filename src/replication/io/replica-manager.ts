@@ -1,5 +1,5 @@
-import { CairnError, type Clock, ErrorCode, errorInfo, type LogConfig, type Logger, resolveLogConfig, type Timers, tpKey } from '../../common';
-import type { ImageChanges, MetadataImage, PartitionRegistration } from '../../metadata';
+import { CairnError, type Clock, ErrorCode, errorInfo, type LogConfig, type Logger, resolveLogConfig, type TimerHandle, type Timers, tpKey } from '../../common';
+import type { ImageChanges, MetadataImage } from '../../metadata';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
 import type { TxnMarker, ValidatedBatch } from '../../record';
 import type { LeaderAppendOptions, LogManager } from '../../storage';
@@ -7,6 +7,9 @@ import { Partition } from './partition';
 import { type LeaderAppend, ReplicaDriver, type ReplicaDriverOptions } from './replica-driver';
 import { ReplicaFetchServer } from './replica-fetch-shell';
 import type { AlterPartitionTransport, ReplicaFetchTransport } from '..';
+
+/** How long one turn of the event loop may spend applying a metadata image's partitions. */
+const APPLY_SLICE_MS = 50;
 
 export interface ReplicaManagerOptions {
   nodeId: number;
@@ -96,7 +99,14 @@ export class ReplicaManager {
 
   /** Stops fetching and the core's timers (node shutdown). */
   stop(): void {
+    this.stopApplying();
     this.driver.stop();
+  }
+
+  private stopApplying(): void {
+    this.stopped = true;
+    this.continuation?.cancel();
+    this.continuation = null;
   }
 
   get currentImage(): MetadataImage | null {
@@ -163,50 +173,103 @@ export class ReplicaManager {
    * Applies a new metadata image: becomes leader or follower, creates logs, deletes removed ones —
    * only once this incarnation's registration is in the image (ReplicaCore.admitImage), and then
    * the whole first image, `changes` after that.
+   *
+   * The touched partitions are applied in slices of at most APPLY_SLICE_MS, the rest after the
+   * event loop has had a turn: creating a log or taking a new leader epoch fsyncs, and a topic of
+   * thousands of partitions applied in one go held a loaded node's event loop for 16 s — its
+   * broker session expired and its clients' connections failed their keepalives (a CreateTopics
+   * retried that way was answered TOPIC_ALREADY_EXISTS). Each partition is applied from the
+   * newest image when its turn comes, as a broker applying one merged metadata delta would.
+   * Listeners (the coordinators) hear of every image, and again once deferred partitions are in.
    */
   applyImage(image: MetadataImage, changes: ImageChanges | null): void {
     const admitted = this.driver.admitImage(image.brokers.get(this.nodeId)?.incarnationId === this.o.incarnationId);
-    if (admitted === 'ignore') return;
-    if (admitted === 'all') changes = null;
-    this.image = image;
-    for (const t of changes?.removedTopics ?? []) {
-      for (let p = 0; p < t.partitions.length; p++) void this.remove(t.name, p, 'topic deleted');
-    }
-    const touched: PartitionRegistration[] = [];
-    if (changes === null) {
-      for (const t of image.topicsByName.values()) touched.push(...t.partitions);
-    } else {
-      for (const key of changes.partitions) {
-        const i = key.lastIndexOf(':');
-        const t = image.topicsById.get(key.slice(0, i));
-        const reg = t?.partitions[Number(key.slice(i + 1))];
-        if (reg) touched.push(reg);
+    if (admitted !== 'ignore') {
+      if (admitted === 'all') changes = null;
+      this.image = image;
+      for (const t of changes?.removedTopics ?? []) {
+        for (let p = 0; p < t.partitions.length; p++) void this.remove(t.name, p, 'topic deleted');
       }
-    }
-    for (const reg of touched) {
-      const key = tpKey(reg.topic, reg.partition);
-      const existing = this.partitions.get(key);
-      if (!reg.replicas.includes(this.nodeId)) {
-        if (existing) void this.remove(reg.topic, reg.partition, 'replica moved away');
-        continue;
+      if (changes === null) {
+        for (const t of image.topicsByName.values()) for (const reg of t.partitions) this.pending.add(`${reg.topicId}:${reg.partition}`);
+      } else {
+        for (const key of changes.partitions) this.pending.add(key);
       }
-      try {
-        if (existing && existing.topicId === reg.topicId) {
-          existing.log.config = this.logConfigFor(image, reg.topic);
-          this.driver.apply(existing, reg, existing.log.config.minInsyncReplicas);
-          continue;
+      // Config-only changes (retention, segment size) apply to live logs at once.
+      for (const p of this.partitions.values()) p.log.config = this.logConfigFor(image, p.topic);
+      this.applyPending();
+      void this.repairOffline(image).catch((err) => this.logger.error({ err: (err as Error).message }, 'replica repair failed'));
+    }
+    this.notify(image);
+  }
+
+  /** `fn` hears every image after this manager applied it, and again once partitions deferred to a later slice are in. */
+  addListener(fn: (image: MetadataImage) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private readonly listeners: ((image: MetadataImage) => void)[] = [];
+  /** `topicId:partition` keys still to apply from the newest image, in arrival order. */
+  private readonly pending = new Set<string>();
+  private continuation: TimerHandle | null = null;
+  /** When the current run of slices began, while one is under way. */
+  private deferredSince: number | null = null;
+  private stopped = false;
+
+  private notify(image: MetadataImage): void {
+    for (const fn of this.listeners) fn(image);
+  }
+
+  /** Applies pending partitions until none are left or the slice is spent; then the rest after a turn of the event loop. */
+  private applyPending(): void {
+    const start = this.clock.nowMs();
+    for (const key of this.pending) {
+      if (this.stopped) return;
+      this.pending.delete(key);
+      this.applyPartition(key);
+      if (this.pending.size > 0 && this.clock.nowMs() - start >= APPLY_SLICE_MS) {
+        if (this.deferredSince === null) {
+          this.deferredSince = start;
+          this.logger.info({ remaining: this.pending.size }, 'applying the rest of the partitions in slices');
         }
-        const log = this.logs.getOrCreate(reg.topic, reg.partition, this.logConfigFor(image, reg.topic), reg.topicId);
-        const p = new Partition(this.driver.core, this.nodeId, reg.topicId, log);
-        this.partitions.set(key, p);
-        this.driver.apply(p, reg, log.config.minInsyncReplicas);
-      } catch (err) {
-        this.logger.error({ topic: reg.topic, partition: reg.partition, err: (err as Error).message }, 'cannot host partition');
+        this.continuation ??= this.o.timers.after(0, () => {
+          this.continuation = null;
+          this.applyPending();
+          if (this.image && !this.stopped) this.notify(this.image);
+        });
+        return;
       }
     }
-    // Config-only changes (retention, segment size) apply to live logs at once.
-    for (const p of this.partitions.values()) p.log.config = this.logConfigFor(image, p.topic);
-    void this.repairOffline(image).catch((err) => this.logger.error({ err: (err as Error).message }, 'replica repair failed'));
+    if (this.deferredSince !== null) {
+      this.logger.info({ tookMs: this.clock.nowMs() - this.deferredSince, partitions: this.partitions.size }, 'partitions applied');
+      this.deferredSince = null;
+    }
+  }
+
+  private applyPartition(key: string): void {
+    const image = this.image;
+    const i = key.lastIndexOf(':');
+    const reg = image?.topicsById.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
+    if (!image || !reg) return; // its topic was deleted meanwhile
+    const tp = tpKey(reg.topic, reg.partition);
+    const existing = this.partitions.get(tp);
+    if (!reg.replicas.includes(this.nodeId)) {
+      if (existing) void this.remove(reg.topic, reg.partition, 'replica moved away');
+      return;
+    }
+    try {
+      if (existing && existing.topicId === reg.topicId) {
+        existing.log.config = this.logConfigFor(image, reg.topic);
+        this.driver.apply(existing, reg, existing.log.config.minInsyncReplicas);
+        return;
+      }
+      const log = this.logs.getOrCreate(reg.topic, reg.partition, this.logConfigFor(image, reg.topic), reg.topicId);
+      const p = new Partition(this.driver.core, this.nodeId, reg.topicId, log);
+      this.partitions.set(tp, p);
+      this.driver.apply(p, reg, log.config.minInsyncReplicas);
+    } catch (err) {
+      this.logger.error({ topic: reg.topic, partition: reg.partition, err: (err as Error).message }, 'cannot host partition');
+    }
   }
 
   private async remove(topic: string, partition: number, reason: string): Promise<void> {
@@ -237,6 +300,7 @@ export class ReplicaManager {
   }
 
   async close(): Promise<void> {
+    this.stopApplying();
     this.driver.stop();
     for (const p of this.partitions.values()) {
       this.driver.remove(p);

@@ -257,8 +257,8 @@ export class ClusterNode {
     const groups = this.ctx.overrides.createGroupShell?.(groupOptions) ?? new GroupCoordinatorShell(groupOptions);
     this.groups = groups;
     // After the replica manager, as CairnNode does: the coordinators follow the leaderships it just took or gave up.
-    publisher.addListener((image) => groups.onImage(image));
-    publisher.addListener((image) => txns.onImage(image));
+    replicas.addListener((image) => groups.onImage(image));
+    replicas.addListener((image) => txns.onImage(image));
     driver.subscribe(publisher);
     this.produce = new ProduceHandler(replicas, time, logger, this.ctx.overrides.skipTxnVerification ? { verify: () => Promise.resolve() } : verifier);
     const transport: ControllerTransport = {

@@ -136,3 +136,44 @@ describe('replication shells in process (no gRPC): ReplicaManager.appendAsLeader
     expect(alters[0]!.partitions[0]).toMatchObject({ topicId: 't-id', partition: 0, newIsr: [1] });
   });
 });
+
+describe('ReplicaManager.applyImage on a large topic', () => {
+  it('applies what fits in a slice, the rest after the event loop has had a turn, and tells its listeners again once all are in', () => {
+    let image = withBrokers(1);
+    for (let i = 0; i < 40; i++) image = withPartition(image, 'wide', [1], [1], 1);
+    const clock = new ManualClock(1_000);
+    const timers = new ManualTimers(clock);
+    // Every reading of the clock finds 10 ms gone: the work of a loaded disk, on manual time.
+    const slowClock = { nowMs: () => (clock.advance(10), clock.nowMs()), wallMs: () => clock.wallMs() };
+    const logs = new LogManager({ fs: nodeFileSystem, dataDir: tmpDir('cairn-repl-slices-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
+    logs.load();
+    const rm = new ReplicaManager({
+      nodeId: 1,
+      incarnationId: 'inc-1',
+      brokerEpoch: () => 1,
+      logs,
+      logDefaults: DEFAULT_LOG_CONFIG,
+      fetchTransport: { send: () => Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'no peers')), close: () => undefined },
+      alterPartitionTransport: { send: async () => ({ errorCode: ErrorCode.NONE, results: [] }) },
+      clock: slowClock,
+      timers,
+      logger: silentLogger,
+      replicaLagTimeMaxMs: 10_000,
+    });
+    open.push(rm, logs);
+    const heard: number[] = [];
+    rm.addListener(() => heard.push(rm.all().length));
+
+    rm.applyImage(image, null);
+    const first = rm.all().length;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(40);
+    expect(() => rm.lookup('wide', 39)).toThrow(expect.objectContaining({ code: ErrorCode.NOT_LEADER_OR_FOLLOWER }));
+    expect(heard).toEqual([first]);
+
+    for (let turns = 0; rm.all().length < 40 && turns < 40; turns++) timers.advance(0);
+    expect(rm.all()).toHaveLength(40);
+    expect(rm.lookup('wide', 39).role).toBe('leader');
+    expect(heard.at(-1)).toBe(40);
+  });
+});
