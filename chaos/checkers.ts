@@ -100,21 +100,32 @@ export function checkProducerOrder(sends: readonly SendOp[], final: FinalLog): C
   return result('producer-order', problems, `${final.size} partitions`);
 }
 
-/** A consumer's polls within a session neither skip an offset nor go back (plain, uncompacted topics). */
-export function checkReaderProgress(reads: readonly ReadOp[]): CheckResult {
+/**
+ * A consumer's polls within a session neither skip a record nor go back. A gap is a skip only where
+ * the final log holds a record: transaction markers take offsets no reader is handed, and a
+ * read_committed reader passes over aborted records.
+ */
+export function checkReaderProgress(reads: readonly ReadOp[], final: FinalLog): CheckResult {
   const last = new Map<string, number>();
   const problems: string[] = [];
   for (const r of reads) {
     const key = `${r.process}/${r.session}/${r.partition}`;
     const prev = last.get(key);
-    if (prev !== undefined && r.offset !== prev + 1) problems.push(`reader ${r.process} on partition ${r.partition} went from offset ${prev} to ${r.offset}`);
+    if (prev !== undefined) {
+      const log = final.get(r.partition);
+      let skipped = -1;
+      for (let o = prev + 1; o < r.offset && skipped < 0; o++) if (log?.has(o)) skipped = o;
+      if (r.offset <= prev || skipped >= 0)
+        problems.push(`reader ${r.process} on partition ${r.partition} went from offset ${prev} to ${r.offset}${skipped >= 0 ? `, past ${skipped} (${log!.get(skipped)})` : ''}`);
+    }
     last.set(key, r.offset);
   }
   return result('reader-progress', problems, `${reads.length} reads`);
 }
 
-/** Under read_committed, no value of an aborted or still-open transaction is ever read. */
-export function checkNoAbortedReads(txns: readonly TxnOp[], reads: readonly ReadOp[]): CheckResult {
+/** Under read_committed, no value of an aborted transaction is ever read (read_uncommitted readers are not asked). */
+export function checkNoAbortedReads(txns: readonly TxnOp[], allReads: readonly ReadOp[]): CheckResult {
+  const reads = allReads.filter((r) => r.readCommitted === true);
   const committed = new Set<string>();
   const notCommitted = new Map<string, string>();
   for (const t of txns) {
@@ -124,7 +135,36 @@ export function checkNoAbortedReads(txns: readonly TxnOp[], reads: readonly Read
   const problems = reads
     .filter((r) => notCommitted.has(r.value) && !committed.has(r.value))
     .map((r) => `read ${r.value} of aborted transaction ${notCommitted.get(r.value)} at ${r.partition}:${r.offset}`);
-  return result('aborted-read', problems, `${txns.length} transactions, ${reads.length} reads`);
+  return result('aborted-read', problems, `${new Set(txns.map((t) => t.txn)).size} transactions, ${reads.length} read_committed reads`);
+}
+
+/**
+ * Transactions are all or nothing in the final (read_committed) log (reliability.md rows 15-18):
+ * every value of a committed one is there (no lost commit), none of an aborted one (a zombie's or
+ * late write included), and one whose outcome is unknown is wholly there or wholly absent (no torn
+ * transaction).
+ */
+export function checkTransactions(txns: readonly TxnOp[], final: FinalLog): CheckResult {
+  const where = locations(final);
+  const outcome = new Map<string, TxnOp>();
+  for (const t of txns) if (t.type !== 'invoke' || !outcome.has(t.txn)) outcome.set(t.txn, t);
+  const problems: string[] = [];
+  const count = { ok: 0, fail: 0, unknown: 0 };
+  for (const t of outcome.values()) {
+    const present = t.values.filter((v) => where.has(v));
+    const missing = t.values.filter((v) => !where.has(v));
+    if (t.type === 'ok') {
+      count.ok++;
+      if (missing.length > 0) problems.push(`committed transaction ${t.txn} lost ${missing.length} of ${t.values.length} values: ${missing.join(', ')}`);
+    } else if (t.type === 'fail') {
+      count.fail++;
+      if (present.length > 0) problems.push(`aborted transaction ${t.txn} is visible: ${present.join(', ')}`);
+    } else {
+      count.unknown++;
+      if (present.length > 0 && missing.length > 0) problems.push(`transaction ${t.txn} is torn: ${present.length} of ${t.values.length} values visible (${present.join(', ')})`);
+    }
+  }
+  return result('transactions', problems, `${count.ok} committed, ${count.fail} aborted, ${count.unknown} unknown transactions`);
 }
 
 /** The cluster took writes again within `boundMs` of the faults healing. */
@@ -139,7 +179,7 @@ export function checkRecovery(sends: readonly SendOp[], healedAtMs: number, boun
 export function checkAll(history: History, final: FinalLog, opts: { strictDuplicates: boolean; healedAtMs: number; recoveryBoundMs: number }): CheckResult[] {
   const sends = history.sends();
   const reads = history.reads();
-  const txns = history.ops.filter((o): o is TxnOp => o.kind === 'txn');
+  const txns = history.txnOps();
   const group = history.groupOps();
   const out = [
     checkLostWrites(sends, final),
@@ -147,10 +187,10 @@ export function checkAll(history: History, final: FinalLog, opts: { strictDuplic
     checkDuplicates(final, opts.strictDuplicates),
     checkOffsetConsistency(reads, final),
     checkProducerOrder(sends, final),
-    checkReaderProgress(reads),
+    checkReaderProgress(reads, final),
     checkRecovery(sends, opts.healedAtMs, opts.recoveryBoundMs),
   ];
-  if (txns.length > 0) out.push(checkNoAbortedReads(txns, reads));
+  if (txns.length > 0) out.push(checkNoAbortedReads(txns, reads), checkTransactions(txns, final));
   if (group.length > 0) out.push(checkGroupOwnership(group), checkCommittedOffsets(group));
   return out;
 }

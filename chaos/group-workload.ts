@@ -1,17 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as readline from 'node:readline';
 import { Admin } from '../src/client/admin';
 import type { Random } from '../src/common/random';
 import type { GroupEvent, History } from './history';
+import { chaosScript, killWorker, pauseWorker, resumeWorker, startWorker, type WorkerProcess } from './worker-process';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The compiled member script: beside this file under dist/, or the built copy when this runs from source (vitest). */
-const MEMBER_BESIDE = path.join(__dirname, 'group-member.js');
-const MEMBER_SCRIPT = fs.existsSync(MEMBER_BESIDE) ? MEMBER_BESIDE : path.resolve(__dirname, '../dist/chaos/group-member.js');
+const MEMBER_SCRIPT = chaosScript('group-member.js');
 
 export interface GroupWorkloadOptions {
   bootstrap: string;
@@ -24,20 +19,13 @@ export interface GroupWorkloadOptions {
   commitBeforeProcessing?: boolean;
 }
 
-interface Member {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<void>;
-  paused: boolean;
-}
-
 /**
  * Consumer group members as processes of their own (chaos/group-member.ts), so that faults can kill
  * and pause them, plus an observer that reads the group's committed offsets every 500 ms. Every
  * member event and observation goes into the history, on the history's clock.
  */
 export class GroupWorkload {
-  private readonly members = new Map<string, Member>();
+  private readonly members = new Map<string, WorkerProcess>();
   private nextName = 1;
   private observing = false;
   private observer: Promise<void> | null = null;
@@ -66,17 +54,10 @@ export class GroupWorkload {
 
   addMember(): string {
     const name = `m${this.nextName++}`;
-    const args = JSON.stringify({ bootstrap: this.o.bootstrap, topic: this.o.topic, group: this.o.group, name, commitBeforeProcessing: this.o.commitBeforeProcessing });
-    fs.mkdirSync(this.o.logDir, { recursive: true });
-    const err = fs.openSync(path.join(this.o.logDir, `${name}.log`), 'a');
-    const child = spawn(process.execPath, [MEMBER_SCRIPT, args], { stdio: ['ignore', 'pipe', err], env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
-    fs.closeSync(err);
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => this.record(name, line));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const member: Member = { name, child, exited, paused: false };
+    const args = { bootstrap: this.o.bootstrap, topic: this.o.topic, group: this.o.group, name, commitBeforeProcessing: this.o.commitBeforeProcessing };
+    const member = startWorker(MEMBER_SCRIPT, name, args, this.o.logDir, (line) => this.record(name, line));
     this.members.set(name, member);
-    void exited.then(() => {
+    void member.exited.then(() => {
       if (this.members.get(name) === member) this.members.delete(name);
     });
     return name;
@@ -108,25 +89,16 @@ export class GroupWorkload {
 
   async kill(name: string): Promise<void> {
     const m = this.members.get(name);
-    if (!m) return;
-    m.child.kill('SIGCONT');
-    m.child.kill('SIGKILL');
-    await m.exited;
+    if (m) await killWorker(m);
   }
 
   pause(name: string): void {
     const m = this.members.get(name);
-    if (!m) return;
-    m.child.kill('SIGSTOP');
-    m.paused = true;
+    if (m) pauseWorker(m);
   }
 
   resumeAll(): void {
-    for (const m of this.members.values()) {
-      if (!m.paused) continue;
-      m.child.kill('SIGCONT');
-      m.paused = false;
-    }
+    for (const m of this.members.values()) resumeWorker(m);
   }
 
   /** A clean leave: the member closes its consumer (commit, give up, leave) and exits. */

@@ -30,17 +30,25 @@ export interface ReadOp {
   partition: number;
   offset: number;
   value: string;
+  /** Set for a reader held to read_committed's promise (the aborted-read checker looks at these only). */
+  readCommitted?: boolean;
   timeMs: number;
 }
 
-/** A transactional read (read_committed) or a transaction's outcome, for the transaction checkers. */
+/**
+ * A transaction of the transaction workload (chaos/txn-workload.ts): `invoke` as it began, then
+ * `ok` (committed), `fail` (its abort was confirmed) or `info` (not known; its process may have
+ * been killed before any of these), for the transaction checkers.
+ */
 export interface TxnOp {
   kind: 'txn';
+  /** The transactional id's slot in the workload. */
   process: number;
   type: OpType;
   txn: string;
-  /** Values the transaction wrote. */
+  /** Values the transaction wrote (on every op of it). */
   values: string[];
+  error?: string;
   timeMs: number;
 }
 
@@ -102,8 +110,8 @@ export class History {
     this.ops.push({ kind: 'send', process, type, value, seq, ...extra, timeMs: this.now() });
   }
 
-  read(process: number, session: number, partition: number, offset: number, value: string): void {
-    this.ops.push({ kind: 'read', process, session, partition, offset, value, timeMs: this.now() });
+  read(process: number, session: number, partition: number, offset: number, value: string, readCommitted = false): void {
+    this.ops.push({ kind: 'read', process, session, partition, offset, value, ...(readCommitted ? { readCommitted } : {}), timeMs: this.now() });
   }
 
   fault(phase: 'start' | 'end', fault: string, detail = ''): void {
@@ -112,6 +120,14 @@ export class History {
 
   group(op: Omit<GroupOp, 'kind'>): void {
     this.ops.push({ kind: 'group', ...op });
+  }
+
+  txn(op: Omit<TxnOp, 'kind'>): void {
+    this.ops.push({ kind: 'txn', ...op });
+  }
+
+  txnOps(): TxnOp[] {
+    return this.ops.filter((o): o is TxnOp => o.kind === 'txn');
   }
 
   groupOps(): GroupOp[] {

@@ -4,9 +4,11 @@ import type { Random } from '../src/common/random';
 import { Admin } from '../src/client/admin';
 import type { PartitionDescription } from '../src/protocol/messages';
 import { GROUP_FAULTS } from './group-faults';
+import { TXN_FAULTS } from './txn-faults';
 import type { GroupWorkload } from './group-workload';
 import type { ChaosCluster } from './harness/chaos-cluster';
 import type { History } from './history';
+import type { TxnWorkload } from './txn-workload';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,6 +20,8 @@ export interface NemesisContext {
   history: History;
   /** The group workload, in scenarios with one (reliability.md row 21). */
   group?: GroupWorkload;
+  /** The transaction workload, in scenarios with one (rows 15-18). */
+  txns?: TxnWorkload;
 }
 
 /** One fault: `apply` starts it and says what it did; `heal` undoes it. */
@@ -395,4 +399,5 @@ export const FAULTS: Record<string, Fault> = {
     heal: restartDead,
   },
   ...GROUP_FAULTS,
+  ...TXN_FAULTS,
 };

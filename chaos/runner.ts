@@ -7,6 +7,7 @@ import { SeededRandom } from '../src/common/random';
 import { checkAll, checkControllersAgree, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
 import { checkGroupCoverage } from './group-checkers';
 import { GroupWorkload } from './group-workload';
+import { TxnWorkload } from './txn-workload';
 import { ChaosCluster } from './harness/chaos-cluster';
 import { History } from './history';
 import { FAULTS, type NemesisContext, restartDead } from './nemesis';
@@ -140,6 +141,10 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   let producers: ProducerWorkload | null = null;
   let reader: ReaderWorkload | null = null;
   let group: GroupWorkload | null = null;
+  let txns: TxnWorkload | null = null;
+  let committedReader: ReaderWorkload | null = null;
+  // Transaction scenarios drain (and read) at read_committed; their negative control does not.
+  const isolationLevel = s.transactions ? (control?.isolationLevel ?? 'read_committed') : 'read_uncommitted';
   const checks: CheckResult[] = [];
   let healedAtMs = 0;
   let final: FinalLog = new Map();
@@ -183,7 +188,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       });
       group.start(3);
     }
-    const ctx: NemesisContext = { cluster, random, topic, partitions, history, ...(group ? { group } : {}) };
+    if (s.transactions) {
+      txns = new TxnWorkload({ bootstrap: cluster.bootstrap, topic, partitions, slots: 2, history, logDir: path.join(reportDir, 'txn-clients'), seed: o.seed });
+      committedReader = new ReaderWorkload({ bootstrap: cluster.bootstrap, topic, partitions, history, process: 101, isolationLevel, mustReadCommitted: true });
+      txns.start();
+      committedReader.start();
+    }
+    const ctx: NemesisContext = { cluster, random, topic, partitions, history, ...(group ? { group } : {}), ...(txns ? { txns } : {}) };
     const endAt = performance.now() + o.durationS * 1000;
     await sleep(2_000);
     const faults = control?.faults ?? s.faults;
@@ -206,6 +217,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     // Heal everything, then a quiet period with the workload still running.
     await cluster.healNetwork();
     await restartDead(ctx);
+    txns?.heal();
     for (const id of cluster.nodeIds()) cluster.freeDisk(id);
     cluster.resetClocks();
     healedAtMs = history.now();
@@ -213,7 +225,9 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await sleep(o.quietAfterHealMs ?? 10_000);
     await producers.stop();
     await reader.stop();
-    const drained = await drain(cluster.bootstrap, topic, partitions, producers.lastAcked(), 60_000);
+    await txns?.stop();
+    await committedReader?.stop();
+    const drained = await drain(cluster.bootstrap, topic, partitions, [...producers.lastAcked(), ...(txns?.lastCommitted() ?? [])], 60_000, isolationLevel);
     final = drained.log;
     drainComplete = drained.complete;
     if (group) {
@@ -251,6 +265,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await producers?.stop().catch(() => undefined);
     await reader?.stop().catch(() => undefined);
     await group?.stop().catch(() => undefined);
+    await txns?.stop().catch(() => undefined);
+    await committedReader?.stop().catch(() => undefined);
     await cluster.stop();
   }
   const sends = history.sends();

@@ -1,10 +1,11 @@
 /**
  * The chaos scenarios, one per row of shared/reliability.md that the cluster's features reach.
- * Rows about transactions (15-18, 20) are listed as not applicable until transactions exist; their
- * checkers are already here and tested (chaos/checkers.ts). Row 21 runs consumer group members
- * (chaos/group-workload.ts, chaos/group-checkers.ts).
+ * Rows 15-18 run transactional producers as processes (chaos/txn-workload.ts, chaos/txn-faults.ts)
+ * checked by chaos/checkers.ts's transaction and aborted-read checkers. Row 21 runs consumer group
+ * members (chaos/group-workload.ts, chaos/group-checkers.ts).
  */
 import { CHAOS_OFFSETS_PARTITIONS } from './group-faults';
+import { CHAOS_TXN_PARTITIONS } from './txn-faults';
 
 export interface Scenario {
   name: string;
@@ -37,6 +38,11 @@ export interface Scenario {
   partitions?: number;
   /** Run consumer group members and check the group (reliability.md row 21; chaos/group-checkers.ts). */
   group?: boolean;
+  /**
+   * Run transactional producers (chaos/txn-workload.ts) and a read_committed reader beside the
+   * plain workload, drain at read_committed, and check transactions (rows 15-18).
+   */
+  transactions?: boolean;
   /** Server flags for every node, beside the suite's own. */
   flags?: Record<string, string>;
   /** Set when the scenario cannot run yet, with the reason. */
@@ -59,6 +65,8 @@ export interface NegativeControl {
   producer?: { enableIdempotence?: boolean };
   /** How the group workload's members behave (an unsafe application). */
   member?: { commitBeforeProcessing?: boolean };
+  /** The read_committed reader and the drain read at this isolation level instead (a reader that does not wait for commits). */
+  isolationLevel?: 'read_uncommitted';
   /** The faults to rotate instead of the scenario's own. */
   faults?: string[];
   /**
@@ -105,6 +113,26 @@ const GROUP_FLAGS = {
   'group-consumer-session-timeout-ms': '4000',
   'group-consumer-heartbeat-interval-ms': '500',
   'offsets-topic-num-partitions': String(CHAOS_OFFSETS_PARTITIONS),
+};
+
+/** A small __transaction_state, transactions that time out in seconds, checked for timeouts every half second. */
+const TXN_FLAGS = {
+  'transaction-state-log-num-partitions': String(CHAOS_TXN_PARTITIONS),
+  'transaction-abort-timed-out-transaction-cleanup-interval-ms': '500',
+};
+
+/** Rows 15-18: transactional producers beside the idempotent ones; duplicates fail the run. */
+const TRANSACTIONAL = { strictDuplicates: true, transactions: true, flags: TXN_FLAGS };
+
+/**
+ * The transaction scenarios' reader and drain at read_uncommitted: they are handed records of
+ * aborted and still-open transactions, which the aborted-read checker must report.
+ */
+const READS_UNCOMMITTED: NegativeControl = {
+  setting: 'isolation.level=read_uncommitted (reader and drain)',
+  flags: {},
+  isolationLevel: 'read_uncommitted',
+  expect: 'aborted-read',
 };
 
 /**
@@ -276,42 +304,39 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'txn-pause-commit',
     row: 15,
-    summary: 'pause a transactional client or the coordinator mid-commit',
-    faults: [],
-    holdMs: [0, 0],
-    quietMs: [0, 0],
-    strictDuplicates: true,
-    notApplicable: 'transactions are not built yet',
+    summary: "SIGSTOP or kill -9 a transactional producer mid-commit, or SIGSTOP its coordinator's broker; transactions with random aborts",
+    faults: ['pause-txn-client', 'kill-txn-client', 'pause-txn-coordinator'],
+    holdMs: [1_000, 9_000],
+    quietMs: [2_000, 5_000],
+    ...TRANSACTIONAL,
+    negativeControl: READS_UNCOMMITTED,
   },
   {
     name: 'txn-slow-coordinator',
     row: 16,
-    summary: 'delay only the coordinator link',
-    faults: [],
-    holdMs: [0, 0],
-    quietMs: [0, 0],
-    strictDuplicates: true,
-    notApplicable: 'transactions are not built yet',
+    summary: "delay the client's link to the transaction coordinator, or to a partition leader that is not the coordinator (late produce, late end)",
+    faults: ['slow-txn-link'],
+    holdMs: [2_000, 8_000],
+    quietMs: [1_000, 3_000],
+    ...TRANSACTIONAL,
   },
   {
     name: 'txn-kill-after-commit',
     row: 17,
-    summary: 'kill the coordinator after commit, before the ack',
-    faults: [],
-    holdMs: [0, 0],
-    quietMs: [0, 0],
-    strictDuplicates: true,
-    notApplicable: 'transactions are not built yet',
+    summary: "the coordinator's answers are lost after it decided (requests still arrive), then it is killed -9: retried commits go to the next coordinator",
+    faults: ['kill-txn-coordinator-after-commit'],
+    holdMs: [1_000, 4_000],
+    quietMs: [3_000, 6_000],
+    ...TRANSACTIONAL,
   },
   {
     name: 'txn-zombie',
     row: 18,
-    summary: 'a second producer with the same transactional id',
-    faults: [],
-    holdMs: [0, 0],
-    quietMs: [0, 0],
-    strictDuplicates: true,
-    notApplicable: 'transactions are not built yet',
+    summary: 'a transactional producer is paused and a second one starts with the same transactional id; the first is resumed and must be fenced',
+    faults: ['zombie'],
+    holdMs: [2_000, 8_000],
+    quietMs: [2_000, 4_000],
+    ...TRANSACTIONAL,
   },
   {
     name: 'steady',

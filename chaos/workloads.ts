@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { Consumer } from '../src/client/consumer';
+import { Consumer, type ConsumerOptions } from '../src/client/consumer';
 import { Producer } from '../src/client/producer';
 import { CairnError, errorName, isRetriable } from '../src/common/errors';
 import type { FinalLog } from './checkers';
@@ -114,7 +114,13 @@ export class ReaderWorkload {
   private running = false;
   private loop: Promise<void> | null = null;
 
-  constructor(private readonly o: { bootstrap: string; topic: string; partitions: number; history: History; process: number }) {}
+  /**
+   * `mustReadCommitted`: its reads are held to read_committed's promise (the aborted-read checker);
+   * `isolationLevel` is what its consumer asks for (a negative control asks for less).
+   */
+  constructor(
+    private readonly o: { bootstrap: string; topic: string; partitions: number; history: History; process: number; isolationLevel?: ConsumerOptions['isolationLevel']; mustReadCommitted?: boolean },
+  ) {}
 
   start(): void {
     this.running = true;
@@ -124,12 +130,12 @@ export class ReaderWorkload {
   private async run(): Promise<void> {
     const positions = new Map<number, number>();
     for (let session = 0; this.running; session++) {
-      const consumer = new Consumer({ bootstrap: this.o.bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000, metadataMaxAgeMs: 2_000 });
+      const consumer = new Consumer({ bootstrap: this.o.bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000, metadataMaxAgeMs: 2_000, isolationLevel: this.o.isolationLevel });
       consumer.assign(Array.from({ length: this.o.partitions }, (_, p) => ({ topic: this.o.topic, partition: p, offset: positions.get(p) ?? 0 })));
       try {
         while (this.running) {
           for (const r of await consumer.poll(300)) {
-            this.o.history.read(this.o.process, session, r.partition, r.offset, r.value?.toString() ?? 'null');
+            this.o.history.read(this.o.process, session, r.partition, r.offset, r.value?.toString() ?? 'null', this.o.mustReadCommitted === true);
             positions.set(r.partition, r.offset + 1);
           }
         }
@@ -149,12 +155,20 @@ export class ReaderWorkload {
 
 /**
  * Reads every partition from offset 0 until every value in `mustSee` has been seen and each
- * partition is read to its end, or the deadline passes (reliability.md: heal → quiet → drain).
+ * partition is read to its end (the last stable offset, at read_committed), or the deadline passes
+ * (reliability.md: heal → quiet → drain).
  */
-export async function drain(bootstrap: string, topic: string, partitions: number, mustSee: readonly string[], deadlineMs: number): Promise<{ log: FinalLog; complete: boolean }> {
+export async function drain(
+  bootstrap: string,
+  topic: string,
+  partitions: number,
+  mustSee: readonly string[],
+  deadlineMs: number,
+  isolationLevel: ConsumerOptions['isolationLevel'] = 'read_uncommitted',
+): Promise<{ log: FinalLog; complete: boolean }> {
   const log: FinalLog = new Map(Array.from({ length: partitions }, (_, p) => [p, new Map<number, string>()]));
   const pending = new Set(mustSee);
-  const consumer = new Consumer({ bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000 });
+  const consumer = new Consumer({ bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000, isolationLevel });
   const deadline = performance.now() + deadlineMs;
   let quiet = 0;
   try {

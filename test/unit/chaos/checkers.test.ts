@@ -10,6 +10,7 @@ import {
   checkReaderProgress,
   checkRecovery,
   checkReplicasAgree,
+  checkTransactions,
   type ControllerImage,
   type FinalLog,
   type ReplicaCopy,
@@ -62,9 +63,22 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
   });
 
   it('reader progress: a skipped or repeated offset within a session', () => {
-    expect(checkReaderProgress([read(0, 0, 'a'), read(0, 1, 'b'), read(0, 5, 'c', 1, 1)]).ok).toBe(true);
-    expect(checkReaderProgress([read(0, 0, 'a'), read(0, 2, 'c')]).ok).toBe(false);
-    expect(checkReaderProgress([read(0, 3, 'a'), read(0, 2, 'c')]).ok).toBe(false);
+    const abc = log('a', 'b', 'c', 'd', 'e', 'f');
+    expect(checkReaderProgress([read(0, 0, 'a'), read(0, 1, 'b'), read(0, 5, 'f', 1, 1)], abc).ok).toBe(true);
+    expect(checkReaderProgress([read(0, 0, 'a'), read(0, 2, 'c')], abc).ok).toBe(false);
+    expect(checkReaderProgress([read(0, 3, 'd'), read(0, 2, 'c')], abc).ok).toBe(false);
+    expect(checkReaderProgress([read(0, 3, 'd'), read(0, 3, 'd')], abc).ok).toBe(false);
+    // Offsets the final log does not hold (a transaction marker, an aborted record under read_committed) are no skip.
+    const withMarker: FinalLog = new Map([
+      [
+        0,
+        new Map([
+          [0, 'a'],
+          [2, 'c'],
+        ]),
+      ],
+    ]);
+    expect(checkReaderProgress([read(0, 0, 'a'), read(0, 2, 'c')], withMarker).ok).toBe(true);
   });
 
   it('aborted read: a value of an aborted transaction seen under read_committed', () => {
@@ -72,10 +86,33 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
       { kind: 'txn', process: 1, type: 'ok', txn: 't1', values: ['a'], timeMs: 0 },
       { kind: 'txn', process: 1, type: 'fail', txn: 't2', values: ['b'], timeMs: 0 },
     ];
-    expect(checkNoAbortedReads(txns, [read(0, 0, 'a')]).ok).toBe(true);
-    const bad = checkNoAbortedReads(txns, [read(0, 0, 'a'), read(0, 1, 'b')]);
+    const committedRead = (offset: number, value: string): ReadOp => ({ ...read(0, offset, value), readCommitted: true });
+    expect(checkNoAbortedReads(txns, [committedRead(0, 'a')]).ok).toBe(true);
+    const bad = checkNoAbortedReads(txns, [committedRead(0, 'a'), committedRead(1, 'b')]);
     expect(bad.ok).toBe(false);
     expect(bad.problems[0]).toMatch(/aborted transaction t2/);
+    // A read_uncommitted reader may see it.
+    expect(checkNoAbortedReads(txns, [read(0, 0, 'a'), read(0, 1, 'b')]).ok).toBe(true);
+  });
+
+  it('transactions: a lost commit, a visible abort, a torn transaction', () => {
+    const t = (type: TxnOp['type'], txn: string, values: string[]): TxnOp => ({ kind: 'txn', process: 0, type, txn, values, timeMs: 0 });
+    const history = [
+      t('invoke', 'c', ['c0', 'c1']),
+      t('ok', 'c', ['c0', 'c1']),
+      t('invoke', 'x', ['x0']),
+      t('fail', 'x', ['x0']),
+      t('invoke', 'u', ['u0', 'u1']),
+      t('info', 'u', ['u0', 'u1']),
+      t('invoke', 'k', ['k0', 'k1']),
+    ];
+    const good = checkTransactions(history, log('c0', 'c1', 'u0', 'u1'));
+    expect(good).toMatchObject({ ok: true, summary: '1 committed, 1 aborted, 2 unknown transactions' });
+    expect(checkTransactions(history, log('c0', 'c1', 'k0', 'k1')).ok).toBe(true); // a killed producer's transaction, wholly there
+    expect(checkTransactions(history, log('c0', 'u0', 'u1')).problems).toEqual(['committed transaction c lost 1 of 2 values: c1']);
+    expect(checkTransactions(history, log('c0', 'c1', 'x0')).problems).toEqual(['aborted transaction x is visible: x0']);
+    expect(checkTransactions(history, log('c0', 'c1', 'u1')).problems).toEqual(['transaction u is torn: 1 of 2 values visible (u1)']);
+    expect(checkTransactions(history, log('c0', 'c1', 'k0')).problems).toEqual(['transaction k is torn: 1 of 2 values visible (k0)']);
   });
 
   describe('consumer groups', () => {
