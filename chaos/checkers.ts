@@ -138,16 +138,31 @@ export function checkNoAbortedReads(txns: readonly TxnOp[], allReads: readonly R
   return result('aborted-read', problems, `${new Set(txns.map((t) => t.txn)).size} transactions, ${reads.length} read_committed reads`);
 }
 
+/** A commit answered later than this went through a coordinator failover (or a long pause): counted in the summary. */
+const SLOW_COMMIT_MS = 1_000;
+
 /**
  * Transactions are all or nothing in the final (read_committed) log (reliability.md rows 15-18):
- * every value of a committed one is there (no lost commit), none of an aborted one (a zombie's or
- * late write included), and one whose outcome is unknown is wholly there or wholly absent (no torn
- * transaction).
+ * every value of a committed one is there (no lost commit), none of an aborted one, none of one
+ * whose producer never asked to commit (a zombie's, a paused or killed producer's: only a timeout
+ * or a fencing could end it, and both abort), and one whose outcome is unknown is wholly there or
+ * wholly absent (no torn transaction).
  */
 export function checkTransactions(txns: readonly TxnOp[], final: FinalLog): CheckResult {
   const where = locations(final);
   const outcome = new Map<string, TxnOp>();
-  for (const t of txns) if (t.type !== 'invoke' || !outcome.has(t.txn)) outcome.set(t.txn, t);
+  const commitAsked = new Map<string, number>();
+  let retries = 0;
+  let slowCommits = 0;
+  for (const t of txns) {
+    if (t.commitAttempt !== undefined) {
+      if (!commitAsked.has(t.txn)) commitAsked.set(t.txn, t.timeMs);
+      if (t.commitAttempt > 0) retries++;
+    } else if (t.type !== 'invoke' || !outcome.has(t.txn)) {
+      outcome.set(t.txn, t);
+      if (t.type === 'ok' && t.timeMs - (commitAsked.get(t.txn) ?? t.timeMs) > SLOW_COMMIT_MS) slowCommits++;
+    }
+  }
   const problems: string[] = [];
   const count = { ok: 0, fail: 0, unknown: 0 };
   for (const t of outcome.values()) {
@@ -161,10 +176,15 @@ export function checkTransactions(txns: readonly TxnOp[], final: FinalLog): Chec
       if (present.length > 0) problems.push(`aborted transaction ${t.txn} is visible: ${present.join(', ')}`);
     } else {
       count.unknown++;
-      if (present.length > 0 && missing.length > 0) problems.push(`transaction ${t.txn} is torn: ${present.length} of ${t.values.length} values visible (${present.join(', ')})`);
+      if (present.length > 0 && !commitAsked.has(t.txn)) problems.push(`transaction ${t.txn} is visible although its producer never asked to commit it: ${present.join(', ')}`);
+      else if (present.length > 0 && missing.length > 0) problems.push(`transaction ${t.txn} is torn: ${present.length} of ${t.values.length} values visible (${present.join(', ')})`);
     }
   }
-  return result('transactions', problems, `${count.ok} committed, ${count.fail} aborted, ${count.unknown} unknown transactions`);
+  return result(
+    'transactions',
+    problems,
+    `${count.ok} committed (${slowCommits} answered after more than ${SLOW_COMMIT_MS / 1000} s: a coordinator moved mid-commit), ${count.fail} aborted, ${count.unknown} unknown transactions; ${retries} commits retried by the application`,
+  );
 }
 
 /** The cluster took writes again within `boundMs` of the faults healing. */

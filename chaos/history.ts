@@ -36,9 +36,10 @@ export interface ReadOp {
 }
 
 /**
- * A transaction of the transaction workload (chaos/txn-workload.ts): `invoke` as it began, then
- * `ok` (committed), `fail` (its abort was confirmed) or `info` (not known; its process may have
- * been killed before any of these), for the transaction checkers.
+ * A transaction of the transaction workload (chaos/txn-workload.ts): `invoke` as it began (and
+ * again, with `commitAttempt`, as its producer asks to commit), then `ok` (committed), `fail` (its
+ * abort was confirmed) or `info` (not known; its process may have been killed before any of
+ * these), for the transaction checkers.
  */
 export interface TxnOp {
   kind: 'txn';
@@ -48,6 +49,8 @@ export interface TxnOp {
   txn: string;
   /** Values the transaction wrote (on every op of it). */
   values: string[];
+  /** On an `invoke` op: the producer is asking to commit (0, then each retry). Before the first, nothing can commit the transaction. */
+  commitAttempt?: number;
   error?: string;
   timeMs: number;
 }

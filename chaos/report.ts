@@ -16,7 +16,7 @@ export function summary(r: RunReport): string {
     `# Chaos run: ${r.scenario}${r.negativeControl ? ' (negative control)' : ''} (reliability.md row ${r.row || 'all'}), seed ${r.seed}`,
     '',
     ...(r.negativeControl ? [`Negative control: the cluster ran with \`${r.negativeControl.setting}\`; the run must FAIL with \`${r.negativeControl.expect}\`.`, ''] : []),
-    `**${r.verdict === 'pass' ? 'PASS' : 'FAIL'}** — ${r.durationS} s of faults, started ${r.startedAt}; writes: ${r.stats.ok} acknowledged, ${r.stats.info} unknown, ${r.stats.fail} failed of ${r.stats.invoked}; ${r.stats.reads} reads during the run; ${r.stats.drained} records drained${r.stats.drainComplete ? '' : ' (drain incomplete)'}.`,
+    `**${r.verdict === 'pass' ? 'PASS' : 'FAIL'}** — ${r.durationS} s of faults, started ${r.startedAt}; writes: ${r.stats.ok} acknowledged, ${r.stats.info} unknown, ${r.stats.fail} failed of ${r.stats.invoked}; ${r.stats.reads} reads during the run; ${r.stats.drained} records drained${r.stats.drainComplete ? '' : ' (drain incomplete)'}${r.stats.fencedProducers !== undefined ? `; ${r.stats.fencedProducers} transactional producers found themselves fenced` : ''}.`,
     '',
     '| checker | result | what was checked |',
     '| --- | --- | --- |',

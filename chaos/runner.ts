@@ -8,6 +8,7 @@ import { checkAll, checkControllersAgree, checkReplicasAgree, type CheckResult, 
 import { checkGroupCoverage } from './group-checkers';
 import { GroupWorkload } from './group-workload';
 import { TxnWorkload } from './txn-workload';
+import { chaosScript } from './worker-process';
 import { ChaosCluster } from './harness/chaos-cluster';
 import { History } from './history';
 import { FAULTS, type NemesisContext, restartDead } from './nemesis';
@@ -53,7 +54,7 @@ export interface RunReport {
   checks: CheckResult[];
   faults: { fault: string; detail: string; startMs: number; endMs: number }[];
   throughput: number[];
-  stats: { invoked: number; ok: number; info: number; fail: number; reads: number; drained: number; drainComplete: boolean };
+  stats: { invoked: number; ok: number; info: number; fail: number; reads: number; drained: number; drainComplete: boolean; fencedProducers?: number };
   healedAtMs: number;
   dataDir: string;
   reportDir: string;
@@ -115,6 +116,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   for (let id = 1; id <= nodes; id++) {
     const e: Record<string, string> = {};
     if (s.fsyncDelayMs) e.CAIRN_FAULT_FSYNC_DELAY_MS = String(s.fsyncDelayMs);
+    if (control?.seededBug) e.CAIRN_SEEDED_BUG = control.seededBug;
     env.set(id, e);
   }
   const cluster = await ChaosCluster.create({
@@ -126,6 +128,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     tmpfsMiB: s.tmpfsNode1MiB ? new Map([[1, s.tmpfsNode1MiB]]) : undefined,
     env,
     clockSkewMs: new Map((s.clockSkewMs ?? []).map((ms, i) => [i + 1, ms])),
+    nodeArgs: control?.seededBug ? ['--require', chaosScript('seeded-bugs.js')] : undefined,
     flags: {
       'broker-session-timeout-ms': '4000',
       'broker-heartbeat-interval-ms': '500',
@@ -301,6 +304,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       reads: history.reads().length,
       drained: [...final.values()].reduce((n, l) => n + l.size, 0),
       drainComplete,
+      ...(txns ? { fencedProducers: txns.fenced } : {}),
     },
     healedAtMs,
     dataDir,

@@ -5,6 +5,7 @@
  * members (chaos/group-workload.ts, chaos/group-checkers.ts).
  */
 import { CHAOS_OFFSETS_PARTITIONS } from './group-faults';
+import type { SeededBugName } from './seeded-bugs';
 import { CHAOS_TXN_PARTITIONS } from './txn-faults';
 
 export interface Scenario {
@@ -67,6 +68,8 @@ export interface NegativeControl {
   member?: { commitBeforeProcessing?: boolean };
   /** The read_committed reader and the drain read at this isolation level instead (a reader that does not wait for commits). */
   isolationLevel?: 'read_uncommitted';
+  /** A broken build: every server runs with this bug of chaos/seeded-bugs.ts patched in. */
+  seededBug?: SeededBugName;
   /** The faults to rotate instead of the scenario's own. */
   faults?: string[];
   /**
@@ -123,6 +126,22 @@ const TXN_FLAGS = {
 
 /** Rows 15-18: transactional producers beside the idempotent ones; duplicates fail the run. */
 const TRANSACTIONAL = { strictDuplicates: true, transactions: true, flags: TXN_FLAGS };
+
+/** A broken build whose abort markers commit: the transactions checker must see aborted transactions in the output. */
+const ABORTS_COMMIT: NegativeControl = {
+  setting: 'a broken build: every transaction marker commits (seeded bug abortMarkersCommit)',
+  flags: {},
+  seededBug: 'abortMarkersCommit',
+  expect: 'transactions',
+};
+
+/** A broken build whose last stable offset is the high watermark: read_committed readers see open transactions that later abort. */
+const LSO_AT_HW: NegativeControl = {
+  setting: 'a broken build: the last stable offset is the high watermark (seeded bug lsoIsHighWatermark)',
+  flags: {},
+  seededBug: 'lsoIsHighWatermark',
+  expect: 'aborted-read',
+};
 
 /**
  * The transaction scenarios' reader and drain at read_uncommitted: they are handed records of
@@ -319,6 +338,7 @@ export const SCENARIOS: Scenario[] = [
     holdMs: [2_000, 8_000],
     quietMs: [1_000, 3_000],
     ...TRANSACTIONAL,
+    negativeControl: LSO_AT_HW,
   },
   {
     name: 'txn-kill-after-commit',
@@ -328,6 +348,7 @@ export const SCENARIOS: Scenario[] = [
     holdMs: [1_000, 4_000],
     quietMs: [3_000, 6_000],
     ...TRANSACTIONAL,
+    negativeControl: ABORTS_COMMIT,
   },
   {
     name: 'txn-zombie',
@@ -337,6 +358,7 @@ export const SCENARIOS: Scenario[] = [
     holdMs: [2_000, 8_000],
     quietMs: [2_000, 4_000],
     ...TRANSACTIONAL,
+    negativeControl: ABORTS_COMMIT,
   },
   {
     name: 'steady',

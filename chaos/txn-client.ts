@@ -10,6 +10,8 @@
  * aborting. What happened goes to stdout, one JSON object per line, stamped with the machine's
  * monotonic clock (as chaos/group-member.ts does):
  * - `begin`: the transaction `txn` and its values, before the first send;
+ * - `commit`: commitTransaction() is about to be called (`attempt` 0, then each retry): until this,
+ *   nothing can commit the transaction;
  * - `ok`: commitTransaction() resolved: the transaction is committed;
  * - `fail`: abortTransaction() resolved: it is aborted (a definite outcome the checkers hold it to);
  * - `info`: neither is known (an error on the way, a fencing): it must be all there or not at all;
@@ -95,6 +97,7 @@ async function init(): Promise<void> {
  */
 async function commit(txn: string): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
+    emit({ e: 'commit', txn, attempt });
     try {
       await producer.commitTransaction();
       emit({ e: 'ok', txn });

@@ -79,9 +79,11 @@ export class TxnWorkload {
   }
 
   private readonly valuesOf = new Map<string, string[]>();
+  /** Processes that found themselves fenced (zombies resumed, producers whose id was taken over). */
+  fenced = 0;
 
   private record(slot: number, line: string): void {
-    let e: { e: string; t: number; txn?: string; values?: string[]; error?: string };
+    let e: { e: string; t: number; txn?: string; values?: string[]; error?: string; attempt?: number };
     try {
       e = JSON.parse(line) as typeof e;
     } catch {
@@ -92,6 +94,10 @@ export class TxnWorkload {
     if (e.e === 'begin' && e.txn && e.values) {
       this.valuesOf.set(e.txn, e.values);
       h.txn({ process: slot, type: 'invoke', txn: e.txn, values: e.values, timeMs });
+    } else if (e.e === 'commit' && e.txn) {
+      h.txn({ process: slot, type: 'invoke', txn: e.txn, values: this.valuesOf.get(e.txn) ?? [], commitAttempt: e.attempt ?? 0, timeMs });
+    } else if (e.e === 'fenced') {
+      this.fenced++;
     } else if ((e.e === 'ok' || e.e === 'fail' || e.e === 'info') && e.txn) {
       h.txn({ process: slot, type: e.e as OpType, txn: e.txn, values: this.valuesOf.get(e.txn) ?? [], timeMs, ...(e.error ? { error: e.error } : {}) });
     }

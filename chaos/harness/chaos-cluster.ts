@@ -35,6 +35,8 @@ export interface ChaosClusterOptions {
   env?: Map<number, Record<string, string>>;
   /** Each node's wall-clock offset at start (ms); `setClockSkew` changes it at runtime. */
   clockSkewMs?: Map<number, number>;
+  /** Node.js options of every server process (a negative control's `--require` of a seeded bug). */
+  nodeArgs?: string[];
 }
 
 export interface QuorumInfo {
@@ -104,7 +106,7 @@ export class ChaosCluster {
   static async create(o: ChaosClusterOptions): Promise<ChaosCluster> {
     fs.mkdirSync(o.baseDir, { recursive: true });
     const ports = await freePorts(o.nodes);
-    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info', controllers: o.controllers });
+    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info', controllers: o.controllers, nodeArgs: o.nodeArgs });
     const c = new ChaosCluster(o, cluster);
     for (const id of c.ids) c.setClockSkew(id, o.clockSkewMs?.get(id) ?? 0);
     await c.setUpProxies();

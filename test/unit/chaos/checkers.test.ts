@@ -96,23 +96,31 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
   });
 
   it('transactions: a lost commit, a visible abort, a torn transaction', () => {
-    const t = (type: TxnOp['type'], txn: string, values: string[]): TxnOp => ({ kind: 'txn', process: 0, type, txn, values, timeMs: 0 });
+    const t = (type: TxnOp['type'], txn: string, values: string[], commitAttempt?: number): TxnOp => ({
+      kind: 'txn',
+      process: 0,
+      type,
+      txn,
+      values,
+      timeMs: 0,
+      ...(commitAttempt !== undefined ? { commitAttempt } : {}),
+    });
     const history = [
-      t('invoke', 'c', ['c0', 'c1']),
-      t('ok', 'c', ['c0', 'c1']),
-      t('invoke', 'x', ['x0']),
-      t('fail', 'x', ['x0']),
-      t('invoke', 'u', ['u0', 'u1']),
-      t('info', 'u', ['u0', 'u1']),
-      t('invoke', 'k', ['k0', 'k1']),
+      ...[t('invoke', 'c', ['c0', 'c1']), t('invoke', 'c', ['c0', 'c1'], 0), t('ok', 'c', ['c0', 'c1'])],
+      ...[t('invoke', 'x', ['x0']), t('fail', 'x', ['x0'])],
+      ...[t('invoke', 'u', ['u0', 'u1']), t('invoke', 'u', ['u0', 'u1'], 0), t('invoke', 'u', ['u0', 'u1'], 1), t('info', 'u', ['u0', 'u1'])],
+      ...[t('invoke', 'k', ['k0', 'k1']), t('invoke', 'k', ['k0', 'k1'], 0)],
+      ...[t('invoke', 'z', ['z0']), t('info', 'z', ['z0'])],
     ];
     const good = checkTransactions(history, log('c0', 'c1', 'u0', 'u1'));
-    expect(good).toMatchObject({ ok: true, summary: '1 committed, 1 aborted, 2 unknown transactions' });
+    expect(good).toMatchObject({ ok: true, summary: '1 committed (0 answered after more than 1 s: a coordinator moved mid-commit), 1 aborted, 3 unknown transactions; 1 commits retried by the application' });
     expect(checkTransactions(history, log('c0', 'c1', 'k0', 'k1')).ok).toBe(true); // a killed producer's transaction, wholly there
     expect(checkTransactions(history, log('c0', 'u0', 'u1')).problems).toEqual(['committed transaction c lost 1 of 2 values: c1']);
     expect(checkTransactions(history, log('c0', 'c1', 'x0')).problems).toEqual(['aborted transaction x is visible: x0']);
     expect(checkTransactions(history, log('c0', 'c1', 'u1')).problems).toEqual(['transaction u is torn: 1 of 2 values visible (u1)']);
     expect(checkTransactions(history, log('c0', 'c1', 'k0')).problems).toEqual(['transaction k is torn: 1 of 2 values visible (k0)']);
+    // A zombie's transaction: its producer was fenced before it asked to commit.
+    expect(checkTransactions(history, log('c0', 'c1', 'z0')).problems).toEqual(['transaction z is visible although its producer never asked to commit it: z0']);
   });
 
   describe('consumer groups', () => {
