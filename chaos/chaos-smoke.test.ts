@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/common/io/logger';
 import { controlCaught, runScenario } from './runner';
-import { scenario, SMOKE } from './scenarios';
+import { scenario, SMOKE, SMOKE_CONTROLS } from './scenarios';
 
 /**
  * The chaos suite's smoke selection, run by `npm test` (CI): a few scenarios for 20 s each on a
@@ -23,18 +23,22 @@ describe('chaos smoke (real processes, Toxiproxy on every link)', () => {
     }, 300_000);
   }
 
-  // The same faults against a cluster that acknowledges before fsync must lose acknowledged writes,
-  // and lost-write must say so: otherwise a passing run above proves nothing (docs/chaos.md).
-  it(`lose-unfsynced-all negative control (log.flush.policy=interval): lost-write fails (seed ${SEED})`, async () => {
-    const r = await runScenario(scenario('lose-unfsynced-all'), {
-      durationS: DURATION_S,
-      seed: SEED,
-      resultsDir: path.join(os.tmpdir(), 'cairn-chaos-smoke'),
-      logger: silentLogger,
-      negativeControl: true,
-    });
-    expect(r.verdict, `report: ${r.reportDir}/summary.md`).toBe('fail');
-    expect(r.checks.find((c) => c.checker === 'lost-write')?.ok, `report: ${r.reportDir}/summary.md`).toBe(false);
-    expect(controlCaught(r)).toBe(true);
-  }, 300_000);
+  // The same faults against an unsafe setting or a broken build (a cluster that acknowledges before
+  // fsync, one whose abort markers commit) must fail, and with the checker that guards it: otherwise
+  // a passing run above proves nothing (docs/chaos.md).
+  for (const name of SMOKE_CONTROLS) {
+    const control = scenario(name).negativeControl!;
+    it(`${name} negative control (${control.setting}): ${control.expect} fails (seed ${SEED})`, async () => {
+      const r = await runScenario(scenario(name), {
+        durationS: DURATION_S,
+        seed: SEED,
+        resultsDir: path.join(os.tmpdir(), 'cairn-chaos-smoke'),
+        logger: silentLogger,
+        negativeControl: true,
+      });
+      expect(r.verdict, `report: ${r.reportDir}/summary.md`).toBe('fail');
+      expect(r.checks.find((c) => c.checker === control.expect)?.ok, `report: ${r.reportDir}/summary.md`).toBe(false);
+      expect(controlCaught(r)).toBe(true);
+    }, 300_000);
+  }
 });

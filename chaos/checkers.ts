@@ -138,6 +138,38 @@ export function checkNoAbortedReads(txns: readonly TxnOp[], allReads: readonly R
   return result('aborted-read', problems, `${new Set(txns.map((t) => t.txn)).size} transactions, ${reads.length} read_committed reads`);
 }
 
+/**
+ * A consume-transform-produce job's output equals its input exactly once (reliability.md row 20):
+ * every input value once in the output, nothing else there, and in order: the values one input
+ * partition sent to one output partition keep their input order (which keeps each key's order, a
+ * key having one partition on each side).
+ */
+export function checkCopy(input: FinalLog, output: FinalLog): CheckResult {
+  const from = new Map<string, { partition: number; offset: number }>();
+  for (const [partition, log] of input) for (const [offset, value] of log) from.set(value, { partition, offset });
+  const problems: string[] = [];
+  const copies = locations(output);
+  for (const [value, at] of from) {
+    const n = copies.get(value)?.length ?? 0;
+    if (n !== 1) problems.push(n === 0 ? `input ${value} (${at.partition}:${at.offset}) is not in the output` : `input ${value} is in the output ${n} times`);
+  }
+  for (const value of copies.keys()) if (!from.has(value)) problems.push(`output holds ${value}, which is not in the input`);
+  const placed = new Set<string>(); // first copies only: a second is reported above
+  for (const [q, log] of output) {
+    const last = new Map<number, number>();
+    for (const offset of [...log.keys()].sort((a, b) => a - b)) {
+      const value = log.get(offset)!;
+      const src = from.get(value);
+      if (!src || placed.has(value)) continue;
+      placed.add(value);
+      const prev = last.get(src.partition) ?? -1;
+      if (src.offset < prev) problems.push(`output partition ${q} has ${log.get(offset)} (input ${src.partition}:${src.offset}) after input offset ${prev} of the same partition`);
+      last.set(src.partition, Math.max(prev, src.offset));
+    }
+  }
+  return result('copy-exactly-once', problems, `${from.size} input records, ${[...output.values()].reduce((n, l) => n + l.size, 0)} output records`);
+}
+
 /** A commit answered later than this went through a coordinator failover (or a long pause): counted in the summary. */
 const SLOW_COMMIT_MS = 1_000;
 

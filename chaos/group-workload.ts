@@ -55,7 +55,7 @@ export class GroupWorkload {
   addMember(): string {
     const name = `m${this.nextName++}`;
     const args = { bootstrap: this.o.bootstrap, topic: this.o.topic, group: this.o.group, name, commitBeforeProcessing: this.o.commitBeforeProcessing };
-    const member = startWorker(MEMBER_SCRIPT, name, args, this.o.logDir, (line) => this.record(name, line));
+    const member = startWorker(MEMBER_SCRIPT, name, [JSON.stringify(args)], this.o.logDir, (line) => this.record(name, line));
     this.members.set(name, member);
     void member.exited.then(() => {
       if (this.members.get(name) === member) this.members.delete(name);

@@ -5,6 +5,7 @@ import { Admin } from '../src/client/admin';
 import type { PartitionDescription } from '../src/protocol/messages';
 import { GROUP_FAULTS } from './group-faults';
 import { TXN_FAULTS } from './txn-faults';
+import { COPY_FAULTS, type CopyJob } from './copy-job';
 import type { GroupWorkload } from './group-workload';
 import type { ChaosCluster } from './harness/chaos-cluster';
 import type { History } from './history';
@@ -22,6 +23,8 @@ export interface NemesisContext {
   group?: GroupWorkload;
   /** The transaction workload, in scenarios with one (rows 15-18). */
   txns?: TxnWorkload;
+  /** The consume-transform-produce job, in scenarios with one (row 20). */
+  copyJob?: CopyJob;
 }
 
 /** One fault: `apply` starts it and says what it did; `heal` undoes it. */
@@ -400,4 +403,5 @@ export const FAULTS: Record<string, Fault> = {
   },
   ...GROUP_FAULTS,
   ...TXN_FAULTS,
+  ...COPY_FAULTS,
 };

@@ -4,8 +4,9 @@ import { performance } from 'node:perf_hooks';
 import { Admin } from '../src/client/admin';
 import type { Logger } from '../src/common/logger';
 import { SeededRandom } from '../src/common/random';
-import { checkAll, checkControllersAgree, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
+import { checkAll, checkControllersAgree, checkCopy, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
 import { checkGroupCoverage } from './group-checkers';
+import { CopyJob } from './copy-job';
 import { GroupWorkload } from './group-workload';
 import { TxnWorkload } from './txn-workload';
 import { chaosScript } from './worker-process';
@@ -41,6 +42,9 @@ export interface RunOptions {
  * faults land on rolled, fsynced segments as well as on the active one.
  */
 export const CHAOS_SEGMENT_BYTES = 16 * 1024;
+
+/** The copy job's output topic (row 20). */
+const COPY_OUTPUT = 'chaos-out';
 
 export interface RunReport {
   scenario: string;
@@ -146,6 +150,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   let group: GroupWorkload | null = null;
   let txns: TxnWorkload | null = null;
   let committedReader: ReaderWorkload | null = null;
+  let copyJob: CopyJob | null = null;
   // Transaction scenarios drain (and read) at read_committed; their negative control does not.
   const isolationLevel = s.transactions ? (control?.isolationLevel ?? 'read_committed') : 'read_uncommitted';
   const checks: CheckResult[] = [];
@@ -163,6 +168,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
         assignments: s.assignment,
         configs: { 'min.insync.replicas': String(s.minInsync ?? 2), 'segment.bytes': String(CHAOS_SEGMENT_BYTES) },
       });
+      if (s.copyJob) await admin.createTopic({ name: COPY_OUTPUT, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': String(s.minInsync ?? 2) } });
       await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
     } finally {
       admin.close();
@@ -197,7 +203,11 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       txns.start();
       committedReader.start();
     }
-    const ctx: NemesisContext = { cluster, random, topic, partitions, history, ...(group ? { group } : {}), ...(txns ? { txns } : {}) };
+    if (s.copyJob) {
+      copyJob = new CopyJob({ bootstrap: cluster.bootstrap, input: topic, output: COPY_OUTPUT, group: 'chaos-copy', transactionalId: 'chaos-copy', logDir: path.join(reportDir, 'copy-job') });
+      copyJob.start();
+    }
+    const ctx: NemesisContext = { cluster, random, topic, partitions, history, ...(group ? { group } : {}), ...(txns ? { txns } : {}), ...(copyJob ? { copyJob } : {}) };
     const endAt = performance.now() + o.durationS * 1000;
     await sleep(2_000);
     const faults = control?.faults ?? s.faults;
@@ -221,6 +231,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await cluster.healNetwork();
     await restartDead(ctx);
     txns?.heal();
+    copyJob?.heal();
     for (const id of cluster.nodeIds()) cluster.freeDisk(id);
     cluster.resetClocks();
     healedAtMs = history.now();
@@ -233,6 +244,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     const drained = await drain(cluster.bootstrap, topic, partitions, [...producers.lastAcked(), ...(txns?.lastCommitted() ?? [])], 60_000, isolationLevel);
     final = drained.log;
     drainComplete = drained.complete;
+    if (copyJob) {
+      // The job copies on until its group has committed every input partition's end; then the output is read at read_committed.
+      const ends = new Map([...final].map(([p, log]) => [p, log.size === 0 ? 0 : Math.max(...log.keys()) + 1]));
+      await copyJob.waitCaughtUp(ends, 90_000);
+      const output = await drain(cluster.bootstrap, COPY_OUTPUT, partitions, [], 60_000, 'read_committed');
+      await copyJob.stop();
+      checks.push(checkCopy(final, output.log));
+    }
     if (group) {
       // The members read on until the group has committed every partition's end, then leave.
       const ends = new Map([...final].map(([p, log]) => [p, log.size === 0 ? 0 : Math.max(...log.keys()) + 1]));
@@ -270,6 +289,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await group?.stop().catch(() => undefined);
     await txns?.stop().catch(() => undefined);
     await committedReader?.stop().catch(() => undefined);
+    await copyJob?.stop().catch(() => undefined);
     await cluster.stop();
   }
   const sends = history.sends();

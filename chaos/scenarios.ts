@@ -44,6 +44,8 @@ export interface Scenario {
    * plain workload, drain at read_committed, and check transactions (rows 15-18).
    */
   transactions?: boolean;
+  /** Run a copy job (`cairn copy`) from the workload's topic to another, and check its output (row 20). */
+  copyJob?: boolean;
   /** Server flags for every node, beside the suite's own. */
   flags?: Record<string, string>;
   /** Set when the scenario cannot run yet, with the reason. */
@@ -141,6 +143,17 @@ const LSO_AT_HW: NegativeControl = {
   flags: {},
   seededBug: 'lsoIsHighWatermark',
   expect: 'aborted-read',
+};
+
+/**
+ * A broken build that answers abort markers as written without writing them: each transaction
+ * aborted by a bounce of the copy job hangs, and read_committed never sees the output past it.
+ */
+const ABORT_MARKERS_LOST: NegativeControl = {
+  setting: 'a broken build: abort markers are answered as written but never written (seeded bug abortMarkersLost)',
+  flags: {},
+  seededBug: 'abortMarkersLost',
+  expect: 'copy-exactly-once',
 };
 
 /**
@@ -373,12 +386,14 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'copy-job-bounces',
     row: 20,
-    summary: 'hard and clean bounces under consume-transform-produce',
-    faults: [],
-    holdMs: [0, 0],
-    quietMs: [0, 0],
-    strictDuplicates: true,
-    notApplicable: 'exactly-once needs transactions, not built yet',
+    summary: 'a transactional copy job (cairn copy chaos → chaos-out) killed -9 and restarted cleanly, while brokers are killed -9 and restarted one by one',
+    faults: ['kill-copy-job', 'restart-copy-job', 'kill-copy-job', 'kill', 'rolling-restart'],
+    holdMs: [1_000, 4_000],
+    quietMs: [2_000, 4_000],
+    ...IDEMPOTENT,
+    flags: TXN_FLAGS,
+    copyJob: true,
+    negativeControl: ABORT_MARKERS_LOST,
   },
   {
     name: 'group-coordinator',
@@ -441,7 +456,10 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 /** The short selection CI runs (a few minutes in all). */
-export const SMOKE = ['partition-leader', 'kill-random', 'lose-unfsynced-all', 'group-coordinator'];
+export const SMOKE = ['partition-leader', 'kill-random', 'lose-unfsynced-all', 'group-coordinator', 'txn-zombie'];
+
+/** The negative controls CI runs: each must fail with its checker. */
+export const SMOKE_CONTROLS = ['lose-unfsynced-all', 'txn-zombie'];
 
 export function scenario(name: string): Scenario {
   const s = SCENARIOS.find((x) => x.name === name);

@@ -17,6 +17,17 @@ export const SEEDED_BUGS = {
       return append.call(this, p, { ...marker, commit: true }, ...rest);
     };
   },
+  /**
+   * Abort markers are answered as written but never written: every aborted transaction stays open
+   * in its partitions and holds their last stable offset back for good (a hanging transaction).
+   */
+  abortMarkersLost: () => {
+    const append = ReplicaManager.prototype.appendMarkerAsLeader;
+    ReplicaManager.prototype.appendMarkerAsLeader = function (this: ReplicaManager, p, marker: TxnMarker, ...rest) {
+      if (marker.commit) return append.call(this, p, marker, ...rest);
+      return { info: { firstOffset: -1, lastOffset: -1, logAppendTimeMs: -1, recordCount: 0 }, acked: Promise.resolve() };
+    };
+  },
   /** The last stable offset is the high watermark: read_committed reads records of open transactions, aborted ones included. */
   lsoIsHighWatermark: () => {
     Object.defineProperty(PartitionLog.prototype, 'lastStableOffset', {

@@ -70,7 +70,7 @@ export class TxnWorkload {
       name,
       seed: this.o.seed * 1000 + s.index * 100 + s.incarnation,
     };
-    const w = startWorker(CLIENT_SCRIPT, name, args, this.o.logDir, (line) => this.record(s.index, line));
+    const w = startWorker(CLIENT_SCRIPT, name, [JSON.stringify(args)], this.o.logDir, (line) => this.record(s.index, line));
     s.current = w;
     void w.exited.then(() => {
       if (s.current === w) s.current = null;

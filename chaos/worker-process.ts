@@ -21,14 +21,11 @@ export function chaosScript(file: string): string {
   return fs.existsSync(beside) ? beside : path.resolve(__dirname, '../dist/chaos', file);
 }
 
-/**
- * Starts `script` with its arguments as one JSON argument; each line it prints goes to `onLine`,
- * its stderr to `<logDir>/<name>.log`.
- */
-export function startWorker(script: string, name: string, args: unknown, logDir: string, onLine: (line: string) => void): WorkerProcess {
+/** Starts `script` with `argv`; each line it prints goes to `onLine`, its stderr to `<logDir>/<name>.log`. */
+export function startWorker(script: string, name: string, argv: string[], logDir: string, onLine: (line: string) => void): WorkerProcess {
   fs.mkdirSync(logDir, { recursive: true });
   const err = fs.openSync(path.join(logDir, `${name}.log`), 'a');
-  const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', err], env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'pipe', err], env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
   fs.closeSync(err);
   readline.createInterface({ input: child.stdout! }).on('line', onLine);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

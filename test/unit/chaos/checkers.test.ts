@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkControllersAgree,
+  checkCopy,
   checkDuplicates,
   checkFailedAbsent,
   checkLostWrites,
@@ -113,7 +114,10 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
       ...[t('invoke', 'z', ['z0']), t('info', 'z', ['z0'])],
     ];
     const good = checkTransactions(history, log('c0', 'c1', 'u0', 'u1'));
-    expect(good).toMatchObject({ ok: true, summary: '1 committed (0 answered after more than 1 s: a coordinator moved mid-commit), 1 aborted, 3 unknown transactions; 1 commits retried by the application' });
+    expect(good).toMatchObject({
+      ok: true,
+      summary: '1 committed (0 answered after more than 1 s: a coordinator moved mid-commit), 1 aborted, 3 unknown transactions; 1 commits retried by the application',
+    });
     expect(checkTransactions(history, log('c0', 'c1', 'k0', 'k1')).ok).toBe(true); // a killed producer's transaction, wholly there
     expect(checkTransactions(history, log('c0', 'u0', 'u1')).problems).toEqual(['committed transaction c lost 1 of 2 values: c1']);
     expect(checkTransactions(history, log('c0', 'c1', 'x0')).problems).toEqual(['aborted transaction x is visible: x0']);
@@ -121,6 +125,33 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
     expect(checkTransactions(history, log('c0', 'c1', 'k0')).problems).toEqual(['transaction k is torn: 1 of 2 values visible (k0)']);
     // A zombie's transaction: its producer was fenced before it asked to commit.
     expect(checkTransactions(history, log('c0', 'c1', 'z0')).problems).toEqual(['transaction z is visible although its producer never asked to commit it: z0']);
+  });
+
+  it('copy: an input record lost, copied twice, invented, or out of order', () => {
+    const input: FinalLog = new Map([
+      [
+        0,
+        new Map([
+          [0, 'a'],
+          [1, 'b'],
+          [2, 'c'],
+        ]),
+      ],
+      [
+        1,
+        new Map([
+          [0, 'x'],
+          [1, 'y'],
+        ]),
+      ],
+    ]);
+    const out = (...parts: string[][]): FinalLog => new Map(parts.map((values, p) => [p, new Map(values.map((v, i) => [i, v]))]));
+    // Partitions mixed in the output, each input partition's order kept.
+    expect(checkCopy(input, out(['a', 'x', 'b'], ['y', 'c'])).ok).toBe(true);
+    expect(checkCopy(input, out(['a', 'x', 'b'], ['y'])).problems).toEqual(['input c (0:2) is not in the output']);
+    expect(checkCopy(input, out(['a', 'x', 'b', 'a'], ['y', 'c'])).problems).toEqual(['input a is in the output 2 times']);
+    expect(checkCopy(input, out(['a', 'x', 'b', 'q'], ['y', 'c'])).problems).toEqual(['output holds q, which is not in the input']);
+    expect(checkCopy(input, out(['b', 'a', 'x'], ['y', 'c'])).problems).toEqual(['output partition 0 has a (input 0:0) after input offset 1 of the same partition']);
   });
 
   describe('consumer groups', () => {
