@@ -21,6 +21,7 @@
 import { Producer } from '../src/client/producer';
 import { CairnError, ErrorCode, isRetriable } from '../src/common/errors';
 import { SeededRandom } from '../src/common/random';
+import { CHAOS_PRODUCER_OPTIONS } from './workloads';
 
 interface TxnClientArgs {
   bootstrap: string;
@@ -44,17 +45,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const random = new SeededRandom(args.seed);
 
 const producer = new Producer({
+  ...CHAOS_PRODUCER_OPTIONS,
   bootstrap: args.bootstrap,
   transactionalId: args.transactionalId,
   transactionTimeoutMs: args.transactionTimeoutMs ?? 6_000,
-  acks: 'all',
-  lingerMs: 2,
-  deliveryTimeoutMs: 10_000,
-  requestTimeoutMs: 4_000,
-  retryBackoffMs: 100,
-  retryBackoffMaxMs: 500,
-  maxBlockMs: 10_000,
-  metadataMaxAgeMs: 2_000,
 });
 
 let running = true;

@@ -1,11 +1,27 @@
 import { performance } from 'node:perf_hooks';
 import { Consumer, type ConsumerOptions } from '../src/client/consumer';
-import { Producer } from '../src/client/producer';
+import { Producer, type ProducerOptions } from '../src/client/producer';
 import { CairnError, errorName, isRetriable } from '../src/common/errors';
 import type { FinalLog } from './checkers';
 import type { History } from './history';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Every chaos producer's settings (the idempotent workload's and the transactional clients'):
+ * acks=all, short timeouts and backoffs, so that faults of seconds are ridden out by retries and
+ * metadata refreshes rather than by waiting.
+ */
+export const CHAOS_PRODUCER_OPTIONS = {
+  acks: 'all',
+  lingerMs: 2,
+  deliveryTimeoutMs: 10_000,
+  requestTimeoutMs: 4_000,
+  retryBackoffMs: 100,
+  retryBackoffMaxMs: 500,
+  maxBlockMs: 10_000,
+  metadataMaxAgeMs: 2_000,
+} satisfies ProducerOptions;
 
 export interface ProducerWorkloadOptions {
   bootstrap: string;
@@ -36,18 +52,7 @@ export class ProducerWorkload {
   start(): void {
     this.running = true;
     for (let p = 0; p < this.o.producers; p++) {
-      const producer = new Producer({
-        bootstrap: this.o.bootstrap,
-        acks: 'all',
-        enableIdempotence: this.o.enableIdempotence ?? true,
-        lingerMs: 2,
-        deliveryTimeoutMs: 10_000,
-        requestTimeoutMs: 4_000,
-        retryBackoffMs: 100,
-        retryBackoffMaxMs: 500,
-        maxBlockMs: 10_000,
-        metadataMaxAgeMs: 2_000,
-      });
+      const producer = new Producer({ ...CHAOS_PRODUCER_OPTIONS, bootstrap: this.o.bootstrap, enableIdempotence: this.o.enableIdempotence ?? true });
       this.producers.push(producer);
       this.loops.push(this.loop(p, producer));
     }
