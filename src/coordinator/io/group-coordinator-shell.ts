@@ -228,7 +228,11 @@ export class GroupCoordinatorShell {
       if (req.requireStable === true && e.core.hasPendingTxnOffsets(req.groupId, partitions)) {
         throw new CairnError(ErrorCode.UNSTABLE_OFFSET_COMMIT, `a transaction commits offsets of group "${req.groupId}" and is not decided yet`);
       }
-      return { errorCode: ErrorCode.NONE, offsets: e.core.fetchOffsets(req.groupId, partitions) as CommittedOffsetInfo[] };
+      const offsets = e.core.fetchOffsets(req.groupId, partitions) as CommittedOffsetInfo[];
+      // The core holds a commit as soon as it is made: answer only once the records behind these
+      // offsets are committed, so a failed append cannot take back an offset a reader was shown.
+      await this.partitions.committed(e);
+      return { errorCode: ErrorCode.NONE, offsets };
     } catch (err) {
       return { ...refusal(err), offsets: [] };
     }

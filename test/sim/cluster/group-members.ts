@@ -76,7 +76,8 @@ class IgnoresDeadlines extends GroupMemberCore {
 export class SimGroup {
   private readonly members: Member[] = [];
   /** Per partition, each acknowledged commit: its offset and when the answer came. */
-  private readonly acked = new Map<number, { offset: number; at: number }[]>();
+  /** Per partition: offsets known committed at `at` — commits acknowledged, and fetched answers (a later fetch must not see less). */
+  private readonly acked = new Map<number, { offset: number; at: number; how: 'acknowledged' | 'fetched' }[]>();
   private chaos = true;
   commits = 0;
   handovers = 0;
@@ -209,6 +210,7 @@ export class SimGroup {
       this.ctx.log(`group: ${m.name} fetched ${res.offsets.map((o) => `${o.partition}@${o.offset}`).join(' ')} from node ${m.coordinator}`);
       for (const o of res.offsets) {
         this.checkFetched(o.partition, o.offset, sentAt);
+        if (o.offset >= 0) this.acked.set(o.partition, [...(this.acked.get(o.partition) ?? []), { offset: o.offset, at: this.now, how: 'fetched' }]);
         if (this.owns(m, incarnation, o.partition) && !m.positions.has(o.partition)) m.positions.set(o.partition, Math.max(0, o.offset));
       }
     }
@@ -255,7 +257,7 @@ export class SimGroup {
         this.commits++;
         this.ctx.log(`group: ${m.name} commit ${this.ctx.topic}-${o.partition} at ${o.offset} acknowledged by node ${m.coordinator}`);
         const list = this.acked.get(o.partition) ?? [];
-        list.push({ offset: o.offset, at: this.now });
+        list.push({ offset: o.offset, at: this.now, how: 'acknowledged' });
         this.acked.set(o.partition, list);
       }
     } finally {
@@ -382,18 +384,12 @@ export class SimGroup {
     }
   }
 
-  /** A fetched committed offset is at least every commit acknowledged before the fetch was sent. */
+  /** A fetched committed offset is at least every commit acknowledged, and every committed offset fetched, before the fetch was sent. */
   private checkFetched(partition: number, offset: number, sentAt: number): void {
-    let highest = -1;
-    let when = -1;
-    for (const a of this.acked.get(partition) ?? []) {
-      if (a.at < sentAt && a.offset > highest) {
-        highest = a.offset;
-        when = a.at;
-      }
-    }
-    if (offset < highest)
-      this.ctx.fail(new Violation(`group: the committed offset of ${this.ctx.topic}-${partition} fetched at ${sentAt} ms is ${offset}, below ${highest} acknowledged at ${when} ms`));
+    let highest: { offset: number; at: number; how: string } | null = null;
+    for (const a of this.acked.get(partition) ?? []) if (a.at < sentAt && a.offset > (highest?.offset ?? -1)) highest = a;
+    if (highest !== null && offset < highest.offset)
+      this.ctx.fail(new Violation(`group: the committed offset of ${this.ctx.topic}-${partition} fetched at ${sentAt} ms is ${offset}, below ${highest.offset} ${highest.how} at ${highest.at} ms`));
   }
 
   /** After the heal: every partition of the topic consumed by exactly one running member, none revoking, all started. */
