@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CairnError, ErrorCode, isRetriable } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/io/logger';
 import { encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
 import { GroupCommit, MAX_FLUSH_WAITERS } from '../../../src/storage/group-commit';
-import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
-import { nodeFileSystem } from '../../../src/storage/file-system';
-import { PartitionLog } from '../../../src/storage/partition-log';
+import { openTestLog } from '../../helpers/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
 /** A log whose fsyncs hang until the test releases the disk; after that they complete at once. */
@@ -60,18 +57,7 @@ describe('group commit bounds its waiters (MAX_FLUSH_WAITERS)', () => {
   });
 
   it('a leader append past the bound is refused before it writes: the log end does not move', async () => {
-    const log = await PartitionLog.open({
-      fs: nodeFileSystem,
-      dir: tmpDir('cairn-gc-'),
-      topic: 't',
-      partition: 0,
-      config: { ...DEFAULT_LOG_CONFIG },
-      recoveryPoint: 0,
-      logStartOffset: 0,
-      flushPolicy: { kind: 'fsync' },
-      logger: silentLogger,
-      nowMs: 0,
-    });
+    const log = openTestLog(tmpDir('cairn-gc-'));
     const batch = encodeBatch([{ value: Buffer.from('x'), timestamp: 1000 }]);
     const v = validateBatches(batch, { maxBatchBytes: 1 << 20 });
     if (!v.ok) throw new Error(v.message);

@@ -10,6 +10,7 @@ import { LogCleaner } from '../../../src/storage/log-cleaner';
 import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import { PartitionLog } from '../../../src/storage/partition-log';
+import { openTestLog } from '../../helpers/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
 const config = { ...DEFAULT_LOG_CONFIG, cleanupPolicy: 'compact' as const, segmentBytes: 400, minCleanableDirtyRatio: 0, deleteRetentionMs: 1000 };
@@ -35,18 +36,7 @@ function contents(log: PartitionLog): Array<[number, string, string | null]> {
 
 /** A fresh compacted log on the real disk, fsynced on every flush. */
 function openLog(): PartitionLog {
-  return PartitionLog.open({
-    fs: nodeFileSystem,
-    dir: tmpDir(),
-    topic: 'c',
-    partition: 0,
-    config,
-    recoveryPoint: 0,
-    logStartOffset: 0,
-    flushPolicy: { kind: 'fsync' },
-    logger: silentLogger,
-    nowMs: 0,
-  });
+  return openTestLog(tmpDir(), { topic: 'c', config });
 }
 
 /** A transactional write of producer `pid` (epoch 0): the first one of its transaction opens it. */
@@ -124,8 +114,7 @@ describe('LogCleaner', () => {
 
   it('a cleaned segment that lost its last batch leaves an offset gap that recovery accepts (it lies below the fsynced offset)', async () => {
     const dir = tmpDir();
-    const open = () =>
-      PartitionLog.open({ fs: nodeFileSystem, dir, topic: 'c', partition: 0, config, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 0 });
+    const open = () => openTestLog(dir, { topic: 'c', config });
     const log = open();
     put(log, 'a', '1');
     put(log, 'b', '1'); // the first segment's last batch

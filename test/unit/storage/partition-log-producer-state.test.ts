@@ -8,24 +8,13 @@ import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig } from '../../../s
 import { type Logger } from '../../../src/common/logger';
 import { decodeAllRecords, encodeBatch } from '../../../src/record/batch';
 import { validateBatches } from '../../../src/record/validate';
-import { nodeFileSystem } from '../../../src/storage/file-system';
 import { type AppendInfo, PartitionLog } from '../../../src/storage/partition-log';
+import { openTestLog } from '../../helpers/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 import { codeOf } from '../../helpers/errors';
 
 function openLog(dir: string, config: Partial<LogConfig> = {}, logger: Logger = silentLogger, nowMs = 0) {
-  return PartitionLog.open({
-    fs: nodeFileSystem,
-    dir,
-    topic: 't',
-    partition: 0,
-    config: { ...DEFAULT_LOG_CONFIG, ...config },
-    recoveryPoint: 0,
-    logStartOffset: 0,
-    flushPolicy: { kind: 'fsync' },
-    logger,
-    nowMs,
-  });
+  return openTestLog(dir, { config: { ...DEFAULT_LOG_CONFIG, ...config }, logger, nowMs });
 }
 
 function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {

@@ -11,21 +11,11 @@ import { type FileSystem, nodeFileSystem } from '../../../src/storage/file-syste
 import { DEFAULT_LOG_CONFIG, type LogConfig, resolveLogConfig, validateTopicConfigs } from '../../../src/common/log-config';
 import { PartitionLog } from '../../../src/storage/partition-log';
 import { faultyFs } from '../../helpers/faulty-fs';
+import { openTestLog } from '../../helpers/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
 function openLog(dir: string, config: Partial<LogConfig> = {}, recoveryPoint = 0, logger: Logger = silentLogger, fsys: FileSystem = nodeFileSystem) {
-  return PartitionLog.open({
-    fs: fsys,
-    dir,
-    topic: 't',
-    partition: 0,
-    config: { ...DEFAULT_LOG_CONFIG, ...config },
-    recoveryPoint,
-    logStartOffset: 0,
-    flushPolicy: { kind: 'fsync' },
-    logger,
-    nowMs: 0,
-  });
+  return openTestLog(dir, { fs: fsys, config: { ...DEFAULT_LOG_CONFIG, ...config }, recoveryPoint, logger });
 }
 
 /** A pino logger whose lines land in an array, to check what an operator would see. */

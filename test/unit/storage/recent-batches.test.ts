@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../src/common/io/logger';
 import { DEFAULT_LOG_CONFIG, type LogConfig } from '../../../src/common/log-config';
 import { SeededRandom } from '../../../src/common/random';
 import { encodeBatch } from '../../../src/record/batch';
@@ -9,12 +8,13 @@ import { PartitionLog } from '../../../src/storage/partition-log';
 import { RecentBatches } from '../../../src/storage/recent-batches';
 import { faultyFs } from '../../helpers/faulty-fs';
 import { SimDisk } from '../../sim/sim-disk';
+import { openTestLog } from '../../helpers/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
 const CONFIG: LogConfig = { ...DEFAULT_LOG_CONFIG, segmentBytes: 64 * 1024, indexIntervalBytes: 512 };
 
 function openLog(dir: string, fs: FileSystem = faultyFs().fs): PartitionLog {
-  return PartitionLog.open({ fs, dir, topic: 't', partition: 0, config: CONFIG, recoveryPoint: 0, logStartOffset: 0, flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: 1_000 });
+  return openTestLog(dir, { fs, config: CONFIG, nowMs: 1_000 });
 }
 
 function append(log: PartitionLog, rng: SeededRandom, records: number): void {

@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/common/errors';
-import { silentLogger } from '../../../src/common/io/logger';
-import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import { batchIsControl, decodeAllRecords, encodeBatch, forEachBatch } from '../../../src/record/batch';
 import { encodeTxnMarker, readTxnMarker } from '../../../src/record/control';
 import { crc32c } from '../../../src/record/crc32c';
 import { validateBatches } from '../../../src/record/validate';
-import { nodeFileSystem } from '../../../src/storage/file-system';
-import { PartitionLog } from '../../../src/storage/partition-log';
 import { ProducerStateTable } from '../../../src/storage/producer-state';
 import { codeOf } from '../../helpers/errors';
+import { nodeFileSystem } from '../../../src/storage/file-system';
+import { openTestLog } from '../../helpers/partition-log';
 import { tmpDir } from '../../helpers/tmp';
 
 const commit = (producerId: number, producerEpoch: number, coordinatorEpoch = 0) => ({ producerId, producerEpoch, coordinatorEpoch, commit: true });
@@ -142,21 +140,6 @@ describe('ProducerStateTable transactions', () => {
   });
 });
 
-function openLog(dir: string) {
-  return PartitionLog.open({
-    fs: nodeFileSystem,
-    dir,
-    topic: 't',
-    partition: 0,
-    config: { ...DEFAULT_LOG_CONFIG },
-    recoveryPoint: 0,
-    logStartOffset: 0,
-    flushPolicy: { kind: 'fsync' },
-    logger: silentLogger,
-    nowMs: 0,
-  });
-}
-
 function txnBatch(pid: number, epoch: number, seq: number, values: string[], transactional = true) {
   const buf = encodeBatch(
     values.map((v) => ({ value: Buffer.from(v) })),
@@ -170,7 +153,7 @@ function txnBatch(pid: number, epoch: number, seq: number, values: string[], tra
 describe('PartitionLog transactions', () => {
   it('writes markers, tracks the last stable offset and rebuilds both after reopening', async () => {
     const dir = tmpDir('txn-log');
-    const log = openLog(dir);
+    const log = openTestLog(dir);
     const a = txnBatch(1, 0, 0, ['a1', 'a2']);
     expect(codeOf(() => log.appendAsLeader(a.buf, a.batches, 0, 0))).toBe(ErrorCode.INVALID_TXN_STATE);
     expect(log.logEndOffset).toBe(0);
@@ -199,12 +182,12 @@ describe('PartitionLog transactions', () => {
     expect(decodeAllRecords(data).map((r) => r.value!.toString())).toEqual(['a1', 'a2', 'b1', 'a3']);
     await log.close();
     // Reopened from the snapshot written at close; and from the log alone.
-    const again = openLog(dir);
+    const again = openTestLog(dir);
     expect(again.abortedTransactions(0, 10)).toEqual([{ producerId: 1, firstOffset: 0 }]);
     expect(again.openTransactions()).toEqual([]);
     await again.close();
     for (const f of nodeFileSystem.readdir(dir)) if (f.endsWith('.snapshot')) nodeFileSystem.rm(`${dir}/${f}`);
-    const replayed = openLog(dir);
+    const replayed = openTestLog(dir);
     expect(replayed.abortedTransactions(0, 10)).toEqual([{ producerId: 1, firstOffset: 0 }]);
     expect(replayed.producerState(1)?.producerEpoch).toBe(1);
     await replayed.close();
@@ -212,7 +195,7 @@ describe('PartitionLog transactions', () => {
 
   it('an open transaction holds the last stable offset across a reopen, and a follower builds the same state', async () => {
     const dir = tmpDir('txn-open');
-    const log = openLog(dir);
+    const log = openTestLog(dir);
     const plain = encodeBatch([{ value: Buffer.from('p') }]);
     const pv = validateBatches(plain, { maxBatchBytes: 1 << 20 });
     if (!pv.ok) throw new Error(pv.message);
@@ -222,13 +205,13 @@ describe('PartitionLog transactions', () => {
     log.appendMarkerAsLeader(abort(7, 0), 0, 0); // a marker for a producer with nothing open: written, no effect on the LSO
     log.updateHighWatermark(log.logEndOffset);
     expect(log.lastStableOffset).toBe(1);
-    const follower = openLog(tmpDir('txn-follower'));
+    const follower = openTestLog(tmpDir('txn-follower'));
     follower.appendAsFollower(log.read(0, 1 << 20, log.logEndOffset, true), 0);
     follower.updateHighWatermark(follower.logEndOffset);
     expect(follower.lastStableOffset).toBe(1);
     expect(follower.openTransactions()).toEqual([{ producerId: 1, firstOffset: 1, startTimestampMs: 0 }]);
     await log.close();
-    const again = openLog(dir);
+    const again = openTestLog(dir);
     again.resetHighWatermark(again.logEndOffset);
     expect(again.lastStableOffset).toBe(1);
     await again.close();
