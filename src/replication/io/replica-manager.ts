@@ -40,6 +40,15 @@ export interface ReplicaManagerOptions {
 export class ReplicaManager {
   private readonly partitions = new Map<string, Partition>();
   private image: MetadataImage | null = null;
+  /** Told of every image once applied (the coordinators). */
+  private readonly listeners: ((image: MetadataImage) => void)[] = [];
+  /** `topicId:partition` keys still to apply from the newest image, in arrival order. */
+  private readonly pending = new Set<string>();
+  private continuation: TimerHandle | null = null;
+  /** When the current run of slices began, while one is under way. */
+  private deferredSince: number | null = null;
+  private stopped = false;
+
   readonly driver: ReplicaDriver;
   private readonly fetchServer: ReplicaFetchServer;
   readonly nodeId: number;
@@ -208,14 +217,6 @@ export class ReplicaManager {
     this.listeners.push(fn);
   }
 
-  private readonly listeners: ((image: MetadataImage) => void)[] = [];
-  /** `topicId:partition` keys still to apply from the newest image, in arrival order. */
-  private readonly pending = new Set<string>();
-  private continuation: TimerHandle | null = null;
-  /** When the current run of slices began, while one is under way. */
-  private deferredSince: number | null = null;
-  private stopped = false;
-
   private notify(image: MetadataImage): void {
     for (const fn of this.listeners) fn(image);
   }
@@ -259,7 +260,7 @@ export class ReplicaManager {
     }
     try {
       if (existing && existing.topicId === reg.topicId) {
-        existing.log.config = this.logConfigFor(image, reg.topic);
+        // Its config is the newest image's already (applyImage sets every live log's).
         this.driver.apply(existing, reg, existing.log.config.minInsyncReplicas);
         return;
       }
