@@ -4,13 +4,11 @@
  * (SIGTERM). The output must equal the input, exactly once and in order (chaos/checkers.ts,
  * checkCopy).
  */
-import { performance } from 'node:perf_hooks';
 import { Admin } from '../src/client/admin';
 import { CAIRN_MAIN } from '../src/cli/local-cluster';
+import { waitCommitted } from './group-progress';
 import type { Fault, NemesisContext } from './nemesis';
-import { killWorker, startWorker, type WorkerProcess } from './worker-process';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { killWorker, startWorker, stopWorker, type WorkerProcess } from './worker-process';
 
 export interface CopyJobOptions {
   bootstrap: string;
@@ -55,11 +53,7 @@ export class CopyJob {
   async bounce(hard: boolean): Promise<void> {
     const job = this.job;
     if (!job) return;
-    if (hard) await killWorker(job);
-    else {
-      job.child.kill('SIGTERM');
-      await Promise.race([job.exited, sleep(20_000).then(() => killWorker(job))]);
-    }
+    await (hard ? killWorker(job) : stopWorker(job));
   }
 
   /** Starts the job again if it is not running. */
@@ -67,21 +61,9 @@ export class CopyJob {
     if (this.running && this.job === null) this.launch();
   }
 
-  /** Waits until the job's group has committed `ends` (partition → input log end) or the deadline passes; returns the last offsets seen. */
-  async waitCaughtUp(ends: Map<number, number>, timeoutMs: number): Promise<Map<number, number>> {
-    const deadline = performance.now() + timeoutMs;
-    let last = new Map<number, number>();
-    while (performance.now() < deadline) {
-      this.heal();
-      try {
-        last = new Map((await this.admin.groups.fetchOffsets(this.o.group)).filter((x) => x.topic === this.o.input && x.offset >= 0).map((x) => [x.partition, x.offset]));
-      } catch {
-        // the coordinator is moving: ask again
-      }
-      if ([...ends].every(([p, end]) => (last.get(p) ?? 0) >= end)) break;
-      await sleep(500);
-    }
-    return last;
+  /** Waits until the job's group has committed `ends` (partition → input log end), restarting the job if it is down, or the deadline passes; returns the last offsets seen. */
+  waitCaughtUp(ends: Map<number, number>, timeoutMs: number): Promise<Map<number, number>> {
+    return waitCommitted(this.admin, this.o.group, this.o.input, ends, timeoutMs, () => this.heal());
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,8 @@
-import { performance } from 'node:perf_hooks';
 import { Admin } from '../src/client/admin';
 import type { Random } from '../src/common/random';
+import { committedOffsets, waitCommitted } from './group-progress';
 import type { GroupEvent, History } from './history';
-import { chaosScript, killWorker, pauseWorker, resumeWorker, startWorker, type WorkerProcess } from './worker-process';
+import { chaosScript, killWorker, pauseWorker, resumeWorker, startWorker, stopWorker, type WorkerProcess } from './worker-process';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,9 +105,7 @@ export class GroupWorkload {
   async leave(name: string): Promise<void> {
     const m = this.members.get(name);
     if (!m) return;
-    m.child.kill('SIGTERM');
-    await Promise.race([m.exited, sleep(20_000)]);
-    if (this.members.has(name)) await this.kill(name);
+    await stopWorker(m);
   }
 
   /** Reads the group's committed offsets until stopped; each answer is recorded as of when it was asked. */
@@ -122,25 +120,14 @@ export class GroupWorkload {
     }
   }
 
-  /** The group's committed offsets of the topic now, partition → offset, those without one left out (null when no coordinator answers). */
-  async committed(): Promise<Map<number, number> | null> {
-    try {
-      return new Map((await this.admin.groups.fetchOffsets(this.o.group)).filter((o) => o.topic === this.o.topic && o.offset >= 0).map((o) => [o.partition, o.offset]));
-    } catch {
-      return null;
-    }
+  /** The group's committed offsets of the topic now (null when no coordinator answers). */
+  committed(): Promise<Map<number, number> | null> {
+    return committedOffsets(this.admin, this.o.group, this.o.topic);
   }
 
   /** Waits until the group has committed `ends` (partition → log end) or the deadline passes; returns the last offsets seen. */
-  async waitCaughtUp(ends: Map<number, number>, timeoutMs: number): Promise<Map<number, number>> {
-    const deadline = performance.now() + timeoutMs;
-    let last = new Map<number, number>();
-    while (performance.now() < deadline) {
-      last = (await this.committed()) ?? last;
-      if ([...ends].every(([p, end]) => (last.get(p) ?? 0) >= end)) break;
-      await sleep(500);
-    }
-    return last;
+  waitCaughtUp(ends: Map<number, number>, timeoutMs: number): Promise<Map<number, number>> {
+    return waitCommitted(this.admin, this.o.group, this.o.topic, ends, timeoutMs);
   }
 
   /** Every member leaves cleanly (killed if it does not within 20 s); the observer stops. */

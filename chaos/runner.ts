@@ -7,6 +7,7 @@ import { SeededRandom } from '../src/common/random';
 import { checkAll, checkControllersAgree, checkCopy, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
 import { checkGroupCoverage } from './group-checkers';
 import { CopyJob } from './copy-job';
+import { logEnds } from './group-progress';
 import { GroupWorkload } from './group-workload';
 import { TxnWorkload } from './txn-workload';
 import { chaosScript } from './worker-process';
@@ -246,16 +247,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     drainComplete = drained.complete;
     if (copyJob) {
       // The job copies on until its group has committed every input partition's end; then the output is read at read_committed.
-      const ends = new Map([...final].map(([p, log]) => [p, log.size === 0 ? 0 : Math.max(...log.keys()) + 1]));
-      await copyJob.waitCaughtUp(ends, 90_000);
+      await copyJob.waitCaughtUp(logEnds(final), 90_000);
       const output = await drain(cluster.bootstrap, COPY_OUTPUT, partitions, [], 60_000, 'read_committed');
       await copyJob.stop();
       checks.push(checkCopy(final, output.log));
     }
     if (group) {
       // The members read on until the group has committed every partition's end, then leave.
-      const ends = new Map([...final].map(([p, log]) => [p, log.size === 0 ? 0 : Math.max(...log.keys()) + 1]));
-      const committed = await group.waitCaughtUp(ends, 60_000);
+      const committed = await group.waitCaughtUp(logEnds(final), 60_000);
       await group.stop();
       checks.push(checkGroupCoverage(history.groupOps(), final, committed));
     }

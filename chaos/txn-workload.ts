@@ -1,8 +1,7 @@
 import type { Random } from '../src/common/random';
 import type { History, OpType } from './history';
-import { chaosScript, killWorker, pauseWorker, resumeWorker, startWorker, type WorkerProcess } from './worker-process';
+import { chaosScript, killWorker, pauseWorker, resumeWorker, startWorker, stopWorker, type WorkerProcess } from './worker-process';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CLIENT_SCRIPT = chaosScript('txn-client.js');
 
 export interface TxnWorkloadOptions {
@@ -147,10 +146,6 @@ export class TxnWorkload {
   async stop(): Promise<void> {
     this.running = false;
     const all = this.slots.flatMap((s) => [...(s.current ? [s.current] : []), ...s.zombies]);
-    for (const w of all) {
-      resumeWorker(w);
-      w.child.kill('SIGTERM');
-    }
-    await Promise.all(all.map((w) => Promise.race([w.exited, sleep(20_000).then(() => killWorker(w))])));
+    await Promise.all(all.map((w) => stopWorker(w)));
   }
 }

@@ -49,3 +49,13 @@ export function resumeWorker(w: WorkerProcess): void {
   w.child.kill('SIGCONT');
   w.paused = false;
 }
+
+/** A clean end: SIGTERM (resumed first if paused), then kill -9 if it has not exited within `graceMs`. */
+export async function stopWorker(w: WorkerProcess, graceMs = 20_000): Promise<void> {
+  resumeWorker(w);
+  w.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const gone = await Promise.race([w.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+  clearTimeout(timer);
+  if (!gone) await killWorker(w);
+}
