@@ -40,4 +40,5 @@ export function isolationLevel(v: unknown): 'read_committed' | 'read_uncommitted
   throw new UsageError(`--isolation-level must be read_committed or read_uncommitted, not "${String(v)}"`);
 }
 
-export const BOOTSTRAP: Options = { bootstrap: { type: 'string', short: 'b' } };
+/** Where a client command connects, and how (`--command-config FILE`: docs/security.md). */
+export const BOOTSTRAP: Options = { bootstrap: { type: 'string', short: 'b' }, 'command-config': { type: 'string' } };

@@ -1,7 +1,9 @@
-import { checkHealth, RpcClient } from '../protocol/io';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import { channelCredentials, checkHealth, RpcClient } from '../protocol/io';
 import { bootstrapList } from '../client';
 import { CairnError, ErrorCode } from '../common';
 import { BOOTSTRAP, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 import { out } from './output';
 
 export const CLUSTER_HELP = `Usage: cairn cluster <command> [options]
@@ -11,7 +13,8 @@ Commands:
   elect-leaders [TOPIC]  move leadership back to each partition's preferred replica
 
 Options:
-  -b, --bootstrap host:port   a node to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port   a node to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)`;
 
 interface QuorumResponse {
   answeredBy: number;
@@ -26,7 +29,7 @@ interface QuorumResponse {
 }
 
 /** Asks each bootstrap node in turn; prefers the answer of the controller leader. */
-async function describeQuorum(bootstrap: string[]): Promise<QuorumResponse> {
+async function describeQuorum(bootstrap: string[], credentials: ChannelCredentials): Promise<QuorumResponse> {
   let first: QuorumResponse | null = null;
   let last: unknown;
   const tried = new Set<string>();
@@ -35,7 +38,7 @@ async function describeQuorum(bootstrap: string[]): Promise<QuorumResponse> {
     const address = queue.shift()!;
     if (tried.has(address)) continue;
     tried.add(address);
-    const rpc = new RpcClient(address, 'cairn.v1.Admin');
+    const rpc = new RpcClient(address, 'cairn.v1.Admin', credentials);
     try {
       const res = await rpc.unary<unknown, QuorumResponse>('DescribeQuorum', {}, 3_000);
       first ??= res;
@@ -55,10 +58,12 @@ async function describeQuorum(bootstrap: string[]): Promise<QuorumResponse> {
 export async function clusterCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parse(rest, { ...BOOTSTRAP });
-  const bootstrap = bootstrapList(values.bootstrap as string | undefined);
+  const options = clientOptions(values);
+  const bootstrap = bootstrapList(options.bootstrap);
+  const credentials = channelCredentials(options.tls);
   switch (sub) {
     case 'status': {
-      const q = await describeQuorum(bootstrap);
+      const q = await describeQuorum(bootstrap, credentials);
       out(`Cluster ${q.clusterId || '(unnamed)'}   metadata offset ${q.metadataOffset}   (answered by node ${q.answeredBy})`);
       out(`Controller quorum: leader ${q.leaderId < 0 ? 'none (election in progress)' : `node ${q.leaderId}`}, term ${q.term}, commit index ${q.commitIndex}`);
       for (const v of q.voters) {
@@ -68,7 +73,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       out('Brokers:');
       const voters = new Set(q.voters.map((v) => v.nodeId));
       // Each node's own view of its health (grpc.health.v1.Health), asked in parallel.
-      const health = await Promise.all(q.brokers.map((b) => checkHealth(`${b.host}:${b.port}`)));
+      const health = await Promise.all(q.brokers.map((b) => checkHealth(`${b.host}:${b.port}`, '', 2_000, credentials)));
       q.brokers.forEach((b, i) => {
         const roles = voters.has(b.nodeId) ? 'broker,controller' : 'broker';
         const state = b.inControlledShutdown ? 'SHUTTING DOWN' : b.fenced ? 'FENCED' : 'active';
@@ -80,9 +85,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'elect-leaders': {
-      const q = await describeQuorum(bootstrap);
+      const q = await describeQuorum(bootstrap, credentials);
       const leader = q.brokers.find((b) => b.nodeId === q.leaderId);
-      const rpc = new RpcClient(leader ? `${leader.host}:${leader.port}` : bootstrap[0]!, 'cairn.v1.Admin');
+      const rpc = new RpcClient(leader ? `${leader.host}:${leader.port}` : bootstrap[0]!, 'cairn.v1.Admin', credentials);
       try {
         const res = await rpc.unary<unknown, { errorCode: number; errorMessage: string; moved: number }>('ElectLeaders', { topics: positionals });
         if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);

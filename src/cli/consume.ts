@@ -1,5 +1,6 @@
 import { Consumer } from '../client';
 import { BOOTSTRAP, intOption, isolationLevel, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 import { outputClosed, write } from './output';
 
 export const CONSUME_HELP = `Usage: cairn consume TOPIC [options]
@@ -20,7 +21,8 @@ Options:
   --print-offset            print "partition:offset<TAB>..." before each record
   --timeout-ms N            give up after N ms without a record (default: wait forever with --follow)
   --isolation-level L       read_uncommitted (default) or read_committed: only committed transactions' records
-  -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE     client properties: security.protocol, ssl.* (docs/security.md)`;
 
 export async function consumeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -44,7 +46,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
   const group = typeof values.group === 'string' ? values.group : undefined;
   if (group !== undefined && (values.partition !== undefined || values.offset !== undefined)) throw new UsageError('--group reads the partitions the group gives: no --partition or --offset');
   const isolation = isolationLevel(values['isolation-level']);
-  const consumer = new Consumer({ bootstrap: values.bootstrap as string | undefined, autoOffsetReset: values['from-beginning'] ? 'earliest' : 'latest', groupId: group, isolationLevel: isolation });
+  const consumer = new Consumer({ ...clientOptions(values), autoOffsetReset: values['from-beginning'] ? 'earliest' : 'latest', groupId: group, isolationLevel: isolation });
   const stop = () => void consumer.close();
   process.once('SIGINT', stop);
   try {
@@ -57,7 +59,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
     // Where "everything that is there now" ends, per partition.
     const ends = new Map<number, number>();
     if (!follow) {
-      const probe = new Consumer({ bootstrap: values.bootstrap as string | undefined, isolationLevel: isolation });
+      const probe = new Consumer({ ...clientOptions(values), isolationLevel: isolation });
       try {
         probe.assign(partitions.map((partition) => ({ topic, partition })));
         await probe.seekToEnd();

@@ -1,5 +1,6 @@
 import { consumeTransformProduce } from '../client';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 
 export const COPY_HELP = `Usage: cairn copy IN OUT --group G --transactional-id T [options]
 
@@ -15,7 +16,8 @@ Options:
   --max-messages N                stop after copying N records
   --records-per-transaction N     most records one transaction covers (default 10000: what one poll brings)
   --from-latest                   a new group starts at the end of IN (default: the beginning)
-  -b, --bootstrap host:port       a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port       a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE           client properties: security.protocol, ssl.* (docs/security.md)`;
 
 export async function copyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -37,7 +39,7 @@ export async function copyCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     const result = await consumeTransformProduce({
-      bootstrap: values.bootstrap as string | undefined,
+      ...clientOptions(values),
       input,
       groupId: group,
       transactionalId,

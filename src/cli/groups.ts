@@ -1,5 +1,6 @@
 import { Admin } from '../client';
 import { BOOTSTRAP, intOption, isolationLevel, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 import { out } from './output';
 
 export const GROUPS_HELP = `Usage: cairn groups <command> [options]
@@ -13,7 +14,8 @@ Commands:
                                     move the group's offsets of topic T (the group must have no members)
 
 Options:
-  -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)`;
 
 const partitionsText = (s: { topics: { topic: string; partitions: number[] }[] } | null | undefined) => (s?.topics ?? []).flatMap((t) => t.partitions.map((p) => `${t.topic}-${p}`)).join(',') || '-';
 
@@ -28,7 +30,7 @@ export async function groupsCommand(argv: string[]): Promise<number> {
     'shift-by': { type: 'string' },
     'isolation-level': { type: 'string' },
   });
-  const admin = new Admin({ bootstrap: values.bootstrap as string | undefined });
+  const admin = new Admin(clientOptions(values));
   try {
     switch (sub) {
       case 'list': {

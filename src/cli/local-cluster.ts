@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Admin } from '../client';
+import { Admin, type ClientOptions } from '../client';
+import { DEV_PRINCIPAL_MAPPING_RULES, type DevCertificates, ensureDevCertificates } from '../security/io';
 
 const MAIN_BESIDE = path.resolve(__dirname, 'main.js');
 /**
@@ -76,6 +77,11 @@ export interface LocalClusterOptions {
   logLevel?: string;
   /** Extra node.js flags for the servers, e.g. ['--cpu-prof']; default from CAIRN_SERVER_NODE_ARGS. */
   nodeArgs?: string[];
+  /**
+   * TLS and mutual TLS on every listener, with a CA and certificates under baseDir/tls (made once):
+   * nodes are User:node-<id> (the cluster principals), the admin client User:admin (a super user).
+   */
+  secure?: boolean;
 }
 
 /**
@@ -86,6 +92,8 @@ export class LocalCluster {
   readonly nodes: LocalNode[];
   readonly voters: string;
   private readonly procs = new Map<number, ChildProcess>();
+  /** The CA and certificates of a secure cluster. */
+  readonly certificates: DevCertificates | null;
 
   constructor(private readonly o: LocalClusterOptions) {
     const controllers = o.controllers ?? o.ports.length;
@@ -95,6 +103,43 @@ export class LocalCluster {
       .slice(0, controllers)
       .map((n) => `${n.id}@127.0.0.1:${n.internalPort ?? n.port}`)
       .join(',');
+    this.certificates = o.secure
+      ? ensureDevCertificates(
+          path.join(o.baseDir, 'tls'),
+          this.nodes.map((n) => n.id),
+        )
+      : null;
+  }
+
+  /** How a client reaches the cluster: the bootstrap list, and on a secure cluster TLS with the admin certificate. */
+  get clientOptions(): ClientOptions {
+    const c = this.certificates;
+    if (!c) return { bootstrap: this.bootstrap };
+    return { bootstrap: this.bootstrap, tls: { ca: fs.readFileSync(c.caFile), cert: fs.readFileSync(c.admin.certFile), key: fs.readFileSync(c.admin.keyFile) } };
+  }
+
+  /** The server flags that turn TLS, mutual TLS and the cluster principals on for node `id`. */
+  private securityFlags(id: number): string[] {
+    const c = this.certificates;
+    if (!c) return [];
+    const own = c.nodes.get(id)!;
+    const names = this.nodes.some((n) => n.internalPort !== null) ? 'CLIENT:SSL,INTERNAL:SSL' : 'CLIENT:SSL';
+    return [
+      '--listener-security-protocol-map',
+      names,
+      '--ssl-certificate-location',
+      own.certFile,
+      '--ssl-key-location',
+      own.keyFile,
+      '--ssl-ca-location',
+      c.caFile,
+      '--ssl-principal-mapping-rules',
+      DEV_PRINCIPAL_MAPPING_RULES,
+      '--cluster-principals',
+      this.nodes.map((n) => `User:node-${n.id}`).join(','),
+      '--super-users',
+      'User:admin',
+    ];
   }
 
   get bootstrap(): string {
@@ -122,6 +167,7 @@ export class LocalCluster {
     const nodeArgs = this.o.nodeArgs ?? (process.env.CAIRN_SERVER_NODE_ARGS ?? '').split(' ').filter((x) => x.length > 0);
     const args = [...nodeArgs, main, 'server', '--node-id', String(id), '--listeners', `127.0.0.1:${n.port}`, '--log-dir', n.dataDir, '--controller-quorum-voters', this.voters];
     if (n.internalPort !== null) args.push('--internal-listeners', `127.0.0.1:${n.internalPort}`);
+    args.push(...this.securityFlags(id));
     if (!this.nodes.slice(0, this.voters.split(',').length).some((x) => x.id === id)) args.push('--process-roles', 'broker');
     for (const [k, v] of Object.entries({ ...this.o.flags, ...n.flags, ...flags })) args.push(`--${k}`, v);
     const log = fs.openSync(path.join(n.dataDir, 'server.log'), 'a');
@@ -169,7 +215,7 @@ export class LocalCluster {
 
   /** Waits until Metadata lists `brokers` live brokers (default: every node with the broker role). */
   async waitReady(brokers = this.nodes.length, timeoutMs = 30_000): Promise<void> {
-    const admin = new Admin({ bootstrap: this.bootstrap, requestTimeoutMs: 2_000, defaultApiTimeoutMs: 2_000 });
+    const admin = new Admin({ ...this.clientOptions, requestTimeoutMs: 2_000, defaultApiTimeoutMs: 2_000 });
     const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {

@@ -2,6 +2,7 @@ import * as readline from 'node:readline';
 import { Producer, type Acks } from '../client';
 import { CairnError, errorName } from '../common';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 
 export const PRODUCE_HELP = `Usage: cairn produce TOPIC [options] < lines
 
@@ -16,7 +17,8 @@ Options:
   --transactional-id T      send in transactions (docs/transactions.md): read_committed readers see
                             a transaction's records only once it commits
   --records-per-transaction N  commit every N records (default 1000; with --transactional-id)
-  -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE     client properties: security.protocol, ssl.* (docs/security.md)`;
 
 /** Records in flight before reading more input: bounded memory for any input size. */
 const MAX_OUTSTANDING = 20_000;
@@ -50,7 +52,7 @@ export async function produceCommand(argv: string[]): Promise<number> {
   const perTransaction = intOption(values, 'records-per-transaction', 1000);
   if (perTransaction < 1) throw new UsageError('--records-per-transaction must be at least 1');
   if (values['records-per-transaction'] !== undefined && transactionalId === undefined) throw new UsageError('--records-per-transaction needs --transactional-id');
-  const producer = new Producer({ bootstrap: values.bootstrap as string | undefined, acks, lingerMs: intOption(values, 'linger-ms', 5), transactionalId });
+  const producer = new Producer({ ...clientOptions(values), acks, lingerMs: intOption(values, 'linger-ms', 5), transactionalId });
   let failures = 0;
   let firstError: Error | null = null;
   let sent = 0;

@@ -1,6 +1,7 @@
 import { Admin } from '../client';
 import { ErrorCode, errorName } from '../common';
 import { BOOTSTRAP, intOption, keyValues, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 import { out } from './output';
 
 export const TOPICS_HELP = `Usage: cairn topics <command> [options]
@@ -15,7 +16,8 @@ Commands:
   reassign NAME --partition N --cancel               cancel a move in progress
 
 Options:
-  -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)`;
 
 export async function topicsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -30,7 +32,7 @@ export async function topicsCommand(argv: string[]): Promise<number> {
     replicas: { type: 'string' },
     cancel: { type: 'boolean' },
   });
-  const admin = new Admin({ bootstrap: values.bootstrap as string | undefined });
+  const admin = new Admin(clientOptions(values));
   try {
     switch (sub) {
       case 'create': {

@@ -1,5 +1,6 @@
 import { Admin } from '../client';
 import { BOOTSTRAP, intOption, parse, UsageError } from './args';
+import { clientOptions } from './client-config';
 import { out } from './output';
 
 export const TRANSACTIONS_HELP = `Usage: cairn transactions <command> [options]
@@ -15,7 +16,8 @@ Commands:
                                     end a hanging transaction in one partition with an abort marker
 
 Options:
-  -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)`;
+  -b, --bootstrap host:port   a broker to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
+  --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)`;
 
 const partitionsText = (s: { topics: { topic: string; partitions: number[] }[] } | null | undefined) => (s?.topics ?? []).flatMap((t) => t.partitions.map((p) => `${t.topic}-${p}`)).join(',') || '-';
 
@@ -29,7 +31,7 @@ export async function transactionsCommand(argv: string[]): Promise<number> {
     'producer-id': { type: 'string' },
     'max-age-ms': { type: 'string' },
   });
-  const admin = new Admin({ bootstrap: values.bootstrap as string | undefined });
+  const admin = new Admin(clientOptions(values));
   const topics = (values.topic as string[] | undefined) ?? [];
   try {
     switch (sub) {

@@ -1,6 +1,7 @@
 import { CairnError, ErrorCode, needsMetadataRefresh } from '../common';
 import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol';
-import { CorrelatedStream, RpcClient } from '../protocol/io';
+import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, type ClientTls, CorrelatedStream, RpcClient } from '../protocol/io';
 import { type BackoffOptions, DEFAULT_API_TIMEOUT_MS, DEFAULT_BACKOFF, withRetries } from './retry';
 
 export interface ClientOptions {
@@ -19,6 +20,8 @@ export interface ClientOptions {
   /** First and largest wait between retries (Kafka's retry.backoff.ms / retry.backoff.max.ms). */
   retryBackoffMs?: number;
   retryBackoffMaxMs?: number;
+  /** TLS toward SSL listeners: the CA, and a client certificate for mutual TLS (docs/security.md). Plaintext without. */
+  tls?: ClientTls;
 }
 
 export function bootstrapList(b: string | string[] | undefined): string[] {
@@ -34,8 +37,11 @@ export class BrokerConnection {
   readonly produce: CorrelatedStream<ProduceRequest, ProduceResponse>;
   readonly fetch: CorrelatedStream<FetchRequest, FetchResponse>;
 
-  constructor(readonly address: string) {
-    this.rpc = new RpcClient(address, 'cairn.v1.Broker');
+  constructor(
+    readonly address: string,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
+    this.rpc = new RpcClient(address, 'cairn.v1.Broker', credentials);
     this.produce = new CorrelatedStream(this.rpc, 'ProduceStream');
     this.fetch = new CorrelatedStream(this.rpc, 'FetchStream');
   }
@@ -65,8 +71,11 @@ export class Cluster {
   readonly backoff: BackoffOptions;
   /** metadata.max.age.ms: how old the cached metadata may get before it is fetched again. */
   readonly metadataMaxAgeMs: number;
+  /** Plaintext, or TLS with the client's certificate: one set for every connection. */
+  readonly credentials: grpc.ChannelCredentials;
 
   constructor(opts: ClientOptions = {}) {
+    this.credentials = channelCredentials(opts.tls);
     this.bootstrap = bootstrapList(opts.bootstrap);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.defaultApiTimeoutMs = opts.defaultApiTimeoutMs ?? DEFAULT_API_TIMEOUT_MS;
@@ -170,7 +179,7 @@ export class Cluster {
   connection(address: string): BrokerConnection {
     let c = this.connections.get(address);
     if (!c) {
-      c = new BrokerConnection(address);
+      c = new BrokerConnection(address, this.credentials);
       this.connections.set(address, c);
     }
     return c;
@@ -192,7 +201,7 @@ export class Cluster {
     return list.map((address) => {
       let c = this.admins.get(address);
       if (!c) {
-        c = new RpcClient(address, 'cairn.v1.Admin');
+        c = new RpcClient(address, 'cairn.v1.Admin', this.credentials);
         this.admins.set(address, c);
       }
       return c;

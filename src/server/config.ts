@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MAX_PARTITIONS } from '../controller';
 import type { FlushPolicy } from '../storage';
+import { parseMappingRules, parsePrincipal, principalString } from '../security';
 
 export type Role = 'broker' | 'controller';
 
@@ -12,6 +13,27 @@ export interface Endpoint {
 
 export interface Voter extends Endpoint {
   id: number;
+}
+
+/** How a listener's connections are secured (Kafka's security.protocol values Cairn serves). */
+export type SecurityProtocol = 'PLAINTEXT' | 'SSL';
+
+/** The TLS material and rules of a node, shared by its SSL listeners and its connections to other nodes. */
+export interface SslConfig {
+  /** ssl.certificate.location: this node's certificate chain (PEM); also its client certificate toward other nodes. */
+  certificateFile: string;
+  /** ssl.key.location: its private key (PEM). */
+  keyFile: string;
+  /** ssl.ca.location: the CA certificates (PEM) that client and peer certificates must chain to. */
+  caFile: string;
+  /** ssl.client.auth: whether an SSL listener requires, requests or ignores client certificates. */
+  clientAuth: 'required' | 'requested' | 'none';
+  /** ssl.principal.mapping.rules (KIP-371): how a certificate's subject becomes a principal name. */
+  principalMappingRules: string;
+  /** ssl.endpoint.identification.algorithm: 'https' checks a peer's certificate names its address; '' does not. */
+  endpointIdentification: boolean;
+  /** ssl.reload.interval.ms: how often the three files are re-read (a rotated certificate is used without a restart). */
+  reloadIntervalMs: number;
 }
 
 /** Everything one `cairn server` process is configured with (design brief §1). */
@@ -27,6 +49,19 @@ export interface NodeConfig {
    * `controller.listener.names` / `inter.broker.listener.name`), or null to serve them on `listen`.
    */
   internal: { listen: Endpoint; advertised: Endpoint } | null;
+  /** The listeners' names (Kafka's NAME://host:port) and security protocols. */
+  listenerNames: { client: string; internal: string | null };
+  protocols: { client: SecurityProtocol; internal: SecurityProtocol };
+  /** Present when any listener is SSL. */
+  ssl: SslConfig | null;
+  /** super.users: principals allowed everything (`User:admin;User:ops`, Kafka's separator). */
+  superUsers: string[];
+  /**
+   * cluster.principals: the principals of cluster members, the only ones the node-to-node services
+   * (Raft, Controller, Replica, and everything on the internal listener) answer once any listener
+   * is SSL. Empty: the principal of this node's own certificate (all nodes share one identity).
+   */
+  clusterPrincipals: string[];
   dataDir: string;
   /** The controller quorum: every voter's id and address. */
   voters: Voter[];
@@ -106,6 +141,18 @@ export const KEYS: Record<string, string> = {
   'internal.listeners':
     'host:port of a second gRPC server for node-to-node services (Raft, Controller, Replica), which the client listener then no longer serves (default: none, one listener serves all)',
   'advertised.internal.listeners': 'host:port other nodes are told to use for internal.listeners (default: internal.listeners)',
+  'listener.security.protocol.map': 'NAME:PROTOCOL,... the security protocol of each named listener, PLAINTEXT or SSL (default: a listener named SSL is SSL, others PLAINTEXT)',
+  'inter.broker.listener.name': 'with two named listeners: the one for node-to-node services (Raft, Controller, Replica)',
+  'controller.listener.names': 'the listener of the controller services; Cairn serves them with the inter-broker ones, so it must name the same listener',
+  'ssl.certificate.location': "PEM file with this node's certificate (chain), used by its SSL listeners and as its client certificate toward other nodes",
+  'ssl.key.location': "PEM file with the certificate's private key",
+  'ssl.ca.location': 'PEM file with the CA certificate(s) client and peer certificates must chain to',
+  'ssl.client.auth': 'required (mutual TLS; default), requested or none: whether SSL listeners ask clients for a certificate',
+  'ssl.principal.mapping.rules': 'RULE:pattern/replacement/[LU],...,DEFAULT (Kafka KIP-371): how a certificate subject becomes a principal name (default DEFAULT: the whole DN)',
+  'ssl.endpoint.identification.algorithm': "https (default): check that a peer node's certificate names the address dialled; empty: do not",
+  'ssl.reload.interval.ms': 'how often the certificate, key and CA files are re-read; a rotated certificate is used without a restart (default 30000)',
+  'super.users': 'User:NAME;User:NAME2 principals allowed every operation',
+  'cluster.principals': "User:NAME,... principals of cluster members, the only ones node-to-node services answer once TLS is on (default: this node's own certificate's principal)",
   'log.dir': 'data directory',
   'controller.quorum.voters': 'id@host:port,... of every controller',
   'peer.addresses': 'id@host:port,... how this node reaches other nodes when it differs from what they advertise',
@@ -185,18 +232,8 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   const nodeId = int(props, 'node.id', 1);
   const roles = (props['process.roles'] ?? 'broker,controller').split(',').map((r) => r.trim()) as Role[];
   for (const r of roles) if (r !== 'broker' && r !== 'controller') throw new ConfigError(`process.roles: unknown role "${r}"`);
-  const listen = parseEndpoint(props.listeners ?? '127.0.0.1:9092', 'listeners');
-  const advertised = props['advertised.listeners'] ? parseEndpoint(props['advertised.listeners'], 'advertised.listeners') : listen;
-  if (advertised.host === '0.0.0.0') advertised.host = '127.0.0.1';
-  let internal: NodeConfig['internal'] = null;
-  if (props['internal.listeners']) {
-    const listen = parseEndpoint(props['internal.listeners'], 'internal.listeners');
-    const adv = props['advertised.internal.listeners'] ? parseEndpoint(props['advertised.internal.listeners'], 'advertised.internal.listeners') : { ...listen };
-    if (adv.host === '0.0.0.0') adv.host = '127.0.0.1';
-    internal = { listen, advertised: adv };
-  } else if (props['advertised.internal.listeners']) {
-    throw new ConfigError('advertised.internal.listeners needs internal.listeners');
-  }
+  const { listen, advertised, internal, listenerNames, protocols } = parseListeners(props);
+  const ssl = parseSsl(props, protocols);
   // Voters are reached where the Raft and Controller services are: the internal listener if any.
   const selfVoter = internal?.advertised ?? advertised;
   const voters = parseVoters(props['controller.quorum.voters'] ?? (roles.includes('controller') ? `${nodeId}@${selfVoter.host}:${selfVoter.port}` : ''));
@@ -228,6 +265,11 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     listen,
     advertised,
     internal,
+    listenerNames,
+    protocols,
+    ssl,
+    superUsers: principals(props, 'super.users', ';'),
+    clusterPrincipals: principals(props, 'cluster.principals', ','),
     dataDir: path.resolve(props['log.dir'] ?? `./data/node-${nodeId}`),
     voters,
     peerOverrides,
@@ -262,4 +304,137 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
 /** The address this node uses to reach `id`: an override if configured, else what the node advertises. */
 export function peerAddress(config: NodeConfig, id: number, advertised: Endpoint | undefined): Endpoint | undefined {
   return config.peerOverrides.get(id) ?? advertised;
+}
+
+function splitList(raw: string, separator: string): string[] {
+  return raw
+    .split(separator)
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+}
+
+const PROTOCOLS: readonly SecurityProtocol[] = ['PLAINTEXT', 'SSL'];
+
+/** `NAME://host:port,...` (Kafka) or a bare `host:port` (one unnamed listener). */
+function parseNamedEndpoints(raw: string, key: string, bareName: string): { name: string; at: Endpoint }[] {
+  return splitList(raw, ',').map((item) => {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*):\/\/(.*)$/.exec(item);
+    if (!m) return { name: bareName, at: parseEndpoint(item, key) };
+    return { name: m[1]!.toUpperCase(), at: parseEndpoint(m[2]!, key) };
+  });
+}
+
+/**
+ * The client listener and the optional internal one, with their names and security protocols.
+ * Either the Kafka form (`listeners=CLIENT://:9092,INTERNAL://:9192` with
+ * `inter.broker.listener.name=INTERNAL`) or Cairn's older one (`listeners=host:port` and
+ * `internal.listeners=host:port`). Cairn serves at most two listeners: one for clients, one for
+ * the node-to-node services (Raft, Controller and Replica together).
+ */
+function parseListeners(props: Record<string, string>): Pick<NodeConfig, 'listen' | 'advertised' | 'internal' | 'listenerNames' | 'protocols'> {
+  const listeners = parseNamedEndpoints(props.listeners ?? '127.0.0.1:9092', 'listeners', 'CLIENT');
+  if (props['internal.listeners']) {
+    if (listeners.length > 1) throw new ConfigError('internal.listeners: name the internal listener in listeners instead (NAME://host:port and inter.broker.listener.name)');
+    const at = parseEndpoint(props['internal.listeners'], 'internal.listeners');
+    listeners.push({ name: 'INTERNAL', at });
+  } else if (props['advertised.internal.listeners']) {
+    throw new ConfigError('advertised.internal.listeners needs internal.listeners');
+  }
+  if (listeners.length === 0) throw new ConfigError('listeners is empty');
+  if (listeners.length > 2) throw new ConfigError(`listeners: Cairn serves at most two listeners (clients, and node-to-node), got ${listeners.length}`);
+  const names = listeners.map((l) => l.name);
+  if (new Set(names).size !== names.length) throw new ConfigError(`listeners: each listener needs its own name, got ${names.join(',')}`);
+  const interBroker = props['inter.broker.listener.name']?.toUpperCase();
+  const controller = props['controller.listener.names']?.toUpperCase();
+  if (interBroker && controller && interBroker !== controller) {
+    throw new ConfigError('controller.listener.names must name the inter.broker.listener.name listener: Cairn serves Raft, Controller and Replica on one listener');
+  }
+  let internalName: string | null = interBroker ?? controller ?? (props['internal.listeners'] ? 'INTERNAL' : null);
+  if (internalName === null && listeners.length === 2) throw new ConfigError('with two listeners, inter.broker.listener.name must say which one serves node-to-node services');
+  if (internalName !== null && !names.includes(internalName)) throw new ConfigError(`inter.broker.listener.name: no listener named ${internalName} in listeners (${names.join(',')})`);
+  if (listeners.length === 1) internalName = null;
+  const client = listeners.find((l) => l.name !== internalName)!;
+  const inner = listeners.find((l) => l.name === internalName) ?? null;
+
+  const advertisedList = parseNamedEndpoints(props['advertised.listeners'] ?? '', 'advertised.listeners', client.name);
+  const advertisedOf = (name: string, fallback: Endpoint): Endpoint => {
+    const a = advertisedList.find((x) => x.name === name)?.at ?? { ...fallback };
+    if (a.host === '0.0.0.0') a.host = '127.0.0.1';
+    return a;
+  };
+  for (const a of advertisedList) if (!names.includes(a.name)) throw new ConfigError(`advertised.listeners: no listener named ${a.name} in listeners`);
+  const advertised = advertisedOf(client.name, client.at);
+  let internal: NodeConfig['internal'] = null;
+  if (inner) {
+    const legacy = props['advertised.internal.listeners'] ? parseEndpoint(props['advertised.internal.listeners'], 'advertised.internal.listeners') : null;
+    internal = { listen: inner.at, advertised: legacy ?? advertisedOf(inner.name, inner.at) };
+    if (internal.advertised.host === '0.0.0.0') internal.advertised.host = '127.0.0.1';
+  }
+
+  const map = new Map<string, SecurityProtocol>([
+    ['PLAINTEXT', 'PLAINTEXT'],
+    ['SSL', 'SSL'],
+  ]);
+  for (const entry of splitList(props['listener.security.protocol.map'] ?? '', ',')) {
+    const [name, protocol] = entry.split(':').map((x) => x.trim().toUpperCase());
+    if (!name || !protocol || !PROTOCOLS.includes(protocol as SecurityProtocol)) {
+      throw new ConfigError(
+        `listener.security.protocol.map: expected NAME:PLAINTEXT or NAME:SSL, got "${entry}"${protocol?.startsWith('SASL') ? ' (passwords come over SSL listeners; see docs/security.md)' : ''}`,
+      );
+    }
+    map.set(name, protocol as SecurityProtocol);
+  }
+  const protocolOf = (name: string) => map.get(name) ?? 'PLAINTEXT';
+  return {
+    listen: client.at,
+    advertised,
+    internal,
+    listenerNames: { client: client.name, internal: inner?.name ?? null },
+    protocols: { client: protocolOf(client.name), internal: protocolOf(inner?.name ?? client.name) },
+  };
+}
+
+function parseSsl(props: Record<string, string>, protocols: NodeConfig['protocols']): SslConfig | null {
+  const sslKeys = Object.keys(props).filter((k) => k.startsWith('ssl.'));
+  if (protocols.client !== 'SSL' && protocols.internal !== 'SSL') {
+    if (sslKeys.length > 0) throw new ConfigError(`${sslKeys[0]} is set but no listener is SSL (listener.security.protocol.map)`);
+    return null;
+  }
+  const file = (key: string) => {
+    const v = props[key];
+    if (!v) throw new ConfigError(`${key} is required when a listener is SSL`);
+    return path.resolve(v);
+  };
+  const clientAuth = props['ssl.client.auth'] ?? 'required';
+  if (clientAuth !== 'required' && clientAuth !== 'requested' && clientAuth !== 'none') throw new ConfigError(`ssl.client.auth: required, requested or none, not "${clientAuth}"`);
+  const algorithm = props['ssl.endpoint.identification.algorithm'] ?? 'https';
+  if (algorithm !== 'https' && algorithm !== '') throw new ConfigError(`ssl.endpoint.identification.algorithm: https or empty, not "${algorithm}"`);
+  const reloadIntervalMs = int(props, 'ssl.reload.interval.ms', 30_000);
+  if (reloadIntervalMs < 100) throw new ConfigError('ssl.reload.interval.ms: expected at least 100');
+  const rules = props['ssl.principal.mapping.rules'] ?? 'DEFAULT';
+  try {
+    parseMappingRules(rules);
+  } catch (err) {
+    throw new ConfigError(`ssl.principal.mapping.rules: ${(err as Error).message}`);
+  }
+  return {
+    certificateFile: file('ssl.certificate.location'),
+    keyFile: file('ssl.key.location'),
+    caFile: file('ssl.ca.location'),
+    clientAuth,
+    principalMappingRules: rules,
+    endpointIdentification: algorithm === 'https',
+    reloadIntervalMs,
+  };
+}
+
+/** A list of `Type:name` principals, normalized. */
+function principals(props: Record<string, string>, key: string, separator: string): string[] {
+  return splitList(props[key] ?? '', separator).map((p) => {
+    try {
+      return principalString(parsePrincipal(p));
+    } catch (err) {
+      throw new ConfigError(`${key}: ${(err as Error).message}`);
+    }
+  });
 }

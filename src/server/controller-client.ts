@@ -16,7 +16,10 @@ export class ControllerClient {
   private readonly clients = new Map<string, Map<number, grpc.Client & Record<string, Unary>>>();
   leaderHint = -1;
 
-  constructor(private readonly voters: { id: number; address: string }[]) {}
+  constructor(
+    private readonly voters: { id: number; address: string }[],
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {}
 
   private client(service: string, id: number): grpc.Client & Record<string, Unary> {
     let byId = this.clients.get(service);
@@ -28,7 +31,7 @@ export class ControllerClient {
     if (!c) {
       const v = this.voters.find((x) => x.id === id)!;
       const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(`cairn.v1.${service}`), service);
-      c = new Ctor(v.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as grpc.Client & Record<string, Unary>;
+      c = new Ctor(v.address, this.credentials, CHANNEL_OPTIONS) as unknown as grpc.Client & Record<string, Unary>;
       byId.set(id, c);
     }
     return c;

@@ -74,6 +74,8 @@ export class ControllerRole {
     seed: number,
     onFatal: (err: Error) => void,
     timers: Timers = systemTimers,
+    /** TLS toward the other voters when the internal listener is SSL. */
+    peerCredentials?: grpc.ChannelCredentials,
   ): Promise<ControllerRole> {
     const dir = path.join(config.dataDir, '__cluster_metadata-0');
     const legacy = path.join(dir, LEGACY_METADATA_LOG_FILE);
@@ -92,7 +94,7 @@ export class ControllerRole {
       nodeId: config.nodeId,
       voters: config.voters.map((v) => v.id),
       dir,
-      transport: new RaftTransport(peers, logger),
+      transport: new RaftTransport(peers, logger, peerCredentials),
       electionTimeoutMs: config.electionTimeoutMs,
       heartbeatIntervalMs: config.raftHeartbeatIntervalMs,
       snapshotEvery: config.metadataSnapshotEvery,

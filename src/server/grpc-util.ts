@@ -19,6 +19,11 @@ function grpcStatusFor(code: ErrorCode): grpc.status {
       return grpc.status.DEADLINE_EXCEEDED;
     case ErrorCode.THROTTLING_QUOTA_EXCEEDED:
       return grpc.status.RESOURCE_EXHAUSTED;
+    case ErrorCode.TOPIC_AUTHORIZATION_FAILED:
+    case ErrorCode.GROUP_AUTHORIZATION_FAILED:
+    case ErrorCode.CLUSTER_AUTHORIZATION_FAILED:
+    case ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+      return grpc.status.PERMISSION_DENIED;
     default:
       return grpc.status.FAILED_PRECONDITION;
   }

@@ -27,6 +27,9 @@ import { addReflection, NodeHealth } from './health';
 import { PeerClients } from './peer-clients';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
+import { AccessControl, type ServicePolicy } from './access';
+import { certificatePrincipal, parseMappingRules, principalString } from '../security';
+import { peerChannelCredentials, ReloadingTlsFiles, serverCredentials } from '../security/io';
 
 /** How long a stopping broker waits for the controller to move its leaderships away. */
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -55,6 +58,11 @@ export class CairnNode {
   private readonly peers: PeerClients;
   private lifecycle: BrokerLifecycle | null = null;
   private controllers: ControllerClient;
+  /** This node's TLS files (reloaded when rotated), when a listener is SSL. */
+  private readonly tls: ReloadingTlsFiles | null;
+  /** How this node dials other nodes' internal listener: TLS with its own certificate, or plaintext. */
+  private readonly peerCredentials: grpc.ChannelCredentials | undefined;
+  private readonly access: AccessControl;
   private accepting = false;
   private boundPort = 0;
   private boundInternalPort = 0;
@@ -72,18 +80,26 @@ export class CairnNode {
   ) {
     this.logger = logger ?? createLogger({ node: config.nodeId });
     this.publisher = new MetadataPublisher(this.logger);
-    this.peers = new PeerClients((id, service) => {
+    this.tls = config.ssl ? new ReloadingTlsFiles(config.ssl, this.logger) : null;
+    this.peerCredentials = config.protocols.internal === 'SSL' && this.tls ? peerChannelCredentials(this.tls, config.ssl!.endpointIdentification) : undefined;
+    const rules = parseMappingRules(config.ssl?.principalMappingRules ?? 'DEFAULT');
+    // Without cluster.principals the cluster members are those with this node's own identity.
+    const members = config.clusterPrincipals.length > 0 || !this.tls ? config.clusterPrincipals : [principalString(certificatePrincipal(this.tls.certificateDer(), rules))];
+    this.access = new AccessControl(rules, new Set(members), this.logger);
+    if (this.tls) this.logger.info({ clusterPrincipals: members, client: config.protocols.client, internal: config.protocols.internal }, 'TLS on');
+    this.peers = new PeerClients((id) => {
       const b = this.publisher.image.brokers.get(id);
       if (!b) return null;
-      // The Broker service is on the client listener; Replica on the internal one (the same without internal.listeners).
-      const a = service === 'cairn.v1.Broker' ? { host: b.host, port: b.port } : peerAddress(config, id, { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
+      // Node-to-node calls (Broker's AddPartitionsToTxn too) go to the internal listener (the only one without internal.listeners).
+      const a = peerAddress(config, id, { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
       return a ? `${a.host}:${a.port}` : null;
-    });
+    }, this.peerCredentials);
     this.controllers = new ControllerClient(
       config.voters.map((v) => {
         const a = peerAddress(config, v.id, v)!;
         return { id: v.id, address: `${a.host}:${a.port}` };
       }),
+      this.peerCredentials,
     );
   }
 
@@ -123,7 +139,7 @@ export class CairnNode {
       void this.stop().finally(() => process.exit(70));
     };
     if (c.roles.includes('controller')) {
-      this.controllerRole = await ControllerRole.open(c, this.publisher, this.clock, this.logger, seed, fatal);
+      this.controllerRole = await ControllerRole.open(c, this.publisher, this.clock, this.logger, seed, fatal, systemTimers, this.peerCredentials);
     } else {
       this.fetchTransport = new MetadataFetchTransport(
         c.nodeId,
@@ -132,6 +148,7 @@ export class CairnNode {
           return { id: v.id, address: `${a.host}:${a.port}` };
         }),
         this.logger,
+        this.peerCredentials,
       );
     }
     if (isBroker) {
@@ -149,7 +166,7 @@ export class CairnNode {
         // Its internal listener if it registered one, else its only one.
         const a = peerAddress(c, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
         return a ? `${a.host}:${a.port}` : null;
-      });
+      }, this.peerCredentials);
       const rm = new ReplicaManager({
         nodeId: c.nodeId,
         incarnationId: this.incarnationId,
@@ -207,50 +224,61 @@ export class CairnNode {
     }
     this.metadataLog.subscribe(this.publisher);
 
-    // Clients reach Broker and Admin; other nodes reach Raft, Controller and Replica (and Admin, for
-    // forwarded admin calls). With `internal.listeners` the two are separate servers, so a client
-    // cannot even address a node-to-node service (issue 15; mutual TLS will authenticate members).
+    // Clients reach Broker and Admin; other nodes reach Raft, Controller and Replica (and Admin and
+    // Broker, for forwarded admin calls and transaction verifications). With an internal listener
+    // the two are separate servers, so a client cannot even address a node-to-node service; on an
+    // SSL listener every node-to-node service answers cluster principals only (docs/security.md).
     this.server = new grpc.Server(SERVER_OPTIONS);
     const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
     this.internalServer = c.internal ? internal : null;
+    const serve = (server: grpc.Server, name: string, impl: grpc.UntypedServiceImplementation, policy: ServicePolicy) => {
+      const definition = serviceDefinition(name);
+      const secured = (server === internal ? c.protocols.internal : c.protocols.client) === 'SSL';
+      // Everything on a separate internal listener is for cluster members.
+      const effective: ServicePolicy = c.internal && server === internal ? 'cluster' : policy;
+      server.addService(definition, this.access.guard(name, definition, impl, effective, secured));
+    };
     const image = () => this.publisher.image;
     if (this.replicas) {
-      this.server.addService(
-        serviceDefinition('cairn.v1.Broker'),
-        brokerService({
-          logger: this.logger,
-          produce: new ProduceHandler(this.replicas, this.clock, this.logger, this.verifier!),
-          producerIds: this.producerIds!,
-          groups: this.groups!,
-          txns: this.txns!,
-          fetch: new FetchHandler(this.replicas, this.clock, this.logger),
-          image,
-          controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
-          acceptingRequests: () => this.accepting,
-        }),
+      const broker = brokerService({
+        logger: this.logger,
+        produce: new ProduceHandler(this.replicas, this.clock, this.logger, this.verifier!),
+        producerIds: this.producerIds!,
+        groups: this.groups!,
+        txns: this.txns!,
+        fetch: new FetchHandler(this.replicas, this.clock, this.logger),
+        image,
+        controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
+        acceptingRequests: () => this.accepting,
+      });
+      serve(this.server, 'cairn.v1.Broker', broker, 'clients');
+      if (c.internal) serve(internal, 'cairn.v1.Broker', broker, 'cluster');
+      const handler = new ReplicaFetchHandler(this.replicas, this.logger);
+      serve(
+        internal,
+        'cairn.v1.Replica',
+        {
+          Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
+          OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),
+          WriteTxnMarkers: unary(this.logger, (req: WriteTxnMarkersRequest) => this.writeTxnMarkers(req)),
+        },
+        'cluster',
       );
     }
-    if (this.replicas) {
-      const handler = new ReplicaFetchHandler(this.replicas, this.logger);
-      internal.addService(serviceDefinition('cairn.v1.Replica'), {
-        Fetch: bidi(this.logger, (req: Parameters<ReplicaFetchHandler['handle']>[0], cancelled) => (this.accepting ? handler.handle(req, cancelled) : Promise.resolve(null))),
-        OffsetsForLeaderEpoch: unary(this.logger, (req: Parameters<ReplicaFetchHandler['offsetsForLeaderEpoch']>[0]) => handler.offsetsForLeaderEpoch(req)),
-        WriteTxnMarkers: unary(this.logger, (req: WriteTxnMarkersRequest) => this.writeTxnMarkers(req)),
-      });
-    }
     const admin = adminService(this.logger, this.adminChannel(), image, () => this.describeQuorum());
-    this.server.addService(serviceDefinition('cairn.v1.Admin'), admin);
-    if (c.internal) internal.addService(serviceDefinition('cairn.v1.Admin'), admin);
+    serve(this.server, 'cairn.v1.Admin', admin, 'clients');
+    if (c.internal) serve(internal, 'cairn.v1.Admin', admin, 'cluster');
     if (this.controllerRole) {
       const { raft, controller } = this.controllerRole.services();
-      internal.addService(serviceDefinition('cairn.v1.Raft'), raft);
-      internal.addService(serviceDefinition('cairn.v1.Controller'), controller);
+      serve(internal, 'cairn.v1.Raft', raft, 'cluster');
+      serve(internal, 'cairn.v1.Controller', controller, 'cluster');
     }
     this.health = new NodeHealth(() => this.serviceHealth(), this.logger);
     this.health.addToServer(this.server);
-    const bind = (server: grpc.Server, at: { host: string; port: number }) =>
+    const credentialsOf = (protocol: 'PLAINTEXT' | 'SSL') => (protocol === 'SSL' && this.tls ? serverCredentials(this.tls, c.ssl!.clientAuth) : grpc.ServerCredentials.createInsecure());
+    const bind = (server: grpc.Server, at: { host: string; port: number }, protocol: 'PLAINTEXT' | 'SSL') =>
       new Promise<number>((resolve, reject) => {
-        server.bindAsync(`${at.host}:${at.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+        server.bindAsync(`${at.host}:${at.port}`, credentialsOf(protocol), (err, port) => (err ? reject(err) : resolve(port)));
       });
     const internalNames = new Set(['cairn.v1.Raft', 'cairn.v1.Controller', 'cairn.v1.Replica']);
     if (c.internal) {
@@ -261,14 +289,14 @@ export class CairnNode {
       );
       addReflection(
         internal,
-        this.hostedServices().filter((s) => internalNames.has(s) || s === 'cairn.v1.Admin'),
+        this.hostedServices().filter((s) => internalNames.has(s) || s === 'cairn.v1.Admin' || s === 'cairn.v1.Broker'),
       );
-      this.boundInternalPort = await bind(internal, c.internal.listen);
+      this.boundInternalPort = await bind(internal, c.internal.listen, c.protocols.internal);
       tuneServerConnections(internal, this.logger);
     } else {
       addReflection(this.server, this.hostedServices());
     }
-    this.boundPort = await bind(this.server, c.listen);
+    this.boundPort = await bind(this.server, c.listen, c.protocols.client);
     if (!c.internal) this.boundInternalPort = this.boundPort;
     tuneServerConnections(this.server, this.logger);
     this.accepting = true;
@@ -463,6 +491,7 @@ export class CairnNode {
     await this.controllerRole?.close();
     this.fetchTransport?.close();
     this.controllers.close();
+    this.tls?.close();
     this.logger.info({}, 'node stopped');
   }
 }

@@ -1,3 +1,4 @@
+import type * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode } from '../common';
 import { RpcClient } from '../protocol/io';
 
@@ -9,7 +10,10 @@ import { RpcClient } from '../protocol/io';
 export class PeerClients {
   private readonly clients = new Map<string, RpcClient>();
 
-  constructor(private readonly addressOf: (brokerId: number, service: 'cairn.v1.Broker' | 'cairn.v1.Replica') => string | null) {}
+  constructor(
+    private readonly addressOf: (brokerId: number, service: 'cairn.v1.Broker' | 'cairn.v1.Replica') => string | null,
+    private readonly credentials?: grpc.ChannelCredentials,
+  ) {}
 
   unary<Req, Res>(brokerId: number, service: 'cairn.v1.Broker' | 'cairn.v1.Replica', method: string, req: Req, timeoutMs: number): Promise<Res> {
     const address = this.addressOf(brokerId, service);
@@ -23,7 +27,7 @@ export class PeerClients {
           this.clients.delete(k);
         }
       }
-      c = new RpcClient(address, service);
+      c = new RpcClient(address, service, this.credentials);
       this.clients.set(key, c);
     }
     return c.unary<Req, Res>(method, req, timeoutMs);

@@ -30,9 +30,10 @@ export class MetadataFetchTransport implements MetadataLog {
     private readonly brokerId: number,
     voters: { id: number; address: string }[],
     private readonly logger: Logger,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Controller'), 'Controller');
-    this.clients = voters.map((v) => ({ id: v.id, client: new Ctor(v.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as never }));
+    this.clients = voters.map((v) => ({ id: v.id, client: new Ctor(v.address, credentials, CHANNEL_OPTIONS) as never }));
   }
 
   subscribe(listener: MetadataListener): void {

@@ -2,3 +2,4 @@
 export * from './health-client';
 export * from './rpc-client';
 export * from './rpc';
+export * from './tls';

@@ -45,9 +45,11 @@ export class RpcClient {
   constructor(
     readonly address: string,
     service: string,
+    /** TLS for an SSL listener (channelCredentials); plaintext by default. */
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     const Ctor = clientConstructor(service);
-    this.client = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as GenericClient;
+    this.client = new Ctor(address, credentials, CHANNEL_OPTIONS) as unknown as GenericClient;
   }
 
   unary<Req, Res>(method: string, req: Req, timeoutMs = 30_000): Promise<Res> {

@@ -29,10 +29,11 @@ export class RaftTransport {
   constructor(
     addresses: Map<number, string>,
     private readonly logger: Logger,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Raft'), 'Raft');
     for (const [id, address] of addresses) {
-      const client = new Ctor(address, grpc.credentials.createInsecure(), {
+      const client = new Ctor(address, credentials, {
         ...CHANNEL_OPTIONS,
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1000,

@@ -1,3 +1,4 @@
+import type * as grpc from '@grpc/grpc-js';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
 import { CorrelatedStream, RpcClient } from '../../protocol/io';
 import { CairnError, ErrorCode } from '../../common';
@@ -11,7 +12,10 @@ import type { ReplicaFetchTransport } from '..';
 export class GrpcReplicaFetchTransport implements ReplicaFetchTransport {
   private readonly streams = new Map<number, { rpc: RpcClient; stream: CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse> }>();
 
-  constructor(private readonly addressOf: (brokerId: number) => string | null) {}
+  constructor(
+    private readonly addressOf: (brokerId: number) => string | null,
+    private readonly credentials?: grpc.ChannelCredentials,
+  ) {}
 
   async send(leaderId: number, request: ReplicaFetchRequest): Promise<ReplicaFetchResponse> {
     const c = this.connection(leaderId);
@@ -35,7 +39,7 @@ export class GrpcReplicaFetchTransport implements ReplicaFetchTransport {
     if (c) return c;
     const address = this.addressOf(leaderId);
     if (address === null) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, `no address for broker ${leaderId}`);
-    const rpc = new RpcClient(address, 'cairn.v1.Replica');
+    const rpc = new RpcClient(address, 'cairn.v1.Replica', this.credentials);
     c = { rpc, stream: new CorrelatedStream<ReplicaFetchRequest, ReplicaFetchResponse>(rpc, 'Fetch') };
     this.streams.set(leaderId, c);
     return c;

@@ -1,0 +1,2 @@
+/** The pure core of security: principals and how certificates map to them. */
+export * from './principals';

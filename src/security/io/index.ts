@@ -1,0 +1,3 @@
+export * from './tls';
+export * from './certificates';
+export * from './dev-certificates';
