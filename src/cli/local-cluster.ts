@@ -79,9 +79,11 @@ export interface LocalClusterOptions {
   nodeArgs?: string[];
   /**
    * TLS and mutual TLS on every listener, with a CA and certificates under baseDir/tls (made once):
-   * nodes are User:node-<id> (the cluster principals), the admin client User:admin (a super user).
+   * nodes are User:node-<id> (the cluster principals), the admin client User:admin (a super user),
+   * and authorization on (authorization.enable=true) unless `authorization` is false.
    */
   secure?: boolean;
+  authorization?: boolean;
 }
 
 /**
@@ -137,8 +139,13 @@ export class LocalCluster {
       DEV_PRINCIPAL_MAPPING_RULES,
       '--cluster-principals',
       this.nodes.map((n) => `User:node-${n.id}`).join(','),
+      // Certificates are a must between nodes; on the client listener a password (SCRAM) will do too.
+      '--listener-name-client-ssl-client-auth',
+      'requested',
       '--super-users',
       'User:admin',
+      '--authorization-enable',
+      String(this.o.authorization ?? true),
     ];
   }
 

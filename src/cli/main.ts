@@ -1,4 +1,6 @@
 import { CairnError, errorName } from '../common';
+import { ACLS_HELP, aclsCommand } from './acls';
+import { USERS_HELP, usersCommand } from './users';
 import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
@@ -25,6 +27,8 @@ Commands:
   copy       copy one topic to another exactly once (transactions)
   transactions  list, describe, find hanging and abort transactions
   cluster    status of the controller quorum and brokers; preferred-leader election
+  acls       add, list, remove ACLs (with authorization.enable=true)
+  users      create, delete, list users who authenticate with a password (SCRAM)
 
 Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092), and
 --command-config FILE for TLS (docs/security.md).`;
@@ -53,6 +57,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   copy: { run: copyCommand, help: COPY_HELP },
   transactions: { run: transactionsCommand, help: TRANSACTIONS_HELP },
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
+  acls: { run: aclsCommand, help: ACLS_HELP },
+  users: { run: usersCommand, help: USERS_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

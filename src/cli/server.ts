@@ -32,6 +32,11 @@ export async function serverCommand(argv: string[]): Promise<number> {
   ]) {
     options[flagName(k)] = { type: 'string' };
   }
+  // Kafka's per-listener setting, --listener-name-<name>-ssl-client-auth, for any listener name.
+  for (const arg of argv) {
+    const m = /^--(listener-name-[a-z0-9_]+-ssl-client-auth)(=.*)?$/.exec(arg);
+    if (m) options[m[1]!] = { type: 'string' };
+  }
   const { values } = parse(argv, options);
   const flags: Record<string, string> = {};
   for (const [k, v] of Object.entries(values)) if (typeof v === 'string') flags[k] = v;

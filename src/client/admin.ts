@@ -1,5 +1,15 @@
 import { CairnError, ErrorCode, isRetriable } from '../common';
+import { randomBytes } from 'node:crypto';
+import { parseMechanism, saltedPassword } from '../security';
 import type {
+  AclBindingMessage,
+  AclFilterMessage,
+  AlterUserScramCredentialsResponse,
+  CreateAclsResponse,
+  DeleteAclsResponse,
+  DescribeAclsResponse,
+  DescribeUserScramCredentialsResponse,
+  UserResult,
   AlterConfigsResponse,
   AlterReassignmentsResponse,
   CreateTopicResult,
@@ -57,7 +67,7 @@ export class Admin {
 
   constructor(opts: ClientOptions = {}) {
     this.cluster = new Cluster(opts);
-    this.groups = new GroupAdmin(this.cluster, opts.bootstrap);
+    this.groups = new GroupAdmin(this.cluster, opts);
     this.transactions = new TransactionAdmin(this.cluster);
   }
 
@@ -158,6 +168,66 @@ export class Admin {
       (r) => transientItem([r]),
     );
     if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);
+  }
+
+  /** Adds ACLs (docs/security.md); adding one that exists is not an error. Throws on the first binding refused. */
+  async createAcls(acls: AclBindingMessage[]): Promise<void> {
+    const res = await this.call<CreateAclsResponse>(
+      'CreateAcls',
+      () => ({ acls }),
+      (r) => transientItem(r.results),
+    );
+    const bad = res.results.find((r) => r.errorCode !== ErrorCode.NONE);
+    if (bad) throw new CairnError(bad.errorCode, bad.errorMessage);
+  }
+
+  /** The ACLs a filter matches (empty fields match anything; patternType 'match' finds those covering a name). */
+  async describeAcls(filter: AclFilterMessage = {}): Promise<AclBindingMessage[]> {
+    const res = await this.call<DescribeAclsResponse>('DescribeAcls', () => ({ filter }));
+    if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);
+    return res.acls;
+  }
+
+  /** Removes every ACL each filter matches; resolves with the removed ones. */
+  async deleteAcls(filters: AclFilterMessage[]): Promise<AclBindingMessage[]> {
+    const res = await this.call<DeleteAclsResponse>(
+      'DeleteAcls',
+      () => ({ filters }),
+      (r) => transientItem(r.results),
+    );
+    return res.results.flatMap((r) => r.deleted);
+  }
+
+  /**
+   * Creates a user or changes its password (Kafka's alterUserScramCredentials): the password is
+   * salted and hashed here (PBKDF2, `iterations` rounds) and only the result is sent.
+   */
+  async upsertUser(name: string, password: string, options: { mechanism?: string; iterations?: number } = {}): Promise<void> {
+    const mechanism = parseMechanism(options.mechanism ?? 'SCRAM-SHA-512');
+    const iterations = options.iterations ?? 4096;
+    const salt = randomBytes(32);
+    const upsertion = { name, mechanism, iterations, salt, saltedPassword: saltedPassword(mechanism, password, salt, iterations) };
+    await this.alterUsers({ upsertions: [upsertion] });
+  }
+
+  /** Deletes a user's credential: its sessions end at their next request. */
+  async deleteUser(name: string, mechanism = 'SCRAM-SHA-512'): Promise<void> {
+    await this.alterUsers({ deletions: [{ name, mechanism: parseMechanism(mechanism) }] });
+  }
+
+  private async alterUsers(req: object): Promise<void> {
+    const res = await this.call<AlterUserScramCredentialsResponse>(
+      'AlterUserScramCredentials',
+      () => req,
+      (r) => transientItem(r.results),
+    );
+    const bad = res.results.find((r: UserResult) => r.errorCode !== ErrorCode.NONE);
+    if (bad) throw new CairnError(bad.errorCode, `${bad.name}: ${bad.errorMessage}`);
+  }
+
+  /** Users with SCRAM credentials (names, mechanisms, iterations; never a key). */
+  async describeUsers(names: string[] = []): Promise<DescribeUserScramCredentialsResponse['users']> {
+    return (await this.call<DescribeUserScramCredentialsResponse>('DescribeUserScramCredentials', () => ({ names }))).users;
   }
 
   /**

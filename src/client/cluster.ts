@@ -2,6 +2,7 @@ import { CairnError, ErrorCode, needsMetadataRefresh } from '../common';
 import type { FetchRequest, FetchResponse, MetadataResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../protocol';
 import * as grpc from '@grpc/grpc-js';
 import { channelCredentials, type ClientTls, CorrelatedStream, RpcClient } from '../protocol/io';
+import { type SaslOptions, ScramClient } from './sasl';
 import { type BackoffOptions, DEFAULT_API_TIMEOUT_MS, DEFAULT_BACKOFF, withRetries } from './retry';
 
 export interface ClientOptions {
@@ -22,6 +23,8 @@ export interface ClientOptions {
   retryBackoffMaxMs?: number;
   /** TLS toward SSL listeners: the CA, and a client certificate for mutual TLS (docs/security.md). Plaintext without. */
   tls?: ClientTls;
+  /** A user name and password (SASL/SCRAM), over `tls`, for a client without a certificate. */
+  sasl?: SaslOptions;
 }
 
 export function bootstrapList(b: string | string[] | undefined): string[] {
@@ -71,11 +74,15 @@ export class Cluster {
   readonly backoff: BackoffOptions;
   /** metadata.max.age.ms: how old the cached metadata may get before it is fetched again. */
   readonly metadataMaxAgeMs: number;
-  /** Plaintext, or TLS with the client's certificate: one set for every connection. */
-  readonly credentials: grpc.ChannelCredentials;
+  /** Plaintext, or TLS with the client's certificate. */
+  private readonly transport: grpc.ChannelCredentials;
+  /** With a user name and password: the SCRAM sessions, one per broker address. */
+  private readonly scram: ScramClient | null;
 
   constructor(opts: ClientOptions = {}) {
-    this.credentials = channelCredentials(opts.tls);
+    this.transport = channelCredentials(opts.tls);
+    if (opts.sasl && !opts.tls) throw new CairnError(ErrorCode.INVALID_CONFIG, 'a password is sent over TLS only: sasl needs tls');
+    this.scram = opts.sasl ? new ScramClient(opts.sasl, this.transport, opts.requestTimeoutMs ?? 30_000) : null;
     this.bootstrap = bootstrapList(opts.bootstrap);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.defaultApiTimeoutMs = opts.defaultApiTimeoutMs ?? DEFAULT_API_TIMEOUT_MS;
@@ -179,7 +186,7 @@ export class Cluster {
   connection(address: string): BrokerConnection {
     let c = this.connections.get(address);
     if (!c) {
-      c = new BrokerConnection(address, this.credentials);
+      c = new BrokerConnection(address, this.credentialsFor(address));
       this.connections.set(address, c);
     }
     return c;
@@ -201,11 +208,16 @@ export class Cluster {
     return list.map((address) => {
       let c = this.admins.get(address);
       if (!c) {
-        c = new RpcClient(address, 'cairn.v1.Admin', this.credentials);
+        c = new RpcClient(address, 'cairn.v1.Admin', this.credentialsFor(address));
         this.admins.set(address, c);
       }
       return c;
     });
+  }
+
+  /** The credentials of a channel to `address`: TLS (or plaintext), plus its SCRAM session when the client has a password. */
+  credentialsFor(address: string): grpc.ChannelCredentials {
+    return this.scram ? grpc.credentials.combineChannelCredentials(this.transport, this.scram.callCredentials(address)) : this.transport;
   }
 
   close(): void {

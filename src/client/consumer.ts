@@ -436,8 +436,9 @@ export class Consumer {
       try {
         for (const t of new Set([...this.assigned.values()].map((a) => a.topic))) await this.cluster.topic(t);
         await this.cluster.refresh();
-      } catch {
-        // Retried on the next kick.
+      } catch (err) {
+        // Retried on the next kick, unless no retry can help (TOPIC_AUTHORIZATION_FAILED).
+        if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
       }
       if (needMetadata) this.scheduleWake(100);
     }
@@ -460,7 +461,8 @@ export class Consumer {
         a.fetchPosition = offset;
       }
       a.retryAtMs = 0;
-    } catch {
+    } catch (err) {
+      if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
       a.retryAtMs = Date.now() + 200;
       void this.cluster.refresh().catch(() => undefined);
       this.scheduleWake(200);
@@ -497,12 +499,14 @@ export class Consumer {
         this.onFetch(parts, generations, res as FetchResponse);
         this.kick();
       },
-      () => {
+      (err: unknown) => {
         this.fetchDone(leader, parts);
         for (const a of parts) {
           a.sessionLeader = -1;
           this.backOff(a);
         }
+        // A refusal that no retry changes (TOPIC_AUTHORIZATION_FAILED) goes to poll(); anything else is retried.
+        if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
         void this.cluster.refresh().catch(() => undefined);
       },
     );

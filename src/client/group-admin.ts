@@ -1,6 +1,6 @@
 import { CairnError, ErrorCode } from '../common';
 import type { CommittedOffsetInfo, DeleteGroupsResponse, DescribedGroup, DescribeGroupsResponse, ListGroupsResponse, MetadataResponse, OffsetCommitResponse, OffsetFetchResponse } from '../protocol';
-import type { Cluster } from './cluster';
+import type { ClientOptions, Cluster } from './cluster';
 import { Consumer } from './consumer';
 import { askForCoordinator, offsetFetchRequest } from './group-membership';
 
@@ -21,7 +21,8 @@ export type OffsetReset = { to: 'earliest' } | { to: 'latest' } | { to: 'datetim
 export class GroupAdmin {
   constructor(
     private readonly cluster: Cluster,
-    private readonly bootstrap: string | string[] | undefined,
+    /** How the lag probes connect: the admin's own client options. */
+    private readonly options: ClientOptions,
   ) {}
 
   /** A call at the group's coordinator, found again and retried while it moves or loads. */
@@ -82,7 +83,7 @@ export class GroupAdmin {
    * NON_EMPTY_GROUP-like UNKNOWN_MEMBER_ID otherwise). Returns the new offsets.
    */
   async resetOffsets(groupId: string, topic: string, reset: OffsetReset): Promise<{ partition: number; offset: number }[]> {
-    const probe = new Consumer({ bootstrap: this.bootstrap });
+    const probe = new Consumer({ ...this.options });
     let targets: { partition: number; offset: number }[];
     try {
       const t = await probe.cluster.waitForTopic(topic);
@@ -123,7 +124,7 @@ export class GroupAdmin {
 
   private async logEnds(partitions: { topic: string; partition: number }[], isolationLevel: 'read_committed' | 'read_uncommitted'): Promise<number[]> {
     if (partitions.length === 0) return [];
-    const probe = new Consumer({ bootstrap: this.bootstrap, isolationLevel });
+    const probe = new Consumer({ ...this.options, isolationLevel });
     try {
       probe.assign(partitions);
       await probe.seekToEnd();

@@ -1,5 +1,7 @@
 export { Admin, type NewTopic } from './admin';
 export { Cluster, bootstrapList, type ClientOptions } from './cluster';
+export type { SaslOptions } from './sasl';
+export type { ClientTls } from '../protocol/io';
 export { Consumer, type ConsumerOptions, type TopicPartitionOffset } from './consumer';
 export type { ConsumerRecord } from './fetched-records';
 export type { ConsumerGroupMetadata, RebalanceListener, TopicPartition } from './group-membership';

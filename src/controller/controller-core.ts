@@ -9,7 +9,14 @@ import type {
   CreateTopicsResponse,
   DeleteTopicsRequest,
   DeleteTopicsResponse,
+  AlterUserScramCredentialsRequest,
+  AlterUserScramCredentialsResponse,
+  CreateAclsRequest,
+  CreateAclsResponse,
+  DeleteAclsRequest,
+  DeleteAclsResponse,
 } from '../protocol';
+import { alterUserScramCredentials, createAcls, deleteAcls } from './security-ops';
 import {
   brokerHeartbeat,
   type BrokerRegistrationRequest,
@@ -226,6 +233,18 @@ export class ControllerCore {
   electLeaders(image: MetadataImage, req: ElectLeadersRequest): ControllerResult<ElectLeadersResponse> {
     const records = preferredLeaderChanges(image, req.topics);
     return { records, response: { errorCode: ErrorCode.NONE, errorMessage: '', moved: records.length } };
+  }
+
+  createAcls(image: MetadataImage, req: CreateAclsRequest): ControllerResult<CreateAclsResponse> {
+    return createAcls(image, req, this.random);
+  }
+
+  deleteAcls(image: MetadataImage, req: DeleteAclsRequest): ControllerResult<DeleteAclsResponse> {
+    return deleteAcls(image, req);
+  }
+
+  alterUserScramCredentials(image: MetadataImage, req: AlterUserScramCredentialsRequest): ControllerResult<AlterUserScramCredentialsResponse> {
+    return alterUserScramCredentials(image, req);
   }
 
   // ---- helpers ----

@@ -9,6 +9,12 @@ import type {
   CreateTopicsResponse,
   DeleteTopicsRequest,
   DeleteTopicsResponse,
+  AlterUserScramCredentialsRequest,
+  AlterUserScramCredentialsResponse,
+  CreateAclsRequest,
+  CreateAclsResponse,
+  DeleteAclsRequest,
+  DeleteAclsResponse,
 } from '../protocol';
 import type { BrokerRegistrationRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerResponse } from './broker-ops';
 import {
@@ -185,6 +191,30 @@ export class ControllerService {
       'alterConfigs',
       (img) => this.core.alterConfigs(img, req),
       (errorCode, errorMessage) => ({ errorCode, errorMessage }),
+    );
+  }
+
+  createAcls(req: CreateAclsRequest): Promise<CreateAclsResponse> {
+    return this.run(
+      'createAcls',
+      (img) => this.core.createAcls(img, req),
+      (errorCode, errorMessage) => ({ results: (req.acls ?? []).map(() => ({ errorCode, errorMessage })) }),
+    );
+  }
+
+  deleteAcls(req: DeleteAclsRequest): Promise<DeleteAclsResponse> {
+    return this.run(
+      'deleteAcls',
+      (img) => this.core.deleteAcls(img, req),
+      (errorCode, errorMessage) => ({ results: (req.filters ?? []).map(() => ({ errorCode, errorMessage, deleted: [] })) }),
+    );
+  }
+
+  alterUserScramCredentials(req: AlterUserScramCredentialsRequest): Promise<AlterUserScramCredentialsResponse> {
+    return this.run(
+      'alterUserScramCredentials',
+      (img) => this.core.alterUserScramCredentials(img, req),
+      (errorCode, errorMessage) => ({ results: [...(req.deletions ?? []), ...(req.upsertions ?? [])].map((u) => ({ name: u.name, errorCode, errorMessage })) }),
     );
   }
 

@@ -7,3 +7,4 @@ export * from './isr-ops';
 export * from './topic-validation';
 export * from './producer-id-manager';
 export * from './producer-id-ops';
+export * from './security-ops';

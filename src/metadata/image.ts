@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { invariant, type LeaderEpoch, leaderEpoch, type PartitionEpoch, partitionEpoch } from '../common';
-import type { MetadataRecord } from './records';
+import type { AccessControlEntryRecord, MetadataRecord, ScramMechanism, UserScramCredentialRecord } from './records';
 
 export interface BrokerRegistration {
   readonly id: number;
@@ -62,6 +62,10 @@ export class MetadataImage {
     readonly configs: ReadonlyMap<string, ReadonlyMap<string, string>>,
     readonly nextProducerId: number,
     readonly maxBrokerEpoch: number,
+    /** ACLs by id. */
+    readonly acls: ReadonlyMap<string, AccessControlEntryRecord> = new Map(),
+    /** SCRAM credentials by `name` then mechanism. */
+    readonly scramCredentials: ReadonlyMap<string, ReadonlyMap<ScramMechanism, UserScramCredentialRecord>> = new Map(),
   ) {}
 
   static readonly EMPTY = new MetadataImage(0, null, new Map(), new Map(), new Map(), new Map(), 0, 0);
@@ -133,6 +137,8 @@ export class MetadataImage {
         out.push({ type: 'Config', resourceType: key.slice(0, i) as 'topic', resourceName: key.slice(i + 1), name, value });
       }
     }
+    for (const acl of this.acls.values()) out.push({ ...acl });
+    for (const byMechanism of this.scramCredentials.values()) for (const c of byMechanism.values()) out.push({ ...c });
     // Producer ids and broker epochs are carried by a synthetic record so counters never go back.
     out.push({ type: 'ProducerIds', brokerId: -1, brokerEpoch: this.maxBrokerEpoch, nextProducerId: this.nextProducerId });
     return out;
@@ -160,6 +166,8 @@ export class ImageBuilder {
   private configs: Map<string, ReadonlyMap<string, string>> | null = null;
   private nextProducerId: number;
   private maxBrokerEpoch: number;
+  private acls: Map<string, AccessControlEntryRecord> | null = null;
+  private scram: Map<string, ReadonlyMap<ScramMechanism, UserScramCredentialRecord>> | null = null;
   private readonly copiedTopics = new Set<string>();
   private readonly changedPartitions = new Set<string>();
   private readonly removedTopics: TopicImage[] = [];
@@ -184,6 +192,12 @@ export class ImageBuilder {
   }
   private mConfigs() {
     return (this.configs ??= new Map(this.base.configs));
+  }
+  private mAcls() {
+    return (this.acls ??= new Map(this.base.acls));
+  }
+  private mScram() {
+    return (this.scram ??= new Map(this.base.scramCredentials));
   }
   private topics() {
     return this.byId ?? this.base.topicsById;
@@ -307,6 +321,25 @@ export class ImageBuilder {
         this.nextProducerId = Math.max(this.nextProducerId, record.nextProducerId);
         this.maxBrokerEpoch = Math.max(this.maxBrokerEpoch, record.brokerEpoch);
         return;
+      case 'AccessControlEntry':
+        this.mAcls().set(record.id, { ...record });
+        return;
+      case 'RemoveAccessControlEntry':
+        this.mAcls().delete(record.id);
+        return;
+      case 'UserScramCredential': {
+        const byMechanism = new Map(this.mScram().get(record.name) ?? []);
+        byMechanism.set(record.mechanism, { ...record });
+        this.mScram().set(record.name, byMechanism);
+        return;
+      }
+      case 'RemoveUserScramCredential': {
+        const byMechanism = new Map(this.mScram().get(record.name) ?? []);
+        byMechanism.delete(record.mechanism);
+        if (byMechanism.size === 0) this.mScram().delete(record.name);
+        else this.mScram().set(record.name, byMechanism);
+        return;
+      }
     }
   }
 
@@ -330,6 +363,8 @@ export class ImageBuilder {
       this.configs ?? this.base.configs,
       this.nextProducerId,
       this.maxBrokerEpoch,
+      this.acls ?? this.base.acls,
+      this.scram ?? this.base.scramCredentials,
     );
     return { image, changes: { partitions: this.changedPartitions, removedTopics: this.removedTopics, brokers: this.changedBrokers } };
   }

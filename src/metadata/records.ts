@@ -102,6 +102,55 @@ export interface ClusterIdRecord {
   clusterId: string;
 }
 
+export type AclResourceType = 'topic' | 'group' | 'transactional-id' | 'cluster';
+export type AclPatternType = 'literal' | 'prefixed';
+export type AclOperation = 'All' | 'Read' | 'Write' | 'Create' | 'Delete' | 'Alter' | 'Describe' | 'ClusterAction' | 'DescribeConfigs' | 'AlterConfigs' | 'IdempotentWrite';
+export type AclPermission = 'allow' | 'deny';
+
+/** One ACL (Kafka's AclBinding): who may or may not do what to which resources. */
+export interface AclBinding {
+  resourceType: AclResourceType;
+  /** '*' (literal) matches every name; the cluster resource is named 'kafka-cluster'. */
+  resourceName: string;
+  patternType: AclPatternType;
+  /** 'User:NAME', or 'User:*' for every principal. */
+  principal: string;
+  /** '*' or one IP address. */
+  host: string;
+  operation: AclOperation;
+  permission: AclPermission;
+}
+
+/** An ACL added (KRaft's AccessControlEntryRecord); `id` names it for its removal. */
+export interface AccessControlEntryRecord extends AclBinding {
+  type: 'AccessControlEntry';
+  id: string;
+}
+
+export interface RemoveAccessControlEntryRecord {
+  type: 'RemoveAccessControlEntry';
+  id: string;
+}
+
+export type ScramMechanism = 'SCRAM-SHA-512' | 'SCRAM-SHA-256';
+
+/** A user's SCRAM credential (RFC 5802): never the password, only what verifies a proof of it. Byte fields are base64. */
+export interface UserScramCredentialRecord {
+  type: 'UserScramCredential';
+  name: string;
+  mechanism: ScramMechanism;
+  iterations: number;
+  salt: string;
+  storedKey: string;
+  serverKey: string;
+}
+
+export interface RemoveUserScramCredentialRecord {
+  type: 'RemoveUserScramCredential';
+  name: string;
+  mechanism: ScramMechanism;
+}
+
 export type MetadataRecord =
   | RegisterBrokerRecord
   | UnregisterBrokerRecord
@@ -112,7 +161,11 @@ export type MetadataRecord =
   | RemoveTopicRecord
   | ConfigRecord
   | ProducerIdsRecord
-  | ClusterIdRecord;
+  | ClusterIdRecord
+  | AccessControlEntryRecord
+  | RemoveAccessControlEntryRecord
+  | UserScramCredentialRecord
+  | RemoveUserScramCredentialRecord;
 
 const TYPES = new Set<MetadataRecord['type']>([
   'RegisterBroker',
@@ -125,6 +178,10 @@ const TYPES = new Set<MetadataRecord['type']>([
   'Config',
   'ProducerIds',
   'ClusterId',
+  'AccessControlEntry',
+  'RemoveAccessControlEntry',
+  'UserScramCredential',
+  'RemoveUserScramCredential',
 ]);
 
 /** One atomic batch of records as the bytes of one metadata-log entry. */

@@ -550,3 +550,97 @@ export interface WriteTxnMarkersRequest {
 export interface WriteTxnMarkersResponse {
   results: { topic: string; partition: number; errorCode: ErrorCode; errorMessage?: string }[];
 }
+
+// ---- Security: ACLs and SCRAM users (proto/cairn.proto; docs/security.md) ----
+
+/** An ACL on the wire: the fields of metadata's AclBinding as strings (validated by the controller). */
+export interface AclBindingMessage {
+  resourceType: string;
+  resourceName: string;
+  patternType: string;
+  principal: string;
+  host: string;
+  operation: string;
+  permission: string;
+}
+
+export type AclFilterMessage = Partial<AclBindingMessage>;
+
+export interface CreateAclsRequest {
+  acls: AclBindingMessage[];
+}
+
+export interface AclResult {
+  errorCode: ErrorCode;
+  errorMessage: string;
+}
+
+export interface CreateAclsResponse {
+  results: AclResult[];
+}
+
+export interface DescribeAclsRequest {
+  filter?: AclFilterMessage;
+}
+
+export interface DescribeAclsResponse {
+  errorCode: ErrorCode;
+  errorMessage: string;
+  acls: AclBindingMessage[];
+}
+
+export interface DeleteAclsRequest {
+  filters: AclFilterMessage[];
+}
+
+export interface DeleteAclsResult {
+  errorCode: ErrorCode;
+  errorMessage: string;
+  deleted: AclBindingMessage[];
+}
+
+export interface DeleteAclsResponse {
+  results: DeleteAclsResult[];
+}
+
+export interface ScramCredentialUpsertion {
+  name: string;
+  mechanism: string;
+  iterations: number;
+  salt: Uint8Array;
+  saltedPassword: Uint8Array;
+}
+
+export interface AlterUserScramCredentialsRequest {
+  upsertions?: ScramCredentialUpsertion[];
+  deletions?: { name: string; mechanism: string }[];
+}
+
+export interface UserResult {
+  name: string;
+  errorCode: ErrorCode;
+  errorMessage: string;
+}
+
+export interface AlterUserScramCredentialsResponse {
+  results: UserResult[];
+}
+
+export interface DescribeUserScramCredentialsResponse {
+  users: { name: string; mechanism: string; iterations: number }[];
+}
+
+export interface SaslAuthenticateRequest {
+  mechanism: string;
+  authBytes: Uint8Array;
+  sessionId?: string;
+}
+
+export interface SaslAuthenticateResponse {
+  errorCode: ErrorCode;
+  errorMessage: string;
+  authBytes: Uint8Array;
+  sessionId: string;
+  token: string;
+  sessionLifetimeMs: number;
+}

@@ -1,2 +1,4 @@
-/** The pure core of security: principals and how certificates map to them. */
+/** The pure core of security: principals, how certificates map to them, and the ACL rule. */
 export * from './principals';
+export * from './acl';
+export * from './scram';

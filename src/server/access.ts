@@ -26,7 +26,12 @@ export class AccessControl {
     private readonly logger: Logger,
   ) {}
 
-  principalOf(call: Call): Principal {
+  /** The cluster.principals, as `User:NAME` strings. */
+  get clusterPrincipalNames(): readonly string[] {
+    return [...this.clusterPrincipals];
+  }
+
+  principalOf(call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } }): Principal {
     const cert = call.getAuthContext?.().sslPeerCertificate;
     if (!cert?.raw) return ANONYMOUS;
     try {
@@ -35,6 +40,10 @@ export class AccessControl {
       // No mapping rule matches this subject: it authenticates as nobody in particular.
       return ANONYMOUS;
     }
+  }
+
+  principalString(call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } }): string {
+    return principalString(this.principalOf(call));
   }
 
   isClusterMember(p: Principal): boolean {

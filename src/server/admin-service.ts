@@ -13,7 +13,18 @@ import type {
   DescribeTopicsRequest,
   DescribeTopicsResponse,
   ListTopicsRequest,
+  AlterUserScramCredentialsRequest,
+  AlterUserScramCredentialsResponse,
+  CreateAclsRequest,
+  CreateAclsResponse,
+  DeleteAclsRequest,
+  DeleteAclsResponse,
+  DescribeAclsRequest,
+  DescribeAclsResponse,
+  DescribeUserScramCredentialsResponse,
 } from '../protocol';
+import { bindingMessage } from '../controller';
+import { filterMatches } from '../security';
 import { FORWARDED_KEY } from './controller-client';
 import { unary } from './grpc-util';
 
@@ -24,6 +35,26 @@ export interface ControllerChannel {
   alterConfigs(req: AlterConfigsRequest): Promise<AlterConfigsResponse>;
   alterReassignments(req: AlterReassignmentsRequest): Promise<AlterReassignmentsResponse>;
   electLeaders(req: ElectLeadersRequest): Promise<ElectLeadersResponse>;
+  createAcls(req: CreateAclsRequest): Promise<CreateAclsResponse>;
+  deleteAcls(req: DeleteAclsRequest): Promise<DeleteAclsResponse>;
+  alterUserScramCredentials(req: AlterUserScramCredentialsRequest): Promise<AlterUserScramCredentialsResponse>;
+}
+
+/** DescribeAcls, answered from this node's image (Kafka answers it on any broker too). */
+export function describeAcls(image: MetadataImage, req: DescribeAclsRequest): DescribeAclsResponse {
+  const acls = [...image.acls.values()].filter((b) => filterMatches(req.filter ?? {}, b)).map(bindingMessage);
+  acls.sort((a, b) => `${a.resourceType}:${a.resourceName}:${a.principal}:${a.operation}`.localeCompare(`${b.resourceType}:${b.resourceName}:${b.principal}:${b.operation}`));
+  return { errorCode: ErrorCode.NONE, errorMessage: '', acls };
+}
+
+/** The users with SCRAM credentials and their mechanisms and iteration counts; never a key. */
+export function describeUsers(image: MetadataImage, names: readonly string[]): DescribeUserScramCredentialsResponse {
+  const users: DescribeUserScramCredentialsResponse['users'] = [];
+  for (const [name, byMechanism] of [...image.scramCredentials].sort(([a], [b]) => a.localeCompare(b))) {
+    if (names.length > 0 && !names.includes(name)) continue;
+    for (const c of byMechanism.values()) users.push({ name, mechanism: c.mechanism, iterations: c.iterations });
+  }
+  return { users };
 }
 
 export interface ElectLeadersRequest {
@@ -74,6 +105,11 @@ export function adminService(logger: Logger, controllerFor: (forwarded: boolean)
     AlterConfigs: unary(logger, (req: AlterConfigsRequest, call) => controllerFor(forwarded(call)).alterConfigs(req)),
     AlterPartitionReassignments: unary(logger, (req: AlterReassignmentsRequest, call) => controllerFor(forwarded(call)).alterReassignments(req)),
     ElectLeaders: unary(logger, (req: ElectLeadersRequest, call) => controllerFor(forwarded(call)).electLeaders(req)),
+    CreateAcls: unary(logger, (req: CreateAclsRequest, call) => controllerFor(forwarded(call)).createAcls(req)),
+    DeleteAcls: unary(logger, (req: DeleteAclsRequest, call) => controllerFor(forwarded(call)).deleteAcls(req)),
+    DescribeAcls: unary(logger, (req: DescribeAclsRequest) => describeAcls(image(), req)),
+    AlterUserScramCredentials: unary(logger, (req: AlterUserScramCredentialsRequest, call) => controllerFor(forwarded(call)).alterUserScramCredentials(req)),
+    DescribeUserScramCredentials: unary(logger, (req: { names?: string[] }) => describeUsers(image(), req.names ?? [])),
     DescribeQuorum: unary(logger, () => describeQuorum()),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({

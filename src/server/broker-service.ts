@@ -20,11 +20,13 @@ import {
   type OffsetCommitRequest,
   type OffsetFetchRequest,
   type ProduceRequest,
+  type SaslAuthenticateRequest,
   type TopicMetadata,
 } from '../protocol';
 import { type FetchHandler, FetchSession } from './fetch-handler';
-import { bidi, unary } from './grpc-util';
+import { bidi, peerHost, unary } from './grpc-util';
 import type { ProduceHandler } from './produce-handler';
+import type { ScramAuthenticator } from './sasl';
 
 export interface BrokerServiceDeps {
   logger: Logger;
@@ -40,6 +42,8 @@ export interface BrokerServiceDeps {
   txns: TransactionCoordinatorShell;
   /** Refuses new work while the node shuts down. */
   acceptingRequests: () => boolean;
+  /** SCRAM authentication, on SSL client listeners only. */
+  sasl: ScramAuthenticator | null;
 }
 
 /** Metadata answered from one image: live brokers, and every requested topic's partitions. */
@@ -143,12 +147,18 @@ export function brokerService(d: BrokerServiceDeps): grpc.UntypedServiceImplemen
     ListTransactions: unary(d.logger, (req: ListTransactionsRequest) => d.txns.listTransactions(req)),
     DescribeTransactions: unary(d.logger, (req: { transactionalIds: string[] }) => d.txns.describeTransactions(req.transactionalIds ?? [])),
     AbortTransaction: unary(d.logger, (req: { transactionalId: string }) => d.txns.forceAbort(req.transactionalId)),
+    SaslAuthenticate: unary(d.logger, (req: SaslAuthenticateRequest, call) =>
+      d.sasl
+        ? d.sasl.authenticate(req, peerHost(call.getPeer()))
+        : {
+            errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM,
+            errorMessage: 'passwords are taken over TLS only: this listener is PLAINTEXT',
+            authBytes: Buffer.alloc(0),
+            sessionId: '',
+            token: '',
+            sessionLifetimeMs: 0,
+          },
+    ),
     DescribeProducers: unary(d.logger, (req: { topic: string; partition: number }) => d.fetch.describeProducers(req.topic, req.partition)),
   };
-}
-
-/** "ipv4:127.0.0.1:50312" → "127.0.0.1" (the client host a group member is described with). */
-function peerHost(peer: string): string {
-  const m = /^(?:ipv[46]:)?\[?(.*?)\]?:\d+$/.exec(peer);
-  return m ? m[1]! : peer;
 }

@@ -18,6 +18,8 @@ export interface Voter extends Endpoint {
 /** How a listener's connections are secured (Kafka's security.protocol values Cairn serves). */
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL';
 
+export type ClientAuth = 'required' | 'requested' | 'none';
+
 /** The TLS material and rules of a node, shared by its SSL listeners and its connections to other nodes. */
 export interface SslConfig {
   /** ssl.certificate.location: this node's certificate chain (PEM); also its client certificate toward other nodes. */
@@ -26,8 +28,11 @@ export interface SslConfig {
   keyFile: string;
   /** ssl.ca.location: the CA certificates (PEM) that client and peer certificates must chain to. */
   caFile: string;
-  /** ssl.client.auth: whether an SSL listener requires, requests or ignores client certificates. */
-  clientAuth: 'required' | 'requested' | 'none';
+  /**
+   * ssl.client.auth: whether the SSL listeners require, request or ignore client certificates, per
+   * listener slot (Kafka's listener.name.<name>.ssl.client.auth overrides it for one listener).
+   */
+  clientAuth: { client: ClientAuth; internal: ClientAuth };
   /** ssl.principal.mapping.rules (KIP-371): how a certificate's subject becomes a principal name. */
   principalMappingRules: string;
   /** ssl.endpoint.identification.algorithm: 'https' checks a peer's certificate names its address; '' does not. */
@@ -62,6 +67,12 @@ export interface NodeConfig {
    * is SSL. Empty: the principal of this node's own certificate (all nodes share one identity).
    */
   clusterPrincipals: string[];
+  /** authorization.enable: check every client request against the ACLs (docs/security.md). */
+  authorizationEnable: boolean;
+  /** allow.everyone.if.no.acl.found: what a resource no ACL names allows when authorization is on. */
+  allowEveryoneIfNoAclFound: boolean;
+  /** sasl.session.lifetime.ms: how long a SCRAM session token is good for. */
+  saslSessionLifetimeMs: number;
   dataDir: string;
   /** The controller quorum: every voter's id and address. */
   voters: Voter[];
@@ -147,11 +158,15 @@ export const KEYS: Record<string, string> = {
   'ssl.certificate.location': "PEM file with this node's certificate (chain), used by its SSL listeners and as its client certificate toward other nodes",
   'ssl.key.location': "PEM file with the certificate's private key",
   'ssl.ca.location': 'PEM file with the CA certificate(s) client and peer certificates must chain to',
-  'ssl.client.auth': 'required (mutual TLS; default), requested or none: whether SSL listeners ask clients for a certificate',
+  'ssl.client.auth':
+    'required (mutual TLS; default), requested or none: whether SSL listeners ask clients for a certificate; listener.name.<name>.ssl.client.auth sets it for one listener (requested on the client listener lets password users in)',
   'ssl.principal.mapping.rules': 'RULE:pattern/replacement/[LU],...,DEFAULT (Kafka KIP-371): how a certificate subject becomes a principal name (default DEFAULT: the whole DN)',
   'ssl.endpoint.identification.algorithm': "https (default): check that a peer node's certificate names the address dialled; empty: do not",
   'ssl.reload.interval.ms': 'how often the certificate, key and CA files are re-read; a rotated certificate is used without a restart (default 30000)',
   'super.users': 'User:NAME;User:NAME2 principals allowed every operation',
+  'authorization.enable': 'true: check every client request against the ACLs (cairn acls); default false',
+  'sasl.session.lifetime.ms': 'how long a session token from SCRAM authentication is good for; the client authenticates again before it runs out (default 3600000)',
+  'allow.everyone.if.no.acl.found': 'with authorization on: whether a resource no ACL names is open to everyone (default false)',
   'cluster.principals': "User:NAME,... principals of cluster members, the only ones node-to-node services answer once TLS is on (default: this node's own certificate's principal)",
   'log.dir': 'data directory',
   'controller.quorum.voters': 'id@host:port,... of every controller',
@@ -182,6 +197,9 @@ export const KEYS: Record<string, string> = {
   'transaction.max.timeout.ms': 'the longest transaction.timeout.ms a producer may ask for',
   'transaction.abort.timed.out.transaction.cleanup.interval.ms': 'how often the transaction coordinator aborts transactions past their timeout',
 };
+
+/** listener.name.<name>.ssl.client.auth: the one per-listener setting Cairn takes. */
+const PER_LISTENER_KEY = /^listener\.name\.[a-z0-9_]+\.ssl\.client\.auth$/;
 
 const LOG_DEFAULT_KEYS: Record<string, string> = {
   'log.segment.bytes': 'segment.bytes',
@@ -226,14 +244,32 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     const f = flags[flagName(key)] ?? flags[key];
     if (f !== undefined) props[key] = f;
   }
+  // Kafka's per-listener override: listener.name.<name>.ssl.client.auth (flag --listener-name-<name>-ssl-client-auth).
+  for (const [k, v] of [
+    ...Object.entries(env).map(
+      ([k, v]) =>
+        [
+          k
+            .replace(/^CAIRN_/, '')
+            .toLowerCase()
+            .replace(/_/g, '.'),
+          v,
+        ] as const,
+    ),
+    ...Object.entries(flags).map(([k, v]) => [k.replace(/-/g, '.'), v] as const),
+  ]) {
+    const m = /^listener\.name\.([a-z0-9]+)\.ssl\.client\.auth$/.exec(k);
+    if (m && v !== undefined) props[`listener.name.${m[1]}.ssl.client.auth`] = v;
+  }
   for (const key of Object.keys(props)) {
+    if (PER_LISTENER_KEY.test(key)) continue;
     if (!(key in KEYS) && !(key in LOG_DEFAULT_KEYS)) throw new ConfigError(`unknown config "${key}"; known: ${[...Object.keys(KEYS), ...Object.keys(LOG_DEFAULT_KEYS)].join(', ')}`);
   }
   const nodeId = int(props, 'node.id', 1);
   const roles = (props['process.roles'] ?? 'broker,controller').split(',').map((r) => r.trim()) as Role[];
   for (const r of roles) if (r !== 'broker' && r !== 'controller') throw new ConfigError(`process.roles: unknown role "${r}"`);
   const { listen, advertised, internal, listenerNames, protocols } = parseListeners(props);
-  const ssl = parseSsl(props, protocols);
+  const ssl = parseSsl(props, protocols, listenerNames);
   // Voters are reached where the Raft and Controller services are: the internal listener if any.
   const selfVoter = internal?.advertised ?? advertised;
   const voters = parseVoters(props['controller.quorum.voters'] ?? (roles.includes('controller') ? `${nodeId}@${selfVoter.host}:${selfVoter.port}` : ''));
@@ -270,6 +306,9 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     ssl,
     superUsers: principals(props, 'super.users', ';'),
     clusterPrincipals: principals(props, 'cluster.principals', ','),
+    authorizationEnable: bool(props, 'authorization.enable', false),
+    allowEveryoneIfNoAclFound: bool(props, 'allow.everyone.if.no.acl.found', false),
+    saslSessionLifetimeMs: int(props, 'sasl.session.lifetime.ms', 3_600_000),
     dataDir: path.resolve(props['log.dir'] ?? `./data/node-${nodeId}`),
     voters,
     peerOverrides,
@@ -394,7 +433,7 @@ function parseListeners(props: Record<string, string>): Pick<NodeConfig, 'listen
   };
 }
 
-function parseSsl(props: Record<string, string>, protocols: NodeConfig['protocols']): SslConfig | null {
+function parseSsl(props: Record<string, string>, protocols: NodeConfig['protocols'], names: NodeConfig['listenerNames']): SslConfig | null {
   const sslKeys = Object.keys(props).filter((k) => k.startsWith('ssl.'));
   if (protocols.client !== 'SSL' && protocols.internal !== 'SSL') {
     if (sslKeys.length > 0) throw new ConfigError(`${sslKeys[0]} is set but no listener is SSL (listener.security.protocol.map)`);
@@ -405,8 +444,14 @@ function parseSsl(props: Record<string, string>, protocols: NodeConfig['protocol
     if (!v) throw new ConfigError(`${key} is required when a listener is SSL`);
     return path.resolve(v);
   };
-  const clientAuth = props['ssl.client.auth'] ?? 'required';
-  if (clientAuth !== 'required' && clientAuth !== 'requested' && clientAuth !== 'none') throw new ConfigError(`ssl.client.auth: required, requested or none, not "${clientAuth}"`);
+  const authOf = (key: string, fallback: string): ClientAuth => {
+    const v = props[key] ?? fallback;
+    if (v !== 'required' && v !== 'requested' && v !== 'none') throw new ConfigError(`${key}: required, requested or none, not "${v}"`);
+    return v;
+  };
+  const all = authOf('ssl.client.auth', 'required');
+  const perListener = (name: string | null) => (name === null ? all : authOf(`listener.name.${name.toLowerCase()}.ssl.client.auth`, all));
+  const clientAuth = { client: perListener(names.client), internal: perListener(names.internal ?? names.client) };
   const algorithm = props['ssl.endpoint.identification.algorithm'] ?? 'https';
   if (algorithm !== 'https' && algorithm !== '') throw new ConfigError(`ssl.endpoint.identification.algorithm: https or empty, not "${algorithm}"`);
   const reloadIntervalMs = int(props, 'ssl.reload.interval.ms', 30_000);
@@ -437,4 +482,11 @@ function principals(props: Record<string, string>, key: string, separator: strin
       throw new ConfigError(`${key}: ${(err as Error).message}`);
     }
   });
+}
+
+function bool(props: Record<string, string>, key: string, fallback: boolean): boolean {
+  const raw = props[key];
+  if (raw === undefined) return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${key}: true or false, not "${raw}"`);
+  return raw === 'true';
 }

@@ -24,6 +24,8 @@ function grpcStatusFor(code: ErrorCode): grpc.status {
     case ErrorCode.CLUSTER_AUTHORIZATION_FAILED:
     case ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
       return grpc.status.PERMISSION_DENIED;
+    case ErrorCode.SASL_AUTHENTICATION_FAILED:
+      return grpc.status.UNAUTHENTICATED;
     default:
       return grpc.status.FAILED_PRECONDITION;
   }
@@ -179,4 +181,10 @@ export function tuneServerConnections(server: grpc.Server, logger: Logger): void
       }
     });
   }
+}
+
+/** "ipv4:127.0.0.1:50312" → "127.0.0.1" (the client host a group member is described with). */
+export function peerHost(peer: string): string {
+  const m = /^(?:ipv[46]:)?\[?(.*?)\]?:\d+$/.exec(peer);
+  return m ? m[1]! : peer;
 }

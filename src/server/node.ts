@@ -28,6 +28,8 @@ import { PeerClients } from './peer-clients';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
 import { AccessControl, type ServicePolicy } from './access';
+import { RequestAuthorizer } from './authorizer';
+import { ScramAuthenticator } from './sasl';
 import { certificatePrincipal, parseMappingRules, principalString } from '../security';
 import { peerChannelCredentials, ReloadingTlsFiles, serverCredentials } from '../security/io';
 
@@ -228,7 +230,12 @@ export class CairnNode {
     // Broker, for forwarded admin calls and transaction verifications). With an internal listener
     // the two are separate servers, so a client cannot even address a node-to-node service; on an
     // SSL listener every node-to-node service answers cluster principals only (docs/security.md).
-    this.server = new grpc.Server(SERVER_OPTIONS);
+    // Passwords (SCRAM) only over TLS: the client listener authenticates when it is SSL.
+    const sasl = c.protocols.client === 'SSL' ? new ScramAuthenticator(() => this.publisher.image, this.clock, { sessionLifetimeMs: c.saslSessionLifetimeMs }, this.logger) : null;
+    const authorizer = c.authorizationEnable || sasl ? new RequestAuthorizer(this.access, () => this.publisher.image, c, sasl, this.logger) : null;
+    if (c.authorizationEnable)
+      this.logger.info({ superUsers: c.superUsers, allowEveryoneIfNoAclFound: c.allowEveryoneIfNoAclFound }, 'authorization on: every client request is checked against the ACLs');
+    this.server = new grpc.Server({ ...SERVER_OPTIONS, ...(authorizer ? { interceptors: [authorizer.interceptor()] } : {}) });
     const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
     this.internalServer = c.internal ? internal : null;
     const serve = (server: grpc.Server, name: string, impl: grpc.UntypedServiceImplementation, policy: ServicePolicy) => {
@@ -250,6 +257,7 @@ export class CairnNode {
         image,
         controllerId: () => (this.controllerRole ? this.metadataLog.leaderId() : this.controllers.leaderHint),
         acceptingRequests: () => this.accepting,
+        sasl,
       });
       serve(this.server, 'cairn.v1.Broker', broker, 'clients');
       if (c.internal) serve(internal, 'cairn.v1.Broker', broker, 'cluster');
@@ -275,10 +283,10 @@ export class CairnNode {
     }
     this.health = new NodeHealth(() => this.serviceHealth(), this.logger);
     this.health.addToServer(this.server);
-    const credentialsOf = (protocol: 'PLAINTEXT' | 'SSL') => (protocol === 'SSL' && this.tls ? serverCredentials(this.tls, c.ssl!.clientAuth) : grpc.ServerCredentials.createInsecure());
-    const bind = (server: grpc.Server, at: { host: string; port: number }, protocol: 'PLAINTEXT' | 'SSL') =>
+    const credentialsOf = (slot: 'client' | 'internal') => (c.protocols[slot] === 'SSL' && this.tls ? serverCredentials(this.tls, c.ssl!.clientAuth[slot]) : grpc.ServerCredentials.createInsecure());
+    const bind = (server: grpc.Server, at: { host: string; port: number }, slot: 'client' | 'internal') =>
       new Promise<number>((resolve, reject) => {
-        server.bindAsync(`${at.host}:${at.port}`, credentialsOf(protocol), (err, port) => (err ? reject(err) : resolve(port)));
+        server.bindAsync(`${at.host}:${at.port}`, credentialsOf(slot), (err, port) => (err ? reject(err) : resolve(port)));
       });
     const internalNames = new Set(['cairn.v1.Raft', 'cairn.v1.Controller', 'cairn.v1.Replica']);
     if (c.internal) {
@@ -291,12 +299,12 @@ export class CairnNode {
         internal,
         this.hostedServices().filter((s) => internalNames.has(s) || s === 'cairn.v1.Admin' || s === 'cairn.v1.Broker'),
       );
-      this.boundInternalPort = await bind(internal, c.internal.listen, c.protocols.internal);
+      this.boundInternalPort = await bind(internal, c.internal.listen, 'internal');
       tuneServerConnections(internal, this.logger);
     } else {
       addReflection(this.server, this.hostedServices());
     }
-    this.boundPort = await bind(this.server, c.listen, c.protocols.client);
+    this.boundPort = await bind(this.server, c.listen, 'client');
     if (!c.internal) this.boundInternalPort = this.boundPort;
     tuneServerConnections(this.server, this.logger);
     this.accepting = true;
@@ -412,6 +420,9 @@ export class CairnNode {
         alterConfigs: forward('AlterConfigs'),
         alterReassignments: forward('AlterPartitionReassignments'),
         electLeaders: forward('ElectLeaders'),
+        createAcls: forward('CreateAcls'),
+        deleteAcls: forward('DeleteAcls'),
+        alterUserScramCredentials: forward('AlterUserScramCredentials'),
       };
     };
   }

@@ -117,19 +117,20 @@ describe('a secure cluster', () => {
     }
   });
 
-  it('refuses plaintext, a client without a certificate and a certificate of another CA', async () => {
+  it('refuses plaintext; a client without a certificate, or with one of another CA, is nobody (ANONYMOUS) on the client listener and refused at the internal one', async () => {
     const other = createCertificateAuthority({ commonName: 'someone else' });
+    // Named admin, a super user: were its subject believed, it could do anything.
     const stranger = issueCertificate(other, { commonName: 'admin', usage: 'client' });
-    const attempts: [string, ClientTls | undefined][] = [
-      ['plaintext', undefined],
-      ['TLS without a client certificate', { ca: caPem.cert }],
-      ['a certificate of another CA', { ca: caPem.cert, cert: stranger.cert, key: stranger.key }],
+    const attempts: [string, ClientTls | undefined, ErrorCode][] = [
+      ['plaintext', undefined, ErrorCode.NETWORK_EXCEPTION],
+      ['TLS without a client certificate', { ca: caPem.cert }, ErrorCode.CLUSTER_AUTHORIZATION_FAILED],
+      ['a certificate of another CA', { ca: caPem.cert, cert: stranger.cert, key: stranger.key }, ErrorCode.CLUSTER_AUTHORIZATION_FAILED],
     ];
-    for (const [what, creds] of attempts) {
-      for (const address of [clientAddress(1), internalAddress(1)]) {
-        expect(await errorCodeOf(call(address, 'cairn.v1.Admin', 'DescribeQuorum', {}, creds)), `${what} at ${address}`).toBe(ErrorCode.NETWORK_EXCEPTION);
-      }
+    for (const [what, creds, atClient] of attempts) {
+      expect(await errorCodeOf(call(clientAddress(1), 'cairn.v1.Admin', 'DescribeQuorum', {}, creds)), `${what} at the client listener`).toBe(atClient);
+      expect(await errorCodeOf(call(internalAddress(1), 'cairn.v1.Admin', 'DescribeQuorum', {}, creds)), `${what} at the internal listener`).toBe(ErrorCode.NETWORK_EXCEPTION);
     }
+    expect(cluster.log(1)).toMatch(/"principal":"User:ANONYMOUS".*"authorization denied"/);
     // The cluster's own clients still get in.
     expect((await quorum()).leaderId).toBeGreaterThanOrEqual(0);
   });
@@ -206,5 +207,114 @@ describe('a secure cluster', () => {
     } finally {
       await producer.close();
     }
+  });
+});
+
+describe('authorization (ACLs) and passwords (SCRAM)', () => {
+  const aliceOptions = () => ({ bootstrap: cluster.bootstrap, tls: alice, defaultApiTimeoutMs: 5_000, requestTimeoutMs: 3_000 });
+
+  /** The code a one-record send by these client options ends with (NONE when it is written). */
+  async function produceCode(options: object, topicName: string): Promise<ErrorCode> {
+    const producer = new Producer({ ...options, acks: 'all', deliveryTimeoutMs: 5_000 });
+    try {
+      await producer.send({ topic: topicName, value: 'x' });
+      return ErrorCode.NONE;
+    } catch (err) {
+      if (err instanceof CairnError) return err.code;
+      throw err;
+    } finally {
+      await producer.close();
+    }
+  }
+
+  /** The code reading partition 0 from the start ends with (NONE once a record is read). */
+  async function consumeCode(options: object, topicName: string): Promise<ErrorCode> {
+    const consumer = new Consumer({ ...options, autoOffsetReset: 'earliest' });
+    try {
+      consumer.assign([{ topic: topicName, partition: 0 }]);
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) if ((await consumer.poll(500)).length > 0) return ErrorCode.NONE;
+      throw new Error(`nothing read from ${topicName} and no error`);
+    } catch (err) {
+      if (err instanceof CairnError) return err.code;
+      throw err;
+    } finally {
+      await consumer.close();
+    }
+  }
+
+  const acl = (principal: string, operation: string, resourceType: string, resourceName: string, patternType = 'literal') => ({
+    principal,
+    operation,
+    resourceType,
+    resourceName,
+    patternType,
+    host: '*',
+    permission: 'allow',
+  });
+
+  it('a principal without an ACL is denied produce and consume, with Write it can produce but not consume, and a removed ACL applies at once', async () => {
+    await admin.createTopic({ name: 'acl-orders', partitions: 1, replicationFactor: 3 });
+    expect(await produceCode(aliceOptions(), 'acl-orders')).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    expect(await consumeCode(aliceOptions(), 'acl-orders')).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    expect(cluster.log(1) + cluster.log(2) + cluster.log(3)).toMatch(/"principal":"User:alice".*"resource":"topic:acl-orders".*"authorization denied"/);
+
+    await admin.createAcls([acl('User:alice', 'Write', 'topic', 'acl-orders')]);
+    expect(await waitFor(async () => ((await produceCode(aliceOptions(), 'acl-orders')) === ErrorCode.NONE ? true : null), 'alice may write')).toBe(true);
+    expect(await consumeCode(aliceOptions(), 'acl-orders')).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+
+    await admin.deleteAcls([{ principal: 'User:alice', resourceType: 'topic', resourceName: 'acl-orders' }]);
+    expect(await waitFor(async () => ((await produceCode(aliceOptions(), 'acl-orders')) === ErrorCode.TOPIC_AUTHORIZATION_FAILED ? true : null), 'the removed ACL to apply')).toBe(true);
+  });
+
+  it('a prefixed ACL covers a topic created after it', async () => {
+    await admin.createAcls([acl('User:alice', 'Write', 'topic', 'team-', 'prefixed'), acl('User:alice', 'Read', 'topic', 'team-', 'prefixed')]);
+    await admin.createTopic({ name: 'team-later', partitions: 1, replicationFactor: 3 });
+    expect(await waitFor(async () => ((await produceCode(aliceOptions(), 'team-later')) === ErrorCode.NONE ? true : null), 'alice may write team-later')).toBe(true);
+    expect(await consumeCode(aliceOptions(), 'team-later')).toBe(ErrorCode.NONE);
+    // Not a topic outside the prefix, and not a cluster operation.
+    expect(await produceCode(aliceOptions(), 'secure')).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    const aliceAdmin = new Admin(aliceOptions());
+    try {
+      expect(await errorCodeOf(aliceAdmin.createTopic({ name: 'team-made-by-alice' }))).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+      // ListTopics answers only what alice may describe.
+      expect((await aliceAdmin.listTopics()).map((t) => t.name)).toEqual(['team-later']);
+    } finally {
+      aliceAdmin.close();
+    }
+  });
+
+  it('a user with a password (SCRAM-SHA-512 over TLS, no certificate) reads with an ACL; a wrong, changed or deleted password is refused without a restart', async () => {
+    await admin.upsertUser('bob', 'first password');
+    await admin.createAcls([acl('User:bob', 'Read', 'topic', 'secure')]);
+    const bob = (password: string) => ({ bootstrap: cluster.bootstrap, tls: { ca: caPem.cert }, sasl: { username: 'bob', password }, defaultApiTimeoutMs: 5_000, requestTimeoutMs: 3_000 });
+    expect(await waitFor(async () => ((await consumeCode(bob('first password'), 'secure')) === ErrorCode.NONE ? true : null), 'bob reads')).toBe(true);
+    expect(await consumeCode(bob('wrong'), 'secure')).toBe(ErrorCode.SASL_AUTHENTICATION_FAILED);
+    expect(await produceCode(bob('first password'), 'secure')).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    expect(cluster.log(1) + cluster.log(2) + cluster.log(3)).toMatch(/"user":"bob".*"authentication failed"/);
+    expect(cluster.log(1) + cluster.log(2) + cluster.log(3)).not.toContain('first password');
+
+    // A session of bob's that is open while the password changes ends at its next request.
+    const consumer = new Consumer({ ...bob('first password'), autoOffsetReset: 'earliest' });
+    try {
+      consumer.assign([{ topic: 'secure', partition: 0 }]);
+      await waitFor(async () => (await consumer.poll(500)).length > 0 || null, 'bob reads before the change');
+      await admin.upsertUser('bob', 'second password');
+      const code = await waitFor(async () => {
+        try {
+          await consumer.poll(500);
+          consumer.seek('secure', 0, 0);
+          return null;
+        } catch (err) {
+          return err instanceof CairnError ? err.code : null;
+        }
+      }, "bob's old session to be refused");
+      expect(code).toBe(ErrorCode.SASL_AUTHENTICATION_FAILED);
+    } finally {
+      await consumer.close();
+    }
+    expect(await consumeCode(bob('second password'), 'secure')).toBe(ErrorCode.NONE);
+    await admin.deleteUser('bob');
+    expect(await waitFor(async () => ((await consumeCode(bob('second password'), 'secure')) === ErrorCode.SASL_AUTHENTICATION_FAILED ? true : null), 'the deleted user to be refused')).toBe(true);
   });
 });

@@ -19,6 +19,8 @@ export function fromServiceError(err: grpc.ServiceError | Error): CairnError {
       return new CairnError(ErrorCode.REQUEST_TIMED_OUT, se.details || 'deadline exceeded; the outcome is unknown');
     case grpc.status.RESOURCE_EXHAUSTED:
       return new CairnError(ErrorCode.RECORD_LIST_TOO_LARGE, se.details ?? se.message);
+    case grpc.status.UNAUTHENTICATED:
+      return new CairnError(ErrorCode.SASL_AUTHENTICATION_FAILED, (se.details ?? se.message).replace(/^.*?SASL_AUTHENTICATION_FAILED: /, ''));
     case grpc.status.UNIMPLEMENTED:
       return new CairnError(ErrorCode.INVALID_REQUEST, `the node does not serve this call (${se.details ?? se.message}); is it a broker?`);
     default:
