@@ -1,6 +1,7 @@
 import { CairnError, errorName } from '../common';
 import { ACLS_HELP, aclsCommand } from './acls';
 import { USERS_HELP, usersCommand } from './users';
+import { QUOTAS_HELP, quotasCommand } from './quotas';
 import { UsageError } from './args';
 import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
@@ -29,6 +30,7 @@ Commands:
   cluster    status of the controller quorum and brokers; preferred-leader election
   acls       add, list, remove ACLs (with authorization.enable=true)
   users      create, delete, list users who authenticate with a password (SCRAM)
+  quotas     alter, describe client quotas (byte rates, request rate)
 
 Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092), and
 --command-config FILE for TLS (docs/security.md).`;
@@ -59,6 +61,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
   acls: { run: aclsCommand, help: ACLS_HELP },
   users: { run: usersCommand, help: USERS_HELP },
+  quotas: { run: quotasCommand, help: QUOTAS_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -5,6 +5,9 @@ import type {
   AclBindingMessage,
   AclFilterMessage,
   AlterUserScramCredentialsResponse,
+  AlterClientQuotasResponse,
+  DescribeClientQuotasResponse,
+  QuotaEntityMessage,
   CreateAclsResponse,
   DeleteAclsResponse,
   DescribeAclsResponse,
@@ -223,6 +226,25 @@ export class Admin {
     );
     const bad = res.results.find((r: UserResult) => r.errorCode !== ErrorCode.NONE);
     if (bad) throw new CairnError(bad.errorCode, `${bad.name}: ${bad.errorMessage}`);
+  }
+
+  /**
+   * Sets and removes client quotas of one entity (Kafka's alterClientQuotas): producer_byte_rate,
+   * consumer_byte_rate (bytes/s), request_rate (requests/s); `entity` names a user, a client id
+   * or both, or their defaults.
+   */
+  async alterClientQuotas(entity: Partial<QuotaEntityMessage>, set: Record<string, number>, remove: string[] = []): Promise<void> {
+    const res = await this.call<AlterClientQuotasResponse>(
+      'AlterClientQuotas',
+      () => ({ alterations: [{ entity, set, remove }] }),
+      (r) => transientItem(r.results),
+    );
+    const bad = res.results.find((r) => r.errorCode !== ErrorCode.NONE);
+    if (bad) throw new CairnError(bad.errorCode, bad.errorMessage);
+  }
+
+  async describeClientQuotas(): Promise<DescribeClientQuotasResponse['entries']> {
+    return (await this.call<DescribeClientQuotasResponse>('DescribeClientQuotas', () => ({}))).entries;
   }
 
   /** Users with SCRAM credentials (names, mechanisms, iterations; never a key). */

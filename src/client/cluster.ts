@@ -25,6 +25,8 @@ export interface ClientOptions {
   tls?: ClientTls;
   /** A user name and password (SASL/SCRAM), over `tls`, for a client without a certificate. */
   sasl?: SaslOptions;
+  /** Names this client to the brokers (Kafka's client.id): their logs, and client-id quotas. */
+  clientId?: string;
 }
 
 export function bootstrapList(b: string | string[] | undefined): string[] {
@@ -43,8 +45,9 @@ export class BrokerConnection {
   constructor(
     readonly address: string,
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    clientId = '',
   ) {
-    this.rpc = new RpcClient(address, 'cairn.v1.Broker', credentials);
+    this.rpc = new RpcClient(address, 'cairn.v1.Broker', credentials, clientId);
     this.produce = new CorrelatedStream(this.rpc, 'ProduceStream');
     this.fetch = new CorrelatedStream(this.rpc, 'FetchStream');
   }
@@ -78,9 +81,11 @@ export class Cluster {
   private readonly transport: grpc.ChannelCredentials;
   /** With a user name and password: the SCRAM sessions, one per broker address. */
   private readonly scram: ScramClient | null;
+  readonly clientId: string;
 
   constructor(opts: ClientOptions = {}) {
     this.transport = channelCredentials(opts.tls);
+    this.clientId = opts.clientId ?? '';
     if (opts.sasl && !opts.tls) throw new CairnError(ErrorCode.INVALID_CONFIG, 'a password is sent over TLS only: sasl needs tls');
     this.scram = opts.sasl ? new ScramClient(opts.sasl, this.transport, opts.requestTimeoutMs ?? 30_000) : null;
     this.bootstrap = bootstrapList(opts.bootstrap);
@@ -186,7 +191,7 @@ export class Cluster {
   connection(address: string): BrokerConnection {
     let c = this.connections.get(address);
     if (!c) {
-      c = new BrokerConnection(address, this.credentialsFor(address));
+      c = new BrokerConnection(address, this.credentialsFor(address), this.clientId);
       this.connections.set(address, c);
     }
     return c;
@@ -208,7 +213,7 @@ export class Cluster {
     return list.map((address) => {
       let c = this.admins.get(address);
       if (!c) {
-        c = new RpcClient(address, 'cairn.v1.Admin', this.credentialsFor(address));
+        c = new RpcClient(address, 'cairn.v1.Admin', this.credentialsFor(address), this.clientId);
         this.admins.set(address, c);
       }
       return c;

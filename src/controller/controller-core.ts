@@ -9,6 +9,8 @@ import type {
   CreateTopicsResponse,
   DeleteTopicsRequest,
   DeleteTopicsResponse,
+  AlterClientQuotasRequest,
+  AlterClientQuotasResponse,
   AlterUserScramCredentialsRequest,
   AlterUserScramCredentialsResponse,
   CreateAclsRequest,
@@ -16,7 +18,7 @@ import type {
   DeleteAclsRequest,
   DeleteAclsResponse,
 } from '../protocol';
-import { alterUserScramCredentials, createAcls, deleteAcls } from './security-ops';
+import { alterClientQuotas, alterUserScramCredentials, createAcls, deleteAcls } from './security-ops';
 import {
   brokerHeartbeat,
   type BrokerRegistrationRequest,
@@ -245,6 +247,10 @@ export class ControllerCore {
 
   alterUserScramCredentials(image: MetadataImage, req: AlterUserScramCredentialsRequest): ControllerResult<AlterUserScramCredentialsResponse> {
     return alterUserScramCredentials(image, req);
+  }
+
+  alterClientQuotas(image: MetadataImage, req: AlterClientQuotasRequest): ControllerResult<AlterClientQuotasResponse> {
+    return alterClientQuotas(image, req);
   }
 
   // ---- helpers ----

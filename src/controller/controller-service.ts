@@ -9,6 +9,8 @@ import type {
   CreateTopicsResponse,
   DeleteTopicsRequest,
   DeleteTopicsResponse,
+  AlterClientQuotasRequest,
+  AlterClientQuotasResponse,
   AlterUserScramCredentialsRequest,
   AlterUserScramCredentialsResponse,
   CreateAclsRequest,
@@ -215,6 +217,14 @@ export class ControllerService {
       'alterUserScramCredentials',
       (img) => this.core.alterUserScramCredentials(img, req),
       (errorCode, errorMessage) => ({ results: [...(req.deletions ?? []), ...(req.upsertions ?? [])].map((u) => ({ name: u.name, errorCode, errorMessage })) }),
+    );
+  }
+
+  alterClientQuotas(req: AlterClientQuotasRequest): Promise<AlterClientQuotasResponse> {
+    return this.run(
+      'alterClientQuotas',
+      (img) => this.core.alterClientQuotas(img, req),
+      (errorCode, errorMessage) => ({ results: (req.alterations ?? []).map(() => ({ errorCode, errorMessage })) }),
     );
   }
 

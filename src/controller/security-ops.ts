@@ -1,6 +1,16 @@
 import { ErrorCode, type Random } from '../common';
-import type { AccessControlEntryRecord, MetadataImage, MetadataRecord } from '../metadata';
-import type { AclBindingMessage, AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse } from '../protocol';
+import { type AccessControlEntryRecord, type MetadataImage, type MetadataRecord, type QuotaEntity, type QuotaKey, quotaEntityKey } from '../metadata';
+import type {
+  AclBindingMessage,
+  AlterClientQuotasRequest,
+  AlterClientQuotasResponse,
+  AlterUserScramCredentialsRequest,
+  AlterUserScramCredentialsResponse,
+  CreateAclsRequest,
+  CreateAclsResponse,
+  DeleteAclsRequest,
+  DeleteAclsResponse,
+} from '../protocol';
 import { AclValidationError, filterMatches, MAX_ITERATIONS, MIN_ITERATIONS, parseMechanism, ScramError, serverCredential, validateBinding } from '../security';
 import type { ControllerResult } from './topic-ops';
 
@@ -102,5 +112,42 @@ export function alterUserScramCredentials(image: MetadataImage, req: AlterUserSc
       results.push({ name: u.name, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: err.message });
     }
   }
+  return { records, response: { results } };
+}
+
+export const QUOTA_KEYS: readonly QuotaKey[] = ['producer_byte_rate', 'consumer_byte_rate', 'request_rate'];
+
+/** A quota entity from the wire: each part a name, the default, or absent; at least one part. */
+export function quotaEntityFromWire(e: { user?: string; defaultUser?: boolean; clientId?: string; defaultClientId?: boolean }): QuotaEntity {
+  const entity: QuotaEntity = {};
+  if (e.defaultUser) entity.user = null;
+  else if (e.user) entity.user = e.user;
+  if (e.defaultClientId) entity.clientId = null;
+  else if (e.clientId) entity.clientId = e.clientId;
+  return entity;
+}
+
+/**
+ * AlterClientQuotas: each alteration sets and removes quota values of one entity (a user, a
+ * client id, both, or their defaults). An unknown key, a value that is not a positive number or
+ * an entity with no part fails that alteration only.
+ */
+export function alterClientQuotas(image: MetadataImage, req: AlterClientQuotasRequest): ControllerResult<AlterClientQuotasResponse> {
+  const records: MetadataRecord[] = [];
+  const results = (req.alterations ?? []).map((a) => {
+    const entity = quotaEntityFromWire(a.entity ?? {});
+    const fail = (errorMessage: string) => ({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage });
+    if (quotaEntityKey(entity) === '') return fail('a quota needs a user, a client id, or a default of either');
+    const set = Object.entries(a.set ?? {});
+    for (const [key, value] of set) {
+      if (!QUOTA_KEYS.includes(key as QuotaKey)) return fail(`unknown quota "${key}"; known: ${QUOTA_KEYS.join(', ')}`);
+      if (!Number.isFinite(value) || value <= 0) return fail(`${key} must be a positive number, not ${value}`);
+    }
+    for (const key of a.remove ?? []) if (!QUOTA_KEYS.includes(key as QuotaKey)) return fail(`unknown quota "${key}"; known: ${QUOTA_KEYS.join(', ')}`);
+    const current = image.quotas.get(quotaEntityKey(entity))?.values;
+    for (const [key, value] of set) records.push({ type: 'ClientQuota', ...entity, key: key as QuotaKey, value });
+    for (const key of a.remove ?? []) if (current?.has(key as QuotaKey)) records.push({ type: 'ClientQuota', ...entity, key: key as QuotaKey, value: null });
+    return { errorCode: ErrorCode.NONE, errorMessage: '' };
+  });
   return { records, response: { results } };
 }

@@ -1,6 +1,20 @@
 import { createHash } from 'node:crypto';
 import { invariant, type LeaderEpoch, leaderEpoch, type PartitionEpoch, partitionEpoch } from '../common';
-import type { AccessControlEntryRecord, MetadataRecord, ScramMechanism, UserScramCredentialRecord } from './records';
+import type { AccessControlEntryRecord, MetadataRecord, QuotaKey, ScramMechanism, UserScramCredentialRecord } from './records';
+
+/** A quota entity's parts: absent, a name, or null for the default. */
+export interface QuotaEntity {
+  user?: string | null;
+  clientId?: string | null;
+}
+
+/** The canonical text of a quota entity, its key in the image: `user=alice,client-id=<default>`. */
+export function quotaEntityKey(e: QuotaEntity): string {
+  const parts: string[] = [];
+  if (e.user !== undefined) parts.push(`user=${e.user ?? '<default>'}`);
+  if (e.clientId !== undefined) parts.push(`client-id=${e.clientId ?? '<default>'}`);
+  return parts.join(',');
+}
 
 export interface BrokerRegistration {
   readonly id: number;
@@ -66,6 +80,8 @@ export class MetadataImage {
     readonly acls: ReadonlyMap<string, AccessControlEntryRecord> = new Map(),
     /** SCRAM credentials by `name` then mechanism. */
     readonly scramCredentials: ReadonlyMap<string, ReadonlyMap<ScramMechanism, UserScramCredentialRecord>> = new Map(),
+    /** Client quotas by quotaEntityKey. */
+    readonly quotas: ReadonlyMap<string, { entity: QuotaEntity; values: ReadonlyMap<QuotaKey, number> }> = new Map(),
   ) {}
 
   static readonly EMPTY = new MetadataImage(0, null, new Map(), new Map(), new Map(), new Map(), 0, 0);
@@ -139,6 +155,7 @@ export class MetadataImage {
     }
     for (const acl of this.acls.values()) out.push({ ...acl });
     for (const byMechanism of this.scramCredentials.values()) for (const c of byMechanism.values()) out.push({ ...c });
+    for (const { entity, values } of this.quotas.values()) for (const [key, value] of values) out.push({ type: 'ClientQuota', ...entity, key, value });
     // Producer ids and broker epochs are carried by a synthetic record so counters never go back.
     out.push({ type: 'ProducerIds', brokerId: -1, brokerEpoch: this.maxBrokerEpoch, nextProducerId: this.nextProducerId });
     return out;
@@ -168,6 +185,7 @@ export class ImageBuilder {
   private maxBrokerEpoch: number;
   private acls: Map<string, AccessControlEntryRecord> | null = null;
   private scram: Map<string, ReadonlyMap<ScramMechanism, UserScramCredentialRecord>> | null = null;
+  private quotas: Map<string, { entity: QuotaEntity; values: ReadonlyMap<QuotaKey, number> }> | null = null;
   private readonly copiedTopics = new Set<string>();
   private readonly changedPartitions = new Set<string>();
   private readonly removedTopics: TopicImage[] = [];
@@ -198,6 +216,9 @@ export class ImageBuilder {
   }
   private mScram() {
     return (this.scram ??= new Map(this.base.scramCredentials));
+  }
+  private mQuotas() {
+    return (this.quotas ??= new Map(this.base.quotas));
   }
   private topics() {
     return this.byId ?? this.base.topicsById;
@@ -333,6 +354,18 @@ export class ImageBuilder {
         this.mScram().set(record.name, byMechanism);
         return;
       }
+      case 'ClientQuota': {
+        const entity: QuotaEntity = {};
+        if (record.user !== undefined) entity.user = record.user;
+        if (record.clientId !== undefined) entity.clientId = record.clientId;
+        const key = quotaEntityKey(entity);
+        const values = new Map(this.mQuotas().get(key)?.values ?? []);
+        if (record.value === null) values.delete(record.key);
+        else values.set(record.key, record.value);
+        if (values.size === 0) this.mQuotas().delete(key);
+        else this.mQuotas().set(key, { entity, values });
+        return;
+      }
       case 'RemoveUserScramCredential': {
         const byMechanism = new Map(this.mScram().get(record.name) ?? []);
         byMechanism.delete(record.mechanism);
@@ -365,6 +398,7 @@ export class ImageBuilder {
       this.maxBrokerEpoch,
       this.acls ?? this.base.acls,
       this.scram ?? this.base.scramCredentials,
+      this.quotas ?? this.base.quotas,
     );
     return { image, changes: { partitions: this.changedPartitions, removedTopics: this.removedTopics, brokers: this.changedBrokers } };
   }

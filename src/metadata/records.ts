@@ -151,6 +151,22 @@ export interface RemoveUserScramCredentialRecord {
   mechanism: ScramMechanism;
 }
 
+export type QuotaKey = 'producer_byte_rate' | 'consumer_byte_rate' | 'request_rate';
+
+/**
+ * A client quota set or removed (KRaft's ClientQuotaRecord). `user` and `clientId` name the entity:
+ * absent means the entity has no such part, null means the default (every user / client id
+ * without a quota of its own).
+ */
+export interface ClientQuotaRecord {
+  type: 'ClientQuota';
+  user?: string | null;
+  clientId?: string | null;
+  key: QuotaKey;
+  /** null removes it. */
+  value: number | null;
+}
+
 export type MetadataRecord =
   | RegisterBrokerRecord
   | UnregisterBrokerRecord
@@ -165,7 +181,8 @@ export type MetadataRecord =
   | AccessControlEntryRecord
   | RemoveAccessControlEntryRecord
   | UserScramCredentialRecord
-  | RemoveUserScramCredentialRecord;
+  | RemoveUserScramCredentialRecord
+  | ClientQuotaRecord;
 
 const TYPES = new Set<MetadataRecord['type']>([
   'RegisterBroker',
@@ -182,6 +199,7 @@ const TYPES = new Set<MetadataRecord['type']>([
   'RemoveAccessControlEntry',
   'UserScramCredential',
   'RemoveUserScramCredential',
+  'ClientQuota',
 ]);
 
 /** One atomic batch of records as the bytes of one metadata-log entry. */

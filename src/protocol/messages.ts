@@ -41,6 +41,8 @@ export interface PartitionProduceData {
 
 export interface ProduceResponse {
   correlationId: number;
+  /** How long the broker held the answer back for a quota (0: none). */
+  throttleTimeMs?: number;
   results: PartitionProduceResult[];
 }
 
@@ -94,6 +96,8 @@ export interface FetchPartition {
 export interface FetchResponse {
   correlationId: number;
   results: FetchPartitionResult[];
+  /** How long the broker held the answer back for a quota (0: none). */
+  throttleTimeMs?: number;
 }
 
 /** A partition's `fetchOffset` on a FetchStream: go on where the stream's previous answer for it ended (a fetch session). */
@@ -643,4 +647,25 @@ export interface SaslAuthenticateResponse {
   sessionId: string;
   token: string;
   sessionLifetimeMs: number;
+}
+
+// ---- Client quotas ----
+
+export interface QuotaEntityMessage {
+  user: string;
+  defaultUser: boolean;
+  clientId: string;
+  defaultClientId: boolean;
+}
+
+export interface AlterClientQuotasRequest {
+  alterations: { entity: Partial<QuotaEntityMessage>; set?: Record<string, number>; remove?: string[] }[];
+}
+
+export interface AlterClientQuotasResponse {
+  results: { errorCode: ErrorCode; errorMessage: string }[];
+}
+
+export interface DescribeClientQuotasResponse {
+  entries: { entity: QuotaEntityMessage; values: Record<string, number> }[];
 }

@@ -13,6 +13,9 @@ import type {
   DescribeTopicsRequest,
   DescribeTopicsResponse,
   ListTopicsRequest,
+  AlterClientQuotasRequest,
+  AlterClientQuotasResponse,
+  DescribeClientQuotasResponse,
   AlterUserScramCredentialsRequest,
   AlterUserScramCredentialsResponse,
   CreateAclsRequest,
@@ -38,6 +41,19 @@ export interface ControllerChannel {
   createAcls(req: CreateAclsRequest): Promise<CreateAclsResponse>;
   deleteAcls(req: DeleteAclsRequest): Promise<DeleteAclsResponse>;
   alterUserScramCredentials(req: AlterUserScramCredentialsRequest): Promise<AlterUserScramCredentialsResponse>;
+  alterClientQuotas(req: AlterClientQuotasRequest): Promise<AlterClientQuotasResponse>;
+}
+
+/** Every client quota in the image. */
+export function describeQuotas(image: MetadataImage): DescribeClientQuotasResponse {
+  return {
+    entries: [...image.quotas.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, { entity, values }]) => ({
+        entity: { user: entity.user ?? '', defaultUser: entity.user === null, clientId: entity.clientId ?? '', defaultClientId: entity.clientId === null },
+        values: Object.fromEntries(values),
+      })),
+  };
 }
 
 /** DescribeAcls, answered from this node's image (Kafka answers it on any broker too). */
@@ -110,6 +126,8 @@ export function adminService(logger: Logger, controllerFor: (forwarded: boolean)
     DescribeAcls: unary(logger, (req: DescribeAclsRequest) => describeAcls(image(), req)),
     AlterUserScramCredentials: unary(logger, (req: AlterUserScramCredentialsRequest, call) => controllerFor(forwarded(call)).alterUserScramCredentials(req)),
     DescribeUserScramCredentials: unary(logger, (req: { names?: string[] }) => describeUsers(image(), req.names ?? [])),
+    AlterClientQuotas: unary(logger, (req: AlterClientQuotasRequest, call) => controllerFor(forwarded(call)).alterClientQuotas(req)),
+    DescribeClientQuotas: unary(logger, () => describeQuotas(image())),
     DescribeQuorum: unary(logger, () => describeQuorum()),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({

@@ -73,6 +73,9 @@ export interface NodeConfig {
   allowEveryoneIfNoAclFound: boolean;
   /** sasl.session.lifetime.ms: how long a SCRAM session token is good for. */
   saslSessionLifetimeMs: number;
+  /** quota.window.num and quota.window.size.seconds: client quota rates are measured over this many samples of this length. */
+  quotaWindowNum: number;
+  quotaWindowSizeSeconds: number;
   dataDir: string;
   /** The controller quorum: every voter's id and address. */
   voters: Voter[];
@@ -166,6 +169,8 @@ export const KEYS: Record<string, string> = {
   'super.users': 'User:NAME;User:NAME2 principals allowed every operation',
   'authorization.enable': 'true: check every client request against the ACLs (cairn acls); default false',
   'sasl.session.lifetime.ms': 'how long a session token from SCRAM authentication is good for; the client authenticates again before it runs out (default 3600000)',
+  'quota.window.num': 'client quotas are measured over this many samples (default 11)',
+  'quota.window.size.seconds': 'the length of one quota sample (default 1)',
   'allow.everyone.if.no.acl.found': 'with authorization on: whether a resource no ACL names is open to everyone (default false)',
   'cluster.principals': "User:NAME,... principals of cluster members, the only ones node-to-node services answer once TLS is on (default: this node's own certificate's principal)",
   'log.dir': 'data directory',
@@ -281,6 +286,9 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   const maxPartitions = int(props, 'max.partitions', DEFAULT_MAX_PARTITIONS);
   if (maxPartitions < 1) throw new ConfigError(`max.partitions: expected at least 1, got ${maxPartitions}`);
   for (const key of [
+    'quota.window.num',
+    'quota.window.size.seconds',
+    'sasl.session.lifetime.ms',
     'offsets.topic.num.partitions',
     'group.consumer.session.timeout.ms',
     'group.consumer.heartbeat.interval.ms',
@@ -309,6 +317,8 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     authorizationEnable: bool(props, 'authorization.enable', false),
     allowEveryoneIfNoAclFound: bool(props, 'allow.everyone.if.no.acl.found', false),
     saslSessionLifetimeMs: int(props, 'sasl.session.lifetime.ms', 3_600_000),
+    quotaWindowNum: int(props, 'quota.window.num', 11),
+    quotaWindowSizeSeconds: int(props, 'quota.window.size.seconds', 1),
     dataDir: path.resolve(props['log.dir'] ?? `./data/node-${nodeId}`),
     voters,
     peerOverrides,

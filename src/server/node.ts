@@ -28,7 +28,8 @@ import { PeerClients } from './peer-clients';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
 import { AccessControl, type ServicePolicy } from './access';
-import { RequestAuthorizer } from './authorizer';
+import { QuotaManager } from './quotas';
+import { RequestGate } from './request-gate';
 import { ScramAuthenticator } from './sasl';
 import { certificatePrincipal, parseMappingRules, principalString } from '../security';
 import { peerChannelCredentials, ReloadingTlsFiles, serverCredentials } from '../security/io';
@@ -232,10 +233,11 @@ export class CairnNode {
     // SSL listener every node-to-node service answers cluster principals only (docs/security.md).
     // Passwords (SCRAM) only over TLS: the client listener authenticates when it is SSL.
     const sasl = c.protocols.client === 'SSL' ? new ScramAuthenticator(() => this.publisher.image, this.clock, { sessionLifetimeMs: c.saslSessionLifetimeMs }, this.logger) : null;
-    const authorizer = c.authorizationEnable || sasl ? new RequestAuthorizer(this.access, () => this.publisher.image, c, sasl, this.logger) : null;
+    const quotas = new QuotaManager(() => this.publisher.image, { samples: c.quotaWindowNum, sampleMs: c.quotaWindowSizeSeconds * 1000 });
+    const gate = new RequestGate(this.access, () => this.publisher.image, c, sasl, quotas, this.clock, this.logger);
     if (c.authorizationEnable)
       this.logger.info({ superUsers: c.superUsers, allowEveryoneIfNoAclFound: c.allowEveryoneIfNoAclFound }, 'authorization on: every client request is checked against the ACLs');
-    this.server = new grpc.Server({ ...SERVER_OPTIONS, ...(authorizer ? { interceptors: [authorizer.interceptor()] } : {}) });
+    this.server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [gate.interceptor()] });
     const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
     this.internalServer = c.internal ? internal : null;
     const serve = (server: grpc.Server, name: string, impl: grpc.UntypedServiceImplementation, policy: ServicePolicy) => {
@@ -423,6 +425,7 @@ export class CairnNode {
         createAcls: forward('CreateAcls'),
         deleteAcls: forward('DeleteAcls'),
         alterUserScramCredentials: forward('AlterUserScramCredentials'),
+        alterClientQuotas: forward('AlterClientQuotas'),
       };
     };
   }

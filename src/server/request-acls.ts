@@ -104,4 +104,6 @@ export const REQUEST_RULES: Record<string, RequestRule> = {
   'cairn.v1.Admin/DescribeAcls': { needs: () => [cluster('Describe')] },
   'cairn.v1.Admin/AlterUserScramCredentials': { needs: () => [cluster('Alter')] },
   'cairn.v1.Admin/DescribeUserScramCredentials': { needs: () => [cluster('Describe')] },
+  'cairn.v1.Admin/AlterClientQuotas': { needs: () => [cluster('AlterConfigs')] },
+  'cairn.v1.Admin/DescribeClientQuotas': { needs: () => [cluster('DescribeConfigs')] },
 };

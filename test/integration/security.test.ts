@@ -6,6 +6,7 @@
  * forgery.test.ts sent with it are refused before they reach Raft, the controller or a replica;
  * a node certificate rotated on disk is used without a restart.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
@@ -74,7 +75,8 @@ beforeAll(async () => {
     ports: ports.slice(0, 3),
     internalPorts: ports.slice(3),
     secure: true,
-    flags: { 'ssl-reload-interval-ms': '300', 'broker-session-timeout-ms': '3000', 'broker-heartbeat-interval-ms': '500' },
+    // A 2-sample quota window keeps the throttles of the quota test short (at most one window, 2 s).
+    flags: { 'ssl-reload-interval-ms': '300', 'broker-session-timeout-ms': '3000', 'broker-heartbeat-interval-ms': '500', 'quota-window-num': '2' },
   });
   cluster.startAll();
   await cluster.waitReady(3);
@@ -316,5 +318,80 @@ describe('authorization (ACLs) and passwords (SCRAM)', () => {
     expect(await consumeCode(bob('second password'), 'secure')).toBe(ErrorCode.NONE);
     await admin.deleteUser('bob');
     expect(await waitFor(async () => ((await consumeCode(bob('second password'), 'secure')) === ErrorCode.SASL_AUTHENTICATION_FAILED ? true : null), 'the deleted user to be refused')).toBe(true);
+  });
+});
+
+describe('client quotas', () => {
+  it('a client over its consumer_byte_rate gets its fetch answers held back and told so; one without a quota is not', async () => {
+    await admin.createTopic({ name: 'quota', partitions: 1, replicationFactor: 3 });
+    const producer = new Producer({ ...cluster.clientOptions, acks: 'all' });
+    try {
+      for (let i = 0; i < 30; i++) await producer.send({ topic: 'quota', value: Buffer.alloc(1000, i) });
+    } finally {
+      await producer.close();
+    }
+    await admin.alterClientQuotas({ clientId: 'throttled' }, { consumer_byte_rate: 2000, request_rate: 1000 });
+    expect(await admin.describeClientQuotas()).toContainEqual({
+      entity: { user: '', defaultUser: false, clientId: 'throttled', defaultClientId: false },
+      values: { consumer_byte_rate: 2000, request_rate: 1000 },
+    });
+    const leader = (await admin.describeTopics(['quota']))[0]!.partitions[0]!.leaderId;
+    const fetchAs = async (clientId: string) => {
+      const rpc = new RpcClient(clientAddress(leader), 'cairn.v1.Broker', channelCredentials(cluster.clientOptions.tls), clientId);
+      try {
+        const req = {
+          correlationId: 1,
+          maxWaitMs: 0,
+          minBytes: 0,
+          maxBytes: 1 << 20,
+          partitions: [{ topic: 'quota', partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1 }],
+        };
+        return await rpc.unary<unknown, { throttleTimeMs: number; results: { batches: Uint8Array }[] }>('Fetch', req, 10_000);
+      } finally {
+        rpc.close();
+      }
+    };
+    // The quota reached every node's image: the second fetch of 30 KB at 2 KB/s is held back.
+    const throttled = await waitFor(async () => {
+      const res = await fetchAs('throttled');
+      expect(res.results[0]!.batches.length).toBeGreaterThan(30_000);
+      return res.throttleTimeMs > 0 ? res : null;
+    }, 'a throttled fetch');
+    expect(throttled.throttleTimeMs).toBeLessThanOrEqual(2_000);
+    expect((await fetchAs('free')).throttleTimeMs).toBe(0);
+    await admin.alterClientQuotas({ clientId: 'throttled' }, {}, ['consumer_byte_rate', 'request_rate']);
+    expect(await admin.describeClientQuotas()).toEqual([]);
+  });
+});
+
+/** Debian's python3-grpcio, python3-protobuf, protoc and its gRPC Python plugin (see .ci/run). */
+const python = (() => {
+  const py = '/usr/bin/python3';
+  const ok =
+    spawnSync(py, ['-c', 'import grpc, google.protobuf'], { stdio: 'ignore' }).status === 0 &&
+    spawnSync('protoc', ['--version'], { stdio: 'ignore' }).status === 0 &&
+    fs.existsSync('/usr/bin/grpc_python_plugin');
+  if (!ok) console.warn('skipping the Python client test: needs python3-grpcio, python3-protobuf, protobuf-compiler and protobuf-compiler-grpc (Debian)');
+  return ok ? py : null;
+})();
+
+describe.skipIf(python === null)('a client generated from proto/ in Python (grpcio)', () => {
+  const script = path.resolve(__dirname, '../../examples/python/cairn_client.py');
+  it('lists topics with the admin certificate, and with a user name and password (SCRAM-SHA-512)', async () => {
+    const c = cluster.certificates!;
+    const address = clientAddress(1);
+    const withCert = execFileSync(python!, [script, 'cert', address, c.caFile, c.admin.certFile, c.admin.keyFile], { encoding: 'utf8' });
+    expect(withCert.split('\n')).toContain('secure');
+    await admin.upsertUser('py', 'py-password');
+    await admin.createAcls([{ principal: 'User:py', operation: 'Describe', resourceType: 'topic', resourceName: 'quota', patternType: 'literal', host: '*', permission: 'allow' }]);
+    const withPassword = await waitFor(() => {
+      const r = spawnSync(python!, [script, 'password', address, c.caFile, 'py', 'py-password'], { encoding: 'utf8' });
+      return r.status === 0 ? r.stdout : null;
+    }, 'the Python client to authenticate');
+    // It sees only what its ACL lets it describe.
+    expect(withPassword.trim().split('\n')).toEqual(['quota']);
+    const wrong = spawnSync(python!, [script, 'password', address, c.caFile, 'py', 'nope'], { encoding: 'utf8' });
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toContain('authentication failed');
   });
 });

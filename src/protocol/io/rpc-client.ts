@@ -49,6 +49,8 @@ export class RpcClient {
     service: string,
     /** TLS for an SSL listener (channelCredentials); plaintext by default. */
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    /** Sent as the `client-id` metadata of every call (Kafka's client.id; client-id quotas). */
+    private readonly clientId = '',
   ) {
     const Ctor = clientConstructor(service);
     this.client = new Ctor(address, credentials, CHANNEL_OPTIONS) as unknown as GenericClient;
@@ -57,7 +59,7 @@ export class RpcClient {
   unary<Req, Res>(method: string, req: Req, timeoutMs = 30_000): Promise<Res> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + timeoutMs);
-      this.client[method]!(req, new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, res: Res) => {
+      this.client[method]!(req, this.metadata(), { deadline }, (err: grpc.ServiceError | null, res: Res) => {
         if (err) reject(fromServiceError(err));
         else resolve(res);
       });
@@ -65,7 +67,13 @@ export class RpcClient {
   }
 
   bidi<Req, Res>(method: string): grpc.ClientDuplexStream<Req, Res> {
-    return this.client[method]!() as grpc.ClientDuplexStream<Req, Res>;
+    return this.client[method]!(this.metadata()) as grpc.ClientDuplexStream<Req, Res>;
+  }
+
+  private metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.clientId) md.set('client-id', this.clientId);
+    return md;
   }
 
   close(): void {

@@ -174,6 +174,13 @@ describe('wire contract', () => {
       'AlterPartitionReassignments',
       'DescribeQuorum',
       'ElectLeaders',
+      'CreateAcls',
+      'DescribeAcls',
+      'DeleteAcls',
+      'AlterUserScramCredentials',
+      'DescribeUserScramCredentials',
+      'AlterClientQuotas',
+      'DescribeClientQuotas',
     ]);
   });
 });

@@ -1,14 +1,17 @@
 import * as grpc from '@grpc/grpc-js';
-import { CairnError, ErrorCode, type Logger } from '../common';
+import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
 import type { MetadataImage } from '../metadata';
 import { isMalformed } from '../protocol/io';
 import { authorize, type Requirement } from '../security';
 import type { AccessControl } from './access';
 import { peerHost, toServiceError } from './grpc-util';
+import type { QuotaManager } from './quotas';
 import { deniedCode, type Need, REQUEST_RULES } from './request-acls';
 import type { ScramAuthenticator } from './sasl';
 
 const NODE_TO_NODE = ['cairn.v1.Raft/', 'cairn.v1.Controller/', 'cairn.v1.Replica/'];
+const PRODUCE = new Set(['cairn.v1.Broker/Produce', 'cairn.v1.Broker/ProduceStream']);
+const FETCH = new Set(['cairn.v1.Broker/Fetch', 'cairn.v1.Broker/FetchStream']);
 
 export interface AuthorizationConfig {
   /** authorization.enable: without it requests are authenticated (a bad token is refused) but not checked against ACLs. */
@@ -21,20 +24,28 @@ export interface AuthorizationConfig {
 
 /** The metadata key of a SCRAM session token: `authorization: Bearer <token>`. */
 export const AUTHORIZATION_KEY = 'authorization';
+/** The metadata key a client names itself with, for client-id quotas (Kafka's client.id). */
+export const CLIENT_ID_KEY = 'client-id';
+
+const batchBytes = (partitions: unknown): number => ((partitions as { batches?: Uint8Array }[] | undefined) ?? []).reduce((n, p) => n + (p.batches?.length ?? 0), 0);
 
 /**
- * Who calls, and whether they may, for every request of an SSL client listener, as a gRPC server
- * interceptor. The principal is the SCRAM user of a bearer token (SaslAuthenticate; an unknown,
- * expired or revoked token is refused with SASL_AUTHENTICATION_FAILED), else the verified client
- * certificate's, else ANONYMOUS. With authorization.enable=true it then sees each request message
- * before the handler does, refuses one that needs
- * something the caller's principal may not do with Kafka's typed error (TOPIC_, GROUP_,
- * TRANSACTIONAL_ID_ or CLUSTER_AUTHORIZATION_FAILED, gRPC PERMISSION_DENIED) and an audit line,
- * and trims list answers to what the principal may Describe. The ACLs are read from the metadata
- * image at each request, so an ACL added or removed applies without a restart. A request of a
- * service or method it has no rule for is refused unless the caller is a super user.
+ * What every request to the client listener passes before its handler runs, as a gRPC server
+ * interceptor that sees the call's metadata and each message:
+ *
+ * - **Who**: the SCRAM user of a bearer token (SaslAuthenticate; an unknown, expired or revoked
+ *   token is refused with SASL_AUTHENTICATION_FAILED, and checked again at every message of a
+ *   stream), else the verified client certificate's principal, else ANONYMOUS.
+ * - **May they** (authorization.enable=true): the request's needs in Kafka's operation table
+ *   (request-acls.ts) against the ACLs of the current metadata image, so an ACL change applies at
+ *   once. A refusal gets Kafka's typed error (TOPIC_, GROUP_, TRANSACTIONAL_ID_ or
+ *   CLUSTER_AUTHORIZATION_FAILED, gRPC PERMISSION_DENIED) and an audit line; list answers are
+ *   trimmed to what the principal may Describe; a method without a rule is for super users only.
+ * - **How fast** (client quotas): request_rate on every request, producer_byte_rate on produce
+ *   batches, consumer_byte_rate on fetched batches. Over a quota, the answer is held back by the
+ *   throttle time and says so (throttle_time_ms).
  */
-export class RequestAuthorizer {
+export class RequestGate {
   private readonly superUsers: ReadonlySet<string>;
 
   constructor(
@@ -42,6 +53,8 @@ export class RequestAuthorizer {
     private readonly image: () => MetadataImage,
     private readonly config: AuthorizationConfig,
     private readonly sasl: ScramAuthenticator | null,
+    private readonly quotas: QuotaManager,
+    private readonly clock: Clock,
     private readonly logger: Logger,
   ) {
     this.superUsers = new Set([...config.superUsers, ...access.clusterPrincipalNames]);
@@ -72,10 +85,14 @@ export class RequestAuthorizer {
       const rule = REQUEST_RULES[path];
       const host = peerHost(call.getPeer());
       let principal = '';
+      let clientId = '';
       /** The session token the call came with: checked again at every message of a stream, so a revoked password ends it. */
       let token: string | null = null;
       let request: Record<string, unknown> = {};
       let denied = false;
+      /** Throttle earned by requests since the last answer, served on the next one. */
+      let owedMs = 0;
+      const user = () => principal.slice(principal.indexOf(':') + 1);
       const refuse = (code: ErrorCode, why: string) => {
         denied = true;
         const err = toServiceError(new CairnError(code, why), this.logger);
@@ -89,15 +106,16 @@ export class RequestAuthorizer {
         start: (next) =>
           next({
             onReceiveMetadata: (metadata, nextMetadata) => {
+              clientId = String(metadata.get(CLIENT_ID_KEY)[0] ?? '');
               const bearer = /^Bearer (.+)$/.exec(String(metadata.get(AUTHORIZATION_KEY)[0] ?? ''));
               if (bearer) {
-                const user = this.sasl?.userOf(bearer[1]!) ?? null;
-                if (user === null) {
+                const name = this.sasl?.userOf(bearer[1]!) ?? null;
+                if (name === null) {
                   this.logger.warn({ host, request: path, reason: 'unknown, expired or revoked session token' }, 'authentication failed');
                   refuse(ErrorCode.SASL_AUTHENTICATION_FAILED, 'the session token is unknown, expired, or its credential changed: authenticate again');
                   return;
                 }
-                principal = `User:${user}`;
+                principal = `User:${name}`;
                 token = bearer[1]!;
               } else {
                 principal = this.access.principalString(call);
@@ -106,19 +124,23 @@ export class RequestAuthorizer {
             },
             onReceiveMessage: (message, nextMessage) => {
               if (denied) return;
-              if (token !== null && this.sasl?.userOf(token) !== principal.slice('User:'.length)) {
+              if (isMalformed(message)) return nextMessage(message);
+              if (token !== null && this.sasl?.userOf(token) !== user()) {
                 this.logger.warn({ principal, host, request: path, reason: 'session token expired or revoked during a stream' }, 'authentication failed');
                 return refuse(ErrorCode.SASL_AUTHENTICATION_FAILED, 'the session ended (its password changed, the user was deleted, or it expired): authenticate again');
               }
-              if (!this.config.authorizationEnable) return nextMessage(message);
-              if (isMalformed(message)) return nextMessage(message);
               request = message as Record<string, unknown>;
-              if (!rule) {
-                if (!this.superUsers.has(principal)) return deny(null, `${principal} may not call ${path}`);
-              } else if (rule.needs) {
-                const r = this.refused(rule.needs(request), principal, host);
-                if (r) return deny(r, `${principal} may not ${r.operation} ${r.resource.type} "${r.resource.name}"`);
+              if (this.config.authorizationEnable) {
+                if (!rule) {
+                  if (!this.superUsers.has(principal)) return deny(null, `${principal} may not call ${path}`);
+                } else if (rule.needs) {
+                  const r = this.refused(rule.needs(request), principal, host);
+                  if (r) return deny(r, `${principal} may not ${r.operation} ${r.resource.type} "${r.resource.name}"`);
+                }
               }
+              const now = this.clock.nowMs();
+              owedMs = Math.max(owedMs, this.quotas.record('request_rate', user(), clientId, 1, now));
+              if (PRODUCE.has(path)) owedMs = Math.max(owedMs, this.quotas.record('producer_byte_rate', user(), clientId, batchBytes(request.partitions), now));
               nextMessage(message);
             },
             onReceiveHalfClose: (nextHalfClose) => {
@@ -131,7 +153,13 @@ export class RequestAuthorizer {
             if (!ok && audit) this.logger.warn({ principal, operation: r.operation, resource: `${r.resource.type}:${r.resource.name}`, host, request: path }, 'authorization denied');
             return ok;
           };
-          nextMessage(rule?.filter && this.config.authorizationEnable ? rule.filter(message as Record<string, unknown>, may, request) : message);
+          let out = (rule?.filter && this.config.authorizationEnable ? rule.filter(message as Record<string, unknown>, may, request) : message) as Record<string, unknown>;
+          let throttleMs = owedMs;
+          owedMs = 0;
+          if (FETCH.has(path)) throttleMs = Math.max(throttleMs, this.quotas.record('consumer_byte_rate', user(), clientId, batchBytes(out.results), this.clock.nowMs()));
+          if (throttleMs <= 0) return nextMessage(out);
+          if (PRODUCE.has(path) || FETCH.has(path)) out = { ...out, throttleTimeMs: throttleMs };
+          setTimeout(() => nextMessage(out), throttleMs);
         },
       });
     };
