@@ -9,6 +9,7 @@ import { CAIRN_MAIN } from '../src/cli/local-cluster';
 import { waitCommitted } from './group-progress';
 import type { Fault, NemesisContext } from './nemesis';
 import { killWorker, startWorker, stopWorker, type WorkerProcess } from './worker-process';
+import { adminClient } from './client-security';
 
 export interface CopyJobOptions {
   bootstrap: string;
@@ -28,7 +29,7 @@ export class CopyJob {
   starts = 0;
 
   constructor(private readonly o: CopyJobOptions) {
-    this.admin = new Admin({ bootstrap: o.bootstrap, requestTimeoutMs: 2_000 });
+    this.admin = new Admin({ ...adminClient(o.bootstrap), requestTimeoutMs: 2_000 });
   }
 
   start(): void {

@@ -13,6 +13,8 @@
  */
 import { Consumer } from '../src/client/consumer';
 import type { TopicPartition } from '../src/client/group-membership';
+import { workerClient } from './client-security';
+import { silenceIpServerNameWarning } from '../src/protocol/io/tls';
 
 interface MemberArgs {
   bootstrap: string;
@@ -28,6 +30,7 @@ interface MemberArgs {
   commitBeforeProcessing?: boolean;
 }
 
+silenceIpServerNameWarning();
 const args = JSON.parse(process.argv[2] ?? '{}') as MemberArgs;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 /** A pipe write of one short line is atomic, so a kill -9 never leaves half a line. */
@@ -35,7 +38,7 @@ const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.st
 const partitionsOf = (ps: TopicPartition[]) => ps.map((p) => p.partition).sort((a, b) => a - b);
 
 const consumer = new Consumer({
-  bootstrap: args.bootstrap,
+  ...workerClient(args.bootstrap),
   groupId: args.group,
   autoOffsetReset: 'earliest',
   // Commits are the workload's own (after processing), so each acknowledged one is in the history.

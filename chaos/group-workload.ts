@@ -3,6 +3,7 @@ import type { Random } from '../src/common/random';
 import { committedOffsets, waitCommitted } from './group-progress';
 import type { GroupEvent, History } from './history';
 import { chaosScript, killWorker, pauseWorker, resumeWorker, startWorker, stopWorker, type WorkerProcess } from './worker-process';
+import { adminClient } from './client-security';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,7 +34,7 @@ export class GroupWorkload {
   private readonly admin: Admin;
 
   constructor(private readonly o: GroupWorkloadOptions) {
-    this.admin = new Admin({ bootstrap: o.bootstrap, requestTimeoutMs: 2_000 });
+    this.admin = new Admin({ ...adminClient(o.bootstrap), requestTimeoutMs: 2_000 });
   }
 
   get groupId(): string {

@@ -10,6 +10,7 @@ import type { GroupWorkload } from './group-workload';
 import type { ChaosCluster } from './harness/chaos-cluster';
 import type { History } from './history';
 import type { TxnWorkload } from './txn-workload';
+import { adminClient } from './client-security';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +42,7 @@ async function leaderOf(ctx: NemesisContext): Promise<{ partition: number; leade
 
 /** A partition as the cluster describes it now (null when no broker answers). */
 async function describePartition(ctx: NemesisContext, partition: number): Promise<PartitionDescription | null> {
-  const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
+  const admin = new Admin({ ...adminClient(ctx.cluster.bootstrap), requestTimeoutMs: 2_000 });
   try {
     return (await admin.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions.find((p) => p.partition === partition) ?? null;
   } finally {
@@ -272,13 +273,13 @@ export const FAULTS: Record<string, Fault> = {
     async apply(ctx) {
       const { partition, leader } = await leaderOf(ctx);
       if (leader < 0) return 'no leader';
-      const admin0 = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
+      const admin0 = new Admin({ ...adminClient(ctx.cluster.bootstrap), requestTimeoutMs: 2_000 });
       const replicas = (await admin0.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions[partition]?.replicas ?? [];
       admin0.close();
       const followers = replicas.filter((x) => x !== leader);
       for (const f of followers) await ctx.cluster.kill(f);
       // Wait until the ISR is just the leader and writes flow again on its disk alone, then cut power mid-write.
-      const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 2_000 });
+      const admin = new Admin({ ...adminClient(ctx.cluster.bootstrap), requestTimeoutMs: 2_000 });
       const deadline = performance.now() + 20_000;
       try {
         while (performance.now() < deadline) {
@@ -387,7 +388,7 @@ export const FAULTS: Record<string, Fault> = {
         replicas = [...from.slice(k), ...from.slice(0, k)];
         move = `from [${current}] to [${replicas}] (reordered)`;
       }
-      const admin = new Admin({ bootstrap: ctx.cluster.bootstrap, requestTimeoutMs: 5_000 });
+      const admin = new Admin({ ...adminClient(ctx.cluster.bootstrap), requestTimeoutMs: 5_000 });
       try {
         const [r] = await admin.reassignPartitions([{ topic: ctx.topic, partition, replicas }]);
         const victim = ctx.random.pick(ctx.cluster.nodeIds().filter((x) => ctx.cluster.isRunning(x)));

@@ -9,6 +9,7 @@
  * server, or TOXIPROXY_URL), runs acks=all producers and a follower, injects the scenario's faults
  * on a seeded schedule, heals, drains and checks. Reports go to chaos/results/<time>-<scenario>-seed<N>/.
  *   npm run chaos -- --scenario NAME --negative-control    (the same faults against an unsafe setting)
+ *   npm run chaos -- ... --secure    (TLS and mutual TLS on every link, authorization on, the workload under ACLs)
  *
  * Exits 1 if any run fails — or, with --negative-control, if any run does not fail with the
  * checker its unsafe setting must trip.
@@ -16,6 +17,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/common/io/logger';
+import { silenceIpServerNameWarning } from '../src/protocol/io/tls';
 import { controlCaught, runScenario } from './runner';
 import { scenario, SCENARIOS } from './scenarios';
 
@@ -31,6 +33,7 @@ async function main(): Promise<number> {
       results: { type: 'string' },
       'keep-data': { type: 'boolean' },
       'negative-control': { type: 'boolean' },
+      secure: { type: 'boolean' },
     },
   });
   if (values.list) {
@@ -64,7 +67,7 @@ async function main(): Promise<number> {
       continue;
     }
     for (let seed = seed0; seed < seed0 + seeds; seed++) {
-      const r = await runScenario(s, { durationS, seed, resultsDir, logger, keepData: values['keep-data'] === true, negativeControl: negative });
+      const r = await runScenario(s, { durationS, seed, resultsDir, logger, keepData: values['keep-data'] === true, negativeControl: negative, secure: values.secure === true });
       const bad = r.checks.filter((c) => !c.ok).map((c) => c.checker);
       // A negative control succeeds by failing, with the checker its unsafe setting must trip.
       const good = negative ? controlCaught(r) : r.verdict === 'pass';
@@ -79,6 +82,7 @@ async function main(): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
+silenceIpServerNameWarning();
 main().then(
   (code) => process.exit(code),
   (err) => {

@@ -18,6 +18,7 @@ import { writeReport } from './report';
 import type { Scenario } from './scenarios';
 import { logBytes } from './verify';
 import { drain, ProducerWorkload, ReaderWorkload } from './workloads';
+import { adminClient, CHAOS_ACLS, configureChaosClients } from './client-security';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,6 +37,8 @@ export interface RunOptions {
   keepData?: boolean;
   /** Run the scenario's negative control: the same faults against its unsafe setting (it must fail). */
   negativeControl?: boolean;
+  /** TLS and mutual TLS on every link and authorization on; the workload runs as User:chaos under ACLs (docs/chaos.md). */
+  secure?: boolean;
 }
 
 /**
@@ -134,6 +137,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     env,
     clockSkewMs: new Map((s.clockSkewMs ?? []).map((ms, i) => [i + 1, ms])),
     nodeArgs: control?.seededBug ? ['--require', chaosScript('seeded-bugs.js')] : undefined,
+    secure: o.secure,
     flags: {
       'broker-session-timeout-ms': '4000',
       'broker-heartbeat-interval-ms': '500',
@@ -145,6 +149,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       ...control?.flags,
     },
   });
+  configureChaosClients(cluster.certificates, cluster.bootstrap);
   const topic = 'chaos';
   let producers: ProducerWorkload | null = null;
   let reader: ReaderWorkload | null = null;
@@ -160,7 +165,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
   let drainComplete = false;
   try {
     await cluster.startAll();
-    const admin = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 10_000 });
+    const admin = new Admin({ ...adminClient(cluster.bootstrap), requestTimeoutMs: 10_000 });
     try {
       await admin.createTopic({
         name: topic,
@@ -169,6 +174,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
         assignments: s.assignment,
         configs: { 'min.insync.replicas': String(s.minInsync ?? 2), 'segment.bytes': String(CHAOS_SEGMENT_BYTES) },
       });
+      if (cluster.certificates) await admin.createAcls(CHAOS_ACLS);
       if (s.copyJob) await admin.createTopic({ name: COPY_OUTPUT, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': String(s.minInsync ?? 2) } });
       await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
     } finally {
@@ -260,7 +266,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     }
     checks.push(...checkAll(history, final, { strictDuplicates: s.strictDuplicates, healedAtMs, recoveryBoundMs: o.recoveryBoundMs ?? 30_000 }));
     if (s.checkControllers) checks.push(await checkControllers(cluster));
-    const admin2 = new Admin({ bootstrap: cluster.bootstrap, requestTimeoutMs: 5_000 });
+    const admin2 = new Admin({ ...adminClient(cluster.bootstrap), requestTimeoutMs: 5_000 });
     // Replicas converge (reassignments finished, every ISR full again), then compare the logs on disk with the nodes stopped.
     const replicas = new Map<number, number[]>();
     const converged = await waitFor(async () => {
@@ -290,6 +296,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await committedReader?.stop().catch(() => undefined);
     await copyJob?.stop().catch(() => undefined);
     await cluster.stop();
+    configureChaosClients(null);
   }
   const sends = history.sends();
   const faults: RunReport['faults'] = [];

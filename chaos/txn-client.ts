@@ -22,6 +22,8 @@ import { Producer } from '../src/client/producer';
 import { CairnError, ErrorCode, isRetriable } from '../src/common/errors';
 import { SeededRandom } from '../src/common/random';
 import { CHAOS_PRODUCER_OPTIONS } from './workloads';
+import { workerClient } from './client-security';
+import { silenceIpServerNameWarning } from '../src/protocol/io/tls';
 
 interface TxnClientArgs {
   bootstrap: string;
@@ -37,6 +39,7 @@ interface TxnClientArgs {
   transactionTimeoutMs?: number;
 }
 
+silenceIpServerNameWarning();
 const args = JSON.parse(process.argv[2] ?? '{}') as TxnClientArgs;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 /** A pipe write of one short line is atomic, so a kill -9 never leaves half a line. */
@@ -46,7 +49,7 @@ const random = new SeededRandom(args.seed);
 
 const producer = new Producer({
   ...CHAOS_PRODUCER_OPTIONS,
-  bootstrap: args.bootstrap,
+  ...workerClient(args.bootstrap),
   transactionalId: args.transactionalId,
   transactionTimeoutMs: args.transactionTimeoutMs ?? 6_000,
 });

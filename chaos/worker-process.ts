@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { workerEnv } from './client-security';
 
 /** A workload process of the chaos suite (a group member, a transactional producer) that the nemesis can kill and pause. */
 export interface WorkerProcess {
@@ -25,7 +26,7 @@ export function chaosScript(file: string): string {
 export function startWorker(script: string, name: string, argv: string[], logDir: string, onLine: (line: string) => void): WorkerProcess {
   fs.mkdirSync(logDir, { recursive: true });
   const err = fs.openSync(path.join(logDir, `${name}.log`), 'a');
-  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'pipe', err], env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'pipe', err], env: { ...process.env, ...workerEnv(), CAIRN_LOG_LEVEL: 'warn' } });
   fs.closeSync(err);
   readline.createInterface({ input: child.stdout! }).on('line', onLine);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

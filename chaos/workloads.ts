@@ -4,6 +4,7 @@ import { Producer, type ProducerOptions } from '../src/client/producer';
 import { CairnError, errorName, isRetriable } from '../src/common/errors';
 import type { FinalLog } from './checkers';
 import type { History } from './history';
+import { workloadClient } from './client-security';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +53,7 @@ export class ProducerWorkload {
   start(): void {
     this.running = true;
     for (let p = 0; p < this.o.producers; p++) {
-      const producer = new Producer({ ...CHAOS_PRODUCER_OPTIONS, bootstrap: this.o.bootstrap, enableIdempotence: this.o.enableIdempotence ?? true });
+      const producer = new Producer({ ...CHAOS_PRODUCER_OPTIONS, ...workloadClient(this.o.bootstrap), enableIdempotence: this.o.enableIdempotence ?? true });
       this.producers.push(producer);
       this.loops.push(this.loop(p, producer));
     }
@@ -135,7 +136,7 @@ export class ReaderWorkload {
   private async run(): Promise<void> {
     const positions = new Map<number, number>();
     for (let session = 0; this.running; session++) {
-      const consumer = new Consumer({ bootstrap: this.o.bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000, metadataMaxAgeMs: 2_000, isolationLevel: this.o.isolationLevel });
+      const consumer = new Consumer({ ...workloadClient(this.o.bootstrap), maxWaitMs: 200, requestTimeoutMs: 4_000, metadataMaxAgeMs: 2_000, isolationLevel: this.o.isolationLevel });
       consumer.assign(Array.from({ length: this.o.partitions }, (_, p) => ({ topic: this.o.topic, partition: p, offset: positions.get(p) ?? 0 })));
       try {
         while (this.running) {
@@ -173,7 +174,7 @@ export async function drain(
 ): Promise<{ log: FinalLog; complete: boolean }> {
   const log: FinalLog = new Map(Array.from({ length: partitions }, (_, p) => [p, new Map<number, string>()]));
   const pending = new Set(mustSee);
-  const consumer = new Consumer({ bootstrap, maxWaitMs: 200, requestTimeoutMs: 4_000, isolationLevel });
+  const consumer = new Consumer({ ...workloadClient(bootstrap), maxWaitMs: 200, requestTimeoutMs: 4_000, isolationLevel });
   const deadline = performance.now() + deadlineMs;
   let quiet = 0;
   try {

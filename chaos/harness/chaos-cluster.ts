@@ -9,6 +9,7 @@ import { RpcClient } from '../../src/protocol/io/rpc-client';
 import { nodeFileSystem } from '../../src/storage/file-system';
 import { readFsyncJournal } from '../../src/storage/fsync-journal';
 import { ToxiproxyServer } from '../toxiproxy/server';
+import { channelCredentials } from '../../src/protocol/io/tls';
 
 /** The client (this process) in link names. */
 export const CLIENT = 'c';
@@ -37,6 +38,8 @@ export interface ChaosClusterOptions {
   clockSkewMs?: Map<number, number>;
   /** Node.js options of every server process (a negative control's `--require` of a seeded bug). */
   nodeArgs?: string[];
+  /** TLS, mutual TLS and authorization on every listener (LocalCluster's `secure`). */
+  secure?: boolean;
 }
 
 export interface QuorumInfo {
@@ -106,11 +109,16 @@ export class ChaosCluster {
   static async create(o: ChaosClusterOptions): Promise<ChaosCluster> {
     fs.mkdirSync(o.baseDir, { recursive: true });
     const ports = await freePorts(o.nodes);
-    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info', controllers: o.controllers, nodeArgs: o.nodeArgs });
+    const cluster = new LocalCluster({ baseDir: o.baseDir, ports, flags: o.flags, logLevel: 'info', controllers: o.controllers, nodeArgs: o.nodeArgs, secure: o.secure });
     const c = new ChaosCluster(o, cluster);
     for (const id of c.ids) c.setClockSkew(id, o.clockSkewMs?.get(id) ?? 0);
     await c.setUpProxies();
     return c;
+  }
+
+  /** The CA and certificates of a secure cluster. */
+  get certificates() {
+    return this.cluster.certificates;
   }
 
   get bootstrap(): string {
@@ -395,7 +403,7 @@ export class ChaosCluster {
 
   async quorum(id: number): Promise<QuorumInfo | null> {
     if (!this.isRunning(id)) return null;
-    const rpc = new RpcClient(this.direct(id), 'cairn.v1.Admin');
+    const rpc = new RpcClient(this.direct(id), 'cairn.v1.Admin', channelCredentials(this.cluster.clientOptions.tls));
     try {
       return await rpc.unary<unknown, QuorumInfo>('DescribeQuorum', {}, 2_000);
     } catch {
@@ -416,7 +424,7 @@ export class ChaosCluster {
   async partitionLeader(topic: string, partition: number): Promise<number> {
     for (const id of this.ids) {
       if (!this.isRunning(id)) continue;
-      const rpc = new RpcClient(this.direct(id), 'cairn.v1.Broker');
+      const rpc = new RpcClient(this.direct(id), 'cairn.v1.Broker', channelCredentials(this.cluster.clientOptions.tls));
       try {
         const m = await rpc.unary<unknown, { topics: { partitions: { partition: number; leaderId: number }[] }[] }>('Metadata', { topics: [topic] }, 2_000);
         const l = m.topics[0]?.partitions.find((p) => p.partition === partition)?.leaderId;

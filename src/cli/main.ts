@@ -1,4 +1,5 @@
 import { CairnError, errorName } from '../common';
+import { silenceIpServerNameWarning } from '../protocol/io';
 import { ACLS_HELP, aclsCommand } from './acls';
 import { USERS_HELP, usersCommand } from './users';
 import { QUOTAS_HELP, quotasCommand } from './quotas';
@@ -34,20 +35,6 @@ Commands:
 
 Client commands take --bootstrap host:port (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092), and
 --command-config FILE for TLS (docs/security.md).`;
-
-/**
- * grpc-js names the host it dials as the TLS server name, and Node warns (DEP0123) once per process
- * when that is an IP address (`127.0.0.1:9092`). The certificate is still checked against the IP
- * (its subjectAltName), so the warning says nothing a user can act on: the CLI and servers drop it.
- */
-function silenceIpServerNameWarning(): void {
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
-    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
-    if (code === 'DEP0123') return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
-}
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   server: { run: serverCommand, help: SERVER_HELP },

@@ -19,3 +19,17 @@ export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCred
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw new Error('a client certificate needs its key, and a key its certificate');
   return grpc.credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert), tls.checkServerName === false ? { checkServerIdentity: () => undefined } : {});
 }
+
+/**
+ * grpc-js names the host it dials as the TLS server name, and Node warns (DEP0123) once per process
+ * when that is an IP address (`127.0.0.1:9092`). The certificate is still checked against the IP
+ * (its subjectAltName), so the warning says nothing a user can act on: processes that want quiet stderr (the CLI, the servers, the chaos workers) call this once.
+ */
+export function silenceIpServerNameWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
