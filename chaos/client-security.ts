@@ -3,17 +3,19 @@ import * as path from 'node:path';
 import type { ClientOptions } from '../src/client';
 import { clientOptions } from '../src/cli/client-config';
 import type { ClientTls } from '../src/protocol/io/tls';
-import { issueCertificate, type PemFiles, writePemFiles } from '../src/security/io/certificates';
+import type { PemFiles } from '../src/security/io/certificates';
 import type { DevCertificates } from '../src/security/io/dev-certificates';
 
 /**
  * How the chaos suite's clients connect (`--secure`, docs/chaos.md): plaintext by default; on a
- * secure cluster over mutual TLS, the workload (producers, readers, transactional clients, group
- * members, the copy job) as User:chaos, which holds ACLs for what it does and nothing else, and
- * the harness's own admin calls as User:admin (a super user). Worker processes get theirs through
- * a client properties file named by CAIRN_COMMAND_CONFIG.
+ * secure cluster over TLS, the workload (producers, readers, transactional clients, group
+ * members, the copy job) as User:chaos with a SCRAM-SHA-512 password — so every restarted node
+ * makes its clients authenticate again — holding ACLs for what it does and nothing else, and the
+ * harness's own admin calls as User:admin with its client certificate (a super user). Worker
+ * processes get theirs through a client properties file named by CAIRN_COMMAND_CONFIG.
  */
-let workload: { tls?: ClientTls } = {};
+export const CHAOS_USER = { username: 'chaos', password: 'chaos-password' };
+let workload: { tls?: ClientTls; sasl?: typeof CHAOS_USER } = {};
 let admin: { tls?: ClientTls } = {};
 let workerConfigFile: string | null = null;
 
@@ -40,14 +42,20 @@ export function configureChaosClients(certs: DevCertificates | null, bootstrap =
     workerConfigFile = null;
     return;
   }
-  const ca = { cert: fs.readFileSync(certs.caFile, 'utf8'), key: fs.readFileSync(path.join(certs.dir, 'ca.key'), 'utf8') };
-  const chaos = writePemFiles(certs.dir, 'chaos', issueCertificate(ca, { commonName: 'chaos', usage: 'client' }));
-  workload = { tls: tlsOf(certs.caFile, chaos) };
+  workload = { tls: { ca: fs.readFileSync(certs.caFile) }, sasl: CHAOS_USER };
   admin = { tls: tlsOf(certs.caFile, certs.admin) };
   workerConfigFile = path.join(certs.dir, 'chaos.properties');
   fs.writeFileSync(
     workerConfigFile,
-    [`bootstrap.servers=${bootstrap}`, 'security.protocol=SSL', `ssl.ca.location=${certs.caFile}`, `ssl.certificate.location=${chaos.certFile}`, `ssl.key.location=${chaos.keyFile}`, ''].join('\n'),
+    [
+      `bootstrap.servers=${bootstrap}`,
+      'security.protocol=SASL_SSL',
+      `ssl.ca.location=${certs.caFile}`,
+      'sasl.mechanism=SCRAM-SHA-512',
+      `sasl.username=${CHAOS_USER.username}`,
+      `sasl.password=${CHAOS_USER.password}`,
+      '',
+    ].join('\n'),
   );
 }
 

@@ -18,7 +18,7 @@ import { writeReport } from './report';
 import type { Scenario } from './scenarios';
 import { logBytes } from './verify';
 import { drain, ProducerWorkload, ReaderWorkload } from './workloads';
-import { adminClient, CHAOS_ACLS, configureChaosClients } from './client-security';
+import { adminClient, CHAOS_ACLS, CHAOS_USER, configureChaosClients } from './client-security';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -167,6 +167,11 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
     await cluster.startAll();
     const admin = new Admin({ ...adminClient(cluster.bootstrap), requestTimeoutMs: 10_000 });
     try {
+      // The workload's user and ACLs first: by the time the topic is everywhere, so are they.
+      if (cluster.certificates) {
+        await admin.upsertUser(CHAOS_USER.username, CHAOS_USER.password);
+        await admin.createAcls(CHAOS_ACLS);
+      }
       await admin.createTopic({
         name: topic,
         partitions,
@@ -174,7 +179,6 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
         assignments: s.assignment,
         configs: { 'min.insync.replicas': String(s.minInsync ?? 2), 'segment.bytes': String(CHAOS_SEGMENT_BYTES) },
       });
-      if (cluster.certificates) await admin.createAcls(CHAOS_ACLS);
       if (s.copyJob) await admin.createTopic({ name: COPY_OUTPUT, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': String(s.minInsync ?? 2) } });
       await waitFor(async () => (await admin.describeTopics([topic]))[0]!.partitions.every((p) => p.leaderId > 0 && p.isr.length === 3), 30_000);
     } finally {

@@ -44,10 +44,9 @@ export class BrokerConnection {
 
   constructor(
     readonly address: string,
-    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
-    clientId = '',
+    rpc: RpcClient = new RpcClient(address, 'cairn.v1.Broker'),
   ) {
-    this.rpc = new RpcClient(address, 'cairn.v1.Broker', credentials, clientId);
+    this.rpc = rpc;
     this.produce = new CorrelatedStream(this.rpc, 'ProduceStream');
     this.fetch = new CorrelatedStream(this.rpc, 'FetchStream');
   }
@@ -191,7 +190,7 @@ export class Cluster {
   connection(address: string): BrokerConnection {
     let c = this.connections.get(address);
     if (!c) {
-      c = new BrokerConnection(address, this.credentialsFor(address), this.clientId);
+      c = new BrokerConnection(address, this.rpcClient(address, 'cairn.v1.Broker'));
       this.connections.set(address, c);
     }
     return c;
@@ -213,16 +212,17 @@ export class Cluster {
     return list.map((address) => {
       let c = this.admins.get(address);
       if (!c) {
-        c = new RpcClient(address, 'cairn.v1.Admin', this.credentialsFor(address), this.clientId);
+        c = this.rpcClient(address, 'cairn.v1.Admin');
         this.admins.set(address, c);
       }
       return c;
     });
   }
 
-  /** The credentials of a channel to `address`: TLS (or plaintext), plus its SCRAM session when the client has a password. */
-  credentialsFor(address: string): grpc.ChannelCredentials {
-    return this.scram ? grpc.credentials.combineChannelCredentials(this.transport, this.scram.callCredentials(address)) : this.transport;
+  /** A channel to `address` for `service` with this client's TLS, SCRAM session, client id and interceptors. */
+  rpcClient(address: string, service: string): RpcClient {
+    const credentials = this.scram ? grpc.credentials.combineChannelCredentials(this.transport, this.scram.callCredentials(address)) : this.transport;
+    return new RpcClient(address, service, credentials, this.clientId, this.scram ? [this.scram.interceptor(address)] : []);
   }
 
   close(): void {

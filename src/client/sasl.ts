@@ -58,6 +58,30 @@ export class ScramClient {
     });
   }
 
+  /**
+   * A client interceptor for the channel to `address`: a call the server refused with
+   * REAUTHENTICATION_REQUIRED (it restarted and lost its sessions, the token expired, or the
+   * password changed) drops the session, so the retry authenticates again — and fails with
+   * SASL_AUTHENTICATION_FAILED if the password is no longer good.
+   */
+  interceptor(address: string): grpc.Interceptor {
+    const code = String(ErrorCode.REAUTHENTICATION_REQUIRED);
+    return (options, nextCall) =>
+      new grpc.InterceptingCall(nextCall(options), {
+        start: (metadata, listener, next) => {
+          // `listener` is grpc-js's full listener: its callbacks take the event alone.
+          next(metadata, {
+            onReceiveMetadata: (md: grpc.Metadata) => listener.onReceiveMetadata(md),
+            onReceiveMessage: (message: unknown) => listener.onReceiveMessage(message),
+            onReceiveStatus: (status: grpc.StatusObject) => {
+              if (String(status.metadata?.get('cairn-error-code')[0] ?? '') === code) this.forget(address);
+              listener.onReceiveStatus(status);
+            },
+          });
+        },
+      });
+  }
+
   /** Forgets the session with `address` (the server refused its token): the next call authenticates again. */
   forget(address: string): void {
     this.sessions.delete(address);

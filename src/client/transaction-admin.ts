@@ -11,7 +11,6 @@ import {
   type WriteTxnMarkersResponse,
   CoordinatorType,
 } from '../protocol';
-import { RpcClient } from '../protocol/io';
 import type { Cluster } from './cluster';
 import { askForCoordinator } from './group-membership';
 
@@ -148,7 +147,7 @@ export class TransactionAdmin {
     const leader = md.brokers.find((b) => b.nodeId === meta.partitions.find((p) => p.partition === partition)?.leaderId);
     if (!leader) throw new CairnError(ErrorCode.LEADER_NOT_AVAILABLE, `${topic}-${partition} has no leader`);
     // WriteTxnMarkers is a node-to-node call (the Replica service): served on the broker's port unless it has an internal listener.
-    const rpc = new RpcClient(`${leader.host}:${leader.port}`, 'cairn.v1.Replica', this.cluster.credentialsFor(`${leader.host}:${leader.port}`));
+    const rpc = this.cluster.rpcClient(`${leader.host}:${leader.port}`, 'cairn.v1.Replica');
     try {
       const res = await rpc.unary<object, WriteTxnMarkersResponse>(
         'WriteTxnMarkers',

@@ -25,7 +25,10 @@ function grpcStatusFor(code: ErrorCode): grpc.status {
     case ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
       return grpc.status.PERMISSION_DENIED;
     case ErrorCode.SASL_AUTHENTICATION_FAILED:
+    case ErrorCode.REAUTHENTICATION_REQUIRED:
       return grpc.status.UNAUTHENTICATED;
+    case ErrorCode.AUTHORIZER_NOT_READY:
+      return grpc.status.UNAVAILABLE;
     default:
       return grpc.status.FAILED_PRECONDITION;
   }

@@ -232,9 +232,10 @@ export class CairnNode {
     // the two are separate servers, so a client cannot even address a node-to-node service; on an
     // SSL listener every node-to-node service answers cluster principals only (docs/security.md).
     // Passwords (SCRAM) only over TLS: the client listener authenticates when it is SSL.
-    const sasl = c.protocols.client === 'SSL' ? new ScramAuthenticator(() => this.publisher.image, this.clock, { sessionLifetimeMs: c.saslSessionLifetimeMs }, this.logger) : null;
+    const imageCurrent = () => this.serviceHealth()['cairn.v1.Admin'] === true;
+    const sasl = c.protocols.client === 'SSL' ? new ScramAuthenticator(() => this.publisher.image, this.clock, { sessionLifetimeMs: c.saslSessionLifetimeMs }, this.logger, imageCurrent) : null;
     const quotas = new QuotaManager(() => this.publisher.image, { samples: c.quotaWindowNum, sampleMs: c.quotaWindowSizeSeconds * 1000 });
-    const gate = new RequestGate(this.access, () => this.publisher.image, c, sasl, quotas, this.clock, this.logger);
+    const gate = new RequestGate(this.access, () => this.publisher.image, c, sasl, quotas, this.clock, this.logger, imageCurrent);
     if (c.authorizationEnable)
       this.logger.info({ superUsers: c.superUsers, allowEveryoneIfNoAclFound: c.allowEveryoneIfNoAclFound }, 'authorization on: every client request is checked against the ACLs');
     this.server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [gate.interceptor()] });

@@ -56,6 +56,14 @@ export class RequestGate {
     private readonly quotas: QuotaManager,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /**
+     * Whether this node's metadata image is current (its own registration is in it, unfenced). A
+     * restarted node replays the metadata log first; until then its ACLs may be old, and a
+     * refusal on their word would be wrong (the chaos suite saw a write refused, and reported as
+     * failed, while an earlier attempt of it had been written): it answers AUTHORIZER_NOT_READY,
+     * which clients retry, instead.
+     */
+    private readonly imageCurrent: () => boolean = () => true,
   ) {
     this.superUsers = new Set([...config.superUsers, ...access.clusterPrincipalNames]);
   }
@@ -99,6 +107,7 @@ export class RequestGate {
         call.sendStatus({ code: err.code, details: err.details, metadata: err.metadata });
       };
       const deny = (r: Requirement | null, why: string) => {
+        if (!this.imageCurrent()) return refuse(ErrorCode.AUTHORIZER_NOT_READY, `this broker is still catching up with the metadata log; ${why} is not decided yet`);
         this.logger.warn({ principal, operation: r?.operation ?? path, resource: r ? `${r.resource.type}:${r.resource.name}` : path, host, request: path }, 'authorization denied');
         refuse(r ? deniedCode(r.resource.type) : deniedCode('cluster'), why);
       };
@@ -111,8 +120,8 @@ export class RequestGate {
               if (bearer) {
                 const name = this.sasl?.userOf(bearer[1]!) ?? null;
                 if (name === null) {
-                  this.logger.warn({ host, request: path, reason: 'unknown, expired or revoked session token' }, 'authentication failed');
-                  refuse(ErrorCode.SASL_AUTHENTICATION_FAILED, 'the session token is unknown, expired, or its credential changed: authenticate again');
+                  this.logger.info({ host, request: path, reason: 'unknown, expired or revoked session token' }, 'reauthentication required');
+                  refuse(ErrorCode.REAUTHENTICATION_REQUIRED, 'the session token is unknown here, expired, or its credential changed: authenticate again');
                   return;
                 }
                 principal = `User:${name}`;
@@ -126,8 +135,8 @@ export class RequestGate {
               if (denied) return;
               if (isMalformed(message)) return nextMessage(message);
               if (token !== null && this.sasl?.userOf(token) !== user()) {
-                this.logger.warn({ principal, host, request: path, reason: 'session token expired or revoked during a stream' }, 'authentication failed');
-                return refuse(ErrorCode.SASL_AUTHENTICATION_FAILED, 'the session ended (its password changed, the user was deleted, or it expired): authenticate again');
+                this.logger.info({ principal, host, request: path, reason: 'session token expired or revoked during a stream' }, 'reauthentication required');
+                return refuse(ErrorCode.REAUTHENTICATION_REQUIRED, 'the session ended (its password changed, the user was deleted, or it expired): authenticate again');
               }
               request = message as Record<string, unknown>;
               if (this.config.authorizationEnable) {

@@ -50,6 +50,8 @@ export class ScramAuthenticator {
     private readonly clock: Clock,
     private readonly config: SaslConfig,
     private readonly logger: Logger,
+    /** Whether the image is current: a restarting node may not know a user yet, and must not say "unknown user" (RequestGate's rule). */
+    private readonly imageCurrent: () => boolean = () => true,
   ) {}
 
   authenticate(req: SaslAuthenticateRequest, host: string): SaslAuthenticateResponse {
@@ -58,6 +60,17 @@ export class ScramAuthenticator {
       this.logger.warn({ user, host, mechanism: req.mechanism, reason: message }, 'authentication failed');
       return { errorCode: code, errorMessage: message, authBytes: Buffer.alloc(0), sessionId: '', token: '', sessionLifetimeMs: 0 };
     };
+    if (!this.imageCurrent()) {
+      // Not a failure of the client's: its answer is not known here yet. Retried, not logged as a refusal.
+      return {
+        errorCode: ErrorCode.AUTHORIZER_NOT_READY,
+        errorMessage: 'this broker is still catching up with the metadata log; retry',
+        authBytes: Buffer.alloc(0),
+        sessionId: '',
+        token: '',
+        sessionLifetimeMs: 0,
+      };
+    }
     const mechanism = MECHANISMS.find((m) => m === req.mechanism);
     if (!mechanism) return fail(ErrorCode.UNSUPPORTED_SASL_MECHANISM, `mechanism "${req.mechanism}" is not offered; use ${MECHANISMS.join(' or ')}`);
     const text = Buffer.from(req.authBytes ?? []).toString('utf8');

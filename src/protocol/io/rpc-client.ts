@@ -20,6 +20,7 @@ export function fromServiceError(err: grpc.ServiceError | Error): CairnError {
     case grpc.status.RESOURCE_EXHAUSTED:
       return new CairnError(ErrorCode.RECORD_LIST_TOO_LARGE, se.details ?? se.message);
     case grpc.status.UNAUTHENTICATED:
+      // A refusal before any server code ran (the client's own SCRAM exchange failed).
       return new CairnError(ErrorCode.SASL_AUTHENTICATION_FAILED, (se.details ?? se.message).replace(/^.*?SASL_AUTHENTICATION_FAILED: /, ''));
     case grpc.status.UNIMPLEMENTED:
       return new CairnError(ErrorCode.INVALID_REQUEST, `the node does not serve this call (${se.details ?? se.message}); is it a broker?`);
@@ -51,9 +52,11 @@ export class RpcClient {
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
     /** Sent as the `client-id` metadata of every call (Kafka's client.id; client-id quotas). */
     private readonly clientId = '',
+    /** Client interceptors (the SCRAM client's, which forgets a session the server no longer knows). */
+    interceptors: grpc.Interceptor[] = [],
   ) {
     const Ctor = clientConstructor(service);
-    this.client = new Ctor(address, credentials, CHANNEL_OPTIONS) as unknown as GenericClient;
+    this.client = new Ctor(address, credentials, interceptors.length > 0 ? { ...CHANNEL_OPTIONS, interceptors } : CHANNEL_OPTIONS) as unknown as GenericClient;
   }
 
   unary<Req, Res>(method: string, req: Req, timeoutMs = 30_000): Promise<Res> {
