@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, LocalCluster } from '../src/cli/local-cluster';
+import type { ClientOptions } from '../src/client/cluster';
 import { Admin } from '../src/client/admin';
 import { Producer } from '../src/client/producer';
 import { progress } from './common';
@@ -25,8 +26,8 @@ export async function benchCluster(opts: { bootstrap?: string; brokers: number; 
   };
 }
 
-export async function createBenchTopic(bootstrap: string, name: string, partitions: number, replicationFactor: number, configs: Record<string, string> = {}): Promise<void> {
-  const admin = new Admin({ bootstrap });
+export async function createBenchTopic(client: string | ClientOptions, name: string, partitions: number, replicationFactor: number, configs: Record<string, string> = {}): Promise<void> {
+  const admin = new Admin(typeof client === 'string' ? { bootstrap: client } : client);
   try {
     await admin.createTopic({ name, partitions, replicationFactor, configs });
     // Wait until every partition has a leader.

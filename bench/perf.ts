@@ -6,6 +6,7 @@
  * line while it runs, a one-line summary, and one JSON object as its last line.
  * `npm run bench:produce` is this tool with Cairn on one node.
  */
+import { silenceIpServerNameWarning } from '../src/protocol/io/tls';
 import { args, cpuMeter, num, progress, report } from './common';
 import { consumeLoad, produceLoad } from './load';
 import { CairnSystem } from './systems/cairn';
@@ -14,6 +15,7 @@ import { RedisSystem } from './systems/redis';
 import type { BenchSystem, StreamSpec } from './systems/system';
 
 async function main(): Promise<void> {
+  silenceIpServerNameWarning();
   const a = args({
     system: 'cairn',
     brokers: '1',
@@ -33,6 +35,8 @@ async function main(): Promise<void> {
     window: '',
     bootstrap: '',
     'flush-policy': '',
+    // Cairn: TLS and mutual TLS on every link and authorization on (docs/security.md).
+    secure: 'false',
     // Cairn: transactional producers, committing every --records-per-transaction records.
     transactional: 'false',
     'records-per-transaction': '100',
@@ -44,7 +48,7 @@ async function main(): Promise<void> {
   if (acks === null) throw new Error('--acks: 1 or all');
   const sys: BenchSystem =
     a.system === 'cairn'
-      ? new CairnSystem({ nodes: brokers, bootstrap: a.bootstrap || undefined, flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {} })
+      ? new CairnSystem({ nodes: brokers, bootstrap: a.bootstrap || undefined, secure: a.secure === 'true', flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {} })
       : a.system === 'nats'
         ? new NatsSystem({ nodes: brokers })
         : a.system === 'redis'

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Consumer } from '../../src/client/consumer';
 import { Producer } from '../../src/client/producer';
+import type { ClientOptions } from '../../src/client/cluster';
 import { freePorts, LocalCluster } from '../../src/cli/local-cluster';
 import { createBenchTopic } from '../cluster';
 import { type BenchConsumer, type BenchProducer, type BenchSystem, pollingConsumer, type ProducerSpec, type StreamSpec } from './system';
@@ -16,7 +17,7 @@ export class CairnSystem implements BenchSystem {
   private baseDir = '';
 
   /** `bootstrap`: use a cluster that is already running (start and stop leave it alone). */
-  constructor(private readonly o: { nodes: number; baseDir?: string; flags?: Record<string, string>; bootstrap?: string }) {
+  constructor(private readonly o: { nodes: number; baseDir?: string; flags?: Record<string, string>; bootstrap?: string; secure?: boolean }) {
     this.durability =
       o.flags?.['log-flush-policy'] === 'interval'
         ? `acks=all: on every in-sync replica, fsync every ${o.flags['log-flush-interval-ms'] ?? 1000} ms`
@@ -30,7 +31,10 @@ export class CairnSystem implements BenchSystem {
     } catch {
       // run from an unusual place: leave the version out
     }
-    return `cairn ${version} (${this.o.nodes} combined nodes) on Node.js ${process.versions.node}`.replace('cairn  ', 'cairn ');
+    return `cairn ${version} (${this.o.nodes} combined nodes${this.o.secure ? ', TLS + mutual TLS on every link, authorization on' : ''}) on Node.js ${process.versions.node}`.replace(
+      'cairn  ',
+      'cairn ',
+    );
   }
 
   get bootstrap(): string {
@@ -42,7 +46,7 @@ export class CairnSystem implements BenchSystem {
   async start(): Promise<void> {
     if (this.o.bootstrap) return;
     this.baseDir = fs.mkdtempSync(path.join(this.o.baseDir ?? os.tmpdir(), 'cairn-bench-'));
-    this.cluster = new LocalCluster({ baseDir: this.baseDir, ports: await freePorts(this.o.nodes), flags: this.o.flags, logLevel: 'warn' });
+    this.cluster = new LocalCluster({ baseDir: this.baseDir, ports: await freePorts(this.o.nodes), flags: this.o.flags, logLevel: 'warn', secure: this.o.secure });
     this.cluster.startAll();
     await this.cluster.waitReady();
   }
@@ -52,14 +56,19 @@ export class CairnSystem implements BenchSystem {
     return Array.from({ length: this.o.nodes }, (_, i) => this.cluster!.process(i + 1)?.pid).filter((pid): pid is number => pid !== undefined);
   }
 
+  /** How clients connect: the bootstrap list, and on a secure cluster TLS with the admin certificate. */
+  private get client(): ClientOptions {
+    return this.cluster && !this.o.bootstrap ? this.cluster.clientOptions : { bootstrap: this.bootstrap };
+  }
+
   async createStream(s: StreamSpec): Promise<void> {
-    await createBenchTopic(this.bootstrap, s.name, s.partitions, s.replicas, s.replicas >= 3 ? { 'min.insync.replicas': '2' } : {});
+    await createBenchTopic(this.client, s.name, s.partitions, s.replicas, s.replicas >= 3 ? { 'min.insync.replicas': '2' } : {});
   }
 
   async producer(s: StreamSpec, spec: ProducerSpec): Promise<BenchProducer> {
     const perTxn = spec.recordsPerTransaction;
     const producer = new Producer({
-      bootstrap: this.bootstrap,
+      ...this.client,
       acks: spec.acks,
       lingerMs: spec.lingerMs,
       batchSizeBytes: spec.batchBytes,
@@ -113,7 +122,7 @@ export class CairnSystem implements BenchSystem {
    * peers' consumers are once created.
    */
   async consumer(s: StreamSpec, group: string): Promise<BenchConsumer> {
-    const consumer = new Consumer({ bootstrap: this.bootstrap, groupId: group, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
+    const consumer = new Consumer({ ...this.client, groupId: group, autoOffsetReset: 'earliest', maxPollRecords: 50_000 });
     consumer.subscribe([s.name]);
     const deadline = Date.now() + 30_000;
     while (consumer.assignment().length < s.partitions) {
