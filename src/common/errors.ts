@@ -212,9 +212,11 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.NEW_LEADER_ELECTED]: retry('The partition elected a new leader while the request was pending.'),
   [ErrorCode.TRANSACTION_ABORTABLE]: fatal('The transaction cannot commit (a write or offset commit of it failed, or it timed out); abort it and start again.'),
   [ErrorCode.SHUTTING_DOWN]: refreshAndRetry('The broker is shutting down; retry at another broker.'),
-  [ErrorCode.AUTHORIZER_NOT_READY]: refreshAndRetry('The broker is still catching up with the metadata log, so the ACLs it knows may be old: it refuses nothing on their word yet; retry (at another broker).'),
+  [ErrorCode.AUTHORIZER_NOT_READY]: refreshAndRetry(
+    'The broker is still catching up with the metadata log, so the ACLs it knows may be old: it refuses nothing on their word yet; retry (at another broker).',
+  ),
   [ErrorCode.REAUTHENTICATION_REQUIRED]: retry(
-    'The SCRAM session token is not known to this broker (it restarted, or the token expired) or its user\'s credential changed: the client authenticates again and retries; a changed password then fails with SASL_AUTHENTICATION_FAILED.',
+    "The SCRAM session token is not known to this broker (it restarted, or the token expired) or its user's credential changed: the client authenticates again and retries; a changed password then fails with SASL_AUTHENTICATION_FAILED.",
   ),
 };
 
