@@ -437,8 +437,8 @@ export class Consumer {
         for (const t of new Set([...this.assigned.values()].map((a) => a.topic))) await this.cluster.topic(t);
         await this.cluster.refresh();
       } catch (err) {
-        // Retried on the next kick, unless no retry can help (TOPIC_AUTHORIZATION_FAILED).
-        if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
+        // Retried on the next kick, unless no retry can help.
+        this.failIfFinal(err);
       }
       if (needMetadata) this.scheduleWake(100);
     }
@@ -462,7 +462,7 @@ export class Consumer {
       }
       a.retryAtMs = 0;
     } catch (err) {
-      if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
+      this.failIfFinal(err);
       a.retryAtMs = Date.now() + 200;
       void this.cluster.refresh().catch(() => undefined);
       this.scheduleWake(200);
@@ -505,8 +505,7 @@ export class Consumer {
           a.sessionLeader = -1;
           this.backOff(a);
         }
-        // A refusal that no retry changes (TOPIC_AUTHORIZATION_FAILED) goes to poll(); anything else is retried.
-        if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
+        this.failIfFinal(err);
         void this.cluster.refresh().catch(() => undefined);
       },
     );
@@ -575,6 +574,11 @@ export class Consumer {
     const waitMs = backoffMs(a.failures, this.cluster.backoff, Math.random());
     a.retryAtMs = Date.now() + waitMs;
     this.scheduleWake(waitMs);
+  }
+
+  /** A refusal no retry changes (TOPIC_AUTHORIZATION_FAILED) goes to poll(); anything else is retried by the caller. */
+  private failIfFinal(err: unknown): void {
+    if (err instanceof CairnError && !isRetriable(err.code)) this.fail(err);
   }
 
   private fail(err: Error): void {

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { CairnError, ErrorCode, isRetriable } from '../common';
+import { CairnError, ErrorCode, errorName, isRetriable } from '../common';
 import type { SaslAuthenticateResponse } from '../protocol';
-import { RpcClient } from '../protocol/io';
+import { AUTHORIZATION_KEY, fromServiceError, RpcClient } from '../protocol/io';
 import { clientProof, escapeUsername, parseAttributes, parseMechanism, saltedPassword, serverCredential, serverSignature } from '../security';
 
 /** A user name and password, for brokers' SSL listeners (SASL/SCRAM; docs/security.md). */
@@ -46,13 +46,13 @@ export class ScramClient {
       this.token(address).then(
         (token) => {
           const md = new grpc.Metadata();
-          md.set('authorization', `Bearer ${token}`);
+          md.set(AUTHORIZATION_KEY, `Bearer ${token}`);
           callback(null, md);
         },
         (err: unknown) => {
           const e = err instanceof CairnError ? err : new CairnError(ErrorCode.NETWORK_EXCEPTION, (err as Error).message);
           // A network failure is retried like any; a refused password is not.
-          callback(Object.assign(new Error(`${ErrorCode[e.code]}: ${e.message}`), { code: isRetriable(e.code) ? grpc.status.UNAVAILABLE : grpc.status.UNAUTHENTICATED }));
+          callback(Object.assign(new Error(`${errorName(e.code)}: ${e.message}`), { code: isRetriable(e.code) ? grpc.status.UNAVAILABLE : grpc.status.UNAUTHENTICATED }));
         },
       );
     });
@@ -65,7 +65,6 @@ export class ScramClient {
    * SASL_AUTHENTICATION_FAILED if the password is no longer good.
    */
   interceptor(address: string): grpc.Interceptor {
-    const code = String(ErrorCode.REAUTHENTICATION_REQUIRED);
     return (options, nextCall) =>
       new grpc.InterceptingCall(nextCall(options), {
         start: (metadata, listener, next) => {
@@ -74,7 +73,7 @@ export class ScramClient {
             onReceiveMetadata: (md: grpc.Metadata) => listener.onReceiveMetadata(md),
             onReceiveMessage: (message: unknown) => listener.onReceiveMessage(message),
             onReceiveStatus: (status: grpc.StatusObject) => {
-              if (String(status.metadata?.get('cairn-error-code')[0] ?? '') === code) this.forget(address);
+              if (status.code !== grpc.status.OK && fromServiceError(status as grpc.ServiceError).code === ErrorCode.REAUTHENTICATION_REQUIRED) this.forget(address);
               listener.onReceiveStatus(status);
             },
           });

@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode, type Logger } from '../common';
 import { ANONYMOUS, certificatePrincipal, type MappingRule, type Principal, principalString } from '../security';
-import { toServiceError } from './grpc-util';
+import { peerHost, toServiceError } from './grpc-util';
 
 type Call = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
 type AnyHandler = (call: Call, callback?: grpc.sendUnaryData<unknown>) => void;
@@ -67,7 +67,7 @@ export class AccessControl {
           h(call, callback);
           return;
         }
-        this.logger.warn({ principal: principalString(principal), operation: `${service}/${method}`, resource: 'cluster', host: call.getPeer() }, 'authorization denied');
+        this.logger.warn({ principal: principalString(principal), operation: `${service}/${method}`, resource: 'cluster', host: peerHost(call.getPeer()) }, 'authorization denied');
         const err = toServiceError(
           new CairnError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, `${principalString(principal)} is not a cluster member: ${service} serves only the nodes of the cluster`),
           this.logger,

@@ -1,9 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode, errorName, type Logger } from '../common';
-import { FLOW_CONTROL_WINDOW_BYTES, isMalformed, MALFORMED } from '../protocol/io';
-
-/** Metadata key carrying a request-level ErrorCode next to the gRPC status. */
-export const ERROR_CODE_KEY = 'cairn-error-code';
+import { ERROR_CODE_KEY, FLOW_CONTROL_WINDOW_BYTES, isMalformed, MALFORMED } from '../protocol/io';
 
 function grpcStatusFor(code: ErrorCode): grpc.status {
   switch (code) {

@@ -90,13 +90,7 @@ export class CairnNode {
     const members = config.clusterPrincipals.length > 0 || !this.tls ? config.clusterPrincipals : [principalString(certificatePrincipal(this.tls.certificateDer(), rules))];
     this.access = new AccessControl(rules, new Set(members), this.logger);
     if (this.tls) this.logger.info({ clusterPrincipals: members, client: config.protocols.client, internal: config.protocols.internal }, 'TLS on');
-    this.peers = new PeerClients((id) => {
-      const b = this.publisher.image.brokers.get(id);
-      if (!b) return null;
-      // Node-to-node calls (Broker's AddPartitionsToTxn too) go to the internal listener (the only one without internal.listeners).
-      const a = peerAddress(config, id, { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
-      return a ? `${a.host}:${a.port}` : null;
-    }, this.peerCredentials);
+    this.peers = new PeerClients((id) => this.internalAddressOf(id), this.peerCredentials);
     this.controllers = new ControllerClient(
       config.voters.map((v) => {
         const a = peerAddress(config, v.id, v)!;
@@ -104,6 +98,16 @@ export class CairnNode {
       }),
       this.peerCredentials,
     );
+  }
+
+  /**
+   * Where this node reaches broker `id` for node-to-node calls (replica fetches, markers, Broker's
+   * AddPartitionsToTxn): its internal listener if it registered one, else its only one.
+   */
+  private internalAddressOf(id: number): string | null {
+    const b = this.publisher.image.brokers.get(id);
+    const a = peerAddress(this.config, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
+    return a ? `${a.host}:${a.port}` : null;
   }
 
   get port(): number {
@@ -164,12 +168,7 @@ export class CairnNode {
         retentionCheckIntervalMs: c.logRetentionCheckIntervalMs,
       });
       this.logs.load();
-      const fetchTransport = new GrpcReplicaFetchTransport((id) => {
-        const b = this.publisher.image.brokers.get(id);
-        // Its internal listener if it registered one, else its only one.
-        const a = peerAddress(c, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
-        return a ? `${a.host}:${a.port}` : null;
-      }, this.peerCredentials);
+      const fetchTransport = new GrpcReplicaFetchTransport((id) => this.internalAddressOf(id), this.peerCredentials);
       const rm = new ReplicaManager({
         nodeId: c.nodeId,
         incarnationId: this.incarnationId,

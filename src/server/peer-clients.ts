@@ -3,20 +3,20 @@ import { CairnError, ErrorCode } from '../common';
 import { RpcClient } from '../protocol/io';
 
 /**
- * gRPC channels from this broker to other brokers, one per (broker, service, address), for the
- * transaction coordinator's markers and the leaders' verifications. A broker that moved to a
- * new address gets a new channel; close() drops them all.
+ * gRPC channels from this broker to other brokers' internal listener, one per (broker, service,
+ * address), for the transaction coordinator's markers and the leaders' verifications. A broker
+ * that moved to a new address gets a new channel; close() drops them all.
  */
 export class PeerClients {
   private readonly clients = new Map<string, RpcClient>();
 
   constructor(
-    private readonly addressOf: (brokerId: number, service: 'cairn.v1.Broker' | 'cairn.v1.Replica') => string | null,
+    private readonly addressOf: (brokerId: number) => string | null,
     private readonly credentials?: grpc.ChannelCredentials,
   ) {}
 
   unary<Req, Res>(brokerId: number, service: 'cairn.v1.Broker' | 'cairn.v1.Replica', method: string, req: Req, timeoutMs: number): Promise<Res> {
-    const address = this.addressOf(brokerId, service);
+    const address = this.addressOf(brokerId);
     if (address === null) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, `no address for broker ${brokerId}`));
     const key = `${brokerId}/${service}/${address}`;
     let c = this.clients.get(key);

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CairnError, type Clock, ErrorCode, type Logger } from '../common';
 import type { MetadataImage } from '../metadata';
-import { isMalformed } from '../protocol/io';
+import { AUTHORIZATION_KEY, CLIENT_ID_KEY, isMalformed } from '../protocol/io';
 import { authorize, type Requirement } from '../security';
 import type { AccessControl } from './access';
 import { peerHost, toServiceError } from './grpc-util';
@@ -21,11 +21,6 @@ export interface AuthorizationConfig {
   /** allow.everyone.if.no.acl.found */
   allowEveryoneIfNoAclFound: boolean;
 }
-
-/** The metadata key of a SCRAM session token: `authorization: Bearer <token>`. */
-export const AUTHORIZATION_KEY = 'authorization';
-/** The metadata key a client names itself with, for client-id quotas (Kafka's client.id). */
-export const CLIENT_ID_KEY = 'client-id';
 
 const batchBytes = (partitions: unknown): number => ((partitions as { batches?: Uint8Array }[] | undefined) ?? []).reduce((n, p) => n + (p.batches?.length ?? 0), 0);
 
@@ -93,6 +88,8 @@ export class RequestGate {
       const rule = REQUEST_RULES[path];
       const host = peerHost(call.getPeer());
       let principal = '';
+      /** The principal's name, what user quotas are kept by. */
+      let user = '';
       let clientId = '';
       /** The session token the call came with: checked again at every message of a stream, so a revoked password ends it. */
       let token: string | null = null;
@@ -100,15 +97,16 @@ export class RequestGate {
       let denied = false;
       /** Throttle earned by requests since the last answer, served on the next one. */
       let owedMs = 0;
-      const user = () => principal.slice(principal.indexOf(':') + 1);
       const refuse = (code: ErrorCode, why: string) => {
         denied = true;
         const err = toServiceError(new CairnError(code, why), this.logger);
         call.sendStatus({ code: err.code, details: err.details, metadata: err.metadata });
       };
+      const audit = (r: Requirement | null) =>
+        this.logger.warn({ principal, operation: r?.operation ?? path, resource: r ? `${r.resource.type}:${r.resource.name}` : path, host, request: path }, 'authorization denied');
       const deny = (r: Requirement | null, why: string) => {
         if (!this.imageCurrent()) return refuse(ErrorCode.AUTHORIZER_NOT_READY, `this broker is still catching up with the metadata log; ${why} is not decided yet`);
-        this.logger.warn({ principal, operation: r?.operation ?? path, resource: r ? `${r.resource.type}:${r.resource.name}` : path, host, request: path }, 'authorization denied');
+        audit(r);
         refuse(r ? deniedCode(r.resource.type) : deniedCode('cluster'), why);
       };
       return new grpc.ServerInterceptingCall(call, {
@@ -129,12 +127,13 @@ export class RequestGate {
               } else {
                 principal = this.access.principalString(call);
               }
+              user = principal.slice(principal.indexOf(':') + 1);
               nextMetadata(metadata);
             },
             onReceiveMessage: (message, nextMessage) => {
               if (denied) return;
               if (isMalformed(message)) return nextMessage(message);
-              if (token !== null && this.sasl?.userOf(token) !== user()) {
+              if (token !== null && this.sasl?.userOf(token) !== user) {
                 this.logger.info({ principal, host, request: path, reason: 'session token expired or revoked during a stream' }, 'reauthentication required');
                 return refuse(ErrorCode.REAUTHENTICATION_REQUIRED, 'the session ended (its password changed, the user was deleted, or it expired): authenticate again');
               }
@@ -148,8 +147,8 @@ export class RequestGate {
                 }
               }
               const now = this.clock.nowMs();
-              owedMs = Math.max(owedMs, this.quotas.record('request_rate', user(), clientId, 1, now));
-              if (PRODUCE.has(path)) owedMs = Math.max(owedMs, this.quotas.record('producer_byte_rate', user(), clientId, batchBytes(request.partitions), now));
+              owedMs = Math.max(owedMs, this.quotas.record('request_rate', user, clientId, 1, now));
+              if (PRODUCE.has(path)) owedMs = Math.max(owedMs, this.quotas.record('producer_byte_rate', user, clientId, batchBytes(request.partitions), now));
               nextMessage(message);
             },
             onReceiveHalfClose: (nextHalfClose) => {
@@ -157,15 +156,15 @@ export class RequestGate {
             },
           }),
         sendMessage: (message, nextMessage) => {
-          const may = (r: Requirement, audit: boolean) => {
+          const may = (r: Requirement, logRefusal: boolean) => {
             const ok = this.may(principal, host, r);
-            if (!ok && audit) this.logger.warn({ principal, operation: r.operation, resource: `${r.resource.type}:${r.resource.name}`, host, request: path }, 'authorization denied');
+            if (!ok && logRefusal) audit(r);
             return ok;
           };
           let out = (rule?.filter && this.config.authorizationEnable ? rule.filter(message as Record<string, unknown>, may, request) : message) as Record<string, unknown>;
           let throttleMs = owedMs;
           owedMs = 0;
-          if (FETCH.has(path)) throttleMs = Math.max(throttleMs, this.quotas.record('consumer_byte_rate', user(), clientId, batchBytes(out.results), this.clock.nowMs()));
+          if (FETCH.has(path)) throttleMs = Math.max(throttleMs, this.quotas.record('consumer_byte_rate', user, clientId, batchBytes(out.results), this.clock.nowMs()));
           if (throttleMs <= 0) return nextMessage(out);
           if (PRODUCE.has(path) || FETCH.has(path)) out = { ...out, throttleTimeMs: throttleMs };
           setTimeout(() => nextMessage(out), throttleMs);

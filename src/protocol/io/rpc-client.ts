@@ -1,8 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CairnError, ErrorCode } from '../../common';
-import { CHANNEL_OPTIONS, serviceDefinition } from './rpc';
-
-const ERROR_CODE_KEY = 'cairn-error-code';
+import { CHANNEL_OPTIONS, CLIENT_ID_KEY, ERROR_CODE_KEY, serviceDefinition } from './rpc';
 
 /** Turns a gRPC failure into a CairnError: the server's code when it sent one, else a network error (outcome unknown). */
 export function fromServiceError(err: grpc.ServiceError | Error): CairnError {
@@ -75,7 +73,7 @@ export class RpcClient {
 
   private metadata(): grpc.Metadata {
     const md = new grpc.Metadata();
-    if (this.clientId) md.set('client-id', this.clientId);
+    if (this.clientId) md.set(CLIENT_ID_KEY, this.clientId);
     return md;
   }
 

@@ -37,6 +37,14 @@ export function protoRoot(): protobuf.Root {
   return root;
 }
 
+// Call metadata keys, one home for servers and clients.
+/** A request-level ErrorCode next to the gRPC status. */
+export const ERROR_CODE_KEY = 'cairn-error-code';
+/** The name a client gives itself (Kafka's client.id), for client-id quotas. */
+export const CLIENT_ID_KEY = 'client-id';
+/** A SCRAM session token: `authorization: Bearer <token>` (gRPC's convention for credentials). */
+export const AUTHORIZATION_KEY = 'authorization';
+
 /** Marks a request that could not be decoded; handlers answer it with INVALID_ARGUMENT. */
 export const MALFORMED = Symbol('malformed');
 export interface Malformed {
