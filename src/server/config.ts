@@ -2,61 +2,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MAX_PARTITIONS } from '../controller';
 import type { FlushPolicy } from '../storage';
-import { parseMappingRules, parsePrincipal, principalString } from '../security';
+import { bool, ConfigError, type Endpoint, int, parseEndpoint } from './config-values';
+import { type ListenerSettings, parseListeners, parseSsl, PER_LISTENER_KEY, principals, type SslConfig } from './listener-config';
+
+export { ConfigError, type Endpoint, parseEndpoint } from './config-values';
+export type { ClientAuth, ListenerSettings, SecurityProtocol, SslConfig } from './listener-config';
 
 export type Role = 'broker' | 'controller';
-
-export interface Endpoint {
-  host: string;
-  port: number;
-}
 
 export interface Voter extends Endpoint {
   id: number;
 }
 
-/** How a listener's connections are secured (Kafka's security.protocol values Cairn serves). */
-export type SecurityProtocol = 'PLAINTEXT' | 'SSL';
-
-export type ClientAuth = 'required' | 'requested' | 'none';
-
-/** The TLS material and rules of a node, shared by its SSL listeners and its connections to other nodes. */
-export interface SslConfig {
-  /** ssl.certificate.location: this node's certificate chain (PEM); also its client certificate toward other nodes. */
-  certificateFile: string;
-  /** ssl.key.location: its private key (PEM). */
-  keyFile: string;
-  /** ssl.ca.location: the CA certificates (PEM) that client and peer certificates must chain to. */
-  caFile: string;
-  /**
-   * ssl.client.auth: whether the SSL listeners require, request or ignore client certificates, per
-   * listener slot (Kafka's listener.name.<name>.ssl.client.auth overrides it for one listener).
-   */
-  clientAuth: { client: ClientAuth; internal: ClientAuth };
-  /** ssl.principal.mapping.rules (KIP-371): how a certificate's subject becomes a principal name. */
-  principalMappingRules: string;
-  /** ssl.endpoint.identification.algorithm: 'https' checks a peer's certificate names its address; '' does not. */
-  endpointIdentification: boolean;
-  /** ssl.reload.interval.ms: how often the three files are re-read (a rotated certificate is used without a restart). */
-  reloadIntervalMs: number;
-}
-
 /** Everything one `cairn server` process is configured with (design brief §1). */
-export interface NodeConfig {
+export interface NodeConfig extends ListenerSettings {
   nodeId: number;
   roles: Role[];
-  /** Where the gRPC server binds. */
-  listen: Endpoint;
-  /** What clients are told to connect to (defaults to `listen`). */
-  advertised: Endpoint;
-  /**
-   * The listener of node-to-node services (Raft, Controller, Replica), apart from clients (Kafka's
-   * `controller.listener.names` / `inter.broker.listener.name`), or null to serve them on `listen`.
-   */
-  internal: { listen: Endpoint; advertised: Endpoint } | null;
-  /** The listeners' names (Kafka's NAME://host:port) and security protocols. */
-  listenerNames: { client: string; internal: string | null };
-  protocols: { client: SecurityProtocol; internal: SecurityProtocol };
   /** Present when any listener is SSL. */
   ssl: SslConfig | null;
   /** super.users: principals allowed everything (`User:admin;User:ops`, Kafka's separator). */
@@ -113,14 +74,6 @@ export interface NodeConfig {
   transactionMaxTimeoutMs: number;
   /** transaction.abort.timed.out.transaction.cleanup.interval.ms */
   transactionAbortCheckIntervalMs: number;
-}
-
-export class ConfigError extends Error {}
-
-export function parseEndpoint(raw: string, what: string): Endpoint {
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(raw.trim());
-  if (!m || Number(m[2]) > 65535) throw new ConfigError(`${what}: expected host:port, got "${raw}"`);
-  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
 /** `1@127.0.0.1:9093,2@127.0.0.1:9095` (Kafka's controller.quorum.voters format). */
@@ -203,9 +156,6 @@ export const KEYS: Record<string, string> = {
   'transaction.abort.timed.out.transaction.cleanup.interval.ms': 'how often the transaction coordinator aborts transactions past their timeout',
 };
 
-/** listener.name.<name>.ssl.client.auth: the one per-listener setting Cairn takes. */
-const PER_LISTENER_KEY = /^listener\.name\.[a-z0-9_]+\.ssl\.client\.auth$/;
-
 const LOG_DEFAULT_KEYS: Record<string, string> = {
   'log.segment.bytes': 'segment.bytes',
   'log.roll.ms': 'segment.ms',
@@ -223,14 +173,6 @@ const LOG_DEFAULT_KEYS: Record<string, string> = {
 
 export const flagName = (key: string) => key.replace(/\./g, '-');
 export const envName = (key: string) => 'CAIRN_' + key.replace(/\./g, '_').toUpperCase();
-
-function int(props: Record<string, string>, key: string, fallback: number): number {
-  const raw = props[key];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new ConfigError(`${key}: expected an integer, got "${raw}"`);
-  return n;
-}
 
 /**
  * Builds a NodeConfig from, in increasing precedence: defaults, a config file (`.properties` or
@@ -353,150 +295,4 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
 /** The address this node uses to reach `id`: an override if configured, else what the node advertises. */
 export function peerAddress(config: NodeConfig, id: number, advertised: Endpoint | undefined): Endpoint | undefined {
   return config.peerOverrides.get(id) ?? advertised;
-}
-
-function splitList(raw: string, separator: string): string[] {
-  return raw
-    .split(separator)
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
-}
-
-const PROTOCOLS: readonly SecurityProtocol[] = ['PLAINTEXT', 'SSL'];
-
-/** `NAME://host:port,...` (Kafka) or a bare `host:port` (one unnamed listener). */
-function parseNamedEndpoints(raw: string, key: string, bareName: string): { name: string; at: Endpoint }[] {
-  return splitList(raw, ',').map((item) => {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*):\/\/(.*)$/.exec(item);
-    if (!m) return { name: bareName, at: parseEndpoint(item, key) };
-    return { name: m[1]!.toUpperCase(), at: parseEndpoint(m[2]!, key) };
-  });
-}
-
-/**
- * The client listener and the optional internal one, with their names and security protocols.
- * Either the Kafka form (`listeners=CLIENT://:9092,INTERNAL://:9192` with
- * `inter.broker.listener.name=INTERNAL`) or Cairn's older one (`listeners=host:port` and
- * `internal.listeners=host:port`). Cairn serves at most two listeners: one for clients, one for
- * the node-to-node services (Raft, Controller and Replica together).
- */
-function parseListeners(props: Record<string, string>): Pick<NodeConfig, 'listen' | 'advertised' | 'internal' | 'listenerNames' | 'protocols'> {
-  const listeners = parseNamedEndpoints(props.listeners ?? '127.0.0.1:9092', 'listeners', 'CLIENT');
-  if (props['internal.listeners']) {
-    if (listeners.length > 1) throw new ConfigError('internal.listeners: name the internal listener in listeners instead (NAME://host:port and inter.broker.listener.name)');
-    const at = parseEndpoint(props['internal.listeners'], 'internal.listeners');
-    listeners.push({ name: 'INTERNAL', at });
-  } else if (props['advertised.internal.listeners']) {
-    throw new ConfigError('advertised.internal.listeners needs internal.listeners');
-  }
-  if (listeners.length === 0) throw new ConfigError('listeners is empty');
-  if (listeners.length > 2) throw new ConfigError(`listeners: Cairn serves at most two listeners (clients, and node-to-node), got ${listeners.length}`);
-  const names = listeners.map((l) => l.name);
-  if (new Set(names).size !== names.length) throw new ConfigError(`listeners: each listener needs its own name, got ${names.join(',')}`);
-  const interBroker = props['inter.broker.listener.name']?.toUpperCase();
-  const controller = props['controller.listener.names']?.toUpperCase();
-  if (interBroker && controller && interBroker !== controller) {
-    throw new ConfigError('controller.listener.names must name the inter.broker.listener.name listener: Cairn serves Raft, Controller and Replica on one listener');
-  }
-  let internalName: string | null = interBroker ?? controller ?? (props['internal.listeners'] ? 'INTERNAL' : null);
-  if (internalName === null && listeners.length === 2) throw new ConfigError('with two listeners, inter.broker.listener.name must say which one serves node-to-node services');
-  if (internalName !== null && !names.includes(internalName)) throw new ConfigError(`inter.broker.listener.name: no listener named ${internalName} in listeners (${names.join(',')})`);
-  if (listeners.length === 1) internalName = null;
-  const client = listeners.find((l) => l.name !== internalName)!;
-  const inner = listeners.find((l) => l.name === internalName) ?? null;
-
-  const advertisedList = parseNamedEndpoints(props['advertised.listeners'] ?? '', 'advertised.listeners', client.name);
-  const advertisedOf = (name: string, fallback: Endpoint): Endpoint => {
-    const a = advertisedList.find((x) => x.name === name)?.at ?? { ...fallback };
-    if (a.host === '0.0.0.0') a.host = '127.0.0.1';
-    return a;
-  };
-  for (const a of advertisedList) if (!names.includes(a.name)) throw new ConfigError(`advertised.listeners: no listener named ${a.name} in listeners`);
-  const advertised = advertisedOf(client.name, client.at);
-  let internal: NodeConfig['internal'] = null;
-  if (inner) {
-    const legacy = props['advertised.internal.listeners'] ? parseEndpoint(props['advertised.internal.listeners'], 'advertised.internal.listeners') : null;
-    internal = { listen: inner.at, advertised: legacy ?? advertisedOf(inner.name, inner.at) };
-    if (internal.advertised.host === '0.0.0.0') internal.advertised.host = '127.0.0.1';
-  }
-
-  const map = new Map<string, SecurityProtocol>([
-    ['PLAINTEXT', 'PLAINTEXT'],
-    ['SSL', 'SSL'],
-  ]);
-  for (const entry of splitList(props['listener.security.protocol.map'] ?? '', ',')) {
-    const [name, protocol] = entry.split(':').map((x) => x.trim().toUpperCase());
-    if (!name || !protocol || !PROTOCOLS.includes(protocol as SecurityProtocol)) {
-      throw new ConfigError(
-        `listener.security.protocol.map: expected NAME:PLAINTEXT or NAME:SSL, got "${entry}"${protocol?.startsWith('SASL') ? ' (passwords come over SSL listeners; see docs/security.md)' : ''}`,
-      );
-    }
-    map.set(name, protocol as SecurityProtocol);
-  }
-  const protocolOf = (name: string) => map.get(name) ?? 'PLAINTEXT';
-  return {
-    listen: client.at,
-    advertised,
-    internal,
-    listenerNames: { client: client.name, internal: inner?.name ?? null },
-    protocols: { client: protocolOf(client.name), internal: protocolOf(inner?.name ?? client.name) },
-  };
-}
-
-function parseSsl(props: Record<string, string>, protocols: NodeConfig['protocols'], names: NodeConfig['listenerNames']): SslConfig | null {
-  const sslKeys = Object.keys(props).filter((k) => k.startsWith('ssl.'));
-  if (protocols.client !== 'SSL' && protocols.internal !== 'SSL') {
-    if (sslKeys.length > 0) throw new ConfigError(`${sslKeys[0]} is set but no listener is SSL (listener.security.protocol.map)`);
-    return null;
-  }
-  const file = (key: string) => {
-    const v = props[key];
-    if (!v) throw new ConfigError(`${key} is required when a listener is SSL`);
-    return path.resolve(v);
-  };
-  const authOf = (key: string, fallback: string): ClientAuth => {
-    const v = props[key] ?? fallback;
-    if (v !== 'required' && v !== 'requested' && v !== 'none') throw new ConfigError(`${key}: required, requested or none, not "${v}"`);
-    return v;
-  };
-  const all = authOf('ssl.client.auth', 'required');
-  const perListener = (name: string | null) => (name === null ? all : authOf(`listener.name.${name.toLowerCase()}.ssl.client.auth`, all));
-  const clientAuth = { client: perListener(names.client), internal: perListener(names.internal ?? names.client) };
-  const algorithm = props['ssl.endpoint.identification.algorithm'] ?? 'https';
-  if (algorithm !== 'https' && algorithm !== '') throw new ConfigError(`ssl.endpoint.identification.algorithm: https or empty, not "${algorithm}"`);
-  const reloadIntervalMs = int(props, 'ssl.reload.interval.ms', 30_000);
-  if (reloadIntervalMs < 100) throw new ConfigError('ssl.reload.interval.ms: expected at least 100');
-  const rules = props['ssl.principal.mapping.rules'] ?? 'DEFAULT';
-  try {
-    parseMappingRules(rules);
-  } catch (err) {
-    throw new ConfigError(`ssl.principal.mapping.rules: ${(err as Error).message}`);
-  }
-  return {
-    certificateFile: file('ssl.certificate.location'),
-    keyFile: file('ssl.key.location'),
-    caFile: file('ssl.ca.location'),
-    clientAuth,
-    principalMappingRules: rules,
-    endpointIdentification: algorithm === 'https',
-    reloadIntervalMs,
-  };
-}
-
-/** A list of `Type:name` principals, normalized. */
-function principals(props: Record<string, string>, key: string, separator: string): string[] {
-  return splitList(props[key] ?? '', separator).map((p) => {
-    try {
-      return principalString(parsePrincipal(p));
-    } catch (err) {
-      throw new ConfigError(`${key}: ${(err as Error).message}`);
-    }
-  });
-}
-
-function bool(props: Record<string, string>, key: string, fallback: boolean): boolean {
-  const raw = props[key];
-  if (raw === undefined) return fallback;
-  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${key}: true or false, not "${raw}"`);
-  return raw === 'true';
 }
