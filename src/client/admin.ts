@@ -12,7 +12,6 @@ import type {
   DeleteAclsResponse,
   DescribeAclsResponse,
   DescribeUserScramCredentialsResponse,
-  UserResult,
   AlterConfigsResponse,
   AlterReassignmentsResponse,
   CreateTopicResult,
@@ -54,6 +53,12 @@ type ItemResult = { errorCode: number; errorMessage?: string };
 function transientItem(items: readonly ItemResult[]): CairnError | null {
   const r = items.find((x) => retriedInAnswer(x.errorCode));
   return r ? new CairnError(r.errorCode, r.errorMessage || undefined) : null;
+}
+
+/** Throws the first item of an answer that failed (after retries), named when it has a name. */
+function throwFirstFailure(items: readonly (ItemResult & { name?: string })[]): void {
+  const bad = items.find((r) => r.errorCode !== ErrorCode.NONE);
+  if (bad) throw new CairnError(bad.errorCode, bad.name ? `${bad.name}: ${bad.errorMessage}` : bad.errorMessage);
 }
 
 /**
@@ -180,8 +185,7 @@ export class Admin {
       () => ({ acls }),
       (r) => transientItem(r.results),
     );
-    const bad = res.results.find((r) => r.errorCode !== ErrorCode.NONE);
-    if (bad) throw new CairnError(bad.errorCode, bad.errorMessage);
+    throwFirstFailure(res.results);
   }
 
   /** The ACLs a filter matches (empty fields match anything; patternType 'match' finds those covering a name). */
@@ -224,8 +228,7 @@ export class Admin {
       () => req,
       (r) => transientItem(r.results),
     );
-    const bad = res.results.find((r: UserResult) => r.errorCode !== ErrorCode.NONE);
-    if (bad) throw new CairnError(bad.errorCode, `${bad.name}: ${bad.errorMessage}`);
+    throwFirstFailure(res.results);
   }
 
   /**
@@ -239,8 +242,7 @@ export class Admin {
       () => ({ alterations: [{ entity, set, remove }] }),
       (r) => transientItem(r.results),
     );
-    const bad = res.results.find((r) => r.errorCode !== ErrorCode.NONE);
-    if (bad) throw new CairnError(bad.errorCode, bad.errorMessage);
+    throwFirstFailure(res.results);
   }
 
   async describeClientQuotas(): Promise<DescribeClientQuotasResponse['entries']> {
