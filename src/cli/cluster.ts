@@ -23,7 +23,7 @@ interface QuorumResponse {
   commitIndex: number;
   role: string;
   voters: { nodeId: number; matchIndex: number; recentlyActive: boolean }[];
-  brokers: { nodeId: number; host: string; port: number; rack: string; brokerEpoch: number; fenced: boolean; inControlledShutdown: boolean; lastHeartbeatMsAgo: number }[];
+  brokers: { nodeId: number; host: string; port: number; rack: string; brokerEpoch: number; fenced: boolean; inControlledShutdown: boolean; lastHeartbeatMsAgo: number; metricsAddress: string }[];
   clusterId: string;
   metadataOffset: number;
 }
@@ -78,7 +78,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         const roles = voters.has(b.nodeId) ? 'broker,controller' : 'broker';
         const state = b.inControlledShutdown ? 'SHUTTING DOWN' : b.fenced ? 'FENCED' : 'active';
         const hb = b.lastHeartbeatMsAgo >= 0 ? `  last heartbeat ${b.lastHeartbeatMsAgo} ms ago` : '';
-        out(`  node ${b.nodeId}  ${b.host}:${b.port}  ${roles}  epoch ${b.brokerEpoch}  ${state}  health ${health[i]}${b.rack ? `  rack ${b.rack}` : ''}${hb}`);
+        const metrics = b.metricsAddress ? `  metrics http://${b.metricsAddress}/metrics` : '';
+        out(`  node ${b.nodeId}  ${b.host}:${b.port}  ${roles}  epoch ${b.brokerEpoch}  ${state}  health ${health[i]}${b.rack ? `  rack ${b.rack}` : ''}${metrics}${hb}`);
       });
       const fenced = q.brokers.filter((b) => b.fenced).map((b) => b.nodeId);
       out(`Fenced brokers: ${fenced.length === 0 ? 'none' : fenced.join(', ')}`);

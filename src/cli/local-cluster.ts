@@ -58,6 +58,8 @@ export interface LocalNode {
   port: number;
   /** The internal listener's port (node-to-node services), or null when the client port serves them. */
   internalPort: number | null;
+  /** Where its Prometheus endpoint answers (metrics.listener), or null when metrics are off. */
+  metricsPort: number | null;
   dataDir: string;
   /** Extra server flags for this node (without the leading --). */
   flags: Record<string, string>;
@@ -68,6 +70,8 @@ export interface LocalClusterOptions {
   ports: number[];
   /** One per node: give each node an internal listener there, apart from its client port. */
   internalPorts?: number[];
+  /** One per node: serve Prometheus metrics at 127.0.0.1:port/metrics. */
+  metricsPorts?: number[];
   /** Server flags for every node, e.g. { 'replica-lag-time-max-ms': '5000' }. */
   flags?: Record<string, string>;
   /** How many of the nodes (the first ones) are controllers; all by default (combined mode). */
@@ -100,7 +104,15 @@ export class LocalCluster {
   constructor(private readonly o: LocalClusterOptions) {
     const controllers = o.controllers ?? o.ports.length;
     if (o.internalPorts && o.internalPorts.length !== o.ports.length) throw new Error('internalPorts needs one port per node');
-    this.nodes = o.ports.map((port, i) => ({ id: i + 1, port, internalPort: o.internalPorts?.[i] ?? null, dataDir: path.join(o.baseDir, `node-${i + 1}`), flags: {} }));
+    if (o.metricsPorts && o.metricsPorts.length !== o.ports.length) throw new Error('metricsPorts needs one port per node');
+    this.nodes = o.ports.map((port, i) => ({
+      id: i + 1,
+      port,
+      internalPort: o.internalPorts?.[i] ?? null,
+      metricsPort: o.metricsPorts?.[i] ?? null,
+      dataDir: path.join(o.baseDir, `node-${i + 1}`),
+      flags: {},
+    }));
     this.voters = this.nodes
       .slice(0, controllers)
       .map((n) => `${n.id}@127.0.0.1:${n.internalPort ?? n.port}`)
@@ -174,6 +186,7 @@ export class LocalCluster {
     const nodeArgs = this.o.nodeArgs ?? (process.env.CAIRN_SERVER_NODE_ARGS ?? '').split(' ').filter((x) => x.length > 0);
     const args = [...nodeArgs, main, 'server', '--node-id', String(id), '--listeners', `127.0.0.1:${n.port}`, '--log-dir', n.dataDir, '--controller-quorum-voters', this.voters];
     if (n.internalPort !== null) args.push('--internal-listeners', `127.0.0.1:${n.internalPort}`);
+    if (n.metricsPort !== null) args.push('--metrics-listener', `127.0.0.1:${n.metricsPort}`);
     args.push(...this.securityFlags(id));
     if (!this.nodes.slice(0, this.voters.split(',').length).some((x) => x.id === id)) args.push('--process-roles', 'broker');
     for (const [k, v] of Object.entries({ ...this.o.flags, ...n.flags, ...flags })) args.push(`--${k}`, v);

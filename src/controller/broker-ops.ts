@@ -11,6 +11,9 @@ export interface BrokerRegistrationRequest {
   /** Its internal listener, if apart from the client one (empty/0: none). */
   internalHost?: string;
   internalPort?: number;
+  /** Its Prometheus endpoint, if it serves one (empty/0: none). */
+  metricsHost?: string;
+  metricsPort?: number;
   rack: string | null;
 }
 
@@ -54,6 +57,7 @@ export function registerBroker(
       host: req.host,
       port: req.port,
       ...(req.internalHost && req.internalPort ? { internalHost: req.internalHost, internalPort: req.internalPort } : {}),
+      ...(req.metricsHost && req.metricsPort ? { metricsHost: req.metricsHost, metricsPort: req.metricsPort } : {}),
       rack: req.rack,
       fenced: startFenced,
     },

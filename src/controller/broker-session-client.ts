@@ -20,6 +20,8 @@ export interface BrokerSessionClientOptions {
   port: number;
   /** The advertised internal listener, when the node has one apart from clients. */
   internal: { host: string; port: number } | null;
+  /** Where its Prometheus endpoint answers, when it serves one. */
+  metrics?: { host: string; port: number } | null;
   rack: string | null;
   /** broker.heartbeat.interval.ms */
   heartbeatIntervalMs: number;
@@ -92,6 +94,7 @@ export class BrokerSessionClient {
           host: this.o.host,
           port: this.o.port,
           ...(this.o.internal ? { internalHost: this.o.internal.host, internalPort: this.o.internal.port } : {}),
+          ...(this.o.metrics ? { metricsHost: this.o.metrics.host, metricsPort: this.o.metrics.port } : {}),
           rack: this.o.rack,
         });
         if (res.errorCode === ErrorCode.NONE) {

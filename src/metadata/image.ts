@@ -25,6 +25,9 @@ export interface BrokerRegistration {
   /** Its internal listener (replication), when apart from the client one. */
   readonly internalHost?: string;
   readonly internalPort?: number;
+  /** Its Prometheus endpoint, when it serves one. */
+  readonly metricsHost?: string;
+  readonly metricsPort?: number;
   readonly rack: string | null;
   readonly fenced: boolean;
   readonly inControlledShutdown: boolean;
@@ -126,7 +129,8 @@ export class MetadataImage {
     if (this.clusterId !== null) out.push({ type: 'ClusterId', clusterId: this.clusterId });
     for (const b of this.brokers.values()) {
       const internal = b.internalHost !== undefined ? { internalHost: b.internalHost, internalPort: b.internalPort } : {};
-      out.push({ type: 'RegisterBroker', brokerId: b.id, brokerEpoch: b.epoch, incarnationId: b.incarnationId, host: b.host, port: b.port, ...internal, rack: b.rack, fenced: b.fenced });
+      const metrics = b.metricsHost !== undefined ? { metricsHost: b.metricsHost, metricsPort: b.metricsPort } : {};
+      out.push({ type: 'RegisterBroker', brokerId: b.id, brokerEpoch: b.epoch, incarnationId: b.incarnationId, host: b.host, port: b.port, ...internal, ...metrics, rack: b.rack, fenced: b.fenced });
       if (b.inControlledShutdown) out.push({ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, inControlledShutdown: true });
     }
     for (const t of this.topicsByName.values()) {
@@ -249,6 +253,7 @@ export class ImageBuilder {
           host: record.host,
           port: record.port,
           ...(record.internalHost !== undefined ? { internalHost: record.internalHost, internalPort: record.internalPort } : {}),
+          ...(record.metricsHost !== undefined ? { metricsHost: record.metricsHost, metricsPort: record.metricsPort } : {}),
           rack: record.rack,
           fenced: record.fenced,
           inControlledShutdown: false,

@@ -17,6 +17,9 @@ export interface RegisterBrokerRecord {
   /** Where other brokers fetch from it, when it has an internal listener apart from clients. */
   internalHost?: string;
   internalPort?: number;
+  /** Where its Prometheus endpoint answers, when it serves one (metrics.listener). */
+  metricsHost?: string;
+  metricsPort?: number;
   rack: string | null;
   /** A newly registered broker stays fenced until it has caught up with the metadata log. */
   fenced: boolean;

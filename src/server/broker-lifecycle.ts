@@ -24,6 +24,8 @@ export class GrpcControllerTransport implements ControllerTransport {
       port: req.port,
       internalHost: req.internalHost ?? '',
       internalPort: req.internalPort ?? 0,
+      metricsHost: req.metricsHost ?? '',
+      metricsPort: req.metricsPort ?? 0,
       rack: req.rack ?? '',
     });
   }

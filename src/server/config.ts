@@ -43,6 +43,8 @@ export interface NodeConfig extends ListenerSettings {
   /** How this node reaches another node, when that differs from what the node advertises (proxies in the chaos suite). */
   peerOverrides: Map<number, Endpoint>;
   rack: string | null;
+  /** metrics.listener: where `/metrics` (Prometheus) is served; null: nowhere. */
+  metrics: Endpoint | null;
   numPartitions: number;
   /** max.partitions: partitions the cluster may hold in all; a create past it gets POLICY_VIOLATION. */
   maxPartitions: number;
@@ -130,6 +132,7 @@ export const KEYS: Record<string, string> = {
   'controller.quorum.voters': 'id@host:port,... of every controller',
   'peer.addresses': 'id@host:port,... how this node reaches other nodes when it differs from what they advertise',
   'broker.rack': 'rack of this broker, for rack-aware placement',
+  'metrics.listener': 'host:port of the Prometheus endpoint (/metrics over HTTP); port 0 picks a free one (default: none, metrics off)',
   'num.partitions': 'default partition count of new topics',
   'max.partitions': 'partitions the whole cluster may hold; a create that would pass it is refused (POLICY_VIOLATION)',
   'default.replication.factor': 'default replication factor of new topics (-1: min(3, brokers known to the cluster))',
@@ -265,6 +268,7 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
     voters,
     peerOverrides,
     rack: props['broker.rack'] ?? null,
+    metrics: props['metrics.listener'] ? parseEndpoint(props['metrics.listener'], 'metrics.listener') : null,
     numPartitions: int(props, 'num.partitions', 1),
     maxPartitions,
     defaultReplicationFactor: int(props, 'default.replication.factor', -1),

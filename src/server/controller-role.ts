@@ -150,15 +150,18 @@ export class ControllerRole {
     };
     const svc = this.service;
     const controller: grpc.UntypedServiceImplementation = {
-      RegisterBroker: unary(this.logger, (req: { brokerId: number; incarnationId: string; host: string; port: number; internalHost: string; internalPort: number; rack: string }) =>
-        svc.registerBroker({
-          brokerId: req.brokerId,
-          incarnationId: req.incarnationId,
-          host: req.host,
-          port: req.port,
-          ...(req.internalHost && req.internalPort ? { internalHost: req.internalHost, internalPort: req.internalPort } : {}),
-          rack: req.rack || null,
-        }),
+      RegisterBroker: unary(
+        this.logger,
+        (req: { brokerId: number; incarnationId: string; host: string; port: number; internalHost: string; internalPort: number; metricsHost: string; metricsPort: number; rack: string }) =>
+          svc.registerBroker({
+            brokerId: req.brokerId,
+            incarnationId: req.incarnationId,
+            host: req.host,
+            port: req.port,
+            ...(req.internalHost && req.internalPort ? { internalHost: req.internalHost, internalPort: req.internalPort } : {}),
+            ...(req.metricsHost && req.metricsPort ? { metricsHost: req.metricsHost, metricsPort: req.metricsPort } : {}),
+            rack: req.rack || null,
+          }),
       ),
       BrokerHeartbeat: unary(this.logger, (req: HeartbeatRequest & { offlinePartitions: string[] }) => svc.brokerHeartbeat(req)),
       FetchMetadata: (call: grpc.ServerWritableStream<{ brokerId: number; fromOffset: number }, unknown>) => this.serveMetadata(call),

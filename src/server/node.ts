@@ -31,6 +31,7 @@ import { AccessControl, type ServicePolicy } from './access';
 import { QuotaManager } from './quotas';
 import { RequestGate } from './request-gate';
 import { ScramAuthenticator } from './sasl';
+import { NodeMetrics, type NodeView } from './node-metrics';
 import { certificatePrincipal, parseMappingRules, principalString } from '../security';
 import { peerChannelCredentials, ReloadingTlsFiles, serverCredentials } from '../security/io';
 
@@ -72,6 +73,9 @@ export class CairnNode {
   private strayCheckDone = false;
   private health: NodeHealth | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
+  /** Prometheus metrics, when `metrics.listener` is set. */
+  private readonly metrics: NodeMetrics | null;
+  private boundMetricsPort = 0;
   readonly incarnationId = randomBytes(8).toString('hex');
 
   constructor(
@@ -91,6 +95,9 @@ export class CairnNode {
     this.access = new AccessControl(rules, new Set(members), this.logger);
     if (this.tls) this.logger.info({ clusterPrincipals: members, client: config.protocols.client, internal: config.protocols.internal }, 'TLS on');
     this.peers = new PeerClients((id) => this.internalAddressOf(id), this.peerCredentials);
+    this.metrics = config.metrics ? new NodeMetrics(config.nodeId, this.metricsView(), this.logger) : null;
+    const metrics = this.metrics;
+    if (metrics) this.publisher.addListener((image, changes) => metrics.onImage(image, changes));
     this.controllers = new ControllerClient(
       config.voters.map((v) => {
         const a = peerAddress(config, v.id, v)!;
@@ -112,6 +119,11 @@ export class CairnNode {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Where `/metrics` answers (0: metrics off). */
+  get metricsPort(): number {
+    return this.boundMetricsPort;
   }
 
   /** Where the node-to-node services listen (the client port without `internal.listeners`). */
@@ -160,7 +172,7 @@ export class CairnNode {
     }
     if (isBroker) {
       this.logs = new LogManager({
-        fs: this.storageFs,
+        fs: this.metrics ? this.metrics.timedFileSystem(this.storageFs) : this.storageFs,
         dataDir: c.dataDir,
         flushPolicy: c.flushPolicy,
         logger: this.logger,
@@ -237,8 +249,9 @@ export class CairnNode {
     const gate = new RequestGate(this.access, () => this.publisher.image, c, sasl, quotas, this.clock, this.logger, imageCurrent);
     if (c.authorizationEnable)
       this.logger.info({ superUsers: c.superUsers, allowEveryoneIfNoAclFound: c.allowEveryoneIfNoAclFound }, 'authorization on: every client request is checked against the ACLs');
-    this.server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [gate.interceptor()] });
-    const internal = c.internal ? new grpc.Server(SERVER_OPTIONS) : this.server;
+    const counted = this.metrics ? [this.metrics.interceptor()] : [];
+    this.server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [...counted, gate.interceptor()] });
+    const internal = c.internal ? new grpc.Server({ ...SERVER_OPTIONS, interceptors: counted }) : this.server;
     this.internalServer = c.internal ? internal : null;
     const serve = (server: grpc.Server, name: string, impl: grpc.UntypedServiceImplementation, policy: ServicePolicy) => {
       const definition = serviceDefinition(name);
@@ -309,6 +322,7 @@ export class CairnNode {
     this.boundPort = await bind(this.server, c.listen, 'client');
     if (!c.internal) this.boundInternalPort = this.boundPort;
     tuneServerConnections(this.server, this.logger);
+    if (this.metrics && c.metrics) this.boundMetricsPort = await this.metrics.listen(c.metrics);
     this.accepting = true;
     this.controllerRole?.start();
     this.fetchTransport?.start();
@@ -320,6 +334,7 @@ export class CairnNode {
         host: c.advertised.host,
         port: advertisedPort,
         internal: c.internal ? { host: c.internal.advertised.host, port: c.internal.advertised.port === 0 ? this.boundInternalPort : c.internal.advertised.port } : null,
+        metrics: c.metrics ? { host: isWildcard(c.metrics.host) ? c.advertised.host : c.metrics.host, port: this.boundMetricsPort } : null,
         rack: c.rack,
         heartbeatIntervalMs: c.brokerHeartbeatIntervalMs,
         controllers: this.controllers,
@@ -346,7 +361,26 @@ export class CairnNode {
     this.publisher.addListener(() => health.refresh());
     this.healthTimer = setInterval(() => health.refresh(), HEALTH_REFRESH_MS);
     health.refresh();
-    this.logger.info({ port: this.boundPort, internalPort: this.boundInternalPort }, 'node started');
+    this.logger.info({ port: this.boundPort, internalPort: this.boundInternalPort, ...(this.metrics ? { metricsPort: this.boundMetricsPort } : {}) }, 'node started');
+  }
+
+  /** What a metrics scrape reads (node-metrics.ts). */
+  private metricsView(): NodeView {
+    return {
+      image: () => this.publisher.image,
+      partitions: () => this.replicas?.all() ?? [],
+      minInsyncReplicas: (topic) => (this.replicas ? this.replicas.logConfigFor(this.publisher.image, topic).minInsyncReplicas : 1),
+      quorum: () => {
+        const role = this.controllerRole;
+        if (!role) return null;
+        const raft = role.log instanceof RaftDriver ? role.log : null;
+        const commitIndex = raft ? raft.commitIndex : this.publisher.image.offset;
+        const voterLag = raft?.role === 'leader' ? raft.progress().map((p) => ({ id: p.id, lag: Math.max(0, commitIndex - p.matchIndex) })) : [];
+        return { active: role.isActive, leaderId: this.metadataLog.leaderId(), term: raft ? raft.term : role.log.leaderEpoch(), commitIndex, voterLag };
+      },
+      groupOffsets: () => this.groups?.committedOffsets() ?? [],
+      wallMs: () => this.clock.wallMs(),
+    };
   }
 
   /** The Cairn services this node serves (what reflection lists and health reports on). */
@@ -462,6 +496,7 @@ export class CairnNode {
           fenced: b.fenced,
           inControlledShutdown: b.inControlledShutdown,
           lastHeartbeatMsAgo: active && role ? now - role.lastContactMs(b.id) : -1,
+          metricsAddress: b.metricsHost !== undefined ? `${b.metricsHost}:${b.metricsPort}` : '',
         })),
       clusterId: image.clusterId ?? '',
       metadataOffset: image.offset,
@@ -505,7 +540,13 @@ export class CairnNode {
     await this.controllerRole?.close();
     this.fetchTransport?.close();
     this.controllers.close();
+    await this.metrics?.close();
     this.tls?.close();
     this.logger.info({}, 'node stopped');
   }
+}
+
+/** A listener host meaning "every interface", which other hosts cannot dial. */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
 }

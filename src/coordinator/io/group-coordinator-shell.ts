@@ -243,6 +243,13 @@ export class GroupCoordinatorShell {
     return { errorCode: ErrorCode.NONE, groups: groups.sort((a, b) => (a.groupId < b.groupId ? -1 : 1)) };
   }
 
+  /** Every committed offset of the groups this broker coordinates (the metrics' group offsets and lag). */
+  committedOffsets(): { groupId: string; topic: string; partition: number; offset: number }[] {
+    return this.partitions
+      .active()
+      .flatMap((e) => e.core.listGroups().flatMap(({ groupId }) => e.core.fetchOffsets(groupId, null).map(({ topic, partition, offset }) => ({ groupId, topic, partition, offset }))));
+  }
+
   describeGroups(groupIds: readonly string[]): DescribeGroupsResponse {
     return {
       groups: groupIds.map((groupId) => {
