@@ -8,6 +8,7 @@ import { CLUSTER_HELP, clusterCommand } from './cluster';
 import { CONSUME_HELP, consumeCommand } from './consume';
 import { COPY_HELP, copyCommand } from './copy';
 import { GROUPS_HELP, groupsCommand } from './groups';
+import { HEALTH_HELP, healthCommand } from './health';
 import { DEV_HELP, devCommand } from './dev';
 import { drained, installStdoutGuard } from './output';
 import { PRODUCE_HELP, produceCommand } from './produce';
@@ -29,6 +30,7 @@ Commands:
   copy       copy one topic to another exactly once (transactions)
   transactions  list, describe, find hanging and abort transactions
   cluster    status of the controller quorum and brokers; preferred-leader election
+  health     ask one node's health service (exit 0 when SERVING: probes, scripts)
   acls       add, list, remove ACLs (with authorization.enable=true)
   users      create, delete, list users who authenticate with a password (SCRAM)
   quotas     alter, describe client quotas (byte rates, request rate)
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   copy: { run: copyCommand, help: COPY_HELP },
   transactions: { run: transactionsCommand, help: TRANSACTIONS_HELP },
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
+  health: { run: healthCommand, help: HEALTH_HELP },
   acls: { run: aclsCommand, help: ACLS_HELP },
   users: { run: usersCommand, help: USERS_HELP },
   quotas: { run: quotasCommand, help: QUOTAS_HELP },
