@@ -227,6 +227,18 @@ export function checkRecovery(sends: readonly SendOp[], healedAtMs: number, boun
   return result('recovery', problems, first ? `writes resumed ${took} ms after the heal` : 'no write after the heal');
 }
 
+/**
+ * Every send was acknowledged: none failed and none ended with an unknown outcome. Only where the
+ * faults are ones a client must ride out with retries alone (the rolling restart of
+ * docs/operations.md).
+ */
+export function checkNoClientErrors(sends: readonly SendOp[]): CheckResult {
+  const bad = sends.filter((o) => o.type === 'fail' || o.type === 'info');
+  const problems = bad.slice(0, 20).map((o) => `${o.value}: ${o.type === 'fail' ? 'failed' : 'outcome unknown'} (${o.error ?? 'no error'})`);
+  if (bad.length > problems.length) problems.push(`... and ${bad.length - problems.length} more`);
+  return result('no-client-errors', problems, `${sends.filter((o) => o.type === 'ok').length} sends acknowledged, ${bad.length} not`);
+}
+
 /** All checkers that apply to a produce/consume history. */
 export function checkAll(history: History, final: FinalLog, opts: { strictDuplicates: boolean; healedAtMs: number; recoveryBoundMs: number }): CheckResult[] {
   const sends = history.sends();

@@ -62,6 +62,26 @@ async function waitForIsr(ctx: NemesisContext, partition: number, done: (isr: nu
   return { isr, reached: false };
 }
 
+/**
+ * Waits until every partition of the workload's topic has all its replicas in the ISR (the rolling
+ * restart's "wait for the ISR to refill before the next node", docs/operations.md); false when
+ * `timeoutMs` passes first.
+ */
+async function waitFullIsr(ctx: NemesisContext, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const admin = new Admin({ ...adminClient(ctx.cluster.bootstrap), requestTimeoutMs: 2_000 });
+    try {
+      const ps = (await admin.describeTopics([ctx.topic]).catch(() => []))[0]?.partitions ?? [];
+      if (ps.length === ctx.partitions && ps.every((p) => p.isr.length === p.replicas.length)) return true;
+    } finally {
+      admin.close();
+    }
+    await sleep(200);
+  }
+  return false;
+}
+
 /** Restarts every node that is not running (and resumes paused ones). */
 export async function restartDead(ctx: NemesisContext): Promise<void> {
   ctx.cluster.restartStopped();
@@ -338,13 +358,18 @@ export const FAULTS: Record<string, Fault> = {
   },
   'rolling-restart': {
     name: 'rolling-restart',
+    // The documented procedure (docs/operations.md): one node at a time, a controlled shutdown
+    // (SIGTERM), restart, and only once every broker is registered again and every ISR is full
+    // the next node.
     async apply(ctx) {
+      const slow: number[] = [];
       for (const id of ctx.cluster.nodeIds()) {
         await ctx.cluster.cluster.stop(id);
         ctx.cluster.start(id);
         await ctx.cluster.cluster.waitReady(ctx.cluster.nodeIds().length, 30_000).catch(() => undefined);
+        if (!(await waitFullIsr(ctx, 60_000))) slow.push(id);
       }
-      return 'SIGTERM and restart every node in turn';
+      return `SIGTERM and restart every node in turn, each once the ISRs were full again${slow.length ? ` (the ISRs were not full within 60 s after node(s) ${slow.join(', ')})` : ''}`;
     },
     heal: restartDead,
   },

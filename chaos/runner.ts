@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { Admin } from '../src/client/admin';
 import type { Logger } from '../src/common/logger';
 import { SeededRandom } from '../src/common/random';
-import { checkAll, checkControllersAgree, checkCopy, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
+import { checkAll, checkControllersAgree, checkNoClientErrors, checkCopy, checkReplicasAgree, type CheckResult, type ControllerImage, type FinalLog, type ReplicaCopy } from './checkers';
 import { checkGroupCoverage } from './group-checkers';
 import { CopyJob } from './copy-job';
 import { logEnds } from './group-progress';
@@ -269,6 +269,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunReport
       checks.push(checkGroupCoverage(history.groupOps(), final, committed));
     }
     checks.push(...checkAll(history, final, { strictDuplicates: s.strictDuplicates, healedAtMs, recoveryBoundMs: o.recoveryBoundMs ?? 30_000 }));
+    if (s.noClientErrors) checks.push(checkNoClientErrors(history.sends()));
     if (s.checkControllers) checks.push(await checkControllers(cluster));
     const admin2 = new Admin({ ...adminClient(cluster.bootstrap), requestTimeoutMs: 5_000 });
     // Replicas converge (reassignments finished, every ISR full again), then compare the logs on disk with the nodes stopped.

@@ -27,6 +27,8 @@ export interface Scenario {
   clockSkewMs?: number[];
   /** A slow disk on every node: each fsync starts this much later (so power cuts find unsynced bytes). */
   fsyncDelayMs?: number;
+  /** Also require every send to be acknowledged: the faults are ones retries alone must ride out. */
+  noClientErrors?: boolean;
   /** Also check that every controller replayed the same metadata (row 22). */
   checkControllers?: boolean;
   /** The topic's min.insync.replicas (default 2). */
@@ -213,6 +215,17 @@ export const SCENARIOS: Scenario[] = [
     holdMs: [1_000, 4_000],
     quietMs: [3_000, 6_000],
     ...IDEMPOTENT,
+    checkControllers: true,
+  },
+  {
+    name: 'rolling-restart',
+    row: 4,
+    summary: 'the rolling restart of docs/operations.md under steady acks=all load: SIGTERM a node, restart it, wait until it is back and every ISR is full, then the next; no send may fail',
+    faults: ['rolling-restart'],
+    holdMs: [0, 0],
+    quietMs: [2_000, 4_000],
+    ...IDEMPOTENT,
+    noClientErrors: true,
     checkControllers: true,
   },
   {

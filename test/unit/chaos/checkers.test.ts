@@ -6,6 +6,7 @@ import {
   checkFailedAbsent,
   checkLostWrites,
   checkNoAbortedReads,
+  checkNoClientErrors,
   checkOffsetConsistency,
   checkProducerOrder,
   checkReaderProgress,
@@ -38,6 +39,15 @@ describe('chaos checkers report what they must (and pass good histories)', () =>
   it('failed write: a definitely failed value must not appear', () => {
     expect(checkFailedAbsent([send('fail', 'x', 0)], log('a')).ok).toBe(true);
     expect(checkFailedAbsent([send('fail', 'x', 0)], log('a', 'x')).ok).toBe(false);
+  });
+
+  it('no client errors: every send acknowledged; a failed or unknown send fails it', () => {
+    const good = [send('invoke', 'a', 0), send('ok', 'a', 0, 0, 0), send('invoke', 'b', 1), send('ok', 'b', 1, 0, 1)];
+    expect(checkNoClientErrors(good)).toMatchObject({ ok: true, summary: '2 sends acknowledged, 0 not' });
+    const failed = checkNoClientErrors([...good, send('invoke', 'c', 2), { ...send('fail', 'c', 2), error: 'NOT_ENOUGH_REPLICAS' }]);
+    expect(failed.ok).toBe(false);
+    expect(failed.problems).toEqual(['c: failed (NOT_ENOUGH_REPLICAS)']);
+    expect(checkNoClientErrors([...good, send('info', 'd', 2)]).ok).toBe(false);
   });
 
   it('duplicate: fails when strict, warns otherwise', () => {
