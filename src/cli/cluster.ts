@@ -1,20 +1,26 @@
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { channelCredentials, checkHealth, RpcClient } from '../protocol/io';
-import { bootstrapList } from '../client';
+import { Admin, bootstrapList, type ClientOptions, planDecommission } from '../client';
 import { CairnError, ErrorCode } from '../common';
-import { BOOTSTRAP, parse, UsageError } from './args';
+import { BOOTSTRAP, intOption, parse, UsageError } from './args';
 import { clientOptions } from './client-config';
 import { out } from './output';
 
 export const CLUSTER_HELP = `Usage: cairn cluster <command> [options]
 
 Commands:
-  status                 nodes, roles, the controller leader and its term, fenced brokers
-  elect-leaders [TOPIC]  move leadership back to each partition's preferred replica
+  status                   nodes, roles, the controller leader and its term, fenced brokers,
+                           each node's health and metrics address
+  describe-quorum          the controller quorum: leader, term, commit index, each voter's log
+                           end and lag, and the brokers that follow it as observers
+  elect-leaders [TOPIC]    move leadership back to each partition's preferred replica
+  decommission --broker N  move every replica off broker N (reassignments, waited for); then stop
+                           the node: its registration leaves once it is silent (docs/operations.md)
 
 Options:
   -b, --bootstrap host:port   a node to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
-  --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)`;
+  --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)
+  --timeout-ms N              decommission: how long to wait for the moves (default 600000)`;
 
 interface QuorumResponse {
   answeredBy: number;
@@ -57,7 +63,7 @@ async function describeQuorum(bootstrap: string[], credentials: ChannelCredentia
 
 export async function clusterCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, { ...BOOTSTRAP });
+  const { values, positionals } = parse(rest, { ...BOOTSTRAP, broker: { type: 'string' }, 'timeout-ms': { type: 'string' } });
   const options = clientOptions(values);
   const bootstrap = bootstrapList(options.bootstrap);
   const credentials = channelCredentials(options.tls);
@@ -85,6 +91,36 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       out(`Fenced brokers: ${fenced.length === 0 ? 'none' : fenced.join(', ')}`);
       return 0;
     }
+    case 'describe-quorum': {
+      const q = await describeQuorum(bootstrap, credentials);
+      out(`ClusterId:          ${q.clusterId || '(unnamed)'}`);
+      out(`LeaderId:           ${q.leaderId < 0 ? 'none (election in progress)' : q.leaderId}`);
+      out(`LeaderEpoch:        ${q.term}`);
+      out(`HighWatermark:      ${q.commitIndex}`);
+      out(`CurrentVoters:      [${q.voters.map((v) => v.nodeId).join(',')}]`);
+      const voters = new Set(q.voters.map((v) => v.nodeId));
+      out(
+        `CurrentObservers:   [${q.brokers
+          .filter((b) => !voters.has(b.nodeId))
+          .map((b) => b.nodeId)
+          .join(',')}]`,
+      );
+      out('');
+      out('NodeId\tLogEndOffset\tLag\tRecentlyActive\tStatus');
+      for (const v of q.voters) {
+        const known = v.matchIndex >= 0;
+        out(
+          `${v.nodeId}\t${known ? v.matchIndex : '-'}\t${known ? Math.max(0, q.commitIndex - v.matchIndex) : '-'}\t${q.role === 'leader' ? v.recentlyActive : '-'}\t${v.nodeId === q.leaderId ? 'Leader' : 'Follower'}`,
+        );
+      }
+      for (const b of q.brokers.filter((x) => !voters.has(x.nodeId))) out(`${b.nodeId}\t-\t-\t${b.fenced ? 'false' : 'true'}\tObserver`);
+      if (q.role !== 'leader') out(`(answered by node ${q.answeredBy}, not the leader: log ends and lag are known only to the leader)`);
+      return 0;
+    }
+    case 'decommission': {
+      if (values.broker === undefined) throw new UsageError('decommission needs --broker N');
+      return decommission(options, bootstrap, credentials, intOption(values, 'broker', -1), intOption(values, 'timeout-ms', 600_000));
+    }
     case 'elect-leaders': {
       const q = await describeQuorum(bootstrap, credentials);
       const leader = q.brokers.find((b) => b.nodeId === q.leaderId);
@@ -101,4 +137,50 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     default:
       throw new UsageError(sub ? `unknown cluster command "${sub}"` : 'missing cluster command');
   }
+}
+
+/**
+ * Moves every replica off broker `id` (planDecommission: each to the live broker with the fewest
+ * replicas), waits until the moves complete, and says what to do next. Internal topics move too.
+ */
+async function decommission(options: ClientOptions, bootstrap: string[], credentials: ChannelCredentials, id: number, timeoutMs: number): Promise<number> {
+  const q = await describeQuorum(bootstrap, credentials);
+  if (!q.brokers.some((b) => b.nodeId === id)) throw new CairnError(ErrorCode.BROKER_NOT_AVAILABLE, `broker ${id} is not registered (brokers: ${q.brokers.map((b) => b.nodeId).join(', ')})`);
+  const targets = q.brokers.filter((b) => b.nodeId !== id && !b.fenced && !b.inControlledShutdown).map((b) => b.nodeId);
+  const admin = new Admin(options);
+  try {
+    const placements = async () =>
+      (await admin.describeTopics()).flatMap((t) =>
+        t.partitions.map((p) => ({ topic: t.name, partition: p.partition, replicas: p.replicas, moving: p.addingReplicas.length + p.removingReplicas.length > 0 })),
+      );
+    const moves = planDecommission(await placements(), id, targets);
+    if (moves.length > 0) {
+      const results = await admin.reassignPartitions(moves);
+      const failed = results.filter((r) => r.errorCode !== ErrorCode.NONE);
+      if (failed.length > 0)
+        throw new CairnError(failed[0]!.errorCode, `${failed.length} of ${moves.length} moves refused; first: ${failed[0]!.topic}-${failed[0]!.partition}: ${failed[0]!.errorMessage}`);
+      out(`Moving ${moves.length} replica(s) off broker ${id} to brokers ${[...new Set(moves.flatMap((m) => m.replicas))].filter((r) => targets.includes(r)).join(', ')}...`);
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await placements();
+      const left = now.filter((p) => p.replicas.includes(id) || p.moving);
+      if (left.length === 0) break;
+      if (Date.now() > deadline)
+        throw new CairnError(
+          ErrorCode.REQUEST_TIMED_OUT,
+          `${left.length} partition(s) still on broker ${id} or moving after ${timeoutMs} ms (first: ${left[0]!.topic}-${left[0]!.partition}); the moves go on, run this again to wait`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    out(`Broker ${id} hosts no replica. Stop it now (SIGTERM); its registration leaves the cluster once it has been silent for broker.session.timeout.ms.`);
+    if (voterIds(q).includes(id)) out(`Broker ${id} is also a controller voter: remove it from controller.quorum.voters on every node before it is gone for good.`);
+    return 0;
+  } finally {
+    admin.close();
+  }
+}
+
+function voterIds(q: QuorumResponse): number[] {
+  return q.voters.map((v) => v.nodeId);
 }

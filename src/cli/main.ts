@@ -9,6 +9,7 @@ import { CONSUME_HELP, consumeCommand } from './consume';
 import { COPY_HELP, copyCommand } from './copy';
 import { GROUPS_HELP, groupsCommand } from './groups';
 import { HEALTH_HELP, healthCommand } from './health';
+import { LOG_DIRS_HELP, logDirsCommand } from './log-dirs';
 import { DEV_HELP, devCommand } from './dev';
 import { drained, installStdoutGuard } from './output';
 import { PRODUCE_HELP, produceCommand } from './produce';
@@ -31,6 +32,7 @@ Commands:
   transactions  list, describe, find hanging and abort transactions
   cluster    status of the controller quorum and brokers; preferred-leader election
   health     ask one node's health service (exit 0 when SERVING: probes, scripts)
+  log-dirs   describe each broker's data directory: free space, replicas, sizes, lag
   acls       add, list, remove ACLs (with authorization.enable=true)
   users      create, delete, list users who authenticate with a password (SCRAM)
   quotas     alter, describe client quotas (byte rates, request rate)
@@ -49,6 +51,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   transactions: { run: transactionsCommand, help: TRANSACTIONS_HELP },
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
   health: { run: healthCommand, help: HEALTH_HELP },
+  'log-dirs': { run: logDirsCommand, help: LOG_DIRS_HELP },
   acls: { run: aclsCommand, help: ACLS_HELP },
   users: { run: usersCommand, help: USERS_HELP },
   quotas: { run: quotasCommand, help: QUOTAS_HELP },

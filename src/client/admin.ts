@@ -11,6 +11,7 @@ import type {
   CreateAclsResponse,
   DeleteAclsResponse,
   DescribeAclsResponse,
+  DescribeLogDirsResponse,
   DescribeUserScramCredentialsResponse,
   AlterConfigsResponse,
   AlterReassignmentsResponse,
@@ -266,6 +267,43 @@ export class Admin {
         (res) => transientItem(res.results),
       )
     ).results;
+  }
+
+  /**
+   * Each broker's data directory and the partition replicas in it (Kafka's describeLogDirs):
+   * every broker in the metadata is asked (or those of `brokerIds`), in parallel. A broker that
+   * does not answer is reported with its error instead of failing the whole call.
+   */
+  async describeLogDirs(options: { brokerIds?: number[]; topics?: string[] } = {}): Promise<DescribeLogDirsResponse[]> {
+    const { brokers } = await this.describeCluster();
+    const asked = brokers.filter((b) => !options.brokerIds?.length || options.brokerIds.includes(b.nodeId)).sort((a, b) => a.nodeId - b.nodeId);
+    return Promise.all(
+      asked.map(async (b) => {
+        const client = this.cluster.rpcClient(`${b.host}:${b.port}`, 'cairn.v1.Admin');
+        try {
+          const res = await client.unary<unknown, DescribeLogDirsResponse>('DescribeLogDirs', { topics: options.topics ?? [] }, this.cluster.requestTimeoutMs);
+          // int64 fields arrive as strings from the wire.
+          return {
+            ...res,
+            totalBytes: Number(res.totalBytes),
+            usableBytes: Number(res.usableBytes),
+            partitions: res.partitions.map((p) => ({
+              ...p,
+              sizeBytes: Number(p.sizeBytes),
+              logStartOffset: Number(p.logStartOffset),
+              logEndOffset: Number(p.logEndOffset),
+              highWatermark: Number(p.highWatermark),
+              offsetLag: Number(p.offsetLag),
+            })),
+          };
+        } catch (err) {
+          const code = err instanceof CairnError ? err.code : ErrorCode.NETWORK_EXCEPTION;
+          return { errorCode: code, errorMessage: (err as Error).message, brokerId: b.nodeId, logDir: '', totalBytes: -1, usableBytes: -1, partitions: [] };
+        } finally {
+          client.close();
+        }
+      }),
+    );
   }
 
   /** Brokers, controller and topics as a broker sees them. */

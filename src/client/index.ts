@@ -1,4 +1,5 @@
 export { Admin, type NewTopic } from './admin';
+export { planDecommission, type PartitionPlacement, type ReplicaMove } from './decommission';
 export { Cluster, bootstrapList, type ClientOptions } from './cluster';
 export type { SaslOptions } from './sasl';
 export type { ClientTls } from '../protocol/io';

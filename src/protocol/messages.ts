@@ -669,3 +669,25 @@ export interface AlterClientQuotasResponse {
 export interface DescribeClientQuotasResponse {
   entries: { entity: QuotaEntityMessage; values: Record<string, number> }[];
 }
+
+/** The answer of Admin/DescribeLogDirs (proto/cairn.proto), from this broker's own disk. */
+export interface DescribeLogDirsResponse {
+  errorCode: number;
+  errorMessage: string;
+  brokerId: number;
+  logDir: string;
+  totalBytes: number;
+  usableBytes: number;
+  partitions: {
+    topic: string;
+    partition: number;
+    sizeBytes: number;
+    logStartOffset: number;
+    logEndOffset: number;
+    highWatermark: number;
+    offsetLag: number;
+    role: string;
+    segments: number;
+    offline: boolean;
+  }[];
+}

@@ -113,7 +113,13 @@ export function describeTopics(image: MetadataImage, names: readonly string[]): 
   };
 }
 
-export function adminService(logger: Logger, controllerFor: (forwarded: boolean) => ControllerChannel, image: () => MetadataImage, describeQuorum: () => unknown): grpc.UntypedServiceImplementation {
+/** What only the node asked can answer: its view of the quorum, its own data directory. */
+export interface LocalDescriptions {
+  describeQuorum(): unknown;
+  describeLogDirs(topics: string[]): unknown;
+}
+
+export function adminService(logger: Logger, controllerFor: (forwarded: boolean) => ControllerChannel, image: () => MetadataImage, local: LocalDescriptions): grpc.UntypedServiceImplementation {
   const forwarded = (call: { metadata: grpc.Metadata }) => call.metadata.get(FORWARDED_KEY).length > 0;
   return {
     CreateTopics: unary(logger, (req: CreateTopicsRequest, call) => controllerFor(forwarded(call)).createTopics(req)),
@@ -128,7 +134,8 @@ export function adminService(logger: Logger, controllerFor: (forwarded: boolean)
     DescribeUserScramCredentials: unary(logger, (req: { names?: string[] }) => describeUsers(image(), req.names ?? [])),
     AlterClientQuotas: unary(logger, (req: AlterClientQuotasRequest, call) => controllerFor(forwarded(call)).alterClientQuotas(req)),
     DescribeClientQuotas: unary(logger, () => describeQuotas(image())),
-    DescribeQuorum: unary(logger, () => describeQuorum()),
+    DescribeQuorum: unary(logger, () => local.describeQuorum()),
+    DescribeLogDirs: unary(logger, (req: { topics?: string[] }) => local.describeLogDirs(req.topics ?? [])),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({
       topics: [...image().topicsByName.values()]

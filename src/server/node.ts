@@ -32,6 +32,7 @@ import { QuotaManager } from './quotas';
 import { RequestGate } from './request-gate';
 import { ScramAuthenticator } from './sasl';
 import { NodeMetrics, type NodeView } from './node-metrics';
+import { describeLogDirs } from './log-dirs';
 import { certificatePrincipal, parseMappingRules, principalString } from '../security';
 import { peerChannelCredentials, ReloadingTlsFiles, serverCredentials } from '../security/io';
 
@@ -288,7 +289,10 @@ export class CairnNode {
         'cluster',
       );
     }
-    const admin = adminService(this.logger, this.adminChannel(), image, () => this.describeQuorum());
+    const admin = adminService(this.logger, this.adminChannel(), image, {
+      describeQuorum: () => this.describeQuorum(),
+      describeLogDirs: (topics) => describeLogDirs(c.nodeId, c.dataDir, this.replicas, topics),
+    });
     serve(this.server, 'cairn.v1.Admin', admin, 'clients');
     if (c.internal) serve(internal, 'cairn.v1.Admin', admin, 'cluster');
     if (this.controllerRole) {

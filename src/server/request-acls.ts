@@ -99,6 +99,7 @@ export const REQUEST_RULES: Record<string, RequestRule> = {
   'cairn.v1.Admin/AlterPartitionReassignments': { needs: () => [cluster('Alter')] },
   'cairn.v1.Admin/ElectLeaders': { needs: () => [cluster('Alter')] },
   'cairn.v1.Admin/DescribeQuorum': { needs: () => [cluster('Describe')] },
+  'cairn.v1.Admin/DescribeLogDirs': { needs: () => [cluster('Describe')] },
   'cairn.v1.Admin/CreateAcls': { needs: () => [cluster('Alter')] },
   'cairn.v1.Admin/DeleteAcls': { needs: () => [cluster('Alter')] },
   'cairn.v1.Admin/DescribeAcls': { needs: () => [cluster('Describe')] },
