@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     'flush-policy': '',
     // Cairn: TLS and mutual TLS on every link and authorization on (docs/security.md).
     secure: 'false',
+    // Cairn: every node serves Prometheus metrics (metrics.listener), so the interceptor counts every request.
+    metrics: 'false',
     // Cairn: transactional producers, committing every --records-per-transaction records.
     transactional: 'false',
     'records-per-transaction': '100',
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
   if (acks === null) throw new Error('--acks: 1 or all');
   const sys: BenchSystem =
     a.system === 'cairn'
-      ? new CairnSystem({ nodes: brokers, bootstrap: a.bootstrap || undefined, secure: a.secure === 'true', flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {} })
+      ? new CairnSystem({ nodes: brokers, bootstrap: a.bootstrap || undefined, secure: a.secure === 'true', metrics: a.metrics === 'true', flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {} })
       : a.system === 'nats'
         ? new NatsSystem({ nodes: brokers })
         : a.system === 'redis'

@@ -17,7 +17,7 @@ export class CairnSystem implements BenchSystem {
   private baseDir = '';
 
   /** `bootstrap`: use a cluster that is already running (start and stop leave it alone). */
-  constructor(private readonly o: { nodes: number; baseDir?: string; flags?: Record<string, string>; bootstrap?: string; secure?: boolean }) {
+  constructor(private readonly o: { nodes: number; baseDir?: string; flags?: Record<string, string>; bootstrap?: string; secure?: boolean; metrics?: boolean }) {
     this.durability =
       o.flags?.['log-flush-policy'] === 'interval'
         ? `acks=all: on every in-sync replica, fsync every ${o.flags['log-flush-interval-ms'] ?? 1000} ms`
@@ -31,7 +31,7 @@ export class CairnSystem implements BenchSystem {
     } catch {
       // run from an unusual place: leave the version out
     }
-    return `cairn ${version} (${this.o.nodes} combined nodes${this.o.secure ? ', TLS + mutual TLS on every link, authorization on' : ''}) on Node.js ${process.versions.node}`.replace(
+    return `cairn ${version} (${this.o.nodes} combined nodes${this.o.secure ? ', TLS + mutual TLS on every link, authorization on' : ''}${this.o.metrics ? ', Prometheus metrics on' : ''}) on Node.js ${process.versions.node}`.replace(
       'cairn  ',
       'cairn ',
     );
@@ -46,7 +46,8 @@ export class CairnSystem implements BenchSystem {
   async start(): Promise<void> {
     if (this.o.bootstrap) return;
     this.baseDir = fs.mkdtempSync(path.join(this.o.baseDir ?? os.tmpdir(), 'cairn-bench-'));
-    this.cluster = new LocalCluster({ baseDir: this.baseDir, ports: await freePorts(this.o.nodes), flags: this.o.flags, logLevel: 'warn', secure: this.o.secure });
+    const metricsPorts = this.o.metrics ? await freePorts(this.o.nodes) : undefined;
+    this.cluster = new LocalCluster({ baseDir: this.baseDir, ports: await freePorts(this.o.nodes), metricsPorts, flags: this.o.flags, logLevel: 'warn', secure: this.o.secure });
     this.cluster.startAll();
     await this.cluster.waitReady();
   }

@@ -181,6 +181,7 @@ describe('wire contract', () => {
       'DescribeUserScramCredentials',
       'AlterClientQuotas',
       'DescribeClientQuotas',
+      'DescribeLogDirs',
     ]);
   });
 });
