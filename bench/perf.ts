@@ -50,7 +50,13 @@ async function main(): Promise<void> {
   if (acks === null) throw new Error('--acks: 1 or all');
   const sys: BenchSystem =
     a.system === 'cairn'
-      ? new CairnSystem({ nodes: brokers, bootstrap: a.bootstrap || undefined, secure: a.secure === 'true', metrics: a.metrics === 'true', flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {} })
+      ? new CairnSystem({
+          nodes: brokers,
+          bootstrap: a.bootstrap || undefined,
+          secure: a.secure === 'true',
+          metrics: a.metrics === 'true',
+          flags: a['flush-policy'] ? { 'log-flush-policy': a['flush-policy'] } : {},
+        })
       : a.system === 'nats'
         ? new NatsSystem({ nodes: brokers })
         : a.system === 'redis'
