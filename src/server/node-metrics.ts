@@ -21,6 +21,14 @@ export interface NodeView {
   wallMs(): number;
 }
 
+interface ApiMetrics {
+  name: string;
+  requests: { inc(): void };
+  latency: { observe(seconds: number): void };
+  produce: boolean;
+  fetch: boolean;
+}
+
 /** Seconds: sub-millisecond to seconds, for request latencies (long-polled fetches reach the top buckets). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -42,6 +50,7 @@ export class NodeMetrics {
   private readonly fsyncs: Histogram;
   private readonly isrChanges: Counter<'change'>;
   private server: http.Server | null = null;
+  private readonly apis = new Map<string, ApiMetrics>();
   private lastImage: MetadataImage | null = null;
 
   constructor(
@@ -202,23 +211,20 @@ export class NodeMetrics {
    */
   interceptor(): grpc.ServerInterceptor {
     return (method, call) => {
-      // Service.Method: /cairn.v1.Broker/Fetch → Broker.Fetch (Replica.Fetch is another API).
-      const api = method.path
-        .slice(1)
-        .replace(/^cairn\.v1\./, '')
-        .replace('/', '.');
-      const started = new Map<string, () => number>();
-      let unaryTimer: (() => number) | null = null;
+      const api = this.apiOf(method.path);
       const unaryCall = !method.requestStream && !method.responseStream;
+      /** When each request message of a stream arrived, by correlation id (ms, performance.now). */
+      const started = new Map<string, number>();
+      let unaryStart = -1;
       return new grpc.ServerInterceptingCall(call, {
         start: (next) =>
           next({
             onReceiveMessage: (message, nextMessage) => {
-              this.requests.inc({ api });
+              api.requests.inc();
               const m = message as Record<string, unknown> | null;
-              if (unaryCall) unaryTimer = this.latency.startTimer({ api });
-              else if (m && m.correlationId !== undefined) started.set(String(m.correlationId), this.latency.startTimer({ api }));
-              if (m && Array.isArray(m.partitions) && api.startsWith('Broker.Produce')) this.countBytes(this.bytesIn, m.partitions);
+              if (unaryCall) unaryStart = performance.now();
+              else if (m && m.correlationId !== undefined) started.set(String(m.correlationId), performance.now());
+              if (api.produce && m && Array.isArray(m.partitions)) this.countBytes(this.bytesIn, m.partitions);
               nextMessage(message);
             },
           }),
@@ -227,20 +233,23 @@ export class NodeMetrics {
           if (m) {
             if (!unaryCall && m.correlationId !== undefined) {
               const key = String(m.correlationId);
-              started.get(key)?.();
-              started.delete(key);
+              const at = started.get(key);
+              if (at !== undefined) {
+                api.latency.observe((performance.now() - at) / 1000);
+                started.delete(key);
+              }
             }
-            if (Array.isArray(m.results) && api.startsWith('Broker.Fetch')) this.countBytes(this.bytesOut, m.results);
-            this.countAnswerErrors(api, m, 0);
+            if (api.fetch && Array.isArray(m.results)) this.countBytes(this.bytesOut, m.results);
+            this.countAnswerErrors(api.name, m, 0);
           }
           next(message);
         },
         sendStatus: (status, next) => {
-          unaryTimer?.();
-          unaryTimer = null;
+          if (unaryStart >= 0) api.latency.observe((performance.now() - unaryStart) / 1000);
+          unaryStart = -1;
           if (status.code !== grpc.status.OK && status.code !== grpc.status.CANCELLED) {
             const code = Number(status.metadata?.get(ERROR_CODE_KEY)[0] ?? NaN);
-            this.errors.inc({ api, error: Number.isInteger(code) ? errorName(code) : grpc.status[status.code]! });
+            this.errors.inc({ api: api.name, error: Number.isInteger(code) ? errorName(code) : grpc.status[status.code]! });
           }
           next(status);
         },
@@ -248,9 +257,24 @@ export class NodeMetrics {
     };
   }
 
+  /** One API's counters, looked up once per method path (prom-client's label children skip hashing labels per request). */
+  private apiOf(path: string): ApiMetrics {
+    let a = this.apis.get(path);
+    if (!a) {
+      // Service.Method: /cairn.v1.Broker/Fetch → Broker.Fetch (Replica.Fetch is another API).
+      const name = path
+        .slice(1)
+        .replace(/^cairn\.v1\./, '')
+        .replace('/', '.');
+      a = { name, requests: this.requests.labels({ api: name }), latency: this.latency.labels({ api: name }), produce: name.startsWith('Broker.Produce'), fetch: name.startsWith('Broker.Fetch') };
+      this.apis.set(path, a);
+    }
+    return a;
+  }
+
   private countBytes(counter: Counter<'topic'>, partitions: unknown[]): void {
     for (const p of partitions as { topic?: string; batches?: Uint8Array }[]) {
-      if (p?.topic && p.batches && p.batches.length > 0) counter.inc({ topic: p.topic }, p.batches.length);
+      if (p?.topic && p.batches && p.batches.length > 0) counter.labels({ topic: p.topic }).inc(p.batches.length);
     }
   }
 
