@@ -11,7 +11,6 @@ import { DEFAULT_GROUP_COORDINATOR_CONFIG, offsetsTopicSpec, transactionTopicSpe
 import { CoordinatorTxnVerifier, GroupCoordinatorShell, TransactionCoordinatorShell, writeTxnMarkers } from '../coordinator/io';
 import type { CreatableTopic, TxnErrorResponse, WriteTxnMarkersRequest, WriteTxnMarkersResponse } from '../protocol';
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/io';
-import { RaftDriver } from '../raft/io';
 import { GrpcReplicaFetchTransport, ReplicaManager } from '../replication/io';
 import { type FileSystem, LogManager, nodeFileSystem } from '../storage';
 import { adminService, type ControllerChannel } from './admin-service';
@@ -27,14 +26,11 @@ import { addReflection, NodeHealth } from './health';
 import { PeerClients } from './peer-clients';
 import { ProduceHandler } from './produce-handler';
 import { ReplicaFetchHandler } from './replica-fetch-handler';
-import { AccessControl, type ServicePolicy } from './access';
-import { QuotaManager } from './quotas';
-import { RequestGate } from './request-gate';
-import { ScramAuthenticator } from './sasl';
+import type { ServicePolicy } from './access';
+import { NodeSecurity } from './node-security';
 import { NodeMetrics, type NodeView } from './node-metrics';
 import { describeLogDirs } from './log-dirs';
-import { certificatePrincipal, parseMappingRules, principalString } from '../security';
-import { peerChannelCredentials, ReloadingTlsFiles, serverCredentials } from '../security/io';
+import { describeQuorum } from './quorum-description';
 
 /** How long a stopping broker waits for the controller to move its leaderships away. */
 const CONTROLLED_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -63,11 +59,8 @@ export class CairnNode {
   private readonly peers: PeerClients;
   private lifecycle: BrokerLifecycle | null = null;
   private controllers: ControllerClient;
-  /** This node's TLS files (reloaded when rotated), when a listener is SSL. */
-  private readonly tls: ReloadingTlsFiles | null;
-  /** How this node dials other nodes' internal listener: TLS with its own certificate, or plaintext. */
-  private readonly peerCredentials: grpc.ChannelCredentials | undefined;
-  private readonly access: AccessControl;
+  /** TLS files, peer credentials, cluster members, and the client listener's gate (node-security.ts). */
+  private readonly security: NodeSecurity;
   private accepting = false;
   private boundPort = 0;
   private boundInternalPort = 0;
@@ -88,13 +81,7 @@ export class CairnNode {
   ) {
     this.logger = logger ?? createLogger({ node: config.nodeId });
     this.publisher = new MetadataPublisher(this.logger);
-    this.tls = config.ssl ? new ReloadingTlsFiles(config.ssl, this.logger) : null;
-    this.peerCredentials = config.protocols.internal === 'SSL' && this.tls ? peerChannelCredentials(this.tls, config.ssl!.endpointIdentification) : undefined;
-    const rules = parseMappingRules(config.ssl?.principalMappingRules ?? 'DEFAULT');
-    // Without cluster.principals the cluster members are those with this node's own identity.
-    const members = config.clusterPrincipals.length > 0 || !this.tls ? config.clusterPrincipals : [principalString(certificatePrincipal(this.tls.certificateDer(), rules))];
-    this.access = new AccessControl(rules, new Set(members), this.logger);
-    if (this.tls) this.logger.info({ clusterPrincipals: members, client: config.protocols.client, internal: config.protocols.internal }, 'TLS on');
+    this.security = new NodeSecurity(config, this.logger);
     this.peers = new PeerClients((id) => this.internalAddressOf(id), this.peerCredentials);
     this.metrics = config.metrics ? new NodeMetrics(config.nodeId, this.metricsView(), this.logger) : null;
     const metrics = this.metrics;
@@ -120,6 +107,10 @@ export class CairnNode {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  private get peerCredentials(): grpc.ChannelCredentials | undefined {
+    return this.security.peerCredentials;
   }
 
   /** Where `/metrics` answers (0: metrics off). */
@@ -243,13 +234,11 @@ export class CairnNode {
     // Broker, for forwarded admin calls and transaction verifications). With an internal listener
     // the two are separate servers, so a client cannot even address a node-to-node service; on an
     // SSL listener every node-to-node service answers cluster principals only (docs/security.md).
-    // Passwords (SCRAM) only over TLS: the client listener authenticates when it is SSL.
-    const imageCurrent = () => this.serviceHealth()['cairn.v1.Admin'] === true;
-    const sasl = c.protocols.client === 'SSL' ? new ScramAuthenticator(() => this.publisher.image, this.clock, { sessionLifetimeMs: c.saslSessionLifetimeMs }, this.logger, imageCurrent) : null;
-    const quotas = new QuotaManager(() => this.publisher.image, { samples: c.quotaWindowNum, sampleMs: c.quotaWindowSizeSeconds * 1000 });
-    const gate = new RequestGate(this.access, () => this.publisher.image, c, sasl, quotas, this.clock, this.logger, imageCurrent);
-    if (c.authorizationEnable)
-      this.logger.info({ superUsers: c.superUsers, allowEveryoneIfNoAclFound: c.allowEveryoneIfNoAclFound }, 'authorization on: every client request is checked against the ACLs');
+    const { gate, sasl } = this.security.clientGate(
+      () => this.publisher.image,
+      this.clock,
+      () => this.serviceHealth()['cairn.v1.Admin'] === true,
+    );
     const counted = this.metrics ? [this.metrics.interceptor()] : [];
     this.server = new grpc.Server({ ...SERVER_OPTIONS, interceptors: [...counted, gate.interceptor()] });
     const internal = c.internal ? new grpc.Server({ ...SERVER_OPTIONS, interceptors: counted }) : this.server;
@@ -259,7 +248,7 @@ export class CairnNode {
       const secured = (server === internal ? c.protocols.internal : c.protocols.client) === 'SSL';
       // Everything on a separate internal listener is for cluster members.
       const effective: ServicePolicy = c.internal && server === internal ? 'cluster' : policy;
-      server.addService(definition, this.access.guard(name, definition, impl, effective, secured));
+      server.addService(definition, this.security.access.guard(name, definition, impl, effective, secured));
     };
     const image = () => this.publisher.image;
     if (this.replicas) {
@@ -302,10 +291,9 @@ export class CairnNode {
     }
     this.health = new NodeHealth(() => this.serviceHealth(), this.logger);
     this.health.addToServer(this.server);
-    const credentialsOf = (slot: 'client' | 'internal') => (c.protocols[slot] === 'SSL' && this.tls ? serverCredentials(this.tls, c.ssl!.clientAuth[slot]) : grpc.ServerCredentials.createInsecure());
     const bind = (server: grpc.Server, at: { host: string; port: number }, slot: 'client' | 'internal') =>
       new Promise<number>((resolve, reject) => {
-        server.bindAsync(`${at.host}:${at.port}`, credentialsOf(slot), (err, port) => (err ? reject(err) : resolve(port)));
+        server.bindAsync(`${at.host}:${at.port}`, this.security.serverCredentials(slot), (err, port) => (err ? reject(err) : resolve(port)));
       });
     const internalNames = new Set(['cairn.v1.Raft', 'cairn.v1.Controller', 'cairn.v1.Replica']);
     if (c.internal) {
@@ -377,10 +365,9 @@ export class CairnNode {
       quorum: () => {
         const role = this.controllerRole;
         if (!role) return null;
-        const raft = role.log instanceof RaftDriver ? role.log : null;
-        const commitIndex = raft ? raft.commitIndex : this.publisher.image.offset;
-        const voterLag = raft?.role === 'leader' ? raft.progress().map((p) => ({ id: p.id, lag: Math.max(0, commitIndex - p.matchIndex) })) : [];
-        return { active: role.isActive, leaderId: this.metadataLog.leaderId(), term: raft ? raft.term : role.log.leaderEpoch(), commitIndex, voterLag };
+        const raft = role.log;
+        const voterLag = raft.role === 'leader' ? raft.progress().map((p) => ({ id: p.id, lag: Math.max(0, raft.commitIndex - p.matchIndex) })) : [];
+        return { active: role.isActive, leaderId: this.metadataLog.leaderId(), term: raft.term, commitIndex: raft.commitIndex, voterLag };
       },
       groupOffsets: () => this.groups?.committedOffsets() ?? [],
       wallMs: () => this.clock.wallMs(),
@@ -468,44 +455,8 @@ export class CairnNode {
     };
   }
 
-  describeQuorum() {
-    const role = this.controllerRole;
-    const image = this.publisher.image;
-    const raft = role?.log instanceof RaftDriver ? role.log : null;
-    const now = this.clock.nowMs();
-    const active = role?.isActive ?? false;
-    const progress = raft?.progress() ?? [];
-    return {
-      answeredBy: this.config.nodeId,
-      leaderId: this.metadataLog.leaderId(),
-      term: raft ? raft.term : role ? role.log.leaderEpoch() : -1,
-      commitIndex: raft ? raft.commitIndex : image.offset,
-      role: raft ? raft.role : role ? 'leader' : 'observer',
-      voters: this.config.voters.map((v) => {
-        const p = progress.find((x) => x.id === v.id);
-        return {
-          nodeId: v.id,
-          matchIndex: v.id === this.config.nodeId && raft?.role === 'leader' ? raft.commitIndex : (p?.matchIndex ?? -1),
-          recentlyActive: p?.recentlyActive ?? v.id === this.config.nodeId,
-        };
-      }),
-      brokers: [...image.brokers.values()]
-        .sort((a, b) => a.id - b.id)
-        .map((b) => ({
-          nodeId: b.id,
-          host: b.host,
-          port: b.port,
-          rack: b.rack ?? '',
-          brokerEpoch: b.epoch,
-          fenced: b.fenced,
-          inControlledShutdown: b.inControlledShutdown,
-          lastHeartbeatMsAgo: active && role ? now - role.lastContactMs(b.id) : -1,
-          metricsAddress: b.metricsHost !== undefined ? `${b.metricsHost}:${b.metricsPort}` : '',
-        })),
-      clusterId: image.clusterId ?? '',
-      metadataOffset: image.offset,
-      imageDigest: image.digest(),
-    };
+  describeQuorum(): ReturnType<typeof describeQuorum> {
+    return describeQuorum(this.config, this.publisher.image, this.controllerRole, this.metadataLog.leaderId(), this.clock.nowMs());
   }
 
   /** Graceful shutdown (SIGTERM): move leadership away, stop taking requests, flush, close. */
@@ -545,7 +496,7 @@ export class CairnNode {
     this.fetchTransport?.close();
     this.controllers.close();
     await this.metrics?.close();
-    this.tls?.close();
+    this.security.close();
     this.logger.info({}, 'node stopped');
   }
 }
