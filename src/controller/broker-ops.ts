@@ -139,8 +139,7 @@ export function brokerHeartbeat(image: MetadataImage, req: HeartbeatRequest, reg
 export function offlineReplicaChanges(image: MetadataImage, brokerId: number, offline: readonly string[], uncleanDefault: boolean): MetadataRecord[] {
   const out: MetadataRecord[] = [];
   for (const key of offline) {
-    const i = key.lastIndexOf(':');
-    const p = image.topicsById.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
+    const p = image.partitionByKey(key);
     if (!p || !p.replicas.includes(brokerId)) continue;
     if (!p.isr.includes(brokerId) && !p.elr.includes(brokerId) && p.leader !== brokerId) continue;
     // Even as the last in-sync member it leaves the ISR (and the ELR): rather offline, or led by an

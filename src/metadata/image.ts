@@ -97,6 +97,12 @@ export class MetadataImage {
     return this.topicsByName.get(topic)?.partitions[partition];
   }
 
+  /** The partition a `topicId:partition` key names (partitionKey: ImageChanges.partitions, a broker's offline list). */
+  partitionByKey(key: string): PartitionRegistration | undefined {
+    const i = key.lastIndexOf(':');
+    return this.topicsById.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
+  }
+
   /** Brokers that are registered, unfenced and not shutting down: candidates for new replicas and leaders. */
   liveBrokers(): BrokerRegistration[] {
     return [...this.brokers.values()].filter((b) => !b.fenced && !b.inControlledShutdown).sort((a, b) => a.id - b.id);
@@ -167,6 +173,11 @@ export class MetadataImage {
 }
 
 /** What a replay changed, so brokers can react to their partitions only. */
+/** A partition's key by topic id, which survives a topic being deleted and re-created under its name. */
+export function partitionKey(topicId: string, partition: number): string {
+  return `${topicId}:${partition}`;
+}
+
 export interface ImageChanges {
   /** `topicId:partition` of every partition created or changed. */
   readonly partitions: ReadonlySet<string>;
@@ -303,7 +314,7 @@ export class ImageBuilder {
           removingReplicas: record.removingReplicas,
           elr: record.elr ?? [],
         };
-        this.changedPartitions.add(`${record.topicId}:${record.partition}`);
+        this.changedPartitions.add(partitionKey(record.topicId, record.partition));
         return;
       }
       case 'PartitionChange': {
@@ -322,7 +333,7 @@ export class ImageBuilder {
           leaderEpoch: leaderChanged ? leaderEpoch(p.leaderEpoch + 1) : p.leaderEpoch,
           partitionEpoch: partitionEpoch(p.partitionEpoch + 1),
         };
-        this.changedPartitions.add(`${record.topicId}:${record.partition}`);
+        this.changedPartitions.add(partitionKey(record.topicId, record.partition));
         return;
       }
       case 'RemoveTopic': {

@@ -37,7 +37,7 @@ const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
  * One node's Prometheus metrics (prom-client, a registry per node), served at `/metrics` on
  * `metrics.listener`. Gauges are read from the node at scrape time (NodeView); counters and
  * histograms are fed by a gRPC server interceptor (requests, errors, latency, bytes per topic),
- * the storage layer's fsyncs (`timedFileSystem`) and the replica manager (ISR changes).
+ * the storage layer's fsyncs (`timedFileSystem`) and the metadata images (ISR changes, onImage).
  * docs/operations.md lists every metric and what an operator does about it.
  */
 export class NodeMetrics {
@@ -179,11 +179,8 @@ export class NodeMetrics {
     this.lastImage = image;
     if (!before || !changes) return;
     for (const key of changes.partitions) {
-      const at = key.lastIndexOf(':');
-      const id = key.slice(0, at);
-      const partition = Number(key.slice(at + 1));
-      const now = image.topicsById.get(id)?.partitions[partition];
-      const then = before.topicsById.get(id)?.partitions[partition];
+      const now = image.partitionByKey(key);
+      const then = before.partitionByKey(key);
       if (!now || !then || now.leader !== this.nodeId) continue;
       if (now.isr.length < then.isr.length) this.isrChanges.inc({ change: 'shrink' });
       else if (now.isr.length > then.isr.length) this.isrChanges.inc({ change: 'expand' });

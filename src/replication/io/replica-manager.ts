@@ -1,5 +1,5 @@
 import { CairnError, type Clock, ErrorCode, errorInfo, type LogConfig, type Logger, resolveLogConfig, type TimerHandle, type Timers, tpKey } from '../../common';
-import type { ImageChanges, MetadataImage } from '../../metadata';
+import { type ImageChanges, type MetadataImage, partitionKey } from '../../metadata';
 import type { ReplicaFetchRequest, ReplicaFetchResponse } from '../../protocol';
 import type { TxnMarker, ValidatedBatch } from '../../record';
 import type { LeaderAppendOptions, LogManager } from '../../storage';
@@ -138,7 +138,7 @@ export class ReplicaManager {
   offlinePartitions(): string[] {
     return this.all()
       .filter((p) => p.log.isOffline)
-      .map((p) => `${p.topicId}:${p.partition}`);
+      .map((p) => partitionKey(p.topicId, p.partition));
   }
 
   /**
@@ -200,7 +200,7 @@ export class ReplicaManager {
         for (let p = 0; p < t.partitions.length; p++) void this.remove(t.name, p, 'topic deleted');
       }
       if (changes === null) {
-        for (const t of image.topicsByName.values()) for (const reg of t.partitions) this.pending.add(`${reg.topicId}:${reg.partition}`);
+        for (const t of image.topicsByName.values()) for (const reg of t.partitions) this.pending.add(partitionKey(reg.topicId, reg.partition));
       } else {
         for (const key of changes.partitions) this.pending.add(key);
       }
@@ -249,8 +249,7 @@ export class ReplicaManager {
 
   private applyPartition(key: string): void {
     const image = this.image;
-    const i = key.lastIndexOf(':');
-    const reg = image?.topicsById.get(key.slice(0, i))?.partitions[Number(key.slice(i + 1))];
+    const reg = image?.partitionByKey(key);
     if (!image || !reg) return; // its topic was deleted meanwhile
     const tp = tpKey(reg.topic, reg.partition);
     const existing = this.partitions.get(tp);
