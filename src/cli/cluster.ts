@@ -174,13 +174,9 @@ async function decommission(options: ClientOptions, bootstrap: string[], credent
       await new Promise((r) => setTimeout(r, 500));
     }
     out(`Broker ${id} hosts no replica. Stop it now (SIGTERM); its registration leaves the cluster once it has been silent for broker.session.timeout.ms.`);
-    if (voterIds(q).includes(id)) out(`Broker ${id} is also a controller voter: remove it from controller.quorum.voters on every node before it is gone for good.`);
+    if (q.voters.some((v) => v.nodeId === id)) out(`Broker ${id} is also a controller voter: remove it from controller.quorum.voters on every node before it is gone for good.`);
     return 0;
   } finally {
     admin.close();
   }
-}
-
-function voterIds(q: QuorumResponse): number[] {
-  return q.voters.map((v) => v.nodeId);
 }

@@ -281,21 +281,7 @@ export class Admin {
       asked.map(async (b) => {
         const client = this.cluster.rpcClient(`${b.host}:${b.port}`, 'cairn.v1.Admin');
         try {
-          const res = await client.unary<unknown, DescribeLogDirsResponse>('DescribeLogDirs', { topics: options.topics ?? [] }, this.cluster.requestTimeoutMs);
-          // int64 fields arrive as strings from the wire.
-          return {
-            ...res,
-            totalBytes: Number(res.totalBytes),
-            usableBytes: Number(res.usableBytes),
-            partitions: res.partitions.map((p) => ({
-              ...p,
-              sizeBytes: Number(p.sizeBytes),
-              logStartOffset: Number(p.logStartOffset),
-              logEndOffset: Number(p.logEndOffset),
-              highWatermark: Number(p.highWatermark),
-              offsetLag: Number(p.offsetLag),
-            })),
-          };
+          return plainLogDirs(await client.unary<unknown, DescribeLogDirsResponse>('DescribeLogDirs', { topics: options.topics ?? [] }, this.cluster.requestTimeoutMs));
         } catch (err) {
           const code = err instanceof CairnError ? err.code : ErrorCode.NETWORK_EXCEPTION;
           return { errorCode: code, errorMessage: (err as Error).message, brokerId: b.nodeId, logDir: '', totalBytes: -1, usableBytes: -1, partitions: [] };
@@ -314,4 +300,32 @@ export class Admin {
   close(): void {
     this.cluster.close();
   }
+}
+
+/**
+ * A decoded answer as a plain object. A decoded protobufjs message carries protobufjs's `toJSON`,
+ * which prints 64-bit fields as strings and enums by name; these answers are meant to be printed
+ * (`cairn log-dirs describe --json`), so they are copied field by field.
+ */
+function plainLogDirs(d: DescribeLogDirsResponse): DescribeLogDirsResponse {
+  return {
+    errorCode: d.errorCode,
+    errorMessage: d.errorMessage,
+    brokerId: d.brokerId,
+    logDir: d.logDir,
+    totalBytes: d.totalBytes,
+    usableBytes: d.usableBytes,
+    partitions: d.partitions.map((p) => ({
+      topic: p.topic,
+      partition: p.partition,
+      sizeBytes: p.sizeBytes,
+      logStartOffset: p.logStartOffset,
+      logEndOffset: p.logEndOffset,
+      highWatermark: p.highWatermark,
+      offsetLag: p.offsetLag,
+      role: p.role,
+      segments: p.segments,
+      offline: p.offline,
+    })),
+  };
 }
