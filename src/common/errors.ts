@@ -95,6 +95,8 @@ export enum ErrorCode {
   UNSUPPORTED_ASSIGNOR = 112,
   STALE_MEMBER_EPOCH = 113,
   TRANSACTION_ABORTABLE = 120,
+  DUPLICATE_VOTER = 126,
+  VOTER_NOT_FOUND = 127,
   // Cairn's own, from CAIRN_CODES_START.
   SHUTTING_DOWN = 10000,
   AUTHORIZER_NOT_READY = 10001,
@@ -211,6 +213,8 @@ const INFO: Record<ErrorCode, ErrorInfo> = {
   [ErrorCode.INELIGIBLE_REPLICA]: fatal('The replica is not eligible to join the ISR (fenced or shutting down).'),
   [ErrorCode.NEW_LEADER_ELECTED]: retry('The partition elected a new leader while the request was pending.'),
   [ErrorCode.TRANSACTION_ABORTABLE]: fatal('The transaction cannot commit (a write or offset commit of it failed, or it timed out); abort it and start again.'),
+  [ErrorCode.DUPLICATE_VOTER]: fatal('The node is already a member of the controller quorum in that role.'),
+  [ErrorCode.VOTER_NOT_FOUND]: fatal('The node is not a member of the controller quorum (or not a learner, for a promotion).'),
   [ErrorCode.SHUTTING_DOWN]: refreshAndRetry('The broker is shutting down; retry at another broker.'),
   [ErrorCode.AUTHORIZER_NOT_READY]: refreshAndRetry(
     'The broker is still catching up with the metadata log, so the ACLs it knows may be old: it refuses nothing on their word yet; retry (at another broker).',

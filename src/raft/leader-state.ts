@@ -48,13 +48,30 @@ export class LeaderState {
     private readonly timing: LeaderTiming,
     nowMs: number,
   ) {
-    for (const p of peers) {
-      const pr = new Progress(p.id, p.isLearner, ctx.log.lastIndex() + 1);
-      pr.lastAnswerMs = nowMs;
-      this.progress.set(p.id, pr);
-    }
+    for (const p of peers) this.addPeer(p, nowMs);
     this.heartbeatDeadlineMs = nowMs + timing.heartbeatIntervalMs;
     this.checkQuorumDeadlineMs = nowMs + timing.checkQuorumIntervalMs;
+  }
+
+  /**
+   * The membership changed (a config entry was appended, or truncated away): followers that
+   * joined get progress and a probe, those that left are forgotten, a promoted one now counts.
+   */
+  setPeers(peers: readonly Peer[], nowMs: number): void {
+    const ids = new Set(peers.map((p) => p.id));
+    for (const id of [...this.progress.keys()]) if (!ids.has(id)) this.progress.delete(id);
+    for (const p of peers) {
+      const pr = this.progress.get(p.id);
+      if (pr) pr.isLearner = p.isLearner;
+      else this.replicate(this.addPeer(p, nowMs), nowMs);
+    }
+  }
+
+  private addPeer(p: Peer, nowMs: number): Progress {
+    const pr = new Progress(p.id, p.isLearner, this.ctx.log.lastIndex() + 1);
+    pr.lastAnswerMs = nowMs;
+    this.progress.set(p.id, pr);
+    return pr;
   }
 
   /** Sends each follower whatever its flow control allows (after a proposal, at the start of the term). */

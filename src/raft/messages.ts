@@ -5,6 +5,7 @@
  * Every message carries the sender's term; see RaftCore.step for how terms are compared.
  */
 import type { NodeId, Term } from '../common';
+import { decodeMembership, membershipProblem } from './membership';
 import { type Entry, ENTRY_KINDS, type Snapshot } from './types';
 import { MAX_WIRE_VALUE } from './limits';
 
@@ -80,8 +81,12 @@ function entryProblem(e: unknown, at: string): string | null {
   const entry = e as Record<string, unknown>;
   if (!isIndex(entry.index) || entry.index === 0) return `${at}.index must be positive and at most 2^52`;
   if (!isIndex(entry.term)) return `${at}.term must be ${NUMBER_RULE}`;
-  if (!ENTRY_KINDS.includes(entry.kind as never)) return `${at}.kind must be 'data' or 'noop'`;
+  if (!ENTRY_KINDS.includes(entry.kind as never)) return `${at}.kind must be 'data', 'noop' or 'config'`;
   if (!(entry.data instanceof Uint8Array)) return `${at}.data must be a Uint8Array`;
+  if (entry.kind === 'config') {
+    const decoded = decodeMembership(entry.data);
+    if ('problem' in decoded) return `${at} is a config entry whose ${decoded.problem}`;
+  }
   return null;
 }
 
@@ -135,6 +140,10 @@ export function messageProblem(raw: unknown): string | null {
       if (!isIndex(s.lastIndex) || !isIndex(s.lastTerm)) return `InstallSnapshot.snapshot lastIndex/lastTerm must be ${NUMBER_RULE}`;
       if ((s.lastTerm as number) > (m.term as number)) return 'InstallSnapshot.snapshot.lastTerm is above the message term';
       if (!(s.data instanceof Uint8Array)) return 'InstallSnapshot.snapshot.data must be a Uint8Array';
+      if (s.membership !== undefined) {
+        const problem = membershipProblem(s.membership);
+        if (problem !== null) return `InstallSnapshot.snapshot.membership: ${problem}`;
+      }
       return null;
     }
     case 'InstallSnapshotResponse':

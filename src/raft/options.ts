@@ -7,6 +7,12 @@ export interface RaftCoreOptions {
   readonly voters: readonly NodeId[];
   /** Non-voting members: replicated to, never counted, never vote, never campaign. */
   readonly learners?: readonly NodeId[];
+  /**
+   * Voters and learners are the bootstrap membership, in force until the log holds a config entry
+   * (membership.ts). Other nodes whose messages are heard even when the membership in force does
+   * not name them (a voter added while this node was down): `controller.quorum.voters`.
+   */
+  readonly knownPeers?: readonly NodeId[];
   /** Election timeouts are drawn uniformly from [min, max] on every reset (Raft §5.2). */
   readonly electionTimeoutMinMs: number;
   readonly electionTimeoutMaxMs: number;
@@ -26,7 +32,6 @@ export function validateOptions(o: RaftCoreOptions): void {
   if (new Set(o.voters).size !== o.voters.length) throw invalid(`duplicate voter in [${o.voters.join(', ')}]`);
   if (new Set(learners).size !== learners.length) throw invalid(`duplicate learner in [${learners.join(', ')}]`);
   for (const l of learners) if (o.voters.includes(l)) throw invalid(`node ${l} is both voter and learner`);
-  if (!o.voters.includes(o.id) && !learners.includes(o.id)) throw invalid(`node ${o.id} is neither a voter nor a learner`);
   if (!(o.heartbeatIntervalMs > 0)) throw invalid('heartbeatIntervalMs must be positive');
   if (!(o.electionTimeoutMinMs > o.heartbeatIntervalMs)) {
     throw invalid(`electionTimeoutMinMs (${o.electionTimeoutMinMs}) must exceed heartbeatIntervalMs (${o.heartbeatIntervalMs})`);

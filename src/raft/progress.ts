@@ -33,7 +33,8 @@ export class Progress {
 
   constructor(
     readonly id: NodeId,
-    readonly isLearner: boolean,
+    /** Changes when a membership change promotes the follower. */
+    public isLearner: boolean,
     nextIndex: number,
   ) {
     this.nextIndex = nextIndex;

@@ -20,21 +20,29 @@
  *
  * Protocol (docs/raft.md): PreVote and CheckQuorum with leader stickiness (Raft thesis §9.6,
  * §6.2), replication with rejection hints and pipelining, commit by counting only current-term
- * entries (Raft §5.4.2), learners, snapshots.
+ * entries (Raft §5.4.2), learners, snapshots, and membership changes one node at a time (Raft
+ * thesis §4.1, KIP-853; membership.ts).
  */
 import { ErrorCode, invariant, type NodeId, type Term, term as toTerm } from '../common';
 import { acceptAppend, classifySnapshot } from './follower';
 import { LeaderState } from './leader-state';
 import { MAX_ENTRY_BYTES, MAX_TERM_JUMP, MAX_UNCOMMITTED_ENTRIES, MAX_WIRE_VALUE } from './limits';
+import { applyChange, decodeMembership, encodeMembership, type Membership, type MembershipChange } from './membership';
 import type { AppendEntries, AppendEntriesResponse, InstallSnapshot, InstallSnapshotResponse, Message, VoteRequest, VoteResponse } from './messages';
 import { tallyVotes } from './quorum';
 import { RaftState } from './raft-state';
-import type { Entry, ProposeResult } from './types';
+import type { Entry, MembershipChangeResult, ProposeResult } from './types';
 
 export type { RaftCoreOptions } from './options';
-export type { ProposeResult, Ready } from './types';
+export type { MembershipChangeResult, ProposeResult, Ready } from './types';
 
 const EMPTY = new Uint8Array(0);
+
+function decodeMembershipOrThrow(config: Entry): Membership {
+  const decoded = decodeMembership(config.data);
+  invariant('membership' in decoded, 'undecodable config entry in the log', { index: config.index });
+  return decoded.membership;
+}
 
 export class RaftCore extends RaftState {
   /** Why the message being stepped was refused, if it was (see step). */
@@ -52,7 +60,7 @@ export class RaftCore extends RaftState {
     this.refusal = null;
     // A misrouted message or one from outside the configuration is dropped: the transport
     // validates addressing, and a node never talks to itself.
-    if (msg.to !== this.id || msg.from === this.id || !this.isMember(msg.from)) return `not for this node, or from ${msg.from}, not a member`;
+    if (msg.to !== this.id || msg.from === this.id || !this.isHeard(msg.from)) return `not for this node, or from ${msg.from}, not a member`;
     if (msg.term > this.currentTerm) {
       const refusal = this.higherTermRefusal(msg);
       if (refusal !== null) return refusal;
@@ -100,6 +108,46 @@ export class RaftCore extends RaftState {
   }
 
   /**
+   * Leader: appends a config entry that makes one change to the membership (membership.ts). It
+   * takes effect here and on each follower as soon as it is appended; it is done once it commits
+   * (the driver waits for `index`). Refused while another change is uncommitted, before this
+   * leader has committed an entry of its own term (without that, a change of an earlier leader
+   * that never committed could combine with this one into two majorities that do not overlap),
+   * and — to promote a learner — until the learner has caught up with the commit index.
+   */
+  changeMembership(change: MembershipChange, nowMs: number): MembershipChangeResult {
+    this.advanceClock(nowMs);
+    if (!this.leader) return { ok: false, code: ErrorCode.NOT_CONTROLLER, reason: 'this node does not lead the quorum', leaderHint: this.currentLeader };
+    const next = applyChange(this.membershipValue, change);
+    if ('problem' in next) {
+      const code = next.duplicate ? ErrorCode.DUPLICATE_VOTER : next.notFound ? ErrorCode.VOTER_NOT_FOUND : ErrorCode.INVALID_REQUEST;
+      return { ok: false, code, reason: next.problem, leaderHint: this.id };
+    }
+    const refusal = this.changeRefusal(change);
+    if (refusal !== null) return { ok: false, code: ErrorCode.REQUEST_TIMED_OUT, reason: refusal, leaderHint: this.id };
+    return this.appendMembership(next.membership);
+  }
+
+  /** Why a change cannot be made now (retriable), or null. Protected so that tests can build broken leaders. */
+  protected changeRefusal(change: MembershipChange): string | null {
+    if (this.membershipIndex > this.commit) return `the membership change at index ${this.membershipIndex} has not committed yet`;
+    if (this.log.termAt(this.commit) !== this.currentTerm) return `this leader has not yet committed an entry of its term ${this.currentTerm}`;
+    if (change.kind === 'promote') {
+      const match = this.leader!.progress.get(change.id)?.matchIndex ?? 0;
+      if (match < this.commit) return `learner ${change.id} has not caught up (it holds ${match} of ${this.commit} committed entries)`;
+    }
+    return null;
+  }
+
+  protected appendMembership(membership: Membership): MembershipChangeResult {
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.currentTerm, kind: 'config', data: encodeMembership(membership) };
+    this.log.append(entry);
+    this.syncMembership();
+    this.leader?.replicateAll(this.now);
+    return { ok: true, index: entry.index, term: entry.term, membership };
+  }
+
+  /**
    * The driver took a snapshot of its state machine through `index` (at most appliedIndex):
    * entries up to it are discarded here, and the next ready() asks storage to save the snapshot
    * and compact its entry file.
@@ -108,14 +156,40 @@ export class RaftCore extends RaftState {
     invariant(index <= this.applied, 'compact beyond the applied index', { index, applied: this.applied });
     if (index <= this.log.snapshotIndex) return;
     const lastTerm = this.log.termAt(index)!;
+    const config = this.log.configEntryAtOrBelow(index);
+    const membership = config ? this.membershipAt(config) : this.snapshot?.membership;
     this.log.compact(index);
-    this.snapshot = { lastIndex: index, lastTerm, data };
+    this.snapshot = { lastIndex: index, lastTerm, data, ...(membership ? { membership } : {}) };
     this.snapshotToSave = this.snapshot;
+    this.syncMembership();
   }
 
   protected override onPersisted(): void {
     // The leader counts itself towards a quorum only for entries it has made durable.
-    if (this.leader && this.maybeCommit()) this.leader.commitAdvanced();
+    if (this.maybeCommit()) this.commitAdvanced();
+  }
+
+  protected override onMembershipChanged(): void {
+    this.leader?.setPeers(this.peers(), this.now);
+  }
+
+  private membershipAt(config: Entry): Membership {
+    if (config === this.log.configEntryAtOrBelow() && this.membershipIndex === config.index) return this.membershipValue;
+    return decodeMembershipOrThrow(config);
+  }
+
+  private peers() {
+    return [...this.voters, ...this.learners].filter((p) => p !== this.id).map((p) => ({ id: p, isLearner: !this.voters.includes(p) }));
+  }
+
+  /**
+   * The leader's commit index moved: tell the followers. A leader that the committed membership
+   * no longer names as a voter steps down (KIP-853): the remaining voters elect one of their own.
+   */
+  private commitAdvanced(): void {
+    if (!this.leader) return;
+    this.leader.commitAdvanced();
+    if (!this.voters.includes(this.id) && this.commit >= this.membershipIndex) this.becomeFollower(this.currentTerm, null);
   }
 
   // ---- message handling; protected so that tests can build deliberately broken nodes ----
@@ -132,7 +206,7 @@ export class RaftCore extends RaftState {
    * term, while a forger's claim contradicts the real follower's steady answers.
    */
   protected higherTermRefusal(msg: Message): string | null {
-    if (!this.voters.includes(msg.from)) return `term ${msg.term} from ${msg.from}, which is not a voter`;
+    if (!this.mayLead(msg.from)) return `term ${msg.term} from ${msg.from}, which is not a voter`;
     if (msg.term - this.currentTerm > MAX_TERM_JUMP) return `term ${msg.term} is implausibly far ahead of ${this.currentTerm}`;
     const voteTraffic = msg.type === 'PreVote' || msg.type === 'Vote' || msg.type === 'PreVoteResponse' || msg.type === 'VoteResponse';
     const answer = msg.type === 'AppendEntriesResponse' || msg.type === 'InstallSnapshotResponse';
@@ -257,6 +331,7 @@ export class RaftCore extends RaftState {
       return;
     }
     this.commit = outcome.commitIndex;
+    this.syncMembership();
     this.send({
       type: 'AppendEntriesResponse',
       to: msg.from,
@@ -282,6 +357,7 @@ export class RaftCore extends RaftState {
       this.applied = s.lastIndex;
       this.snapshotToSave = s;
       this.snapshotToApply = s;
+      this.syncMembership();
     }
     this.send({ type: 'InstallSnapshotResponse', to: msg.from, term: this.currentTerm, matchIndex: outcome.matchIndex });
   }
@@ -292,7 +368,7 @@ export class RaftCore extends RaftState {
       this.refuse(`${msg.from} acknowledges index ${msg.matchIndex}, beyond the last entry ${this.log.lastIndex()}`);
       return;
     }
-    if (this.leader.onAppendResponse(msg, this.now) && this.maybeCommit()) this.leader.commitAdvanced();
+    if (this.leader.onAppendResponse(msg, this.now) && this.maybeCommit()) this.commitAdvanced();
   }
 
   protected handleInstallSnapshotResponse(msg: InstallSnapshotResponse): void {
@@ -301,7 +377,7 @@ export class RaftCore extends RaftState {
       this.refuse(`${msg.from} acknowledges index ${msg.matchIndex}, beyond the last entry ${this.log.lastIndex()}`);
       return;
     }
-    if (this.leader.onSnapshotResponse(msg, this.now) && this.maybeCommit()) this.leader.commitAdvanced();
+    if (this.leader.onSnapshotResponse(msg, this.now) && this.maybeCommit()) this.commitAdvanced();
   }
 
   /** Leader: moves the commit index to the highest index stored on a majority, if allowed. */
@@ -359,7 +435,7 @@ export class RaftCore extends RaftState {
     this.currentRole = 'leader';
     this.currentLeader = this.id;
     this.votes.clear();
-    const peers = [...this.voters, ...this.learners].filter((p) => p !== this.id).map((p) => ({ id: p, isLearner: !this.voters.includes(p) }));
+    const peers = this.peers();
     const leaderTerm = this.currentTerm;
     this.leader = new LeaderState(
       {
@@ -403,7 +479,7 @@ export class RaftCore extends RaftState {
    */
   private followLeader(from: NodeId): boolean {
     const known = this.currentRole === 'leader' ? this.id : this.currentLeader;
-    if (!this.voters.includes(from) || (known !== null && known !== from)) {
+    if (!this.mayLead(from) || (known !== null && known !== from)) {
       this.refuse(`${from} claims to lead term ${this.currentTerm}, which ${known === null ? 'only a voter can lead' : `${known} leads`}`);
       return false;
     }

@@ -19,6 +19,8 @@ export class RaftLog {
   private snapshotTermValue: Term;
   /** entries[i] has index snapshotIndex + 1 + i. */
   private entries: Entry[];
+  /** Indexes of the retained `config` entries, ascending (membership.ts). */
+  private configIndexes: number[] = [];
 
   /** Highest index handed to the driver for persistence (through `takeUnpersisted`). */
   private handedIndex: number;
@@ -106,6 +108,15 @@ export class RaftLog {
     invariant(entry.index === this.lastIndex() + 1, 'append out of order', { index: entry.index, lastIndex: this.lastIndex() });
     invariant(entry.term >= this.lastTerm(), 'append with a term below the last term', { term: entry.term, lastTerm: this.lastTerm() });
     this.entries.push(entry);
+    if (entry.kind === 'config') this.configIndexes.push(entry.index);
+  }
+
+  /** The newest retained `config` entry at or below `index`, if any. */
+  configEntryAtOrBelow(index: number = this.lastIndex()): Entry | undefined {
+    for (let i = this.configIndexes.length - 1; i >= 0; i--) {
+      if (this.configIndexes[i]! <= index) return this.entryAt(this.configIndexes[i]!);
+    }
+    return undefined;
   }
 
   /**
@@ -136,6 +147,7 @@ export class RaftLog {
     invariant(index > this.snapshotIndexValue, 'truncate into the snapshot', { index, snapshotIndex: this.snapshotIndexValue });
     if (index > this.lastIndex()) return;
     this.entries.length = index - this.snapshotIndexValue - 1;
+    this.configIndexes = this.configIndexes.filter((i) => i < index);
     this.forgetFrom(index);
   }
 
@@ -158,6 +170,7 @@ export class RaftLog {
     invariant(index <= this.lastIndex(), 'compact beyond the last entry', { index, lastIndex: this.lastIndex() });
     const t = this.termAt(index)!;
     this.entries = this.entries.slice(index - this.snapshotIndexValue);
+    this.configIndexes = this.configIndexes.filter((i) => i > index);
     this.snapshotIndexValue = index;
     this.snapshotTermValue = t;
   }
@@ -166,6 +179,7 @@ export class RaftLog {
   restore(snapshot: Pick<Snapshot, 'lastIndex' | 'lastTerm'>): void {
     const hadBeyond = this.handedIndex > snapshot.lastIndex || this.pendingTruncateFrom !== null;
     this.entries = [];
+    this.configIndexes = [];
     this.snapshotIndexValue = snapshot.lastIndex;
     this.snapshotTermValue = snapshot.lastTerm;
     if (hadBeyond) {

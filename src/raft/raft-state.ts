@@ -6,6 +6,7 @@
 import { invariant, type NodeId, type Term } from '../common';
 import type { LeaderState, LeaderTiming } from './leader-state';
 import { MAX_COMMITTED_PER_READY } from './limits';
+import { bootstrapMembership, decodeMembership, learnerIds, type Membership, voterIds } from './membership';
 import type { Message } from './messages';
 import { type RaftCoreOptions, validateOptions } from './options';
 import { RaftLog } from './raft-log';
@@ -15,8 +16,19 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 export abstract class RaftState {
   readonly id: NodeId;
-  protected readonly voters: readonly NodeId[];
-  protected readonly learners: readonly NodeId[];
+  /** The membership in force (membership.ts): the newest config entry in the log, else the snapshot's, else the bootstrap. */
+  protected membershipValue: Membership;
+  /** What `membershipValue` came from: a config entry, a snapshot, or null for the bootstrap. */
+  private membershipSource: Entry | Snapshot | null = null;
+  protected voters: readonly NodeId[];
+  protected learners: readonly NodeId[];
+  private readonly bootstrap: Membership;
+  /**
+   * Nodes whose messages are heard even when the membership in force does not name them: the
+   * nodes this node's configuration lists. A node that missed a membership change (it was down)
+   * still follows a leader that the change made a voter, once its configuration names it.
+   */
+  private readonly knownPeers: ReadonlySet<NodeId>;
   protected readonly options: RaftCoreOptions;
   protected readonly timing: LeaderTiming;
   protected readonly log: RaftLog;
@@ -49,8 +61,11 @@ export abstract class RaftState {
     validateOptions(options);
     this.options = options;
     this.id = options.id;
+    this.bootstrap = bootstrapMembership(options.voters, options.learners ?? []);
+    this.membershipValue = this.bootstrap;
     this.voters = [...options.voters];
     this.learners = [...(options.learners ?? [])];
+    this.knownPeers = new Set([...options.voters, ...(options.learners ?? []), ...(options.knownPeers ?? [])]);
     this.timing = {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       appendRetryMs: 2 * options.heartbeatIntervalMs,
@@ -68,6 +83,7 @@ export abstract class RaftState {
     this.commit = snapshot?.lastIndex ?? 0;
     this.applied = this.commit;
     this.now = options.nowMs;
+    this.syncMembership();
     this.resetElectionTimer();
     // A sole voter has nobody to hear from and nobody to ask: waiting out an election timeout
     // before it leads would only delay every start of a one-node cluster.
@@ -101,8 +117,19 @@ export abstract class RaftState {
   get snapshotIndex(): number {
     return this.log.snapshotIndex;
   }
+  /** Whether this node has no vote: a learner, or not a member at all. */
   get isLearner(): boolean {
     return !this.voters.includes(this.id);
+  }
+  /** The membership in force (see membership.ts). */
+  get membership(): Membership {
+    return this.membershipValue;
+  }
+  /** The index of the config entry in force (the snapshot's last index when it comes from a snapshot; 0 for the bootstrap). */
+  get membershipIndex(): number {
+    const s = this.membershipSource;
+    if (s === null) return 0;
+    return 'index' in s ? s.index : s.lastIndex;
   }
   get hardState(): HardState {
     return { term: this.currentTerm, votedFor: this.votedFor };
@@ -187,6 +214,46 @@ export abstract class RaftState {
   protected isMember(node: NodeId): boolean {
     return this.voters.includes(node) || this.learners.includes(node);
   }
+
+  /** Whether messages from `node` are heard at all: a member, or a node the configuration names. */
+  protected isHeard(node: NodeId): boolean {
+    return this.isMember(node) || this.knownPeers.has(node);
+  }
+
+  /** Whether `node` may lead: a voter, or a node the configuration names that this membership does not know. */
+  protected mayLead(node: NodeId): boolean {
+    return this.voters.includes(node) || (!this.learners.includes(node) && this.knownPeers.has(node));
+  }
+
+  /**
+   * Puts the membership the log now says into force: call after anything that appends,
+   * truncates, compacts or replaces the log. A config entry takes effect as soon as it is in the
+   * log, committed or not; a truncation that drops it brings the previous one back.
+   */
+  protected syncMembership(): void {
+    const entry = this.log.configEntryAtOrBelow();
+    const source: Entry | Snapshot | null = entry ?? (this.snapshot?.membership ? this.snapshot : null);
+    if (source === this.membershipSource) return;
+    let next: Membership;
+    if (source === null) {
+      next = this.bootstrap;
+    } else if ('index' in source) {
+      const decoded = decodeMembership(source.data);
+      // The wire (messages.ts) and storage (CRC) let only well-formed config entries in.
+      invariant('membership' in decoded, 'undecodable config entry in the log', { id: this.id, index: source.index });
+      next = decoded.membership;
+    } else {
+      next = source.membership!;
+    }
+    this.membershipSource = source;
+    this.membershipValue = next;
+    this.voters = voterIds(next);
+    this.learners = learnerIds(next);
+    this.onMembershipChanged();
+  }
+
+  /** The leader adds and drops followers' progress. */
+  protected abstract onMembershipChanged(): void;
 
   private hardStateChanged(): boolean {
     return this.handedHardState.term !== this.currentTerm || this.handedHardState.votedFor !== this.votedFor;

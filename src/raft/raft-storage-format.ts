@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { CairnError, ErrorCode, nodeId, term as toTerm } from '../common';
 import { MAX_ENTRY_BYTES } from './limits';
-import type { Entry, HardState, Snapshot } from './types';
+import { decodeMembership, encodeMembership } from './membership';
+import type { Entry, EntryKind, HardState, Snapshot } from './types';
 
 export const HARD_STATE_FILE = 'raft-hard-state';
 export const SNAPSHOT_FILE = 'raft-snapshot';
@@ -23,7 +24,10 @@ const FRAME_HEADER_BYTES = 8;
 const ENTRY_BODY_HEADER_BYTES = 17;
 /** A frame longer than this was never written by us. */
 export const MAX_FRAME_BODY_BYTES = ENTRY_BODY_HEADER_BYTES + MAX_ENTRY_BYTES;
-const KIND_CODES = { data: 0, noop: 1 } as const;
+const KIND_CODES = { data: 0, noop: 1, config: 2 } as const;
+const KINDS_BY_CODE: readonly EntryKind[] = ['data', 'noop', 'config'];
+/** Version 2 snapshots end with the membership in force (membership.ts); version 1 ones have none. */
+const SNAPSHOT_FORMAT_VERSION = 2;
 
 /** The raft directory cannot be trusted; the node must not start until an operator looks. */
 export class RaftStorageError extends CairnError {
@@ -53,14 +57,22 @@ export function decodeHardState(b: Buffer | null, dir: string): HardState {
   return { term: toTerm(safe(b.readBigUInt64BE(8), where)), votedFor: votedFor < 0 ? null : nodeId(votedFor) };
 }
 
+/**
+ * Header (32 bytes): magic, version, lastIndex, lastTerm, data length, CRC32C of everything else.
+ * Then the data and, in version 2, a 4-byte membership length and the membership's bytes (empty
+ * when the bootstrap voters hold).
+ */
 export function encodeSnapshot(s: Snapshot): Buffer {
-  const b = Buffer.alloc(SNAPSHOT_HEADER_BYTES + s.data.byteLength);
+  const membership = s.membership ? encodeMembership(s.membership) : new Uint8Array(0);
+  const b = Buffer.alloc(SNAPSHOT_HEADER_BYTES + s.data.byteLength + 4 + membership.byteLength);
   b.writeUInt32BE(SNAPSHOT_MAGIC, 0);
-  b.writeUInt16BE(FORMAT_VERSION, 4);
+  b.writeUInt16BE(SNAPSHOT_FORMAT_VERSION, 4);
   b.writeBigUInt64BE(BigInt(s.lastIndex), 8);
   b.writeBigUInt64BE(BigInt(s.lastTerm), 16);
   b.writeUInt32BE(s.data.byteLength, 24);
   b.set(s.data, SNAPSHOT_HEADER_BYTES);
+  b.writeUInt32BE(membership.byteLength, SNAPSHOT_HEADER_BYTES + s.data.byteLength);
+  b.set(membership, SNAPSHOT_HEADER_BYTES + s.data.byteLength + 4);
   const crc = crc32c(b.subarray(SNAPSHOT_HEADER_BYTES), crc32c(b.subarray(0, 28)));
   b.writeUInt32BE(crc, 28);
   return b;
@@ -71,17 +83,26 @@ export function decodeSnapshot(b: Buffer | null, dir: string): Snapshot | null {
   const where = path.join(dir, SNAPSHOT_FILE);
   if (b.length < SNAPSHOT_HEADER_BYTES) throw new RaftStorageError(`${where} is ${b.length} bytes, shorter than its header`);
   if (b.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new RaftStorageError(`${where} does not start with the snapshot magic`);
-  if (b.readUInt16BE(4) !== FORMAT_VERSION) throw new RaftStorageError(`${where} has unknown format version ${b.readUInt16BE(4)}`);
-  const dataLength = b.readUInt32BE(24);
-  if (b.length !== SNAPSHOT_HEADER_BYTES + dataLength) {
-    throw new RaftStorageError(`${where} is ${b.length} bytes but its header says ${SNAPSHOT_HEADER_BYTES + dataLength}`);
-  }
+  const version = b.readUInt16BE(4);
+  if (version !== FORMAT_VERSION && version !== SNAPSHOT_FORMAT_VERSION) throw new RaftStorageError(`${where} has unknown format version ${version}`);
   const crc = crc32c(b.subarray(SNAPSHOT_HEADER_BYTES), crc32c(b.subarray(0, 28)));
   if (crc !== b.readUInt32BE(28)) throw new RaftStorageError(`${where} fails its CRC32C check`);
+  const dataLength = b.readUInt32BE(24);
+  const dataEnd = SNAPSHOT_HEADER_BYTES + dataLength;
+  const membershipLength = version === SNAPSHOT_FORMAT_VERSION && b.length >= dataEnd + 4 ? b.readUInt32BE(dataEnd) : 0;
+  const expected = version === SNAPSHOT_FORMAT_VERSION ? dataEnd + 4 + membershipLength : dataEnd;
+  if (b.length !== expected) throw new RaftStorageError(`${where} is ${b.length} bytes but its header says ${expected}`);
+  let membership: Snapshot['membership'];
+  if (membershipLength > 0) {
+    const decoded = decodeMembership(new Uint8Array(b.subarray(dataEnd + 4)));
+    if ('problem' in decoded) throw new RaftStorageError(`${where}: ${decoded.problem}`);
+    membership = decoded.membership;
+  }
   return {
     lastIndex: safe(b.readBigUInt64BE(8), where),
     lastTerm: toTerm(safe(b.readBigUInt64BE(16), where)),
-    data: new Uint8Array(b.subarray(SNAPSHOT_HEADER_BYTES)),
+    data: new Uint8Array(b.subarray(SNAPSHOT_HEADER_BYTES, dataEnd)),
+    ...(membership ? { membership } : {}),
   };
 }
 
@@ -145,8 +166,12 @@ export function scanEntries(buf: Buffer, where: string): Scan {
     const index = safe(buf.readBigUInt64BE(pos + 8), where);
     const t = safe(buf.readBigUInt64BE(pos + 16), where);
     const kindCode = buf.readUInt8(pos + 24);
-    if (kindCode !== KIND_CODES.data && kindCode !== KIND_CODES.noop) {
-      throw new RaftStorageError(`${where}: entry ${index} at byte ${pos} has unknown kind ${kindCode}`);
+    const kind = KINDS_BY_CODE[kindCode];
+    if (kind === undefined) throw new RaftStorageError(`${where}: entry ${index} at byte ${pos} has unknown kind ${kindCode}`);
+    const data = new Uint8Array(buf.subarray(pos + FRAME_HEADER_BYTES + ENTRY_BODY_HEADER_BYTES, end));
+    if (kind === 'config') {
+      const decoded = decodeMembership(data);
+      if ('problem' in decoded) throw new RaftStorageError(`${where}: config entry ${index} at byte ${pos} has a valid CRC but ${decoded.problem}`);
     }
     const previous = entries[entries.length - 1];
     if (previous && index !== previous.index + 1) {
@@ -155,8 +180,8 @@ export function scanEntries(buf: Buffer, where: string): Scan {
     entries.push({
       index,
       term: toTerm(t),
-      kind: kindCode === KIND_CODES.data ? 'data' : 'noop',
-      data: new Uint8Array(buf.subarray(pos + FRAME_HEADER_BYTES + ENTRY_BODY_HEADER_BYTES, end)),
+      kind,
+      data,
     });
     offsets.push(pos);
     pos = end;

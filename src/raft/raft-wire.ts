@@ -1,5 +1,6 @@
 import { type NodeId, type Term } from '../common';
 import { type Message, messageProblem } from './messages';
+import { decodeMembership, encodeMembership, type Membership } from './membership';
 import type { Entry } from './types';
 
 /** The flat protobuf shape of a Raft message (proto/internal.proto RaftMessage). */
@@ -20,10 +21,14 @@ export interface RaftMessageWire {
   rejectedIndex?: number;
   conflictIndex?: number;
   conflictTerm?: number;
-  snapshot?: { lastIndex: number; lastTerm: number; data: Uint8Array } | null;
+  /** `membership` is membership.ts's encoding; empty when the bootstrap voters hold. */
+  snapshot?: { lastIndex: number; lastTerm: number; data: Uint8Array; membership?: Uint8Array } | null;
 }
 
 export function toWire(m: Message): RaftMessageWire {
+  if (m.type === 'InstallSnapshot' && m.snapshot.membership) {
+    return { ...m, snapshot: { ...m.snapshot, membership: encodeMembership(m.snapshot.membership) } } as unknown as RaftMessageWire;
+  }
   return m as unknown as RaftMessageWire;
 }
 
@@ -61,9 +66,20 @@ export function fromWire(w: RaftMessageWire): { message: Message } | { problem: 
         conflictTerm: (w.conflictTerm ?? 0) as Term,
       };
       break;
-    case 'InstallSnapshot':
-      m = { ...base, type: w.type, snapshot: w.snapshot ? { lastIndex: w.snapshot.lastIndex, lastTerm: w.snapshot.lastTerm as Term, data: w.snapshot.data } : null };
+    case 'InstallSnapshot': {
+      let membership: Membership | undefined;
+      if (w.snapshot?.membership && w.snapshot.membership.byteLength > 0) {
+        const decoded = decodeMembership(w.snapshot.membership);
+        if ('problem' in decoded) return { problem: `InstallSnapshot.snapshot.membership: ${decoded.problem}` };
+        membership = decoded.membership;
+      }
+      m = {
+        ...base,
+        type: w.type,
+        snapshot: w.snapshot ? { lastIndex: w.snapshot.lastIndex, lastTerm: w.snapshot.lastTerm as Term, data: w.snapshot.data, ...(membership ? { membership } : {}) } : null,
+      };
       break;
+    }
     case 'InstallSnapshotResponse':
       m = { ...base, type: w.type, matchIndex: w.matchIndex ?? 0 };
       break;

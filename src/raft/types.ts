@@ -3,10 +3,14 @@
  * (numbers, strings, booleans, Uint8Array) so that it can cross gRPC and the disk unchanged.
  */
 import type { ErrorCode, NodeId, Term } from '../common';
+import type { Membership } from './membership';
 import type { Message } from './messages';
 
-/** A `noop` entry is appended by every new leader (Raft §8); state machines skip it but count its index. */
-export type EntryKind = 'data' | 'noop';
+/**
+ * A `noop` entry is appended by every new leader (Raft §8); a `config` entry holds a membership
+ * (membership.ts). State machines skip both but count their indexes.
+ */
+export type EntryKind = 'data' | 'noop' | 'config';
 
 /** One log entry. Immutable once created: the core, the driver and the network share the same objects. */
 export interface Entry {
@@ -27,6 +31,8 @@ export interface Snapshot {
   readonly lastIndex: number;
   readonly lastTerm: Term;
   readonly data: Uint8Array;
+  /** The membership in force at lastIndex; absent when no config entry preceded it (the bootstrap voters hold). */
+  readonly membership?: Membership;
 }
 
 export type RaftRole = 'follower' | 'precandidate' | 'candidate' | 'leader';
@@ -49,7 +55,7 @@ export interface FollowerProgress {
   readonly recentlyActive: boolean;
 }
 
-export const ENTRY_KINDS: readonly EntryKind[] = ['data', 'noop'];
+export const ENTRY_KINDS: readonly EntryKind[] = ['data', 'noop', 'config'];
 
 /**
  * Everything the driver must do after an input, in this order: persist `hardState`,
@@ -82,5 +88,15 @@ export type ProposeResult =
       readonly ok: false;
       readonly code: ErrorCode.NOT_CONTROLLER | ErrorCode.MESSAGE_TOO_LARGE | ErrorCode.THROTTLING_QUOTA_EXCEEDED;
       /** The leader this node knows of, if any: where to send a NOT_CONTROLLER proposal. */
+      readonly leaderHint: NodeId | null;
+    };
+
+export type MembershipChangeResult =
+  | { readonly ok: true; readonly index: number; readonly term: Term; readonly membership: Membership }
+  | {
+      readonly ok: false;
+      /** NOT_CONTROLLER: ask `leaderHint`; REQUEST_TIMED_OUT: try again soon; DUPLICATE_VOTER, VOTER_NOT_FOUND, INVALID_REQUEST: the change makes no sense. */
+      readonly code: ErrorCode.NOT_CONTROLLER | ErrorCode.REQUEST_TIMED_OUT | ErrorCode.DUPLICATE_VOTER | ErrorCode.VOTER_NOT_FOUND | ErrorCode.INVALID_REQUEST;
+      readonly reason: string;
       readonly leaderHint: NodeId | null;
     };

@@ -167,7 +167,7 @@ export class RaftDriver implements MetadataLog {
     for (let i = from; i <= this.appliedIndex && out.length < max; i++) {
       const e = this.core.entryAt(i);
       if (!e) return null;
-      out.push({ offset: i, records: e.kind === 'noop' ? [] : decodeRecords(e.data) });
+      out.push({ offset: i, records: e.kind === 'data' ? decodeRecords(e.data) : [] });
     }
     return out;
   }
@@ -222,7 +222,7 @@ export class RaftDriver implements MetadataLog {
   }
 
   private applyEntry(e: Entry): void {
-    const records = e.kind === 'noop' ? [] : decodeRecords(e.data);
+    const records = e.kind === 'data' ? decodeRecords(e.data) : [];
     this.appliedIndex = e.index;
     this.listeners.commit({ offset: e.index, records });
     const p = this.pending.get(e.index);

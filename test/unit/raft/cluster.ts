@@ -8,6 +8,7 @@ import { nodeId, term as toTerm } from '../../../src/common/types';
 import { SeededRandom } from '../../../src/common/random';
 import { RaftCore } from '../../../src/raft/raft-core';
 import type { RaftCoreOptions } from '../../../src/raft/options';
+import type { MembershipChange } from '../../../src/raft/membership';
 import type { Message } from '../../../src/raft/messages';
 import { describeMessage } from '../../../src/raft/messages';
 import type { Entry, HardState, RaftInitialState, Ready, Snapshot } from '../../../src/raft/types';
@@ -39,6 +40,10 @@ export interface ClusterOptions {
   /** Starting state per node id; the term defaults to the last log term. */
   initial?: Record<number, { term?: number; votedFor?: number | null; entries?: Entry[]; snapshot?: Snapshot | null }>;
   createCore?: (options: RaftCoreOptions) => RaftCore;
+  /** Nodes started outside the bootstrap membership (controllers about to be added); they know every node. */
+  observers?: readonly number[];
+  /** `knownPeers` of every node (RaftCoreOptions); the observers by default. */
+  knownPeers?: readonly number[];
 }
 
 export class Cluster {
@@ -58,14 +63,16 @@ export class Cluster {
   private readonly random: SeededRandom;
   private readonly voters: NodeId[];
   private readonly learners: NodeId[];
+  private readonly knownPeers: NodeId[];
   private readonly createCore: (options: RaftCoreOptions) => RaftCore;
 
   constructor(options: ClusterOptions) {
     this.random = new SeededRandom(options.seed ?? 1);
     this.voters = options.voters.map(nodeId);
     this.learners = (options.learners ?? []).map(nodeId);
+    this.knownPeers = (options.knownPeers ?? options.observers ?? []).map(nodeId);
     this.createCore = options.createCore ?? ((o) => new RaftCore(o));
-    for (const id of [...this.voters, ...this.learners]) {
+    for (const id of [...this.voters, ...this.learners, ...(options.observers ?? []).map(nodeId)]) {
       const init = options.initial?.[id] ?? {};
       const entries = init.entries ?? [];
       const lastTerm = entries.length > 0 ? entries[entries.length - 1]!.term : (init.snapshot?.lastTerm ?? 0);
@@ -152,6 +159,12 @@ export class Cluster {
     this.drain(m.to);
   }
 
+  change(id: number, change: MembershipChange) {
+    const res = this.core(id).changeMembership(change, this.now);
+    this.drain(nodeId(id));
+    return res;
+  }
+
   propose(id: number, value: string) {
     const res = this.core(id).propose(bytes(value), this.now);
     this.drain(nodeId(id));
@@ -207,6 +220,7 @@ export class Cluster {
       id: nodeId(id),
       voters: this.voters,
       learners: this.learners,
+      knownPeers: this.knownPeers,
       electionTimeoutMinMs: ELECTION_MIN_MS,
       electionTimeoutMaxMs: ELECTION_MAX_MS,
       heartbeatIntervalMs: HEARTBEAT_MS,

@@ -89,7 +89,6 @@ describe('ready()', () => {
 describe('configuration', () => {
   const bad: Array<[string, Partial<RaftCoreOptions>, RegExp]> = [
     ['no voters', { voters: [] }, /voter set is empty/],
-    ['not a member', { id: nodeId(7) }, /neither a voter nor a learner/],
     ['voter and learner', { learners: [nodeId(2)] }, /both voter and learner/],
     ['heartbeat too slow', { heartbeatIntervalMs: 200 }, /must exceed heartbeatIntervalMs/],
     ['max below min', { electionTimeoutMaxMs: 100 }, /must be at least electionTimeoutMinMs/],
