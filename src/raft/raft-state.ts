@@ -25,7 +25,7 @@ export abstract class RaftState {
   private readonly bootstrap: Membership;
   /**
    * Nodes whose messages are heard even when the membership in force does not name them: the
-   * nodes this node's configuration lists. A node that missed a membership change (it was down)
+   * bootstrap voters and the other nodes this node's configuration lists. A node that missed a membership change (it was down)
    * still follows a leader that the change made a voter, once its configuration names it.
    */
   private readonly knownPeers: ReadonlySet<NodeId>;
@@ -65,7 +65,7 @@ export abstract class RaftState {
     this.membershipValue = this.bootstrap;
     this.voters = [...options.voters];
     this.learners = [...(options.learners ?? [])];
-    this.knownPeers = new Set([...options.voters, ...(options.learners ?? []), ...(options.knownPeers ?? [])]);
+    this.knownPeers = new Set([...options.voters, ...(options.knownPeers ?? [])]);
     this.timing = {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       appendRetryMs: 2 * options.heartbeatIntervalMs,
@@ -220,9 +220,12 @@ export abstract class RaftState {
     return this.isMember(node) || this.knownPeers.has(node);
   }
 
-  /** Whether `node` may lead: a voter, or a node the configuration names that this membership does not know. */
+  /**
+   * Whether `node` may lead (and move terms, and get votes): a voter of the membership in force,
+   * or a node the configuration names — this node may have missed the change that made it one.
+   */
   protected mayLead(node: NodeId): boolean {
-    return this.voters.includes(node) || (!this.learners.includes(node) && this.knownPeers.has(node));
+    return this.voters.includes(node) || this.knownPeers.has(node);
   }
 
   /**

@@ -14,6 +14,7 @@
  * - Each client value commits at most once, and at the (index, term) its proposal returned.
  */
 import type { NodeId, Term } from '../../src/common/types';
+import type { Membership } from '../../src/raft/membership';
 import type { RaftCore } from '../../src/raft/raft-core';
 import type { Entry, Ready } from '../../src/raft/types';
 
@@ -102,7 +103,33 @@ export class RaftChecker {
     this.checkCommittedPrefix(w, core, Math.max(w.verifiedCommit, core.snapshotIndex) + 1, core.commitIndex);
     w.verifiedCommit = core.commitIndex;
     if (core.role === 'leader' && !w.wasLeader) this.checkLeaderCompleteness(w, core);
+    if (core.role === 'leader') this.checkOneChangeInFlight(w, core);
     w.wasLeader = core.role === 'leader';
+  }
+
+  /**
+   * A membership change made through `core.changeMembership`: the membership in force must
+   * differ from the one before by one node (Raft thesis §4.1), or not at all.
+   */
+  onMembershipChange(w: NodeWatch, before: Membership, after: Membership): void {
+    const voters = (m: Membership) => new Set(m.voters.map((v) => v.id));
+    const a = voters(before);
+    const b = voters(after);
+    const moved = [...a].filter((v) => !b.has(v)).length + [...b].filter((v) => !a.has(v)).length;
+    if (moved > 1) fail(`membership change on leader ${w.id} moves ${moved} voters at once: [${[...a].join(',')}] -> [${[...b].join(',')}]`);
+  }
+
+  /**
+   * A leader's log holds at most one config entry that no node has seen committed (one change at
+   * a time). Its own commit index may lag: a new leader can hold an earlier leader's change
+   * that committed before it learnt so.
+   */
+  private checkOneChangeInFlight(w: NodeWatch, core: RaftCore): void {
+    let inFlight = 0;
+    for (let i = Math.max(core.commitIndex, core.snapshotIndex) + 1; i <= core.lastIndex; i++) {
+      if (core.entryAt(i)?.kind !== 'config' || this.committed.has(i)) continue;
+      if (++inFlight > 1) fail(`leader ${w.id} of term ${core.term} holds two uncommitted membership changes (the second at ${i})`);
+    }
   }
 
   /** The whole retained committed prefix of a node, not just what moved (run periodically and at the end). */

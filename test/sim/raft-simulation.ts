@@ -17,6 +17,7 @@ import { SeededRandom } from '../../src/common/random';
 import type { Random } from '../../src/common/random';
 import { RaftCore } from '../../src/raft/raft-core';
 import type { RaftCoreOptions } from '../../src/raft/options';
+import { describeMembership, type MembershipChange } from '../../src/raft/membership';
 import { describeMessage } from '../../src/raft/messages';
 import type { Ready } from '../../src/raft/types';
 import { RaftChecker, SimViolation } from './raft-invariants';
@@ -49,6 +50,8 @@ export class RaftSimulation {
   private readonly nodes: SimNode[] = [];
   private readonly voters: NodeId[];
   private readonly learners: NodeId[];
+  private readonly spares: NodeId[];
+  private nextChangeMs: number;
   private readonly snapshotEvery: number | null;
   private readonly createCore: (options: RaftCoreOptions) => RaftCore;
   private readonly trace: ((line: string) => void) | undefined;
@@ -74,6 +77,7 @@ export class RaftSimulation {
     maxCommitIndex: 0,
     maxTerm: 0,
     snapshotsInstalled: 0,
+    membershipChanges: 0,
   };
 
   constructor(options: SimulationOptions) {
@@ -85,6 +89,7 @@ export class RaftSimulation {
     const learnerCount = options.learners ?? 0;
     this.voters = Array.from({ length: voterCount }, (_, i) => nodeId(i + 1));
     this.learners = Array.from({ length: learnerCount }, (_, i) => nodeId(voterCount + i + 1));
+    this.spares = Array.from({ length: options.spares ?? 0 }, (_, i) => nodeId(voterCount + learnerCount + i + 1));
     this.snapshotEvery = options.snapshotEvery !== undefined ? options.snapshotEvery : this.random.pick([null, 5, 20, 50]);
     this.createCore = options.createCore ?? ((o) => new RaftCore(o));
     this.trace = options.trace;
@@ -93,7 +98,8 @@ export class RaftSimulation {
     this.electionTimeoutMaxMs = options.electionTimeoutMaxMs ?? ELECTION_TIMEOUT_MAX_MS;
     this.asyncPersistence = options.asyncPersistence ?? this.random.bool();
     this.nextFaultMs = this.faultDelay();
-    for (const id of [...this.voters, ...this.learners]) {
+    this.nextChangeMs = this.spares.length > 0 ? this.changeDelay() : Number.POSITIVE_INFINITY;
+    for (const id of [...this.voters, ...this.learners, ...this.spares]) {
       const node = new SimNode(id, this.learners.includes(id));
       this.nodes.push(node);
       this.start(node);
@@ -174,7 +180,11 @@ export class RaftSimulation {
     const leader = this.currentLeader();
     if (!leader) throw new SimViolation(`convergence: no leader ${CONVERGENCE_MS} ms after the client stopped`);
     const last = leader.core!.lastIndex;
+    const m = leader.core!.membership;
+    const members = new Set([...m.voters, ...m.learners].map((x) => x.id));
     for (const n of this.nodes) {
+      // A node the membership no longer (or never) names hears from no leader.
+      if (!members.has(n.id)) continue;
       const core = n.core!;
       if (core.commitIndex !== last || n.appliedIndex !== last || core.termAt(last) !== leader.core!.termAt(last)) {
         throw new SimViolation(
@@ -189,7 +199,7 @@ export class RaftSimulation {
 
   private nextEventMs(): number {
     let t = Math.min(this.network.nextDeliveryMs(), this.nextProposalMs);
-    if (this.chaos) t = Math.min(t, this.nextFaultMs);
+    if (this.chaos) t = Math.min(t, this.nextFaultMs, this.nextChangeMs);
     for (const n of this.nodes) {
       t = Math.min(t, n.core ? n.core.nextDeadlineMs : n.restartAtMs);
       if (n.writing) t = Math.min(t, n.writing.doneAtMs);
@@ -215,6 +225,11 @@ export class RaftSimulation {
     if (this.chaos && this.nextFaultMs === t) {
       this.injectFault();
       this.nextFaultMs = this.now + this.faultDelay();
+      return;
+    }
+    if (this.chaos && this.nextChangeMs === t) {
+      this.changeMembership();
+      this.nextChangeMs = this.now + this.changeDelay();
       return;
     }
     if (this.nextProposalMs === t) {
@@ -359,6 +374,7 @@ export class RaftSimulation {
       id: n.id,
       voters: this.voters,
       learners: this.learners,
+      knownPeers: this.spares,
       electionTimeoutMinMs: this.electionTimeoutMinMs,
       electionTimeoutMaxMs: this.electionTimeoutMaxMs,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
@@ -387,6 +403,37 @@ export class RaftSimulation {
     this.afterInput(target);
   }
 
+  /**
+   * The operator: one membership change at the leader, as `cairn cluster add-controller` and
+   * `remove-controller` make them. A caught-up learner is promoted; otherwise a node outside the
+   * membership is added as a learner or a member removed (never below two voters, so that a
+   * crash still leaves the cluster something to do). Refusals (a change in flight, a learner
+   * behind) are normal; the operator tries again later.
+   */
+  private changeMembership(): void {
+    const leader = this.currentLeader();
+    if (!leader) return;
+    const core = leader.core!;
+    const m = core.membership;
+    const members = new Set([...m.voters, ...m.learners].map((x) => x.id));
+    const outside = this.nodes.map((n) => n.id).filter((id) => !members.has(id));
+    const options: MembershipChange[] = [];
+    for (const l of m.learners) options.push({ kind: 'promote', id: l.id });
+    for (const id of outside) options.push({ kind: 'add-learner', id, endpoint: `sim-${id}` });
+    for (const l of m.learners) options.push({ kind: 'remove', id: l.id });
+    if (m.voters.length > 2) for (const v of m.voters) options.push({ kind: 'remove', id: v.id });
+    if (options.length === 0) return;
+    const change = this.random.pick(options);
+    const before = core.membership;
+    const res = core.changeMembership(change, this.now);
+    if (res.ok) {
+      this.stats.membershipChanges++;
+      this.checker.onMembershipChange(leader.watch, before, core.membership);
+    }
+    this.log(`membership ${change.kind} ${change.id} at ${leader.id}: ${res.ok ? `${res.index}@${res.term} -> ${describeMembership(core.membership)}` : res.reason}`);
+    this.afterInput(leader);
+  }
+
   // ---- helpers ----
 
   private currentLeader(): SimNode | null {
@@ -399,6 +446,10 @@ export class RaftSimulation {
 
   private node(id: NodeId): SimNode {
     return this.nodes[id - 1]!;
+  }
+
+  private changeDelay(): number {
+    return this.random.int(1, 4 * this.faults.faultMeanIntervalMs);
   }
 
   private faultDelay(): number {

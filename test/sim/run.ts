@@ -1,7 +1,7 @@
 /**
  * CLI for the Raft simulation: runs a range of seeds and prints one line per failing seed.
  *
- *   npm run sim -- --seeds 2000 --seed-start 1 [--nodes 3|5] [--learners N] [--steps K] [--harsh] [--trace]
+ *   npm run sim -- --seeds 2000 --seed-start 1 [--nodes 3|5] [--learners N] [--spares N] [--steps K] [--harsh] [--trace]
  *
  * --harsh uses HARSH_FAULTS (more loss, duplicates, stalls, crashes and torn writes).
  * --trace prints every event of every seed run (use with --seeds 1 to replay one failure).
@@ -14,18 +14,19 @@ interface Args {
   seedStart: number;
   nodes: 3 | 5;
   learners: number;
+  spares: number;
   steps: number | undefined;
   harsh: boolean;
   trace: boolean;
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: run.js --seeds N --seed-start S [--nodes 3|5] [--learners N] [--steps K] [--harsh] [--trace]\n`);
+  process.stderr.write(`${problem}\nusage: run.js --seeds N --seed-start S [--nodes 3|5] [--learners N] [--spares N] [--steps K] [--harsh] [--trace]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, seedStart: 1, nodes: 3, learners: 0, steps: undefined, harsh: false, trace: false };
+  const args: Args = { seeds: 100, seedStart: 1, nodes: 3, learners: 0, spares: 0, steps: undefined, harsh: false, trace: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--trace' || flag === '--harsh') {
@@ -49,6 +50,9 @@ function parseArgs(argv: readonly string[]): Args {
       case '--learners':
         args.learners = value;
         break;
+      case '--spares':
+        args.spares = value;
+        break;
       case '--steps':
         args.steps = value;
         break;
@@ -69,6 +73,7 @@ function main(): void {
       seed,
       nodes: args.nodes,
       learners: args.learners,
+      spares: args.spares,
       ...(args.steps !== undefined ? { steps: args.steps } : {}),
       ...(args.harsh ? { faults: HARSH_FAULTS } : {}),
       ...(args.trace ? { trace: (line: string) => process.stdout.write(`${line}\n`) } : {}),
@@ -81,7 +86,7 @@ function main(): void {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(
-    `raft sim: ${args.seeds} seeds from ${args.seedStart}, ${args.nodes} voters, ${args.learners} learners${args.harsh ? ', harsh faults' : ''}: ` +
+    `raft sim: ${args.seeds} seeds from ${args.seedStart}, ${args.nodes} voters, ${args.learners} learners, ${args.spares} spares${args.harsh ? ', harsh faults' : ''}: ` +
       `${failed} failed, ${steps} steps, ${seconds.toFixed(1)} s\n`,
   );
   process.exitCode = failed > 0 ? 1 : 0;

@@ -42,6 +42,12 @@ export interface SimulationOptions {
   /** Voters. */
   nodes?: 3 | 5;
   learners?: number;
+  /**
+   * Nodes started outside the membership. With any, an operator changes the membership during the
+   * chaos phase (add a learner, promote a caught-up one, remove a member), one change at a time
+   * through the leader, as `cairn cluster add-controller` / `remove-controller` do.
+   */
+  spares?: number;
   /** Events in the chaos phase. */
   steps?: number;
   faults?: Partial<FaultProfile>;
@@ -81,6 +87,7 @@ export interface SimulationStats {
   maxCommitIndex: number;
   maxTerm: number;
   snapshotsInstalled: number;
+  membershipChanges: number;
 }
 
 export const ELECTION_TIMEOUT_MIN_MS = 150;
