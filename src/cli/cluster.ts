@@ -16,11 +16,20 @@ Commands:
   elect-leaders [TOPIC]    move leadership back to each partition's preferred replica
   decommission --broker N  move every replica off broker N (reassignments, waited for); then stop
                            the node: its registration leaves once it is silent (docs/operations.md)
+  add-controller --node-id N [--endpoint host:port]
+                           make node N a controller voter (KIP-853): it joins as a learner, catches
+                           up, and is promoted; N must be running with the controller role. The
+                           endpoint defaults to the internal address N registered as a broker
+  remove-controller --node-id N
+                           take controller voter N's vote: it stays a learner and keeps following
+                           the metadata log (a leader hands over once the change commits); run
+                           again on a learner to drop it from the quorum altogether
 
 Options:
   -b, --bootstrap host:port   a node to start from (default $CAIRN_BOOTSTRAP or 127.0.0.1:9092)
   --command-config FILE       client properties: security.protocol, ssl.* (docs/security.md)
-  --timeout-ms N              decommission: how long to wait for the moves (default 600000)`;
+  --timeout-ms N              decommission: how long to wait for the moves (default 600000);
+                              add-controller: how long the new voter may take to catch up (default 60000)`;
 
 interface QuorumResponse {
   answeredBy: number;
@@ -28,7 +37,8 @@ interface QuorumResponse {
   term: number;
   commitIndex: number;
   role: string;
-  voters: { nodeId: number; matchIndex: number; recentlyActive: boolean }[];
+  voters: { nodeId: number; matchIndex: number; recentlyActive: boolean; endpoint: string }[];
+  learners?: { nodeId: number; matchIndex: number; recentlyActive: boolean; endpoint: string }[];
   brokers: { nodeId: number; host: string; port: number; rack: string; brokerEpoch: number; fenced: boolean; inControlledShutdown: boolean; lastHeartbeatMsAgo: number; metricsAddress: string }[];
   clusterId: string;
   metadataOffset: number;
@@ -63,7 +73,7 @@ async function describeQuorum(bootstrap: string[], credentials: ChannelCredentia
 
 export async function clusterCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, { ...BOOTSTRAP, broker: { type: 'string' }, 'timeout-ms': { type: 'string' } });
+  const { values, positionals } = parse(rest, { ...BOOTSTRAP, broker: { type: 'string' }, 'timeout-ms': { type: 'string' }, 'node-id': { type: 'string' }, endpoint: { type: 'string' } });
   const options = clientOptions(values);
   const bootstrap = bootstrapList(options.bootstrap);
   const credentials = channelCredentials(options.tls);
@@ -98,7 +108,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       out(`LeaderEpoch:        ${q.term}`);
       out(`HighWatermark:      ${q.commitIndex}`);
       out(`CurrentVoters:      [${q.voters.map((v) => v.nodeId).join(',')}]`);
-      const voters = new Set(q.voters.map((v) => v.nodeId));
+      const learners = q.learners ?? [];
+      if (learners.length > 0) out(`CurrentLearners:    [${learners.map((v) => v.nodeId).join(',')}]`);
+      const voters = new Set([...q.voters, ...learners].map((v) => v.nodeId));
       out(
         `CurrentObservers:   [${q.brokers
           .filter((b) => !voters.has(b.nodeId))
@@ -107,10 +119,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       );
       out('');
       out('NodeId\tLogEndOffset\tLag\tRecentlyActive\tStatus');
-      for (const v of q.voters) {
+      for (const v of [...q.voters, ...learners]) {
         const known = v.matchIndex >= 0;
+        const status = v.nodeId === q.leaderId ? 'Leader' : learners.includes(v) ? 'Learner' : 'Follower';
         out(
-          `${v.nodeId}\t${known ? v.matchIndex : '-'}\t${known ? Math.max(0, q.commitIndex - v.matchIndex) : '-'}\t${q.role === 'leader' ? v.recentlyActive : '-'}\t${v.nodeId === q.leaderId ? 'Leader' : 'Follower'}`,
+          `${v.nodeId}\t${known ? v.matchIndex : '-'}\t${known ? Math.max(0, q.commitIndex - v.matchIndex) : '-'}\t${q.role === 'leader' ? v.recentlyActive : '-'}\t${status}${v.endpoint ? `\t${v.endpoint}` : ''}`,
         );
       }
       for (const b of q.brokers.filter((x) => !voters.has(x.nodeId))) out(`${b.nodeId}\t-\t-\t${b.fenced ? 'false' : 'true'}\tObserver`);
@@ -120,6 +133,25 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     case 'decommission': {
       if (values.broker === undefined) throw new UsageError('decommission needs --broker N');
       return decommission(options, bootstrap, credentials, intOption(values, 'broker', -1), intOption(values, 'timeout-ms', 600_000));
+    }
+    case 'add-controller':
+    case 'remove-controller': {
+      if (values['node-id'] === undefined) throw new UsageError(`${sub} needs --node-id N`);
+      const id = intOption(values, 'node-id', -1);
+      const timeoutMs = intOption(values, 'timeout-ms', 60_000);
+      const rpc = new RpcClient(bootstrap[0]!, 'cairn.v1.Admin', credentials);
+      try {
+        const method = sub === 'add-controller' ? 'AddController' : 'RemoveController';
+        const res = await rpc.unary<unknown, { errorCode: number; errorMessage: string }>(method, { nodeId: id, endpoint: values.endpoint ?? '', timeoutMs }, timeoutMs + 10_000);
+        if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage);
+        out(
+          sub === 'add-controller' ? `Node ${id} is a controller voter.` : `Node ${id} is no longer a controller voter (a learner now, if it was a voter; gone from the quorum, if it was a learner).`,
+        );
+        out('Update controller.quorum.voters on every node to match (docs/operations.md), so that a node restarted later knows it.');
+        return 0;
+      } finally {
+        rpc.close();
+      }
     }
     case 'elect-leaders': {
       const q = await describeQuorum(bootstrap, credentials);
@@ -174,7 +206,7 @@ async function decommission(options: ClientOptions, bootstrap: string[], credent
       await new Promise((r) => setTimeout(r, 500));
     }
     out(`Broker ${id} hosts no replica. Stop it now (SIGTERM); its registration leaves the cluster once it has been silent for broker.session.timeout.ms.`);
-    if (q.voters.some((v) => v.nodeId === id)) out(`Broker ${id} is also a controller voter: remove it from controller.quorum.voters on every node before it is gone for good.`);
+    if (q.voters.some((v) => v.nodeId === id)) out(`Broker ${id} is also a controller voter: run \`cairn cluster remove-controller --node-id ${id}\` before it is gone for good.`);
     return 0;
   } finally {
     admin.close();

@@ -188,8 +188,9 @@ export class LocalCluster {
     if (n.internalPort !== null) args.push('--internal-listeners', `127.0.0.1:${n.internalPort}`);
     if (n.metricsPort !== null) args.push('--metrics-listener', `127.0.0.1:${n.metricsPort}`);
     args.push(...this.securityFlags(id));
-    if (!this.nodes.slice(0, this.voters.split(',').length).some((x) => x.id === id)) args.push('--process-roles', 'broker');
-    for (const [k, v] of Object.entries({ ...this.o.flags, ...n.flags, ...flags })) args.push(`--${k}`, v);
+    const extra = { ...this.o.flags, ...n.flags, ...flags };
+    if (!('process-roles' in extra) && !this.nodes.slice(0, this.voters.split(',').length).some((x) => x.id === id)) args.push('--process-roles', 'broker');
+    for (const [k, v] of Object.entries(extra)) args.push(`--${k}`, v);
     const log = fs.openSync(path.join(n.dataDir, 'server.log'), 'a');
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, CAIRN_LOG_LEVEL: this.o.logLevel ?? process.env.CAIRN_LOG_LEVEL ?? 'info' } });
     fs.closeSync(log);

@@ -29,6 +29,8 @@ export type MembershipChange =
   | { readonly kind: 'add-learner'; readonly id: NodeId; readonly endpoint: string }
   /** A learner that has caught up becomes a voter. */
   | { readonly kind: 'promote'; readonly id: NodeId }
+  /** A voter loses its vote but keeps receiving the log (a controller node that goes on as a broker). */
+  | { readonly kind: 'demote'; readonly id: NodeId }
   /** A voter or learner leaves. */
   | { readonly kind: 'remove'; readonly id: NodeId };
 
@@ -100,6 +102,12 @@ export function applyChange(m: Membership, change: MembershipChange): { membersh
       const learner = m.learners.find((l) => l.id === change.id);
       if (!learner) return { problem: `node ${change.id} is not a learner`, notFound: true };
       return { membership: { voters: [...m.voters, learner], learners: m.learners.filter((l) => l.id !== change.id) } };
+    }
+    case 'demote': {
+      const voter = m.voters.find((v) => v.id === change.id);
+      if (!voter) return { problem: `node ${change.id} is not a voter`, notFound: true };
+      if (m.voters.length === 1) return { problem: `node ${change.id} is the last voter` };
+      return { membership: { voters: m.voters.filter((v) => v.id !== change.id), learners: [...m.learners, voter] } };
     }
     case 'remove':
       if (!isVoter && !isLearner) return { problem: `node ${change.id} is not a member`, notFound: true };

@@ -300,10 +300,11 @@ export class RaftCore extends RaftState {
   }
 
   protected canGrantVote(msg: VoteRequest): boolean {
-    // A learner never votes. A node its own membership does not name at all still does (Raft
-    // thesis §4.1): it may hold a change that never committed — its own removal, say — and the
-    // candidate's newer membership may need its vote; without it such a quorum could never elect.
-    if (this.learners.includes(this.id) || !this.mayLead(msg.from)) return false;
+    // A learner of the bootstrap membership never votes. Any other node answers whatever its own
+    // membership says (Raft thesis §4.1): it may hold a change that never committed — its own
+    // removal or demotion, say — while the candidate's membership needs its vote; refusing would
+    // leave such a quorum unable to elect. A vote is persisted like any other, so it is cast once.
+    if (this.isBootstrapLearner || !this.mayLead(msg.from)) return false;
     const free = this.votedFor === msg.from || (this.votedFor === null && this.currentLeader === null) || (msg.type === 'PreVote' && msg.term > this.currentTerm);
     // Election restriction (Raft §5.4.1): only a log at least as up to date as ours gets our vote.
     return free && this.log.isUpToDate(msg.lastLogIndex, msg.lastLogTerm);

@@ -121,6 +121,10 @@ export abstract class RaftState {
   get isLearner(): boolean {
     return !this.voters.includes(this.id);
   }
+  /** A learner named at construction (RaftCoreOptions.learners): it never votes. */
+  protected get isBootstrapLearner(): boolean {
+    return this.bootstrap.learners.some((l) => l.id === this.id);
+  }
   /** The membership in force (see membership.ts). */
   get membership(): Membership {
     return this.membershipValue;

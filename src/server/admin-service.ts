@@ -44,6 +44,25 @@ export interface ControllerChannel {
   alterClientQuotas(req: AlterClientQuotasRequest): Promise<AlterClientQuotasResponse>;
 }
 
+export interface QuorumChangeRequest {
+  nodeId: number;
+  /** add: the new voter's controller endpoint, host:port; empty: the internal address it registered as a broker. */
+  endpoint: string;
+  timeoutMs: number;
+}
+
+export interface QuorumChangeResponse {
+  errorCode: number;
+  errorMessage: string;
+  leaderHint: number;
+}
+
+/** Controller voters added and removed at run time (KIP-853), at the active controller. */
+export interface QuorumChannel {
+  addController(req: QuorumChangeRequest): Promise<QuorumChangeResponse>;
+  removeController(req: QuorumChangeRequest): Promise<QuorumChangeResponse>;
+}
+
 /** Every client quota in the image. */
 export function describeQuotas(image: MetadataImage): DescribeClientQuotasResponse {
   return {
@@ -119,7 +138,13 @@ export interface LocalDescriptions {
   describeLogDirs(topics: string[]): unknown;
 }
 
-export function adminService(logger: Logger, controllerFor: (forwarded: boolean) => ControllerChannel, image: () => MetadataImage, local: LocalDescriptions): grpc.UntypedServiceImplementation {
+export function adminService(
+  logger: Logger,
+  controllerFor: (forwarded: boolean) => ControllerChannel,
+  quorumFor: (forwarded: boolean) => QuorumChannel,
+  image: () => MetadataImage,
+  local: LocalDescriptions,
+): grpc.UntypedServiceImplementation {
   const forwarded = (call: { metadata: grpc.Metadata }) => call.metadata.get(FORWARDED_KEY).length > 0;
   return {
     CreateTopics: unary(logger, (req: CreateTopicsRequest, call) => controllerFor(forwarded(call)).createTopics(req)),
@@ -135,6 +160,8 @@ export function adminService(logger: Logger, controllerFor: (forwarded: boolean)
     AlterClientQuotas: unary(logger, (req: AlterClientQuotasRequest, call) => controllerFor(forwarded(call)).alterClientQuotas(req)),
     DescribeClientQuotas: unary(logger, () => describeQuotas(image())),
     DescribeQuorum: unary(logger, () => local.describeQuorum()),
+    AddController: unary(logger, (req: QuorumChangeRequest, call) => quorumFor(forwarded(call)).addController(req)),
+    RemoveController: unary(logger, (req: QuorumChangeRequest, call) => quorumFor(forwarded(call)).removeController(req)),
     DescribeLogDirs: unary(logger, (req: { topics?: string[] }) => local.describeLogDirs(req.topics ?? [])),
     DescribeTopics: unary(logger, (req: DescribeTopicsRequest) => describeTopics(image(), req.names)),
     ListTopics: unary(logger, (req: ListTopicsRequest) => ({

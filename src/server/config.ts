@@ -224,7 +224,8 @@ export function loadNodeConfig(flags: Record<string, string>, env: NodeJS.Proces
   const selfVoter = internal?.advertised ?? advertised;
   const voters = parseVoters(props['controller.quorum.voters'] ?? (roles.includes('controller') ? `${nodeId}@${selfVoter.host}:${selfVoter.port}` : ''));
   if (voters.length === 0) throw new ConfigError('controller.quorum.voters is empty: a broker needs to know the controllers');
-  if (roles.includes('controller') && !voters.some((v) => v.id === nodeId)) throw new ConfigError(`node ${nodeId} has the controller role but is not in controller.quorum.voters`);
+  // A controller outside controller.quorum.voters starts as an observer of the quorum, to be
+  // made a voter with `cairn cluster add-controller` (KIP-853, docs/operations.md).
   const peerOverrides = new Map(parseVoters(props['peer.addresses'] ?? '').map((v) => [v.id, { host: v.host, port: v.port }]));
   const policy = props['log.flush.policy'] ?? 'fsync';
   if (policy !== 'fsync' && policy !== 'interval') throw new ConfigError(`log.flush.policy: fsync or interval, not "${policy}"`);

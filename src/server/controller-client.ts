@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, fromServiceError, serviceDefinition } from '../protocol/io';
-import { CairnError, isRetriable } from '../common';
+import { CairnError, ErrorCode, isRetriable } from '../common';
 import { callActiveController, type ControllerAnswer } from '../controller';
 
 /** Metadata header on forwarded admin calls: the receiver must not forward them again. */
@@ -17,7 +17,8 @@ export class ControllerClient {
   leaderHint = -1;
 
   constructor(
-    private readonly voters: { id: number; address: string }[],
+    /** The controllers and their addresses, asked at every call: a membership change can move them. */
+    private readonly voters: () => { id: number; address: string }[],
     private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {}
 
@@ -27,9 +28,14 @@ export class ControllerClient {
       byId = new Map();
       this.clients.set(service, byId);
     }
+    const v = this.voters().find((x) => x.id === id);
+    if (!v) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${id} is not a known controller`);
     let c = byId.get(id);
+    if (c && c.getChannel().getTarget() !== v.address && !c.getChannel().getTarget().endsWith(v.address)) {
+      c.close();
+      c = undefined;
+    }
     if (!c) {
-      const v = this.voters.find((x) => x.id === id)!;
       const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(`cairn.v1.${service}`), service);
       c = new Ctor(v.address, this.credentials, CHANNEL_OPTIONS) as unknown as grpc.Client & Record<string, Unary>;
       byId.set(id, c);
@@ -43,7 +49,7 @@ export class ControllerClient {
    */
   async call<Res extends ControllerAnswer>(service: 'Controller' | 'Admin', method: string, req: unknown, timeoutMs = 5_000, forwarded = false): Promise<Res> {
     const { id, answer } = await callActiveController<Res>({
-      voters: this.voters.map((v) => v.id),
+      voters: this.voters().map((v) => v.id),
       hint: this.leaderHint,
       send: (to) => {
         const md = new grpc.Metadata();

@@ -6,10 +6,31 @@ import { systemTimers } from '../common/io';
 import { type AllocateProducerIdsRequest, type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
 import { encodeRecords, type MetadataListener, type MetadataPublisher } from '../metadata';
 import { RaftDriver, RaftTransport } from '../raft/io';
-import { fromWire, type RaftMessageWire } from '../raft';
-import type { ControllerChannel } from './admin-service';
+import { fromWire, type Membership, type RaftMessageWire } from '../raft';
+import type { ControllerChannel, QuorumChangeResponse, QuorumChannel } from './admin-service';
 import { type NodeConfig, peerAddress } from './config';
 import { invalidArgument, unary } from './grpc-util';
+
+/** How long an add-controller may wait for the new voter to catch up, unless the request says. */
+export const DEFAULT_QUORUM_CHANGE_TIMEOUT_MS = 60_000;
+
+/**
+ * Where this controller reaches the other controllers: `controller.quorum.voters` (or its
+ * overrides), then the endpoints the membership in force records for voters added at run time.
+ */
+export function raftPeerAddresses(config: NodeConfig, membership: Membership | null): Map<number, string> {
+  const peers = new Map<number, string>();
+  for (const v of config.voters) {
+    if (v.id === config.nodeId) continue;
+    const a = peerAddress(config, v.id, v)!;
+    peers.set(v.id, `${a.host}:${a.port}`);
+  }
+  for (const m of membership ? [...membership.voters, ...membership.learners] : []) {
+    if (m.id === config.nodeId || m.endpoint === '' || config.peerOverrides.has(m.id)) continue;
+    peers.set(m.id, m.endpoint);
+  }
+  return peers;
+}
 
 /** The file of the one-voter metadata log that Cairn kept before every controller ran Raft. */
 export const LEGACY_METADATA_LOG_FILE = 'metadata.log';
@@ -84,17 +105,16 @@ export class ControllerRole {
       logger.fatal({ file: legacy, err: err.message }, 'metadata directory holds a legacy single-node metadata log');
       throw err;
     }
-    const peers = new Map<number, string>();
-    for (const v of config.voters) {
-      if (v.id === config.nodeId) continue;
-      const a = peerAddress(config, v.id, v)!;
-      peers.set(v.id, `${a.host}:${a.port}`);
+    if (!config.voters.some((v) => v.id === config.nodeId)) {
+      logger.warn({ voters: config.voters.map((v) => v.id) }, 'this controller is not in controller.quorum.voters: it observes the quorum until `cairn cluster add-controller` makes it a voter');
     }
+    const transport = new RaftTransport(raftPeerAddresses(config, null), logger, peerCredentials);
     const log = await RaftDriver.open({
       nodeId: config.nodeId,
       voters: config.voters.map((v) => v.id),
       dir,
-      transport: new RaftTransport(peers, logger, peerCredentials),
+      transport,
+      onMembership: (m) => transport.setPeers(raftPeerAddresses(config, m)),
       electionTimeoutMs: config.electionTimeoutMs,
       heartbeatIntervalMs: config.raftHeartbeatIntervalMs,
       snapshotEvery: config.metadataSnapshotEvery,
@@ -125,6 +145,42 @@ export class ControllerRole {
   /** When the active controller last heard from `brokerId` (for DescribeQuorum). */
   lastContactMs(brokerId: number): number {
     return this.service.lastContactMs(brokerId);
+  }
+
+  /**
+   * Adds or removes controller voters (KIP-853) at this node, the active controller. A new voter's
+   * endpoint defaults to the internal address it registered with as a broker.
+   */
+  quorum(): QuorumChannel {
+    const log = this.log;
+    const answer = async (op: () => Promise<void>): Promise<QuorumChangeResponse> => {
+      try {
+        await op();
+        return { errorCode: ErrorCode.NONE, errorMessage: '', leaderHint: this.config.nodeId };
+      } catch (err) {
+        if (!(err instanceof CairnError)) throw err;
+        return { errorCode: err.code, errorMessage: err.message, leaderHint: log.leaderId() };
+      }
+    };
+    return {
+      addController: (req) =>
+        answer(async () => {
+          const endpoint = req.endpoint || this.registeredEndpoint(req.nodeId);
+          if (!endpoint) throw new CairnError(ErrorCode.INVALID_REQUEST, `node ${req.nodeId} has not registered as a broker: give its controller endpoint (host:port)`);
+          if (!/^[^\s:]+:\d{1,5}$/.test(endpoint)) throw new CairnError(ErrorCode.INVALID_REQUEST, `endpoint "${endpoint}" is not host:port`);
+          await log.addVoter(req.nodeId, endpoint, req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS);
+        }),
+      removeController: (req) =>
+        answer(async () => {
+          await log.removeVoter(req.nodeId, req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS);
+        }),
+    };
+  }
+
+  private registeredEndpoint(id: number): string | null {
+    const b = this.publisher.image.brokers.get(id);
+    if (!b) return null;
+    return b.internalHost !== undefined ? `${b.internalHost}:${b.internalPort}` : `${b.host}:${b.port}`;
   }
 
   /** Admin operations against this node's controller (callers forward when it is not active). */

@@ -13,12 +13,12 @@ import type { CreatableTopic, TxnErrorResponse, WriteTxnMarkersRequest, WriteTxn
 import { SERVER_OPTIONS, serviceDefinition } from '../protocol/io';
 import { GrpcReplicaFetchTransport, ReplicaManager } from '../replication/io';
 import { type FileSystem, LogManager, nodeFileSystem } from '../storage';
-import { adminService, type ControllerChannel } from './admin-service';
+import { adminService, type ControllerChannel, type QuorumChangeRequest, type QuorumChangeResponse, type QuorumChannel } from './admin-service';
 import { BrokerLifecycle } from './broker-lifecycle';
 import { brokerService } from './broker-service';
 import { type NodeConfig, peerAddress } from './config';
 import { ControllerClient } from './controller-client';
-import { ControllerRole } from './controller-role';
+import { ControllerRole, DEFAULT_QUORUM_CHANGE_TIMEOUT_MS, raftPeerAddresses } from './controller-role';
 import { FetchHandler } from './fetch-handler';
 import { ControllerAlterPartitionTransport } from './alter-partition-manager';
 import { bidi, tuneServerConnections, unary } from './grpc-util';
@@ -86,13 +86,27 @@ export class CairnNode {
     this.metrics = config.metrics ? new NodeMetrics(config.nodeId, this.metricsView(), this.logger) : null;
     const metrics = this.metrics;
     if (metrics) this.publisher.addListener((image, changes) => metrics.onImage(image, changes));
-    this.controllers = new ControllerClient(
-      config.voters.map((v) => {
-        const a = peerAddress(config, v.id, v)!;
+    this.controllers = new ControllerClient(() => this.controllerAddresses(), this.peerCredentials);
+  }
+
+  /**
+   * The controllers to call (ControllerClient): on a controller, the voters of the membership in
+   * force, at `controller.quorum.voters` addresses or the endpoints recorded when they were added
+   * (KIP-853); on a broker-only node, `controller.quorum.voters`.
+   */
+  private controllerAddresses(): { id: number; address: string }[] {
+    const c = this.config;
+    const membership = this.controllerRole?.log.membership ?? null;
+    if (!membership) {
+      return c.voters.map((v) => {
+        const a = peerAddress(c, v.id, v)!;
         return { id: v.id, address: `${a.host}:${a.port}` };
-      }),
-      this.peerCredentials,
-    );
+      });
+    }
+    const addresses = raftPeerAddresses(c, membership);
+    const self = [...membership.voters, ...membership.learners].find((m) => m.id === c.nodeId)?.endpoint || c.voters.find((v) => v.id === c.nodeId);
+    if (self) addresses.set(c.nodeId, typeof self === 'string' ? self : `${self.host}:${self.port}`);
+    return membership.voters.filter((v) => addresses.has(v.id)).map((v) => ({ id: v.id, address: addresses.get(v.id)! }));
   }
 
   /**
@@ -278,7 +292,7 @@ export class CairnNode {
         'cluster',
       );
     }
-    const admin = adminService(this.logger, this.adminChannel(), image, {
+    const admin = adminService(this.logger, this.adminChannel(), this.quorumChannel(), image, {
       describeQuorum: () => this.describeQuorum(),
       describeLogDirs: (topics) => describeLogDirs(c.nodeId, c.dataDir, this.replicas, topics),
     });
@@ -452,6 +466,22 @@ export class CairnNode {
         alterUserScramCredentials: forward('AlterUserScramCredentials'),
         alterClientQuotas: forward('AlterClientQuotas'),
       };
+    };
+  }
+
+  /** Controller voter changes run at the local controller when it is active, and are forwarded to the active one otherwise. */
+  private quorumChannel(): (forwarded: boolean) => QuorumChannel {
+    return (forwarded) => {
+      const role = this.controllerRole;
+      if (role?.isActive) return role.quorum();
+      const forward =
+        (method: string) =>
+        async (req: QuorumChangeRequest): Promise<QuorumChangeResponse> => {
+          if (forwarded) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${this.config.nodeId} is not the active controller`);
+          const timeoutMs = (req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS) + 5_000;
+          return this.controllers.call<QuorumChangeResponse>('Admin', method, req, timeoutMs, true);
+        };
+      return { addController: forward('AddController'), removeController: forward('RemoveController') };
     };
   }
 

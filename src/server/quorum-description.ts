@@ -11,21 +11,13 @@ import type { ControllerRole } from './controller-role';
 export function describeQuorum(config: NodeConfig, image: MetadataImage, role: ControllerRole | null, leaderId: number, nowMs: number) {
   const raft = role?.log ?? null;
   const active = role?.isActive ?? false;
-  const progress = raft?.progress() ?? [];
   return {
     answeredBy: config.nodeId,
     leaderId,
     term: raft ? raft.term : -1,
     commitIndex: raft ? raft.commitIndex : image.offset,
     role: raft ? raft.role : 'observer',
-    voters: config.voters.map((v) => {
-      const p = progress.find((x) => x.id === v.id);
-      return {
-        nodeId: v.id,
-        matchIndex: v.id === config.nodeId && raft?.role === 'leader' ? raft.commitIndex : (p?.matchIndex ?? -1),
-        recentlyActive: p?.recentlyActive ?? v.id === config.nodeId,
-      };
-    }),
+    ...quorumMembers(config, raft),
     brokers: [...image.brokers.values()]
       .sort((a, b) => a.id - b.id)
       .map((b) => ({
@@ -43,4 +35,20 @@ export function describeQuorum(config: NodeConfig, image: MetadataImage, role: C
     metadataOffset: image.offset,
     imageDigest: image.digest(),
   };
+}
+
+/** The voters and learners: the membership in force on a controller (KIP-853), `controller.quorum.voters` elsewhere. */
+function quorumMembers(config: NodeConfig, raft: ControllerRole['log'] | null) {
+  const progress = raft?.progress() ?? [];
+  const membership = raft?.membership ?? { voters: config.voters.map((v) => ({ id: v.id, endpoint: '' })), learners: [] };
+  const describe = (m: { id: number; endpoint: string }) => {
+    const p = progress.find((x) => x.id === m.id);
+    return {
+      nodeId: m.id,
+      matchIndex: m.id === config.nodeId && raft?.role === 'leader' ? raft.commitIndex : (p?.matchIndex ?? -1),
+      recentlyActive: p?.recentlyActive ?? m.id === config.nodeId,
+      endpoint: m.endpoint,
+    };
+  };
+  return { voters: membership.voters.map(describe), learners: membership.learners.map(describe) };
 }

@@ -406,7 +406,7 @@ export class RaftSimulation {
   /**
    * The operator: one membership change at the leader, as `cairn cluster add-controller` and
    * `remove-controller` make them. A caught-up learner is promoted; otherwise a node outside the
-   * membership is added as a learner or a member removed (never below two voters, so that a
+   * membership is added as a learner, a voter demoted to learner, or a member removed (never below two voters, so that a
    * crash still leaves the cluster something to do). Refusals (a change in flight, a learner
    * behind) are normal; the operator tries again later.
    */
@@ -421,7 +421,7 @@ export class RaftSimulation {
     for (const l of m.learners) options.push({ kind: 'promote', id: l.id });
     for (const id of outside) options.push({ kind: 'add-learner', id, endpoint: `sim-${id}` });
     for (const l of m.learners) options.push({ kind: 'remove', id: l.id });
-    if (m.voters.length > 2) for (const v of m.voters) options.push({ kind: 'remove', id: v.id });
+    if (m.voters.length > 2) for (const v of m.voters) options.push({ kind: this.random.bool() ? 'remove' : 'demote', id: v.id });
     if (options.length === 0) return;
     const change = this.random.pick(options);
     const before = core.membership;

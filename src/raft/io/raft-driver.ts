@@ -1,7 +1,19 @@
-import { CairnError, type Clock, ErrorCode, type Logger, type NodeId, type Random, type TimerHandle, type Timers } from '../../common';
+import { CairnError, type Clock, ErrorCode, type Logger, type NodeId, nodeId, type Random, type TimerHandle, type Timers } from '../../common';
 import { systemTimers } from '../../common/io';
 import { type CommittedBatch, decodeRecords, encodeRecords, MetadataImage, type MetadataListener, MetadataListeners, type MetadataLog, type MetadataRecord, replay } from '../../metadata';
-import { describeMessage, type Entry, type FollowerProgress, type Message, RaftCore, type RaftInitialState, type RaftRole, type Snapshot } from '..';
+import {
+  describeMembership,
+  describeMessage,
+  type Entry,
+  type FollowerProgress,
+  type Membership,
+  type MembershipChange,
+  type Message,
+  RaftCore,
+  type RaftInitialState,
+  type RaftRole,
+  type Snapshot,
+} from '..';
 import { type PersistRequest, RaftStorage } from './raft-storage';
 import type { RaftTransport } from './raft-transport';
 
@@ -33,7 +45,12 @@ export interface RaftDriverOptions {
   random: Random;
   /** Called when the metadata log cannot go on (storage failure, undecodable committed entry). */
   onFatal: (err: Error) => void;
+  /** Called at start and whenever the membership in force changes (membership.ts): the transport learns new peers' endpoints. */
+  onMembership?: (membership: Membership) => void;
 }
+
+/** How often a membership change that must wait (a change in flight, a learner catching up) is tried again. */
+const MEMBERSHIP_RETRY_MS = 100;
 
 interface PendingProposal {
   term: number;
@@ -65,6 +82,7 @@ export class RaftDriver implements MetadataLog {
   private leaderStartIndex = Infinity;
   private appliedIndex = 0;
   private initialSnapshot: Snapshot | null;
+  private lastMembership: Membership | null = null;
 
   private constructor(
     private readonly o: RaftDriverOptions,
@@ -110,7 +128,8 @@ export class RaftDriver implements MetadataLog {
       this.applySnapshot(this.initialSnapshot);
       this.initialSnapshot = null;
     }
-    this.o.logger.info({ voters: this.o.voters, term: this.core.term, lastIndex: this.core.lastIndex }, 'raft started');
+    this.o.logger.info({ voters: this.o.voters, membership: describeMembership(this.core.membership), term: this.core.term, lastIndex: this.core.lastIndex }, 'raft started');
+    this.noticeMembership();
     this.process();
   }
 
@@ -136,6 +155,63 @@ export class RaftDriver implements MetadataLog {
     const promise = new Promise<number>((resolve, reject) => this.pending.set(result.index, { term: result.term, resolve, reject }));
     this.process();
     return promise;
+  }
+
+  // ---- membership (KIP-853) ----
+
+  /** The membership in force on this node (the newest config entry it holds, committed or not). */
+  get membership(): Membership {
+    return this.core.membership;
+  }
+
+  /**
+   * Makes `id` a voter: adds it as a learner (unless it is one), waits until it has caught up,
+   * then promotes it; resolves once the promotion has committed. Leader only.
+   */
+  async addVoter(id: number, endpoint: string, timeoutMs: number): Promise<void> {
+    const deadline = this.o.clock.nowMs() + timeoutMs;
+    const m = this.core.membership;
+    if (m.voters.some((v) => v.id === id)) throw new CairnError(ErrorCode.DUPLICATE_VOTER, `node ${id} is already a voter`);
+    if (!m.learners.some((l) => l.id === id)) await this.changeMembership({ kind: 'add-learner', id: nodeId(id), endpoint }, deadline);
+    await this.changeMembership({ kind: 'promote', id: nodeId(id) }, deadline);
+  }
+
+  /**
+   * Takes `id`'s vote away: a voter becomes a learner (it keeps receiving the metadata log, as a
+   * controller node that goes on as a broker must), and a learner leaves the membership. Resolves
+   * once the change has committed. Leader only.
+   */
+  async removeVoter(id: number, timeoutMs: number): Promise<'demoted' | 'removed'> {
+    const isVoter = this.core.membership.voters.some((v) => v.id === id);
+    await this.changeMembership({ kind: isVoter ? 'demote' : 'remove', id: nodeId(id) }, this.o.clock.nowMs() + timeoutMs);
+    return isVoter ? 'demoted' : 'removed';
+  }
+
+  /** One change, tried again while it must wait (REQUEST_TIMED_OUT) until `deadlineMs`; resolves when it commits. */
+  private async changeMembership(change: MembershipChange, deadlineMs: number): Promise<number> {
+    for (;;) {
+      if (this.closed) throw new CairnError(ErrorCode.NOT_CONTROLLER, 'the metadata log is closed');
+      if (!this.isLeader()) throw new CairnError(ErrorCode.NOT_CONTROLLER, `not the active controller (leader: ${this.leaderId()})`);
+      const result = this.core.changeMembership(change, this.o.clock.nowMs());
+      if (result.ok) {
+        this.o.logger.info({ change: change.kind, node: change.id, index: result.index, term: result.term, membership: describeMembership(result.membership) }, 'membership change proposed');
+        const promise = new Promise<number>((resolve, reject) => this.pending.set(result.index, { term: result.term, resolve, reject }));
+        this.process();
+        return promise;
+      }
+      if (result.code !== ErrorCode.REQUEST_TIMED_OUT || this.o.clock.nowMs() + MEMBERSHIP_RETRY_MS > deadlineMs) {
+        throw new CairnError(result.code, `${change.kind} ${change.id}: ${result.reason}`);
+      }
+      await new Promise<void>((resolve) => (this.o.timers ?? systemTimers).after(MEMBERSHIP_RETRY_MS, resolve));
+    }
+  }
+
+  private noticeMembership(): void {
+    const m = this.core.membership;
+    if (m === this.lastMembership) return;
+    this.lastMembership = m;
+    this.o.logger.info({ membership: describeMembership(m), index: this.core.membershipIndex }, 'raft membership in force');
+    this.o.onMembership?.(m);
   }
 
   // ---- status ----
@@ -202,6 +278,7 @@ export class RaftDriver implements MetadataLog {
           return;
         }
         this.persisting = false;
+        this.noticeMembership();
         this.noticeLeadership();
         this.maybeSnapshot();
         this.process();

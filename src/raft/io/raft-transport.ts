@@ -26,19 +26,38 @@ export class RaftTransport {
   private readonly peers = new Map<number, Peer>();
   private closed = false;
 
+  private readonly Ctor: new (address: string, credentials: grpc.ChannelCredentials, options: object) => grpc.Client;
+
   constructor(
     addresses: Map<number, string>,
     private readonly logger: Logger,
-    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Raft'), 'Raft');
+    this.Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Raft'), 'Raft');
+    this.setPeers(addresses);
+  }
+
+  /**
+   * Adds the peers not known yet and moves those whose address changed (a membership change
+   * brought them, membership.ts). Peers that left are kept: a removed node may still be heard
+   * from, and answering it costs nothing.
+   */
+  setPeers(addresses: ReadonlyMap<number, string>): void {
+    if (this.closed) return;
     for (const [id, address] of addresses) {
-      const client = new Ctor(address, credentials, {
+      const known = this.peers.get(id);
+      if (known?.address === address) continue;
+      if (known) {
+        known.stream?.end();
+        known.client.close();
+      }
+      const client = new this.Ctor(address, this.credentials, {
         ...CHANNEL_OPTIONS,
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1000,
       }) as unknown as Peer['client'];
       this.peers.set(id, { address, client, stream: null, queue: [], retryAt: 0, blocked: false });
+      if (known) this.logger.info({ peer: id, address }, 'raft peer address changed');
     }
   }
 

@@ -149,6 +149,23 @@ describe('removing a voter', () => {
   });
 });
 
+describe('demoting a voter', () => {
+  test('a demoted leader steps down and goes on receiving the log as a learner', () => {
+    const c = cluster();
+    expect(c.change(1, { kind: 'demote', id: n(1) }).ok).toBe(true);
+    c.deliver();
+    expect(c.core(1).role).toBe('follower');
+    c.run(2_000);
+    const leader = c.leaders()[0]!;
+    expect([2, 3]).toContain(leader);
+    expect(c.core(leader).membership.learners.map((l) => l.id)).toEqual([1]);
+    c.propose(leader, 'b');
+    c.deliver();
+    expect(c.appliedData(1)).toEqual(['a', 'b']);
+    expect(c.core(1).leaderId).toBe(leader);
+  });
+});
+
 describe('where a membership comes from', () => {
   test('an uncommitted config entry is in force at once, and a truncation that drops it brings back the one before', () => {
     const c = cluster();
