@@ -129,7 +129,7 @@ export const KEYS: Record<string, string> = {
   'allow.everyone.if.no.acl.found': 'with authorization on: whether a resource no ACL names is open to everyone (default false)',
   'cluster.principals': "User:NAME,... principals of cluster members, the only ones node-to-node services answer once TLS is on (default: this node's own certificate's principal)",
   'log.dir': 'data directory',
-  'controller.quorum.voters': 'id@host:port,... of every controller',
+  'controller.quorum.voters': 'id@host:port,... of the controllers (the bootstrap voters; a controller not listed observes until cairn cluster add-controller)',
   'peer.addresses': 'id@host:port,... how this node reaches other nodes when it differs from what they advertise',
   'broker.rack': 'rack of this broker, for rack-aware placement',
   'metrics.listener': 'host:port of the Prometheus endpoint (/metrics over HTTP); port 0 picks a free one (default: none, metrics off)',
