@@ -3,9 +3,17 @@
  * node joins as a learner, is promoted once caught up, and members leave; a change takes effect
  * when appended, reverts when truncated, travels in snapshots, and only one is in flight.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { crc32c } from '@node-rs/crc32';
 import { describe, expect, test } from 'vitest';
 import { ErrorCode } from '../../../src/common/errors';
-import { nodeId } from '../../../src/common/types';
+import { nodeId, term } from '../../../src/common/types';
+import { protoRoot } from '../../../src/protocol/io/rpc';
+import { RaftStorage, SNAPSHOT_FILE } from '../../../src/raft/io/raft-storage';
+import { decodeSnapshot } from '../../../src/raft/raft-storage-format';
+import { fromWire, type RaftMessageWire, toWire } from '../../../src/raft/raft-wire';
 import { applyChange, bootstrapMembership, decodeMembership, encodeMembership, membershipProblem, voterIds } from '../../../src/raft/membership';
 import { messageProblem } from '../../../src/raft/messages';
 import { Cluster } from './cluster';
@@ -222,5 +230,47 @@ describe('where a membership comes from', () => {
     expect(leaders).toHaveLength(1);
     expect(c.core(3).leaderId).toBe(leaders[0]);
     expect(voterIds(c.core(3).membership)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('the membership on disk and on the wire', () => {
+  const membership = {
+    voters: [
+      { id: n(1), endpoint: '' },
+      { id: n(4), endpoint: 'h4:9093' },
+    ],
+    learners: [{ id: n(2), endpoint: '' }],
+  };
+
+  test('a snapshot file keeps it (format 2), a format-1 file still loads without one, and config entries survive a restart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-membership-'));
+    try {
+      const { storage } = await RaftStorage.open(dir);
+      const config = { index: 4, term: term(1), kind: 'config' as const, data: encodeMembership(membership) };
+      await storage.persist({ snapshotToSave: { lastIndex: 3, lastTerm: term(1), data: new Uint8Array([7]), membership }, entriesToAppend: [config] });
+      await storage.close();
+      const { storage: again, state } = await RaftStorage.open(dir);
+      await again.close();
+      expect(state.snapshot?.membership).toEqual(membership);
+      expect(state.entries).toEqual([config]);
+      // A version-1 file: the same header with version 1 and no membership tail.
+      const v2 = fs.readFileSync(path.join(dir, SNAPSHOT_FILE));
+      const v1 = Buffer.from(v2.subarray(0, 33));
+      v1.writeUInt16BE(1, 4);
+      v1.writeUInt32BE(crc32c(v1.subarray(32), crc32c(v1.subarray(0, 28))), 28);
+      expect(decodeSnapshot(v1, dir)).toEqual({ lastIndex: 3, lastTerm: 1, data: new Uint8Array([7]) });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an InstallSnapshot carries it through the protobuf codec; a malformed one is refused', () => {
+    const type = protoRoot().lookupType('cairn.v1.RaftMessage');
+    const msg = { type: 'InstallSnapshot' as const, from: n(1), to: n(2), term: term(3), snapshot: { lastIndex: 9, lastTerm: term(3), data: new Uint8Array([1]), membership } };
+    const decoded = type.toObject(type.decode(type.encode(type.fromObject(toWire(msg))).finish()), { longs: Number, bytes: Uint8Array, defaults: true }) as RaftMessageWire;
+    const parsed = fromWire(decoded);
+    expect('message' in parsed && parsed.message.type === 'InstallSnapshot' && parsed.message.snapshot.membership).toEqual(membership);
+    const bad = { ...decoded, snapshot: { ...decoded.snapshot!, membership: new TextEncoder().encode('{"voters":[]}') } };
+    expect(fromWire(bad)).toEqual({ problem: expect.stringMatching(/^InstallSnapshot.snapshot.membership: /) });
   });
 });
