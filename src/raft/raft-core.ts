@@ -27,22 +27,16 @@ import { ErrorCode, invariant, type NodeId, type Term, term as toTerm } from '..
 import { acceptAppend, classifySnapshot } from './follower';
 import { LeaderState } from './leader-state';
 import { MAX_ENTRY_BYTES, MAX_TERM_JUMP, MAX_UNCOMMITTED_ENTRIES, MAX_WIRE_VALUE } from './limits';
-import { applyChange, decodeMembership, encodeMembership, type Membership, type MembershipChange } from './membership';
+import { applyChange, encodeMembership, type Membership, type MembershipChange } from './membership';
 import type { AppendEntries, AppendEntriesResponse, InstallSnapshot, InstallSnapshotResponse, Message, VoteRequest, VoteResponse } from './messages';
 import { tallyVotes } from './quorum';
-import { RaftState } from './raft-state';
+import { configEntryMembership, RaftState } from './raft-state';
 import type { Entry, MembershipChangeResult, ProposeResult } from './types';
 
 export type { RaftCoreOptions } from './options';
 export type { MembershipChangeResult, ProposeResult, Ready } from './types';
 
 const EMPTY = new Uint8Array(0);
-
-function decodeMembershipOrThrow(config: Entry): Membership {
-  const decoded = decodeMembership(config.data);
-  invariant('membership' in decoded, 'undecodable config entry in the log', { index: config.index });
-  return decoded.membership;
-}
 
 export class RaftCore extends RaftState {
   /** Why the message being stepped was refused, if it was (see step). */
@@ -157,7 +151,7 @@ export class RaftCore extends RaftState {
     if (index <= this.log.snapshotIndex) return;
     const lastTerm = this.log.termAt(index)!;
     const config = this.log.configEntryAtOrBelow(index);
-    const membership = config ? this.membershipAt(config) : this.snapshot?.membership;
+    const membership = config ? configEntryMembership(config) : this.snapshot?.membership;
     this.log.compact(index);
     this.snapshot = { lastIndex: index, lastTerm, data, ...(membership ? { membership } : {}) };
     this.snapshotToSave = this.snapshot;
@@ -171,11 +165,6 @@ export class RaftCore extends RaftState {
 
   protected override onMembershipChanged(): void {
     this.leader?.setPeers(this.peers(), this.now);
-  }
-
-  private membershipAt(config: Entry): Membership {
-    if (config === this.log.configEntryAtOrBelow() && this.membershipIndex === config.index) return this.membershipValue;
-    return decodeMembershipOrThrow(config);
   }
 
   private peers() {

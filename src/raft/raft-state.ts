@@ -12,6 +12,13 @@ import { type RaftCoreOptions, validateOptions } from './options';
 import { RaftLog } from './raft-log';
 import type { Entry, FollowerProgress, HardState, RaftRole, Ready, Snapshot } from './types';
 
+/** The membership a config entry holds. The wire (messages.ts) and storage (CRC) let only well-formed ones in. */
+export function configEntryMembership(entry: Entry): Membership {
+  const decoded = decodeMembership(entry.data);
+  invariant('membership' in decoded, 'undecodable config entry in the log', { index: entry.index });
+  return decoded.membership;
+}
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export abstract class RaftState {
@@ -245,10 +252,7 @@ export abstract class RaftState {
     if (source === null) {
       next = this.bootstrap;
     } else if ('index' in source) {
-      const decoded = decodeMembership(source.data);
-      // The wire (messages.ts) and storage (CRC) let only well-formed config entries in.
-      invariant('membership' in decoded, 'undecodable config entry in the log', { id: this.id, index: source.index });
-      next = decoded.membership;
+      next = configEntryMembership(source);
     } else {
       next = source.membership!;
     }

@@ -154,7 +154,7 @@ describe('raft simulation: the checker catches broken membership changes', () =>
   test('a leader that promotes several learners in one change', () => {
     const found = reported((o) => new PromotesAllLearnersAtOnce(o), 60_001, 100, { nodes: 3, spares: 2 });
     expect(found.length).toBeGreaterThan(0);
-    expect(found.every((v) => /moves 2 voters at once/.test(v))).toBe(true);
+    expect(found.every((v) => /moves [23] voters at once/.test(v))).toBe(true);
   });
 });
 

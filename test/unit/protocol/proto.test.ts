@@ -127,6 +127,8 @@ const KAFKA_ERRORS: Record<string, number> = {
   UNSUPPORTED_ASSIGNOR: 112,
   STALE_MEMBER_EPOCH: 113,
   TRANSACTION_ABORTABLE: 120,
+  DUPLICATE_VOTER: 126,
+  VOTER_NOT_FOUND: 127,
 };
 
 describe('wire contract', () => {
@@ -174,6 +176,8 @@ describe('wire contract', () => {
       'AlterPartitionReassignments',
       'DescribeQuorum',
       'ElectLeaders',
+      'AddController',
+      'RemoveController',
       'CreateAcls',
       'DescribeAcls',
       'DeleteAcls',
