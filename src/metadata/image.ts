@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { invariant, type LeaderEpoch, leaderEpoch, type PartitionEpoch, partitionEpoch } from '../common';
-import type { AccessControlEntryRecord, MetadataRecord, QuotaKey, ScramMechanism, UserScramCredentialRecord } from './records';
+import type { AccessControlEntryRecord, MetadataRecord, QuorumMembershipRecord, QuotaKey, ScramMechanism, UserScramCredentialRecord } from './records';
 
 /** A quota entity's parts: absent, a name, or null for the default. */
 export interface QuotaEntity {
@@ -85,6 +85,8 @@ export class MetadataImage {
     readonly scramCredentials: ReadonlyMap<string, ReadonlyMap<ScramMechanism, UserScramCredentialRecord>> = new Map(),
     /** Client quotas by quotaEntityKey. */
     readonly quotas: ReadonlyMap<string, { entity: QuotaEntity; values: ReadonlyMap<QuotaKey, number> }> = new Map(),
+    /** The controller quorum's membership once it changed at run time (KIP-853); null while controller.quorum.voters holds. */
+    readonly quorum: QuorumMembershipRecord | null = null,
   ) {}
 
   static readonly EMPTY = new MetadataImage(0, null, new Map(), new Map(), new Map(), new Map(), 0, 0);
@@ -133,6 +135,7 @@ export class MetadataImage {
   toRecords(): MetadataRecord[] {
     const out: MetadataRecord[] = [];
     if (this.clusterId !== null) out.push({ type: 'ClusterId', clusterId: this.clusterId });
+    if (this.quorum !== null) out.push({ ...this.quorum });
     for (const b of this.brokers.values()) {
       const internal = b.internalHost !== undefined ? { internalHost: b.internalHost, internalPort: b.internalPort } : {};
       const metrics = b.metricsHost !== undefined ? { metricsHost: b.metricsHost, metricsPort: b.metricsPort } : {};
@@ -201,6 +204,7 @@ export class ImageBuilder {
   private acls: Map<string, AccessControlEntryRecord> | null = null;
   private scram: Map<string, ReadonlyMap<ScramMechanism, UserScramCredentialRecord>> | null = null;
   private quotas: Map<string, { entity: QuotaEntity; values: ReadonlyMap<QuotaKey, number> }> | null = null;
+  private quorum: QuorumMembershipRecord | null;
   private readonly copiedTopics = new Set<string>();
   private readonly changedPartitions = new Set<string>();
   private readonly removedTopics: TopicImage[] = [];
@@ -212,6 +216,7 @@ export class ImageBuilder {
     this.clusterId = base.clusterId;
     this.nextProducerId = base.nextProducerId;
     this.maxBrokerEpoch = base.maxBrokerEpoch;
+    this.quorum = base.quorum;
   }
 
   private mBrokers() {
@@ -370,6 +375,9 @@ export class ImageBuilder {
         this.mScram().set(record.name, byMechanism);
         return;
       }
+      case 'QuorumMembership':
+        this.quorum = { type: 'QuorumMembership', voters: record.voters.map((v) => ({ ...v })), learners: record.learners.map((l) => ({ ...l })) };
+        return;
       case 'ClientQuota': {
         const entity: QuotaEntity = {};
         if (record.user !== undefined) entity.user = record.user;
@@ -415,6 +423,7 @@ export class ImageBuilder {
       this.acls ?? this.base.acls,
       this.scram ?? this.base.scramCredentials,
       this.quotas ?? this.base.quotas,
+      this.quorum,
     );
     return { image, changes: { partitions: this.changedPartitions, removedTopics: this.removedTopics, brokers: this.changedBrokers } };
   }

@@ -170,7 +170,20 @@ export interface ClientQuotaRecord {
   value: number | null;
 }
 
+/**
+ * The controller quorum's membership as of a committed config entry of the Raft log (KIP-853's
+ * VotersRecord): the Raft driver hands it to the metadata listeners in place of the config
+ * entry, so that every node — broker-only ones too, through FetchMetadata — knows the controllers
+ * and where they listen. `endpoint` is '' for a voter of controller.quorum.voters.
+ */
+export interface QuorumMembershipRecord {
+  type: 'QuorumMembership';
+  voters: { id: number; endpoint: string }[];
+  learners: { id: number; endpoint: string }[];
+}
+
 export type MetadataRecord =
+  | QuorumMembershipRecord
   | RegisterBrokerRecord
   | UnregisterBrokerRecord
   | BrokerRegistrationChangeRecord
@@ -188,6 +201,7 @@ export type MetadataRecord =
   | ClientQuotaRecord;
 
 const TYPES = new Set<MetadataRecord['type']>([
+  'QuorumMembership',
   'RegisterBroker',
   'UnregisterBroker',
   'BrokerRegistrationChange',

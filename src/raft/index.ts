@@ -8,3 +8,4 @@ export * from './limits';
 export * from './raft-storage-format';
 export * from './raft-wire';
 export * from './membership';
+export { configEntryMembership } from './raft-state';

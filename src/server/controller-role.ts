@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { CairnError, type Clock, ErrorCode, type Logger, SeededRandom, type Timers } from '../common';
 import { systemTimers } from '../common/io';
 import { type AllocateProducerIdsRequest, type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
-import { encodeRecords, type MetadataListener, type MetadataPublisher } from '../metadata';
+import { encodeRecords, type MetadataListener, type MetadataPublisher, type QuorumMembershipRecord } from '../metadata';
 import { RaftDriver, RaftTransport } from '../raft/io';
 import { fromWire, type Membership, type RaftMessageWire } from '../raft';
 import type { ControllerChannel, QuorumChangeResponse, QuorumChannel } from './admin-service';
@@ -18,7 +18,7 @@ export const DEFAULT_QUORUM_CHANGE_TIMEOUT_MS = 60_000;
  * Where this controller reaches the other controllers: `controller.quorum.voters` (or its
  * overrides), then the endpoints the membership in force records for voters added at run time.
  */
-export function raftPeerAddresses(config: NodeConfig, membership: Membership | null): Map<number, string> {
+export function raftPeerAddresses(config: NodeConfig, membership: Pick<Membership, 'voters' | 'learners'> | QuorumMembershipRecord | null): Map<number, string> {
   const peers = new Map<number, string>();
   for (const v of config.voters) {
     if (v.id === config.nodeId) continue;

@@ -90,13 +90,14 @@ export class CairnNode {
   }
 
   /**
-   * The controllers to call (ControllerClient): on a controller, the voters of the membership in
-   * force, at `controller.quorum.voters` addresses or the endpoints recorded when they were added
-   * (KIP-853); on a broker-only node, `controller.quorum.voters`.
+   * The controllers to call (ControllerClient) or fetch the metadata log from (`withLearners`): the
+   * membership in force on a controller, the newest committed one of the metadata image on a
+   * broker-only node (KIP-853), at `controller.quorum.voters` addresses or the endpoints recorded
+   * when voters were added; `controller.quorum.voters` while the membership never changed.
    */
-  private controllerAddresses(): { id: number; address: string }[] {
+  private controllerAddresses(withLearners = false): { id: number; address: string }[] {
     const c = this.config;
-    const membership = this.controllerRole?.log.membership ?? null;
+    const membership = this.controllerRole?.log.membership ?? this.publisher.image.quorum;
     if (!membership) {
       return c.voters.map((v) => {
         const a = peerAddress(c, v.id, v)!;
@@ -106,7 +107,9 @@ export class CairnNode {
     const addresses = raftPeerAddresses(c, membership);
     const self = [...membership.voters, ...membership.learners].find((m) => m.id === c.nodeId)?.endpoint || c.voters.find((v) => v.id === c.nodeId);
     if (self) addresses.set(c.nodeId, typeof self === 'string' ? self : `${self.host}:${self.port}`);
-    return membership.voters.filter((v) => addresses.has(v.id)).map((v) => ({ id: v.id, address: addresses.get(v.id)! }));
+    const members = withLearners ? [...membership.voters, ...membership.learners] : membership.voters;
+    const out = members.filter((v) => addresses.has(v.id)).map((v) => ({ id: v.id, address: addresses.get(v.id)! }));
+    return out.length > 0 ? out : c.voters.map((v) => ({ id: v.id, address: addresses.get(v.id) ?? `${v.host}:${v.port}` }));
   }
 
   /**
@@ -166,15 +169,7 @@ export class CairnNode {
     if (c.roles.includes('controller')) {
       this.controllerRole = await ControllerRole.open(c, this.publisher, this.clock, this.logger, seed, fatal, systemTimers, this.peerCredentials);
     } else {
-      this.fetchTransport = new MetadataFetchTransport(
-        c.nodeId,
-        c.voters.map((v) => {
-          const a = peerAddress(c, v.id, v)!;
-          return { id: v.id, address: `${a.host}:${a.port}` };
-        }),
-        this.logger,
-        this.peerCredentials,
-      );
+      this.fetchTransport = new MetadataFetchTransport(c.nodeId, () => this.controllerAddresses(true), this.logger, this.peerCredentials);
     }
     if (isBroker) {
       this.logs = new LogManager({

@@ -1,10 +1,11 @@
 /**
  * Controller voters added and removed at run time (KIP-853, issue 21 item 4) on real processes
  * under an acks=all load. Nodes 1-3 start as the voters; node 4 starts with the controller role
- * outside `controller.quorum.voters` (it receives the metadata log once it is a member). `cairn cluster add-controller`
+ * outside `controller.quorum.voters` (it receives the metadata log once it is a member); node 5 is
+ * a broker-only node whose flags name only nodes 1-3. `cairn cluster add-controller`
  * makes it a voter; `remove-controller` then takes the vote of each controller leader in turn,
- * which hands over, until node 4 leads (the others reach it only through the endpoint recorded
- * when it was added); the demoted nodes are promoted again; node 4 is killed and restarted and is
+ * which hands over, until node 4 leads (the others, node 5 too, reach it only through the
+ * endpoint recorded when it was added); the demoted nodes are promoted again; node 4 is killed and restarted and is
  * still a voter (the membership lives in the metadata log, not in its flags). Every acknowledged
  * record is in the log once.
  */
@@ -19,18 +20,31 @@ let cluster: TestCluster;
 let admin: Admin;
 
 beforeAll(async () => {
-  cluster = new TestCluster(tmpDir('cairn-quorum-'), await freePorts(4), FAST_FAILOVER_FLAGS, 3);
+  cluster = new TestCluster(tmpDir('cairn-quorum-'), await freePorts(5), FAST_FAILOVER_FLAGS, 3);
   cluster.node(4).flags['process-roles'] = 'broker,controller';
   cluster.startAll();
   try {
-    // Node 4 receives the metadata log only once it is a member: it serves as a broker after add-controller.
-    await cluster.waitReady(3);
+    // Nodes 1-3 and the broker-only node 5. Node 4 receives the metadata log only once it is a
+    // member: it serves as a broker after add-controller.
+    await cluster.waitReady(4);
   } catch (err) {
     await cluster.stopAll();
     throw err;
   }
   admin = new Admin({ bootstrap: cluster.bootstrap });
-  await admin.createTopic({ name: 'quorum', partitions: 4, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
+  // Node 5 holds a replica of every partition and leads one.
+  await admin.createTopic({
+    name: 'quorum',
+    partitions: 4,
+    replicationFactor: 3,
+    configs: { 'min.insync.replicas': '2' },
+    assignments: [
+      [5, 1, 2],
+      [1, 5, 3],
+      [2, 3, 5],
+      [3, 5, 1],
+    ],
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -121,7 +135,21 @@ describe('controller voters added and removed at run time', () => {
         await more(200, `writes after node ${old} gave up its vote`);
       }
       expect(demoted.length).toBeGreaterThan(0);
+      const node4Leads = Date.now();
       await more(300, 'writes while node 4 is the active controller');
+      // The broker-only node 5 knows only nodes 1-3 from its flags; it finds node 4 through the
+      // membership in its metadata image, and its heartbeats reach node 4 as the active controller.
+      const lastHeartbeat = await waitFor(
+        async () => {
+          const st = await runCli(['cluster', 'status', '--bootstrap', `127.0.0.1:${cluster.node(4).port}`]);
+          const m = /node 5 .* active .*last heartbeat (\d+) ms ago/.exec(st.stdout);
+          return m && Number(m[1]) + 500 < Date.now() - node4Leads ? Number(m[1]) : null;
+        },
+        'node 5 heartbeating node 4, the active controller',
+        20_000,
+        200,
+      );
+      expect(lastHeartbeat).toBeLessThan(3_000);
 
       // The demoted nodes followed the log as learners; add-controller promotes them again.
       for (const id of demoted) {

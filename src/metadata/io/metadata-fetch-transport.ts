@@ -18,7 +18,8 @@ interface MetadataBatchWire {
  */
 export class MetadataFetchTransport implements MetadataLog {
   private readonly listeners = new MetadataListeners();
-  private readonly clients: { id: number; client: grpc.Client & { FetchMetadata: (req: unknown) => grpc.ClientReadableStream<MetadataBatchWire> } }[];
+  private readonly clients = new Map<string, grpc.Client & { FetchMetadata: (req: unknown) => grpc.ClientReadableStream<MetadataBatchWire> }>();
+  private readonly Ctor: ReturnType<typeof grpc.makeGenericClientConstructor>;
   private next = 0;
   private offset = 0;
   private call: grpc.ClientReadableStream<MetadataBatchWire> | null = null;
@@ -28,12 +29,24 @@ export class MetadataFetchTransport implements MetadataLog {
 
   constructor(
     private readonly brokerId: number,
-    voters: { id: number; address: string }[],
+    /**
+     * The controllers that hold the metadata log, asked at every connect: `controller.quorum.voters`
+     * until the log records a membership change (KIP-853), then its voters and learners.
+     */
+    private readonly controllers: () => { id: number; address: string }[],
     private readonly logger: Logger,
-    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Controller'), 'Controller');
-    this.clients = voters.map((v) => ({ id: v.id, client: new Ctor(v.address, credentials, CHANNEL_OPTIONS) as never }));
+    this.Ctor = grpc.makeGenericClientConstructor(serviceDefinition('cairn.v1.Controller'), 'Controller');
+  }
+
+  private client(address: string) {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new this.Ctor(address, this.credentials, CHANNEL_OPTIONS) as never;
+      this.clients.set(address, c!);
+    }
+    return c!;
   }
 
   subscribe(listener: MetadataListener): void {
@@ -50,13 +63,19 @@ export class MetadataFetchTransport implements MetadataLog {
 
   private connect(): void {
     if (this.closed) return;
-    const { id, client } = this.clients[this.next % this.clients.length]!;
+    const controllers = this.controllers();
+    const { id, address } = controllers[this.next % controllers.length]!;
     this.next++;
-    const call = client.FetchMetadata({ brokerId: this.brokerId, fromOffset: this.offset + 1 });
+    const call = this.client(address).FetchMetadata({ brokerId: this.brokerId, fromOffset: this.offset + 1 });
     this.call = call;
     call.on('data', (b: MetadataBatchWire) => {
       try {
         this.deliver(b);
+        // A controller dropped from the quorum no longer receives the log: its stream would go quiet.
+        if (!this.controllers().some((c) => c.id === id)) {
+          this.logger.info({ controller: id }, 'metadata source left the controller quorum; switching');
+          call.cancel();
+        }
       } catch (err) {
         this.logger.error({ controller: id, err: (err as Error).message }, 'bad metadata batch');
         call.cancel();
@@ -107,6 +126,6 @@ export class MetadataFetchTransport implements MetadataLog {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.call?.cancel();
-    for (const c of this.clients) c.client.close();
+    for (const c of this.clients.values()) c.close();
   }
 }

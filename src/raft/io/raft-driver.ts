@@ -2,6 +2,7 @@ import { CairnError, type Clock, ErrorCode, type Logger, type NodeId, nodeId, ty
 import { systemTimers } from '../../common/io';
 import { type CommittedBatch, decodeRecords, encodeRecords, MetadataImage, type MetadataListener, MetadataListeners, type MetadataLog, type MetadataRecord, replay } from '../../metadata';
 import {
+  configEntryMembership,
   describeMembership,
   describeMessage,
   type Entry,
@@ -56,6 +57,17 @@ interface PendingProposal {
   term: number;
   resolve: (offset: number) => void;
   reject: (err: Error) => void;
+}
+
+/**
+ * The metadata records an entry stands for: a data entry's own, a config entry's membership as a
+ * QuorumMembership record (so that every node's image knows the controllers), none for a no-op.
+ */
+export function entryRecords(e: Entry): MetadataRecord[] {
+  if (e.kind === 'data') return decodeRecords(e.data);
+  if (e.kind === 'noop') return [];
+  const m = configEntryMembership(e);
+  return [{ type: 'QuorumMembership', voters: m.voters.map((v) => ({ id: v.id, endpoint: v.endpoint })), learners: m.learners.map((l) => ({ id: l.id, endpoint: l.endpoint })) }];
 }
 
 /** Decodes a metadata snapshot into the image it describes. */
@@ -243,7 +255,7 @@ export class RaftDriver implements MetadataLog {
     for (let i = from; i <= this.appliedIndex && out.length < max; i++) {
       const e = this.core.entryAt(i);
       if (!e) return null;
-      out.push({ offset: i, records: e.kind === 'data' ? decodeRecords(e.data) : [] });
+      out.push({ offset: i, records: entryRecords(e) });
     }
     return out;
   }
@@ -299,7 +311,7 @@ export class RaftDriver implements MetadataLog {
   }
 
   private applyEntry(e: Entry): void {
-    const records = e.kind === 'data' ? decodeRecords(e.data) : [];
+    const records = entryRecords(e);
     this.appliedIndex = e.index;
     this.listeners.commit({ offset: e.index, records });
     const p = this.pending.get(e.index);
