@@ -13,7 +13,8 @@ type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err:
  * `leaderHint`s and NOT_CONTROLLER answers through the voters, and gives up after one round.
  */
 export class ControllerClient {
-  private readonly clients = new Map<string, Map<number, grpc.Client & Record<string, Unary>>>();
+  /** Per service, per controller: the client and the address it dials (a membership change can move a controller). */
+  private readonly clients = new Map<string, Map<number, { address: string; client: grpc.Client & Record<string, Unary> }>>();
   leaderHint = -1;
 
   constructor(
@@ -30,17 +31,13 @@ export class ControllerClient {
     }
     const v = this.voters().find((x) => x.id === id);
     if (!v) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${id} is not a known controller`);
-    let c = byId.get(id);
-    if (c && c.getChannel().getTarget() !== v.address && !c.getChannel().getTarget().endsWith(v.address)) {
-      c.close();
-      c = undefined;
-    }
-    if (!c) {
-      const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(`cairn.v1.${service}`), service);
-      c = new Ctor(v.address, this.credentials, CHANNEL_OPTIONS) as unknown as grpc.Client & Record<string, Unary>;
-      byId.set(id, c);
-    }
-    return c;
+    const known = byId.get(id);
+    if (known?.address === v.address) return known.client;
+    known?.client.close();
+    const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(`cairn.v1.${service}`), service);
+    const client = new Ctor(v.address, this.credentials, CHANNEL_OPTIONS) as unknown as grpc.Client & Record<string, Unary>;
+    byId.set(id, { address: v.address, client });
+    return client;
   }
 
   /**
@@ -66,7 +63,7 @@ export class ControllerClient {
   }
 
   close(): void {
-    for (const byId of this.clients.values()) for (const c of byId.values()) c.close();
+    for (const byId of this.clients.values()) for (const c of byId.values()) c.client.close();
     this.clients.clear();
   }
 }

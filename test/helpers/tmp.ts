@@ -5,7 +5,7 @@ import { afterAll } from 'vitest';
 
 const dirs: string[] = [];
 
-/** A fresh temporary directory, removed when the test file finishes. */
+/** A fresh temporary directory, removed when the test file finishes (kept with CAIRN_KEEP_TEST_DIRS=1, to read a failed run's server logs). */
 export function tmpDir(prefix = 'cairn-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   dirs.push(dir);
@@ -13,6 +13,7 @@ export function tmpDir(prefix = 'cairn-test-'): string {
 }
 
 afterAll(() => {
+  if (process.env.CAIRN_KEEP_TEST_DIRS === '1') return;
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 

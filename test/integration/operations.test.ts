@@ -7,9 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
-import { Consumer } from '../../src/client/consumer';
-import { Producer } from '../../src/client/producer';
 import type { DescribeLogDirsResponse } from '../../src/protocol/messages';
+import { AckedLoad, expectEachOnce } from '../helpers/acked-load';
 import { FAST_FAILOVER_FLAGS, runCli, TestCluster } from '../helpers/processes';
 import { waitFor } from '../helpers/tmp';
 
@@ -75,25 +74,9 @@ describe('cluster maintenance', () => {
   });
 
   it('decommissions broker 4 under acks=all load: its replicas move, it leaves, and no acknowledged write is lost or doubled', async () => {
-    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all' });
-    const acked: string[] = [];
-    const failed: string[] = [];
-    let running = true;
-    const load = (async () => {
-      for (let i = 0; running; i++) {
-        const batch = Array.from({ length: 20 }, (_, j) => `v${i * 20 + j}`);
-        await Promise.all(
-          batch.map((value) =>
-            producer.send({ topic: 'ops', key: value, value }).then(
-              () => void acked.push(value),
-              (err: Error) => void failed.push(`${value}: ${err.message}`),
-            ),
-          ),
-        );
-      }
-    })();
+    const load = new AckedLoad(cluster.bootstrap, 'ops');
     try {
-      await waitFor(() => acked.length >= 500, '500 records acknowledged before the decommission');
+      await load.more(500, '500 records acknowledged before the decommission');
       const r = await cli(['cluster', 'decommission', '--broker', '4']);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/Moving 4 replica\(s\) off broker 4/);
@@ -103,8 +86,7 @@ describe('cluster maintenance', () => {
         expect(p.replicas, `partition ${p.partition}`).not.toContain(4);
         expect(p.replicas).toHaveLength(3);
       }
-      const before = acked.length;
-      await waitFor(() => acked.length >= before + 300, 'writes going on after the moves');
+      await load.more(300, 'writes going on after the moves');
       await cluster.stop(4);
       // Silent, fenced and hosting nothing: the controller drops its registration.
       await waitFor(
@@ -116,32 +98,11 @@ describe('cluster maintenance', () => {
         30_000,
         250,
       );
-      const after = acked.length;
-      await waitFor(() => acked.length >= after + 300, 'writes going on with node 4 gone');
+      await load.more(300, 'writes going on with node 4 gone');
     } finally {
-      running = false;
-      await load;
-      await producer.close();
+      await load.stop();
     }
-    expect(failed).toEqual([]);
-    // Read everything back.
-    const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest' });
-    const seen: string[] = [];
-    try {
-      consumer.assign([0, 1, 2, 3].map((partition) => ({ topic: 'ops', partition, offset: 0 })));
-      await waitFor(
-        async () => {
-          for (const rec of await consumer.poll(500)) seen.push(rec.value!.toString());
-          return seen.length >= acked.length || null;
-        },
-        `${acked.length} records read back`,
-        60_000,
-      );
-    } finally {
-      await consumer.close();
-    }
-    const read = new Set(seen);
-    expect(acked.filter((v) => !read.has(v))).toEqual([]);
-    expect(seen.length).toBe(read.size);
+    expect(load.failed).toEqual([]);
+    await expectEachOnce(cluster.bootstrap, 'ops', 4, load.acked);
   }, 180_000);
 });

@@ -11,8 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin';
-import { Consumer } from '../../src/client/consumer';
-import { Producer } from '../../src/client/producer';
+import { AckedLoad, expectEachOnce } from '../helpers/acked-load';
 import { FAST_FAILOVER_FLAGS, freePorts, runCli, TestCluster } from '../helpers/processes';
 import { tmpDir, waitFor } from '../helpers/tmp';
 
@@ -74,27 +73,8 @@ async function quorum(): Promise<Quorum | null> {
 
 describe('controller voters added and removed at run time', () => {
   it('adds node 4 as a voter, moves the votes around it under acks=all load, and loses and doubles nothing', async () => {
-    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all' });
-    const acked: string[] = [];
-    const failed: string[] = [];
-    let running = true;
-    const load = (async () => {
-      for (let i = 0; running; i++) {
-        const batch = Array.from({ length: 20 }, (_, j) => `v${i * 20 + j}`);
-        await Promise.all(
-          batch.map((value) =>
-            producer.send({ topic: 'quorum', key: value, value }).then(
-              () => void acked.push(value),
-              (err: Error) => void failed.push(`${value}: ${err.message}`),
-            ),
-          ),
-        );
-      }
-    })();
-    const more = async (n: number, what: string) => {
-      const target = acked.length + n;
-      await waitFor(() => acked.length >= target, what, 30_000);
-    };
+    const load = new AckedLoad(cluster.bootstrap, 'quorum');
+    const more = (n: number, what: string) => load.more(n, what);
     try {
       const before = await waitFor(quorum, 'describe-quorum answers');
       expect(before.voters).toEqual([1, 2, 3]);
@@ -183,29 +163,9 @@ describe('controller voters added and removed at run time', () => {
       expect([...back.voters].sort()).toEqual([1, 2, 3, 4]);
       await more(300, 'writes with node 4 back');
     } finally {
-      running = false;
-      await load;
-      await producer.close();
+      await load.stop();
     }
-    expect(failed).toEqual([]);
-
-    const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest' });
-    const seen: string[] = [];
-    try {
-      consumer.assign([0, 1, 2, 3].map((partition) => ({ topic: 'quorum', partition, offset: 0 })));
-      await waitFor(
-        async () => {
-          for (const rec of await consumer.poll(500)) seen.push(rec.value!.toString());
-          return seen.length >= acked.length || null;
-        },
-        `${acked.length} records read back`,
-        60_000,
-      );
-    } finally {
-      await consumer.close();
-    }
-    const read = new Set(seen);
-    expect(acked.filter((v) => !read.has(v))).toEqual([]);
-    expect(seen.length).toBe(read.size);
+    expect(load.failed).toEqual([]);
+    await expectEachOnce(cluster.bootstrap, 'quorum', 4, load.acked);
   }, 240_000);
 });
