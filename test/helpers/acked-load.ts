@@ -50,6 +50,7 @@ export class AckedLoad {
       const oldest = Math.min(...this.pending.values());
       throw new Error(
         `${(err as Error).message} (${this.acked.length} acknowledged, ${this.failed.length} failed, ${this.pending.size} unanswered, the oldest for ${Date.now() - oldest} ms: ${[...this.pending.keys()].slice(0, 3).join(', ')})`,
+        { cause: err },
       );
     }
   }
