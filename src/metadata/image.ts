@@ -35,6 +35,11 @@ export interface BrokerRegistration {
   readonly registeredAtOffset: number;
 }
 
+/** Where other nodes reach a broker: its internal listener if it registered one, else its only one. */
+export function internalEndpoint(b: BrokerRegistration): { host: string; port: number } {
+  return b.internalHost !== undefined && b.internalPort !== undefined ? { host: b.internalHost, port: b.internalPort } : { host: b.host, port: b.port };
+}
+
 export interface PartitionRegistration {
   readonly topicId: string;
   readonly topic: string;

@@ -43,7 +43,6 @@ export function bootstrapMembership(voters: readonly NodeId[], learners: readonl
 
 export const voterIds = (m: Membership): NodeId[] => m.voters.map((v) => v.id);
 export const learnerIds = (m: Membership): NodeId[] => m.learners.map((l) => l.id);
-export const isMemberOf = (m: Membership, id: NodeId): boolean => m.voters.some((v) => v.id === id) || m.learners.some((l) => l.id === id);
 
 /** Why `m` cannot be a membership, or null. */
 export function membershipProblem(m: unknown): string | null {

@@ -30,7 +30,7 @@ import { MAX_ENTRY_BYTES, MAX_TERM_JUMP, MAX_UNCOMMITTED_ENTRIES, MAX_WIRE_VALUE
 import { applyChange, encodeMembership, type Membership, type MembershipChange } from './membership';
 import type { AppendEntries, AppendEntriesResponse, InstallSnapshot, InstallSnapshotResponse, Message, VoteRequest, VoteResponse } from './messages';
 import { tallyVotes } from './quorum';
-import { configEntryMembership, RaftState } from './raft-state';
+import { RaftState } from './raft-state';
 import type { Entry, MembershipChangeResult, ProposeResult } from './types';
 
 export type { RaftCoreOptions } from './options';
@@ -151,7 +151,7 @@ export class RaftCore extends RaftState {
     if (index <= this.log.snapshotIndex) return;
     const lastTerm = this.log.termAt(index)!;
     const config = this.log.configEntryAtOrBelow(index);
-    const membership = config ? configEntryMembership(config) : this.snapshot?.membership;
+    const membership = config ? this.membershipOf(config) : this.snapshot?.membership;
     this.log.compact(index);
     this.snapshot = { lastIndex: index, lastTerm, data, ...(membership ? { membership } : {}) };
     this.snapshotToSave = this.snapshot;

@@ -32,8 +32,9 @@ export abstract class RaftState {
   private readonly bootstrap: Membership;
   /**
    * Nodes whose messages are heard even when the membership in force does not name them: the
-   * bootstrap voters and the other nodes this node's configuration lists. A node that missed a membership change (it was down)
-   * still follows a leader that the change made a voter, once its configuration names it.
+   * bootstrap voters and the other nodes this node's configuration lists. A node that missed a
+   * membership change (it was down) still follows a leader that the change made a voter, once its
+   * configuration names it.
    */
   private readonly knownPeers: ReadonlySet<NodeId>;
   protected readonly options: RaftCoreOptions;
@@ -70,8 +71,8 @@ export abstract class RaftState {
     this.id = options.id;
     this.bootstrap = bootstrapMembership(options.voters, options.learners ?? []);
     this.membershipValue = this.bootstrap;
-    this.voters = [...options.voters];
-    this.learners = [...(options.learners ?? [])];
+    this.voters = voterIds(this.bootstrap);
+    this.learners = learnerIds(this.bootstrap);
     this.knownPeers = new Set([...options.voters, ...(options.knownPeers ?? [])]);
     this.timing = {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
@@ -248,19 +249,19 @@ export abstract class RaftState {
     const entry = this.log.configEntryAtOrBelow();
     const source: Entry | Snapshot | null = entry ?? (this.snapshot?.membership ? this.snapshot : null);
     if (source === this.membershipSource) return;
-    let next: Membership;
-    if (source === null) {
-      next = this.bootstrap;
-    } else if ('index' in source) {
-      next = configEntryMembership(source);
-    } else {
-      next = source.membership!;
-    }
+    const next = source === null ? this.bootstrap : 'index' in source ? configEntryMembership(source) : source.membership!;
     this.membershipSource = source;
+    // A compaction moves the source from the config entry to the snapshot that carries the same object.
+    if (next === this.membershipValue) return;
     this.membershipValue = next;
     this.voters = voterIds(next);
     this.learners = learnerIds(next);
     this.onMembershipChanged();
+  }
+
+  /** The membership `config` holds: the one in force when it is its source (no decoding, the same object). */
+  protected membershipOf(config: Entry): Membership {
+    return config === this.membershipSource ? this.membershipValue : configEntryMembership(config);
   }
 
   /** The leader adds and drops followers' progress. */

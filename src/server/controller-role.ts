@@ -4,31 +4,42 @@ import * as path from 'node:path';
 import { CairnError, type Clock, ErrorCode, type Logger, SeededRandom, type Timers } from '../common';
 import { systemTimers } from '../common/io';
 import { type AllocateProducerIdsRequest, type AlterPartitionItem, ControllerService, type HeartbeatRequest } from '../controller';
-import { encodeRecords, type MetadataListener, type MetadataPublisher, type QuorumMembershipRecord } from '../metadata';
+import { encodeRecords, internalEndpoint, type MetadataListener, type MetadataPublisher, type QuorumMembershipRecord } from '../metadata';
 import { RaftDriver, RaftTransport } from '../raft/io';
 import { fromWire, type Membership, type RaftMessageWire } from '../raft';
-import type { ControllerChannel, QuorumChangeResponse, QuorumChannel } from './admin-service';
+import type { ControllerChannel, QuorumChangeRequest, QuorumChangeResponse, QuorumChannel } from './admin-service';
 import { type NodeConfig, peerAddress } from './config';
 import { invalidArgument, unary } from './grpc-util';
 
 /** How long an add-controller may wait for the new voter to catch up, unless the request says. */
 export const DEFAULT_QUORUM_CHANGE_TIMEOUT_MS = 60_000;
 
+/** The time a quorum change may take: the request's, or the default. */
+export function quorumChangeTimeoutMs(req: QuorumChangeRequest): number {
+  return req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS;
+}
+
 /**
- * Where this controller reaches the other controllers: `controller.quorum.voters` (or its
- * overrides), then the endpoints the membership in force records for voters added at run time.
+ * Where each controller listens, this node included: `controller.quorum.voters` (or its
+ * overrides), then the endpoints `membership` records for voters added at run time (KIP-853).
  */
-export function raftPeerAddresses(config: NodeConfig, membership: Pick<Membership, 'voters' | 'learners'> | QuorumMembershipRecord | null): Map<number, string> {
-  const peers = new Map<number, string>();
+export function controllerAddresses(config: NodeConfig, membership: Pick<Membership, 'voters' | 'learners'> | QuorumMembershipRecord | null): Map<number, string> {
+  const addresses = new Map<number, string>();
   for (const v of config.voters) {
-    if (v.id === config.nodeId) continue;
     const a = peerAddress(config, v.id, v)!;
-    peers.set(v.id, `${a.host}:${a.port}`);
+    addresses.set(v.id, `${a.host}:${a.port}`);
   }
   for (const m of membership ? [...membership.voters, ...membership.learners] : []) {
-    if (m.id === config.nodeId || m.endpoint === '' || config.peerOverrides.has(m.id)) continue;
-    peers.set(m.id, m.endpoint);
+    if (m.endpoint === '' || config.peerOverrides.has(m.id)) continue;
+    addresses.set(m.id, m.endpoint);
   }
+  return addresses;
+}
+
+/** The other controllers' addresses, for the Raft transport. */
+function raftPeerAddresses(config: NodeConfig, membership: Membership | null): Map<number, string> {
+  const peers = controllerAddresses(config, membership);
+  peers.delete(config.nodeId);
   return peers;
 }
 
@@ -168,19 +179,17 @@ export class ControllerRole {
           const endpoint = req.endpoint || this.registeredEndpoint(req.nodeId);
           if (!endpoint) throw new CairnError(ErrorCode.INVALID_REQUEST, `node ${req.nodeId} has not registered as a broker: give its controller endpoint (host:port)`);
           if (!/^[^\s:]+:\d{1,5}$/.test(endpoint)) throw new CairnError(ErrorCode.INVALID_REQUEST, `endpoint "${endpoint}" is not host:port`);
-          await log.addVoter(req.nodeId, endpoint, req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS);
+          await log.addVoter(req.nodeId, endpoint, quorumChangeTimeoutMs(req));
         }),
-      removeController: (req) =>
-        answer(async () => {
-          await log.removeVoter(req.nodeId, req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS);
-        }),
+      removeController: (req) => answer(() => log.removeVoter(req.nodeId, quorumChangeTimeoutMs(req))),
     };
   }
 
   private registeredEndpoint(id: number): string | null {
     const b = this.publisher.image.brokers.get(id);
     if (!b) return null;
-    return b.internalHost !== undefined ? `${b.internalHost}:${b.internalPort}` : `${b.host}:${b.port}`;
+    const { host, port } = internalEndpoint(b);
+    return `${host}:${port}`;
   }
 
   /** Admin operations against this node's controller (callers forward when it is not active). */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { createLogger, systemClock, systemTimers } from '../common/io';
 import { CairnError, type Clock, DEFAULT_LOG_CONFIG, ErrorCode, type Logger, resolveLogConfig, validateTopicConfigs } from '../common';
 import { MetadataFetchTransport } from '../metadata/io';
-import { type MetadataLog, MetadataPublisher } from '../metadata';
+import { internalEndpoint, type MetadataLog, MetadataPublisher } from '../metadata';
 import { type AllocateProducerIdsResponse, ProducerIdManager } from '../controller';
 import { DEFAULT_GROUP_COORDINATOR_CONFIG, offsetsTopicSpec, transactionTopicSpec } from '../coordinator';
 import { CoordinatorTxnVerifier, GroupCoordinatorShell, TransactionCoordinatorShell, writeTxnMarkers } from '../coordinator/io';
@@ -18,7 +18,7 @@ import { BrokerLifecycle } from './broker-lifecycle';
 import { brokerService } from './broker-service';
 import { type NodeConfig, peerAddress } from './config';
 import { ControllerClient } from './controller-client';
-import { ControllerRole, DEFAULT_QUORUM_CHANGE_TIMEOUT_MS, raftPeerAddresses } from './controller-role';
+import { ControllerRole, controllerAddresses, quorumChangeTimeoutMs } from './controller-role';
 import { FetchHandler } from './fetch-handler';
 import { ControllerAlterPartitionTransport } from './alter-partition-manager';
 import { bidi, tuneServerConnections, unary } from './grpc-util';
@@ -86,7 +86,7 @@ export class CairnNode {
     this.metrics = config.metrics ? new NodeMetrics(config.nodeId, this.metricsView(), this.logger) : null;
     const metrics = this.metrics;
     if (metrics) this.publisher.addListener((image, changes) => metrics.onImage(image, changes));
-    this.controllers = new ControllerClient(() => this.controllerAddresses(), this.peerCredentials);
+    this.controllers = new ControllerClient(() => this.controllerList(), this.peerCredentials);
   }
 
   /**
@@ -95,21 +95,13 @@ export class CairnNode {
    * broker-only node (KIP-853), at `controller.quorum.voters` addresses or the endpoints recorded
    * when voters were added; `controller.quorum.voters` while the membership never changed.
    */
-  private controllerAddresses(withLearners = false): { id: number; address: string }[] {
+  private controllerList(withLearners = false): { id: number; address: string }[] {
     const c = this.config;
     const membership = this.controllerRole?.log.membership ?? this.publisher.image.quorum;
-    if (!membership) {
-      return c.voters.map((v) => {
-        const a = peerAddress(c, v.id, v)!;
-        return { id: v.id, address: `${a.host}:${a.port}` };
-      });
-    }
-    const addresses = raftPeerAddresses(c, membership);
-    const self = [...membership.voters, ...membership.learners].find((m) => m.id === c.nodeId)?.endpoint || c.voters.find((v) => v.id === c.nodeId);
-    if (self) addresses.set(c.nodeId, typeof self === 'string' ? self : `${self.host}:${self.port}`);
-    const members = withLearners ? [...membership.voters, ...membership.learners] : membership.voters;
-    const out = members.filter((v) => addresses.has(v.id)).map((v) => ({ id: v.id, address: addresses.get(v.id)! }));
-    return out.length > 0 ? out : c.voters.map((v) => ({ id: v.id, address: addresses.get(v.id) ?? `${v.host}:${v.port}` }));
+    const addresses = controllerAddresses(c, membership);
+    const at = (ids: readonly { id: number }[]) => ids.filter((v) => addresses.has(v.id)).map((v) => ({ id: v.id, address: addresses.get(v.id)! }));
+    const members = membership ? at(withLearners ? [...membership.voters, ...membership.learners] : membership.voters) : [];
+    return members.length > 0 ? members : at(c.voters);
   }
 
   /**
@@ -118,7 +110,7 @@ export class CairnNode {
    */
   private internalAddressOf(id: number): string | null {
     const b = this.publisher.image.brokers.get(id);
-    const a = peerAddress(this.config, id, b && { host: b.internalHost ?? b.host, port: b.internalPort ?? b.port });
+    const a = peerAddress(this.config, id, b && internalEndpoint(b));
     return a ? `${a.host}:${a.port}` : null;
   }
 
@@ -169,7 +161,7 @@ export class CairnNode {
     if (c.roles.includes('controller')) {
       this.controllerRole = await ControllerRole.open(c, this.publisher, this.clock, this.logger, seed, fatal, systemTimers, this.peerCredentials);
     } else {
-      this.fetchTransport = new MetadataFetchTransport(c.nodeId, () => this.controllerAddresses(true), this.logger, this.peerCredentials);
+      this.fetchTransport = new MetadataFetchTransport(c.nodeId, () => this.controllerList(true), this.logger, this.peerCredentials);
     }
     if (isBroker) {
       this.logs = new LogManager({
@@ -473,7 +465,7 @@ export class CairnNode {
         (method: string) =>
         async (req: QuorumChangeRequest): Promise<QuorumChangeResponse> => {
           if (forwarded) throw new CairnError(ErrorCode.NOT_CONTROLLER, `node ${this.config.nodeId} is not the active controller`);
-          const timeoutMs = (req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_QUORUM_CHANGE_TIMEOUT_MS) + 5_000;
+          const timeoutMs = quorumChangeTimeoutMs(req) + 5_000;
           return this.controllers.call<QuorumChangeResponse>('Admin', method, req, timeoutMs, true);
         };
       return { addController: forward('AddController'), removeController: forward('RemoveController') };

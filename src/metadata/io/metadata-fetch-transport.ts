@@ -70,9 +70,9 @@ export class MetadataFetchTransport implements MetadataLog {
     this.call = call;
     call.on('data', (b: MetadataBatchWire) => {
       try {
-        this.deliver(b);
+        const records = this.deliver(b);
         // A controller dropped from the quorum no longer receives the log: its stream would go quiet.
-        if (!this.controllers().some((c) => c.id === id)) {
+        if (records.some((r) => r.type === 'QuorumMembership') && !this.controllers().some((c) => c.id === id)) {
           this.logger.info({ controller: id }, 'metadata source left the controller quorum; switching');
           call.cancel();
         }
@@ -90,13 +90,14 @@ export class MetadataFetchTransport implements MetadataLog {
     call.on('end', retry);
   }
 
-  private deliver(b: MetadataBatchWire): void {
+  /** Replays one batch (or snapshot) and returns its records. */
+  private deliver(b: MetadataBatchWire): MetadataRecord[] {
     const records: MetadataRecord[] = b.records.length > 0 ? decodeRecords(b.records) : [];
     if (b.snapshot) {
       const image = replay(MetadataImage.EMPTY, records, b.offset).image;
       this.offset = b.offset;
       this.listeners.snapshot(image);
-      return;
+      return records;
     }
     if (b.offset !== this.offset + 1) {
       // A gap would silently skip metadata: reconnect and ask again from where we are.
@@ -104,6 +105,7 @@ export class MetadataFetchTransport implements MetadataLog {
     }
     this.offset = b.offset;
     this.listeners.commit({ offset: b.offset, records });
+    return records;
   }
 
   append(): Promise<number> {

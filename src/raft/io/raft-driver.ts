@@ -182,9 +182,8 @@ export class RaftDriver implements MetadataLog {
    */
   async addVoter(id: number, endpoint: string, timeoutMs: number): Promise<void> {
     const deadline = this.o.clock.nowMs() + timeoutMs;
-    const m = this.core.membership;
-    if (m.voters.some((v) => v.id === id)) throw new CairnError(ErrorCode.DUPLICATE_VOTER, `node ${id} is already a voter`);
-    if (!m.learners.some((l) => l.id === id)) await this.changeMembership({ kind: 'add-learner', id: nodeId(id), endpoint }, deadline);
+    // A voter already is refused by the core (DUPLICATE_VOTER), a learner goes straight to its promotion.
+    if (!this.core.membership.learners.some((l) => l.id === id)) await this.changeMembership({ kind: 'add-learner', id: nodeId(id), endpoint }, deadline);
     await this.changeMembership({ kind: 'promote', id: nodeId(id) }, deadline);
   }
 
@@ -193,10 +192,9 @@ export class RaftDriver implements MetadataLog {
    * controller node that goes on as a broker must), and a learner leaves the membership. Resolves
    * once the change has committed. Leader only.
    */
-  async removeVoter(id: number, timeoutMs: number): Promise<'demoted' | 'removed'> {
+  async removeVoter(id: number, timeoutMs: number): Promise<void> {
     const isVoter = this.core.membership.voters.some((v) => v.id === id);
     await this.changeMembership({ kind: isVoter ? 'demote' : 'remove', id: nodeId(id) }, this.o.clock.nowMs() + timeoutMs);
-    return isVoter ? 'demoted' : 'removed';
   }
 
   /** One change, tried again while it must wait (REQUEST_TIMED_OUT) until `deadlineMs`; resolves when it commits. */
