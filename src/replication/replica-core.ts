@@ -166,6 +166,10 @@ export class ReplicaCore {
     this.out.push({ kind: 'becameLeader', tp: st.tp, leaderEpoch: a.leaderEpoch, isr: a.isr, epochStartOffset: v.isOffline ? null : v.logEndOffset });
     st.leader = this.createLeaderState(a, v, nowMs, st.minInsync);
     if (st.leader.updateLocal(v.durableEndOffset)) this.onLeaderHighWatermark(st);
+    // Records fetched as a follower and not yet fsynced: their fsync must reach the high watermark
+    // even if no write follows (a retried idempotent batch already in the log writes nothing, and
+    // its producer waits for exactly these offsets).
+    if (!v.isOffline && v.durableEndOffset < v.logEndOffset) this.out.push({ kind: 'awaitLocalDurable', tp: st.tp, offset: v.logEndOffset });
   }
 
   // ---- the leader: produce ----

@@ -104,6 +104,12 @@ export type ReplicaEffect =
   | { readonly kind: 'resetToLeaderStart'; readonly tp: string; readonly requestId: number; readonly offset: number; readonly reason: 'diverged' | 'behind-leader-start' }
   /** Append fetched batches as they are. */
   | { readonly kind: 'append'; readonly tp: string; readonly requestId: number; readonly batches: Buffer }
+  /**
+   * A new leader whose log holds records it has not fsynced yet (fetched as a follower just before
+   * the election): call `localDurable` once everything below `offset` is. Without it, the high
+   * watermark would wait for the next leader append to learn of that fsync.
+   */
+  | { readonly kind: 'awaitLocalDurable'; readonly tp: string; readonly offset: number }
   /** Report `followerDurable` once everything below `offset` is fsynced. */
   | { readonly kind: 'awaitDurable'; readonly tp: string; readonly requestId: number; readonly offset: number }
   /** Send an ISR change to the controller and report the outcome with `alterPartitionResponse`. */

@@ -51,6 +51,8 @@ describe('whole-cluster simulation', () => {
     // Bugs this project fixed.
     hwIgnoresMinIsr: { seeds: 20, caughtBy: /fsynced on only/ },
     restartedBrokerLeadsOldEpoch: { seeds: 40, caughtBy: /went back|both lead|without committed/ },
+    // Rare under random faults (1 of the first 400 seeds: 232): an election lands on a follower mid-fsync just as the writes stop.
+    newLeaderWaitsForWriteToCountFsync: { from: 228, seeds: 10, caughtBy: /liveness: with no new write/ },
     skipsDirectoryFsync: { seeds: 40, caughtBy: /without committed|but .* was committed there|lost on broker|cannot start|liveness/ },
     // The idempotent producer's state (issue 17).
     leaderWritesDuplicates: { seeds: 10, caughtBy: /in the log twice|reordered/ },

@@ -217,6 +217,19 @@ export class ReplicaDriver {
       case 'resetToLeaderStart':
       case 'append':
         return this.followerWrite(e);
+      case 'awaitLocalDurable': {
+        const p = this.hosted.get(e.tp);
+        if (p === undefined) return;
+        const done = () => this.localDurable(p);
+        let fsynced: Promise<void>;
+        try {
+          fsynced = p.log.waitDurable(e.offset);
+        } catch {
+          return; // an offline log leads nothing
+        }
+        fsynced.then(done, done);
+        return;
+      }
       case 'awaitDurable': {
         const p = this.hosted.get(e.tp);
         const done = () => {

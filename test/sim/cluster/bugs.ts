@@ -43,6 +43,7 @@ export const CLUSTER_BUG_NAMES = [
   'leaderSkipsTxnVerification',
   'txnCoordinatorAnswersFromUncommittedState',
   'txnMarkerRefusalCountsAsWritten',
+  'newLeaderWaitsForWriteToCountFsync',
 ] as const;
 export type ClusterBugName = (typeof CLUSTER_BUG_NAMES)[number];
 
@@ -129,6 +130,18 @@ class TruncatesToHighWatermark extends ReplicaCore {
   }
   override takeEffects(): ReplicaEffect[] {
     return [...super.takeEffects(), ...this.extra.splice(0)];
+  }
+}
+
+/**
+ * The fix found by the decommission test undone: a follower elected while its fetched tail was
+ * still being fsynced hears of that fsync only through its next append as leader, so its high
+ * watermark stays below its log end until a new write comes; an idempotent resend of a batch
+ * already in that tail writes nothing and waits for it in vain.
+ */
+class WaitsForWriteToCountFsync extends ReplicaCore {
+  override takeEffects(): ReplicaEffect[] {
+    return super.takeEffects().filter((e) => e.kind !== 'awaitLocalDurable');
   }
 }
 
@@ -393,6 +406,8 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
       return { overrides: { createTxnShell: (o) => new AnswersFromUncommittedState(o) } };
     case 'txnMarkerRefusalCountsAsWritten':
       return { overrides: { createTxnShell: markerRefusalCountsAsWritten } };
+    case 'newLeaderWaitsForWriteToCountFsync':
+      return { overrides: { createReplicaCore: (o, now) => new WaitsForWriteToCountFsync(o, now) } };
   }
 }
 

@@ -431,6 +431,18 @@ export class ClusterSimulation implements SimContext {
   // ---- liveness ----
 
   private async checkLiveness(): Promise<void> {
+    // First with no new write: what the logs already hold commits by itself. A leader whose high
+    // watermark waits for a write to come (say, to learn of an fsync) passes the fresh writes below,
+    // yet holds an acks=all producer whose resent batch is already in its log until it times out.
+    const quietDeadline = this.scheduler.nowMs + LIVENESS_BOUND_MS;
+    while (!(this.idempotent.drained && this.converged() && this.leadersCommittedTheirLogs())) {
+      if (this.scheduler.nowMs >= quietDeadline) {
+        throw new Violation(
+          `liveness: with no new write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, leaders ${this.leadersCommittedTheirLogs() ? '' : 'had not '}committed their whole logs, within ${LIVENESS_BOUND_MS} ms of the quiet period (${this.partitionStates()})`,
+        );
+      }
+      await this.runUntil(this.scheduler.nowMs + 500);
+    }
     const deadline = this.scheduler.nowMs + LIVENESS_BOUND_MS;
     const written = new Set<number>();
     while (this.scheduler.nowMs < deadline) {
@@ -449,16 +461,7 @@ export class ClusterSimulation implements SimContext {
         return;
       }
     }
-    const state = this.nodes
-      .flatMap((n) =>
-        Array.from({ length: this.partitions }, (_, p) => {
-          const part = n.replicas?.get(TOPIC, p);
-          return part
-            ? `${TOPIC}-${p}@${n.id}: ${part.role} e${part.leaderEpoch} isr [${part.isr.join(',')}] end ${part.log.logEndOffset} durable ${part.log.durableEndOffset} hw ${part.highWatermark}${part.log.isOffline ? ' offline' : ''}`
-            : `${TOPIC}-${p}@${n.id}: not hosted`;
-        }),
-      )
-      .join('; ');
+    const state = this.partitionStates();
     const failures = [...this.startFailures].map(([id, why]) => `node ${id} cannot start: ${why}`).join('; ');
     throw new Violation(
       `liveness: ${failures ? `${failures}; ` : ''}${written.size} of ${this.partitions} partitions took a write, the idempotent producer ${this.idempotent.drained ? 'had' : 'had not'} every batch acknowledged, replicas ${this.converged() ? '' : 'not '}converged, the group ${this.group.settled(this.partitions) ? 'settled' : `not settled (${this.group.describe()})`}, transactions ${
@@ -469,6 +472,25 @@ export class ClusterSimulation implements SimContext {
               .join('; ')})`
       }, within ${LIVENESS_BOUND_MS} ms of the heal (${state})`,
     );
+  }
+
+  /** Every replica of every partition: role, epoch, ISR, log end, durable end and high watermark. */
+  private partitionStates(): string {
+    return this.nodes
+      .flatMap((n) =>
+        Array.from({ length: this.partitions }, (_, p) => {
+          const part = n.replicas?.get(TOPIC, p);
+          return part
+            ? `${TOPIC}-${p}@${n.id}: ${part.role} e${part.leaderEpoch} isr [${part.isr.join(',')}] end ${part.log.logEndOffset} durable ${part.log.durableEndOffset} hw ${part.highWatermark}${part.log.isOffline ? ' offline' : ''}`
+            : `${TOPIC}-${p}@${n.id}: not hosted`;
+        }),
+      )
+      .join('; ');
+  }
+
+  /** Every partition's leader has committed everything in its log (its high watermark is its log end). */
+  private leadersCommittedTheirLogs(): boolean {
+    return this.leaderLogs().every((l) => l !== undefined && l.highWatermark === l.logEndOffset);
   }
 
   /** Each partition's leader's log, undefined where none leads. */

@@ -170,6 +170,32 @@ describe('ReplicaCore, leader: AlterPartition outcomes', () => {
   });
 });
 
+describe('ReplicaCore, leader: its own fsyncs', () => {
+  it('a follower elected with a tail it has not fsynced asks to hear of that fsync; one elected with all of it fsynced does not', () => {
+    const h = new Harness(1);
+    h.log(0).write(5, 0);
+    h.log(0).fsync();
+    h.log(0).write(3, 0);
+    h.assign(assignment(0, 2, 0, [1, 2]));
+    h.take();
+    h.assign(assignment(0, 1, 1, [1, 2], [1, 2, 3], 1));
+    expect(h.take('awaitLocalDurable')).toEqual([{ kind: 'awaitLocalDurable', tp: tp(0), offset: 8 }]);
+    // The fsync alone (no append after it) moves the high watermark once the follower has it too.
+    h.followerFetch(0, 2, 8, 8, 1);
+    expect(hw(h)).toBe(5);
+    h.log(0).fsync();
+    h.core.localDurable(tp(0));
+    h.drain();
+    expect(hw(h)).toBe(8);
+
+    const fsynced = new Harness(1);
+    fsynced.log(0).write(5, 0);
+    fsynced.log(0).fsync();
+    fsynced.assign(assignment(0, 1, 1, [1, 2]));
+    expect(fsynced.take('awaitLocalDurable')).toEqual([]);
+  });
+});
+
 describe('ReplicaCore, leader: the acks=all wait', () => {
   it('completes a produce only once the high watermark passes its last offset', () => {
     const h = leader([1, 2]);

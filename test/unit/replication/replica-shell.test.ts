@@ -1,4 +1,4 @@
-import { nodeFileSystem } from '../../../src/storage/file-system';
+import { delegateTo, type FileSystem, nodeFileSystem } from '../../../src/storage/file-system';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock';
 import { CairnError, ErrorCode } from '../../../src/common/errors';
@@ -12,7 +12,7 @@ import type { AlterPartitionRequest, ReplicaFetchTransport } from '../../../src/
 import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import { LogManager } from '../../../src/storage/log-manager';
 import { tmpDir, waitFor } from '../../helpers/tmp';
-import { withBrokers, withPartition } from '../controller/helpers';
+import { apply, withBrokers, withPartition } from '../controller/helpers';
 
 /** Timers on the manual clock: they fire only when the test moves time on. */
 class ManualTimers implements Timers {
@@ -53,16 +53,21 @@ afterEach(async () => {
  * Two brokers in one process: real PartitionLogs, the shipped replication shells, the leader's
  * fetch service called in process as the follower's transport, manual time.
  */
-function cluster(image: MetadataImage, fetchUp: () => boolean = () => true) {
+function cluster(image: MetadataImage, fetchUp: () => boolean = () => true, fileSystems: Partial<Record<number, FileSystem>> = {}) {
   const clock = new ManualClock(1_000);
   const timers = new ManualTimers(clock);
   const managers = new Map<number, ReplicaManager>();
   const alters: AlterPartitionRequest[] = [];
+  /** Replica fetches sent, by leader. */
+  const fetchesTo = new Map<number, number>();
   for (const id of [1, 2]) {
-    const logs = new LogManager({ fs: nodeFileSystem, dataDir: tmpDir('cairn-repl-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
+    const logs = new LogManager({ fs: fileSystems[id] ?? nodeFileSystem, dataDir: tmpDir('cairn-repl-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
     logs.load();
     const fetchTransport: ReplicaFetchTransport = {
-      send: (leaderId, req) => (fetchUp() ? managers.get(leaderId)!.handleReplicaFetch(req) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'down'))),
+      send: (leaderId, req) => (
+        fetchesTo.set(leaderId, (fetchesTo.get(leaderId) ?? 0) + 1),
+        fetchUp() ? managers.get(leaderId)!.handleReplicaFetch(req) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'down'))
+      ),
       close: () => undefined,
     };
     const rm = new ReplicaManager({
@@ -82,7 +87,7 @@ function cluster(image: MetadataImage, fetchUp: () => boolean = () => true) {
     open.push(rm, logs);
     rm.applyImage(image, null);
   }
-  return { clock, timers, managers, alters };
+  return { clock, timers, managers, alters, fetchesTo };
 }
 
 function batch(values: string[]) {
@@ -134,6 +139,34 @@ describe('replication shells in process (no gRPC): ReplicaManager.appendAsLeader
     for (let i = 0; i < 6; i++) timers.advance(2_500);
     await waitFor(() => alters.length > 0, 'an ISR shrink request');
     expect(alters[0]!.partitions[0]).toMatchObject({ topicId: 't-id', partition: 0, newIsr: [1] });
+  });
+
+  it('a follower elected while its fetched tail is not fsynced yet: that fsync alone moves the high watermark, with no write after it', async () => {
+    // Found by the decommission test: a retried idempotent batch that is already in the new
+    // leader's log writes nothing, and its producer waits for the high watermark to pass it. If
+    // only a leader append told the core about local fsyncs, that wait lasted until the timeout,
+    // and again on every retry.
+    const image = withPartition(withBrokers(2), 't', [1, 2], [1, 2], 1);
+    const held: (() => void)[] = [];
+    let hold = false;
+    const follower: FileSystem = { ...delegateTo(nodeFileSystem), fsync: (fd, cb) => (hold ? held.push(() => nodeFileSystem.fsync(fd, cb)) : nodeFileSystem.fsync(fd, cb)) };
+    const { managers, fetchesTo } = cluster(image, () => true, { 2: follower });
+    const p1 = managers.get(1)!.lookup('t', 0);
+    const p2 = managers.get(2)!.lookup('t', 0);
+    hold = true;
+    const { buf, validated } = batch(['a', 'b', 'c']);
+    managers.get(1)!.appendAsLeader(p1, buf, validated, 1, 30_000, 1_000);
+    await waitFor(() => p2.log.logEndOffset === 3 && held.length > 0, 'the follower to fetch the batch, its fsync held');
+    expect(p2.log.durableEndOffset).toBe(0);
+    // Broker 2 is elected; broker 1, which has the batch fsynced, follows it.
+    const moved = apply(image, [{ type: 'PartitionChange', topicId: 't-id', partition: 0, leader: 2 }]);
+    for (const id of [2, 1]) managers.get(id)!.applyImage(moved, null);
+    expect(p2.role).toBe('leader');
+    await waitFor(() => (fetchesTo.get(2) ?? 0) > 0, 'broker 1 to fetch from the new leader');
+    expect(p2.highWatermark).toBe(0);
+    hold = false;
+    for (const release of held.splice(0)) release();
+    await waitFor(() => p2.highWatermark === 3, 'the new leader to count its own fsync');
   });
 });
 
