@@ -107,10 +107,7 @@ export class ReplicaDriver {
     // A resent idempotent batch already in the log (`duplicate`) wrote nothing: it is answered with
     // its original offsets once those are acknowledged as an append of them would be.
     if (info.duplicate !== true) {
-      p.log.waitDurable(endOffset).then(
-        () => this.localDurable(p),
-        () => undefined, // the log reports its own failures; waiters see them via leadership/offline checks
-      );
+      this.reportLocalFsync(p, endOffset);
       p.fireLogEnd();
     }
     if (acks !== -1) return { info, acked: ACKED };
@@ -119,6 +116,20 @@ export class ReplicaDriver {
     this.core.awaitHighWatermark(p.tp, id, endOffset, minInsync, this.now + timeoutMs);
     this.drain();
     return { info, acked };
+  }
+
+  /** Tells the core once the local log has fsynced everything below `offset`: a leader's high watermark counts its own fsyncs. */
+  private reportLocalFsync(p: Partition, offset: number): void {
+    let fsynced: Promise<void>;
+    try {
+      fsynced = p.log.waitDurable(offset);
+    } catch {
+      return; // an offline or closed log: it leads nothing
+    }
+    fsynced.then(
+      () => this.localDurable(p),
+      () => undefined, // the log reports its own failures; waiters see them via leadership/offline checks
+    );
   }
 
   private localDurable(p: Partition): void {
@@ -219,15 +230,7 @@ export class ReplicaDriver {
         return this.followerWrite(e);
       case 'awaitLocalDurable': {
         const p = this.hosted.get(e.tp);
-        if (p === undefined) return;
-        const done = () => this.localDurable(p);
-        let fsynced: Promise<void>;
-        try {
-          fsynced = p.log.waitDurable(e.offset);
-        } catch {
-          return; // an offline log leads nothing
-        }
-        fsynced.then(done, done);
+        if (p !== undefined) this.reportLocalFsync(p, e.offset);
         return;
       }
       case 'awaitDurable': {

@@ -64,10 +64,10 @@ function cluster(image: MetadataImage, fetchUp: () => boolean = () => true, file
     const logs = new LogManager({ fs: fileSystems[id] ?? nodeFileSystem, dataDir: tmpDir('cairn-repl-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
     logs.load();
     const fetchTransport: ReplicaFetchTransport = {
-      send: (leaderId, req) => (
-        fetchesTo.set(leaderId, (fetchesTo.get(leaderId) ?? 0) + 1),
-        fetchUp() ? managers.get(leaderId)!.handleReplicaFetch(req) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'down'))
-      ),
+      send: (leaderId, req) => {
+        fetchesTo.set(leaderId, (fetchesTo.get(leaderId) ?? 0) + 1);
+        return fetchUp() ? managers.get(leaderId)!.handleReplicaFetch(req) : Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'down'));
+      },
       close: () => undefined,
     };
     const rm = new ReplicaManager({
