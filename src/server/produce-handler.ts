@@ -35,8 +35,9 @@ export const MAX_PLAIN_RECORDS = 100_000;
  *
  * Uncompressed batches are checked and appended in one synchronous step. A gzip batch's records
  * are inflated (bounded by max.message.bytes) in zlib's thread pool, so a large one holds up no
- * other partition; its partition's later requests wait for it in a PartitionAppendQueue, so that
- * a partition's appends keep their arrival order (a producer's pipelined batches stay in sequence).
+ * other partition, and a producer's first transactional write of an epoch waits for its
+ * coordinator (KIP-890). That producer's later requests to the partition wait for it in a
+ * PartitionAppendQueue, so its pipelined batches stay in sequence; other producers' go on.
  */
 export class ProduceHandler {
   private readonly appendQueue = new PartitionAppendQueue<Partition>();
@@ -86,10 +87,10 @@ export class ProduceHandler {
       const first = v.batches[0]!;
       // A producer's first transactional write of an epoch here waits for its coordinator's word.
       const verify = first.transactional && p.log.needsTxnVerification(first.producerId, first.producerEpoch);
-      if (!this.appendQueue.busy(p) && !verify && !v.batches.some((b) => b.compressed)) {
+      if (!this.appendQueue.busy(p, first.producerId) && !verify && !v.batches.some((b) => b.compressed)) {
         appended = this.replicas.appendAsLeader(p, buf, v.batches, acks, timeoutMs, now);
       } else {
-        const turn = this.appendQueue.reserve(p);
+        const turn = this.appendQueue.reserve(p, first.producerId);
         try {
           let guard: VerificationGuard | null = null;
           if (verify) {
