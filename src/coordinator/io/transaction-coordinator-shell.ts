@@ -1,4 +1,4 @@
-import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, TopicPartitionSets, TRANSACTION_STATE_TOPIC, type Timers } from '../../common';
+import { CairnError, type Clock, CONSUMER_OFFSETS_TOPIC, ErrorCode, type Logger, type TimerHandle, TopicPartitionSets, TRANSACTION_STATE_TOPIC, type Timers } from '../../common';
 import { type MetadataImage, NO_LEADER } from '../../metadata';
 import {
   type AddOffsetsToTxnRequest,
@@ -38,6 +38,13 @@ const END_TXN_COMPLETION_WAIT_MS = 1_000;
 /** Backoff between attempts to write a marker that failed (a leader moving, a broker down), doubling up to the second. */
 const MARKER_RETRY_MIN_MS = 50;
 const MARKER_RETRY_MAX_MS = 1_000;
+/**
+ * How long a transaction's Complete record may wait to go out with the next record of its
+ * partition (a producer's next transaction opening, typically), so that both take one append and
+ * one fsync. Nothing waits for a Complete record: the transaction's outcome and markers are
+ * durable already, and a coordinator that loads the partition without it writes the markers again.
+ */
+export const COMPLETE_RECORD_LINGER_MS = 20;
 
 export interface TransactionCoordinatorShellOptions {
   nodeId: number;
@@ -71,6 +78,8 @@ export class TransactionCoordinatorShell {
   private readonly writing = new Map<string, Loaded>();
   /** EndTxn answers waiting for their transaction to complete, by transactional id. */
   private readonly completionWaiters = new Map<string, (() => void)[]>();
+  /** Complete records not yet appended (COMPLETE_RECORD_LINGER_MS), by the loaded core that made them. */
+  private readonly lingering = new Map<Loaded, { records: TxnRecord[]; timer: TimerHandle }>();
 
   constructor(private readonly o: TransactionCoordinatorShellOptions) {
     this.partitions = new CoordinatorPartitions<TransactionCoordinator>({
@@ -101,6 +110,8 @@ export class TransactionCoordinatorShell {
   }
 
   close(): void {
+    for (const l of this.lingering.values()) l.timer.cancel();
+    this.lingering.clear();
     this.partitions.close();
   }
 
@@ -122,10 +133,39 @@ export class TransactionCoordinatorShell {
   /** Appends records the core just made (acks=all), then starts writing the markers of any transaction they decided. */
   protected async append(entry: Loaded, records: readonly TxnRecord[]): Promise<void> {
     // An answer from state alone still waits for the records that made that state.
-    if (records.length === 0) return this.partitions.committed(entry);
+    if (records.length === 0 && !this.lingering.has(entry)) return this.partitions.committed(entry);
+    return this.write(entry, records);
+  }
+
+  /** Appends `records` after any Complete records lingering for the same core, in the order the core made them. */
+  private async write(entry: Loaded, records: readonly TxnRecord[]): Promise<void> {
+    const held = this.lingering.get(entry);
+    if (held !== undefined) {
+      held.timer.cancel();
+      this.lingering.delete(entry);
+    }
+    const all = held === undefined ? records : [...held.records, ...records];
+    if (all.length === 0) return this.partitions.committed(entry);
     const now = this.o.clock.wallMs();
-    await this.partitions.append(entry, encodeBatch(records.map(encodeTxnRecord), {}, now), now);
+    await this.partitions.append(entry, encodeBatch(all.map(encodeTxnRecord), {}, now), now);
     this.writePendingMarkers(entry);
+  }
+
+  /** Holds Complete records for the core's next append, or appends them after COMPLETE_RECORD_LINGER_MS. */
+  private linger(entry: Loaded, records: readonly TxnRecord[]): void {
+    if (records.length === 0) return;
+    const held = this.lingering.get(entry);
+    if (held !== undefined) {
+      held.records.push(...records);
+      return;
+    }
+    const timer = this.o.timers.after(COMPLETE_RECORD_LINGER_MS, () => {
+      if (this.lingering.get(entry)?.timer !== timer) return;
+      // A core that stopped serving drops them: its successor finds the transaction decided and completes it again.
+      if (!this.partitions.isCurrent(entry)) return void this.lingering.delete(entry);
+      this.write(entry, []).catch(() => undefined);
+    });
+    this.lingering.set(entry, { records: [...records], timer });
   }
 
   private coordinatorOf(transactionalId: string): Loaded {
@@ -296,12 +336,13 @@ export class TransactionCoordinatorShell {
     const { records, response } = entry.core.markersWritten(pending, Math.floor(this.o.clock.wallMs()));
     if (!response) return;
     this.o.logger.debug({ transactionalId: pending.transactionalId, producerId: pending.producerId, producerEpoch: pending.producerEpoch, commit: pending.commit }, 'transaction completed');
-    // Every marker is written: the answer may go now. The Complete record follows; the producer's
-    // next records for this id are appended after it, in order, and a failover rewrites the markers.
+    // Every marker is written: the answer may go now. The Complete record follows with the
+    // partition's next append (the producer's next records for this id come after it, in order)
+    // or on its own after COMPLETE_RECORD_LINGER_MS; a failover before then rewrites the markers.
     const waiters = this.completionWaiters.get(pending.transactionalId) ?? [];
     this.completionWaiters.delete(pending.transactionalId);
     for (const w of waiters) w();
-    await this.append(entry, records).catch(() => undefined);
+    this.linger(entry, records);
   }
 
   /** One round of marker writes, grouped by leader; returns the partitions still to do. */

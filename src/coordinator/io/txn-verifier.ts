@@ -22,40 +22,77 @@ export interface TxnVerifier {
 /** AddPartitionsToTxn at broker `to` (the transactional id's coordinator), over whatever carries it: gRPC, in process, the simulation. */
 export type AddPartitionsCall = (to: number, req: AddPartitionsToTxnRequest) => Promise<TxnErrorResponse>;
 
+/** The verifications of one producer epoch bound for one coordinator, sent together as one AddPartitionsToTxn. */
+interface PendingCall {
+  to: number;
+  req: AddPartitionsToTxnRequest;
+  partitions: Map<string, number[]>;
+  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+}
+
 /**
  * The leader's side of KIP-890: finds the transactional id's coordinator (the leader of its
  * `__transaction_state` partition in this broker's image) and asks it to add the partition to
  * the producer's ongoing transaction, or to confirm it is there. A refusal comes back as the
  * coordinator's error (PRODUCER_FENCED for a late write of an ended transaction, CONCURRENT_TRANSACTIONS
  * while the previous one completes, NOT_COORDINATOR while the coordinator moves: the client retries).
+ *
+ * A produce request opens a transaction in several partitions at once: the verifications asked
+ * in the same turn for one producer epoch go to the coordinator as one AddPartitionsToTxn (one
+ * record there, one append), and each partition gets that call's answer.
  */
 export class CoordinatorTxnVerifier implements TxnVerifier {
+  /** Calls still gathering partitions this turn, by coordinator, producer epoch and kind. */
+  private readonly gathering = new Map<string, PendingCall>();
+
   constructor(
     private readonly image: () => MetadataImage,
     private readonly call: AddPartitionsCall,
   ) {}
 
-  async verify(req: TxnVerifyRequest): Promise<void> {
+  verify(req: TxnVerifyRequest): Promise<void> {
     if (typeof req.transactionalId !== 'string' || req.transactionalId.length === 0) {
-      throw new CairnError(ErrorCode.INVALID_REQUEST, 'a transactional write needs the transactional id of its producer (ProduceRequest.transactional_id)');
+      return Promise.reject(new CairnError(ErrorCode.INVALID_REQUEST, 'a transactional write needs the transactional id of its producer (ProduceRequest.transactional_id)'));
     }
     const topic = this.image().topicsByName.get(TRANSACTION_STATE_TOPIC);
-    if (!topic) throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${TRANSACTION_STATE_TOPIC} does not exist yet`);
+    if (!topic) return Promise.reject(new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${TRANSACTION_STATE_TOPIC} does not exist yet`));
     const reg = topic.partitions[transactionPartitionFor(req.transactionalId, topic.partitions.length)]!;
-    if (reg.leader === NO_LEADER) throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${TRANSACTION_STATE_TOPIC}-${reg.partition} has no leader`);
-    let res: TxnErrorResponse;
-    try {
-      res = await this.call(reg.leader, {
-        transactionalId: req.transactionalId,
-        producerId: req.producerId,
-        producerEpoch: req.producerEpoch,
-        partitions: { topics: [{ topic: req.topic, partitions: [req.partition] }] },
-        verifyOnly: req.verifyOnly,
+    if (reg.leader === NO_LEADER) return Promise.reject(new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `${TRANSACTION_STATE_TOPIC}-${reg.partition} has no leader`));
+    const key = `${reg.leader}|${req.producerId}|${req.producerEpoch}|${req.verifyOnly}|${req.transactionalId}`;
+    let pending = this.gathering.get(key);
+    if (pending === undefined) {
+      const created: PendingCall = {
+        to: reg.leader,
+        req: { transactionalId: req.transactionalId, producerId: req.producerId, producerEpoch: req.producerEpoch, partitions: null, verifyOnly: req.verifyOnly },
+        partitions: new Map(),
+        waiters: [],
+      };
+      pending = created;
+      this.gathering.set(key, created);
+      // The rest of this turn's verifications of the same producer epoch join the call.
+      queueMicrotask(() => {
+        this.gathering.delete(key);
+        void this.send(created);
       });
-    } catch (err) {
-      if (err instanceof CairnError) throw err;
-      throw new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `transaction coordinator ${reg.leader} did not answer: ${(err as Error).message}`);
     }
-    if (res.errorCode !== ErrorCode.NONE) throw new CairnError(res.errorCode, res.errorMessage || 'the transaction coordinator refused the partition');
+    const list = pending.partitions.get(req.topic) ?? [];
+    if (!list.includes(req.partition)) list.push(req.partition);
+    pending.partitions.set(req.topic, list);
+    const waiters = pending.waiters;
+    return new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
+  }
+
+  private async send(pending: PendingCall): Promise<void> {
+    let failure: CairnError | null = null;
+    try {
+      const res = await this.call(pending.to, { ...pending.req, partitions: { topics: [...pending.partitions].map(([topic, partitions]) => ({ topic, partitions })) } });
+      if (res.errorCode !== ErrorCode.NONE) failure = new CairnError(res.errorCode, res.errorMessage || 'the transaction coordinator refused the partition');
+    } catch (err) {
+      failure = err instanceof CairnError ? err : new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `transaction coordinator ${pending.to} did not answer: ${(err as Error).message}`);
+    }
+    for (const w of pending.waiters) {
+      if (failure === null) w.resolve();
+      else w.reject(failure);
+    }
   }
 }
