@@ -407,7 +407,8 @@ export function clusterBug(name: ClusterBugName): Pick<ClusterSimOptions, 'overr
     case 'txnMarkerRefusalCountsAsWritten':
       return { overrides: { createTxnShell: markerRefusalCountsAsWritten } };
     case 'newLeaderWaitsForWriteToCountFsync':
-      return { overrides: { createReplicaCore: (o, now) => new WaitsForWriteToCountFsync(o, now) } };
+      // Five nodes: more followers with a fetched tail still being fsynced when an election lands (docs/simulation.md).
+      return { overrides: { createReplicaCore: (o, now) => new WaitsForWriteToCountFsync(o, now) }, nodes: 5 };
   }
 }
 

@@ -2,19 +2,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock';
 import { ErrorCode, TRANSACTION_STATE_TOPIC } from '../../../src/common';
 import { silentLogger } from '../../../src/common/io/logger';
-import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import { decodeTxnRecord } from '../../../src/coordinator/txn-record-codec';
 import { COMPLETE_RECORD_LINGER_MS, TransactionCoordinatorShell } from '../../../src/coordinator/io/transaction-coordinator-shell';
 import type { WriteTxnMarkersRequest } from '../../../src/protocol/messages';
 import { batchSize, decodeRecords } from '../../../src/record';
-import { ReplicaManager } from '../../../src/replication/io/replica-manager';
-import { nodeFileSystem } from '../../../src/storage/file-system';
-import { LogManager } from '../../../src/storage/log-manager';
-import { tmpDir, waitFor } from '../../helpers/tmp';
+import { oneBroker } from '../../helpers/one-broker';
+import { waitFor } from '../../helpers/tmp';
 import { withBrokers, withPartition } from '../controller/helpers';
 import { ManualTimers } from '../controller/in-process';
 
-const open: (LogManager | ReplicaManager | TransactionCoordinatorShell)[] = [];
+const open: { close(): Promise<void> | void }[] = [];
 afterEach(async () => {
   for (const x of open.splice(0)) await x.close();
 });
@@ -23,23 +20,8 @@ afterEach(async () => {
 async function coordinator() {
   const clock = new ManualClock(1_000);
   const timers = new ManualTimers(clock);
-  const logs = new LogManager({ fs: nodeFileSystem, dataDir: tmpDir('cairn-txn-shell-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
-  logs.load();
-  const replicas = new ReplicaManager({
-    nodeId: 1,
-    incarnationId: 'inc-1',
-    brokerEpoch: () => 1,
-    logs,
-    logDefaults: DEFAULT_LOG_CONFIG,
-    fetchTransport: { send: () => Promise.reject(new Error('no followers')), close: () => undefined },
-    alterPartitionTransport: { send: async () => ({ errorCode: ErrorCode.NONE, results: [] }) },
-    clock,
-    timers,
-    logger: silentLogger,
-    replicaLagTimeMaxMs: 10_000,
-  });
   const image = withPartition(withPartition(withBrokers(1), TRANSACTION_STATE_TOPIC, [1], [1], 1, { 'cleanup.policy': 'compact' }), 't', [1], [1], 1);
-  replicas.applyImage(image, null);
+  const { logs, replicas } = oneBroker(image, clock, timers, 'cairn-txn-shell-');
   const markers: WriteTxnMarkersRequest[] = [];
   const shell = new TransactionCoordinatorShell({
     nodeId: 1,

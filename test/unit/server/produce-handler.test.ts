@@ -2,16 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock';
 import { ErrorCode } from '../../../src/common/errors';
 import { silentLogger } from '../../../src/common/io/logger';
-import { DEFAULT_LOG_CONFIG } from '../../../src/common/log-config';
 import type { TimerHandle, Timers } from '../../../src/common/timers';
 import type { TxnVerifier, TxnVerifyRequest } from '../../../src/coordinator/io/txn-verifier';
 import type { ProduceResponse } from '../../../src/protocol/messages';
 import { encodeBatch } from '../../../src/record/batch';
-import { ReplicaManager } from '../../../src/replication/io/replica-manager';
 import { ProduceHandler } from '../../../src/server/produce-handler';
-import { nodeFileSystem } from '../../../src/storage/file-system';
-import { LogManager } from '../../../src/storage/log-manager';
-import { tmpDir, waitFor } from '../../helpers/tmp';
+import { oneBroker } from '../../helpers/one-broker';
+import { waitFor } from '../../helpers/tmp';
 import { withBrokers, withPartition } from '../controller/helpers';
 
 /** No timer fires: nothing here waits on time (one broker, acks=1). */
@@ -20,7 +17,7 @@ const noTimers: Timers = {
   every: (): TimerHandle => ({ cancel: () => undefined }),
 };
 
-const open: (LogManager | ReplicaManager)[] = [];
+const open: { close(): Promise<void> | void }[] = [];
 afterEach(async () => {
   for (const x of open.splice(0)) await x.close();
 });
@@ -28,23 +25,8 @@ afterEach(async () => {
 /** One broker leading t-0 (RF=1), the shipped ReplicaManager and ProduceHandler, and a verifier the test answers by hand. */
 function broker() {
   const clock = new ManualClock(1_000);
-  const logs = new LogManager({ fs: nodeFileSystem, dataDir: tmpDir('cairn-produce-handler-'), flushPolicy: { kind: 'fsync' }, logger: silentLogger, nowMs: () => clock.wallMs() });
-  logs.load();
-  const replicas = new ReplicaManager({
-    nodeId: 1,
-    incarnationId: 'inc-1',
-    brokerEpoch: () => 1,
-    logs,
-    logDefaults: DEFAULT_LOG_CONFIG,
-    fetchTransport: { send: () => Promise.reject(new Error('no followers')), close: () => undefined },
-    alterPartitionTransport: { send: async () => ({ errorCode: ErrorCode.NONE, results: [] }) },
-    clock,
-    timers: noTimers,
-    logger: silentLogger,
-    replicaLagTimeMaxMs: 10_000,
-  });
+  const { logs, replicas } = oneBroker(withPartition(withBrokers(1), 't', [1], [1], 1), clock, noTimers, 'cairn-produce-handler-');
   open.push(replicas, logs);
-  replicas.applyImage(withPartition(withBrokers(1), 't', [1], [1], 1), null);
   const asked: { req: TxnVerifyRequest; answer: () => void }[] = [];
   const verifier: TxnVerifier = { verify: (req) => new Promise<void>((resolve) => asked.push({ req, answer: resolve })) };
   return { handler: new ProduceHandler(replicas, clock, silentLogger, verifier), log: replicas.lookup('t', 0).log, asked };
