@@ -137,7 +137,7 @@ export class TransactionCoordinatorShell {
     return this.write(entry, records);
   }
 
-  /** Appends `records` after any Complete records lingering for the same core, in the order the core made them. */
+  /** Appends `records` after any Complete records lingering for the same core, in the order the core made them; never called with none of either. */
   private async write(entry: Loaded, records: readonly TxnRecord[]): Promise<void> {
     const held = this.lingering.get(entry);
     if (held !== undefined) {
@@ -145,7 +145,6 @@ export class TransactionCoordinatorShell {
       this.lingering.delete(entry);
     }
     const all = held === undefined ? records : [...held.records, ...records];
-    if (all.length === 0) return this.partitions.committed(entry);
     const now = this.o.clock.wallMs();
     await this.partitions.append(entry, encodeBatch(all.map(encodeTxnRecord), {}, now), now);
     this.writePendingMarkers(entry);
