@@ -39,14 +39,21 @@ async function main(): Promise<void> {
     secure: 'false',
     // Cairn: every node serves Prometheus metrics (metrics.listener), so the interceptor counts every request.
     metrics: 'false',
-    // Cairn: transactional producers, committing every --records-per-transaction records.
+    // Cairn: transactional producers, committing every --records-per-transaction records (100 unless
+    // --transaction-duration-ms is given) or every --transaction-duration-ms (Kafka's
+    // producer-perf-test option of that name), whichever comes first. Either option alone turns
+    // transactions on.
     transactional: 'false',
-    'records-per-transaction': '100',
+    'records-per-transaction': '',
+    'transaction-duration-ms': '',
   });
+  const txnDurationMs = a['transaction-duration-ms'] ? num(a['transaction-duration-ms'], 'transaction-duration-ms') : undefined;
+  const transactional = a.transactional === 'true' || a['records-per-transaction'] !== '' || txnDurationMs !== undefined;
+  const recordsPerTxn = a['records-per-transaction'] ? num(a['records-per-transaction'], 'records-per-transaction') : transactional && txnDurationMs === undefined ? 100 : undefined;
   const brokers = num(a.brokers, 'brokers');
   const rf = num(a['replication-factor'], 'replication-factor');
   // A transactional producer is idempotent, which needs acks=all.
-  const acks = a.acks === 'all' || a.acks === '-1' || a.transactional === 'true' ? 'all' : num(a.acks, 'acks') === 1 ? 1 : null;
+  const acks = a.acks === 'all' || a.acks === '-1' || transactional ? 'all' : num(a.acks, 'acks') === 1 ? 1 : null;
   if (acks === null) throw new Error('--acks: 1 or all');
   const sys: BenchSystem =
     a.system === 'cairn'
@@ -83,7 +90,8 @@ async function main(): Promise<void> {
           batchBytes: a['batch-size'] ? num(a['batch-size'], 'batch-size') : undefined,
           lingerMs: a['linger-ms'] ? num(a['linger-ms'], 'linger-ms') : undefined,
           idempotence,
-          recordsPerTransaction: a.transactional === 'true' ? num(a['records-per-transaction'], 'records-per-transaction') : undefined,
+          recordsPerTransaction: recordsPerTxn,
+          transactionDurationMs: txnDurationMs,
         }),
       ),
     );
@@ -106,6 +114,7 @@ async function main(): Promise<void> {
     producing = false;
     await Promise.all(producers.map((x) => x.close()));
     const readers = await reading;
+    const transactions = transactional ? producers.reduce((n, x) => n + (x.committedTransactions?.() ?? 0), 0) : null;
     const human = `${sys.name}: ${Math.round(p.records_per_s).toLocaleString('en')} records/s produced (${p.mb_per_s.toFixed(1)} MB/s), latency p50 ${p.p50_ms.toFixed(1)} ms, p99 ${p.p99_ms.toFixed(1)} ms, p99.9 ${p.p999_ms.toFixed(1)} ms, max ${p.max_ms.toFixed(1)} ms, ${p.errors} errors`;
     process.stderr.write('\n' + human + '\n');
     const perRecord = (cores: number) => (cores * p.seconds * 1e6) / Math.max(1, p.records);
@@ -114,6 +123,8 @@ async function main(): Promise<void> {
         (used.server_cores === null ? '' : `, servers ${used.server_cores.toFixed(2)} cores (${perRecord(used.server_cores).toFixed(2)} µs/record)`) +
         '\n',
     );
+    if (transactions !== null)
+      process.stderr.write(`  ${transactions.toLocaleString('en')} transactions committed, ${Math.round(p.records / Math.max(1, transactions)).toLocaleString('en')} records each on average\n`);
     for (const [i, r] of readers.entries())
       process.stderr.write(
         `  reader ${i}: ${r.records.toLocaleString('en')} records, ${Math.round(r.records_per_s).toLocaleString('en')} records/s, end-to-end p50 ${r.p50_ms.toFixed(1)} ms, p99 ${r.p99_ms.toFixed(1)} ms\n`,
@@ -125,8 +136,12 @@ async function main(): Promise<void> {
       brokers,
       replication_factor: rf,
       acks: String(acks),
-      transactional: a.transactional === 'true',
-      records_per_transaction: a.transactional === 'true' ? num(a['records-per-transaction'], 'records-per-transaction') : null,
+      transactional,
+      records_per_transaction: recordsPerTxn ?? null,
+      transaction_duration_ms: txnDurationMs ?? null,
+      // Committed transactions over the run (close() commits the last one), and their mean size.
+      transactions,
+      records_per_committed_transaction: transactions ? Math.round(p.records / transactions) : null,
       partitions: stream.partitions,
       producers: producersN,
       consumers: consumersN,

@@ -67,7 +67,9 @@ export class CairnSystem implements BenchSystem {
   }
 
   async producer(s: StreamSpec, spec: ProducerSpec): Promise<BenchProducer> {
-    const perTxn = spec.recordsPerTransaction;
+    const transactional = spec.recordsPerTransaction !== undefined || spec.transactionDurationMs !== undefined;
+    const perTxn = spec.recordsPerTransaction ?? Infinity;
+    const maxAgeMs = spec.transactionDurationMs ?? Infinity;
     const producer = new Producer({
       ...this.client,
       acks: spec.acks,
@@ -75,11 +77,11 @@ export class CairnSystem implements BenchSystem {
       batchSizeBytes: spec.batchBytes,
       enableIdempotence: spec.idempotence,
       bufferMemoryBytes: 256 * 1024 * 1024,
-      transactionalId: perTxn === undefined ? undefined : `bench-${s.name}-${++this.producerCount}`,
+      transactionalId: transactional ? `bench-${s.name}-${++this.producerCount}` : undefined,
     });
     const topic = s.name;
     await producer.cluster.topic(topic);
-    if (perTxn === undefined) {
+    if (!transactional) {
       return {
         send: (value) => producer.send({ topic, value }),
         flush: () => producer.flush(),
@@ -87,17 +89,22 @@ export class CairnSystem implements BenchSystem {
       };
     }
     await producer.initTransactions();
-    // One transaction per `perTxn` records. Sends that come while one commits wait, in order, in
-    // a queue that opens the next transaction once the commit is done: waking every waiting send
-    // at each commit (an `await` per send) cost the load generator O(window) per transaction.
+    // One transaction per `perTxn` records or `maxAgeMs` (checked at each send, as Kafka's
+    // producer-perf-test does). Sends that come while one commits wait, in order, in a queue that
+    // opens the next transaction once the commit is done: waking every waiting send at each commit
+    // (an `await` per send) cost the load generator O(window) per transaction.
     let inTxn = 0;
+    let txnStartMs = 0;
     let committing: Promise<void> | null = null;
     const waiting: { value: Buffer; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
     let head = 0;
     const place = (value: Buffer): Promise<unknown> => {
-      if (inTxn === 0) producer.beginTransaction();
+      if (inTxn === 0) {
+        producer.beginTransaction();
+        if (maxAgeMs !== Infinity) txnStartMs = performance.now();
+      }
       const sent = producer.send({ topic, value });
-      if (++inTxn >= perTxn) void commit().catch(() => undefined);
+      if (++inTxn >= perTxn || (maxAgeMs !== Infinity && performance.now() - txnStartMs >= maxAgeMs)) void commit().catch(() => undefined);
       return sent;
     };
     const drainWaiting = () => {
@@ -112,12 +119,16 @@ export class CairnSystem implements BenchSystem {
         head = 0;
       }
     };
+    let committed = 0;
     const commit = () => {
       inTxn = 0;
-      committing = producer.commitTransaction().finally(() => {
-        committing = null;
-        drainWaiting();
-      });
+      committing = producer
+        .commitTransaction()
+        .then(() => void committed++)
+        .finally(() => {
+          committing = null;
+          drainWaiting();
+        });
       return committing;
     };
     const send = (value: Buffer): Promise<unknown> => {
@@ -126,6 +137,7 @@ export class CairnSystem implements BenchSystem {
     };
     return {
       send,
+      committedTransactions: () => committed,
       flush: async () => {
         while (committing !== null) await committing;
         if (inTxn > 0) await commit();

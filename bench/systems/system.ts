@@ -25,8 +25,14 @@ export interface ProducerSpec {
   lingerMs?: number;
   /** Cairn's enableIdempotence; undefined: the Producer's default (on with acks=all). */
   idempotence?: boolean;
-  /** Cairn only: send in transactions of this many records each (a transactional producer, one id per producer). */
+  /**
+   * Cairn only: a transactional producer (one transactional id per producer), committing once a
+   * transaction holds `recordsPerTransaction` records or is `transactionDurationMs` old (Kafka's
+   * producer-perf-test `--transaction-duration-ms`: checked at each send), whichever comes first.
+   * Either one alone makes the producer transactional.
+   */
   recordsPerTransaction?: number;
+  transactionDurationMs?: number;
 }
 
 export interface BenchProducer {
@@ -35,6 +41,8 @@ export interface BenchProducer {
   /** Waits for every outstanding send. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /** A transactional producer: how many transactions it has committed so far. */
+  committedTransactions?(): number;
 }
 
 export interface BenchConsumer {
