@@ -5,7 +5,8 @@ import { type BrokerConnection, Cluster, type ClientOptions } from './cluster';
 import { MAX_IN_FLIGHT_PER_PARTITION, PartitionSendState, type ProducerIdAndEpoch } from './idempotence';
 import type { ConsumerGroupMetadata } from './group-membership';
 import { partitionForKey, StickyPartitioner } from './partitioner';
-import { isFatalTxnError, TransactionCoordinatorClient, type TransactionState } from './transactions';
+import { TransactionStateMachine } from './transaction-state';
+import { TransactionCoordinatorClient, type TransactionState } from './transactions';
 import type { ProducerBatch, RecordMetadata } from './producer-batch';
 import { PartitionQueue, RecordAccumulator } from './record-accumulator';
 import { backoffMs } from './retry';
@@ -82,6 +83,12 @@ interface Partition {
   newIdPending: boolean;
 }
 
+/** A transactional producer's parts: its conversations with the coordinators, and its state machine (transaction-state.ts). */
+interface Transactional {
+  readonly coordinator: TransactionCoordinatorClient;
+  readonly state: TransactionStateMachine;
+}
+
 /** Bytes charged against bufferMemoryBytes per record beyond its key and value. */
 const RECORD_OVERHEAD_BYTES = 32;
 
@@ -115,12 +122,8 @@ export class Producer {
   private readonly acks: 0 | 1 | -1;
   private readonly idempotent: boolean;
   private readonly o: Required<Omit<ProducerOptions, keyof ClientOptions | 'acks' | 'compression' | 'enableIdempotence' | 'clock' | 'random' | 'transactionalId' | 'transactionTimeoutMs'>>;
-  /** Transactional only: the coordinator conversations, the transaction's state, and why it must abort (or why the producer is fenced). */
-  private readonly txn: TransactionCoordinatorClient | null;
-  private txnState: TransactionState = 'uninitialized';
-  private txnError: CairnError | null = null;
-  /** Which transaction (counted by beginTransaction) a waiting send belongs to. */
-  private txnGeneration = 0;
+  /** Transactional producers only. */
+  private readonly txn: Transactional | null;
   /** Sends that wait for metadata or room, in the order send() was called: each is placed after the one before. */
   private slowSends: Promise<void> = Promise.resolve();
   private readonly clock: { nowMs(): number };
@@ -181,7 +184,9 @@ export class Producer {
     this.cluster = deps.cluster ?? new Cluster(opts);
     const txnTimeoutMs = opts.transactionTimeoutMs ?? 60_000;
     if (!Number.isInteger(txnTimeoutMs) || txnTimeoutMs <= 0) throw new CairnError(ErrorCode.INVALID_CONFIG, `transactionTimeoutMs must be a positive integer (got ${txnTimeoutMs})`);
-    this.txn = transactional ? new TransactionCoordinatorClient(this.cluster, opts.transactionalId!, txnTimeoutMs, this.o.maxBlockMs) : null;
+    this.txn = transactional
+      ? { coordinator: new TransactionCoordinatorClient(this.cluster, opts.transactionalId!, txnTimeoutMs, this.o.maxBlockMs), state: new TransactionStateMachine(opts.transactionalId!) }
+      : null;
   }
 
   /** Whether sends are idempotent (enableIdempotence, or its default for the acks chosen). */
@@ -197,7 +202,7 @@ export class Producer {
    */
   send(record: ProducerRecord): Promise<RecordMetadata> {
     if (this.closed) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed'));
-    if (this.txn !== null && this.txnState !== 'inTransaction') return Promise.reject(this.txnRefusal('send'));
+    if (this.txn !== null && this.txn.state.state !== 'inTransaction') return Promise.reject(this.txn.state.refusal('send'));
     const key = toBuffer(record.key);
     const value = toBuffer(record.value);
     const size = (key?.length ?? 0) + (value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
@@ -213,7 +218,7 @@ export class Producer {
   private sendSlow(record: ProducerRecord, key: Buffer | null, value: Buffer | null, size: number): Promise<RecordMetadata> {
     // flush() and close() wait for this send too: it is not in a batch yet while it waits.
     this.waitingSends++;
-    const generation = this.txnGeneration;
+    const generation = this.txn?.state.generation ?? 0;
     return new Promise<RecordMetadata>((resolve, reject) => {
       this.slowSends = this.slowSends.then(async () => {
         try {
@@ -232,10 +237,8 @@ export class Producer {
               this.topics.set(record.topic, partitions);
             }
           }
-          // A transactional send placed after its transaction ended would open a transaction nobody ends.
-          if (this.txn !== null && (generation !== this.txnGeneration || (this.txnState !== 'inTransaction' && this.txnState !== 'committing'))) {
-            throw new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `the transaction this record was sent in has ended (the producer is ${this.txnState})`);
-          }
+          const late = this.txn?.state.placeable(generation) ?? null;
+          if (late !== null) throw late;
           this.place(record, partitions, key, value, size, resolve, reject);
         } catch (err) {
           reject(err as Error);
@@ -402,15 +405,12 @@ export class Producer {
       p.s.onExpired(b);
       this.failBatch(b, this.timeoutError(b));
     }
-    if (this.txn !== null && (p.s.bumpDue || (p.s.resendDue && this.txnState === 'aborting'))) {
+    if (this.txn !== null && (p.s.bumpDue || (p.s.resendDue && this.txn.state.aborting))) {
       // The epoch is the coordinator's: the transaction must abort, whose end gives the next
       // epoch; and nothing of an aborted transaction is worth resending. What waits fails here,
       // forgotten by the partition's bookkeeping, and the partition sends nothing until then.
-      const err = new CairnError(
-        ErrorCode.TRANSACTION_ABORTABLE,
-        this.txnState === 'aborting' ? 'the transaction was aborted' : `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`,
-      );
-      if (p.s.bumpDue) this.txnFailed(err);
+      const err = new CairnError(ErrorCode.TRANSACTION_ABORTABLE, this.txn.state.aborting ? 'the transaction was aborted' : `a write to ${p.q.topic}-${p.q.partition} failed; abort the transaction`);
+      if (p.s.bumpDue) this.txn.state.failed(err);
       for (const b of p.s.waitingBatches()) {
         p.s.onExpired(b);
         this.failBatch(b, err);
@@ -526,7 +526,7 @@ export class Producer {
     const req: Omit<ProduceRequest, 'correlationId'> = {
       acks: this.acks,
       timeoutMs: this.cluster.requestTimeoutMs,
-      transactionalId: this.txn?.transactionalId ?? '',
+      transactionalId: this.txn?.coordinator.transactionalId ?? '',
       partitions: taken.map((t) => ({ topic: t.p.q.topic, partition: t.p.q.partition, batches: t.b.wireBytes() })),
     };
     this.withRequestTimeout(conn.produce.send(req, this.acks !== 0)).then(
@@ -590,7 +590,7 @@ export class Producer {
   private failBatch(b: ProducerBatch, err: Error): void {
     if (b.settled) return;
     // In a transaction, any lost write means the transaction cannot commit.
-    if (this.txn !== null) this.txnFailed(err instanceof CairnError ? err : new CairnError(ErrorCode.TRANSACTION_ABORTABLE, err.message));
+    this.txn?.state.failed(err instanceof CairnError ? err : new CairnError(ErrorCode.TRANSACTION_ABORTABLE, err.message));
     b.fail(err);
     this.release(b);
   }
@@ -604,17 +604,14 @@ export class Producer {
    */
   async initTransactions(): Promise<void> {
     const txn = this.requireTxn('initTransactions');
-    if (this.txnState !== 'uninitialized') throw new CairnError(ErrorCode.INVALID_TXN_STATE, `initTransactions() was already called (the producer is ${this.txnState})`);
-    const id = await this.txnCall(() => txn.initProducerId());
+    txn.state.checkInit();
+    const id = await this.txnCall(txn, () => txn.coordinator.initProducerId());
     this.useProducerId(id);
-    this.txnState = 'ready';
+    txn.state.initialized();
   }
 
   beginTransaction(): void {
-    this.requireTxn('beginTransaction');
-    if (this.txnState !== 'ready') throw this.txnRefusal('beginTransaction');
-    this.txnGeneration++;
-    this.txnState = 'inTransaction';
+    this.requireTxn('beginTransaction').state.begin();
   }
 
   /**
@@ -624,13 +621,13 @@ export class Producer {
    */
   async sendOffsetsToTransaction(offsets: readonly { topic: string; partition: number; offset: number; leaderEpoch?: number; metadata?: string }[], group: ConsumerGroupMetadata): Promise<void> {
     const txn = this.requireTxn('sendOffsetsToTransaction');
-    if (this.txnState !== 'inTransaction') throw this.txnRefusal('sendOffsetsToTransaction');
+    txn.state.checkOpen('sendOffsetsToTransaction');
     if (offsets.length === 0) return;
     try {
-      await this.txnCall(() => txn.addOffsets(this.producerId!, group.groupId));
-      await this.txnCall(() => txn.txnOffsetCommit(this.producerId!, group, offsets));
+      await this.txnCall(txn, () => txn.coordinator.addOffsets(this.producerId!, group.groupId));
+      await this.txnCall(txn, () => txn.coordinator.txnOffsetCommit(this.producerId!, group, offsets));
     } catch (err) {
-      this.txnFailed(err as CairnError);
+      txn.state.failed(err as CairnError);
       throw err;
     }
   }
@@ -643,16 +640,12 @@ export class Producer {
    */
   async commitTransaction(): Promise<void> {
     const txn = this.requireTxn('commitTransaction');
-    if (this.txnState !== 'inTransaction' && this.txnState !== 'committing') throw this.txnRefusal('commitTransaction');
-    this.txnState = 'committing';
+    txn.state.startCommit();
     await this.flush();
-    if (this.txnError !== null) {
-      if ((this.txnState as TransactionState) !== 'fenced') this.txnState = 'abortable';
-      throw new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `the transaction cannot commit: ${this.txnError.message}`);
-    }
-    const next = await this.txnCall(() => txn.endTxn(this.producerId!, true));
+    txn.state.checkCommittable();
+    const next = await this.txnCall(txn, () => txn.coordinator.endTxn(this.producerId!, true));
     this.useProducerId(next);
-    this.txnState = 'ready';
+    txn.state.ended();
   }
 
   /**
@@ -662,68 +655,37 @@ export class Producer {
    */
   async abortTransaction(): Promise<void> {
     const txn = this.requireTxn('abortTransaction');
-    if (!['inTransaction', 'abortable', 'aborting', 'committing'].includes(this.txnState)) throw this.txnRefusal('abortTransaction');
-    this.txnState = 'aborting';
+    txn.state.startAbort();
     // Sends still waiting for metadata or room fail as they come to be placed (the transaction is aborting).
     while (this.waitingSends > 0) await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
     const aborted = new CairnError(ErrorCode.TRANSACTION_ABORTABLE, 'the transaction was aborted');
     for (const p of this.allPartitions()) for (const b of p.q.batches.splice(0)) this.failBatch(b, aborted);
     await this.idle();
-    const next = await this.txnCall(() => txn.endTxn(this.producerId!, false));
+    const next = await this.txnCall(txn, () => txn.coordinator.endTxn(this.producerId!, false));
     this.useProducerId(next);
-    this.txnError = null;
-    this.txnState = 'ready';
+    txn.state.ended();
   }
 
   /** Where the transaction is (transactional producers only). */
   get transactionState(): TransactionState {
-    return this.txnState;
+    return this.txn?.state.state ?? 'uninitialized';
   }
 
-  private requireTxn(what: string): TransactionCoordinatorClient {
+  private requireTxn(what: string): Transactional {
     if (this.txn === null) throw new CairnError(ErrorCode.INVALID_CONFIG, `${what}() needs the transactionalId option`);
     if (this.closed) throw new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed');
     return this.txn;
   }
 
-  private txnRefusal(what: string): CairnError {
-    if (this.txnState === 'fenced' && this.txnError) return this.txnError;
-    if (this.txnState === 'abortable' && this.txnError) return new CairnError(ErrorCode.TRANSACTION_ABORTABLE, `${what}(): the transaction must be aborted first (${this.txnError.message})`);
-    const hint: Partial<Record<TransactionState, string>> = {
-      uninitialized: 'call initTransactions() first',
-      ready: 'call beginTransaction() first',
-      inTransaction: 'a transaction is already open',
-      committing: 'the transaction is committing',
-      aborting: 'the transaction is aborting',
-    };
-    return new CairnError(ErrorCode.INVALID_TXN_STATE, `${what}() while the producer is ${this.txnState}: ${hint[this.txnState] ?? ''}`);
-  }
-
   /** A call at a coordinator; a fencing answer makes the producer fenced for good. */
-  private async txnCall<T>(fn: () => Promise<T>): Promise<T> {
+  private async txnCall<T>(txn: Transactional, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       const e = err instanceof CairnError ? err : new CairnError(ErrorCode.NETWORK_EXCEPTION, (err as Error).message);
-      if (isFatalTxnError(e.code)) this.fence(e);
+      txn.state.callFailed(e);
       throw e;
     }
-  }
-
-  /** A write or offset commit of the transaction failed: only an abort can follow (or it is fenced, for good). */
-  private txnFailed(err: CairnError): void {
-    if (isFatalTxnError(err.code)) {
-      this.fence(err);
-      return;
-    }
-    if (this.txnState === 'aborting' || this.txnState === 'fenced') return;
-    this.txnError ??= err;
-    if (this.txnState === 'inTransaction') this.txnState = 'abortable';
-  }
-
-  private fence(err: CairnError): void {
-    this.txnState = 'fenced';
-    this.txnError = new CairnError(ErrorCode.PRODUCER_FENCED, `transactional id "${this.txn?.transactionalId}" is fenced: ${err.message}`);
   }
 
   /** The producer's identity from now on (after init or a transaction's end): every partition starts its sequences again. */

@@ -37,7 +37,7 @@ export const isFatalTxnError = (code: number): boolean => FATAL.has(code);
  * the group's, each found with FindCoordinator and retried while the answer is retriable (a
  * coordinator moving or loading, the previous transaction still completing). A retried EndTxn
  * is safe: the coordinator answers a repeat of the end it already decided as it did the first
- * time. The state machine itself lives in the Producer; this only talks.
+ * time. The state machine is TransactionStateMachine (transaction-state.ts); this only talks.
  */
 export class TransactionCoordinatorClient {
   private txnCoordinator: string | null = null;
