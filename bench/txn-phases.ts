@@ -37,8 +37,9 @@ function summary(sample: number[]): { p50: number; p99: number; max: number } {
   return { p50: p50!, p99: p99!, max: max! };
 }
 
-/** `count` sequential 4 KiB writes, each followed by fdatasync, in a file under `dir`: each one's latency. */
-function fdatasyncLatencies(dir: string, count: number): number[] {
+/** `count` sequential 4 KiB writes, each followed by fdatasync, in a file of a new temporary directory (removed after): each one's latency. */
+function fdatasyncLatencies(count: number): number[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-txn-'));
   const file = path.join(dir, 'fsync-probe');
   const fd = fs.openSync(file, 'w');
   const block = Buffer.alloc(4096, 0x61);
@@ -52,7 +53,7 @@ function fdatasyncLatencies(dir: string, count: number): number[] {
     }
   } finally {
     fs.closeSync(fd);
-    fs.rmSync(file, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
     await producer?.close();
     await cluster.close();
   }
-  const disk = summary(fdatasyncLatencies(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-txn-')), num(a.fsyncs, 'fsyncs')));
+  const disk = summary(fdatasyncLatencies(num(a.fsyncs, 'fsyncs')));
   const total = summary(totals);
   const meanMs = totals.reduce((s, x) => s + x, 0) / totals.length;
   const floorMs = DURABLE_APPENDS_PER_TRANSACTION * disk.p50;

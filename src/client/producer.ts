@@ -202,7 +202,8 @@ export class Producer {
    */
   send(record: ProducerRecord): Promise<RecordMetadata> {
     if (this.closed) return Promise.reject(new CairnError(ErrorCode.NETWORK_EXCEPTION, 'producer is closed'));
-    if (this.txn !== null && this.txn.state.state !== 'inTransaction') return Promise.reject(this.txn.state.refusal('send'));
+    const refused = this.txn?.state.notOpen('send') ?? null;
+    if (refused !== null) return Promise.reject(refused);
     const key = toBuffer(record.key);
     const value = toBuffer(record.value);
     const size = (key?.length ?? 0) + (value?.length ?? 0) + RECORD_OVERHEAD_BYTES;

@@ -54,9 +54,15 @@ export class TransactionStateMachine {
     this.current = 'inTransaction';
   }
 
-  /** send() and sendOffsetsToTransaction() need an open transaction: throws the refusal otherwise. */
+  /** send() and sendOffsetsToTransaction() need an open transaction: null if one is, else the error the call fails with. */
+  notOpen(what: string): CairnError | null {
+    return this.current === 'inTransaction' ? null : this.refusal(what);
+  }
+
+  /** notOpen, thrown. */
   checkOpen(what: string): void {
-    if (this.current !== 'inTransaction') throw this.refusal(what);
+    const refused = this.notOpen(what);
+    if (refused !== null) throw refused;
   }
 
   /**

@@ -1,6 +1,6 @@
-import { CairnError, ErrorCode, TRANSACTION_STATE_TOPIC } from '../../common';
+import { CairnError, ErrorCode, TopicPartitionSets, TRANSACTION_STATE_TOPIC } from '../../common';
 import { type MetadataImage, NO_LEADER } from '../../metadata';
-import type { AddPartitionsToTxnRequest, TxnErrorResponse } from '../../protocol';
+import { type AddPartitionsToTxnRequest, partitionsToWire, type TxnErrorResponse } from '../../protocol';
 import { transactionPartitionFor } from '..';
 
 export interface TxnVerifyRequest {
@@ -26,7 +26,8 @@ export type AddPartitionsCall = (to: number, req: AddPartitionsToTxnRequest) => 
 interface PendingCall {
   to: number;
   req: AddPartitionsToTxnRequest;
-  partitions: Map<string, number[]>;
+  /** Each verification's partition (repeats are dropped when the call is made). */
+  partitions: [string, number][];
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
@@ -64,7 +65,7 @@ export class CoordinatorTxnVerifier implements TxnVerifier {
       const created: PendingCall = {
         to: reg.leader,
         req: { transactionalId: req.transactionalId, producerId: req.producerId, producerEpoch: req.producerEpoch, partitions: null, verifyOnly: req.verifyOnly },
-        partitions: new Map(),
+        partitions: [],
         waiters: [],
       };
       pending = created;
@@ -75,9 +76,7 @@ export class CoordinatorTxnVerifier implements TxnVerifier {
         void this.send(created);
       });
     }
-    const list = pending.partitions.get(req.topic) ?? [];
-    if (!list.includes(req.partition)) list.push(req.partition);
-    pending.partitions.set(req.topic, list);
+    pending.partitions.push([req.topic, req.partition]);
     const waiters = pending.waiters;
     return new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
   }
@@ -85,7 +84,7 @@ export class CoordinatorTxnVerifier implements TxnVerifier {
   private async send(pending: PendingCall): Promise<void> {
     let failure: CairnError | null = null;
     try {
-      const res = await this.call(pending.to, { ...pending.req, partitions: { topics: [...pending.partitions].map(([topic, partitions]) => ({ topic, partitions })) } });
+      const res = await this.call(pending.to, { ...pending.req, partitions: partitionsToWire(TopicPartitionSets.fromPairs(pending.partitions)) });
       if (res.errorCode !== ErrorCode.NONE) failure = new CairnError(res.errorCode, res.errorMessage || 'the transaction coordinator refused the partition');
     } catch (err) {
       failure = err instanceof CairnError ? err : new CairnError(ErrorCode.COORDINATOR_NOT_AVAILABLE, `transaction coordinator ${pending.to} did not answer: ${(err as Error).message}`);
