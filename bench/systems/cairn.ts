@@ -176,6 +176,8 @@ export class CairnSystem implements BenchSystem {
     if (!this.cluster) return;
     await this.cluster.stopAll('SIGTERM');
     this.cluster = null;
-    fs.rmSync(this.baseDir, { recursive: true, force: true });
+    // CAIRN_BENCH_KEEP=1 keeps the data directories and each node's server.log (e.g. for --trace-gc output).
+    if (process.env.CAIRN_BENCH_KEEP === '1') process.stderr.write(`kept ${this.baseDir}\n`);
+    else fs.rmSync(this.baseDir, { recursive: true, force: true });
   }
 }

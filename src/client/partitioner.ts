@@ -35,26 +35,51 @@ export function partitionForKey(key: Uint8Array, numPartitions: number): number 
 }
 
 /**
- * Keyless records stick to one partition until its batch is sent, then move to another
- * (Kafka's sticky partitioner, KIP-480/KIP-794): batches fill up instead of spreading thin.
+ * Keyless records stick to one partition until `switchAfterBytes` (the producer's batch size) went
+ * to it, then move to another chosen at random, preferring partitions whose leader is known: Kafka's
+ * uniform sticky partitioner (KIP-794, which fixed KIP-480's "move when a batch is created"). Batches
+ * fill up instead of spreading thin, and a producer that sends slowly, whose batches leave long
+ * before they are full, still spreads its records over every partition.
  */
 export class StickyPartitioner {
-  private readonly current = new Map<string, number>();
+  private readonly current = new Map<string, { partition: number; bytes: number }>();
 
+  /** `available(topic, p)`: partition p of topic has a known leader. */
+  constructor(
+    private readonly switchAfterBytes: number,
+    private readonly random: () => number = Math.random,
+    private readonly available: (topic: string, partition: number) => boolean = () => true,
+  ) {}
+
+  /** The partition for a keyless record of `topic`, which has `numPartitions`. */
   partition(topic: string, numPartitions: number): number {
-    let p = this.current.get(topic);
-    if (p === undefined || p >= numPartitions) {
-      p = Math.floor(Math.random() * numPartitions);
-      this.current.set(topic, p);
-    }
+    const c = this.current.get(topic);
+    if (c !== undefined && c.partition < numPartitions) return c.partition;
+    const p = this.pick(topic, numPartitions, -1);
+    this.current.set(topic, { partition: p, bytes: 0 });
     return p;
   }
 
-  /** The sticky partition's batch was closed: pick a different one next time. */
-  onBatchClosed(topic: string, partition: number, numPartitions: number): void {
-    if (this.current.get(topic) !== partition || numPartitions <= 1) return;
-    let next = Math.floor(Math.random() * (numPartitions - 1));
-    if (next >= partition) next++;
-    this.current.set(topic, next);
+  /**
+   * `bytes` went to `partition`; `closedFullBatch`: the append filled its batch. Moves on once the
+   * sticky partition had `switchAfterBytes`, or at once when its batch filled.
+   */
+  onAppended(topic: string, partition: number, bytes: number, closedFullBatch: boolean, numPartitions: number): void {
+    const c = this.current.get(topic);
+    if (c === undefined || c.partition !== partition) return;
+    c.bytes += bytes;
+    if ((c.bytes < this.switchAfterBytes && !closedFullBatch) || numPartitions <= 1) return;
+    c.partition = this.pick(topic, numPartitions, partition);
+    c.bytes = 0;
+  }
+
+  /** A random partition other than `except`, among those `available` if there are any. */
+  private pick(topic: string, numPartitions: number, except: number): number {
+    const candidates: number[] = [];
+    for (let p = 0; p < numPartitions; p++) if (p !== except && this.available(topic, p)) candidates.push(p);
+    if (candidates.length > 0) return candidates[Math.floor(this.random() * candidates.length)]!;
+    let p = Math.floor(this.random() * (numPartitions - (except >= 0 ? 1 : 0)));
+    if (except >= 0 && p >= except) p++;
+    return p;
   }
 }

@@ -55,7 +55,7 @@ export interface ProducerOptions extends ClientOptions {
   transactionTimeoutMs?: number;
   /** The producer's clock (default Date.now); for tests. */
   clock?: { nowMs(): number };
-  /** Randomness for backoff jitter, in [0, 1) (default Math.random); for tests. */
+  /** Randomness for backoff jitter and the sticky partitioner's next partition, in [0, 1) (default Math.random); for tests. */
   random?: () => number;
 }
 
@@ -131,7 +131,7 @@ export class Producer {
   private readonly accumulator: RecordAccumulator;
   /** Per topic, one entry per partition (index = partition id). */
   private readonly topics = new Map<string, Partition[]>();
-  private readonly sticky = new StickyPartitioner();
+  private readonly sticky: StickyPartitioner;
   /** The id every partition starts with; asked for once, before the first idempotent send. */
   private producerId: ProducerIdAndEpoch | null = null;
   private producerIdPending = false;
@@ -175,6 +175,7 @@ export class Producer {
     };
     this.clock = opts.clock ?? { nowMs: () => Date.now() };
     this.random = opts.random ?? Math.random;
+    this.sticky = new StickyPartitioner(this.o.batchSizeBytes, this.random, (topic, partition) => (this.cluster.cachedPartition(topic, partition)?.leaderId ?? -1) >= 0);
     this.accumulator = new RecordAccumulator({
       batchSizeBytes: this.o.batchSizeBytes,
       lingerMs: this.o.lingerMs,
@@ -278,7 +279,7 @@ export class Producer {
     const closedFullBatch = wasOpen && open.sealed;
     this.bufferedBytes += size;
     this.pendingRecords++;
-    if (closedFullBatch) this.sticky.onBatchClosed(p.q.topic, p.q.partition, n);
+    if (record.partition === undefined && key === null) this.sticky.onAppended(p.q.topic, p.q.partition, size, closedFullBatch, n);
     // Nothing in flight: leave at once — on the next turn of the event loop, so that records sent in the same tick share the batch.
     if (p.s.inFlightCount === 0 || closedFullBatch) this.drainSoon();
     else if (batch.recordCount === 1) this.drainAt(batch.createdMs + this.o.lingerMs);

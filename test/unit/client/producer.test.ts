@@ -4,6 +4,7 @@ import { Producer, type ProducerOptions, type RecordMetadata } from '../../../sr
 import { CairnError, ErrorCode } from '../../../src/common';
 import type { InitProducerIdResponse, PartitionMetadata, ProduceRequest, ProduceResponse, TopicMetadata } from '../../../src/protocol';
 import { batchSize, decodeRecords, readBatchHeader } from '../../../src/record';
+import { SeededRandom } from '../../../src/common/random';
 
 /** What the fake leader does with the next batch it processes: apply the sequence rules, or a fault. */
 type Directive = 'ok' | 'drop' | 'drop-after-append' | { error: ErrorCode };
@@ -21,7 +22,8 @@ interface ProducerEntry {
  */
 class FakeLeader {
   readonly log: string[] = [];
-  readonly producers = new Map<number, ProducerEntry>();
+  /** Per producer id and partition ("id:partition"), as the broker keeps them. */
+  readonly producers = new Map<string, ProducerEntry>();
   readonly script: Directive[] = [];
   readonly requests: ProduceRequest[] = [];
   private pending: { req: Omit<ProduceRequest, 'correlationId'>; resolve: (r: ProduceResponse) => void }[] = [];
@@ -63,18 +65,19 @@ class FakeLeader {
         const d = this.script.shift() ?? 'ok';
         if (d === 'drop' || d === 'drop-after-append') respond = false;
         const code = d === 'drop' ? ErrorCode.NONE : typeof d === 'object' ? d.error : undefined;
-        const { errorCode, baseOffset } = code !== undefined ? { errorCode: code, baseOffset: -1 } : this.append(pd.batches!);
+        const { errorCode, baseOffset } = code !== undefined ? { errorCode: code, baseOffset: -1 } : this.append(pd.partition, pd.batches!);
         return { topic: pd.topic, partition: pd.partition, errorCode, baseOffset, logAppendTimeMs: -1, logStartOffset: 0 };
       });
       if (respond) resolve({ correlationId: 0, results });
     }
   }
 
-  private append(buf: Buffer): { errorCode: ErrorCode; baseOffset: number } {
+  private append(partition: number, buf: Buffer): { errorCode: ErrorCode; baseOffset: number } {
     const h = readBatchHeader(buf);
     const count = h.lastOffsetDelta + 1;
     const lastSeq = (h.baseSequence + count - 1) % 2 ** 31;
-    const s = this.producers.get(h.producerId);
+    const key = `${h.producerId}:${partition}`;
+    const s = this.producers.get(key);
     if (s === undefined) {
       if (h.baseSequence !== 0) return { errorCode: ErrorCode.UNKNOWN_PRODUCER_ID, baseOffset: -1 };
     } else if (h.producerEpoch < s.epoch) {
@@ -92,7 +95,7 @@ class FakeLeader {
     e.lastSeq = lastSeq;
     e.recent.push({ epoch: h.producerEpoch, firstSeq: h.baseSequence, lastSeq, baseOffset });
     if (e.recent.length > 5) e.recent.shift();
-    this.producers.set(h.producerId, e);
+    this.producers.set(key, e);
     return { errorCode: ErrorCode.NONE, baseOffset };
   }
 }
@@ -170,6 +173,21 @@ describe('Producer against a fake leader', () => {
     expect(leader.requests).toHaveLength(1);
     leader.answerAll();
     expect((await Promise.all(sends)).map((m) => m.offset)).toEqual([0, 1, 2]);
+  });
+
+  it('a producer that awaits each keyless send spreads its records over every partition (its batches leave long before they are full)', async () => {
+    const leader = new FakeLeader();
+    const rnd = new SeededRandom(5);
+    const producer = new Producer({ ...base, batchSizeBytes: 1024, random: () => rnd.next() }, { cluster: new FakeCluster(leader, 3) });
+    for (let i = 0; i < 300; i++) {
+      const sent = producer.send({ topic: 't', value: `record-${i}` });
+      await vi.advanceTimersByTimeAsync(0);
+      leader.answerAll();
+      await sent;
+    }
+    const perPartition = [0, 1, 2].map((p) => leader.requests.filter((r) => r.partitions.some((x) => x.partition === p)).length);
+    expect(perPartition.reduce((a, b) => a + b)).toBe(300);
+    for (const n of perPartition) expect(n).toBeGreaterThan(50);
   });
 
   it('pipelines 5 batches, and after NOT_LEADER on the first and OUT_OF_ORDER on the rest, then a lost answer, the log holds every record once, in send order', async () => {
