@@ -12,14 +12,15 @@
  * metrics, no logs): one hop fewer than a follower's fetch-based replication, which learns of a
  * write from a parked fetch's answer and acknowledges it with its next fetch.
  *
- * The client sends records the way Cairn's producer batches them: records at `--rate` per second,
+ * The client sends records the way Cairn's producer batches them: records at `--rate` per second
+ * (0: as fast as the window allows, at most `--window`, 20,000, outstanding, as bench:produce),
  * each going to one partition (`--partitioning sticky`: Cairn's sticky partitioner, moving on after
  * `--batch-bytes`; `spread`: round robin), and a partition's batch leaves at once when the partition
  * has nothing in flight, else once `--linger-ms` (5) passed since its first record, with at most
  * `--max-in-flight` (5) requests per partition. A record's latency runs from when it was due to its
  * acknowledgement; every record is measured, after `--warmup` (2) seconds.
  *
- *   npm run bench:chain -- [--rate 20000] [--duration 15] [--record-bytes 110] [--nodes 3]
+ *   npm run bench:chain -- [--rate 20000] [--window 20000] [--duration 15] [--record-bytes 110] [--nodes 3]
  *     [--partitioning sticky|spread] [--linger-ms 5] [--max-in-flight 5] [--batch-bytes 262144] [--no-fsync]
  *
  * Prints a progress line and one JSON object as its last line: records' and requests' p50-max,
@@ -147,8 +148,8 @@ function node(self: number, nodes: number, dir: string, fsync: boolean): void {
 
 interface PartitionState {
   stream: Duplex;
-  /** The records of the open batch: when each was due. */
-  batch: number[];
+  /** Batches waiting to leave, oldest first; the last one is open. Each holds when its records were due. */
+  batches: { due: number[]; createdAt: number }[];
   inFlight: number;
   lingerTimer: NodeJS.Timeout | null;
   scheduled: boolean;
@@ -166,7 +167,9 @@ async function main(): Promise<void> {
     'max-in-flight': '5',
     'batch-bytes': '262144',
     'no-fsync': 'false',
+    window: '20000',
   });
+  const window = num(a.window, 'window');
   const rate = num(a.rate, 'rate');
   const durationMs = num(a.duration, 'duration') * 1000;
   const warmupMs = num(a.warmup, 'warmup') * 1000;
@@ -202,32 +205,44 @@ async function main(): Promise<void> {
     const measureFrom = startedAt + warmupMs;
     let nextId = 0;
     const inFlight = new Map<number, { due: number[]; sentAt: number; partition: number }>();
-    const partitions: PartitionState[] = ports.map((port) => ({ stream: openStream(`127.0.0.1:${port}`, 'Produce'), batch: [], inFlight: 0, lingerTimer: null, scheduled: false }));
+    const partitions: PartitionState[] = ports.map((port) => ({ stream: openStream(`127.0.0.1:${port}`, 'Produce'), batches: [], inFlight: 0, lingerTimer: null, scheduled: false }));
 
-    const send = (p: number) => {
+    const full = (b: { due: number[] }) => b.due.length * recordBytes >= batchBytes;
+    /** Sends what is ready (Cairn's readyAtMs: a full batch, or any when the partition is idle, else at the end of its linger), up to maxInFlight. */
+    const drain = (p: number) => {
       const s = partitions[p]!;
       if (s.lingerTimer !== null) clearTimeout(s.lingerTimer);
       s.lingerTimer = null;
-      if (s.batch.length === 0 || s.inFlight >= maxInFlight) return;
-      const id = nextId++;
-      const m = Buffer.alloc(5 + s.batch.length * recordBytes, 0x61);
-      m.writeUInt32BE(id, 0);
-      m.writeUInt8(p, 4);
-      inFlight.set(id, { due: s.batch, sentAt: hrMs(), partition: p });
-      s.batch = [];
-      s.inFlight++;
-      s.stream.write(m);
+      const now = hrMs();
+      while (s.inFlight < maxInFlight && s.batches.length > 0) {
+        const head = s.batches[0]!;
+        if (!(s.batches.length > 1 || full(head) || s.inFlight === 0 || now >= head.createdAt + lingerMs)) {
+          s.lingerTimer = setTimeout(() => drain(p), head.createdAt + lingerMs - now);
+          return;
+        }
+        s.batches.shift();
+        const id = nextId++;
+        const m = Buffer.alloc(5 + head.due.length * recordBytes, 0x61);
+        m.writeUInt32BE(id, 0);
+        m.writeUInt8(p, 4);
+        inFlight.set(id, { due: head.due, sentAt: now, partition: p });
+        s.inFlight++;
+        s.stream.write(m);
+      }
     };
-    const sendSoon = (p: number) => {
+    const drainSoon = (p: number) => {
       const s = partitions[p]!;
       if (s.scheduled) return;
       s.scheduled = true;
       setImmediate(() => {
         s.scheduled = false;
-        send(p);
+        drain(p);
       });
     };
     let acked = 0;
+    let generated = 0;
+    const sentRecords = () => generated;
+    let resume: (() => void) | null = null;
     partitions.forEach((s) =>
       s.stream.on('data', (ack: Buffer) => {
         const now = hrMs();
@@ -236,10 +251,13 @@ async function main(): Promise<void> {
         if (r.sentAt >= measureFrom) requestLatencies.push(now - r.sentAt);
         for (const due of r.due) if (due >= measureFrom) recordLatencies.push(now - due);
         acked += r.due.length;
+        if (resume !== null && sentRecords() - acked <= (window * 7) / 8) {
+          resume();
+          resume = null;
+        }
         const ps = partitions[r.partition]!;
         ps.inFlight--;
-        // An idle partition's waiting batch leaves at once (Cairn's readyAtMs); a busy one's at its linger.
-        if (ps.inFlight === 0 && ps.batch.length > 0) send(r.partition);
+        drain(r.partition);
       }),
     );
 
@@ -248,12 +266,24 @@ async function main(): Promise<void> {
     let sticky = 0;
     let stickyBytes = 0;
     for (let i = 0; ; i++) {
-      const due = startedAt + (i / rate) * 1000;
       let now = hrMs();
       if (now - startedAt >= durationMs) break;
-      if (due - now > 1) {
-        await new Promise((r) => setTimeout(r, due - now));
+      let due = now;
+      if (rate > 0) {
+        due = startedAt + (i / rate) * 1000;
+        if (due - now > 1) {
+          await new Promise((r) => setTimeout(r, due - now));
+          now = hrMs();
+        }
+      }
+      // As bench:produce: at most `window` records outstanding; a full window resumes once an eighth of it is acknowledged.
+      if (i - acked >= window) {
+        await new Promise<void>((r) => (resume = r));
         now = hrMs();
+        if (rate === 0) due = now;
+      } else if (i % 1024 === 0) {
+        // Behind schedule the loop never sleeps: let the answers in.
+        await new Promise((r) => setImmediate(r));
       }
       let p: number;
       if (a.partitioning === 'spread') p = i % nodes;
@@ -266,15 +296,14 @@ async function main(): Promise<void> {
         }
       }
       const s = partitions[p]!;
-      s.batch.push(due);
-      if (s.inFlight === 0 || s.batch.length * recordBytes >= batchBytes) sendSoon(p);
-      else if (s.batch.length === 1) s.lingerTimer = setTimeout(() => send(p), lingerMs);
+      generated = i + 1;
+      let open = s.batches[s.batches.length - 1];
+      if (open === undefined || full(open)) s.batches.push((open = { due: [], createdAt: now }));
+      open.due.push(due);
+      if (s.inFlight === 0 || full(open)) drainSoon(p);
+      else if (open.due.length === 1 && s.batches.length === 1 && s.lingerTimer === null) s.lingerTimer = setTimeout(() => drain(p), lingerMs);
     }
-    for (const [p, s] of partitions.entries()) if (s.batch.length > 0) send(p);
-    while (inFlight.size > 0 || partitions.some((s) => s.batch.length > 0)) {
-      for (const [p, s] of partitions.entries()) if (s.batch.length > 0) send(p);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    while (inFlight.size > 0 || partitions.some((s) => s.batches.length > 0)) await new Promise((r) => setTimeout(r, 5));
     clearInterval(ticker);
     const cpu = meter.stop();
     const seconds = (hrMs() - startedAt) / 1000;
