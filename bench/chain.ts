@@ -35,19 +35,10 @@ import pino from 'pino';
 import { CHANNEL_OPTIONS } from '../src/protocol/io';
 import { tuneServerConnections } from '../src/server/grpc-util';
 import { args, cpuMeter, hrMs, num, percentiles, progress, report } from './common';
+import { rawBidiStream } from './raw-grpc';
 
-const identity = (b: Buffer): Buffer => b;
-const stream = (name: string) => ({
-  path: `/cairn.bench.Chain/${name}`,
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-});
 /** Produce: client → leader. Replicate: leader → follower. A message is [id u32][partition u8][payload]; an ack is [id u32]. */
-const SERVICE: grpc.ServiceDefinition = { Produce: stream('Produce'), Replicate: stream('Replicate') };
+const SERVICE: grpc.ServiceDefinition = { Produce: rawBidiStream('cairn.bench.Chain', 'Produce'), Replicate: rawBidiStream('cairn.bench.Chain', 'Replicate') };
 type Duplex = grpc.ClientDuplexStream<Buffer, Buffer>;
 const Client = grpc.makeGenericClientConstructor(SERVICE, 'Chain');
 const openStream = (address: string, method: 'Produce' | 'Replicate'): Duplex => {

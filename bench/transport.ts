@@ -18,20 +18,10 @@ import pino from 'pino';
 import { CHANNEL_OPTIONS } from '../src/protocol/io';
 import { tuneServerConnections } from '../src/server/grpc-util';
 import { args, num, progress, report } from './common';
+import { rawBidiStream } from './raw-grpc';
 
 const WINDOW = 8;
-const identity = (b: Buffer): Buffer => b;
-const SERVICE: grpc.ServiceDefinition = {
-  Push: {
-    path: '/cairn.bench.Transport/Push',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-};
+const SERVICE: grpc.ServiceDefinition = { Push: rawBidiStream('cairn.bench.Transport', 'Push') };
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
