@@ -34,6 +34,7 @@ import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { CHANNEL_OPTIONS } from '../src/protocol/io';
 import { tuneServerConnections } from '../src/server/grpc-util';
+import { StickyPartitioner } from '../src/client/partitioner';
 import { args, cpuMeter, hrMs, num, percentiles, progress, report } from './common';
 import { rawBidiStream } from './raw-grpc';
 
@@ -231,18 +232,19 @@ async function main(): Promise<void> {
       });
     };
     let acked = 0;
+    /** Records placed in a batch so far. */
     let generated = 0;
-    const sentRecords = () => generated;
     let resume: (() => void) | null = null;
     partitions.forEach((s) =>
       s.stream.on('data', (ack: Buffer) => {
         const now = hrMs();
-        const r = inFlight.get(ack.readUInt32BE(0))!;
-        inFlight.delete(ack.readUInt32BE(0));
+        const id = ack.readUInt32BE(0);
+        const r = inFlight.get(id)!;
+        inFlight.delete(id);
         if (r.sentAt >= measureFrom) requestLatencies.push(now - r.sentAt);
         for (const due of r.due) if (due >= measureFrom) recordLatencies.push(now - due);
         acked += r.due.length;
-        if (resume !== null && sentRecords() - acked <= (window * 7) / 8) {
+        if (resume !== null && generated - acked <= (window * 7) / 8) {
           resume();
           resume = null;
         }
@@ -254,8 +256,8 @@ async function main(): Promise<void> {
 
     const meter = cpuMeter(children.map((c) => c.pid!));
     const ticker = setInterval(() => progress(`${acked} records acknowledged, ${inFlight.size} requests in flight`), 1000);
-    let sticky = 0;
-    let stickyBytes = 0;
+    // Cairn's own sticky partitioner, moving on after batchBytes went to a partition (by bytes alone, as in the runs bench/README.md reports).
+    const sticky = new StickyPartitioner(batchBytes);
     for (let i = 0; ; i++) {
       let now = hrMs();
       if (now - startedAt >= durationMs) break;
@@ -268,7 +270,7 @@ async function main(): Promise<void> {
         }
       }
       // As bench:produce: at most `window` records outstanding; a full window resumes once an eighth of it is acknowledged.
-      if (i - acked >= window) {
+      if (generated - acked >= window) {
         await new Promise<void>((r) => (resume = r));
         now = hrMs();
         if (rate === 0) due = now;
@@ -279,15 +281,11 @@ async function main(): Promise<void> {
       let p: number;
       if (a.partitioning === 'spread') p = i % nodes;
       else {
-        p = sticky;
-        stickyBytes += recordBytes;
-        if (stickyBytes >= batchBytes) {
-          sticky = (sticky + 1 + Math.floor(Math.random() * (nodes - 1))) % nodes;
-          stickyBytes = 0;
-        }
+        p = sticky.partition('chain', nodes);
+        sticky.onAppended('chain', p, recordBytes, false, nodes);
       }
       const s = partitions[p]!;
-      generated = i + 1;
+      generated++;
       let open = s.batches[s.batches.length - 1];
       if (open === undefined || full(open)) s.batches.push((open = { due: [], createdAt: now }));
       open.due.push(due);
