@@ -83,7 +83,7 @@ export class Fetcher {
     void this.fetchAll();
   }
 
-  /** No more fetches or wake-ups; answers still in flight are dropped by the consumer's closed state. */
+  /** No more fetches or wake-ups. An answer still in flight lands in its partition's buffer, which a closed consumer never hands out. */
   stop(): void {
     this.stopped = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
